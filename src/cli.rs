@@ -1,0 +1,262 @@
+//! Every flag, defined once (clap derive). `Args` is the raw command line; [`EvalArgs::config`]
+//! validates it into the [`Config`] the library takes — the same struct the page sends as JSON.
+
+use std::path::PathBuf;
+
+use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
+
+use embeval::data::{DocText, Files, Format};
+use embeval::{Config, Convention, Error, ModelSpec, Result, ScoreFn};
+
+#[derive(Parser)]
+#[command(
+    name = "embeval",
+    version,
+    about = "Which embedding model retrieves best on your data? trec_eval- and sentence-transformers-exact metrics."
+)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Evaluate one or more models on a dataset and print a comparison table.
+    Eval(EvalArgs),
+    /// Split a dataset's queries into train/dev/test deterministically (BEIR folder out).
+    Split(SplitArgs),
+    /// Describe the metrics.
+    Metrics(MetricsArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    Auto,
+    Beir,
+    St,
+    Qalog,
+    Trec,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ConventionArg {
+    /// trec_eval / pytrec_eval (graded nDCG, MAP over |R|, ties by doc id descending)
+    Trec,
+    /// sentence-transformers InformationRetrievalEvaluator (binary, ties by doc id ascending)
+    St,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ScoreArg {
+    Cosine,
+    Dot,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum DocTextArg {
+    /// `(title + " " + text).strip()` as BEIR and MTEB
+    TitleText,
+    /// the text field only
+    Text,
+}
+
+#[derive(ClapArgs)]
+pub struct DataArgs {
+    /// Dataset: a BEIR or sentence-transformers folder, or a QA-log JSONL (with --corpus).
+    #[arg(long, value_name = "PATH")]
+    pub data: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub format: FormatArg,
+    /// BEIR: which qrels/<SPLIT>.tsv to read.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// QA logs: the corpus JSONL ({"doc_id","text"}).
+    #[arg(long, value_name = "FILE")]
+    pub corpus: Option<PathBuf>,
+    /// QA logs: drop references whose relevance_score is below this.
+    #[arg(long, default_value_t = 0.7)]
+    pub min_relevance: f64,
+    /// TREC qrels file (`qid 0 docid rel`).
+    #[arg(long, value_name = "FILE")]
+    pub qrels: Option<PathBuf>,
+    /// With --qrels: query texts (queries.jsonl or a qid<TAB>text .tsv) for failure lists.
+    #[arg(long, value_name = "FILE")]
+    pub queries: Option<PathBuf>,
+    /// How a BEIR document's title and text are joined.
+    #[arg(long, value_enum, default_value = "title-text")]
+    pub doc_text: DocTextArg,
+}
+
+#[derive(ClapArgs)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// A model, repeatable: [LABEL=]bm25[:k1=0.9,b=0.4] | emb:Q.npy,D.npy[,QIDS,DIDS] | emb:F.safetensors | run:FILE
+    #[arg(long = "model", short = 'm', value_name = "MODEL")]
+    pub models: Vec<String>,
+    /// A TREC run file to evaluate as a model (repeatable; same as --model run:FILE).
+    #[arg(long = "run", value_name = "FILE")]
+    pub runs: Vec<PathBuf>,
+    /// Cut-offs for every metric.
+    #[arg(long, value_delimiter = ',', default_value = "1,3,5,10,100")]
+    pub k: Vec<usize>,
+    #[arg(long, value_enum, default_value = "trec")]
+    pub convention: ConventionArg,
+    /// Similarity for embeddings.
+    #[arg(long, value_enum, default_value = "cosine")]
+    pub score: ScoreArg,
+    /// Write results.json, results.csv and per_query.jsonl here.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// List the N worst queries per model.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub failures: usize,
+    /// A failure is a query with Recall@K below --failure-threshold.
+    #[arg(long, default_value_t = 10, value_name = "K")]
+    pub failure_k: usize,
+    #[arg(long, default_value_t = 1.0)]
+    pub failure_threshold: f64,
+    /// Docs per query in per_query.jsonl.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// No progress bars or validation report on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(ClapArgs)]
+pub struct SplitArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Output BEIR folder (qrels/train.tsv, dev.tsv, test.tsv).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Weights of train, dev, test.
+    #[arg(long, value_delimiter = ',', default_value = "70,15,15")]
+    pub ratios: Vec<u32>,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+#[derive(ClapArgs)]
+pub struct MetricsArgs {
+    /// Print each metric's definition under both conventions.
+    #[arg(long)]
+    pub explain: bool,
+}
+
+impl DataArgs {
+    /// The files of the evaluation, by logical name.
+    pub fn files(&self) -> Result<Files> {
+        let mut files = match &self.data {
+            Some(p) if p.is_dir() => Files::from_dir(p)?,
+            Some(p) if p.is_file() => {
+                let mut f = Files::new(
+                    p.parent()
+                        .map(|d| d.display().to_string())
+                        .unwrap_or_default(),
+                );
+                f.add_path(embeval::data::names::QALOG, p);
+                let corpus = self.corpus.as_ref().ok_or_else(|| {
+                    Error::usage(
+                        "--corpus",
+                        format!(
+                            "{} is a file: a QA log needs its corpus too (--corpus CORPUS.jsonl)",
+                            p.display()
+                        ),
+                    )
+                })?;
+                f.add_path(embeval::data::names::BEIR_CORPUS, corpus);
+                f
+            }
+            Some(p) => {
+                return Err(Error::missing(
+                    p.display().to_string(),
+                    "no such file or folder",
+                    "check the --data path",
+                ))
+            }
+            None if self.qrels.is_some() => Files::new("."),
+            None => {
+                return Err(Error::usage(
+                    "--data",
+                    "give --data PATH (or --qrels FILE with --run FILE)",
+                ))
+            }
+        };
+        if let Some(q) = &self.qrels {
+            files.add_path(embeval::data::names::QRELS, q);
+        }
+        if let Some(q) = &self.queries {
+            let name = if q.extension().is_some_and(|e| e == "tsv") {
+                "queries.tsv"
+            } else {
+                "queries.jsonl"
+            };
+            files.add_path(name, q);
+        }
+        Ok(files)
+    }
+
+    pub fn load_options(&self) -> embeval::LoadOptions {
+        embeval::LoadOptions {
+            format: match self.format {
+                FormatArg::Auto if self.qrels.is_some() && self.data.is_none() => Format::Trec,
+                FormatArg::Auto => Format::Auto,
+                FormatArg::Beir => Format::Beir,
+                FormatArg::St => Format::St,
+                FormatArg::Qalog => Format::Qalog,
+                FormatArg::Trec => Format::Trec,
+            },
+            split: self.split.clone(),
+            min_relevance: self.min_relevance,
+            doc_text: match self.doc_text {
+                DocTextArg::TitleText => DocText::TitleText,
+                DocTextArg::Text => DocText::Text,
+            },
+        }
+    }
+}
+
+impl EvalArgs {
+    /// The validated config and the files (model files registered under their paths).
+    pub fn config(&self) -> Result<(Config, Files)> {
+        let mut files = self.data.files()?;
+        let mut models = self.models.clone();
+        models.extend(self.runs.iter().map(|r| format!("run:{}", r.display())));
+        if models.is_empty() {
+            models.push("bm25".into());
+        }
+        for m in &models {
+            for f in ModelSpec::parse(m)?.files() {
+                if !std::path::Path::new(&f).is_file() {
+                    return Err(Error::missing(
+                        &f,
+                        "model file not found",
+                        format!("check the path in --model {m}"),
+                    ));
+                }
+                files.add_path(f.clone(), &f);
+            }
+        }
+        let config = Config {
+            load: self.data.load_options(),
+            convention: match self.convention {
+                ConventionArg::Trec => Convention::Trec,
+                ConventionArg::St => Convention::St,
+            },
+            k: self.k.clone(),
+            models,
+            score_function: match self.score {
+                ScoreArg::Cosine => ScoreFn::Cosine,
+                ScoreArg::Dot => ScoreFn::Dot,
+            },
+            failures: self.failures,
+            failure_k: self.failure_k,
+            failure_threshold: self.failure_threshold,
+            top: self.top,
+        };
+        config.validate()?;
+        Ok((config, files))
+    }
+}

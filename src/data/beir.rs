@@ -1,0 +1,105 @@
+//! BEIR layout: `corpus.jsonl` (`{"_id","title","text"}`), `queries.jsonl` (`{"_id","text"}`)
+//! and `qrels/<split>.tsv` (header `query-id<TAB>corpus-id<TAB>score`, graded integers).
+//! A document's text is `(title + " " + text).strip()`, as BEIR's and MTEB's loaders build it,
+//! unless `--doc-text text` asks for the text field alone.
+
+use serde::Deserialize;
+
+use super::text::{json_line, lines};
+use super::{dedup_texts, names, Dataset, DocText, Files, LoadOptions, LoaderNotes, Qrels, Text};
+use crate::error::{Error, Result};
+
+#[derive(Deserialize)]
+struct Doc {
+    #[serde(rename = "_id", with = "super::text::id")]
+    id: String,
+    #[serde(default)]
+    title: Option<String>,
+    text: String,
+}
+
+#[derive(Deserialize)]
+struct Query {
+    #[serde(rename = "_id", with = "super::text::id")]
+    id: String,
+    text: String,
+}
+
+pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
+    let mut notes = LoaderNotes::default();
+    let corpus = read_corpus(files, names::BEIR_CORPUS, opts.doc_text)?;
+    let corpus = dedup_texts(corpus, &mut notes.duplicate_doc_ids);
+    let queries = read_queries(files, names::BEIR_QUERIES)?;
+    let queries = dedup_texts(queries, &mut notes.duplicate_query_ids);
+    let qrels_name = names::beir_qrels(&opts.split);
+    if !files.has(&qrels_name) {
+        let have: Vec<&str> = files.names().filter(|n| n.starts_with("qrels/")).collect();
+        return Err(Error::missing(
+            files.display(&qrels_name),
+            format!("no qrels for split '{}'", opts.split),
+            if have.is_empty() { "add qrels/test.tsv".to_string() } else { format!("choose --split from: {}", have.join(", ")) },
+        ));
+    }
+    let qrels = read_qrels_tsv(files, &qrels_name, &mut notes.duplicate_qrels)?;
+    Ok(Dataset { format: super::Format::Beir, queries, corpus, qrels, notes })
+}
+
+pub fn read_corpus(files: &Files, name: &str, doc_text: DocText) -> Result<Vec<Text>> {
+    let file = files.display(name);
+    let text = files.read_text(name)?;
+    let mut out = Vec::new();
+    for (n, line) in lines(&text) {
+        let d: Doc = json_line(&file, n, line, r#"{"_id": "d1", "title": "...", "text": "..."}"#)?;
+        let body = match (doc_text, d.title.as_deref()) {
+            (DocText::TitleText, Some(t)) if !t.is_empty() => format!("{t} {}", d.text).trim().to_string(),
+            _ => d.text.trim().to_string(),
+        };
+        out.push(Text { id: d.id, text: body });
+    }
+    Ok(out)
+}
+
+pub fn read_queries(files: &Files, name: &str) -> Result<Vec<Text>> {
+    let file = files.display(name);
+    let text = files.read_text(name)?;
+    let mut out = Vec::new();
+    for (n, line) in lines(&text) {
+        let q: Query = json_line(&file, n, line, r#"{"_id": "q1", "text": "..."}"#)?;
+        out.push(Text { id: q.id, text: q.text });
+    }
+    Ok(out)
+}
+
+/// `query-id<TAB>corpus-id<TAB>score` with an optional header line.
+pub fn read_qrels_tsv(files: &Files, name: &str, dups: &mut Vec<String>) -> Result<Qrels> {
+    let file = files.display(name);
+    let text = files.read_text(name)?;
+    let mut qrels = Qrels::new();
+    for (n, line) in lines(&text) {
+        let cols: Vec<&str> = line.split('\t').map(str::trim).collect();
+        if n == 1 && cols.first().is_some_and(|c| c.eq_ignore_ascii_case("query-id") || c.eq_ignore_ascii_case("query_id")) {
+            continue;
+        }
+        if cols.len() != 3 {
+            return Err(Error::input(
+                &file,
+                n,
+                format!("expected 3 tab-separated columns, found {}", cols.len()),
+                "each line must be `query-id<TAB>corpus-id<TAB>score`",
+            ));
+        }
+        let rel = parse_rel(&file, n, cols[2])?;
+        let prev = qrels.entry(cols[0].to_string()).or_default().insert(cols[1].to_string(), rel);
+        if prev.is_some() {
+            dups.push(format!("{} {}", cols[0], cols[1]));
+        }
+    }
+    Ok(qrels)
+}
+
+/// A relevance grade: an integer (as BEIR and trec_eval read it).
+pub fn parse_rel(file: &str, line: usize, s: &str) -> Result<i32> {
+    s.parse::<i32>().map_err(|_| {
+        Error::input(file, line, format!("relevance '{s}' is not an integer"), "write graded relevance as integers (0, 1, 2, ...)")
+    })
+}

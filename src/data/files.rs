@@ -1,0 +1,130 @@
+//! The files of one evaluation, by logical name, whether they sit on disk (CLI) or were handed
+//! over as bytes (the browser page, tests). `.gz` files are decompressed on read.
+
+use std::collections::BTreeMap;
+#[cfg(not(target_arch = "wasm32"))]
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone)]
+enum Entry {
+    #[cfg(not(target_arch = "wasm32"))]
+    Path(PathBuf),
+    Bytes { display: String, bytes: Vec<u8> },
+}
+
+/// Logical name → file. Names are `corpus.jsonl`, `qrels/test.tsv`, `run/NAME`, ...
+#[derive(Debug, Clone, Default)]
+pub struct Files {
+    root: String,
+    entries: BTreeMap<String, Entry>,
+}
+
+impl Files {
+    pub fn new(root: impl Into<String>) -> Self {
+        Files { root: root.into(), entries: BTreeMap::new() }
+    }
+
+    /// Every file below `dir`, named by its path relative to `dir` with `/` separators.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_dir(dir: &Path) -> Result<Self> {
+        let mut files = Files::new(dir.display().to_string());
+        if !dir.is_dir() {
+            return Err(Error::missing(dir.display().to_string(), "not a folder", "pass the dataset folder with --data"));
+        }
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            let rd = std::fs::read_dir(&d)
+                .map_err(|e| Error::missing(d.display().to_string(), format!("cannot list: {e}"), "check the path and permissions"))?;
+            for ent in rd.flatten() {
+                let p = ent.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if let Ok(rel) = p.strip_prefix(dir) {
+                    let name = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+                    files.entries.insert(name, Entry::Path(p));
+                }
+            }
+        }
+        Ok(files)
+    }
+
+    /// Adds (or replaces) a file on disk under a logical name.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn add_path(&mut self, name: impl Into<String>, path: impl Into<PathBuf>) -> &mut Self {
+        self.entries.insert(name.into(), Entry::Path(path.into()));
+        self
+    }
+
+    /// Adds (or replaces) a file given as bytes; `display` is what error messages call it.
+    pub fn add_bytes(&mut self, name: impl Into<String>, display: impl Into<String>, bytes: Vec<u8>) -> &mut Self {
+        self.entries.insert(name.into(), Entry::Bytes { display: display.into(), bytes });
+        self
+    }
+
+    /// What error messages call the whole set (a folder path, or "browser files").
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
+    /// True if `name` is present, also as `name.gz`.
+    pub fn has(&self, name: &str) -> bool {
+        self.resolve(name).is_some()
+    }
+
+    /// Logical names present, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+
+    fn resolve(&self, name: &str) -> Option<(&String, &Entry)> {
+        self.entries.get_key_value(name).or_else(|| self.entries.get_key_value(&format!("{name}.gz")))
+    }
+
+    /// The name error messages use for `name`: the real path where there is one.
+    pub fn display(&self, name: &str) -> String {
+        match self.resolve(name) {
+            #[cfg(not(target_arch = "wasm32"))]
+            Some((_, Entry::Path(p))) => p.display().to_string(),
+            Some((_, Entry::Bytes { display, .. })) => display.clone(),
+            None => {
+                if self.root.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{}/{}", self.root.trim_end_matches('/'), name)
+                }
+            }
+        }
+    }
+
+    /// The bytes of `name`, gunzipped when the file name ends in `.gz`.
+    pub fn read(&self, name: &str) -> Result<Vec<u8>> {
+        let display = self.display(name);
+        let (key, entry) = self.resolve(name).ok_or_else(|| {
+            Error::missing(&display, "file not found", format!("add {name} (see README, 'Input formats')"))
+        })?;
+        let raw = match entry {
+            #[cfg(not(target_arch = "wasm32"))]
+            Entry::Path(p) => std::fs::read(p)
+                .map_err(|e| Error::missing(&display, format!("cannot read: {e}"), "check the path and permissions"))?,
+            Entry::Bytes { bytes, .. } => bytes.clone(),
+        };
+        if key.ends_with(".gz") || display.ends_with(".gz") {
+            use std::io::Read;
+            let mut out = Vec::new();
+            flate2::read::MultiGzDecoder::new(&raw[..])
+                .read_to_end(&mut out)
+                .map_err(|e| Error::input(&display, 0, format!("not a valid gzip file: {e}"), "decompress it or re-create it with gzip"))?;
+            Ok(out)
+        } else {
+            Ok(raw)
+        }
+    }
+
+    /// The text of `name`: UTF-8 checked (the error names the line), BOM dropped, not empty.
+    pub fn read_text(&self, name: &str) -> Result<String> {
+        let bytes = self.read(name)?;
+        super::text::decode(&self.display(name), bytes)
+    }
+}

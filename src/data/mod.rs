@@ -1,0 +1,185 @@
+//! Datasets: queries, a corpus and relevance judgments, read from any of the formats users
+//! already have (BEIR, the sentence-transformers triple, QA logs, TREC qrels and runs).
+//!
+//! Every loader reads through [`Files`], a map from a logical name (`corpus.jsonl`,
+//! `qrels/test.tsv`, ...) to a path on disk or to bytes handed over by the browser, so the CLI
+//! and the page share one code path. Loaders return a [`Dataset`]; [`validate`] then writes the
+//! report printed before every evaluation.
+
+pub mod beir;
+pub mod files;
+pub mod qalog;
+pub mod split;
+pub mod st_triple;
+pub mod text;
+pub mod trec;
+pub mod validate;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use files::Files;
+pub use validate::Validation;
+
+use crate::error::{Error, Result};
+
+/// A query or a document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Text {
+    pub id: String,
+    pub text: String,
+}
+
+/// Relevance judgments: query id → doc id → graded relevance (TREC integers; ≥ 1 is relevant).
+pub type Qrels = BTreeMap<String, BTreeMap<String, i32>>;
+
+/// The input formats. `Auto` looks at which files are present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    #[default]
+    Auto,
+    Beir,
+    St,
+    Qalog,
+    Trec,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Auto => "auto",
+            Format::Beir => "beir",
+            Format::St => "st",
+            Format::Qalog => "qalog",
+            Format::Trec => "trec",
+        }
+    }
+}
+
+/// How a BEIR document's `title` and `text` become the text that is embedded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum DocText {
+    /// `(title + " " + text).strip()`, as BEIR and MTEB build it.
+    #[default]
+    TitleText,
+    /// The `text` field alone.
+    Text,
+}
+
+/// Options that change how files are read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LoadOptions {
+    pub format: Format,
+    /// BEIR: which `qrels/<split>.tsv` to read.
+    pub split: String,
+    /// QA logs: references with a lower `relevance_score` are dropped.
+    pub min_relevance: f64,
+    pub doc_text: DocText,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { format: Format::Auto, split: "test".into(), min_relevance: 0.7, doc_text: DocText::TitleText }
+    }
+}
+
+/// Logical file names the loaders look for.
+pub mod names {
+    pub const BEIR_CORPUS: &str = "corpus.jsonl";
+    pub const BEIR_QUERIES: &str = "queries.jsonl";
+    pub const ST_QUERIES: &str = "queries.json";
+    pub const ST_CORPUS: &str = "corpus.json";
+    pub const ST_RELEVANT: &str = "relevant_docs.json";
+    pub const QALOG: &str = "qalog.jsonl";
+    pub const QRELS: &str = "qrels";
+    pub fn beir_qrels(split: &str) -> String {
+        format!("qrels/{split}.tsv")
+    }
+}
+
+/// A loaded dataset. Queries and corpus keep file order; the first of duplicate ids wins.
+#[derive(Debug, Clone, Default)]
+pub struct Dataset {
+    pub format: Format,
+    pub queries: Vec<Text>,
+    pub corpus: Vec<Text>,
+    pub qrels: Qrels,
+    /// What the loader itself noticed (dropped QA-log references, duplicates, ...).
+    pub notes: LoaderNotes,
+}
+
+/// Counts a loader collects while reading, reported in the validation report.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LoaderNotes {
+    pub duplicate_query_ids: Vec<String>,
+    pub duplicate_doc_ids: Vec<String>,
+    pub duplicate_qrels: Vec<String>,
+    /// QA logs: references dropped for `relevance_score < min_relevance`.
+    pub dropped_references: usize,
+    /// QA logs: queries dropped because no reference was left.
+    pub dropped_queries: Vec<String>,
+}
+
+impl Dataset {
+    /// Reads a dataset, choosing the loader from `opts.format` or, for `Auto`, from the files present.
+    pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
+        let format = match opts.format {
+            Format::Auto => detect(files)?,
+            f => f,
+        };
+        let mut ds = match format {
+            Format::Beir => beir::load(files, opts)?,
+            Format::St => st_triple::load(files)?,
+            Format::Qalog => qalog::load(files, opts)?,
+            Format::Trec => trec::load_dataset(files)?,
+            Format::Auto => unreachable!("detect never returns Auto"),
+        };
+        ds.format = format;
+        Ok(ds)
+    }
+
+    /// Query ids in file order that have at least one judgment with relevance ≥ 1.
+    pub fn judged_queries(&self) -> impl Iterator<Item = &Text> {
+        self.queries.iter().filter(|q| self.qrels.get(&q.id).is_some_and(|r| r.values().any(|&v| v >= 1)))
+    }
+}
+
+/// Picks the format from the logical names present.
+pub fn detect(files: &Files) -> Result<Format> {
+    use names::*;
+    if files.has(BEIR_CORPUS) && files.has(BEIR_QUERIES) {
+        Ok(Format::Beir)
+    } else if files.has(ST_QUERIES) && files.has(ST_CORPUS) && files.has(ST_RELEVANT) {
+        Ok(Format::St)
+    } else if files.has(QALOG) && files.has(BEIR_CORPUS) {
+        Ok(Format::Qalog)
+    } else if files.has(QRELS) {
+        Ok(Format::Trec)
+    } else {
+        Err(Error::missing(
+            files.root(),
+            "cannot tell the dataset format from the files present",
+            "give a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv), a sentence-transformers \
+             folder (queries.json, corpus.json, relevant_docs.json), a QA log (--data LOG.jsonl --corpus \
+             CORPUS.jsonl) or TREC files (--qrels QRELS --run RUN), or set --format",
+        ))
+    }
+}
+
+/// Keeps the first of each id and records the later ones.
+pub(crate) fn dedup_texts(items: Vec<Text>, dups: &mut Vec<String>) -> Vec<Text> {
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    let mut out = Vec::with_capacity(items.len());
+    for t in items {
+        if seen.insert(t.id.clone()) {
+            out.push(t);
+        } else {
+            dups.push(t.id);
+        }
+    }
+    out
+}

@@ -1,0 +1,78 @@
+//! QA logs: one JSON object per line, `{"query_id", "query_text", "references": [{"doc_id",
+//! "relevance_score"}]}`, plus a corpus JSONL of `{"doc_id", "text"}`. References scored below
+//! `--min-relevance` (default 0.7) are dropped; queries left with none are dropped and counted.
+//! Kept references are relevant with grade 1 (the scores are confidences, not grades).
+
+use serde::Deserialize;
+
+use super::text::{json_line, lines};
+use super::{dedup_texts, names, Dataset, Files, LoadOptions, LoaderNotes, Qrels, Text};
+use crate::error::{Error, Result};
+
+#[derive(Deserialize)]
+struct Entry {
+    #[serde(with = "super::text::id")]
+    query_id: String,
+    query_text: String,
+    references: Vec<Reference>,
+}
+
+#[derive(Deserialize)]
+struct Reference {
+    #[serde(with = "super::text::id")]
+    doc_id: String,
+    relevance_score: f64,
+}
+
+#[derive(Deserialize)]
+struct Doc {
+    #[serde(alias = "_id", with = "super::text::id")]
+    doc_id: String,
+    text: String,
+}
+
+pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
+    let mut notes = LoaderNotes::default();
+    let file = files.display(names::QALOG);
+    let text = files.read_text(names::QALOG)?;
+    let mut queries = Vec::new();
+    let mut qrels = Qrels::new();
+    for (n, line) in lines(&text) {
+        let e: Entry = json_line(
+            &file,
+            n,
+            line,
+            r#"{"query_id": "q1", "query_text": "...", "references": [{"doc_id": "d1", "relevance_score": 0.9}]}"#,
+        )?;
+        let mut kept = std::collections::BTreeMap::new();
+        for r in &e.references {
+            if !r.relevance_score.is_finite() {
+                return Err(Error::input(&file, n, "relevance_score is not a finite number", "write a number between 0 and 1"));
+            }
+            if r.relevance_score >= opts.min_relevance {
+                kept.insert(r.doc_id.clone(), 1);
+            } else {
+                notes.dropped_references += 1;
+            }
+        }
+        if kept.is_empty() {
+            notes.dropped_queries.push(e.query_id);
+            continue;
+        }
+        if qrels.contains_key(&e.query_id) {
+            notes.duplicate_query_ids.push(e.query_id.clone());
+            continue;
+        }
+        qrels.insert(e.query_id.clone(), kept);
+        queries.push(Text { id: e.query_id, text: e.query_text });
+    }
+    let cfile = files.display(names::BEIR_CORPUS);
+    let ctext = files.read_text(names::BEIR_CORPUS)?;
+    let mut corpus = Vec::new();
+    for (n, line) in lines(&ctext) {
+        let d: Doc = json_line(&cfile, n, line, r#"{"doc_id": "d1", "text": "..."}"#)?;
+        corpus.push(Text { id: d.doc_id, text: d.text });
+    }
+    let corpus = dedup_texts(corpus, &mut notes.duplicate_doc_ids);
+    Ok(Dataset { format: super::Format::Qalog, queries, corpus, qrels, notes })
+}

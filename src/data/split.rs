@@ -1,0 +1,92 @@
+//! A deterministic train/dev/test split by query (the 70/15/15 protocol): query ids are sorted,
+//! shuffled with a seeded ChaCha8 generator, and cut by the ratios. The corpus is shared by all
+//! splits; each split gets the qrels of its queries. Same input + seed → same split, on any
+//! machine.
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use super::{Dataset, Qrels, Text};
+use crate::error::{Error, Result};
+
+pub const SPLIT_NAMES: [&str; 3] = ["train", "dev", "test"];
+
+/// Query ids of each split, in dataset order within a split.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    pub name: &'static str,
+    pub queries: Vec<Text>,
+    pub qrels: Qrels,
+}
+
+/// Splits the queries that have judgments. `ratios` are weights (e.g. 70,15,15).
+pub fn split(ds: &Dataset, ratios: &[u32], seed: u64) -> Result<Vec<Split>> {
+    if ratios.len() != 3 || ratios.iter().sum::<u32>() == 0 {
+        return Err(Error::usage("--ratios", "give three weights for train,dev,test, e.g. 70,15,15"));
+    }
+    let mut ids: Vec<&str> = ds.queries.iter().filter(|q| ds.qrels.contains_key(&q.id)).map(|q| q.id.as_str()).collect();
+    ids.sort_unstable();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    ids.shuffle(&mut rng);
+    let total: u64 = ratios.iter().map(|&r| r as u64).sum();
+    let n = ids.len() as u64;
+    // Cumulative rounding so the three sizes always add up to n.
+    let cut1 = (n * ratios[0] as u64 + total / 2) / total;
+    let cut2 = (n * (ratios[0] + ratios[1]) as u64 + total / 2) / total;
+    let bounds = [0, cut1 as usize, cut2 as usize, ids.len()];
+    let mut which = std::collections::HashMap::new();
+    for s in 0..3 {
+        for id in &ids[bounds[s]..bounds[s + 1]] {
+            which.insert(*id, s);
+        }
+    }
+    let mut out: Vec<Split> =
+        SPLIT_NAMES.iter().map(|name| Split { name, queries: Vec::new(), qrels: Qrels::new() }).collect();
+    for q in &ds.queries {
+        if let Some(&s) = which.get(q.id.as_str()) {
+            out[s].queries.push(q.clone());
+            out[s].qrels.insert(q.id.clone(), ds.qrels[&q.id].clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Writes the splits as one BEIR folder: `corpus.jsonl`, `queries.jsonl` (all split queries)
+/// and `qrels/{train,dev,test}.tsv`, so `--split dev` picks one.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn write_beir(ds: &Dataset, splits: &[Split], out: &std::path::Path) -> Result<()> {
+    use std::io::Write;
+    let werr = |p: &std::path::Path| {
+        let f = p.display().to_string();
+        move |e| Error::Write { file: f, source: e }
+    };
+    std::fs::create_dir_all(out.join("qrels")).map_err(werr(out))?;
+    let mut buf = Vec::new();
+    for d in &ds.corpus {
+        serde_json::to_writer(&mut buf, &serde_json::json!({"_id": d.id, "title": "", "text": d.text})).expect("json");
+        buf.push(b'\n');
+    }
+    let p = out.join("corpus.jsonl");
+    std::fs::write(&p, &buf).map_err(werr(&p))?;
+    buf.clear();
+    for s in splits {
+        for q in &s.queries {
+            serde_json::to_writer(&mut buf, &serde_json::json!({"_id": q.id, "text": q.text})).expect("json");
+            buf.push(b'\n');
+        }
+    }
+    let p = out.join("queries.jsonl");
+    std::fs::write(&p, &buf).map_err(werr(&p))?;
+    for s in splits {
+        let p = out.join("qrels").join(format!("{}.tsv", s.name));
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&p).map_err(werr(&p))?);
+        writeln!(f, "query-id\tcorpus-id\tscore").map_err(werr(&p))?;
+        for q in &s.queries {
+            for (d, r) in &s.qrels[&q.id] {
+                writeln!(f, "{}\t{}\t{}", q.id, d, r).map_err(werr(&p))?;
+            }
+        }
+        f.flush().map_err(werr(&p))?;
+    }
+    Ok(())
+}

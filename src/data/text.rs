@@ -1,0 +1,71 @@
+//! Turning bytes into lines, with errors that name the file and line: UTF-8 checked, a BOM
+//! dropped, CRLF accepted, empty files refused.
+
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+
+/// Checks UTF-8 (naming the first bad line), drops a UTF-8 BOM, refuses an empty file.
+pub fn decode(file: &str, mut bytes: Vec<u8>) -> Result<String> {
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        bytes.drain(..3);
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let good = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..good].iter().filter(|&&b| b == b'\n').count() + 1;
+        Error::input(file, line, "invalid UTF-8", "save the file as UTF-8 (e.g. `iconv -f SHIFT_JIS -t UTF-8`)")
+    })?;
+    if text.trim().is_empty() {
+        return Err(Error::input(file, 0, "the file is empty", "check that the right file was given"));
+    }
+    Ok(text)
+}
+
+/// Non-blank lines with their 1-based numbers, `\r` stripped.
+pub fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.split('\n')
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)))
+        .filter(|(_, l)| !l.trim().is_empty())
+}
+
+/// Parses one JSONL line into `T`, the error naming file, line and serde's complaint.
+pub fn json_line<T: DeserializeOwned>(file: &str, line: usize, s: &str, expect: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| {
+        let what = if e.is_syntax() || e.is_eof() {
+            format!("malformed JSON (column {}): {e}", e.column())
+        } else {
+            format!("unexpected JSON content: {e}")
+        };
+        Error::input(file, line, what, format!("each line must be one JSON object like {expect}"))
+    })
+}
+
+/// Parses a whole JSON file into `T`; serde's line number becomes the error's line.
+pub fn json_file<T: DeserializeOwned>(file: &str, s: &str, expect: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| {
+        let what = if e.is_syntax() || e.is_eof() { format!("malformed JSON: {e}") } else { format!("unexpected JSON content: {e}") };
+        Error::input(file, e.line(), what, format!("the file must be one JSON object like {expect}"))
+    })
+}
+
+/// Ids may be written as JSON strings or integers; anything else is an error.
+pub mod id {
+    use serde::{de, Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Id {
+            S(String),
+            I(i64),
+            U(u64),
+        }
+        match Id::deserialize(d) {
+            Ok(Id::S(s)) => Ok(s),
+            Ok(Id::I(i)) => Ok(i.to_string()),
+            Ok(Id::U(u)) => Ok(u.to_string()),
+            Err(_) => Err(de::Error::custom("an id must be a string or an integer")),
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The validation report printed before every evaluation and stored in `results.json`
+//! under `dataset`: counts, and every kind of inconsistency that silently skews metrics.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::Serialize;
+
+use super::Dataset;
+
+/// How many ids each finding lists as examples.
+const EXAMPLES: usize = 5;
+
+/// A count with the first few offending ids.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Finding {
+    pub count: usize,
+    pub examples: Vec<String>,
+}
+
+impl Finding {
+    fn from<I: IntoIterator<Item = String>>(it: I) -> Self {
+        let mut f = Finding::default();
+        for s in it {
+            if f.examples.len() < EXAMPLES {
+                f.examples.push(s);
+            }
+            f.count += 1;
+        }
+        f
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Validation {
+    pub format: String,
+    pub num_queries: usize,
+    pub num_docs: usize,
+    /// (query, doc) judgments in the qrels, any grade.
+    pub num_qrels: usize,
+    /// Judgments with relevance ≥ 1.
+    pub num_relevant_qrels: usize,
+    /// Queries with at least one relevance ≥ 1 judgment: the ones metrics average over.
+    pub num_evaluated_queries: usize,
+    pub duplicate_query_ids: Finding,
+    pub duplicate_doc_ids: Finding,
+    pub duplicate_qrels: Finding,
+    /// Judgments whose doc is not in the corpus (none checked when there is no corpus).
+    pub qrels_missing_docs: Finding,
+    /// Judgments whose query is not among the queries.
+    pub qrels_missing_queries: Finding,
+    /// Queries without any relevance ≥ 1 judgment: skipped by every metric.
+    pub queries_without_positive: Finding,
+    pub empty_queries: Finding,
+    pub empty_docs: Finding,
+    /// Ids used both for a query and a doc (BEIR's evaluator skips such pairs; embeval does not).
+    pub ids_shared_by_query_and_doc: Finding,
+    /// QA logs only.
+    pub dropped_references: usize,
+    pub dropped_queries: Finding,
+}
+
+pub fn validate(ds: &Dataset) -> Validation {
+    let qids: HashSet<&str> = ds.queries.iter().map(|q| q.id.as_str()).collect();
+    let dids: HashSet<&str> = ds.corpus.iter().map(|d| d.id.as_str()).collect();
+    let num_qrels = ds.qrels.values().map(|m| m.len()).sum();
+    let num_relevant_qrels = ds.qrels.values().flat_map(|m| m.values()).filter(|&&r| r >= 1).count();
+    let has_corpus = !ds.corpus.is_empty();
+    Validation {
+        format: ds.format.name().to_string(),
+        num_queries: ds.queries.len(),
+        num_docs: ds.corpus.len(),
+        num_qrels,
+        num_relevant_qrels,
+        num_evaluated_queries: ds.judged_queries().count(),
+        duplicate_query_ids: Finding::from(ds.notes.duplicate_query_ids.iter().cloned()),
+        duplicate_doc_ids: Finding::from(ds.notes.duplicate_doc_ids.iter().cloned()),
+        duplicate_qrels: Finding::from(ds.notes.duplicate_qrels.iter().cloned()),
+        qrels_missing_docs: Finding::from(
+            ds.qrels
+                .iter()
+                .flat_map(|(q, m)| m.keys().map(move |d| (q, d)))
+                .filter(|(_, d)| has_corpus && !dids.contains(d.as_str()))
+                .map(|(q, d)| format!("{q} {d}")),
+        ),
+        qrels_missing_queries: Finding::from(ds.qrels.keys().filter(|q| !qids.contains(q.as_str())).cloned()),
+        queries_without_positive: Finding::from(
+            ds.queries
+                .iter()
+                .filter(|q| !ds.qrels.get(&q.id).is_some_and(|m| m.values().any(|&r| r >= 1)))
+                .map(|q| q.id.clone()),
+        ),
+        empty_queries: Finding::from(
+            ds.queries.iter().filter(|q| q.text.trim().is_empty() && ds.format != super::Format::Trec).map(|q| q.id.clone()),
+        ),
+        empty_docs: Finding::from(ds.corpus.iter().filter(|d| d.text.trim().is_empty()).map(|d| d.id.clone())),
+        ids_shared_by_query_and_doc: Finding::from(
+            ds.queries.iter().filter(|q| dids.contains(q.id.as_str())).map(|q| q.id.clone()),
+        ),
+        dropped_references: ds.notes.dropped_references,
+        dropped_queries: Finding::from(ds.notes.dropped_queries.iter().cloned()),
+    }
+}
+
+impl Validation {
+    /// (label, finding) pairs, in print order.
+    fn findings(&self) -> [(&'static str, &Finding); 10] {
+        [
+            ("duplicate query ids (first kept)", &self.duplicate_query_ids),
+            ("duplicate doc ids (first kept)", &self.duplicate_doc_ids),
+            ("duplicate judgments (last kept)", &self.duplicate_qrels),
+            ("judgments for docs not in the corpus", &self.qrels_missing_docs),
+            ("judgments for queries not in the queries file", &self.qrels_missing_queries),
+            ("queries without a relevant doc (skipped)", &self.queries_without_positive),
+            ("empty queries", &self.empty_queries),
+            ("empty docs", &self.empty_docs),
+            ("ids used for both a query and a doc", &self.ids_shared_by_query_and_doc),
+            ("QA-log queries dropped (no reference ≥ --min-relevance)", &self.dropped_queries),
+        ]
+    }
+
+    /// Lines worth a warning.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .findings()
+            .iter()
+            .filter(|(_, f)| f.count > 0)
+            .map(|(l, f)| format!("{}: {} (e.g. {})", l, f.count, f.examples.join(", ")))
+            .collect();
+        if self.dropped_references > 0 {
+            out.push(format!("QA-log references below --min-relevance dropped: {}", self.dropped_references));
+        }
+        out
+    }
+}
+
+impl fmt::Display for Validation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "dataset ({}): {} queries, {} docs, {} judgments ({} relevant), {} queries evaluated",
+            self.format, self.num_queries, self.num_docs, self.num_qrels, self.num_relevant_qrels, self.num_evaluated_queries
+        )?;
+        for w in self.warnings() {
+            writeln!(f, "  warning: {w}")?;
+        }
+        Ok(())
+    }
+}

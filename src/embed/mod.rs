@@ -1,0 +1,193 @@
+//! Models: anything that turns a dataset into rankings. `bm25` ranks lexically; `emb:` loads
+//! vectors made elsewhere; `run:` reads a ranking made by any other system (TREC run file).
+//! Neural encoders (candle) will plug in here as another [`ModelSpec`] kind.
+//!
+//! A `--model` value is `[LABEL=]SPEC`; the label names the model in every report.
+
+pub mod bm25;
+pub mod precomputed;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Dataset, Files};
+use crate::error::{Error, Result};
+use crate::metrics::Convention;
+use crate::search::{self, Hit, QueryRanking, Rankings, ScoreFn};
+use crate::Progress;
+
+/// A parsed `--model` value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ModelSpec {
+    Bm25 { label: String, params: bm25::Params },
+    /// Precomputed vectors; `files` are logical names in the evaluation's [`Files`].
+    Emb { label: String, files: Vec<String> },
+    /// A TREC run file (logical name).
+    Run { label: String, file: String },
+}
+
+impl ModelSpec {
+    /// Parses `[LABEL=]bm25[:k1=0.9,b=0.4]`, `[LABEL=]emb:Q.npy,D.npy[,QIDS,DIDS]`,
+    /// `[LABEL=]emb:FILE.safetensors` or `[LABEL=]run:FILE`.
+    pub fn parse(s: &str) -> Result<ModelSpec> {
+        let (label, spec) = match s.split_once('=') {
+            Some((l, rest)) if !l.contains(':') && !l.is_empty() => (Some(l.to_string()), rest),
+            _ => (None, s),
+        };
+        let bad = |what: &str| Error::usage("--model", format!("'{s}': {what}"));
+        let (kind, args) = spec.split_once(':').unwrap_or((spec, ""));
+        match kind {
+            "bm25" => {
+                let mut params = bm25::Params::default();
+                for kv in args.split(',').filter(|a| !a.is_empty()) {
+                    let (k, v) = kv.split_once('=').ok_or_else(|| bad("bm25 options are k1=..,b=.."))?;
+                    let v: f32 = v.parse().map_err(|_| bad("bm25 k1 and b must be numbers"))?;
+                    match k {
+                        "k1" => params.k1 = v,
+                        "b" => params.b = v,
+                        _ => return Err(bad("bm25 options are k1 and b")),
+                    }
+                }
+                let label = label.unwrap_or_else(|| {
+                    if params == bm25::Params::default() { "bm25".into() } else { format!("bm25(k1={},b={})", params.k1, params.b) }
+                });
+                Ok(ModelSpec::Bm25 { label, params })
+            }
+            "emb" => {
+                let files: Vec<String> = args.split(',').filter(|a| !a.is_empty()).map(str::to_string).collect();
+                if !(files.len() == 1 || files.len() == 2 || files.len() == 4) {
+                    return Err(bad("expected emb:QUERIES.npy,DOCS.npy[,QUERY_IDS,DOC_IDS] or emb:FILE.safetensors"));
+                }
+                let label = label.unwrap_or_else(|| format!("emb:{}", file_stem(&files[files.len().min(2) - 1])));
+                Ok(ModelSpec::Emb { label, files })
+            }
+            "run" if !args.is_empty() => {
+                Ok(ModelSpec::Run { label: label.unwrap_or_else(|| file_stem(args)), file: args.to_string() })
+            }
+            _ => Err(bad("known models are bm25, emb:Q.npy,D.npy, emb:FILE.safetensors and run:FILE")),
+        }
+    }
+
+    pub fn label(&self) -> &str {
+        match self {
+            ModelSpec::Bm25 { label, .. } | ModelSpec::Emb { label, .. } | ModelSpec::Run { label, .. } => label,
+        }
+    }
+
+    /// Files the model reads (logical names), so the CLI can register them.
+    pub fn files(&self) -> Vec<String> {
+        match self {
+            ModelSpec::Bm25 { .. } => vec![],
+            ModelSpec::Emb { files, .. } => files.clone(),
+            ModelSpec::Run { file, .. } => vec![file.clone()],
+        }
+    }
+}
+
+fn file_stem(p: &str) -> String {
+    let name = p.rsplit(['/', '\\']).next().unwrap_or(p);
+    let name = name.strip_suffix(".gz").unwrap_or(name);
+    name.rsplit_once('.').map_or(name, |(s, _)| s).to_string()
+}
+
+/// Where the time went, in seconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    /// Building the index (BM25) or loading vectors / the run.
+    pub index_s: f64,
+    pub search_s: f64,
+    pub metrics_s: f64,
+    pub total_s: f64,
+}
+
+/// Settings a model run needs from the evaluation.
+pub struct RunContext<'a> {
+    pub files: &'a Files,
+    pub dataset: &'a Dataset,
+    pub convention: Convention,
+    pub score_fn: ScoreFn,
+    /// How many docs to keep per query: max(k) and the per-query top list.
+    pub depth: usize,
+    pub progress: &'a dyn Progress,
+}
+
+/// Runs a model: sorted rankings for the dataset's queries, and index/search timings.
+pub fn rank(spec: &ModelSpec, cx: &RunContext) -> Result<(Rankings, Timings)> {
+    let mut t = Timings::default();
+    let clock = web_time::Instant::now();
+    let ds = cx.dataset;
+    let queries: Vec<&crate::data::Text> = ds.judged_queries().collect();
+    let doc_ids: Vec<String> = ds.corpus.iter().map(|d| d.id.clone()).collect();
+    let rankings = match spec {
+        ModelSpec::Run { file, .. } => {
+            let mut r = crate::data::trec::read_run(cx.files, file)?;
+            t.index_s = clock.elapsed().as_secs_f64();
+            r.sort(cx.convention);
+            r
+        }
+        ModelSpec::Bm25 { params, .. } => {
+            cx.progress.begin("bm25 index", ds.corpus.len() as u64);
+            let index = bm25::Index::build(ds.corpus.iter().map(|d| d.text.as_str()), *params);
+            cx.progress.end();
+            t.index_s = clock.elapsed().as_secs_f64();
+            let ties = search::tie_ranks(&doc_ids, cx.convention);
+            cx.progress.begin("bm25 search", queries.len() as u64);
+            let run_one = |acc: &mut Vec<f32>, q: &crate::data::Text| {
+                let hits = index.search(&q.text, cx.depth, &ties, acc);
+                cx.progress.advance(1);
+                QueryRanking {
+                    query_id: q.id.clone(),
+                    hits: hits.into_iter().map(|(doc, s)| Hit { doc, score: s as f64 }).collect(),
+                }
+            };
+            #[cfg(feature = "cli")]
+            let per_query: Vec<QueryRanking> = {
+                use rayon::prelude::*;
+                queries.par_iter().map_init(Vec::new, |acc, q| run_one(acc, q)).collect()
+            };
+            #[cfg(not(feature = "cli"))]
+            let per_query: Vec<QueryRanking> = {
+                let mut acc = Vec::new();
+                queries.iter().map(|q| run_one(&mut acc, q)).collect()
+            };
+            cx.progress.end();
+            Rankings { doc_ids, queries: per_query }
+        }
+        ModelSpec::Emb { files, .. } => {
+            let qids: Vec<String> = ds.queries.iter().map(|q| q.id.clone()).collect();
+            let (mut q, mut d) = precomputed::load(cx.files, files, &qids, &doc_ids)?;
+            t.index_s = clock.elapsed().as_secs_f64();
+            if cx.score_fn == ScoreFn::Cosine {
+                search::normalize_rows(&mut q.data, q.dim);
+                search::normalize_rows(&mut d.data, d.dim);
+            }
+            // Only the queries that are evaluated, in dataset order.
+            let row: std::collections::HashMap<&str, usize> = q.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+            let mut qmat = Vec::with_capacity(queries.len() * q.dim);
+            let mut qkept = Vec::new();
+            for qt in &queries {
+                if let Some(&i) = row.get(qt.id.as_str()) {
+                    qmat.extend_from_slice(&q.data[i * q.dim..(i + 1) * q.dim]);
+                    qkept.push(qt.id.clone());
+                }
+            }
+            let ties = search::tie_ranks(&d.ids, cx.convention);
+            cx.progress.begin("exact search", qkept.len() as u64);
+            let tops = search::cpu::top_k(&qmat, &d.data, d.dim, &ties, cx.depth);
+            cx.progress.end();
+            Rankings {
+                doc_ids: d.ids,
+                queries: qkept
+                    .into_iter()
+                    .zip(tops)
+                    .map(|(query_id, hits)| QueryRanking {
+                        query_id,
+                        hits: hits.into_iter().map(|(doc, s)| Hit { doc, score: s as f64 }).collect(),
+                    })
+                    .collect(),
+            }
+        }
+    };
+    t.search_s = clock.elapsed().as_secs_f64() - t.index_s;
+    Ok((rankings, t))
+}

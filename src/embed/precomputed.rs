@@ -1,0 +1,142 @@
+//! Embeddings made elsewhere — by an API (Voyage, OpenAI), another framework, an earlier run —
+//! evaluated like any model: `emb:QUERIES.npy,DOCS.npy[,QUERY_IDS,DOC_IDS]` or
+//! `emb:FILE.safetensors`.
+//!
+//! - `.npy`: 2-D float32 or float64 arrays, one row per text. Rows follow the id files when
+//!   given (one id per line), else the order of the dataset's queries / corpus files.
+//! - `.safetensors`: tensors `queries` and `docs` (F32, F64 or F16 → f32) and metadata keys
+//!   `query_ids` and `doc_ids`, each a JSON list of strings.
+
+use super::super::data::text::lines;
+use super::super::data::Files;
+use crate::error::{Error, Result};
+
+/// A matrix with the ids of its rows.
+#[derive(Debug, Clone)]
+pub struct Matrix {
+    pub ids: Vec<String>,
+    pub dim: usize,
+    pub data: Vec<f32>,
+    pub file: String,
+}
+
+fn npy(files: &Files, name: &str) -> Result<(usize, usize, Vec<f32>)> {
+    let file = files.display(name);
+    let bytes = files.read(name)?;
+    let bad = |what: String| Error::input(&file, 0, what, "save a 2-D float32 array with numpy.save");
+    let arr = npyz::NpyFile::new(&bytes[..]).map_err(|e| bad(format!("not a .npy file: {e}")))?;
+    let shape = arr.shape().to_vec();
+    if shape.len() != 2 {
+        return Err(bad(format!("expected a 2-D array, found shape {shape:?}")));
+    }
+    if arr.order() != npyz::Order::C {
+        return Err(bad("Fortran-ordered array".into()));
+    }
+    let dtype = arr.dtype();
+    let data: Vec<f32> = match &dtype {
+        npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 4 => {
+            arr.into_vec::<f32>().map_err(|e| bad(e.to_string()))?
+        }
+        npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 8 => {
+            arr.into_vec::<f64>().map_err(|e| bad(e.to_string()))?.into_iter().map(|x| x as f32).collect()
+        }
+        other => return Err(bad(format!("unsupported dtype {}", other.descr()))),
+    };
+    Ok((shape[0] as usize, shape[1] as usize, data))
+}
+
+fn ids_file(files: &Files, name: &str) -> Result<Vec<String>> {
+    let text = files.read_text(name)?;
+    Ok(lines(&text).map(|(_, l)| l.trim().to_string()).collect())
+}
+
+/// Refuses NaN/∞, naming the row (1-based, as a line would be).
+fn check_finite(m: &Matrix) -> Result<()> {
+    if let Some(i) = m.data.iter().position(|x| !x.is_finite()) {
+        return Err(Error::input(
+            &m.file,
+            0,
+            format!("row {} (id '{}') contains NaN or infinity", i / m.dim + 1, m.ids.get(i / m.dim).map_or("?", |s| s)),
+            "re-create the embeddings; every value must be finite",
+        ));
+    }
+    Ok(())
+}
+
+/// Loads `(queries, docs)` for the spec's file list. `default_*_ids` give row order when the
+/// spec has no id files.
+pub fn load(files: &Files, paths: &[String], default_query_ids: &[String], default_doc_ids: &[String]) -> Result<(Matrix, Matrix)> {
+    let (q, d) = match paths {
+        [st] if st.ends_with(".safetensors") => safetensors(files, st)?,
+        [qp, dp, rest @ ..] if rest.is_empty() || rest.len() == 2 => {
+            let with_ids = |p: &str, ids: Option<&String>, default: &[String]| -> Result<Matrix> {
+                let (rows, dim, data) = npy(files, p)?;
+                let ids = match ids {
+                    Some(f) => ids_file(files, f)?,
+                    None => default.to_vec(),
+                };
+                if ids.len() != rows {
+                    return Err(Error::input(
+                        files.display(p),
+                        0,
+                        format!("{rows} rows but {} ids", ids.len()),
+                        "give one row per id, in the order of the id file (or of the dataset file when none is given)",
+                    ));
+                }
+                Ok(Matrix { ids, dim, data, file: files.display(p) })
+            };
+            (with_ids(qp, rest.first(), default_query_ids)?, with_ids(dp, rest.get(1), default_doc_ids)?)
+        }
+        _ => {
+            return Err(Error::usage(
+                "--model emb:",
+                "expected emb:QUERIES.npy,DOCS.npy[,QUERY_IDS.txt,DOC_IDS.txt] or emb:FILE.safetensors",
+            ))
+        }
+    };
+    if q.dim != d.dim {
+        return Err(Error::input(
+            &d.file,
+            0,
+            format!("dimension mismatch: queries have {} dims ({}), docs {}", q.dim, q.file, d.dim),
+            "embed queries and docs with the same model",
+        ));
+    }
+    check_finite(&q)?;
+    check_finite(&d)?;
+    Ok((q, d))
+}
+
+fn safetensors(files: &Files, name: &str) -> Result<(Matrix, Matrix)> {
+    let file = files.display(name);
+    let bytes = files.read(name)?;
+    let bad = |what: String| {
+        Error::input(&file, 0, what, "write tensors 'queries' and 'docs' and metadata 'query_ids'/'doc_ids' (JSON lists)")
+    };
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let md = meta.metadata().clone().unwrap_or_default();
+    let get = |tensor: &str, key: &str| -> Result<Matrix> {
+        let t = st.tensor(tensor).map_err(|_| bad(format!("no tensor '{tensor}'")))?;
+        let shape = t.shape();
+        if shape.len() != 2 {
+            return Err(bad(format!("tensor '{tensor}' has shape {shape:?}, expected 2-D")));
+        }
+        let data: Vec<f32> = match t.dtype() {
+            safetensors::Dtype::F32 => t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+            safetensors::Dtype::F64 => {
+                t.data().chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32).collect()
+            }
+            safetensors::Dtype::F16 => t.data().chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            other => return Err(bad(format!("tensor '{tensor}' has dtype {other:?}; use F32"))),
+        };
+        let ids_json = md.get(key).ok_or_else(|| bad(format!("no metadata key '{key}'")))?;
+        let ids: Vec<String> =
+            serde_json::from_str(ids_json).map_err(|e| bad(format!("metadata '{key}' is not a JSON list of strings: {e}")))?;
+        if ids.len() != shape[0] {
+            return Err(bad(format!("tensor '{tensor}' has {} rows but '{key}' lists {} ids", shape[0], ids.len())));
+        }
+        Ok(Matrix { ids, dim: shape[1], data, file: file.clone() })
+    };
+    Ok((get("queries", "query_ids")?, get("docs", "doc_ids")?))
+}

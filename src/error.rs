@@ -1,0 +1,62 @@
+//! One error type for the library. Every message names what to fix: the file and line for bad
+//! input, the flag for a bad option. `anyhow` lives only in `main.rs`.
+
+use std::fmt;
+
+/// Where in the user's input something went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: String,
+    /// 1-based line number; 0 when the problem concerns the whole file.
+    pub line: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}", self.file)
+        } else {
+            write!(f, "{}:{}", self.file, self.line)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Malformed or inconsistent input data. Exit code 2.
+    #[error("{at}: {what}\n  fix: {fix}")]
+    Input { at: Location, what: String, fix: String },
+    /// A file that should exist does not, or cannot be read. Exit code 2.
+    #[error("{file}: {what}\n  fix: {fix}")]
+    Missing { file: String, what: String, fix: String },
+    /// A bad option or flag value. Exit code 2.
+    #[error("{flag}: {what}")]
+    Usage { flag: String, what: String },
+    /// Writing results failed.
+    #[error("{file}: cannot write: {source}")]
+    Write { file: String, source: std::io::Error },
+    #[cfg(feature = "gpu")]
+    #[error(transparent)]
+    Gpu(#[from] crate::search::gpu::GpuError),
+}
+
+impl Error {
+    pub fn input(file: impl Into<String>, line: usize, what: impl Into<String>, fix: impl Into<String>) -> Self {
+        Error::Input { at: Location { file: file.into(), line }, what: what.into(), fix: fix.into() }
+    }
+    pub fn missing(file: impl Into<String>, what: impl Into<String>, fix: impl Into<String>) -> Self {
+        Error::Missing { file: file.into(), what: what.into(), fix: fix.into() }
+    }
+    pub fn usage(flag: impl Into<String>, what: impl Into<String>) -> Self {
+        Error::Usage { flag: flag.into(), what: what.into() }
+    }
+    /// The process exit code the CLI uses: 2 for anything the user can fix in their input.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Input { .. } | Error::Missing { .. } | Error::Usage { .. } => 2,
+            _ => 1,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

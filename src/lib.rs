@@ -1,0 +1,113 @@
+//! embeval: which embedding model retrieves best on *your* data?
+//!
+//! The pipeline, in the order the tree reads: [`data`] loads and validates queries, corpus
+//! and judgments → [`embed`] turns them into rankings (BM25, precomputed vectors, runs) with
+//! [`search`] doing exact top-k → [`metrics`] scores each query under a declared convention →
+//! [`report`] writes the comparison. The CLI (`main.rs`) and the browser page (`wasm.rs`) are
+//! thin skins over [`evaluate`].
+
+pub mod data;
+pub mod embed;
+pub mod error;
+pub mod metrics;
+pub mod report;
+pub mod search;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
+
+use serde::{Deserialize, Serialize};
+
+pub use data::{Dataset, Files, LoadOptions};
+pub use embed::ModelSpec;
+pub use error::{Error, Result};
+pub use metrics::Convention;
+pub use report::{ModelReport, Report};
+pub use search::ScoreFn;
+
+/// A validated evaluation request: what the CLI builds from its flags and the page sends as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    #[serde(flatten)]
+    pub load: LoadOptions,
+    pub convention: Convention,
+    /// Cut-offs for every metric.
+    pub k: Vec<usize>,
+    /// `--model` values: `[LABEL=]bm25`, `emb:...`, `run:FILE`.
+    pub models: Vec<String>,
+    pub score_function: ScoreFn,
+    /// How many worst queries to list per model (0 = none).
+    pub failures: usize,
+    /// Failures are queries whose Recall@failure_k is below `failure_threshold`.
+    pub failure_k: usize,
+    pub failure_threshold: f64,
+    /// Docs listed per query in `per_query.jsonl`.
+    pub top: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            load: LoadOptions::default(),
+            convention: Convention::Trec,
+            k: metrics::DEFAULT_KS.to_vec(),
+            models: vec!["bm25".into()],
+            score_function: ScoreFn::Cosine,
+            failures: 0,
+            failure_k: 10,
+            failure_threshold: 1.0,
+            top: 10,
+        }
+    }
+}
+
+impl Config {
+    /// Checks values a user can get wrong, naming the flag.
+    pub fn validate(&self) -> Result<Vec<ModelSpec>> {
+        if self.k.is_empty() || self.k.contains(&0) {
+            return Err(Error::usage("--k", "give positive cut-offs, e.g. --k 1,3,5,10,100"));
+        }
+        if self.models.is_empty() {
+            return Err(Error::usage("--model", "give at least one model, e.g. --model bm25"));
+        }
+        let specs = self.models.iter().map(|m| ModelSpec::parse(m)).collect::<Result<Vec<_>>>()?;
+        let mut labels = std::collections::HashSet::new();
+        for s in &specs {
+            if !labels.insert(s.label()) {
+                return Err(Error::usage("--model", format!("two models are named '{}'; name one with LABEL=SPEC", s.label())));
+            }
+        }
+        Ok(specs)
+    }
+}
+
+/// Progress of long steps. The CLI draws bars; the page posts messages; tests ignore it.
+pub trait Progress: Sync {
+    fn begin(&self, _step: &str, _total: u64) {}
+    fn advance(&self, _n: u64) {}
+    fn end(&self) {}
+}
+
+/// No progress output.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// Loads, validates and evaluates every model, calling `after_model` with the report so far
+/// after each one (the CLI writes its files there, so a later failure loses nothing).
+pub fn evaluate(
+    files: &Files,
+    config: &Config,
+    progress: &dyn Progress,
+    after_model: &mut dyn FnMut(&Report) -> Result<()>,
+) -> Result<Report> {
+    let specs = config.validate()?;
+    let dataset = Dataset::load(files, &config.load)?;
+    let validation = data::validate::validate(&dataset);
+    let mut report = Report::new(config, validation);
+    for spec in &specs {
+        let m = report::evaluate_model(spec, files, &dataset, config, progress)?;
+        report.push_model(m);
+        after_model(&report)?;
+    }
+    Ok(report)
+}

@@ -1,0 +1,170 @@
+//! The native CLI: parse → run → exit code. Results go to stdout; the validation report,
+//! warnings and progress to stderr. Exit code 2 means the input needs fixing.
+
+mod cli;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Parser;
+use embeval::report::{csv::Csv, json::Json, json::PerQueryJsonl, markdown::Markdown, Exporter};
+use embeval::{Error, Progress, Report};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// indicatif bars on stderr (hidden when stderr is not a terminal or with --quiet).
+struct Bars {
+    bar: std::sync::Mutex<Option<ProgressBar>>,
+    quiet: bool,
+}
+
+impl Progress for Bars {
+    fn begin(&self, step: &str, total: u64) {
+        if self.quiet {
+            return;
+        }
+        let b = ProgressBar::new(total);
+        b.set_style(
+            ProgressStyle::with_template("{msg:>14} {bar:40} {pos}/{len} {per_sec} eta {eta}")
+                .expect("template"),
+        );
+        b.set_message(step.to_string());
+        *self.bar.lock().expect("lock") = Some(b);
+    }
+    fn advance(&self, n: u64) {
+        if let Some(b) = &*self.bar.lock().expect("lock") {
+            b.inc(n);
+        }
+    }
+    fn end(&self) {
+        if let Some(b) = self.bar.lock().expect("lock").take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> embeval::Result<()> {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).map_err(|e| Error::Write {
+        file: p.display().to_string(),
+        source: e,
+    })
+}
+
+/// Writes every output file; called after each model so a later failure loses nothing.
+fn write_outputs(dir: &Path, r: &Report) -> embeval::Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::Write {
+        file: dir.display().to_string(),
+        source: e,
+    })?;
+    write(dir, "results.json", &Json.serialize(r))?;
+    write(dir, "results.csv", &Csv.serialize(r))?;
+    write(dir, "per_query.jsonl", &PerQueryJsonl.serialize(r))
+}
+
+fn print_failures(r: &Report) {
+    for m in &r.models {
+        if m.failures.is_empty() {
+            continue;
+        }
+        println!(
+            "\n## {}: worst queries (Recall@{} < {})\n",
+            m.name, r.config.failure_k, r.config.failure_threshold
+        );
+        for f in &m.failures {
+            let rank = f.first_relevant_rank.map_or("none retrieved".into(), |r| {
+                format!("first relevant at rank {r}")
+            });
+            println!(
+                "- {} \"{}\" — recall {:.2}, {}",
+                f.query_id, f.query, f.recall, rank
+            );
+            for (id, text) in &f.missed {
+                println!("    missed    {id}: {text}");
+            }
+            for (id, score, text) in &f.retrieved {
+                println!("    retrieved {id} ({score:.4}): {text}");
+            }
+        }
+    }
+}
+
+fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
+    let (config, files) = args.config()?;
+    let bars = Bars {
+        bar: Default::default(),
+        quiet: args.quiet,
+    };
+    if !args.quiet {
+        // The validation report comes first, before any model runs.
+        let ds = embeval::Dataset::load(&files, &config.load)?;
+        eprint!("{}", embeval::data::validate::validate(&ds));
+    }
+    let out = args.out.clone();
+    let report = embeval::evaluate(&files, &config, &bars, &mut |r| match &out {
+        Some(dir) => write_outputs(dir, r),
+        None => Ok(()),
+    })?;
+    for m in &report.models {
+        if !args.quiet {
+            eprintln!(
+                "{}: {} queries evaluated in {:.2} s",
+                m.name, m.num_queries, m.timings.total_s
+            );
+        }
+    }
+    for w in report
+        .warnings
+        .iter()
+        .filter(|w| !report.dataset.warnings().contains(w))
+    {
+        eprintln!("warning: {w}");
+    }
+    std::io::stdout()
+        .write_all(&Markdown.serialize(&report))
+        .ok();
+    print_failures(&report);
+    if let Some(dir) = &out {
+        if !args.quiet {
+            eprintln!(
+                "wrote {}/results.json, results.csv, per_query.jsonl",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn split(args: cli::SplitArgs) -> embeval::Result<()> {
+    let files = args.data.files()?;
+    let ds = embeval::Dataset::load(&files, &args.data.load_options())?;
+    let splits = embeval::data::split::split(&ds, &args.ratios, args.seed)?;
+    embeval::data::split::write_beir(&ds, &splits, &args.out)?;
+    for s in &splits {
+        println!("{}: {} queries", s.name, s.queries.len());
+    }
+    eprintln!(
+        "wrote {} (BEIR layout; pick a split with --split)",
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    let result = match args.command {
+        cli::Command::Eval(a) => eval(a),
+        cli::Command::Split(a) => split(a),
+        cli::Command::Metrics(_) => {
+            print!("{}", embeval::metrics::explain());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}

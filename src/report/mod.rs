@@ -1,0 +1,262 @@
+//! The comparison: one [`Report`] holding every model's metrics, per-query results, failures
+//! and timings, and exporters that turn it into bytes ([`Exporter`]) — the same bytes become
+//! a file natively and a `Blob` in the browser. Only the CLI writes files.
+//!
+//! `results.json` schema (version 1, stable; additions only within a version):
+//! `{"schema_version": 1, "tool", "convention", "score_function", "k": [..],
+//!   "dataset": <validation report>, "models": [{"name", "spec", "metrics": {"ndcg@10": ..},
+//!   "st_metrics": {"cosine_ndcg@10": ..} (st convention only), "num_queries",
+//!   "queries_missing_from_run", "queries_with_ties_at_cutoff", "timings": {..},
+//!   "failures": [..]}], "warnings": [..], "config": {..}}`.
+//! Each `per_query.jsonl` line: `{"model", "query_id", "metrics": {..}, "first_relevant_rank",
+//! "top": [[doc_id, score], ..]}`.
+
+pub mod csv;
+pub mod json;
+pub mod markdown;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::data::{Dataset, Files, Validation};
+use crate::embed::{self, ModelSpec, RunContext, Timings};
+use crate::error::Result;
+use crate::metrics::{self, Convention, METRICS};
+use crate::{Config, Progress};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Turns a report into the bytes of one file format.
+pub trait Exporter {
+    fn serialize(&self, report: &Report) -> Vec<u8>;
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub tool: String,
+    pub convention: Convention,
+    pub score_function: crate::ScoreFn,
+    pub k: Vec<usize>,
+    pub dataset: Validation,
+    pub models: Vec<ModelReport>,
+    pub warnings: Vec<String>,
+    pub config: Config,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelReport {
+    pub name: String,
+    pub spec: ModelSpec,
+    /// `<metric>@<k>` → mean, in registry then k order.
+    pub metrics: Map<String, Value>,
+    /// sentence-transformers' own key names (`cosine_ndcg@10`), under the st convention only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub st_metrics: Option<Map<String, Value>>,
+    pub num_queries: usize,
+    pub queries_missing_from_run: usize,
+    pub queries_with_ties_at_cutoff: usize,
+    pub timings: Timings,
+    pub failures: Vec<Failure>,
+    #[serde(skip)]
+    pub per_query: Vec<PerQuery>,
+}
+
+/// One line of `per_query.jsonl`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PerQuery {
+    pub model: String,
+    pub query_id: String,
+    pub metrics: Map<String, Value>,
+    pub first_relevant_rank: Option<usize>,
+    pub top: Vec<(String, f64)>,
+}
+
+/// A query the model got wrong, with enough text to see why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub query_id: String,
+    pub query: String,
+    /// Recall at `failure_k`.
+    pub recall: f64,
+    pub first_relevant_rank: Option<usize>,
+    /// Relevant docs not in the top `failure_k`: (id, first 100 characters).
+    pub missed: Vec<(String, String)>,
+    /// What was retrieved instead: (id, score, first 100 characters), best first.
+    pub retrieved: Vec<(String, f64, String)>,
+}
+
+impl Report {
+    pub fn new(config: &Config, dataset: Validation) -> Report {
+        let mut warnings = dataset.warnings();
+        if dataset.num_evaluated_queries == 0 {
+            warnings.push("no query has a relevant judgment: every metric is 0".into());
+        }
+        Report {
+            schema_version: SCHEMA_VERSION,
+            tool: format!("embeval {}", env!("CARGO_PKG_VERSION")),
+            convention: config.convention,
+            score_function: config.score_function,
+            k: config.k.clone(),
+            dataset,
+            models: Vec::new(),
+            warnings,
+            config: config.clone(),
+        }
+    }
+
+    pub fn push_model(&mut self, m: ModelReport) {
+        if m.queries_with_ties_at_cutoff > 0 {
+            self.warnings.push(format!(
+                "{}: {} queries have tied scores straddling a cut-off; their metrics depend on the {} tie rule",
+                m.name,
+                m.queries_with_ties_at_cutoff,
+                self.convention.name()
+            ));
+        }
+        if m.queries_missing_from_run > 0 {
+            self.warnings.push(format!(
+                "{}: {} judged queries have no results and are left out of the means (as trec_eval without -c)",
+                m.name, m.queries_missing_from_run
+            ));
+        }
+        self.models.push(m);
+    }
+
+    /// Models sorted best first by nDCG@10 (or the first metric key present), as the table prints.
+    pub fn ranked_models(&self) -> Vec<&ModelReport> {
+        let key = self.sort_key();
+        let mut v: Vec<&ModelReport> = self.models.iter().collect();
+        let get = |m: &ModelReport| m.metrics.get(&key).and_then(Value::as_f64).unwrap_or(0.0);
+        v.sort_by(|a, b| get(b).total_cmp(&get(a)));
+        v
+    }
+
+    pub fn sort_key(&self) -> String {
+        let k = if self.k.contains(&10) { 10 } else { *self.k.iter().max().unwrap_or(&10) };
+        format!("ndcg@{k}")
+    }
+}
+
+/// Runs one model and scores it.
+pub fn evaluate_model(
+    spec: &ModelSpec,
+    files: &Files,
+    dataset: &Dataset,
+    config: &Config,
+    progress: &dyn Progress,
+) -> Result<ModelReport> {
+    let clock = web_time::Instant::now();
+    let depth = config.k.iter().copied().max().unwrap_or(10).max(config.top).max(config.failure_k);
+    let cx = RunContext { files, dataset, convention: config.convention, score_fn: config.score_function, depth, progress };
+    let (rankings, mut timings) = embed::rank(spec, &cx)?;
+    let t_metrics = web_time::Instant::now();
+    let (scores, summary) = metrics::evaluate(&rankings, &dataset.qrels, config.convention, &config.k);
+    timings.metrics_s = t_metrics.elapsed().as_secs_f64();
+    timings.total_s = clock.elapsed().as_secs_f64();
+
+    let keys = metrics::keys(&config.k);
+    let metrics_map = |values: &[Vec<f64>]| -> Map<String, Value> {
+        let flat = values.iter().flatten();
+        keys.iter().cloned().zip(flat.map(|&v| Value::from(v))).collect()
+    };
+    let mut means = Map::new();
+    for k in &keys {
+        means.insert(k.clone(), Value::from(summary.metrics[k]));
+    }
+    let st_metrics = (config.convention == Convention::St).then(|| {
+        let prefix = config.score_function.name();
+        METRICS
+            .iter()
+            .flat_map(|m| config.k.iter().map(move |k| (m, k)))
+            .map(|(m, k)| (format!("{prefix}_{}@{k}", m.st_key), means[&format!("{}@{k}", m.name)].clone()))
+            .collect()
+    });
+
+    let by_id: std::collections::HashMap<&str, &crate::search::QueryRanking> =
+        rankings.queries.iter().map(|q| (q.query_id.as_str(), q)).collect();
+    let top_of = |qid: &str, n: usize| -> Vec<(String, f64)> {
+        by_id
+            .get(qid)
+            .map(|q| q.hits.iter().take(n).map(|h| (rankings.doc_ids[h.doc as usize].clone(), h.score)).collect())
+            .unwrap_or_default()
+    };
+    let per_query: Vec<PerQuery> = scores
+        .iter()
+        .map(|s| PerQuery {
+            model: spec.label().to_string(),
+            query_id: s.query_id.clone(),
+            metrics: metrics_map(&s.values),
+            first_relevant_rank: s.first_relevant_rank,
+            top: top_of(&s.query_id, config.top),
+        })
+        .collect();
+    let failures = find_failures(dataset, &scores, config, &top_of);
+    Ok(ModelReport {
+        name: spec.label().to_string(),
+        spec: spec.clone(),
+        metrics: means,
+        st_metrics,
+        num_queries: summary.num_queries,
+        queries_missing_from_run: summary.queries_missing_from_run,
+        queries_with_ties_at_cutoff: summary.queries_with_ties_at_cutoff,
+        timings,
+        failures,
+        per_query,
+    })
+}
+
+/// First 100 characters (not bytes: Japanese text must not be cut mid-character).
+fn preview(s: &str) -> String {
+    s.chars().take(100).collect()
+}
+
+/// The `config.failures` worst queries: Recall@failure_k below the threshold, lowest recall
+/// first, then the latest first relevant rank (none = worst), then query id.
+fn find_failures(
+    ds: &Dataset,
+    scores: &[metrics::QueryScores],
+    config: &Config,
+    top_of: &dyn Fn(&str, usize) -> Vec<(String, f64)>,
+) -> Vec<Failure> {
+    if config.failures == 0 {
+        return Vec::new();
+    }
+    let fk = config.failure_k;
+    let qtext: std::collections::HashMap<&str, &str> = ds.queries.iter().map(|q| (q.id.as_str(), q.text.as_str())).collect();
+    let dtext: std::collections::HashMap<&str, &str> = ds.corpus.iter().map(|d| (d.id.as_str(), d.text.as_str())).collect();
+    let mut cands: Vec<(f64, usize, &str)> = scores
+        .iter()
+        .filter_map(|s| {
+            let judged = ds.qrels.get(&s.query_id)?;
+            let top = top_of(&s.query_id, fk);
+            let hit = top.iter().filter(|(d, _)| judged.get(d).is_some_and(|&r| r >= 1)).count();
+            let nrel = judged.values().filter(|&&r| r >= 1).count();
+            let recall = hit as f64 / nrel.max(1) as f64;
+            (recall < config.failure_threshold).then_some((recall, s.first_relevant_rank.unwrap_or(usize::MAX), s.query_id.as_str()))
+        })
+        .collect();
+    cands.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2)));
+    cands
+        .into_iter()
+        .take(config.failures)
+        .map(|(recall, first, qid)| {
+            let judged = &ds.qrels[qid];
+            let top = top_of(qid, fk);
+            let in_top: std::collections::HashSet<&str> = top.iter().map(|(d, _)| d.as_str()).collect();
+            let text = |d: &str| preview(dtext.get(d).copied().unwrap_or(""));
+            Failure {
+                query_id: qid.to_string(),
+                query: qtext.get(qid).copied().unwrap_or("").to_string(),
+                recall,
+                first_relevant_rank: (first != usize::MAX).then_some(first),
+                missed: judged
+                    .iter()
+                    .filter(|(d, &r)| r >= 1 && !in_top.contains(d.as_str()))
+                    .map(|(d, _)| (d.clone(), text(d)))
+                    .collect(),
+                retrieved: top.iter().take(3).map(|(d, s)| (d.clone(), *s, text(d))).collect(),
+            }
+        })
+        .collect()
+}
