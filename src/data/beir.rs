@@ -33,7 +33,13 @@ pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
     let queries = dedup_texts(queries, &mut notes.duplicate_query_ids);
     let qrels_name = names::beir_qrels(&opts.split);
     if !files.has(&qrels_name) {
-        let have: Vec<&str> = files.names().filter(|n| n.starts_with("qrels/")).collect();
+        // Split names (`test`, `dev`), usable as --split values, not file names.
+        let have: Vec<&str> = files
+            .names()
+            .filter_map(|n| n.strip_prefix("qrels/"))
+            .map(|n| n.strip_suffix(".gz").unwrap_or(n))
+            .filter_map(|n| n.strip_suffix(".tsv"))
+            .collect();
         return Err(Error::missing(
             files.display(&qrels_name),
             format!("no qrels for split '{}'", opts.split),

@@ -94,6 +94,11 @@ pub fn load(files: &Files, paths: &[String], default_query_ids: &[String], defau
             ))
         }
     };
+    for m in [&q, &d] {
+        if m.dim == 0 {
+            return Err(Error::input(&m.file, 0, "the vectors have 0 dimensions", "save one non-empty vector per row"));
+        }
+    }
     if q.dim != d.dim {
         return Err(Error::input(
             &d.file,
