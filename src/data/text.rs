@@ -29,24 +29,25 @@ pub fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
         .filter(|(_, l)| !l.trim().is_empty())
 }
 
+/// serde's complaint without its " at line L column C" (serde counts lines of the string it
+/// was given, not of the file), prefixed by the column.
+fn json_what(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let msg = msg.strip_suffix(&format!(" at line {} column {}", e.line(), e.column())).unwrap_or(&msg);
+    let kind = if e.is_syntax() || e.is_eof() { "malformed JSON" } else { "unexpected JSON content" };
+    format!("{kind} (column {}): {msg}", e.column())
+}
+
 /// Parses one JSONL line into `T`, the error naming file, line and serde's complaint.
 pub fn json_line<T: DeserializeOwned>(file: &str, line: usize, s: &str, expect: &str) -> Result<T> {
-    serde_json::from_str(s).map_err(|e| {
-        let what = if e.is_syntax() || e.is_eof() {
-            format!("malformed JSON (column {}): {e}", e.column())
-        } else {
-            format!("unexpected JSON content: {e}")
-        };
-        Error::input(file, line, what, format!("each line must be one JSON object like {expect}"))
-    })
+    serde_json::from_str(s)
+        .map_err(|e| Error::input(file, line, json_what(&e), format!("each line must be one JSON object like {expect}")))
 }
 
 /// Parses a whole JSON file into `T`; serde's line number becomes the error's line.
 pub fn json_file<T: DeserializeOwned>(file: &str, s: &str, expect: &str) -> Result<T> {
-    serde_json::from_str(s).map_err(|e| {
-        let what = if e.is_syntax() || e.is_eof() { format!("malformed JSON: {e}") } else { format!("unexpected JSON content: {e}") };
-        Error::input(file, e.line(), what, format!("the file must be one JSON object like {expect}"))
-    })
+    serde_json::from_str(s)
+        .map_err(|e| Error::input(file, e.line(), json_what(&e), format!("the file must be one JSON object like {expect}")))
 }
 
 /// Ids may be written as JSON strings or integers; anything else is an error.

@@ -2,12 +2,14 @@
 //! `qid Q0 docid rank score tag` (whitespace-separated; `.gz` accepted). As in trec_eval the
 //! rank column is ignored: a run is re-ranked by score, ties broken by the metric convention.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 
 use super::text::lines;
 use super::{Dataset, Files, LoaderNotes, Qrels, Text};
 use crate::error::{Error, Result};
-use crate::search::{Hit, QueryRanking, Rankings};
+use crate::search::{Hit, Ids, QueryRanking, Rankings};
 
 /// Reads `qid 0 docid rel` lines.
 pub fn read_qrels(files: &Files, name: &str, dups: &mut Vec<String>) -> Result<Qrels> {
@@ -57,61 +59,145 @@ pub fn load_dataset(files: &Files) -> Result<Dataset> {
     Ok(Dataset { format: super::Format::Trec, queries, corpus: Vec::new(), qrels, notes })
 }
 
-/// Reads a run; doc ids are interned into `Rankings::doc_ids`. Errors on NaN or infinite
-/// scores and on a doc id listed twice for one query (trec_eval refuses both too).
+/// One parsed run line, borrowing from the file's text.
+struct Row<'a> {
+    qid: &'a str,
+    doc: &'a str,
+    score: f64,
+}
+
+/// Why a line was refused; the caller turns the byte offset into a line number.
+struct Bad {
+    offset: usize,
+    what: String,
+    fix: &'static str,
+}
+
+/// Parses the lines of `chunk` (which starts at byte `base` of the file).
+fn parse_rows(chunk: &str, base: usize) -> std::result::Result<Vec<Row<'_>>, Bad> {
+    let mut rows = Vec::with_capacity(chunk.len() / 40);
+    let mut offset = base;
+    for raw in chunk.split_terminator('\n') {
+        let line_start = offset;
+        offset += raw.len() + 1;
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let mut cols = line.split_ascii_whitespace();
+        let Some(qid) = cols.next() else { continue }; // blank line
+        let (Some(_q0), Some(doc), Some(_rank), Some(score)) = (cols.next(), cols.next(), cols.next(), cols.next()) else {
+            return Err(Bad {
+                offset: line_start,
+                what: "expected 6 columns".into(),
+                fix: "TREC run lines are `query-id Q0 doc-id rank score run-tag`",
+            });
+        };
+        let score: f64 = match score.parse() {
+            Ok(s) if f64::is_finite(s) => s,
+            Ok(_) => return Err(Bad { offset: line_start, what: "score is NaN or infinite".into(), fix: "fix the system that wrote this run" }),
+            Err(_) => {
+                return Err(Bad {
+                    offset: line_start,
+                    what: format!("score '{score}' is not a number"),
+                    fix: "the 5th column must be a number",
+                })
+            }
+        };
+        rows.push(Row { qid, doc, score });
+    }
+    Ok(rows)
+}
+
+/// Cuts `text` into about `n` pieces at line ends: (piece, byte offset).
+fn pieces(text: &str, n: usize) -> Vec<(&str, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let step = (text.len() / n.max(1)).max(1);
+    while start < text.len() {
+        let mut end = (start + step).min(text.len());
+        while end < text.len() && !text.is_char_boundary(end) {
+            end += 1;
+        }
+        end = text[end..].find('\n').map_or(text.len(), |i| end + i + 1);
+        out.push((&text[start..end], start));
+        start = end;
+    }
+    out
+}
+
+/// Reads a run. Errors on NaN or infinite scores and on a doc id listed twice for one query
+/// (trec_eval refuses both too). Lines are parsed in parallel natively; doc ids are copied into
+/// one buffer, not interned.
 pub fn read_run(files: &Files, name: &str) -> Result<Rankings> {
     let file = files.display(name);
     let text = files.read_text(name)?;
-    let mut doc_index: HashMap<String, u32> = HashMap::new();
-    let mut doc_ids: Vec<String> = Vec::new();
-    let mut query_index: HashMap<String, usize> = HashMap::new();
+    let line_of = |offset: usize| text.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
+    #[cfg(feature = "cli")]
+    let parsed: Vec<_> = {
+        use rayon::prelude::*;
+        pieces(&text, 8 * rayon::current_num_threads()).into_par_iter().map(|(p, base)| parse_rows(p, base)).collect()
+    };
+    #[cfg(not(feature = "cli"))]
+    let parsed: Vec<_> = pieces(&text, 1).into_iter().map(|(p, base)| parse_rows(p, base)).collect();
+
+    let mut doc_ids = Ids::default();
+    let mut query_index: FxHashMap<&str, usize> = FxHashMap::default();
     let mut queries: Vec<QueryRanking> = Vec::new();
-    let mut seen: Vec<HashSet<u32>> = Vec::new();
-    for (n, line) in lines(&text) {
-        let mut cols = line.split_whitespace();
-        let (Some(qid), Some(_q0), Some(docid), Some(_rank), Some(score)) =
-            (cols.next(), cols.next(), cols.next(), cols.next(), cols.next())
-        else {
-            return Err(Error::input(
-                &file,
-                n,
-                "expected 6 columns",
-                "TREC run lines are `query-id Q0 doc-id rank score run-tag`",
-            ));
-        };
-        let score: f64 = score.parse().map_err(|_| {
-            Error::input(&file, n, format!("score '{score}' is not a number"), "the 5th column must be a number")
-        })?;
-        if !score.is_finite() {
-            return Err(Error::input(&file, n, "score is NaN or infinite", "fix the system that wrote this run"));
+    // Runs list a query's lines together: remember the last one to skip most lookups.
+    let mut last: Option<(&str, usize)> = None;
+    for rows in parsed {
+        let rows = rows.map_err(|b| Error::input(&file, line_of(b.offset), b.what, b.fix))?;
+        for r in rows {
+            let qi = match last {
+                Some((q, i)) if q == r.qid => i,
+                _ => *query_index.entry(r.qid).or_insert_with(|| {
+                    queries.push(QueryRanking { query_id: r.qid.to_string(), hits: Vec::new() });
+                    queries.len() - 1
+                }),
+            };
+            last = Some((r.qid, qi));
+            let doc = doc_ids.push(r.doc);
+            queries[qi].hits.push(Hit { doc, score: r.score });
         }
-        let d = *doc_index.entry(docid.to_string()).or_insert_with(|| {
-            doc_ids.push(docid.to_string());
-            (doc_ids.len() - 1) as u32
-        });
-        let qi = *query_index.entry(qid.to_string()).or_insert_with(|| {
-            queries.push(QueryRanking { query_id: qid.to_string(), hits: Vec::new() });
-            seen.push(HashSet::new());
-            queries.len() - 1
-        });
-        if !seen[qi].insert(d) {
-            return Err(Error::input(
-                &file,
-                n,
-                format!("doc '{docid}' is listed twice for query '{qid}'"),
-                "keep one line per (query, doc) pair",
-            ));
-        }
-        queries[qi].hits.push(Hit { doc: d, score });
+    }
+    if let Some((qid, docid)) = find_duplicate(&queries, &doc_ids) {
+        // Rare: re-read to name the line of the second occurrence.
+        let n = lines(&text)
+            .filter(|(_, l)| {
+                let mut c = l.split_ascii_whitespace();
+                c.next() == Some(qid) && c.nth(1) == Some(docid)
+            })
+            .nth(1)
+            .map_or(0, |(n, _)| n);
+        return Err(Error::input(
+            &file,
+            n,
+            format!("doc '{docid}' is listed twice for query '{qid}'"),
+            "keep one line per (query, doc) pair",
+        ));
     }
     Ok(Rankings { doc_ids, queries })
+}
+
+/// The first (query, doc) pair listed twice, if any.
+fn find_duplicate<'a>(queries: &'a [QueryRanking], ids: &'a Ids) -> Option<(&'a str, &'a str)> {
+    let dup = |q: &'a QueryRanking| -> Option<(&'a str, &'a str)> {
+        let mut docs: Vec<&str> = q.hits.iter().map(|h| &ids[h.doc as usize]).collect();
+        docs.sort_unstable();
+        docs.windows(2).find(|w| w[0] == w[1]).map(|w| (q.query_id.as_str(), w[0]))
+    };
+    #[cfg(feature = "cli")]
+    {
+        use rayon::prelude::*;
+        queries.par_iter().find_first(|q| dup(q).is_some()).and_then(dup)
+    }
+    #[cfg(not(feature = "cli"))]
+    queries.iter().find_map(dup)
 }
 
 /// Writes rankings as a TREC run (rank = position after sorting, 1-based).
 pub fn write_run(r: &Rankings, tag: &str, out: &mut impl std::io::Write) -> std::io::Result<()> {
     for q in &r.queries {
         for (i, h) in q.hits.iter().enumerate() {
-            writeln!(out, "{} Q0 {} {} {} {}", q.query_id, r.doc_ids[h.doc as usize], i + 1, h.score, tag)?;
+            writeln!(out, "{} Q0 {} {} {} {}", q.query_id, &r.doc_ids[h.doc as usize], i + 1, h.score, tag)?;
         }
     }
     Ok(())

@@ -27,7 +27,8 @@ impl Default for Params {
 fn is_cjk(c: char) -> bool {
     matches!(c as u32,
         0x3005 | 0x3006 | 0x3007 |          // 々 〆 〇
-        0x3040..=0x30FF |                   // hiragana, katakana (incl. ー)
+        0x3040..=0x309F |                   // hiragana
+        0x30A1..=0x30FA | 0x30FC..=0x30FF | // katakana incl. ー, without ゠ and the middle dot ・
         0x31F0..=0x31FF |                   // katakana phonetic extensions
         0x3400..=0x4DBF | 0x4E00..=0x9FFF | // CJK ideographs
         0xF900..=0xFAFF |                   // compatibility ideographs
@@ -127,15 +128,17 @@ impl Index {
     /// Top-k (doc, score) for one query, ties by `tie_rank` ascending. Docs sharing no term
     /// with the query are not returned (their score would be 0).
     pub fn search(&self, query: &str, k: usize, tie_rank: &[u32], acc: &mut Vec<f32>) -> Vec<(u32, f32)> {
-        let n = self.num_docs() as f32;
+        let n = self.num_docs() as f64;
         acc.clear();
         acc.resize(self.num_docs(), 0.0);
         let mut touched: Vec<u32> = Vec::new();
         for t in tokenize(query) {
             let Some(&id) = self.vocab.get(&t) else { continue };
             let post = &self.postings[id as usize];
-            let df = post.len() as f32;
-            let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+            let df = post.len() as f64;
+            // In f64 and then rounded, as Lucene does (`(float) Math.log(..)`): f32 `ln` is glibc's
+            // natively but Rust's libm in wasm, and they differ in the last bit.
+            let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln() as f32;
             for &(d, f) in post {
                 let f = f as f32;
                 let a = &mut acc[d as usize];

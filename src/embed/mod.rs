@@ -151,7 +151,7 @@ pub fn rank(spec: &ModelSpec, cx: &RunContext) -> Result<(Rankings, Timings)> {
                 queries.iter().map(|q| run_one(&mut acc, q)).collect()
             };
             cx.progress.end();
-            Rankings { doc_ids, queries: per_query }
+            Rankings { doc_ids: doc_ids.iter().collect(), queries: per_query }
         }
         ModelSpec::Emb { files, .. } => {
             let qids: Vec<String> = ds.queries.iter().map(|q| q.id.clone()).collect();
@@ -176,7 +176,7 @@ pub fn rank(spec: &ModelSpec, cx: &RunContext) -> Result<(Rankings, Timings)> {
             let tops = search::cpu::top_k(&qmat, &d.data, d.dim, &ties, cx.depth);
             cx.progress.end();
             Rankings {
-                doc_ids: d.ids,
+                doc_ids: d.ids.iter().collect(),
                 queries: qkept
                     .into_iter()
                     .zip(tops)

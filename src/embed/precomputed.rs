@@ -32,13 +32,14 @@ fn npy(files: &Files, name: &str) -> Result<(usize, usize, Vec<f32>)> {
     if arr.order() != npyz::Order::C {
         return Err(bad("Fortran-ordered array".into()));
     }
+    let truncated = |e: String| bad(format!("the data does not fill the shape {shape:?} in its header ({e}): the file is cut short"));
     let dtype = arr.dtype();
     let data: Vec<f32> = match &dtype {
         npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 4 => {
-            arr.into_vec::<f32>().map_err(|e| bad(e.to_string()))?
+            arr.into_vec::<f32>().map_err(|e| truncated(e.to_string()))?
         }
         npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 8 => {
-            arr.into_vec::<f64>().map_err(|e| bad(e.to_string()))?.into_iter().map(|x| x as f32).collect()
+            arr.into_vec::<f64>().map_err(|e| truncated(e.to_string()))?.into_iter().map(|x| x as f32).collect()
         }
         other => return Err(bad(format!("unsupported dtype {}", other.descr()))),
     };

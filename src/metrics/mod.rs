@@ -40,6 +40,17 @@ impl Convention {
         }
     }
 
+    /// A score as the reference implementation holds it when ranking: trec_eval stores run
+    /// scores in a C `float`, so scores that differ only beyond single precision tie there;
+    /// sentence-transformers keeps Python floats (f64).
+    #[inline]
+    pub fn score(self, s: f64) -> f64 {
+        match self {
+            Convention::Trec => s as f32 as f64,
+            Convention::St => s,
+        }
+    }
+
     /// Order of two doc ids with equal scores: `Less` means `a` ranks first.
     pub fn tie_cmp(self, a: &str, b: &str) -> Ordering {
         match self {
@@ -134,31 +145,29 @@ pub fn evaluate(
     conv: Convention,
     ks: &[usize],
 ) -> (Vec<QueryScores>, Summary) {
-    let mut per_query = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for q in &rankings.queries {
-        let Some(judged) = qrels.get(&q.query_id) else { continue };
-        seen.insert(q.query_id.as_str());
+    let score_one = |q: &crate::search::QueryRanking| -> Option<QueryScores> {
+        let judged = qrels.get(&q.query_id)?;
         let mut ideal: Vec<i32> = judged.values().copied().filter(|&r| r >= 1).collect();
         if ideal.is_empty() {
-            continue;
+            return None;
         }
         ideal.sort_unstable_by(|a, b| b.cmp(a));
-        let ranked: Vec<i32> = q
-            .hits
-            .iter()
-            .map(|h| judged.get(&rankings.doc_ids[h.doc as usize]).copied().unwrap_or(0))
-            .collect();
+        let ranked: Vec<i32> =
+            q.hits.iter().map(|h| judged.get(&rankings.doc_ids[h.doc as usize]).copied().unwrap_or(0)).collect();
         let rels = QueryRels { ranked, ideal };
         let values = METRICS.iter().map(|m| ks.iter().map(|&k| (m.compute)(conv, &rels, k)).collect()).collect();
-        let tie_at_cutoff = ks.iter().any(|&k| k >= 1 && k < q.hits.len() && q.hits[k - 1].score == q.hits[k].score);
-        per_query.push(QueryScores {
-            query_id: q.query_id.clone(),
-            values,
-            first_relevant_rank: rels.first_relevant_rank(),
-            tie_at_cutoff,
-        });
-    }
+        let tie_at_cutoff =
+            ks.iter().any(|&k| k >= 1 && k < q.hits.len() && conv.score(q.hits[k - 1].score) == conv.score(q.hits[k].score));
+        Some(QueryScores { query_id: q.query_id.clone(), values, first_relevant_rank: rels.first_relevant_rank(), tie_at_cutoff })
+    };
+    #[cfg(feature = "cli")]
+    let per_query: Vec<QueryScores> = {
+        use rayon::prelude::*;
+        rankings.queries.par_iter().filter_map(score_one).collect()
+    };
+    #[cfg(not(feature = "cli"))]
+    let per_query: Vec<QueryScores> = rankings.queries.iter().filter_map(score_one).collect();
+    let seen: std::collections::HashSet<&str> = rankings.queries.iter().map(|q| q.query_id.as_str()).collect();
     let missing = qrels
         .iter()
         .filter(|(q, m)| !seen.contains(q.as_str()) && m.values().any(|&r| r >= 1))
@@ -167,7 +176,7 @@ pub fn evaluate(
     let mut metrics = BTreeMap::new();
     for (mi, m) in METRICS.iter().enumerate() {
         for (ki, k) in ks.iter().enumerate() {
-            let sum: f64 = per_query.iter().map(|q| q.values[mi][ki]).sum();
+            let sum = per_query.iter().fold(0.0, |acc, q| acc + q.values[mi][ki]);
             metrics.insert(format!("{}@{}", m.name, k), if n == 0 { 0.0 } else { sum / n as f64 });
         }
     }

@@ -28,8 +28,8 @@ pub fn compute(conv: Convention, q: &QueryRels, k: usize) -> f64 {
             Convention::St => (g >= 1) as i32 as f64,
         }
     };
-    let dcg: f64 = q.ranked.iter().take(k).enumerate().map(|(i, &g)| gain(g) / discount(i + 1)).sum();
-    let idcg: f64 = q.ideal.iter().take(k).enumerate().map(|(i, &g)| gain(g) / discount(i + 1)).sum();
+    let dcg: f64 = q.ranked.iter().take(k).enumerate().fold(0.0, |acc, (i, &g)| acc + gain(g) / discount(i + 1));
+    let idcg: f64 = q.ideal.iter().take(k).enumerate().fold(0.0, |acc, (i, &g)| acc + gain(g) / discount(i + 1));
     if idcg > 0.0 {
         dcg / idcg
     } else {

@@ -178,7 +178,7 @@ pub fn evaluate_model(
     let top_of = |qid: &str, n: usize| -> Vec<(String, f64)> {
         by_id
             .get(qid)
-            .map(|q| q.hits.iter().take(n).map(|h| (rankings.doc_ids[h.doc as usize].clone(), h.score)).collect())
+            .map(|q| q.hits.iter().take(n).map(|h| (rankings.doc_ids[h.doc as usize].to_string(), h.score)).collect())
             .unwrap_or_default()
     };
     let per_query: Vec<PerQuery> = scores

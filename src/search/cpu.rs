@@ -73,7 +73,7 @@ mod tests {
                     .enumerate()
                     .map(|(i, dv)| (i as u32, qv.iter().zip(dv).map(|(a, b)| a * b).sum::<f32>()))
                     .collect();
-                all.sort_by(|a, b| b.1.total_cmp(&a.1).then(tie[a.0 as usize].cmp(&tie[b.0 as usize])));
+                all.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap().then(tie[a.0 as usize].cmp(&tie[b.0 as usize])));
                 all.truncate(k);
                 all
             })

@@ -26,23 +26,75 @@ pub struct QueryRanking {
     pub hits: Vec<Hit>,
 }
 
+/// Doc ids in one buffer: a run of ten million lines needs no ten million allocations.
+/// `ids[i]` is a `&str`. The same id may appear more than once (runs are not interned).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ids {
+    buf: String,
+    ends: Vec<usize>,
+}
+
+impl Ids {
+    pub fn push(&mut self, id: &str) -> u32 {
+        self.buf.push_str(id);
+        self.ends.push(self.buf.len());
+        (self.ends.len() - 1) as u32
+    }
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.len()).map(move |i| &self[i])
+    }
+}
+
+impl std::ops::Index<usize> for Ids {
+    type Output = str;
+    fn index(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.buf[start..self.ends[i]]
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for Ids {
+    fn from_iter<I: IntoIterator<Item = S>>(it: I) -> Self {
+        let mut ids = Ids::default();
+        it.into_iter().for_each(|s| {
+            ids.push(s.as_ref());
+        });
+        ids
+    }
+}
+
 /// What a model returns: per query a ranked list. Runs read from files are re-sorted by
 /// [`Rankings::sort`] before metrics, exactly as trec_eval ignores the rank column.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Rankings {
-    pub doc_ids: Vec<String>,
+    pub doc_ids: Ids,
     pub queries: Vec<QueryRanking>,
 }
 
 impl Rankings {
-    /// Sorts every query's hits by score descending, ties by the convention's doc id order.
+    /// Sorts every query's hits by score descending, ties by the convention's doc id order
+    /// (scores compared at the convention's precision, see [`Convention::score`]).
     pub fn sort(&mut self, conv: Convention) {
         let ids = &self.doc_ids;
-        for q in &mut self.queries {
+        let sort_one = |q: &mut QueryRanking| {
             q.hits.sort_by(|a, b| {
-                b.score.total_cmp(&a.score).then_with(|| conv.tie_cmp(&ids[a.doc as usize], &ids[b.doc as usize]))
-            });
+                topk::score_cmp(conv.score(b.score), conv.score(a.score))
+                    .then_with(|| conv.tie_cmp(&ids[a.doc as usize], &ids[b.doc as usize]))
+            })
+        };
+        #[cfg(feature = "cli")]
+        {
+            use rayon::prelude::*;
+            self.queries.par_iter_mut().for_each(sort_one);
         }
+        #[cfg(not(feature = "cli"))]
+        self.queries.iter_mut().for_each(sort_one);
     }
 }
 
@@ -68,9 +120,9 @@ impl ScoreFn {
 
 /// Per-doc tie ranks: among equal scores the smaller rank comes first. Under `trec` that is
 /// the bytewise-larger id (trec_eval sorts ties by `strcmp` descending); under `st` the smaller.
-pub fn tie_ranks(doc_ids: &[String], conv: Convention) -> Vec<u32> {
+pub fn tie_ranks<S: AsRef<str>>(doc_ids: &[S], conv: Convention) -> Vec<u32> {
     let mut order: Vec<u32> = (0..doc_ids.len() as u32).collect();
-    order.sort_by(|&a, &b| conv.tie_cmp(&doc_ids[a as usize], &doc_ids[b as usize]));
+    order.sort_by(|&a, &b| conv.tie_cmp(doc_ids[a as usize].as_ref(), doc_ids[b as usize].as_ref()));
     let mut rank = vec![0u32; doc_ids.len()];
     for (r, &d) in order.iter().enumerate() {
         rank[d as usize] = r as u32;

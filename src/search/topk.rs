@@ -14,9 +14,15 @@ pub struct Candidate {
     pub doc: u32,
 }
 
+/// Scores compare as numbers (so -0.0 ties with 0.0); NaN never gets here (inputs are checked).
+#[inline]
+pub(crate) fn score_cmp(a: f64, b: f64) -> Ordering {
+    a.partial_cmp(&b).unwrap_or_else(|| a.total_cmp(&b))
+}
+
 #[inline]
 fn better(a: &Candidate, b: &Candidate) -> Ordering {
-    b.score.total_cmp(&a.score).then(a.tie.cmp(&b.tie))
+    score_cmp(b.score as f64, a.score as f64).then(a.tie.cmp(&b.tie))
 }
 
 pub struct TopK {

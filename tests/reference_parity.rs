@@ -1,0 +1,118 @@
+//! Parity with the reference implementations themselves, on the real JQaRA runs
+//! (../shared/data/jqara) and on a bm25 run with scores rounded to one decimal (ties
+//! everywhere; tests/fixtures/st_convention/bm25_rounded.trec.gz):
+//! - `st`: sentence-transformers 6.2.0 `InformationRetrievalEvaluator` (fixture made by
+//!   tests/fixtures/st_convention/make_fixture.py), including its own `cosine_*@k` key names;
+//! - `trec`: pytrec_eval 0.5.11 (tests/fixtures/trec_convention/make_fixture.py), means for
+//!   every run and per-query values for the tied run.
+//! Tolerance 1e-12: the references average with numpy's pairwise sum, embeval sequentially.
+
+use std::path::PathBuf;
+
+use embeval::{Config, Convention, Files, Report};
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture(path: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(root().join("tests/fixtures").join(path)).unwrap()).unwrap()
+}
+
+fn evaluate(run: &str, conv: Convention) -> Report {
+    let jqara = root().join("../shared/data/jqara");
+    let mut files = Files::new("jqara");
+    files.add_path("qrels", jqara.join("qrels.trec"));
+    let path = if run == "bm25_rounded" {
+        root().join("tests/fixtures/st_convention/bm25_rounded.trec.gz")
+    } else {
+        jqara.join(format!("runs/{run}.trec.gz"))
+    };
+    files.add_path("run.gz", path);
+    let config = Config {
+        load: embeval::LoadOptions { format: embeval::data::Format::Trec, ..Default::default() },
+        convention: conv,
+        k: vec![1, 3, 5, 10, 100],
+        models: vec![format!("{run}=run:run.gz")],
+        ..Default::default()
+    };
+    embeval::evaluate(&files, &config, &embeval::Quiet, &mut |_| Ok(())).unwrap()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-12
+}
+
+#[test]
+fn st_convention_equals_sentence_transformers() {
+    let expected = fixture("st_convention/expected.json");
+    for (run, want) in expected["runs"].as_object().unwrap() {
+        let report = evaluate(run, Convention::St);
+        let m = &report.models[0];
+        assert_eq!(m.num_queries as u64, want["num_queries"].as_u64().unwrap(), "{run}: queries");
+        for (key, v) in want["normalized"].as_object().unwrap() {
+            let got = m.metrics[key].as_f64().unwrap();
+            assert!(close(got, v.as_f64().unwrap()), "{run} {key}: embeval {got}, sentence-transformers {v}");
+        }
+        // ST's own names, as its evaluator returns them.
+        let st = m.st_metrics.as_ref().expect("st_metrics under the st convention");
+        let st_call = want["st_call"].as_object().unwrap();
+        assert_eq!(st.len(), st_call.len(), "{run}: same set of ST keys");
+        for (key, v) in st_call {
+            let got = st.get(key).unwrap_or_else(|| panic!("{run}: missing ST key {key}")).as_f64().unwrap();
+            assert!(close(got, v.as_f64().unwrap()), "{run} {key}: embeval {got}, sentence-transformers {v}");
+        }
+        // Per-query values ST computed for the first queries.
+        let per_query: std::collections::HashMap<&str, &serde_json::Map<String, Value>> =
+            m.per_query.iter().map(|p| (p.query_id.as_str(), &p.metrics)).collect();
+        let mut compared = 0;
+        for (key, vals) in want["per_query"].as_object().unwrap() {
+            for (qid, v) in vals.as_object().unwrap() {
+                let got = per_query[qid.as_str()][key].as_f64().unwrap();
+                assert!(close(got, v.as_f64().unwrap()), "{run} {qid} {key}: embeval {got}, ST {v}");
+                compared += 1;
+            }
+        }
+        assert_eq!(compared, 40, "{run}: ndcg@10 and map@100 for 20 queries");
+    }
+}
+
+/// pytrec_eval measure → our key.
+fn key(measure: &str) -> String {
+    let (stem, k) = measure.rsplit_once('_').unwrap_or((measure, ""));
+    match stem {
+        "P" => format!("precision@{k}"),
+        "recall" => format!("recall@{k}"),
+        "map_cut" => format!("map@{k}"),
+        "ndcg_cut" => format!("ndcg@{k}"),
+        "recip" => "mrr@100".into(), // recip_rank: no cut-off; every run lists 100 docs
+        other => panic!("unexpected measure {other}"),
+    }
+}
+
+#[test]
+fn trec_convention_equals_pytrec_eval() {
+    let expected = fixture("trec_convention/expected_jqara.json");
+    let mut compared = 0;
+    for (run, want) in expected["runs"].as_object().unwrap() {
+        let report = evaluate(run, Convention::Trec);
+        let m = &report.models[0];
+        assert_eq!(m.num_queries as u64, want["num_queries"].as_u64().unwrap(), "{run}: queries");
+        for (measure, v) in want["mean"].as_object().unwrap() {
+            let got = m.metrics[&key(measure)].as_f64().unwrap();
+            assert!(close(got, v.as_f64().unwrap()), "{run} {measure}: embeval {got}, pytrec_eval {v}");
+            compared += 1;
+        }
+        let per_query: std::collections::HashMap<&str, &serde_json::Map<String, Value>> =
+            m.per_query.iter().map(|p| (p.query_id.as_str(), &p.metrics)).collect();
+        for (qid, vals) in want["per_query"].as_object().into_iter().flatten() {
+            for (measure, v) in vals.as_object().unwrap() {
+                let got = per_query[qid.as_str()][&key(measure)].as_f64().unwrap();
+                assert!(close(got, v.as_f64().unwrap()), "{run} {qid} {measure}: embeval {got}, pytrec_eval {v}");
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 4000, "only {compared} values compared");
+}
