@@ -225,6 +225,9 @@ impl EvalArgs {
         let mut models = self.models.clone();
         models.extend(self.runs.iter().map(|r| format!("run:{}", r.display())));
         if models.is_empty() {
+            if self.data.data.is_none() {
+                return Err(Error::usage("--run", "TREC qrels alone have nothing to evaluate: add --run FILE (or --data with a corpus)"));
+            }
             models.push("bm25".into());
         }
         for m in &models {

@@ -100,12 +100,23 @@ pub fn evaluate(
     progress: &dyn Progress,
     after_model: &mut dyn FnMut(&Report) -> Result<()>,
 ) -> Result<Report> {
-    let specs = config.validate()?;
     let dataset = Dataset::load(files, &config.load)?;
-    let validation = data::validate::validate(&dataset);
+    evaluate_dataset(files, &dataset, config, progress, after_model)
+}
+
+/// [`evaluate`] on a dataset already loaded (the CLI prints its validation report first).
+pub fn evaluate_dataset(
+    files: &Files,
+    dataset: &Dataset,
+    config: &Config,
+    progress: &dyn Progress,
+    after_model: &mut dyn FnMut(&Report) -> Result<()>,
+) -> Result<Report> {
+    let specs = config.validate()?;
+    let validation = data::validate::validate(dataset);
     let mut report = Report::new(config, validation);
     for spec in &specs {
-        let m = report::evaluate_model(spec, files, &dataset, config, progress)?;
+        let m = report::evaluate_model(spec, files, dataset, config, progress)?;
         report.push_model(m);
         after_model(&report)?;
     }

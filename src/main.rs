@@ -72,7 +72,7 @@ fn print_failures(r: &Report) {
             m.name, r.config.failure_k, r.config.failure_threshold
         );
         for f in &m.failures {
-            let rank = f.first_relevant_rank.map_or("none retrieved".into(), |r| {
+            let rank = f.first_relevant_rank.map_or("no relevant doc retrieved".into(), |r| {
                 format!("first relevant at rank {r}")
             });
             println!(
@@ -95,13 +95,13 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
         bar: Default::default(),
         quiet: args.quiet,
     };
+    let dataset = embeval::Dataset::load(&files, &config.load)?;
     if !args.quiet {
         // The validation report comes first, before any model runs.
-        let ds = embeval::Dataset::load(&files, &config.load)?;
-        eprint!("{}", embeval::data::validate::validate(&ds));
+        eprint!("{}", embeval::data::validate::validate(&dataset));
     }
     let out = args.out.clone();
-    let report = embeval::evaluate(&files, &config, &bars, &mut |r| match &out {
+    let report = embeval::evaluate_dataset(&files, &dataset, &config, &bars, &mut |r| match &out {
         Some(dir) => write_outputs(dir, r),
         None => Ok(()),
     })?;

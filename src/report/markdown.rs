@@ -49,13 +49,17 @@ impl Exporter for Markdown {
             ));
         }
         s.push_str(&format!(
-            "\nconvention: {} ({}); score: {}; sorted by {}\n",
+            "\nconvention: {} ({}){}; sorted by {}\n",
             r.convention.name(),
             match r.convention {
                 crate::Convention::Trec => "trec_eval / pytrec_eval",
                 crate::Convention::St => "sentence-transformers InformationRetrievalEvaluator",
             },
-            r.score_function.name(),
+            if r.models.iter().any(|m| matches!(m.spec, crate::ModelSpec::Emb { .. })) {
+                format!("; embeddings scored by {}", r.score_function.name())
+            } else {
+                String::new()
+            },
             r.sort_key()
         ));
         s.into_bytes()

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The main job on the bundled demo: set up, build the CLI, compare models on demo/ (table on
+# stdout, files in out/demo/), and build the browser page into www/ (serve it to try it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export CARGO_TARGET_DIR=${EMBEVAL_CACHE:-$HOME/.cache/embeval}/target
+cargo build --release --quiet
+"$CARGO_TARGET_DIR/release/embeval" eval --data demo \
+    --model bm25 --model "bm25-lucene=bm25:k1=1.2,b=0.75" \
+    --failures 3 --out out/demo
+scripts/build-web.sh
+echo
+echo "demo: results in out/demo/; the page is built in www/ — serve it with"
+echo "      python3 -m http.server -d www 8000   and open http://127.0.0.1:8000/"
