@@ -43,12 +43,21 @@ fn files_from(obj: &Object) -> Result<Files, JsError> {
     Ok(files)
 }
 
-/// The page's JSON → [`Config`]; every field is optional (CLI defaults). Model files named in
-/// `emb:`/`run:` specs must be among the chosen files, as the CLI checks they exist on disk.
+/// The page's JSON → [`Config`]; every field is optional (CLI defaults), a misspelt one is an
+/// error (serde cannot deny unknown fields next to `flatten`). Model files named in `emb:` /
+/// `run:` specs must be among the chosen files, as the CLI checks they exist on disk.
 fn config_from(config_json: &str, files: &Files) -> Result<Config, JsError> {
     let json = if config_json.trim().is_empty() { "{}" } else { config_json };
-    let config: Config =
-        serde_json::from_str(json).map_err(|e| JsError::new(&format!("settings: {e} (check the k values and model lines)")))?;
+    let bad = |e: &dyn std::fmt::Display| JsError::new(&format!("settings: {e}"));
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| bad(&e))?;
+    let known = serde_json::to_value(Config::default()).expect("a config always serializes");
+    if let (Some(given), Some(known)) = (value.as_object(), known.as_object()) {
+        if let Some(key) = given.keys().find(|k| !known.contains_key(*k)) {
+            let names: Vec<&str> = known.keys().map(String::as_str).collect();
+            return Err(bad(&format!("unknown setting '{key}' (known: {})", names.join(", "))));
+        }
+    }
+    let config: Config = serde_json::from_value(value).map_err(|e| bad(&format!("{e} (check the k values and model lines)")))?;
     for spec in config.validate().map_err(js)? {
         for f in spec.files() {
             if !files.has(&f) {

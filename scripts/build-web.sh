@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Builds the browser page's wasm module into www/pkg (git-ignored): cargo → wasm-opt → wasm-bindgen.
+# Idempotent; run scripts/setup-web.sh once on a fresh machine. Serve www/ and open index.html.
+#
+# Env: EMBEVAL_CACHE (default ~/.cache/embeval) keeps the target dir outside the clone so a
+# machine that keeps it rebuilds warm; EMBEVAL_WEB_PROFILE=dist gives an LTO build (slower).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cache=${EMBEVAL_CACHE:-$HOME/.cache/embeval}
+profile=${EMBEVAL_WEB_PROFILE:-release}
+export CARGO_TARGET_DIR=$cache/target-wasm
+export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128"
+export PATH=$HOME/.cargo/bin:$PATH   # wasm-bindgen from `cargo install`
+mkdir -p "$CARGO_TARGET_DIR"
+
+args=(build --lib --profile "$profile" --target wasm32-unknown-unknown --no-default-features)
+if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    echo "build-web: rustup's wasm32 target"
+    cargo "${args[@]}"
+else
+    # Debian's rustc-web, with std built from source (rust-web-src); see TOOLCHAIN notes.
+    echo "build-web: Debian rustc-web + build-std"
+    PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld \
+        RUSTC_BOOTSTRAP=1 /usr/bin/cargo "${args[@]}" -Zbuild-std=std,panic_abort
+fi
+
+raw=$CARGO_TARGET_DIR/wasm32-unknown-unknown/$profile/embeval.wasm
+wasm=$raw
+# wasm-opt must run on cargo's output, before wasm-bindgen: binaryen 108 run afterwards breaks
+# the externref table wasm-bindgen sets up.
+if command -v wasm-opt >/dev/null; then
+    wasm=$CARGO_TARGET_DIR/embeval.opt.wasm
+    wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
+        --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+        "$raw" -o "$wasm"
+else
+    echo "build-web: wasm-opt not found (apt-get install binaryen); skipping -O3" >&2
+fi
+
+want=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)".*/\1/p' Cargo.toml)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$want" != "$have" ]; then
+    echo "build-web: wasm-bindgen CLI ${have:-missing} but Cargo.toml pins $want; run scripts/setup-web.sh" >&2
+    exit 1
+fi
+rm -rf www/pkg
+wasm-bindgen --target web --out-dir www/pkg --out-name embeval "$wasm"
+
+size() { stat -c %s "$1"; }
+echo "build-web: cargo $(size "$raw") B, wasm-opt $(size "$wasm") B," \
+    "www/pkg/embeval_bg.wasm $(size www/pkg/embeval_bg.wasm) B ($(gzip -9c www/pkg/embeval_bg.wasm | wc -c) B gzipped)"

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The browser product end to end (after scripts/setup-web.sh):
+#   1. scripts/build-web.sh → www/pkg;
+#   2. tests/wasm.rs in wasm32 under node, then in headless Chromium (and, run alone, its
+#      native twin tests/wasm_parity.rs): the same tiny dataset must give the same bits;
+#   3. tests/e2e/e2e.mjs: the page in headless Chromium against the native CLI on real data.
+# Exits non-zero on the first failure. Env: EMBEVAL_CACHE (target dirs, default
+# ~/.cache/embeval), EMBEVAL_BIN (a native CLI to compare with; built here when unset).
+# Run alone: once scripts/setup-web.sh has run; scripts/test.sh runs it after the native tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=$HOME/.cargo/bin:$PATH
+cache=${EMBEVAL_CACHE:-$HOME/.cache/embeval}
+
+scripts/build-web.sh
+
+# One target dir and flag set for wasm tests: each change of either rebuilds std (~9 min cold).
+# Arguments: extra environment (VAR=value ...) for the test runner.
+wasm_test() {
+    env CARGO_TARGET_DIR="$cache/target-wasm-test" RUSTFLAGS="-C target-feature=+simd128" \
+        CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$(command -v wasm-bindgen-test-runner)" "$@" \
+        bash -c '
+        if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+            cargo "$@"
+        else
+            PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld \
+                RUSTC_BOOTSTRAP=1 /usr/bin/cargo "$@" -Zbuild-std=std,panic_abort
+        fi' wasm-test test --target wasm32-unknown-unknown --no-default-features --test wasm
+}
+echo "test-web: tests/wasm.rs under node"
+wasm_test
+echo "test-web: tests/wasm.rs in headless Chromium"
+wasm_test WASM_BINDGEN_USE_BROWSER=1 CHROMEDRIVER=/usr/bin/chromedriver
+
+if [ -z "${EMBEVAL_BIN:-}" ]; then
+    # Standalone: the native twin of tests/wasm.rs, and a CLI to compare the page with.
+    # (scripts/test.sh runs the twin in its `cargo test` and passes its CLI in EMBEVAL_BIN.)
+    echo "test-web: tests/wasm_parity.rs natively"
+    cargo test -q --release --no-default-features --features cli --test wasm_parity
+    cargo build -q --release --no-default-features --features cli
+    export EMBEVAL_BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/embeval
+fi
+echo "test-web: the page in headless Chromium against $EMBEVAL_BIN"
+node tests/e2e/e2e.mjs

@@ -1,0 +1,276 @@
+// The page: the person picks files and settings; a worker (worker.js) runs embeval's wasm
+// module; the page shows the dataset check, then the comparison table the CLI prints, and
+// offers the files the CLI's --out writes. Nothing is uploaded: files are read in this tab.
+
+const $ = (id) => document.getElementById(id);
+
+// A silent worker must never leave the page hanging: it has this long to load the module,
+// and this long between two messages while it runs (progress arrives every 1 % of a step).
+const LOAD_TIMEOUT_MS = 30_000;
+const SILENCE_TIMEOUT_MS = 10 * 60_000;
+
+// The table columns of src/report/markdown.rs: (metric, label, k), shown when k was asked for.
+const COLUMNS = [
+  ['ndcg', 'nDCG', 10], ['mrr', 'MRR', 10], ['map', 'MAP', 100], ['recall', 'Recall', 10],
+  ['recall', 'Recall', 100], ['precision', 'P', 10], ['accuracy', 'Acc', 1],
+];
+
+const MIME = { 'results.json': 'application/json', 'results.csv': 'text/csv', 'per_query.jsonl': 'application/x-ndjson' };
+
+/** logical name (as in src/data/mod.rs `names`) → File */
+let chosen = new Map();
+let outputs = null;
+let job = null;
+
+// ---- choosing files ----------------------------------------------------------------------
+
+/** The name the library looks for: a folder's files keep their path below the folder
+ *  (`qrels/test.tsv`); a BEIR split file chosen alone goes under `qrels/`. */
+function logicalName(file) {
+  if (file.webkitRelativePath) return file.webkitRelativePath.split('/').slice(1).join('/');
+  if (/^(test|dev|train|validation)\.tsv(\.gz)?$/.test(file.name)) return `qrels/${file.name}`;
+  return file.name;
+}
+
+function choose() {
+  chosen = new Map();
+  for (const input of [$('folder'), $('files')]) {
+    for (const file of input.files) {
+      const name = logicalName(file);
+      if (name && !name.split('/').some((part) => part.startsWith('.'))) chosen.set(name, file);
+    }
+  }
+  showChosen();
+  const splits = [...chosen.keys()].map((n) => n.match(/^qrels\/(.+)\.tsv(\.gz)?$/)).filter(Boolean).map((m) => m[1]);
+  const select = $('split');
+  const keep = splits.includes(select.value) ? select.value : splits.includes('test') ? 'test' : splits[0] ?? 'test';
+  select.replaceChildren(...(splits.length ? splits : ['test']).map((s) => new Option(s, s, false, s === keep)));
+}
+
+function showChosen() {
+  const table = $('chosen');
+  table.hidden = chosen.size === 0;
+  table.tBodies[0].replaceChildren(...[...chosen].sort(([a], [b]) => a.localeCompare(b)).map(([name, file]) =>
+    row([cell('th', name, { scope: 'row' }), cell('td', file.webkitRelativePath || file.name), cell('td', size(file.size), { class: 'num' })])));
+}
+
+function size(bytes) {
+  const units = ['B', 'KB', 'MB', 'GB'];
+  let i = 0;
+  for (; bytes >= 1024 && i < units.length - 1; i++) bytes /= 1024;
+  return `${i ? bytes.toFixed(1) : bytes} ${units[i]}`;
+}
+
+// ---- settings ----------------------------------------------------------------------------
+
+/** The Config JSON of src/lib.rs; the library checks the values and names what to fix. */
+function readConfig() {
+  const k = $('k').value.split(/[\s,]+/).filter(Boolean).map((s) => {
+    if (!/^\d+$/.test(s)) throw new Error(`Cut-offs k: '${s}' is not a whole number (e.g. 1,3,5,10,100)`);
+    return Number(s);
+  });
+  const models = $('models').value.split('\n').map((s) => s.trim()).filter(Boolean);
+  return {
+    split: $('split').value,
+    convention: document.querySelector('input[name=convention]:checked').value,
+    k,
+    models,
+  };
+}
+
+// ---- running -----------------------------------------------------------------------------
+
+async function run(event) {
+  event.preventDefault();
+  if (job) return;
+  clearError();
+  let config;
+  try {
+    if (chosen.size === 0) throw new Error('Choose a dataset folder or its files first.');
+    config = readConfig();
+  } catch (e) {
+    return showError(e.message);
+  }
+  $('validation').hidden = true;
+  $('results').hidden = true;
+  outputs = null;
+  busy(true);
+  status('reading files…');
+  const files = {};
+  try {
+    for (const [name, file] of chosen) files[name] = new Uint8Array(await file.arrayBuffer());
+  } catch (e) {
+    busy(false);
+    return showError(`Could not read the chosen files: ${e.message}`);
+  }
+  start(files, JSON.stringify(config));
+}
+
+function start(files, config) {
+  const started = performance.now();
+  const worker = new Worker('worker.js', { type: 'module' });
+  let timer = 0;
+  const watch = (ms, what) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => finish(`The evaluation stopped responding (${what}). Reload the page and try again.`), ms);
+  };
+  const finish = (error) => {
+    clearTimeout(timer);
+    worker.terminate();
+    job = null;
+    busy(false);
+    if (error) {
+      status('');
+      showError(error);
+    }
+  };
+  job = { cancel: () => { finish(); status('cancelled'); } };
+  watch(LOAD_TIMEOUT_MS, `no answer ${LOAD_TIMEOUT_MS / 1000} s after starting`);
+  worker.onerror = (e) => {
+    e.preventDefault();
+    finish(`The evaluation module failed to load${e.message ? `: ${e.message}` : ' (is www/pkg built? run scripts/build-web.sh)'}`);
+  };
+  worker.onmessageerror = () => finish('A message from the evaluation could not be read.');
+  worker.onmessage = ({ data }) => {
+    watch(SILENCE_TIMEOUT_MS, `no progress for ${SILENCE_TIMEOUT_MS / 60_000} minutes`);
+    switch (data.type) {
+      case 'ready':
+        status('module loaded');
+        worker.postMessage({ type: 'run', files, config }, Object.values(files).map((a) => a.buffer));
+        break;
+      case 'status':
+        status(data.text);
+        break;
+      case 'progress':
+        status(`${data.step}: ${data.done} / ${data.total}`);
+        progress(data.total ? data.done / data.total : 0);
+        break;
+      case 'validation':
+        showValidation(JSON.parse(data.json));
+        break;
+      case 'model':
+        showResults(data.json);
+        break;
+      case 'done':
+        outputs = data.outputs;
+        showResults(outputs['results.json']);
+        finish();
+        status(`done in ${((performance.now() - started) / 1000).toFixed(2)} s`);
+        $('results-h').focus(); // brings the table into view and tells screen readers where it is
+        break;
+      case 'error':
+        finish(data.message);
+        break;
+    }
+  };
+}
+
+// ---- showing -----------------------------------------------------------------------------
+
+function showValidation(v) {
+  const pre = $('validation-summary');
+  pre.textContent = v.summary;
+  setLang(pre, v.summary);
+  $('validation').hidden = false;
+}
+
+function showResults(json) {
+  const r = JSON.parse(json);
+  const ks = r.k;
+  let cols = COLUMNS.filter(([, , k]) => ks.includes(k)).map(([m, l, k]) => [`${m}@${k}`, `${l}@${k}`]);
+  if (cols.length === 0) cols = ks.flatMap((k) => [[`ndcg@${k}`, `nDCG@${k}`], [`recall@${k}`, `Recall@${k}`]]);
+  const sortKey = `ndcg@${ks.includes(10) ? 10 : Math.max(...ks)}`;
+  const models = [...r.models].sort((a, b) => (b.metrics[sortKey] ?? 0) - (a.metrics[sortKey] ?? 0));
+
+  const table = $('table');
+  const th = (text) => cell('th', text, { scope: 'col', class: 'num' });
+  table.tHead.replaceChildren(row([cell('th', 'model', { scope: 'col' }), ...cols.map(([, l]) => th(l)), th('queries'), th('time (s)')]));
+  table.tBodies[0].replaceChildren(...models.map((m) => row([
+    cell('th', m.name, { scope: 'row' }),
+    ...cols.map(([key]) => {
+      const v = m.metrics[key];
+      return cell('td', typeof v === 'number' ? v.toFixed(4) : '-', { class: 'num', 'data-key': key });
+    }),
+    cell('td', String(m.num_queries), { class: 'num' }),
+    cell('td', m.timings.total_s.toFixed(2), { class: 'num' }),
+  ])));
+  const rule = r.convention === 'trec' ? 'trec_eval / pytrec_eval' : 'sentence-transformers InformationRetrievalEvaluator';
+  const scored = r.models.some((m) => m.spec.kind === 'emb') ? `; embeddings scored by ${r.score_function}` : '';
+  $('table-note').textContent = `convention: ${r.convention} (${rule})${scored}; sorted by ${sortKey}. Every metric at every k is in results.json and results.csv.`;
+  $('warnings').replaceChildren(...r.warnings.map((w) => {
+    const li = cell('li', `warning: ${w}`);
+    setLang(li, w);
+    return li;
+  }));
+  // The exact numbers, for people and tests that want more than 4 decimals.
+  $('results-json').textContent = json;
+  window.__embevalLast = r;
+  for (const b of document.querySelectorAll('[data-file]')) b.disabled = !outputs; // files come when all models ran
+  $('results').hidden = false;
+}
+
+function download(name) {
+  if (!outputs) return;
+  const url = URL.createObjectURL(new Blob([outputs[name]], { type: MIME[name] }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+// ---- small helpers -----------------------------------------------------------------------
+
+function cell(tag, text, attrs = {}) {
+  const el = document.createElement(tag);
+  el.textContent = text;
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  setLang(el, text);
+  return el;
+}
+
+function row(cells) {
+  const tr = document.createElement('tr');
+  tr.append(...cells);
+  return tr;
+}
+
+/** Kana mark Japanese: lang=ja picks Japanese glyph forms for the kanji around them. */
+function setLang(el, text) {
+  if (/[\u3040-\u30ff]/.test(text)) el.lang = 'ja';
+  else el.removeAttribute('lang');
+}
+
+function status(text) {
+  $('status').textContent = text;
+}
+
+function progress(fraction) {
+  $('progress').value = fraction;
+}
+
+function busy(on) {
+  $('run').disabled = on;
+  $('cancel').hidden = !on;
+  $('progress').hidden = !on;
+  $('progress').removeAttribute('value'); // indeterminate until the first progress message
+  $('form').setAttribute('aria-busy', String(on));
+}
+
+function showError(text) {
+  const box = $('error');
+  box.textContent = text;
+  setLang(box, text);
+  box.hidden = false;
+}
+
+function clearError() {
+  $('error').hidden = true;
+  $('error').textContent = '';
+}
+
+$('folder').addEventListener('change', choose);
+$('files').addEventListener('change', choose);
+$('form').addEventListener('submit', run);
+$('cancel').addEventListener('click', () => job?.cancel());
+for (const b of document.querySelectorAll('[data-file]')) b.addEventListener('click', () => download(b.dataset.file));
