@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the browser page's wasm module into www/pkg (git-ignored): cargo → wasm-opt → wasm-bindgen.
-# Idempotent; run scripts/setup-web.sh once on a fresh machine. Serve www/ and open index.html.
+# Idempotent; run scripts/setup.sh once on a fresh machine. Serve www/ and open index.html.
 #
 # Env: EMBEVAL_CACHE (default ~/.cache/embeval) keeps the target dir outside the clone so a
 # machine that keeps it rebuilds warm; EMBEVAL_WEB_PROFILE=dist gives an LTO build (slower).
@@ -41,7 +41,7 @@ fi
 want=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)".*/\1/p' Cargo.toml)
 have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
 if [ "$want" != "$have" ]; then
-    echo "build-web: wasm-bindgen CLI ${have:-missing} but Cargo.toml pins $want; run scripts/setup-web.sh" >&2
+    echo "build-web: wasm-bindgen CLI ${have:-missing} but Cargo.toml pins $want; run scripts/setup.sh" >&2
     exit 1
 fi
 rm -rf www/pkg

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The browser product end to end (after scripts/setup-web.sh):
+# The browser product end to end (after scripts/setup.sh):
 #   1. scripts/build-web.sh → www/pkg;
 #   2. tests/wasm.rs in wasm32 under node, then in headless Chromium (and, run alone, its
 #      native twin tests/wasm_parity.rs): the same tiny dataset must give the same bits;
 #   3. tests/e2e/e2e.mjs: the page in headless Chromium against the native CLI on real data.
 # Exits non-zero on the first failure. Env: EMBEVAL_CACHE (target dirs, default
 # ~/.cache/embeval), EMBEVAL_BIN (a native CLI to compare with; built here when unset).
-# Run alone: once scripts/setup-web.sh has run; scripts/test.sh runs it after the native tests.
+# Run alone: once scripts/setup.sh has run; scripts/test.sh runs it after the native tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$HOME/.cargo/bin:$PATH
