@@ -10,7 +10,7 @@ dir=${EMBEVAL_BENCH_DIR:-/tmp/embeval-bench}
 out=$dir/results.jsonl
 [ -f "$dir/run.trec" ] && [ -f "$dir/d100k.npy" ] || python3 benches/make_bench_data.py "$dir"
 : > "$out"
-EMBEVAL_BENCH_DIR=$dir cargo bench --quiet --bench engine | tee -a "$out"
+EMBEVAL_BENCH_DIR=$dir cargo bench --quiet --no-default-features --features cli --bench engine | tee -a "$out"
 python3 benches/reference_metrics.py "$dir" | tee -a "$out"
 python3 benches/reference_search.py "$dir" | tee -a "$out"
 python3 benches/summarize.py "$out"

@@ -25,7 +25,7 @@ wasm_test() {
         else
             PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld \
                 RUSTC_BOOTSTRAP=1 /usr/bin/cargo "$@" -Zbuild-std=std,panic_abort
-        fi' wasm-test test --target wasm32-unknown-unknown --no-default-features --test wasm
+        fi' wasm-test test --target wasm32-unknown-unknown --no-default-features --features gpu --test wasm --test gpu_search
 }
 echo "test-web: tests/wasm.rs under node"
 wasm_test

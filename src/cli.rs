@@ -53,6 +53,14 @@ pub enum ScoreArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+pub enum SearchArg {
+    /// all cores, block-wise sgemm + top-k
+    Cpu,
+    /// the WGSL shaders through wgpu (Vulkan/Metal/DX12); falls back to the CPU if no adapter
+    Gpu,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 pub enum DocTextArg {
     /// `(title + " " + text).strip()` as BEIR and MTEB
     TitleText,
@@ -105,6 +113,9 @@ pub struct EvalArgs {
     /// Similarity for embeddings.
     #[arg(long, value_enum, default_value = "cosine")]
     pub score: ScoreArg,
+    /// Where embeddings are searched.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub search: SearchArg,
     /// Write results.json, results.csv and per_query.jsonl here.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -253,6 +264,10 @@ impl EvalArgs {
             score_function: match self.score {
                 ScoreArg::Cosine => ScoreFn::Cosine,
                 ScoreArg::Dot => ScoreFn::Dot,
+            },
+            search: match self.search {
+                SearchArg::Cpu => embeval::search::SearchPath::Cpu,
+                SearchArg::Gpu => embeval::search::SearchPath::Gpu,
             },
             failures: self.failures,
             failure_k: self.failure_k,

@@ -36,6 +36,8 @@ pub struct Config {
     /// `--model` values: `[LABEL=]bm25`, `emb:...`, `run:FILE`.
     pub models: Vec<String>,
     pub score_function: ScoreFn,
+    /// Which searcher scores embeddings (`cpu` or `gpu`).
+    pub search: search::SearchPath,
     /// How many worst queries to list per model (0 = none).
     pub failures: usize,
     /// Failures are queries whose Recall@failure_k is below `failure_threshold`.
@@ -53,6 +55,7 @@ impl Default for Config {
             k: metrics::DEFAULT_KS.to_vec(),
             models: vec!["bm25".into()],
             score_function: ScoreFn::Cosine,
+            search: search::SearchPath::Cpu,
             failures: 0,
             failure_k: 10,
             failure_threshold: 1.0,

@@ -108,24 +108,36 @@ pub struct RunContext<'a> {
     pub score_fn: ScoreFn,
     /// How many docs to keep per query: max(k) and the per-query top list.
     pub depth: usize,
+    pub search: search::SearchPath,
     pub progress: &'a dyn Progress,
 }
 
-/// Runs a model: sorted rankings for the dataset's queries, and index/search timings.
-pub fn rank(spec: &ModelSpec, cx: &RunContext) -> Result<(Rankings, Timings)> {
+/// What ranked: `"bm25"`, `"run file"`, `"cpu"` or `"gpu: <adapter>"`, and any notice.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SearchInfo {
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
+}
+
+/// Runs a model: sorted rankings for the dataset's queries, index/search timings, and what ran.
+pub fn rank(spec: &ModelSpec, cx: &RunContext) -> Result<(Rankings, Timings, SearchInfo)> {
     let mut t = Timings::default();
+    let mut info = SearchInfo::default();
     let clock = web_time::Instant::now();
     let ds = cx.dataset;
     let queries: Vec<&crate::data::Text> = ds.judged_queries().collect();
     let doc_ids: Vec<String> = ds.corpus.iter().map(|d| d.id.clone()).collect();
     let rankings = match spec {
         ModelSpec::Run { file, .. } => {
+            info.path = "run file".into();
             let mut r = crate::data::trec::read_run(cx.files, file)?;
             t.index_s = clock.elapsed().as_secs_f64();
             r.sort(cx.convention);
             r
         }
         ModelSpec::Bm25 { params, .. } => {
+            info.path = "bm25 (cpu)".into();
             cx.progress.begin("bm25 index", ds.corpus.len() as u64);
             let index = bm25::Index::build(ds.corpus.iter().map(|d| d.text.as_str()), *params);
             cx.progress.end();
@@ -173,7 +185,8 @@ pub fn rank(spec: &ModelSpec, cx: &RunContext) -> Result<(Rankings, Timings)> {
             }
             let ties = search::tie_ranks(&d.ids, cx.convention);
             cx.progress.begin("exact search", qkept.len() as u64);
-            let tops = search::cpu::top_k(&qmat, &d.data, d.dim, &ties, cx.depth);
+            let (tops, path, notice) = search::top_k(cx.search, &qmat, &d.data, d.dim, &ties, cx.depth)?;
+            info = SearchInfo { path, notice };
             cx.progress.end();
             Rankings {
                 doc_ids: d.ids.iter().collect(),
@@ -189,5 +202,5 @@ pub fn rank(spec: &ModelSpec, cx: &RunContext) -> Result<(Rankings, Timings)> {
         }
     };
     t.search_s = clock.elapsed().as_secs_f64() - t.index_s;
-    Ok((rankings, t))
+    Ok((rankings, t, info))
 }

@@ -57,6 +57,8 @@ pub struct ModelReport {
     pub queries_missing_from_run: usize,
     pub queries_with_ties_at_cutoff: usize,
     pub timings: Timings,
+    /// What ranked the documents (`cpu`, `gpu: <adapter>`, `bm25 (cpu)`, `run file`).
+    pub search: embed::SearchInfo,
     pub failures: Vec<Failure>,
     #[serde(skip)]
     pub per_query: Vec<PerQuery>,
@@ -114,6 +116,9 @@ impl Report {
                 self.convention.name()
             ));
         }
+        if let Some(n) = &m.search.notice {
+            self.warnings.push(format!("{}: {n}", m.name));
+        }
         if m.queries_missing_from_run > 0 {
             self.warnings.push(format!(
                 "{}: {} judged queries have no results and are left out of the means (as trec_eval without -c)",
@@ -148,8 +153,16 @@ pub fn evaluate_model(
 ) -> Result<ModelReport> {
     let clock = web_time::Instant::now();
     let depth = config.k.iter().copied().max().unwrap_or(10).max(config.top).max(config.failure_k);
-    let cx = RunContext { files, dataset, convention: config.convention, score_fn: config.score_function, depth, progress };
-    let (rankings, mut timings) = embed::rank(spec, &cx)?;
+    let cx = RunContext {
+        files,
+        dataset,
+        convention: config.convention,
+        score_fn: config.score_function,
+        depth,
+        search: config.search,
+        progress,
+    };
+    let (rankings, mut timings, search) = embed::rank(spec, &cx)?;
     let t_metrics = web_time::Instant::now();
     let (scores, summary) = metrics::evaluate(&rankings, &dataset.qrels, config.convention, &config.k);
     timings.metrics_s = t_metrics.elapsed().as_secs_f64();
@@ -201,6 +214,7 @@ pub fn evaluate_model(
         queries_missing_from_run: summary.queries_missing_from_run,
         queries_with_ties_at_cutoff: summary.queries_with_ties_at_cutoff,
         timings,
+        search,
         failures,
         per_query,
     })

@@ -1,12 +1,13 @@
-//! Exact search on the CPU: query blocks × document blocks through `matrixmultiply`'s sgemm,
-//! each score row streamed into that query's [`TopK`]. Memory is one `QUERY_BLOCK ×
-//! DOC_BLOCK` score buffer per worker, whatever the corpus size. Query blocks run in parallel
-//! with rayon natively; wasm runs them one after another.
+//! Exact search on the CPU: query blocks × document blocks through the `gemm` crate's sgemm
+//! (AVX-512/AVX2/NEON/simd128 kernels picked at run time), each score row streamed into that
+//! query's [`TopK`]. Memory is one `QUERY_BLOCK × DOC_BLOCK` score buffer (2 MiB) per worker,
+//! whatever the corpus size. Query blocks run in parallel with rayon natively (a lone block
+//! lets gemm use the threads instead); wasm runs them one after another.
 
 use super::topk::{Candidate, TopK};
 
-pub const QUERY_BLOCK: usize = 64;
-pub const DOC_BLOCK: usize = 2048;
+pub const QUERY_BLOCK: usize = 128;
+pub const DOC_BLOCK: usize = 4096;
 
 /// Top-k (doc index, score) per query, best first; ties by `tie_rank` ascending.
 /// `queries` is nq×dim and `docs` nd×dim, both row-major.
@@ -14,6 +15,14 @@ pub fn top_k(queries: &[f32], docs: &[f32], dim: usize, tie_rank: &[u32], k: usi
     assert!(dim > 0 && queries.len() % dim == 0 && docs.len() % dim == 0, "matrix shapes must be n×dim");
     let nd = docs.len() / dim;
     assert_eq!(tie_rank.len(), nd, "one tie rank per document");
+    let lone_block = queries.len() <= QUERY_BLOCK * dim;
+    #[cfg(feature = "cli")]
+    let parallelism = if lone_block { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
+    #[cfg(not(feature = "cli"))]
+    let parallelism = {
+        let _ = lone_block;
+        gemm::Parallelism::None
+    };
     let block = |qblock: &[f32]| -> Vec<Vec<(u32, f32)>> {
         let nq = qblock.len() / dim;
         let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(k)).collect();
@@ -21,23 +30,30 @@ pub fn top_k(queries: &[f32], docs: &[f32], dim: usize, tie_rank: &[u32], k: usi
         for d0 in (0..nd).step_by(DOC_BLOCK) {
             let n = DOC_BLOCK.min(nd - d0);
             let dblock = &docs[d0 * dim..(d0 + n) * dim];
-            // scores[nq×n] = qblock[nq×dim] · dblockᵀ[dim×n]
+            // scores[nq×n] = qblock[nq×dim] · dblockᵀ[dim×n]; gemm computes
+            // dst = alpha·dst + beta·lhs·rhs, with strides given as (column, row).
+            // SAFETY: the slices cover m×k, k×n and m×n elements at the strides given.
             unsafe {
-                matrixmultiply::sgemm(
+                gemm::gemm(
                     nq,
-                    dim,
                     n,
-                    1.0,
-                    qblock.as_ptr(),
-                    dim as isize,
-                    1,
-                    dblock.as_ptr(),
-                    1,
-                    dim as isize,
-                    0.0,
+                    dim,
                     scores.as_mut_ptr(),
-                    n as isize,
                     1,
+                    n as isize,
+                    false,
+                    qblock.as_ptr(),
+                    1,
+                    dim as isize,
+                    dblock.as_ptr(),
+                    dim as isize,
+                    1,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    parallelism,
                 );
             }
             for (qi, top) in tops.iter_mut().enumerate() {

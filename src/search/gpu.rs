@@ -4,21 +4,23 @@
 //! Why it exists: scoring every query against every document is the one step of an
 //! evaluation that grows with corpus × queries, and it is a plain matrix product, which a GPU
 //! does well; in the browser, WebGPU is how single-threaded wasm reaches the GPU (or, on a
-//! software adapter, more cores). Results are exact (not approximate nearest neighbours): the same ids as a
-//! CPU scan, ties broken by a caller-given rank so the order is reproducible.
+//! software adapter, more cores). Results are exact, not approximate nearest neighbours:
+//! the same ids as a CPU scan, ties broken by a caller-given rank so the order is
+//! reproducible.
 //!
 //! How: queries are processed in blocks and documents in chunks small enough for the
 //! adapter's buffer limits. For each block × chunk, `shaders/similarity.wgsl` writes the score
 //! block on the GPU (4×4 register tiles, no shared memory: barriers are slow on software
 //! adapters), then either
 //! - `shaders/topk.wgsl` keeps a top-k heap per query and document slice, and only those
-//!   k entries per slice are read back (k ≤ [`GPU_TOPK_MAX_K`] and k ≤ a quarter of the
-//!   chunk), or
-//! - otherwise the score block itself is read back and selected on the CPU.
+//!   k entries per slice are read back (hardware adapters, k ≤ [`GPU_TOPK_MAX_K`] and
+//!   k ≤ a quarter of the chunk), or
+//! - the score block itself is read back and selected on the CPU (software adapters, where
+//!   this measured faster, and large k).
 //!
 //! The CPU merges partial lists across slices and chunks with [`super::topk::TopK`], the
 //! CPU searcher's own top-k, so both searchers share one order: score descending by
-//! `f32::total_cmp` (the shader compares the same order-preserving integer keys), then
+//! numeric order (the shader compares order-preserving integer keys, -0 folded onto +0), then
 //! `tie_rank` ascending. Tie ranks from [`super::tie_ranks`] are unique; if a caller repeats
 //! one, documents with equal score and tie rank come in unspecified order.
 //!
@@ -40,7 +42,8 @@ use super::topk::{Candidate, TopK};
 const SIMILARITY_WGSL: &str = include_str!("../../shaders/similarity.wgsl");
 const TOPK_WGSL: &str = include_str!("../../shaders/topk.wgsl");
 
-/// Largest k selected on the GPU (the default of [`GpuSearcher::with_gpu_topk_max_k`]).
+/// Largest k selected on the GPU by default on hardware adapters (see
+/// [`GpuSearcher::with_gpu_topk_max_k`]).
 /// The kernel itself has no limit, but each invocation owns a k-entry heap and a slice of at
 /// least 32·k documents, so a large k leaves few invocations and little to save
 /// over reading the scores back; the readback path handles any k. Covers the @1000 metrics.
@@ -106,11 +109,24 @@ pub struct GpuSearcher {
 }
 
 impl GpuSearcher {
-    /// Finds an adapter and device. No adapter → Err(GpuError::NoAdapter), never a panic or a hang.
+    /// Finds an adapter and device. No adapter → Err(GpuError::NoAdapter), never a panic or a
+    /// hang.
     ///
     /// Prefers a high-performance adapter; if none is offered, asks once more for a fallback
-    /// (software) adapter, which is how Chromium exposes SwiftShader.
+    /// (software) adapter, which is how Chromium exposes SwiftShader. On the web, a context
+    /// without WebGPU (node, a shared worker, a browser without it) is also `NoAdapter`.
     pub async fn new() -> Result<Self, GpuError> {
+        // On the web, wgpu panics when asked for an instance where `navigator.gpu` cannot be
+        // reached (node, shared and service workers), so ask first.
+        #[cfg(target_arch = "wasm32")]
+        if !wgpu::util::is_browser_webgpu_supported().await {
+            return Err(GpuError::NoAdapter(
+                "WebGPU is not available here: it needs navigator.gpu, on the main thread or \
+                 in a dedicated worker, and an adapter; headless Chromium needs \
+                 --enable-unsafe-webgpu"
+                    .into(),
+            ));
+        }
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let preferred = wgpu::RequestAdapterOptions {
@@ -124,10 +140,14 @@ impl GpuSearcher {
                     force_fallback_adapter: true,
                     ..Default::default()
                 };
-                instance
-                    .request_adapter(&fallback)
-                    .await
-                    .map_err(|e| GpuError::NoAdapter(format!("{first}; fallback adapter: {e}")))?
+                instance.request_adapter(&fallback).await.map_err(|e| {
+                    let (first, fallback) = (first.to_string(), e.to_string());
+                    GpuError::NoAdapter(if first == fallback {
+                        first
+                    } else {
+                        format!("{first}; fallback adapter: {fallback}")
+                    })
+                })?
             }
         };
         let adapter_info = adapter.get_info();
@@ -140,11 +160,17 @@ impl GpuSearcher {
                 ..Default::default()
             })
             .await
-            .map_err(|e| GpuError::Device(format!("{} ({}): {e}", adapter_info.name, adapter_info.backend)))?;
+            .map_err(|e| {
+                GpuError::Device(format!(
+                    "{} ({}): {e}",
+                    adapter_info.name, adapter_info.backend
+                ))
+            })?;
         Ok(Self::from_device(device, queue, adapter_info))
     }
 
-    /// Device setup separate from the work, so tests can inject a device (wgpu hello_compute style).
+    /// Device setup separate from the work, so tests can inject a device (wgpu hello_compute
+    /// style).
     ///
     /// Errors while building the pipelines are not returned here: they are kept and reported
     /// by the first [`GpuSearcher::top_k`] call.
@@ -168,6 +194,14 @@ impl GpuSearcher {
         }
         let similarity = compute_pipeline(&device, "similarity", SIMILARITY_WGSL);
         let topk = compute_pipeline(&device, "topk", TOPK_WGSL);
+        // On a software adapter "GPU memory" is host memory: reading the score block back is
+        // a memcpy, and selecting on the CPU beat the top-k shader (lavapipe, 256 × 8192 × 384:
+        // 166 vs 208 ms at k = 10, 179 vs 215 at k = 100, 198 vs 228 at k = 1000).
+        let gpu_topk_max_k = if adapter_info.device_type == wgpu::DeviceType::Cpu {
+            0
+        } else {
+            GPU_TOPK_MAX_K
+        };
         Self {
             device,
             queue,
@@ -176,7 +210,7 @@ impl GpuSearcher {
             topk,
             uncaptured,
             max_chunk_docs: usize::MAX,
-            gpu_topk_max_k: GPU_TOPK_MAX_K,
+            gpu_topk_max_k,
         }
     }
 
@@ -188,9 +222,9 @@ impl GpuSearcher {
     }
 
     /// Sets the largest k selected on the GPU; above it the score block is read back and
-    /// selected on the CPU. 0 always reads back. Defaults to [`GPU_TOPK_MAX_K`]. The two
-    /// paths return identical results; on software adapters they run at about the same
-    /// speed, since there the "GPU memory" is host memory.
+    /// selected on the CPU; 0 always reads back. The default is [`GPU_TOPK_MAX_K`] on a
+    /// hardware adapter and 0 on a software one ([`GpuSearcher::is_software`]), where
+    /// reading back measured faster. Both paths return identical results.
     pub fn with_gpu_topk_max_k(mut self, k: usize) -> Self {
         self.gpu_topk_max_k = k;
         self
@@ -199,7 +233,11 @@ impl GpuSearcher {
     /// e.g. "llvmpipe (LLVM 15.0.6, 256 bits) [Vulkan, Cpu]"
     pub fn adapter_description(&self) -> String {
         let info = &self.adapter_info;
-        let name = if info.name.is_empty() { "unnamed adapter" } else { &info.name };
+        let name = if info.name.is_empty() {
+            "unnamed adapter"
+        } else {
+            &info.name
+        };
         format!("{name} [{:?}, {:?}]", info.backend, info.device_type)
     }
 
@@ -215,12 +253,15 @@ impl GpuSearcher {
         &self.adapter_info
     }
 
-    /// queries: nq*dim row-major f32, docs: nd*dim row-major f32 (already L2-normalised when cosine is wanted; the shader just does dot products).
-    /// tie_rank[d]: u32 per doc; among equal scores, the doc with the SMALLER tie_rank ranks first.
-    /// Returns for each query its top-k (doc index, score) sorted by score desc then tie_rank asc; k may exceed nd (then all docs).
+    /// queries: nq*dim row-major f32, docs: nd*dim row-major f32 (already L2-normalised when
+    /// cosine is wanted; the shader just does dot products).
+    /// tie_rank\[d\]: u32 per doc; among equal scores, the doc with the SMALLER tie_rank ranks
+    /// first.
+    /// Returns for each query its top-k (doc index, score) sorted by score desc then tie_rank
+    /// asc; k may exceed nd (then all docs).
     ///
-    /// Scores are ordered by `f32::total_cmp`, as in the CPU searcher (+0 before -0; NaN
-    /// inputs give NaN scores, which rank first).
+    /// Scores are ordered as numbers, as in the CPU searcher (-0 ties with +0; inputs are
+    /// checked for NaN before they get here).
     pub async fn top_k(
         &self,
         queries: &[f32],
@@ -263,13 +304,21 @@ impl GpuSearcher {
         for q_start in (0..nq).step_by(plan.query_block) {
             let q_end = (q_start + plan.query_block).min(nq);
             let block = padded_rows(&queries[q_start * dim..q_end * dim], dim, plan.dim4);
-            self.queue.write_buffer(&buffers.queries, 0, bytemuck::cast_slice(&block));
+            self.queue
+                .write_buffer(&buffers.queries, 0, bytemuck::cast_slice(&block));
             for d_start in (0..nd).step_by(plan.doc_chunk) {
                 let d_end = (d_start + plan.doc_chunk).min(nd);
                 let chunk = padded_rows(&docs[d_start * dim..d_end * dim], dim, plan.dim4);
                 let ties = &tie_rank[d_start..d_end];
                 let result = self
-                    .run_chunk(&plan, &buffers, &chunk, ties, q_end - q_start, d_end - d_start)
+                    .run_chunk(
+                        &plan,
+                        &buffers,
+                        &chunk,
+                        ties,
+                        q_end - q_start,
+                        d_end - d_start,
+                    )
                     .await?;
                 merge_chunk(
                     &plan,
@@ -283,7 +332,12 @@ impl GpuSearcher {
         }
         Ok(lists
             .into_iter()
-            .map(|list| list.into_sorted().into_iter().map(|c| (c.doc, c.score)).collect())
+            .map(|list| {
+                list.into_sorted()
+                    .into_iter()
+                    .map(|c| (c.doc, c.score))
+                    .collect()
+            })
             .collect())
     }
 
@@ -312,7 +366,9 @@ impl GpuSearcher {
     /// Picks block, chunk and slice sizes that fit the device's limits.
     fn plan(&self, nq: usize, nd: usize, dim: usize, k: usize) -> Result<Plan, GpuError> {
         let limits = self.device.limits();
-        let max_binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+        let max_binding = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
         let dim4 = dim.div_ceil(4);
         let row_bytes = (dim4 * 16) as u64;
         let rows_per_binding = usize::try_from(max_binding / row_bytes).unwrap_or(usize::MAX);
@@ -337,7 +393,10 @@ impl GpuSearcher {
         // Reading back k entries of 8 bytes per slice only saves over the chunk's 4-byte
         // scores when k is well below the chunk size.
         let gpu_topk = k <= self.gpu_topk_max_k && 4 * k <= doc_chunk;
-        let slice_len = (SLICE_PER_K * k).next_power_of_two().max(MIN_SLICE_LEN).min(doc_chunk);
+        let slice_len = (SLICE_PER_K * k)
+            .next_power_of_two()
+            .max(MIN_SLICE_LEN)
+            .min(doc_chunk);
         let n_slices = doc_chunk.div_ceil(slice_len);
         let readback_bytes = if gpu_topk {
             (query_block * n_slices * k * 8) as u64
@@ -349,7 +408,15 @@ impl GpuSearcher {
                 "the read-back buffer ({readback_bytes} bytes) exceeds the adapter's {max_binding}-byte storage binding"
             )));
         }
-        Ok(Plan { dim4, query_block, doc_chunk, gpu_topk, k, slice_len, readback_bytes })
+        Ok(Plan {
+            dim4,
+            query_block,
+            doc_chunk,
+            gpu_topk,
+            k,
+            slice_len,
+            readback_bytes,
+        })
     }
 
     async fn create_buffers(&self, plan: &Plan) -> Result<Buffers, GpuError> {
@@ -403,7 +470,17 @@ impl GpuSearcher {
             })
         });
         scope.pop("allocating search buffers").await?;
-        Ok(Buffers { queries, docs, ties, scores, partial, readback, params, similarity_group, topk_group })
+        Ok(Buffers {
+            queries,
+            docs,
+            ties,
+            scores,
+            partial,
+            readback,
+            params,
+            similarity_group,
+            topk_group,
+        })
     }
 
     /// Scores one query block against one document chunk and reads back either the partial
@@ -429,13 +506,18 @@ impl GpuSearcher {
             n_slices: n_slices as u32,
             _pad: 0,
         };
-        self.queue.write_buffer(&buffers.params, 0, bytemuck::bytes_of(&params));
-        self.queue.write_buffer(&buffers.docs, 0, bytemuck::cast_slice(chunk));
-        self.queue.write_buffer(&buffers.ties, 0, bytemuck::cast_slice(ties));
+        self.queue
+            .write_buffer(&buffers.params, 0, bytemuck::bytes_of(&params));
+        self.queue
+            .write_buffer(&buffers.docs, 0, bytemuck::cast_slice(chunk));
+        self.queue
+            .write_buffer(&buffers.ties, 0, bytemuck::cast_slice(ties));
 
         let mut encoder = self
             .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("search chunk") });
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("search chunk"),
+            });
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("similarity"),
@@ -449,27 +531,28 @@ impl GpuSearcher {
                 1,
             );
         }
-        let read_bytes = if let (Some(partial), Some(group)) = (&buffers.partial, &buffers.topk_group) {
-            let (x, y) = grid_1d(
-                (nq * n_slices).div_ceil(TOPK_WORKGROUP),
-                self.device.limits().max_compute_workgroups_per_dimension as usize,
-            );
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("topk"),
-                timestamp_writes: None,
-            });
-            pass.set_pipeline(&self.topk);
-            pass.set_bind_group(0, group, &[]);
-            pass.dispatch_workgroups(x, y, 1);
-            drop(pass);
-            let bytes = (nq * n_slices * plan.k * 8) as u64;
-            encoder.copy_buffer_to_buffer(partial, 0, &buffers.readback, 0, bytes);
-            bytes
-        } else {
-            let bytes = (nq * plan.doc_chunk * 4) as u64;
-            encoder.copy_buffer_to_buffer(&buffers.scores, 0, &buffers.readback, 0, bytes);
-            bytes
-        };
+        let read_bytes =
+            if let (Some(partial), Some(group)) = (&buffers.partial, &buffers.topk_group) {
+                let (x, y) = grid_1d(
+                    (nq * n_slices).div_ceil(TOPK_WORKGROUP),
+                    self.device.limits().max_compute_workgroups_per_dimension as usize,
+                );
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("topk"),
+                    timestamp_writes: None,
+                });
+                pass.set_pipeline(&self.topk);
+                pass.set_bind_group(0, group, &[]);
+                pass.dispatch_workgroups(x, y, 1);
+                drop(pass);
+                let bytes = (nq * n_slices * plan.k * 8) as u64;
+                encoder.copy_buffer_to_buffer(partial, 0, &buffers.readback, 0, bytes);
+                bytes
+            } else {
+                let bytes = (nq * plan.doc_chunk * 4) as u64;
+                encoder.copy_buffer_to_buffer(&buffers.scores, 0, &buffers.readback, 0, bytes);
+                bytes
+            };
         self.queue.submit([encoder.finish()]);
         scope.pop("running the search shaders").await?;
 
@@ -481,7 +564,9 @@ impl GpuSearcher {
     /// Maps the first `size` bytes of a MAP_READ buffer and copies them out.
     async fn read_buffer(&self, buffer: &wgpu::Buffer, size: u64) -> Result<Vec<u8>, GpuError> {
         let (sender, receiver) = oneshot();
-        buffer.map_async(wgpu::MapMode::Read, 0..size, move |result| sender.send(result));
+        buffer.map_async(wgpu::MapMode::Read, 0..size, move |result| {
+            sender.send(result)
+        });
         #[cfg(not(target_arch = "wasm32"))]
         {
             // Natively the callback runs inside poll; afterwards it must have fired, so a
@@ -522,7 +607,10 @@ pub fn top_k_blocking(
     k: usize,
 ) -> Result<Vec<Vec<(u32, f32)>>, GpuError> {
     pollster::block_on(async {
-        GpuSearcher::new().await?.top_k(queries, docs, dim, tie_rank, k).await
+        GpuSearcher::new()
+            .await?
+            .top_k(queries, docs, dim, tie_rank, k)
+            .await
     })
 }
 
@@ -531,7 +619,10 @@ fn entries<'a>(buffers: &[&'a wgpu::Buffer]) -> Vec<wgpu::BindGroupEntry<'a>> {
     buffers
         .iter()
         .enumerate()
-        .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: b.as_entire_binding(),
+        })
         .collect()
 }
 
@@ -604,7 +695,11 @@ fn merge_chunk(
         let scores: &[f32] = bytemuck::cast_slice(bytes);
         for (row, list) in scores.chunks_exact(plan.doc_chunk).zip(lists.iter_mut()) {
             for (local, (&score, &tie)) in row[..nd].iter().zip(ties).enumerate() {
-                list.push(Candidate { score, tie, doc: doc_offset + local as u32 });
+                list.push(Candidate {
+                    score,
+                    tie,
+                    doc: doc_offset + local as u32,
+                });
             }
         }
     }
@@ -636,7 +731,8 @@ struct Buffers {
 }
 
 /// Validation and out-of-memory error scopes around a piece of GPU work, so a wgpu error
-/// becomes a [`GpuError`] for this call instead of a panic.
+/// becomes a [`GpuError`] for this call instead of a panic. Push and pop with no await in
+/// between: natively the scope stack belongs to the thread.
 struct ErrorScopes {
     // Popped in reverse order of pushing.
     out_of_memory: wgpu::ErrorScopeGuard,
@@ -647,15 +743,22 @@ impl ErrorScopes {
     fn push(device: &wgpu::Device) -> Self {
         let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let out_of_memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        Self { out_of_memory, validation }
+        Self {
+            out_of_memory,
+            validation,
+        }
     }
 
-    async fn pop(self, doing: &str) -> Result<(), GpuError> {
-        let oom = self.out_of_memory.pop().await;
-        let invalid = self.validation.pop().await;
-        match oom.or(invalid) {
-            None => Ok(()),
-            Some(e) => Err(GpuError::Failed(format!("{doing}: {e}"))),
+    /// Pops both scopes now (they are thread-local, so popping must not wait for an await
+    /// that could resume elsewhere) and returns a future for what they caught.
+    fn pop(self, doing: &'static str) -> impl Future<Output = Result<(), GpuError>> {
+        let oom = self.out_of_memory.pop();
+        let invalid = self.validation.pop();
+        async move {
+            match oom.await.or(invalid.await) {
+                None => Ok(()),
+                Some(e) => Err(GpuError::Failed(format!("{doing}: {e}"))),
+            }
         }
     }
 }
@@ -674,7 +777,11 @@ struct Sender<T>(Arc<Mutex<Slot<T>>>);
 struct Receiver<T>(Arc<Mutex<Slot<T>>>);
 
 fn oneshot<T>() -> (Sender<T>, Receiver<T>) {
-    let slot = Arc::new(Mutex::new(Slot { value: None, closed: false, waker: None }));
+    let slot = Arc::new(Mutex::new(Slot {
+        value: None,
+        closed: false,
+        waker: None,
+    }));
     (Sender(Arc::clone(&slot)), Receiver(slot))
 }
 

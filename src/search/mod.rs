@@ -118,6 +118,46 @@ impl ScoreFn {
     }
 }
 
+/// Which searcher scores embeddings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchPath {
+    /// Block-wise sgemm + top-k on all cores ([`cpu`]).
+    #[default]
+    Cpu,
+    /// The WGSL shaders through wgpu ([`gpu`]); falls back to the CPU with a notice when no
+    /// adapter is found. Native builds only for now (the page's search is synchronous).
+    Gpu,
+}
+
+/// Exact top-k through the requested path. Returns the hits and a description of what ran
+/// (`"cpu"` or `"gpu: <adapter>"`), plus a notice when the GPU was asked for but not usable.
+pub fn top_k(
+    path: SearchPath,
+    queries: &[f32],
+    docs: &[f32],
+    dim: usize,
+    tie_rank: &[u32],
+    k: usize,
+) -> crate::Result<(Vec<Vec<(u32, f32)>>, String, Option<String>)> {
+    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+    if path == SearchPath::Gpu {
+        match pollster::block_on(gpu::GpuSearcher::new()) {
+            Ok(g) => {
+                let hits = g.top_k_blocking(queries, docs, dim, tie_rank, k)?;
+                return Ok((hits, format!("gpu: {}", g.adapter_description()), None));
+            }
+            Err(e) => {
+                let notice = format!("{e}; searching on the CPU instead");
+                return Ok((cpu::top_k(queries, docs, dim, tie_rank, k), "cpu".into(), Some(notice)));
+            }
+        }
+    }
+    let notice = (path == SearchPath::Gpu)
+        .then(|| "GPU search is not available in this build; searching on the CPU instead".to_string());
+    Ok((cpu::top_k(queries, docs, dim, tie_rank, k), "cpu".into(), notice))
+}
+
 /// Per-doc tie ranks: among equal scores the smaller rank comes first. Under `trec` that is
 /// the bytewise-larger id (trec_eval sorts ties by `strcmp` descending); under `st` the smaller.
 pub fn tie_ranks<S: AsRef<str>>(doc_ids: &[S], conv: Convention) -> Vec<u32> {

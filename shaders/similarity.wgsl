@@ -1,0 +1,100 @@
+// similarity.wgsl — dot products of a block of queries against a chunk of documents.
+//
+// Entry point `main`, workgroup_size(8, 8, 1). Each invocation computes a 4×4 register tile:
+// 4 queries × 4 documents, so one workgroup covers 32 queries × 32 documents.
+// Dispatch: x = ceil(ceil(nd / 4) / 8) doc tiles, y = ceil(ceil(nq / 4) / 8) query tiles.
+// No workgroup (shared) memory and no barriers: on software adapters (lavapipe, SwiftShader)
+// a barrier costs far more than the extra loads it saves, and this shape was the fastest
+// measured there (see docs in src/search/gpu.rs).
+//
+// Bindings (group 0):
+//   0 uniform             Params
+//   1 storage, read       queries: nq × dim4 vec4<f32>, row-major; rows zero-padded to dim4 * 4
+//   2 storage, read       docs:    nd × dim4 vec4<f32>, row-major; same padding
+//   3 storage, read_write scores:  nq × score_stride f32; scores[q * score_stride + d]
+//
+// Summation order (the tests mirror it): for each score, four partial sums, lane l in 0..4
+// accumulating a[4c + l] * b[4c + l] over c = 0, 1, ..., dim4 - 1 in order, then
+// (s0 + s1) + (s2 + s3). A driver may fuse multiply-add, so results can differ from an
+// unfused CPU sum in the last bits.
+//
+// Limits: every buffer must fit max_storage_buffer_binding_size; the host chunks queries and
+// documents so that it does (nq, nd ≤ 65535 * 32 per dispatch). Inputs are plain f32: cosine
+// similarity needs L2-normalised rows, which the host provides. NaN inputs give NaN scores.
+
+struct Params {
+    nq: u32,           // queries in this block
+    nd: u32,           // documents in this chunk
+    dim4: u32,         // vec4s per row (dim rounded up to a multiple of 4, divided by 4)
+    score_stride: u32, // row stride of `scores`, in f32 (≥ nd)
+    k: u32,            // top-k: used by topk.wgsl only
+    slice_len: u32,    // top-k: used by topk.wgsl only
+    n_slices: u32,     // top-k: used by topk.wgsl only
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> queries: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> docs: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> scores: array<f32>;
+
+fn hsum(v: vec4<f32>) -> f32 {
+    return (v.x + v.y) + (v.z + v.w);
+}
+
+// Stores the scores of query q against documents d0..d0+3, skipping those past the end.
+fn store_row(q: u32, d0: u32, r: vec4<f32>) {
+    if (q >= p.nq) {
+        return;
+    }
+    let base = q * p.score_stride + d0;
+    scores[base] = r.x;
+    if (d0 + 1u < p.nd) { scores[base + 1u] = r.y; }
+    if (d0 + 2u < p.nd) { scores[base + 2u] = r.z; }
+    if (d0 + 3u < p.nd) { scores[base + 3u] = r.w; }
+}
+
+@compute @workgroup_size(8, 8, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let d0 = gid.x * 4u;
+    let q0 = gid.y * 4u;
+    if (d0 >= p.nd || q0 >= p.nq) {
+        return;
+    }
+    // Rows past the end are clamped to the last row, so the inner loop has no branches;
+    // their results are simply not stored.
+    let qr0 = min(q0, p.nq - 1u) * p.dim4;
+    let qr1 = min(q0 + 1u, p.nq - 1u) * p.dim4;
+    let qr2 = min(q0 + 2u, p.nq - 1u) * p.dim4;
+    let qr3 = min(q0 + 3u, p.nq - 1u) * p.dim4;
+    let dr0 = min(d0, p.nd - 1u) * p.dim4;
+    let dr1 = min(d0 + 1u, p.nd - 1u) * p.dim4;
+    let dr2 = min(d0 + 2u, p.nd - 1u) * p.dim4;
+    let dr3 = min(d0 + 3u, p.nd - 1u) * p.dim4;
+
+    // sIJ: query q0 + I against document d0 + J, as four lane-wise partial sums.
+    var s00 = vec4<f32>(0.0); var s01 = vec4<f32>(0.0); var s02 = vec4<f32>(0.0); var s03 = vec4<f32>(0.0);
+    var s10 = vec4<f32>(0.0); var s11 = vec4<f32>(0.0); var s12 = vec4<f32>(0.0); var s13 = vec4<f32>(0.0);
+    var s20 = vec4<f32>(0.0); var s21 = vec4<f32>(0.0); var s22 = vec4<f32>(0.0); var s23 = vec4<f32>(0.0);
+    var s30 = vec4<f32>(0.0); var s31 = vec4<f32>(0.0); var s32 = vec4<f32>(0.0); var s33 = vec4<f32>(0.0);
+
+    for (var c = 0u; c < p.dim4; c = c + 1u) {
+        let x0 = queries[qr0 + c];
+        let x1 = queries[qr1 + c];
+        let x2 = queries[qr2 + c];
+        let x3 = queries[qr3 + c];
+        let y0 = docs[dr0 + c];
+        let y1 = docs[dr1 + c];
+        let y2 = docs[dr2 + c];
+        let y3 = docs[dr3 + c];
+        s00 += x0 * y0; s01 += x0 * y1; s02 += x0 * y2; s03 += x0 * y3;
+        s10 += x1 * y0; s11 += x1 * y1; s12 += x1 * y2; s13 += x1 * y3;
+        s20 += x2 * y0; s21 += x2 * y1; s22 += x2 * y2; s23 += x2 * y3;
+        s30 += x3 * y0; s31 += x3 * y1; s32 += x3 * y2; s33 += x3 * y3;
+    }
+
+    store_row(q0, d0, vec4<f32>(hsum(s00), hsum(s01), hsum(s02), hsum(s03)));
+    store_row(q0 + 1u, d0, vec4<f32>(hsum(s10), hsum(s11), hsum(s12), hsum(s13)));
+    store_row(q0 + 2u, d0, vec4<f32>(hsum(s20), hsum(s21), hsum(s22), hsum(s23)));
+    store_row(q0 + 3u, d0, vec4<f32>(hsum(s30), hsum(s31), hsum(s32), hsum(s33)));
+}
