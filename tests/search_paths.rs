@@ -83,3 +83,32 @@ fn gpu_search_equals_cpu_search_on_real_text() {
     }
     eprintln!("largest metric difference (from near-tie order): {max_diff:e}");
 }
+
+/// With no GPU driver at all, `--search gpu` says so in one line and searches on the CPU:
+/// exit 0, the same numbers, never a panic or a hang.
+#[test]
+fn no_adapter_falls_back_to_the_cpu_with_a_notice() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("qrels")).unwrap();
+    std::fs::write(p.join("corpus.jsonl"), "{\"_id\": \"d1\", \"text\": \"猫\"}\n{\"_id\": \"d2\", \"text\": \"dog\"}\n").unwrap();
+    std::fs::write(p.join("queries.jsonl"), "{\"_id\": \"q1\", \"text\": \"ねこ\"}\n").unwrap();
+    std::fs::write(p.join("qrels/test.tsv"), "query-id\tcorpus-id\tscore\nq1\td1\t1\n").unwrap();
+    std::fs::write(p.join("q.npy"), npy(&[embed("猫")])).unwrap();
+    std::fs::write(p.join("d.npy"), npy(&[embed("猫"), embed("dog")])).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_embeval"))
+        .current_dir(p)
+        .args(["eval", "--data", ".", "--model", "emb:q.npy,d.npy", "--search", "gpu", "--out", "out"])
+        .env("VK_ICD_FILENAMES", "/nonexistent.json")
+        .env("VK_DRIVER_FILES", "/nonexistent.json")
+        .env("WGPU_BACKEND", "vulkan")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("searching on the CPU instead"), "{stderr}");
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(p.join("out/results.json")).unwrap()).unwrap();
+    assert_eq!(results["models"][0]["search"]["path"], "cpu");
+    assert_eq!(results["models"][0]["metrics"]["ndcg@10"], 1.0);
+}
