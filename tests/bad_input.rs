@@ -1,6 +1,8 @@
 //! The real CLI binary on bad input: every case exits with code 2, never panics, and says
 //! which file, which line (where a line makes sense) and what is wrong.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -65,20 +67,9 @@ fn eval_beir(d: &Path, extra: &[&str]) -> Out {
     embeval(&args)
 }
 
-/// A .npy file (version 1.0, little-endian f32), written by hand.
+/// A .npy file (little-endian f32) with the given shape tuple.
 fn npy(shape: &str, data: &[f32]) -> Vec<u8> {
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
-    let unpadded = 10 + header.len() + 1;
-    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
-    header.push('\n');
-    assert_eq!((10 + header.len()) % 64, 0);
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend((header.len() as u16).to_le_bytes());
-    out.extend(header.as_bytes());
-    for x in data {
-        out.extend(x.to_le_bytes());
-    }
-    out
+    common::npy("<f4", shape, &common::f32_bytes(data))
 }
 
 #[test]

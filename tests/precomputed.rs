@@ -2,6 +2,8 @@
 //! computed by hand: `.npy` files written byte by byte, a safetensors file written with the
 //! `safetensors` crate, id files, float64, cosine versus dot.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
@@ -9,19 +11,8 @@ use std::process::Command;
 use embeval::{Config, Convention, Files, ModelReport, Quiet, Report, ScoreFn};
 use serde_json::Value;
 
-/// A .npy file (version 1.0, C order), written by hand: magic, version, header length, a
-/// Python dict literal padded with spaces to a multiple of 64 bytes ending in '\n', then data.
 fn npy_raw(descr: &str, shape: (usize, usize), data: &[u8]) -> Vec<u8> {
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({}, {}), }}", shape.0, shape.1);
-    let unpadded = 10 + header.len() + 1;
-    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
-    header.push('\n');
-    assert_eq!((10 + header.len()) % 64, 0);
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend((header.len() as u16).to_le_bytes());
-    out.extend(header.as_bytes());
-    out.extend(data);
-    out
+    common::npy(descr, &format!("({}, {})", shape.0, shape.1), data)
 }
 
 fn npy_f32(rows: &[&[f32]]) -> Vec<u8> {

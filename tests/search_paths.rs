@@ -3,6 +3,8 @@
 //! so the vectors have the structure of real retrieval (many near-ties, shared words).
 //! The GPU path must give the same top-k ids and scores within 1e-5, and report its adapter.
 
+mod common;
+
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
@@ -24,14 +26,7 @@ fn embed(text: &str) -> Vec<f32> {
 }
 
 fn npy(rows: &[Vec<f32>]) -> Vec<u8> {
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {DIM}), }}", rows.len());
-    header.push_str(&" ".repeat((64 - (10 + header.len() + 1) % 64) % 64));
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend((header.len() as u16).to_le_bytes());
-    out.extend(header.as_bytes());
-    out.extend(rows.iter().flatten().flat_map(|x| x.to_le_bytes()));
-    out
+    common::npy_f32_rows(rows)
 }
 
 #[test]
