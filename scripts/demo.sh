@@ -3,11 +3,11 @@
 # stdout, files in out/demo/), and build the browser page into www/ (serve it to try it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh >&2
 export CARGO_TARGET_DIR=${EMBEVAL_CACHE:-$HOME/.cache/embeval}/target
 cargo build --release --quiet
 "$CARGO_TARGET_DIR/release/embeval" eval --data demo \
-    --model bm25 --model "bm25-lucene=bm25:k1=1.2,b=0.75" \
+    --model bm25 --model models/all-MiniLM-L6-v2 --model models/sre-embedding-model \
     --failures 3 --out out/demo
 scripts/build-web.sh
 echo

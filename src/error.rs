@@ -32,6 +32,9 @@ pub enum Error {
     /// A bad option or flag value. Exit code 2.
     #[error("{flag}: {what}")]
     Usage { flag: String, what: String },
+    /// A model failed while running (not a problem with its files).
+    #[error("model: {what}")]
+    Model { what: String },
     /// Writing results failed.
     #[error("{file}: cannot write: {source}")]
     Write { file: String, source: std::io::Error },

@@ -36,6 +36,8 @@ pub struct Config {
     /// `--model` values: `[LABEL=]bm25`, `emb:...`, `run:FILE`.
     pub models: Vec<String>,
     pub score_function: ScoreFn,
+    /// Texts per forward pass for neural models.
+    pub batch_size: usize,
     /// Which searcher scores embeddings (`cpu` or `gpu`).
     pub search: search::SearchPath,
     /// How many worst queries to list per model (0 = none).
@@ -56,6 +58,7 @@ impl Default for Config {
             models: vec!["bm25".into()],
             score_function: ScoreFn::Cosine,
             search: search::SearchPath::Cpu,
+            batch_size: 32,
             failures: 0,
             failure_k: 10,
             failure_threshold: 1.0,
@@ -69,6 +72,9 @@ impl Config {
     pub fn validate(&self) -> Result<Vec<ModelSpec>> {
         if self.k.is_empty() || self.k.contains(&0) {
             return Err(Error::usage("--k", "give positive cut-offs, e.g. --k 1,3,5,10,100"));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::usage("--batch-size", "give a positive batch size"));
         }
         if self.models.is_empty() {
             return Err(Error::usage("--model", "give at least one model, e.g. --model bm25"));

@@ -50,6 +50,16 @@ impl Files {
         Ok(files)
     }
 
+    /// Adds every file below `dir` as `<prefix>/<relative path>` (a model folder, say).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn add_dir(&mut self, prefix: &str, dir: &Path) -> Result<&mut Self> {
+        let sub = Files::from_dir(dir)?;
+        for (name, entry) in sub.entries {
+            self.entries.insert(format!("{}/{name}", prefix.trim_end_matches('/')), entry);
+        }
+        Ok(self)
+    }
+
     /// Adds (or replaces) a file on disk under a logical name.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn add_path(&mut self, name: impl Into<String>, path: impl Into<PathBuf>) -> &mut Self {

@@ -4,7 +4,13 @@
 //!
 //! A `--model` value is `[LABEL=]SPEC`; the label names the model in every report.
 
+#[cfg(feature = "models")]
+pub mod bert;
 pub mod bm25;
+#[cfg(feature = "models")]
+pub mod encoder;
+#[cfg(feature = "models")]
+pub mod pooling;
 pub mod precomputed;
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +30,8 @@ pub enum ModelSpec {
     Emb { label: String, files: Vec<String> },
     /// A TREC run file (logical name).
     Run { label: String, file: String },
+    /// A sentence-transformers / Hugging Face model folder (logical prefix in [`Files`]).
+    Neural { label: String, dir: String },
 }
 
 impl ModelSpec {
@@ -64,13 +72,24 @@ impl ModelSpec {
             "run" if !args.is_empty() => {
                 Ok(ModelSpec::Run { label: label.unwrap_or_else(|| file_stem(args)), file: args.to_string() })
             }
-            _ => Err(bad("known models are bm25, emb:Q.npy,D.npy, emb:FILE.safetensors and run:FILE")),
+            "run" => {
+                Err(bad("known models are bm25, emb:Q.npy,D.npy, emb:FILE.safetensors, run:FILE and model folders"))
+            }
+            _ if !spec.is_empty() => {
+                let dir = spec.trim_end_matches('/').to_string();
+                let name = dir.rsplit(['/', '\\']).next().unwrap_or(&dir).to_string();
+                Ok(ModelSpec::Neural { label: label.unwrap_or(name), dir })
+            }
+            _ => Err(bad("empty model")),
         }
     }
 
     pub fn label(&self) -> &str {
         match self {
-            ModelSpec::Bm25 { label, .. } | ModelSpec::Emb { label, .. } | ModelSpec::Run { label, .. } => label,
+            ModelSpec::Bm25 { label, .. }
+            | ModelSpec::Emb { label, .. }
+            | ModelSpec::Run { label, .. }
+            | ModelSpec::Neural { label, .. } => label,
         }
     }
 
@@ -80,6 +99,7 @@ impl ModelSpec {
             ModelSpec::Bm25 { .. } => vec![],
             ModelSpec::Emb { files, .. } => files.clone(),
             ModelSpec::Run { file, .. } => vec![file.clone()],
+            ModelSpec::Neural { dir, .. } => vec![dir.clone()],
         }
     }
 }
@@ -109,6 +129,7 @@ pub struct RunContext<'a> {
     /// How many docs to keep per query: max(k) and the per-query top list.
     pub depth: usize,
     pub search: search::SearchPath,
+    pub batch_size: usize,
     pub progress: &'a dyn Progress,
 }
 
@@ -118,6 +139,12 @@ pub struct SearchInfo {
     pub path: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notice: Option<String>,
+    /// Neural models: what the model folder says (architecture, pooling, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoder: Option<serde_json::Value>,
+    /// Neural models: encoding throughput for queries and docs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<serde_json::Value>,
 }
 
 /// Runs a model: sorted rankings for the dataset's queries, index/search timings, and what ran.
@@ -167,40 +194,71 @@ pub fn rank(spec: &ModelSpec, cx: &RunContext) -> Result<(Rankings, Timings, Sea
         }
         ModelSpec::Emb { files, .. } => {
             let qids: Vec<String> = ds.queries.iter().map(|q| q.id.clone()).collect();
-            let (mut q, mut d) = precomputed::load(cx.files, files, &qids, &doc_ids)?;
+            let (q, d) = precomputed::load(cx.files, files, &qids, &doc_ids)?;
             t.index_s = clock.elapsed().as_secs_f64();
-            if cx.score_fn == ScoreFn::Cosine {
-                search::normalize_rows(&mut q.data, q.dim);
-                search::normalize_rows(&mut d.data, d.dim);
-            }
-            // Only the queries that are evaluated, in dataset order.
-            let row: std::collections::HashMap<&str, usize> = q.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
-            let mut qmat = Vec::with_capacity(queries.len() * q.dim);
-            let mut qkept = Vec::new();
-            for qt in &queries {
-                if let Some(&i) = row.get(qt.id.as_str()) {
-                    qmat.extend_from_slice(&q.data[i * q.dim..(i + 1) * q.dim]);
-                    qkept.push(qt.id.clone());
-                }
-            }
-            let ties = search::tie_ranks(&d.ids, cx.convention);
-            cx.progress.begin("exact search", qkept.len() as u64);
-            let (tops, path, notice) = search::top_k(cx.search, &qmat, &d.data, d.dim, &ties, cx.depth)?;
-            info = SearchInfo { path, notice };
-            cx.progress.end();
-            Rankings {
-                doc_ids: d.ids.iter().collect(),
-                queries: qkept
-                    .into_iter()
-                    .zip(tops)
-                    .map(|(query_id, hits)| QueryRanking {
-                        query_id,
-                        hits: hits.into_iter().map(|(doc, s)| Hit { doc, score: s as f64 }).collect(),
-                    })
-                    .collect(),
-            }
+            search_vectors(cx, &queries, q, d, &mut info)?
+        }
+        #[cfg(feature = "models")]
+        ModelSpec::Neural { dir, .. } => {
+            let enc = encoder::Encoder::load(cx.files, dir)?;
+            let qtexts: Vec<&str> = queries.iter().map(|q| q.text.as_str()).collect();
+            let dtexts: Vec<&str> = ds.corpus.iter().map(|d| d.text.as_str()).collect();
+            let (qv, qs) = enc.encode(&qtexts, cx.batch_size, cx.progress)?;
+            let (dv, dstats) = enc.encode(&dtexts, cx.batch_size, cx.progress)?;
+            t.index_s = clock.elapsed().as_secs_f64();
+            info.encoder = serde_json::to_value(&enc.info).ok();
+            info.throughput = Some(serde_json::json!({"queries": qs, "docs": dstats}));
+            let dim = enc.info.dim;
+            let qids = queries.iter().map(|q| q.id.clone()).collect();
+            let q = precomputed::Matrix { ids: qids, dim, data: qv, file: dir.clone() };
+            let d = precomputed::Matrix { ids: doc_ids, dim, data: dv, file: dir.clone() };
+            search_vectors(cx, &queries, q, d, &mut info)?
+        }
+        #[cfg(not(feature = "models"))]
+        ModelSpec::Neural { dir, .. } => {
+            return Err(Error::usage("--model", format!("{dir}: this build has no neural models (feature 'models')")));
         }
     };
     t.search_s = clock.elapsed().as_secs_f64() - t.index_s;
     Ok((rankings, t, info))
+}
+
+/// Exact search of query vectors against doc vectors; only the evaluated queries, in order.
+fn search_vectors(
+    cx: &RunContext,
+    queries: &[&crate::data::Text],
+    mut q: precomputed::Matrix,
+    mut d: precomputed::Matrix,
+    info: &mut SearchInfo,
+) -> Result<Rankings> {
+    if cx.score_fn == ScoreFn::Cosine {
+        search::normalize_rows(&mut q.data, q.dim);
+        search::normalize_rows(&mut d.data, d.dim);
+    }
+    let row: std::collections::HashMap<&str, usize> = q.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    let mut qmat = Vec::with_capacity(queries.len() * q.dim);
+    let mut qkept = Vec::new();
+    for qt in queries {
+        if let Some(&i) = row.get(qt.id.as_str()) {
+            qmat.extend_from_slice(&q.data[i * q.dim..(i + 1) * q.dim]);
+            qkept.push(qt.id.clone());
+        }
+    }
+    let ties = search::tie_ranks(&d.ids, cx.convention);
+    cx.progress.begin("exact search", qkept.len() as u64);
+    let (tops, path, notice) = search::top_k(cx.search, &qmat, &d.data, d.dim, &ties, cx.depth)?;
+    cx.progress.end();
+    info.path = path;
+    info.notice = notice;
+    Ok(Rankings {
+        doc_ids: d.ids.iter().collect(),
+        queries: qkept
+            .into_iter()
+            .zip(tops)
+            .map(|(query_id, hits)| QueryRanking {
+                query_id,
+                hits: hits.into_iter().map(|(doc, s)| Hit { doc, score: s as f64 }).collect(),
+            })
+            .collect(),
+    })
 }

@@ -160,6 +160,7 @@ pub fn evaluate_model(
         score_fn: config.score_function,
         depth,
         search: config.search,
+        batch_size: config.batch_size,
         progress,
     };
     let (rankings, mut timings, search) = embed::rank(spec, &cx)?;

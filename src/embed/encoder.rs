@@ -1,0 +1,240 @@
+//! A sentence-transformers model folder — `modules.json`, `config.json`, `model.safetensors`,
+//! `tokenizer.json`, `sentence_bert_config.json`, `1_Pooling/config.json`, optional
+//! `2_Normalize` — turned into an [`Encoder`] that embeds texts exactly as
+//! `SentenceTransformer.encode` does: truncation at `max_seq_length` (special tokens included),
+//! the model's pooling, normalisation only where the folder has a Normalize module.
+//!
+//! Files are read through [`Files`] under a folder prefix, so a model on disk (CLI) and a model
+//! the user picked in the browser load the same way.
+//!
+//! Throughput: texts are tokenized once, sorted by length and batched longest-first, so each
+//! batch pads only to its own longest text.
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use serde::{Deserialize, Serialize};
+use tokenizers::{Tokenizer, TruncationParams};
+
+use super::bert::Bert;
+use super::pooling::{self, Pooling};
+use crate::data::Files;
+use crate::error::{Error, Result};
+
+/// What the folder says, reported in results.json.
+#[derive(Debug, Clone, Serialize)]
+pub struct EncoderInfo {
+    pub architecture: String,
+    pub pooling: Pooling,
+    pub normalize: bool,
+    pub max_seq_length: usize,
+    pub dim: usize,
+}
+
+/// Throughput of one `encode` call.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EncodeStats {
+    pub texts: usize,
+    pub tokens: usize,
+    pub truncated: usize,
+    pub seconds: f64,
+    pub texts_per_s: f64,
+    pub tokens_per_s: f64,
+    pub batch_p50_s: f64,
+    pub batch_p95_s: f64,
+}
+
+enum Arch {
+    Bert(Bert),
+}
+
+pub struct Encoder {
+    tokenizer: Tokenizer,
+    arch: Arch,
+    pooling: Pooling,
+    normalize: bool,
+    lowercase: bool,
+    pad_id: u32,
+    device: Device,
+    pub info: EncoderInfo,
+}
+
+#[derive(Deserialize)]
+struct Module {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    path: String,
+}
+
+#[derive(Deserialize, Default)]
+struct StConfig {
+    max_seq_length: Option<usize>,
+    #[serde(default)]
+    do_lower_case: bool,
+}
+
+#[derive(Deserialize)]
+struct HfConfig {
+    model_type: Option<String>,
+    #[serde(default)]
+    max_position_embeddings: Option<usize>,
+    #[serde(default)]
+    pad_token_id: Option<u32>,
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() || dir == "." {
+        name.to_string()
+    } else {
+        format!("{}/{name}", dir.trim_end_matches('/'))
+    }
+}
+
+impl Encoder {
+    /// Loads the model folder `dir` (a logical prefix in `files`).
+    pub fn load(files: &Files, dir: &str) -> Result<Encoder> {
+        let bad = |file: &str, what: String, fix: &str| Error::input(files.display(&join(dir, file)), 0, what, fix);
+        let text = |name: &str| files.read_text(&join(dir, name));
+
+        // modules.json: Transformer → Pooling → (Normalize). Without it: mean pooling, as ST does.
+        let (pooling_dir, normalize) = if files.has(&join(dir, "modules.json")) {
+            let mods: Vec<Module> = serde_json::from_str(&text("modules.json")?)
+                .map_err(|e| bad("modules.json", format!("not a sentence-transformers modules list: {e}"), "re-save the model with sentence-transformers"))?;
+            let mut pooling_dir = None;
+            let mut normalize = false;
+            for m in &mods {
+                match m.kind.rsplit('.').next().unwrap_or("") {
+                    "Transformer" => {}
+                    "Pooling" => pooling_dir = Some(m.path.clone()),
+                    "Normalize" => normalize = true,
+                    other => {
+                        return Err(bad("modules.json", format!("module type {other} is not supported yet"), "use a model whose modules are Transformer, Pooling and Normalize"))
+                    }
+                }
+            }
+            (pooling_dir, normalize)
+        } else {
+            (None, false)
+        };
+        let pooling = match &pooling_dir {
+            Some(p) => {
+                let name = join(p, "config.json");
+                Pooling::from_config(&text(&name)?).map_err(|e| bad(&name, e, "set exactly one pooling_mode_* to true"))?
+            }
+            None => Pooling::Mean,
+        };
+
+        let st: StConfig = if files.has(&join(dir, "sentence_bert_config.json")) {
+            serde_json::from_str(&text("sentence_bert_config.json")?)
+                .map_err(|e| bad("sentence_bert_config.json", e.to_string(), "fix the JSON"))?
+        } else {
+            StConfig::default()
+        };
+        let config_json = text("config.json")?;
+        let hf: HfConfig = serde_json::from_str(&config_json).map_err(|e| bad("config.json", e.to_string(), "fix the JSON"))?;
+        let max_seq_length = st.max_seq_length.or(hf.max_position_embeddings).unwrap_or(512);
+
+        let mut tokenizer = Tokenizer::from_bytes(files.read(&join(dir, "tokenizer.json"))?)
+            .map_err(|e| bad("tokenizer.json", format!("cannot load: {e}"), "save the tokenizer with a recent transformers (tokenizer.json)"))?;
+        // ST pads each batch to its longest text and truncates at max_seq_length; the file's
+        // own settings (all-MiniLM ships fixed 128-token padding) must not apply.
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(Some(TruncationParams { max_length: max_seq_length, ..Default::default() }))
+            .map_err(|e| bad("tokenizer.json", e.to_string(), "check max_seq_length"))?;
+
+        let device = Device::Cpu;
+        let weights = join(dir, "model.safetensors");
+        if !files.has(&weights) {
+            return Err(Error::missing(
+                files.display(&weights),
+                "no model.safetensors",
+                "convert the weights to safetensors (pytorch_model.bin is not read yet)",
+            ));
+        }
+        let vb = VarBuilder::from_buffered_safetensors(files.read(&weights)?, DType::F32, &device)
+            .map_err(|e| bad("model.safetensors", format!("cannot read: {e}"), "re-download the model"))?;
+        let model_type = hf.model_type.unwrap_or_else(|| "bert".into());
+        let arch = match model_type.as_str() {
+            "bert" => Arch::Bert(Bert::load(vb, &config_json).map_err(|e| bad("model.safetensors", e, "check that config.json belongs to these weights"))?),
+            other => {
+                return Err(bad("config.json", format!("model_type '{other}' is not supported yet"), "supported: bert"))
+            }
+        };
+        let dim = match &arch {
+            Arch::Bert(b) => b.hidden_size,
+        };
+        let pad_id = tokenizer.get_padding().map(|p| p.pad_id).or(hf.pad_token_id).unwrap_or(0);
+        Ok(Encoder {
+            tokenizer,
+            arch,
+            pooling,
+            normalize,
+            lowercase: st.do_lower_case,
+            pad_id,
+            device,
+            info: EncoderInfo { architecture: model_type, pooling, normalize, max_seq_length, dim },
+        })
+    }
+
+    /// Embeds `texts` (row-major, `info.dim` columns), in input order.
+    pub fn encode(&self, texts: &[&str], batch_size: usize, progress: &dyn crate::Progress) -> Result<(Vec<f32>, EncodeStats)> {
+        let clock = web_time::Instant::now();
+        let fail = |e: String| Error::Model { what: e };
+        let inputs: Vec<String> =
+            texts.iter().map(|t| if self.lowercase { t.to_lowercase() } else { t.to_string() }).collect();
+        let enc = self.tokenizer.encode_batch(inputs, true).map_err(|e| fail(format!("tokenizing: {e}")))?;
+        let mut order: Vec<usize> = (0..enc.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(enc[i].get_ids().len()));
+        let dim = self.info.dim;
+        let mut out = vec![0f32; texts.len() * dim];
+        let mut batch_times = Vec::new();
+        let mut stats = EncodeStats { texts: texts.len(), ..Default::default() };
+        stats.truncated = enc.iter().filter(|e| !e.get_overflowing().is_empty()).count();
+        progress.begin("encode", texts.len() as u64);
+        for batch in order.chunks(batch_size.max(1)) {
+            let t = web_time::Instant::now();
+            let len = batch.iter().map(|&i| enc[i].get_ids().len()).max().unwrap_or(0).max(1);
+            let mut ids = vec![self.pad_id; batch.len() * len];
+            let mut mask = vec![0u32; batch.len() * len];
+            let mut types = vec![0u32; batch.len() * len];
+            for (r, &i) in batch.iter().enumerate() {
+                let e = &enc[i];
+                let n = e.get_ids().len();
+                ids[r * len..r * len + n].copy_from_slice(e.get_ids());
+                mask[r * len..r * len + n].copy_from_slice(e.get_attention_mask());
+                types[r * len..r * len + n].copy_from_slice(e.get_type_ids());
+                stats.tokens += n;
+            }
+            let pooled = self.forward(ids, mask, types, batch.len(), len).map_err(|e| fail(e.to_string()))?;
+            for (r, &i) in batch.iter().enumerate() {
+                out[i * dim..(i + 1) * dim].copy_from_slice(&pooled[r * dim..(r + 1) * dim]);
+            }
+            batch_times.push(t.elapsed().as_secs_f64());
+            progress.advance(batch.len() as u64);
+        }
+        progress.end();
+        stats.seconds = clock.elapsed().as_secs_f64();
+        stats.texts_per_s = stats.texts as f64 / stats.seconds.max(1e-9);
+        stats.tokens_per_s = stats.tokens as f64 / stats.seconds.max(1e-9);
+        batch_times.sort_by(f64::total_cmp);
+        let pct = |p: f64| batch_times.get(((batch_times.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+        stats.batch_p50_s = pct(0.5);
+        stats.batch_p95_s = pct(0.95);
+        Ok((out, stats))
+    }
+
+    fn forward(&self, ids: Vec<u32>, mask: Vec<u32>, types: Vec<u32>, b: usize, s: usize) -> candle_core::Result<Vec<f32>> {
+        let ids = Tensor::from_vec(ids, (b, s), &self.device)?;
+        let mask = Tensor::from_vec(mask, (b, s), &self.device)?;
+        let types = Tensor::from_vec(types, (b, s), &self.device)?;
+        let hidden = match &self.arch {
+            Arch::Bert(m) => m.forward(&ids, &types, &mask)?,
+        };
+        let mut pooled = self.pooling.apply(&hidden, &mask)?;
+        if self.normalize {
+            pooled = pooling::normalize(&pooled)?;
+        }
+        pooled.flatten_all()?.to_vec1::<f32>()
+    }
+}
