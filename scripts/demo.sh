@@ -8,6 +8,7 @@ export CARGO_TARGET_DIR=${EMBEVAL_CACHE:-$HOME/.cache/embeval}/target
 cargo build --release --quiet
 "$CARGO_TARGET_DIR/release/embeval" eval --data demo \
     --model bm25 --model models/all-MiniLM-L6-v2 --model models/sre-embedding-model \
+    --model models/all-mpnet-base-v2 \
     --failures 3 --out out/demo
 scripts/build-web.sh
 echo

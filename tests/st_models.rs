@@ -1,4 +1,5 @@
-//! Real sentence-transformers models against sentence-transformers itself
+//! Real sentence-transformers models (BERT: all-MiniLM-L6-v2 and a fine-tune; MPNet:
+//! all-mpnet-base-v2) against sentence-transformers itself
 //! (tests/fixtures/st_embeddings/make_fixture.py, sentence-transformers 6.2.0 on CPU):
 //! - vectors for 67 English/Japanese texts (short, long past max_seq_length, emoji,
 //!   full-width, special-token strings): cosine ≥ 0.99999 and max |diff| ≤ 1e-4 per text;
@@ -80,6 +81,11 @@ fn minilm_vectors_match_sentence_transformers() {
 #[test]
 fn fine_tuned_minilm_vectors_match_sentence_transformers() {
     vectors_match_sentence_transformers("sre-embedding-model");
+}
+
+#[test]
+fn mpnet_vectors_match_sentence_transformers() {
+    vectors_match_sentence_transformers("all-mpnet-base-v2");
 }
 
 #[test]

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokenizers::{Tokenizer, TruncationParams};
 
 use super::bert::Bert;
+use super::mpnet::MPNet;
 use super::pooling::{self, Pooling};
 use crate::data::Files;
 use crate::error::{Error, Result};
@@ -45,6 +46,7 @@ pub struct EncodeStats {
 
 enum Arch {
     Bert(Bert),
+    MPNet(MPNet),
 }
 
 pub struct Encoder {
@@ -157,12 +159,14 @@ impl Encoder {
         let model_type = hf.model_type.unwrap_or_else(|| "bert".into());
         let arch = match model_type.as_str() {
             "bert" => Arch::Bert(Bert::load(vb, &config_json).map_err(|e| bad("model.safetensors", e, "check that config.json belongs to these weights"))?),
+            "mpnet" => Arch::MPNet(MPNet::load(vb, &config_json).map_err(|e| bad("model.safetensors", e, "check that config.json belongs to these weights"))?),
             other => {
-                return Err(bad("config.json", format!("model_type '{other}' is not supported yet"), "supported: bert"))
+                return Err(bad("config.json", format!("model_type '{other}' is not supported yet"), "supported: bert, mpnet"))
             }
         };
         let dim = match &arch {
             Arch::Bert(b) => b.hidden_size,
+            Arch::MPNet(m) => m.hidden_size,
         };
         let pad_id = tokenizer.get_padding().map(|p| p.pad_id).or(hf.pad_token_id).unwrap_or(0);
         Ok(Encoder {
@@ -230,6 +234,7 @@ impl Encoder {
         let types = Tensor::from_vec(types, (b, s), &self.device)?;
         let hidden = match &self.arch {
             Arch::Bert(m) => m.forward(&ids, &types, &mask)?,
+            Arch::MPNet(m) => m.forward(&ids, &mask)?,
         };
         let mut pooled = self.pooling.apply(&hidden, &mask)?;
         if self.normalize {

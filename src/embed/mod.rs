@@ -10,6 +10,8 @@ pub mod bm25;
 #[cfg(feature = "models")]
 pub mod encoder;
 #[cfg(feature = "models")]
+pub mod mpnet;
+#[cfg(feature = "models")]
 pub mod pooling;
 pub mod precomputed;
 
