@@ -33,7 +33,8 @@ fn time<T>(what: &str, mut f: impl FnMut() -> T) -> (f64, T) {
 }
 
 fn npy(path: &PathBuf) -> (usize, usize, Vec<f32>) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e} (run benches/make_bench_data.py first)", path.display()));
+    let bytes = std::fs::read(path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run benches/make_bench_data.py first)", path.display()));
     let arr = npyz::NpyFile::new(&bytes[..]).expect("npy");
     let shape = arr.shape().to_vec();
     (shape[0] as usize, shape[1] as usize, arr.into_vec::<f32>().expect("f32"))
@@ -57,7 +58,8 @@ fn main() {
         (r, qrels)
     });
     println!("}}");
-    let (_, (_, summary)) = time("metrics: evaluate (parsed)", || metrics::evaluate(&rankings, &qrels, Convention::Trec, &ks));
+    let (_, (_, summary)) =
+        time("metrics: evaluate (parsed)", || metrics::evaluate(&rankings, &qrels, Convention::Trec, &ks));
     println!(", \"ndcg@10\": {:.6}, \"queries\": {}}}", summary.metrics["ndcg@10"], summary.num_queries);
     let (_, _) = time("metrics: parse + evaluate", || {
         let mut dups = Vec::new();
@@ -73,7 +75,8 @@ fn main() {
         let (nq, dim, q) = npy(&dir.join(qf));
         let (nd, _, d) = npy(&dir.join(df));
         let ties: Vec<u32> = (0..nd as u32).collect();
-        let (t, _) = time(&format!("search top-100 {nq}x{nd}x{dim}"), || embeval::search::cpu::top_k(&q, &d, dim, &ties, 100));
+        let (t, _) =
+            time(&format!("search top-100 {nq}x{nd}x{dim}"), || embeval::search::cpu::top_k(&q, &d, dim, &ties, 100));
         let gflops = 2.0 * nq as f64 * nd as f64 * dim as f64 / t / 1e9;
         println!(", \"gflops\": {gflops:.2}, \"queries_per_s\": {:.1}, \"threads\": {threads}}}", nq as f64 / t);
     }

@@ -165,48 +165,28 @@ impl DataArgs {
         let mut files = match &self.data {
             Some(p) if p.is_dir() => Files::from_dir(p)?,
             Some(p) if p.is_file() => {
-                let mut f = Files::new(
-                    p.parent()
-                        .map(|d| d.display().to_string())
-                        .unwrap_or_default(),
-                );
+                let mut f = Files::new(p.parent().map(|d| d.display().to_string()).unwrap_or_default());
                 f.add_path(embeval::data::names::QALOG, p);
                 let corpus = self.corpus.as_ref().ok_or_else(|| {
                     Error::usage(
                         "--corpus",
-                        format!(
-                            "{} is a file: a QA log needs its corpus too (--corpus CORPUS.jsonl)",
-                            p.display()
-                        ),
+                        format!("{} is a file: a QA log needs its corpus too (--corpus CORPUS.jsonl)", p.display()),
                     )
                 })?;
                 f.add_path(embeval::data::names::BEIR_CORPUS, corpus);
                 f
             }
             Some(p) => {
-                return Err(Error::missing(
-                    p.display().to_string(),
-                    "no such file or folder",
-                    "check the --data path",
-                ))
+                return Err(Error::missing(p.display().to_string(), "no such file or folder", "check the --data path"))
             }
             None if self.qrels.is_some() => Files::new("."),
-            None => {
-                return Err(Error::usage(
-                    "--data",
-                    "give --data PATH (or --qrels FILE with --run FILE)",
-                ))
-            }
+            None => return Err(Error::usage("--data", "give --data PATH (or --qrels FILE with --run FILE)")),
         };
         if let Some(q) = &self.qrels {
             files.add_path(embeval::data::names::QRELS, q);
         }
         if let Some(q) = &self.queries {
-            let name = if q.extension().is_some_and(|e| e == "tsv") {
-                "queries.tsv"
-            } else {
-                "queries.jsonl"
-            };
+            let name = if q.extension().is_some_and(|e| e == "tsv") { "queries.tsv" } else { "queries.jsonl" };
             files.add_path(name, q);
         }
         Ok(files)
@@ -240,7 +220,10 @@ impl EvalArgs {
         models.extend(self.runs.iter().map(|r| format!("run:{}", r.display())));
         if models.is_empty() {
             if self.data.data.is_none() {
-                return Err(Error::usage("--run", "TREC qrels alone have nothing to evaluate: add --run FILE (or --data with a corpus)"));
+                return Err(Error::usage(
+                    "--run",
+                    "TREC qrels alone have nothing to evaluate: add --run FILE (or --data with a corpus)",
+                ));
             }
             models.push("bm25".into());
         }
@@ -254,8 +237,11 @@ impl EvalArgs {
                 } else {
                     return Err(Error::missing(
                         &f,
-                        "no such model file or folder",
-                        format!("check the path in --model {m} (models: bm25, emb:Q.npy,D.npy, run:FILE, or a sentence-transformers folder)"),
+                        "model file or folder not found",
+                        format!(
+                            "check the path in --model {m}; known models are bm25, emb:Q.npy,D.npy, \
+                             emb:FILE.safetensors, run:FILE and sentence-transformers model folders"
+                        ),
                     ));
                 }
             }

@@ -83,7 +83,10 @@ impl Config {
         let mut labels = std::collections::HashSet::new();
         for s in &specs {
             if !labels.insert(s.label()) {
-                return Err(Error::usage("--model", format!("two models are named '{}'; name one with LABEL=SPEC", s.label())));
+                return Err(Error::usage(
+                    "--model",
+                    format!("two models are named '{}'; name one with LABEL=SPEC", s.label()),
+                ));
             }
         }
         Ok(specs)

@@ -25,8 +25,7 @@ impl Progress for Bars {
         }
         let b = ProgressBar::new(total);
         b.set_style(
-            ProgressStyle::with_template("{msg:>14} {bar:40} {pos}/{len} {per_sec} eta {eta}")
-                .expect("template"),
+            ProgressStyle::with_template("{msg:>14} {bar:40} {pos}/{len} {per_sec} eta {eta}").expect("template"),
         );
         b.set_message(step.to_string());
         *self.bar.lock().expect("lock") = Some(b);
@@ -45,18 +44,12 @@ impl Progress for Bars {
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> embeval::Result<()> {
     let p = dir.join(name);
-    std::fs::write(&p, bytes).map_err(|e| Error::Write {
-        file: p.display().to_string(),
-        source: e,
-    })
+    std::fs::write(&p, bytes).map_err(|e| Error::Write { file: p.display().to_string(), source: e })
 }
 
 /// Writes every output file; called after each model so a later failure loses nothing.
 fn write_outputs(dir: &Path, r: &Report) -> embeval::Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::Write {
-        file: dir.display().to_string(),
-        source: e,
-    })?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::Write { file: dir.display().to_string(), source: e })?;
     write(dir, "results.json", &Json.serialize(r))?;
     write(dir, "results.csv", &Csv.serialize(r))?;
     write(dir, "per_query.jsonl", &PerQueryJsonl.serialize(r))
@@ -67,18 +60,12 @@ fn print_failures(r: &Report) {
         if m.failures.is_empty() {
             continue;
         }
-        println!(
-            "\n## {}: worst queries (Recall@{} < {})\n",
-            m.name, r.config.failure_k, r.config.failure_threshold
-        );
+        println!("\n## {}: worst queries (Recall@{} < {})\n", m.name, r.config.failure_k, r.config.failure_threshold);
         for f in &m.failures {
-            let rank = f.first_relevant_rank.map_or("no relevant doc retrieved".into(), |r| {
-                format!("first relevant at rank {r}")
-            });
-            println!(
-                "- {} \"{}\" — recall {:.2}, {}",
-                f.query_id, f.query, f.recall, rank
-            );
+            let rank = f
+                .first_relevant_rank
+                .map_or("no relevant doc retrieved".into(), |r| format!("first relevant at rank {r}"));
+            println!("- {} \"{}\" — recall {:.2}, {}", f.query_id, f.query, f.recall, rank);
             for (id, text) in &f.missed {
                 println!("    missed    {id}: {text}");
             }
@@ -91,10 +78,7 @@ fn print_failures(r: &Report) {
 
 fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
     let (config, files) = args.config()?;
-    let bars = Bars {
-        bar: Default::default(),
-        quiet: args.quiet,
-    };
+    let bars = Bars { bar: Default::default(), quiet: args.quiet };
     let dataset = embeval::Dataset::load(&files, &config.load)?;
     if !args.quiet {
         // The validation report comes first, before any model runs.
@@ -107,29 +91,17 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
     })?;
     for m in &report.models {
         if !args.quiet {
-            eprintln!(
-                "{}: {} queries evaluated in {:.2} s",
-                m.name, m.num_queries, m.timings.total_s
-            );
+            eprintln!("{}: {} queries evaluated in {:.2} s", m.name, m.num_queries, m.timings.total_s);
         }
     }
-    for w in report
-        .warnings
-        .iter()
-        .filter(|w| !report.dataset.warnings().contains(w))
-    {
+    for w in report.warnings.iter().filter(|w| !report.dataset.warnings().contains(w)) {
         eprintln!("warning: {w}");
     }
-    std::io::stdout()
-        .write_all(&Markdown.serialize(&report))
-        .ok();
+    std::io::stdout().write_all(&Markdown.serialize(&report)).ok();
     print_failures(&report);
     if let Some(dir) = &out {
         if !args.quiet {
-            eprintln!(
-                "wrote {}/results.json, results.csv, per_query.jsonl",
-                dir.display()
-            );
+            eprintln!("wrote {}/results.json, results.csv, per_query.jsonl", dir.display());
         }
     }
     Ok(())
@@ -143,10 +115,7 @@ fn split(args: cli::SplitArgs) -> embeval::Result<()> {
     for s in &splits {
         println!("{}: {} queries", s.name, s.queries.len());
     }
-    eprintln!(
-        "wrote {} (BEIR layout; pick a split with --split)",
-        args.out.display()
-    );
+    eprintln!("wrote {} (BEIR layout; pick a split with --split)", args.out.display());
     Ok(())
 }
 

@@ -30,7 +30,8 @@ fn files_from(obj: &Object) -> Result<Files, JsError> {
     let mut files = Files::new("browser files");
     for name in Object::keys(obj).iter() {
         let name = name.as_string().unwrap_or_default();
-        let value = Reflect::get(obj, &JsValue::from_str(&name)).map_err(|_| JsError::new(&format!("cannot read {name}")))?;
+        let value =
+            Reflect::get(obj, &JsValue::from_str(&name)).map_err(|_| JsError::new(&format!("cannot read {name}")))?;
         let bytes = if let Some(text) = value.as_string() {
             text.into_bytes()
         } else if let Some(array) = value.dyn_ref::<Uint8Array>() {
@@ -57,11 +58,16 @@ fn config_from(config_json: &str, files: &Files) -> Result<Config, JsError> {
             return Err(bad(&format!("unknown setting '{key}' (known: {})", names.join(", "))));
         }
     }
-    let config: Config = serde_json::from_value(value).map_err(|e| bad(&format!("{e} (check the k values and model lines)")))?;
+    let config: Config =
+        serde_json::from_value(value).map_err(|e| bad(&format!("{e} (check the k values and model lines)")))?;
     for spec in config.validate().map_err(js)? {
         for f in spec.files() {
             if !files.has(&f) {
-                return Err(js(Error::missing(&f, "model file not chosen", format!("choose {f} too, for the model '{}'", spec.label()))));
+                return Err(js(Error::missing(
+                    &f,
+                    "model file not chosen",
+                    format!("choose {f} too, for the model '{}'", spec.label()),
+                )));
             }
         }
     }
@@ -112,7 +118,12 @@ impl Progress for JsProgress {
     }
 }
 
-fn run(files: &Object, config_json: &str, progress: Option<Function>, on_model: Option<Function>) -> Result<Report, JsError> {
+fn run(
+    files: &Object,
+    config_json: &str,
+    progress: Option<Function>,
+    on_model: Option<Function>,
+) -> Result<Report, JsError> {
     let files = files_from(files)?;
     let config = config_from(config_json, &files)?;
     let progress = JsProgress { callback: progress, step: RefCell::default(), done: Cell::new(0), total: Cell::new(0) };

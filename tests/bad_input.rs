@@ -101,7 +101,10 @@ fn text_that_is_a_number() {
     let bad = CORPUS.replace(r#""text": "gamma delta""#, r#""text": 5"#);
     let (_t, d) = beir(&[("corpus.jsonl", bad.as_bytes())]);
     let o = eval_beir(&d, &[]);
-    assert_bad(&o, &[&at(&d.join("corpus.jsonl"), 2), "(column 41): invalid type: integer `5`, expected a string", "fix:"]);
+    assert_bad(
+        &o,
+        &[&at(&d.join("corpus.jsonl"), 2), "(column 41): invalid type: integer `5`, expected a string", "fix:"],
+    );
     // serde's own "at line 1" (the line within the one-line string) would contradict line 2.
     assert!(!o.stderr.contains("at line 1"), "{}", o.stderr);
 }
@@ -211,7 +214,10 @@ fn non_integer_relevance() {
 fn missing_qrels_split() {
     let (_t, d) = beir(&[]);
     let o = eval_beir(&d, &["--split", "dev"]);
-    assert_bad(&o, &[&d.join("qrels/dev.tsv").display().to_string(), "no qrels for split 'dev'", "choose --split from: test"]);
+    assert_bad(
+        &o,
+        &[&d.join("qrels/dev.tsv").display().to_string(), "no qrels for split 'dev'", "choose --split from: test"],
+    );
 }
 
 #[test]
@@ -219,7 +225,10 @@ fn no_qrels_at_all() {
     let (_t, d) = beir(&[]);
     std::fs::remove_file(d.join("qrels/test.tsv")).unwrap();
     let o = eval_beir(&d, &[]);
-    assert_bad(&o, &[&d.join("qrels/test.tsv").display().to_string(), "no qrels for split 'test'", "add qrels/test.tsv"]);
+    assert_bad(
+        &o,
+        &[&d.join("qrels/test.tsv").display().to_string(), "no qrels for split 'test'", "add qrels/test.tsv"],
+    );
 }
 
 #[test]
@@ -285,7 +294,7 @@ fn emb_bad_npy_files() {
     // A missing file.
     let gone = t.path().join("missing.npy");
     let o = eval_beir(&d, &["--model", &format!("emb:{},{}", gone.display(), e.display())]);
-    assert_bad(&o, &[&gone.display().to_string(), "model file not found"]);
+    assert_bad(&o, &[&gone.display().to_string(), "model file or folder not found"]);
 }
 
 #[test]
@@ -301,8 +310,11 @@ fn emb_bad_safetensors() {
 fn qa_log_without_corpus() {
     let t = tempfile::tempdir().unwrap();
     let log = t.path().join("log.jsonl");
-    std::fs::write(&log, r#"{"query_id": "q1", "query_text": "x", "references": [{"doc_id": "d1", "relevance_score": 0.9}]}"#)
-        .unwrap();
+    std::fs::write(
+        &log,
+        r#"{"query_id": "q1", "query_text": "x", "references": [{"doc_id": "d1", "relevance_score": 0.9}]}"#,
+    )
+    .unwrap();
     let o = embeval(&["eval", "--data", log.to_str().unwrap()]);
     assert_bad(&o, &["--corpus", &log.display().to_string(), "needs its corpus too (--corpus CORPUS.jsonl)"]);
 }
@@ -331,7 +343,10 @@ fn st_triple_wrong_shape_names_the_line() {
     std::fs::write(d.join("corpus.json"), "{\"d1\": \"x\"}").unwrap();
     std::fs::write(d.join("relevant_docs.json"), "{\"q1\": [\"d1\"]}").unwrap();
     let o = embeval(&["eval", "--data", d.to_str().unwrap()]);
-    assert_bad(&o, &[&at(&d.join("queries.json"), 3), "(column 9): invalid type: integer `7`, expected a string", "fix:"]);
+    assert_bad(
+        &o,
+        &[&at(&d.join("queries.json"), 3), "(column 9): invalid type: integer `7`, expected a string", "fix:"],
+    );
 }
 
 #[test]

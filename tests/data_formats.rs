@@ -63,7 +63,10 @@ fn beir_xquad_en_counts_and_title_text() {
     assert!(ds.corpus[0].text.starts_with("Super_Bowl_50 The Panthers defense gave up just 308 points"));
 
     let v = validate(&ds);
-    assert_eq!((v.num_queries, v.num_docs, v.num_qrels, v.num_relevant_qrels, v.num_evaluated_queries), (1190, 240, 1190, 1190, 1190));
+    assert_eq!(
+        (v.num_queries, v.num_docs, v.num_qrels, v.num_relevant_qrels, v.num_evaluated_queries),
+        (1190, 240, 1190, 1190, 1190)
+    );
     assert!(v.warnings().is_empty(), "{:?}", v.warnings());
 }
 
@@ -217,7 +220,11 @@ fn qalog_from_real_jsquad_with_min_relevance() {
     // A distractor paragraph: another real paragraph than the query's own.
     let distractor = |own: &str| -> String {
         let first = corpus[0]["_id"].as_str().unwrap();
-        if own == first { corpus[1]["_id"].as_str().unwrap().to_string() } else { first.to_string() }
+        if own == first {
+            corpus[1]["_id"].as_str().unwrap().to_string()
+        } else {
+            first.to_string()
+        }
     };
     let tmp = tempfile::tempdir().unwrap();
     let mut log = String::new();
@@ -379,7 +386,11 @@ fn trec_runs_jqara_gz() {
         let r = embeval::data::trec::read_run(&files, "run").unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(r.queries.len(), 1667, "{name}");
         assert!(r.queries.iter().all(|q| q.hits.len() == 100), "{name}");
-        assert_eq!(r.doc_ids.iter().collect::<std::collections::HashSet<_>>().len(), 144372, "{name}: distinct doc ids");
+        assert_eq!(
+            r.doc_ids.iter().collect::<std::collections::HashSet<_>>().len(),
+            144372,
+            "{name}: distinct doc ids"
+        );
         let q = &r.queries[0];
         assert_eq!(q.query_id, "QA20CAPR-1004");
         assert_eq!(&r.doc_ids[q.hits[0].doc as usize], first_doc);
@@ -446,7 +457,10 @@ fn validation_report_findings() {
     assert_eq!(v.dropped_references, 0);
     assert_eq!(v.warnings().len(), 9);
     let text = v.to_string();
-    assert!(text.starts_with("dataset (beir): 4 queries, 4 docs, 5 judgments (3 relevant), 2 queries evaluated"), "{text}");
+    assert!(
+        text.starts_with("dataset (beir): 4 queries, 4 docs, 5 judgments (3 relevant), 2 queries evaluated"),
+        "{text}"
+    );
     assert!(text.contains("judgments for docs not in the corpus: 1 (e.g. q2 d9)"), "{text}");
     assert!(text.contains("ids used for both a query and a doc: 1 (e.g. q3)"), "{text}");
 }
@@ -470,7 +484,8 @@ fn validation_examples_are_capped_at_five() {
 fn bom_and_crlf_accepted_everywhere() {
     let bom = "\u{feff}";
     let corpus = format!("{bom}{{\"_id\": \"d1\", \"title\": \"見出し\", \"text\": \"本文です\"}}\r\n{{\"_id\": \"d2\", \"text\": \"two\"}}\r\n\r\n");
-    let queries = format!("{bom}{{\"_id\": \"q1\", \"text\": \"質問\"}}\r\n{{\"_id\": \"q2\", \"text\": \"two?\"}}\r\n");
+    let queries =
+        format!("{bom}{{\"_id\": \"q1\", \"text\": \"質問\"}}\r\n{{\"_id\": \"q2\", \"text\": \"two?\"}}\r\n");
     let qrels = format!("{bom}query-id\tcorpus-id\tscore\r\nq1\td1\t1\r\nq2\td2\t2\r\n");
     let ds = Dataset::load(&beir_bytes(&corpus, &queries, &qrels), &LoadOptions::default()).unwrap();
     assert_eq!(ds.corpus.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["d1", "d2"]);
@@ -496,7 +511,11 @@ fn bom_and_crlf_accepted_everywhere() {
     files
         .add_bytes("queries.json", "mem/queries.json", format!("{bom}{{\r\n\"q1\": \"質問\"\r\n}}\r\n").into_bytes())
         .add_bytes("corpus.json", "mem/corpus.json", format!("{bom}{{\"d1\": \"本文\"}}").into_bytes())
-        .add_bytes("relevant_docs.json", "mem/relevant_docs.json", format!("{bom}{{\"q1\": [\"d1\"]}}\r\n").into_bytes());
+        .add_bytes(
+            "relevant_docs.json",
+            "mem/relevant_docs.json",
+            format!("{bom}{{\"q1\": [\"d1\"]}}\r\n").into_bytes(),
+        );
     let ds = Dataset::load(&files, &LoadOptions::default()).unwrap();
     assert_eq!(ds.format, Format::St);
     assert_eq!(ds.queries[0].text, "質問");
@@ -511,7 +530,10 @@ fn demo_dataset_loads_clean() {
     let files = Files::from_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("demo")).unwrap();
     let ds = Dataset::load(&files, &LoadOptions::default()).unwrap();
     let v = validate(&ds);
-    assert_eq!((v.num_docs, v.num_queries, v.num_qrels, v.num_relevant_qrels, v.num_evaluated_queries), (50, 38, 69, 66, 38));
+    assert_eq!(
+        (v.num_docs, v.num_queries, v.num_qrels, v.num_relevant_qrels, v.num_evaluated_queries),
+        (50, 38, 69, 66, 38)
+    );
     assert!(v.warnings().is_empty(), "{:?}", v.warnings());
     let japanese = |t: &Text| t.text.chars().any(|c| ('\u{3040}'..='\u{30ff}').contains(&c));
     assert_eq!(ds.corpus.iter().filter(|t| japanese(t)).count(), 25);

@@ -101,10 +101,7 @@ fn shader_dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// Scores of every document for every query.
 fn all_scores(queries: &[f32], docs: &[f32], dim: usize) -> Vec<Vec<f32>> {
-    queries
-        .chunks_exact(dim)
-        .map(|q| docs.chunks_exact(dim).map(|d| shader_dot(q, d)).collect())
-        .collect()
+    queries.chunks_exact(dim).map(|q| docs.chunks_exact(dim).map(|d| shader_dot(q, d)).collect()).collect()
 }
 
 /// Every document, best first: the searchers' order (score descending as numbers, then tie
@@ -113,32 +110,19 @@ fn reference_order(scores: &[f32], tie_rank: &[u32]) -> Vec<u32> {
     let mut ids: Vec<u32> = (0..scores.len() as u32).collect();
     ids.sort_by(|&a, &b| {
         let (sa, sb) = (scores[a as usize], scores[b as usize]);
-        sb.partial_cmp(&sa).expect("no NaN")
-            .then(tie_rank[a as usize].cmp(&tie_rank[b as usize]))
-            .then(a.cmp(&b))
+        sb.partial_cmp(&sa).expect("no NaN").then(tie_rank[a as usize].cmp(&tie_rank[b as usize])).then(a.cmp(&b))
     });
     ids
 }
 
 /// Checks one search result against the reference (rule in the module doc); returns the
 /// number of near-tie swaps accepted. `exact` demands identical ids and bitwise scores.
-fn check(
-    what: &str,
-    got: &[Vec<(u32, f32)>],
-    scores: &[Vec<f32>],
-    tie_rank: &[u32],
-    k: usize,
-    exact: bool,
-) -> usize {
+fn check(what: &str, got: &[Vec<(u32, f32)>], scores: &[Vec<f32>], tie_rank: &[u32], k: usize, exact: bool) -> usize {
     assert_eq!(got.len(), scores.len(), "{what}: one list per query");
     let mut near_ties = 0;
     for (q, (list, row)) in got.iter().zip(scores).enumerate() {
         let order = reference_order(row, tie_rank);
-        assert_eq!(
-            list.len(),
-            k.min(row.len()),
-            "{what}: query {q} list length"
-        );
+        assert_eq!(list.len(), k.min(row.len()), "{what}: query {q} list length");
         let mut seen = std::collections::HashSet::new();
         for (rank, &(id, score)) in list.iter().enumerate() {
             assert!(seen.insert(id), "{what}: query {q} returns doc {id} twice");
@@ -195,12 +179,7 @@ impl Data {
         }
         let queries = [first, queries[dim..].to_vec()].concat();
         let tie_rank = shuffled_ranks(&mut rng, nd);
-        Data {
-            queries,
-            docs,
-            dim,
-            tie_rank,
-        }
+        Data { queries, docs, dim, tie_rank }
     }
 
     /// Values k/8 with |k| ≤ 8: products are multiples of 1/64 and every partial sum is
@@ -209,11 +188,8 @@ impl Data {
     /// most ranks.
     fn quantised(nq: usize, nd: usize, dim: usize, seed: u64) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut values = |n: usize| -> Vec<f32> {
-            (0..n * dim)
-                .map(|_| rng.random_range(-8i32..=8) as f32 / 8.0)
-                .collect()
-        };
+        let mut values =
+            |n: usize| -> Vec<f32> { (0..n * dim).map(|_| rng.random_range(-8i32..=8) as f32 / 8.0).collect() };
         let queries = values(nq);
         let pool = values(12);
         let docs = (0..nd)
@@ -223,12 +199,7 @@ impl Data {
             })
             .collect();
         let tie_rank = shuffled_ranks(&mut rng, nd);
-        Data {
-            queries,
-            docs,
-            dim,
-            tie_rank,
-        }
+        Data { queries, docs, dim, tie_rank }
     }
 
     /// Checks a search result (rule in the module doc) and prints a line about it.
@@ -241,11 +212,7 @@ impl Data {
 
 /// Applies a case's chunk and top-k settings: `None` means no chunk cap and
 /// `GPU_TOPK_MAX_K`, so the GPU top-k kernel runs on software adapters too.
-fn configure(
-    searcher: GpuSearcher,
-    max_chunk_docs: Option<usize>,
-    gpu_topk_max_k: Option<usize>,
-) -> GpuSearcher {
+fn configure(searcher: GpuSearcher, max_chunk_docs: Option<usize>, gpu_topk_max_k: Option<usize>) -> GpuSearcher {
     searcher
         .with_max_chunk_docs(max_chunk_docs.unwrap_or(usize::MAX))
         .with_gpu_topk_max_k(gpu_topk_max_k.unwrap_or(GPU_TOPK_MAX_K))
@@ -279,12 +246,8 @@ mod native {
     ) -> GpuSearcher {
         let data = Data::gaussian(nq, nd, dim, seed);
         let searcher = configure(searcher, chunk, gpu_topk_max_k);
-        let got = searcher
-            .top_k_blocking(&data.queries, &data.docs, dim, &data.tie_rank, k)
-            .expect("GPU search");
-        let what = format!(
-            "nq={nq} nd={nd} dim={dim} k={k} chunk={chunk:?} gpu_topk_max_k={gpu_topk_max_k:?}"
-        );
+        let got = searcher.top_k_blocking(&data.queries, &data.docs, dim, &data.tie_rank, k).expect("GPU search");
+        let what = format!("nq={nq} nd={nd} dim={dim} k={k} chunk={chunk:?} gpu_topk_max_k={gpu_topk_max_k:?}");
         data.verify(&what, &got, k, false);
         searcher
     }
@@ -335,15 +298,8 @@ mod native {
         let data = Data::quantised(21, 600, 12, 8);
         for (k, chunk, gpu_topk_max_k) in QUANTISED_CASES {
             s = configure(s, chunk, gpu_topk_max_k);
-            let got = s
-                .top_k_blocking(&data.queries, &data.docs, data.dim, &data.tie_rank, k)
-                .expect("GPU search");
-            data.verify(
-                &format!("quantised k={k} chunk={chunk:?} gpu_topk_max_k={gpu_topk_max_k:?}"),
-                &got,
-                k,
-                true,
-            );
+            let got = s.top_k_blocking(&data.queries, &data.docs, data.dim, &data.tie_rank, k).expect("GPU search");
+            data.verify(&format!("quantised k={k} chunk={chunk:?} gpu_topk_max_k={gpu_topk_max_k:?}"), &got, k, true);
         }
     }
 
@@ -353,13 +309,9 @@ mod native {
         let data = Data::gaussian(64, 2048, 40, 9);
         let k = 100;
         let s = configure(s, Some(900), None); // GPU top-k, one slice per chunk
-        let on_gpu = s
-            .top_k_blocking(&data.queries, &data.docs, data.dim, &data.tie_rank, k)
-            .unwrap();
+        let on_gpu = s.top_k_blocking(&data.queries, &data.docs, data.dim, &data.tie_rank, k).unwrap();
         let s = s.with_gpu_topk_max_k(0);
-        let read_back = s
-            .top_k_blocking(&data.queries, &data.docs, data.dim, &data.tie_rank, k)
-            .unwrap();
+        let read_back = s.top_k_blocking(&data.queries, &data.docs, data.dim, &data.tie_rank, k).unwrap();
         assert_eq!(on_gpu, read_back);
     }
 
@@ -367,39 +319,15 @@ mod native {
     fn empty_inputs_and_bad_shapes() {
         let Some(s) = searcher() else { return };
         let docs = [1.0, 0.0, 0.0, 1.0];
-        assert_eq!(
-            s.top_k_blocking(&[], &docs, 2, &[0, 1], 3).unwrap(),
-            Vec::<Vec<(u32, f32)>>::new()
-        );
-        assert_eq!(
-            s.top_k_blocking(&[1.0, 0.0], &docs, 2, &[0, 1], 0).unwrap(),
-            vec![vec![]]
-        );
-        assert_eq!(
-            s.top_k_blocking(&[1.0, 0.0], &[], 2, &[], 4).unwrap(),
-            vec![vec![]]
-        );
-        assert_eq!(
-            s.top_k_blocking(&[1.0, 0.0], &docs, 2, &[0, 1], 4).unwrap(),
-            vec![vec![(0, 1.0), (1, 0.0)]]
-        );
-        assert!(matches!(
-            s.top_k_blocking(&[1.0], &docs, 2, &[0, 1], 1),
-            Err(GpuError::Failed(_))
-        ));
-        assert!(matches!(
-            s.top_k_blocking(&[1.0, 0.0], &docs, 2, &[0], 1),
-            Err(GpuError::Failed(_))
-        ));
-        assert!(matches!(
-            s.top_k_blocking(&[1.0, 0.0], &docs, 0, &[0, 1], 1),
-            Err(GpuError::Failed(_))
-        ));
+        assert_eq!(s.top_k_blocking(&[], &docs, 2, &[0, 1], 3).unwrap(), Vec::<Vec<(u32, f32)>>::new());
+        assert_eq!(s.top_k_blocking(&[1.0, 0.0], &docs, 2, &[0, 1], 0).unwrap(), vec![vec![]]);
+        assert_eq!(s.top_k_blocking(&[1.0, 0.0], &[], 2, &[], 4).unwrap(), vec![vec![]]);
+        assert_eq!(s.top_k_blocking(&[1.0, 0.0], &docs, 2, &[0, 1], 4).unwrap(), vec![vec![(0, 1.0), (1, 0.0)]]);
+        assert!(matches!(s.top_k_blocking(&[1.0], &docs, 2, &[0, 1], 1), Err(GpuError::Failed(_))));
+        assert!(matches!(s.top_k_blocking(&[1.0, 0.0], &docs, 2, &[0], 1), Err(GpuError::Failed(_))));
+        assert!(matches!(s.top_k_blocking(&[1.0, 0.0], &docs, 0, &[0, 1], 1), Err(GpuError::Failed(_))));
         // Still usable after rejected calls.
-        assert_eq!(
-            s.top_k_blocking(&[0.0, 1.0], &docs, 2, &[0, 1], 1).unwrap(),
-            vec![vec![(1, 1.0)]]
-        );
+        assert_eq!(s.top_k_blocking(&[0.0, 1.0], &docs, 2, &[0, 1], 1).unwrap(), vec![vec![(1, 1.0)]]);
     }
 
     /// So that a caller can run a search on a multi-threaded executor.
@@ -444,21 +372,14 @@ mod native {
             ("k=1000, scores read back", 1000, Some(0)),
         ] {
             s = configure(s, None, gpu_topk_max_k);
-            s.top_k_blocking(&queries, &docs, dim, &tie_rank, k)
-                .unwrap(); // warm-up
+            s.top_k_blocking(&queries, &docs, dim, &tie_rank, k).unwrap(); // warm-up
             let runs = 3;
             let start = std::time::Instant::now();
             for _ in 0..runs {
-                s.top_k_blocking(&queries, &docs, dim, &tie_rank, k)
-                    .unwrap();
+                s.top_k_blocking(&queries, &docs, dim, &tie_rank, k).unwrap();
             }
             let secs = start.elapsed().as_secs_f64() / runs as f64;
-            println!(
-                "{}: {label}: {:.1} ms, {:.2} GFLOP/s",
-                s.adapter_description(),
-                secs * 1e3,
-                flop / secs / 1e9
-            );
+            println!("{}: {label}: {:.1} ms, {:.2} GFLOP/s", s.adapter_description(), secs * 1e3, flop / secs / 1e9);
         }
     }
 }
@@ -476,16 +397,9 @@ mod web {
             return;
         };
         let data = Data::gaussian(45, 1805, 64, 2);
-        for (k, chunk, gpu_topk_max_k) in [
-            (8, Some(600), None),
-            (50, Some(330), None),
-            (100, Some(256), Some(0)),
-        ] {
+        for (k, chunk, gpu_topk_max_k) in [(8, Some(600), None), (50, Some(330), None), (100, Some(256), Some(0))] {
             s = configure(s, chunk, gpu_topk_max_k);
-            let got = s
-                .top_k(&data.queries, &data.docs, data.dim, &data.tie_rank, k)
-                .await
-                .expect("GPU search");
+            let got = s.top_k(&data.queries, &data.docs, data.dim, &data.tie_rank, k).await.expect("GPU search");
             data.verify(
                 &format!("web gaussian k={k} chunk={chunk:?} gpu_topk_max_k={gpu_topk_max_k:?}"),
                 &got,
@@ -496,10 +410,7 @@ mod web {
         let data = Data::quantised(21, 600, 12, 8);
         for (k, chunk, gpu_topk_max_k) in QUANTISED_CASES {
             s = configure(s, chunk, gpu_topk_max_k);
-            let got = s
-                .top_k(&data.queries, &data.docs, data.dim, &data.tie_rank, k)
-                .await
-                .expect("GPU search");
+            let got = s.top_k(&data.queries, &data.docs, data.dim, &data.tie_rank, k).await.expect("GPU search");
             data.verify(
                 &format!("web quantised k={k} chunk={chunk:?} gpu_topk_max_k={gpu_topk_max_k:?}"),
                 &got,

@@ -38,11 +38,13 @@ fn reference(qrels: &Qrels, run: &Run, conv: Convention, k: usize) -> BTreeMap<S
                 let dcg: f64 = top.iter().enumerate().map(|(i, &g)| g.max(0) as f64 / ((i + 2) as f64).log2()).sum();
                 let mut ideal: Vec<i32> = judged.values().copied().filter(|&g| g > 0).collect();
                 ideal.sort_by(|a, b| b.cmp(a));
-                let idcg: f64 = ideal.iter().take(k).enumerate().map(|(i, &g)| g as f64 / ((i + 2) as f64).log2()).sum();
+                let idcg: f64 =
+                    ideal.iter().take(k).enumerate().map(|(i, &g)| g as f64 / ((i + 2) as f64).log2()).sum();
                 (dcg, idcg)
             }
             Convention::St => {
-                let dcg: f64 = is_rel.iter().enumerate().filter(|(_, &h)| h).map(|(i, _)| 1.0 / ((i + 2) as f64).log2()).sum();
+                let dcg: f64 =
+                    is_rel.iter().enumerate().filter(|(_, &h)| h).map(|(i, _)| 1.0 / ((i + 2) as f64).log2()).sum();
                 let idcg: f64 = (0..relevant.len().min(k)).map(|i| 1.0 / ((i + 2) as f64).log2()).sum();
                 (dcg, idcg)
             }

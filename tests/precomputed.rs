@@ -162,12 +162,10 @@ fn safetensors_with_id_metadata() {
     use safetensors::Dtype;
     // The swap vectors, rows in metadata order (reversed from the dataset), queries as F32 and
     // docs as F16 (0, 1 are exact in f16).
-    let q: Vec<u8> = [[0f32, 0., 0.6, 0.8], [0., 0.6, 0.8, 0.], E[0]].iter().flatten().flat_map(|x| x.to_le_bytes()).collect();
-    let d: Vec<u8> = [3, 2, 1, 0]
-        .iter()
-        .flat_map(|&i| E[i])
-        .flat_map(|x| half::f16::from_f32(x).to_le_bytes())
-        .collect();
+    let q: Vec<u8> =
+        [[0f32, 0., 0.6, 0.8], [0., 0.6, 0.8, 0.], E[0]].iter().flatten().flat_map(|x| x.to_le_bytes()).collect();
+    let d: Vec<u8> =
+        [3, 2, 1, 0].iter().flat_map(|&i| E[i]).flat_map(|x| half::f16::from_f32(x).to_le_bytes()).collect();
     let tensors = vec![
         ("queries", TensorView::new(Dtype::F32, vec![3, 4], &q).unwrap()),
         ("docs", TensorView::new(Dtype::F16, vec![4, 4], &d).unwrap()),
@@ -232,13 +230,21 @@ fn cosine_and_dot_rank_differently_on_unnormalised_vectors() {
     assert_eq!(cos["score_function"], "cosine");
     assert_eq!(dot["score_function"], "dot");
     let top = |pq: &[Value]| -> Vec<(String, f64)> {
-        pq[0]["top"].as_array().unwrap().iter().map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_f64().unwrap())).collect()
+        pq[0]["top"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_f64().unwrap()))
+            .collect()
     };
     let (ct, dt) = (top(&cos_pq), top(&dot_pq));
     assert_eq!(ct.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(), ["d2", "d1", "d3"]);
     assert_eq!(dt.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(), ["d1", "d2", "d3"]);
     let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
-    assert!(close(ct[0].1, 1.0 / 1.01f64.sqrt()) && close(ct[1].1, 0.5f64.sqrt()) && close(ct[2].1, -1.0 / 26f64.sqrt()), "{ct:?}");
+    assert!(
+        close(ct[0].1, 1.0 / 1.01f64.sqrt()) && close(ct[1].1, 0.5f64.sqrt()) && close(ct[2].1, -1.0 / 26f64.sqrt()),
+        "{ct:?}"
+    );
     assert!(close(dt[0].1, 10.0) && close(dt[1].1, 1.0) && close(dt[2].1, -1.0), "{dt:?}");
 
     let m = |r: &Value, k: &str| r["models"][0]["metrics"][k].as_f64().unwrap();

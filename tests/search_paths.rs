@@ -65,11 +65,18 @@ fn gpu_search_equals_cpu_search_on_real_text() {
         for (list, other) in [(&c.top, &g.top), (&g.top, &c.top)] {
             for (d, s) in list.iter().filter(|(_, s)| *s > last + 1e-5) {
                 let o = other.iter().find(|(od, _)| od == d);
-                assert!(o.is_some_and(|(_, os)| (os - s).abs() <= 1e-5), "{}: {d} ({s}) missing from the other path", c.query_id);
+                assert!(
+                    o.is_some_and(|(_, os)| (os - s).abs() <= 1e-5),
+                    "{}: {d} ({s}) missing from the other path",
+                    c.query_id
+                );
             }
         }
     }
-    eprintln!("{} queries compared; {differing_ranks} ranks hold a different doc of a near-tied score", cpu.per_query.len());
+    eprintln!(
+        "{} queries compared; {differing_ranks} ranks hold a different doc of a near-tied score",
+        cpu.per_query.len()
+    );
     let mut max_diff = 0f64;
     for (key, cv) in &cpu.metrics {
         let diff = (cv.as_f64().unwrap() - gpu.metrics[key].as_f64().unwrap()).abs();
@@ -86,7 +93,11 @@ fn no_adapter_falls_back_to_the_cpu_with_a_notice() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
     std::fs::create_dir_all(p.join("qrels")).unwrap();
-    std::fs::write(p.join("corpus.jsonl"), "{\"_id\": \"d1\", \"text\": \"猫\"}\n{\"_id\": \"d2\", \"text\": \"dog\"}\n").unwrap();
+    std::fs::write(
+        p.join("corpus.jsonl"),
+        "{\"_id\": \"d1\", \"text\": \"猫\"}\n{\"_id\": \"d2\", \"text\": \"dog\"}\n",
+    )
+    .unwrap();
     std::fs::write(p.join("queries.jsonl"), "{\"_id\": \"q1\", \"text\": \"ねこ\"}\n").unwrap();
     std::fs::write(p.join("qrels/test.tsv"), "query-id\tcorpus-id\tscore\nq1\td1\t1\n").unwrap();
     std::fs::write(p.join("q.npy"), npy(&[embed("猫")])).unwrap();
@@ -103,7 +114,8 @@ fn no_adapter_falls_back_to_the_cpu_with_a_notice() {
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(stderr.contains("searching on the CPU instead"), "{stderr}");
-    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(p.join("out/results.json")).unwrap()).unwrap();
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.join("out/results.json")).unwrap()).unwrap();
     assert_eq!(results["models"][0]["search"]["path"], "cpu");
     assert_eq!(results["models"][0]["metrics"]["ndcg@10"], 1.0);
 }

@@ -122,12 +122,15 @@ fn split_is_pinned_across_machines() {
     assert_eq!(first3(1), PINNED_DEV_FIRST3, "dev split for seed 42 changed");
     assert_eq!(first3(2), PINNED_TEST_FIRST3, "test split for seed 42 changed");
     // A fingerprint of the whole assignment: the sum of the dataset positions of each split's queries.
-    let pos: std::collections::HashMap<&str, usize> = ds.queries.iter().enumerate().map(|(i, q)| (q.id.as_str(), i)).collect();
+    let pos: std::collections::HashMap<&str, usize> =
+        ds.queries.iter().enumerate().map(|(i, q)| (q.id.as_str(), i)).collect();
     let sums: Vec<usize> = s.iter().map(|x| x.queries.iter().map(|q| pos[q.id.as_str()]).sum()).collect();
     assert_eq!(sums.iter().sum::<usize>(), 1190 * 1189 / 2);
     assert_eq!(sums, PINNED_POSITION_SUMS, "split for seed 42 changed");
 }
 
-const PINNED_DEV_FIRST3: [&str; 3] = ["56d6f3500d65d21400198294", "56d9992fdc89441400fdb59c", "56d9992fdc89441400fdb59e"];
-const PINNED_TEST_FIRST3: [&str; 3] = ["56beb4343aeaaa14008c925b", "56beb4343aeaaa14008c925f", "56d6f3500d65d21400198290"];
+const PINNED_DEV_FIRST3: [&str; 3] =
+    ["56d6f3500d65d21400198294", "56d9992fdc89441400fdb59c", "56d9992fdc89441400fdb59e"];
+const PINNED_TEST_FIRST3: [&str; 3] =
+    ["56beb4343aeaaa14008c925b", "56beb4343aeaaa14008c925f", "56d6f3500d65d21400198290"];
 const PINNED_POSITION_SUMS: [usize; 3] = [497595, 106288, 103572];

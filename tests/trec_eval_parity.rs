@@ -91,7 +91,11 @@ fn per_query_values_equal_out_test_aq() {
     for ((measure, q), printed) in read_out("out.test.aq") {
         let Some((stem, k)) = ours(&measure) else { continue };
         let key = format!("{stem}@{k}");
-        let v = if q == "all" { m.metrics[&key].as_f64() } else { per_query[q.as_str()].get(&key).and_then(|v| v.as_f64()) };
+        let v = if q == "all" {
+            m.metrics[&key].as_f64()
+        } else {
+            per_query[q.as_str()].get(&key).and_then(|v| v.as_f64())
+        };
         let Some(v) = v else { continue }; // cut-offs we did not ask for
         assert!(matches(&printed, v), "{measure} for {q}: trec_eval {printed}, embeval {v}");
         checked += 1;

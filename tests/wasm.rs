@@ -17,7 +17,9 @@ use embeval::report::Exporter;
 /// The tiny dataset as the page's worker hands it over: logical name → bytes.
 fn js_files() -> Object {
     let obj = Object::new();
-    for (name, text) in [("corpus.jsonl", tiny::CORPUS), ("queries.jsonl", tiny::QUERIES), ("qrels/test.tsv", tiny::QRELS)] {
+    for (name, text) in
+        [("corpus.jsonl", tiny::CORPUS), ("queries.jsonl", tiny::QUERIES), ("qrels/test.tsv", tiny::QRELS)]
+    {
         Reflect::set(&obj, &name.into(), &Uint8Array::from(text.as_bytes())).unwrap();
     }
     obj

@@ -43,7 +43,11 @@ pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
         return Err(Error::missing(
             files.display(&qrels_name),
             format!("no qrels for split '{}'", opts.split),
-            if have.is_empty() { "add qrels/test.tsv".to_string() } else { format!("choose --split from: {}", have.join(", ")) },
+            if have.is_empty() {
+                "add qrels/test.tsv".to_string()
+            } else {
+                format!("choose --split from: {}", have.join(", "))
+            },
         ));
     }
     let qrels = read_qrels_tsv(files, &qrels_name, &mut notes.duplicate_qrels)?;
@@ -83,7 +87,9 @@ pub fn read_qrels_tsv(files: &Files, name: &str, dups: &mut Vec<String>) -> Resu
     let mut qrels = Qrels::new();
     for (n, line) in lines(&text) {
         let cols: Vec<&str> = line.split('\t').map(str::trim).collect();
-        if n == 1 && cols.first().is_some_and(|c| c.eq_ignore_ascii_case("query-id") || c.eq_ignore_ascii_case("query_id")) {
+        if n == 1
+            && cols.first().is_some_and(|c| c.eq_ignore_ascii_case("query-id") || c.eq_ignore_ascii_case("query_id"))
+        {
             continue;
         }
         if cols.len() != 3 {
@@ -106,6 +112,11 @@ pub fn read_qrels_tsv(files: &Files, name: &str, dups: &mut Vec<String>) -> Resu
 /// A relevance grade: an integer (as BEIR and trec_eval read it).
 pub fn parse_rel(file: &str, line: usize, s: &str) -> Result<i32> {
     s.parse::<i32>().map_err(|_| {
-        Error::input(file, line, format!("relevance '{s}' is not an integer"), "write graded relevance as integers (0, 1, 2, ...)")
+        Error::input(
+            file,
+            line,
+            format!("relevance '{s}' is not an integer"),
+            "write graded relevance as integers (0, 1, 2, ...)",
+        )
     })
 }

@@ -11,7 +11,10 @@ use crate::error::{Error, Result};
 enum Entry {
     #[cfg(not(target_arch = "wasm32"))]
     Path(PathBuf),
-    Bytes { display: String, bytes: Vec<u8> },
+    Bytes {
+        display: String,
+        bytes: Vec<u8>,
+    },
 }
 
 /// Logical name → file. Names are `corpus.jsonl`, `qrels/test.tsv`, `run/NAME`, ...
@@ -31,12 +34,17 @@ impl Files {
     pub fn from_dir(dir: &Path) -> Result<Self> {
         let mut files = Files::new(dir.display().to_string());
         if !dir.is_dir() {
-            return Err(Error::missing(dir.display().to_string(), "not a folder", "pass the dataset folder with --data"));
+            return Err(Error::missing(
+                dir.display().to_string(),
+                "not a folder",
+                "pass the dataset folder with --data",
+            ));
         }
         let mut stack = vec![dir.to_path_buf()];
         while let Some(d) = stack.pop() {
-            let rd = std::fs::read_dir(&d)
-                .map_err(|e| Error::missing(d.display().to_string(), format!("cannot list: {e}"), "check the path and permissions"))?;
+            let rd = std::fs::read_dir(&d).map_err(|e| {
+                Error::missing(d.display().to_string(), format!("cannot list: {e}"), "check the path and permissions")
+            })?;
             for ent in rd.flatten() {
                 let p = ent.path();
                 if p.is_dir() {
@@ -123,9 +131,14 @@ impl Files {
         if key.ends_with(".gz") || display.ends_with(".gz") {
             use std::io::Read;
             let mut out = Vec::new();
-            flate2::read::MultiGzDecoder::new(&raw[..])
-                .read_to_end(&mut out)
-                .map_err(|e| Error::input(&display, 0, format!("not a valid gzip file: {e}"), "decompress it or re-create it with gzip"))?;
+            flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| {
+                Error::input(
+                    &display,
+                    0,
+                    format!("not a valid gzip file: {e}"),
+                    "decompress it or re-create it with gzip",
+                )
+            })?;
             Ok(out)
         } else {
             Ok(raw)

@@ -47,7 +47,12 @@ pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
         let mut kept = std::collections::BTreeMap::new();
         for r in &e.references {
             if !r.relevance_score.is_finite() {
-                return Err(Error::input(&file, n, "relevance_score is not a finite number", "write a number between 0 and 1"));
+                return Err(Error::input(
+                    &file,
+                    n,
+                    "relevance_score is not a finite number",
+                    "write a number between 0 and 1",
+                ));
             }
             if r.relevance_score >= opts.min_relevance {
                 kept.insert(r.doc_id.clone(), 1);

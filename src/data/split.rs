@@ -24,7 +24,8 @@ pub fn split(ds: &Dataset, ratios: &[u32], seed: u64) -> Result<Vec<Split>> {
     if ratios.len() != 3 || ratios.iter().sum::<u32>() == 0 {
         return Err(Error::usage("--ratios", "give three weights for train,dev,test, e.g. 70,15,15"));
     }
-    let mut ids: Vec<&str> = ds.queries.iter().filter(|q| ds.qrels.contains_key(&q.id)).map(|q| q.id.as_str()).collect();
+    let mut ids: Vec<&str> =
+        ds.queries.iter().filter(|q| ds.qrels.contains_key(&q.id)).map(|q| q.id.as_str()).collect();
     ids.sort_unstable();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     ids.shuffle(&mut rng);

@@ -40,14 +40,16 @@ fn json_what(e: &serde_json::Error) -> String {
 
 /// Parses one JSONL line into `T`, the error naming file, line and serde's complaint.
 pub fn json_line<T: DeserializeOwned>(file: &str, line: usize, s: &str, expect: &str) -> Result<T> {
-    serde_json::from_str(s)
-        .map_err(|e| Error::input(file, line, json_what(&e), format!("each line must be one JSON object like {expect}")))
+    serde_json::from_str(s).map_err(|e| {
+        Error::input(file, line, json_what(&e), format!("each line must be one JSON object like {expect}"))
+    })
 }
 
 /// Parses a whole JSON file into `T`; serde's line number becomes the error's line.
 pub fn json_file<T: DeserializeOwned>(file: &str, s: &str, expect: &str) -> Result<T> {
-    serde_json::from_str(s)
-        .map_err(|e| Error::input(file, e.line(), json_what(&e), format!("the file must be one JSON object like {expect}")))
+    serde_json::from_str(s).map_err(|e| {
+        Error::input(file, e.line(), json_what(&e), format!("the file must be one JSON object like {expect}"))
+    })
 }
 
 /// Ids may be written as JSON strings or integers; anything else is an error.

@@ -46,16 +46,17 @@ pub fn load_dataset(files: &Files) -> Result<Dataset> {
         let text = files.read_text("queries.tsv")?;
         let mut m = HashMap::new();
         for (n, line) in lines(&text) {
-            let (id, t) = line.split_once('\t').ok_or_else(|| {
-                Error::input(&file, n, "no tab found", "each line must be `query-id<TAB>query text`")
-            })?;
+            let (id, t) = line
+                .split_once('\t')
+                .ok_or_else(|| Error::input(&file, n, "no tab found", "each line must be `query-id<TAB>query text`"))?;
             m.insert(id.trim().to_string(), t.to_string());
         }
         m
     } else {
         HashMap::new()
     };
-    let queries = qrels.keys().map(|id| Text { id: id.clone(), text: texts.get(id).cloned().unwrap_or_default() }).collect();
+    let queries =
+        qrels.keys().map(|id| Text { id: id.clone(), text: texts.get(id).cloned().unwrap_or_default() }).collect();
     Ok(Dataset { format: super::Format::Trec, queries, corpus: Vec::new(), qrels, notes })
 }
 
@@ -83,7 +84,8 @@ fn parse_rows(chunk: &str, base: usize) -> std::result::Result<Vec<Row<'_>>, Bad
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         let mut cols = line.split_ascii_whitespace();
         let Some(qid) = cols.next() else { continue }; // blank line
-        let (Some(_q0), Some(doc), Some(_rank), Some(score)) = (cols.next(), cols.next(), cols.next(), cols.next()) else {
+        let (Some(_q0), Some(doc), Some(_rank), Some(score)) = (cols.next(), cols.next(), cols.next(), cols.next())
+        else {
             return Err(Bad {
                 offset: line_start,
                 what: "expected 6 columns".into(),
@@ -92,7 +94,13 @@ fn parse_rows(chunk: &str, base: usize) -> std::result::Result<Vec<Row<'_>>, Bad
         };
         let score: f64 = match score.parse() {
             Ok(s) if f64::is_finite(s) => s,
-            Ok(_) => return Err(Bad { offset: line_start, what: "score is NaN or infinite".into(), fix: "fix the system that wrote this run" }),
+            Ok(_) => {
+                return Err(Bad {
+                    offset: line_start,
+                    what: "score is NaN or infinite".into(),
+                    fix: "fix the system that wrote this run",
+                })
+            }
             Err(_) => {
                 return Err(Bad {
                     offset: line_start,

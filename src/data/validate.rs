@@ -91,7 +91,10 @@ pub fn validate(ds: &Dataset) -> Validation {
                 .map(|q| q.id.clone()),
         ),
         empty_queries: Finding::from(
-            ds.queries.iter().filter(|q| q.text.trim().is_empty() && ds.format != super::Format::Trec).map(|q| q.id.clone()),
+            ds.queries
+                .iter()
+                .filter(|q| q.text.trim().is_empty() && ds.format != super::Format::Trec)
+                .map(|q| q.id.clone()),
         ),
         empty_docs: Finding::from(ds.corpus.iter().filter(|d| d.text.trim().is_empty()).map(|d| d.id.clone())),
         ids_shared_by_query_and_doc: Finding::from(
@@ -139,7 +142,12 @@ impl fmt::Display for Validation {
         writeln!(
             f,
             "dataset ({}): {} queries, {} docs, {} judgments ({} relevant), {} queries evaluated",
-            self.format, self.num_queries, self.num_docs, self.num_qrels, self.num_relevant_qrels, self.num_evaluated_queries
+            self.format,
+            self.num_queries,
+            self.num_docs,
+            self.num_qrels,
+            self.num_relevant_qrels,
+            self.num_evaluated_queries
         )?;
         for w in self.warnings() {
             writeln!(f, "  warning: {w}")?;

@@ -112,7 +112,8 @@ impl Index {
                 postings[t as usize].push((d as u32, f));
             }
         }
-        let avgdl = if lens.is_empty() { 1.0 } else { (lens.iter().sum::<f32>() / lens.len() as f32).max(f32::MIN_POSITIVE) };
+        let avgdl =
+            if lens.is_empty() { 1.0 } else { (lens.iter().sum::<f32>() / lens.len() as f32).max(f32::MIN_POSITIVE) };
         let norm = lens.iter().map(|&l| params.k1 * (1.0 - params.b + params.b * l / avgdl)).collect();
         Index { params, vocab, postings, norm }
     }

@@ -100,8 +100,13 @@ impl Encoder {
 
         // modules.json: Transformer → Pooling → (Normalize). Without it: mean pooling, as ST does.
         let (pooling_dir, normalize) = if files.has(&join(dir, "modules.json")) {
-            let mods: Vec<Module> = serde_json::from_str(&text("modules.json")?)
-                .map_err(|e| bad("modules.json", format!("not a sentence-transformers modules list: {e}"), "re-save the model with sentence-transformers"))?;
+            let mods: Vec<Module> = serde_json::from_str(&text("modules.json")?).map_err(|e| {
+                bad(
+                    "modules.json",
+                    format!("not a sentence-transformers modules list: {e}"),
+                    "re-save the model with sentence-transformers",
+                )
+            })?;
             let mut pooling_dir = None;
             let mut normalize = false;
             for m in &mods {
@@ -110,7 +115,11 @@ impl Encoder {
                     "Pooling" => pooling_dir = Some(m.path.clone()),
                     "Normalize" => normalize = true,
                     other => {
-                        return Err(bad("modules.json", format!("module type {other} is not supported yet"), "use a model whose modules are Transformer, Pooling and Normalize"))
+                        return Err(bad(
+                            "modules.json",
+                            format!("module type {other} is not supported yet"),
+                            "use a model whose modules are Transformer, Pooling and Normalize",
+                        ))
                     }
                 }
             }
@@ -121,7 +130,8 @@ impl Encoder {
         let pooling = match &pooling_dir {
             Some(p) => {
                 let name = join(p, "config.json");
-                Pooling::from_config(&text(&name)?).map_err(|e| bad(&name, e, "set exactly one pooling_mode_* to true"))?
+                Pooling::from_config(&text(&name)?)
+                    .map_err(|e| bad(&name, e, "set exactly one pooling_mode_* to true"))?
             }
             None => Pooling::Mean,
         };
@@ -133,11 +143,17 @@ impl Encoder {
             StConfig::default()
         };
         let config_json = text("config.json")?;
-        let hf: HfConfig = serde_json::from_str(&config_json).map_err(|e| bad("config.json", e.to_string(), "fix the JSON"))?;
+        let hf: HfConfig =
+            serde_json::from_str(&config_json).map_err(|e| bad("config.json", e.to_string(), "fix the JSON"))?;
         let max_seq_length = st.max_seq_length.or(hf.max_position_embeddings).unwrap_or(512);
 
-        let mut tokenizer = Tokenizer::from_bytes(files.read(&join(dir, "tokenizer.json"))?)
-            .map_err(|e| bad("tokenizer.json", format!("cannot load: {e}"), "save the tokenizer with a recent transformers (tokenizer.json)"))?;
+        let mut tokenizer = Tokenizer::from_bytes(files.read(&join(dir, "tokenizer.json"))?).map_err(|e| {
+            bad(
+                "tokenizer.json",
+                format!("cannot load: {e}"),
+                "save the tokenizer with a recent transformers (tokenizer.json)",
+            )
+        })?;
         // ST pads each batch to its longest text and truncates at max_seq_length; the file's
         // own settings (all-MiniLM ships fixed 128-token padding) must not apply.
         tokenizer.with_padding(None);
@@ -158,10 +174,20 @@ impl Encoder {
             .map_err(|e| bad("model.safetensors", format!("cannot read: {e}"), "re-download the model"))?;
         let model_type = hf.model_type.unwrap_or_else(|| "bert".into());
         let arch = match model_type.as_str() {
-            "bert" => Arch::Bert(Bert::load(vb, &config_json).map_err(|e| bad("model.safetensors", e, "check that config.json belongs to these weights"))?),
-            "mpnet" => Arch::MPNet(MPNet::load(vb, &config_json).map_err(|e| bad("model.safetensors", e, "check that config.json belongs to these weights"))?),
+            "bert" => Arch::Bert(
+                Bert::load(vb, &config_json)
+                    .map_err(|e| bad("model.safetensors", e, "check that config.json belongs to these weights"))?,
+            ),
+            "mpnet" => Arch::MPNet(
+                MPNet::load(vb, &config_json)
+                    .map_err(|e| bad("model.safetensors", e, "check that config.json belongs to these weights"))?,
+            ),
             other => {
-                return Err(bad("config.json", format!("model_type '{other}' is not supported yet"), "supported: bert, mpnet"))
+                return Err(bad(
+                    "config.json",
+                    format!("model_type '{other}' is not supported yet"),
+                    "supported: bert, mpnet",
+                ))
             }
         };
         let dim = match &arch {
@@ -182,7 +208,12 @@ impl Encoder {
     }
 
     /// Embeds `texts` (row-major, `info.dim` columns), in input order.
-    pub fn encode(&self, texts: &[&str], batch_size: usize, progress: &dyn crate::Progress) -> Result<(Vec<f32>, EncodeStats)> {
+    pub fn encode(
+        &self,
+        texts: &[&str],
+        batch_size: usize,
+        progress: &dyn crate::Progress,
+    ) -> Result<(Vec<f32>, EncodeStats)> {
         let clock = web_time::Instant::now();
         let fail = |e: String| Error::Model { what: e };
         let inputs: Vec<String> =
@@ -222,13 +253,21 @@ impl Encoder {
         stats.texts_per_s = stats.texts as f64 / stats.seconds.max(1e-9);
         stats.tokens_per_s = stats.tokens as f64 / stats.seconds.max(1e-9);
         batch_times.sort_by(f64::total_cmp);
-        let pct = |p: f64| batch_times.get(((batch_times.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+        let pct =
+            |p: f64| batch_times.get(((batch_times.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
         stats.batch_p50_s = pct(0.5);
         stats.batch_p95_s = pct(0.95);
         Ok((out, stats))
     }
 
-    fn forward(&self, ids: Vec<u32>, mask: Vec<u32>, types: Vec<u32>, b: usize, s: usize) -> candle_core::Result<Vec<f32>> {
+    fn forward(
+        &self,
+        ids: Vec<u32>,
+        mask: Vec<u32>,
+        types: Vec<u32>,
+        b: usize,
+        s: usize,
+    ) -> candle_core::Result<Vec<f32>> {
         let ids = Tensor::from_vec(ids, (b, s), &self.device)?;
         let mask = Tensor::from_vec(mask, (b, s), &self.device)?;
         let types = Tensor::from_vec(types, (b, s), &self.device)?;

@@ -27,13 +27,25 @@ use crate::Progress;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum ModelSpec {
-    Bm25 { label: String, params: bm25::Params },
+    Bm25 {
+        label: String,
+        params: bm25::Params,
+    },
     /// Precomputed vectors; `files` are logical names in the evaluation's [`Files`].
-    Emb { label: String, files: Vec<String> },
+    Emb {
+        label: String,
+        files: Vec<String>,
+    },
     /// A TREC run file (logical name).
-    Run { label: String, file: String },
+    Run {
+        label: String,
+        file: String,
+    },
     /// A sentence-transformers / Hugging Face model folder (logical prefix in [`Files`]).
-    Neural { label: String, dir: String },
+    Neural {
+        label: String,
+        dir: String,
+    },
 }
 
 impl ModelSpec {
@@ -59,7 +71,11 @@ impl ModelSpec {
                     }
                 }
                 let label = label.unwrap_or_else(|| {
-                    if params == bm25::Params::default() { "bm25".into() } else { format!("bm25(k1={},b={})", params.k1, params.b) }
+                    if params == bm25::Params::default() {
+                        "bm25".into()
+                    } else {
+                        format!("bm25(k1={},b={})", params.k1, params.b)
+                    }
                 });
                 Ok(ModelSpec::Bm25 { label, params })
             }
@@ -237,7 +253,8 @@ fn search_vectors(
         search::normalize_rows(&mut q.data, q.dim);
         search::normalize_rows(&mut d.data, d.dim);
     }
-    let row: std::collections::HashMap<&str, usize> = q.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    let row: std::collections::HashMap<&str, usize> =
+        q.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
     let mut qmat = Vec::with_capacity(queries.len() * q.dim);
     let mut qkept = Vec::new();
     for qt in queries {

@@ -140,8 +140,9 @@ impl MPNet {
         }
         let vb = if vb.contains_tensor("mpnet.embeddings.word_embeddings.weight") { vb.pp("mpnet") } else { vb };
         let load = || -> candle_core::Result<MPNet> {
-            let layers =
-                (0..c.num_hidden_layers).map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), &c)).collect::<Result<_, _>>()?;
+            let layers = (0..c.num_hidden_layers)
+                .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), &c))
+                .collect::<Result<_, _>>()?;
             Ok(MPNet {
                 embeddings: Embeddings::load(vb.pp("embeddings"), &c)?,
                 layers,
@@ -185,7 +186,8 @@ mod tests {
     #[test]
     fn buckets_follow_transformers() {
         // Printed by transformers 4.x: MPNetEncoder.relative_position_bucket(tensor, num_buckets=32).
-        let cases = [(0, 0), (1, 17), (-1, 1), (7, 23), (-7, 7), (8, 24), (-8, 8), (20, 26), (-20, 10), (127, 31), (-500, 15)];
+        let cases =
+            [(0, 0), (1, 17), (-1, 1), (7, 23), (-7, 7), (8, 24), (-8, 8), (20, 26), (-20, 10), (127, 31), (-500, 15)];
         for (rel, want) in cases {
             assert_eq!(bucket(rel, 32), want, "relative position {rel}");
         }

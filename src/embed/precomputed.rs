@@ -32,7 +32,9 @@ fn npy(files: &Files, name: &str) -> Result<(usize, usize, Vec<f32>)> {
     if arr.order() != npyz::Order::C {
         return Err(bad("Fortran-ordered array".into()));
     }
-    let truncated = |e: String| bad(format!("the data does not fill the shape {shape:?} in its header ({e}): the file is cut short"));
+    let truncated = |e: String| {
+        bad(format!("the data does not fill the shape {shape:?} in its header ({e}): the file is cut short"))
+    };
     let dtype = arr.dtype();
     let data: Vec<f32> = match &dtype {
         npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 4 => {
@@ -57,7 +59,11 @@ fn check_finite(m: &Matrix) -> Result<()> {
         return Err(Error::input(
             &m.file,
             0,
-            format!("row {} (id '{}') contains NaN or infinity", i / m.dim + 1, m.ids.get(i / m.dim).map_or("?", |s| s)),
+            format!(
+                "row {} (id '{}') contains NaN or infinity",
+                i / m.dim + 1,
+                m.ids.get(i / m.dim).map_or("?", |s| s)
+            ),
             "re-create the embeddings; every value must be finite",
         ));
     }
@@ -66,7 +72,12 @@ fn check_finite(m: &Matrix) -> Result<()> {
 
 /// Loads `(queries, docs)` for the spec's file list. `default_*_ids` give row order when the
 /// spec has no id files.
-pub fn load(files: &Files, paths: &[String], default_query_ids: &[String], default_doc_ids: &[String]) -> Result<(Matrix, Matrix)> {
+pub fn load(
+    files: &Files,
+    paths: &[String],
+    default_query_ids: &[String],
+    default_doc_ids: &[String],
+) -> Result<(Matrix, Matrix)> {
     let (q, d) = match paths {
         [st] if st.ends_with(".safetensors") => safetensors(files, st)?,
         [qp, dp, rest @ ..] if rest.is_empty() || rest.len() == 2 => {
@@ -117,9 +128,15 @@ fn safetensors(files: &Files, name: &str) -> Result<(Matrix, Matrix)> {
     let file = files.display(name);
     let bytes = files.read(name)?;
     let bad = |what: String| {
-        Error::input(&file, 0, what, "write tensors 'queries' and 'docs' and metadata 'query_ids'/'doc_ids' (JSON lists)")
+        Error::input(
+            &file,
+            0,
+            what,
+            "write tensors 'queries' and 'docs' and metadata 'query_ids'/'doc_ids' (JSON lists)",
+        )
     };
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let (_, meta) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
     let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
     let md = meta.metadata().clone().unwrap_or_default();
     let get = |tensor: &str, key: &str| -> Result<Matrix> {
@@ -129,16 +146,20 @@ fn safetensors(files: &Files, name: &str) -> Result<(Matrix, Matrix)> {
             return Err(bad(format!("tensor '{tensor}' has shape {shape:?}, expected 2-D")));
         }
         let data: Vec<f32> = match t.dtype() {
-            safetensors::Dtype::F32 => t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+            safetensors::Dtype::F32 => {
+                t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+            }
             safetensors::Dtype::F64 => {
                 t.data().chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32).collect()
             }
-            safetensors::Dtype::F16 => t.data().chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            safetensors::Dtype::F16 => {
+                t.data().chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+            }
             other => return Err(bad(format!("tensor '{tensor}' has dtype {other:?}; use F32"))),
         };
         let ids_json = md.get(key).ok_or_else(|| bad(format!("no metadata key '{key}'")))?;
-        let ids: Vec<String> =
-            serde_json::from_str(ids_json).map_err(|e| bad(format!("metadata '{key}' is not a JSON list of strings: {e}")))?;
+        let ids: Vec<String> = serde_json::from_str(ids_json)
+            .map_err(|e| bad(format!("metadata '{key}' is not a JSON list of strings: {e}")))?;
         if ids.len() != shape[0] {
             return Err(bad(format!("tensor '{tensor}' has {} rows but '{key}' lists {} ids", shape[0], ids.len())));
         }

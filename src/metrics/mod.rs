@@ -100,8 +100,7 @@ pub struct MetricDef {
 }
 
 /// Every metric, in report-column order.
-pub static METRICS: [MetricDef; 6] =
-    [ndcg::DEF, map::DEF, mrr::DEF, recall::DEF, precision::DEF, accuracy::DEF];
+pub static METRICS: [MetricDef; 6] = [ndcg::DEF, map::DEF, mrr::DEF, recall::DEF, precision::DEF, accuracy::DEF];
 
 /// The default cut-offs: the union of sentence-transformers' defaults (1, 3, 5, 10 and MAP@100).
 pub const DEFAULT_KS: [usize; 5] = [1, 3, 5, 10, 100];
@@ -156,9 +155,15 @@ pub fn evaluate(
             q.hits.iter().map(|h| judged.get(&rankings.doc_ids[h.doc as usize]).copied().unwrap_or(0)).collect();
         let rels = QueryRels { ranked, ideal };
         let values = METRICS.iter().map(|m| ks.iter().map(|&k| (m.compute)(conv, &rels, k)).collect()).collect();
-        let tie_at_cutoff =
-            ks.iter().any(|&k| k >= 1 && k < q.hits.len() && conv.score(q.hits[k - 1].score) == conv.score(q.hits[k].score));
-        Some(QueryScores { query_id: q.query_id.clone(), values, first_relevant_rank: rels.first_relevant_rank(), tie_at_cutoff })
+        let tie_at_cutoff = ks
+            .iter()
+            .any(|&k| k >= 1 && k < q.hits.len() && conv.score(q.hits[k - 1].score) == conv.score(q.hits[k].score));
+        Some(QueryScores {
+            query_id: q.query_id.clone(),
+            values,
+            first_relevant_rank: rels.first_relevant_rank(),
+            tie_at_cutoff,
+        })
     };
     #[cfg(feature = "cli")]
     let per_query: Vec<QueryScores> = {
@@ -168,10 +173,7 @@ pub fn evaluate(
     #[cfg(not(feature = "cli"))]
     let per_query: Vec<QueryScores> = rankings.queries.iter().filter_map(score_one).collect();
     let seen: std::collections::HashSet<&str> = rankings.queries.iter().map(|q| q.query_id.as_str()).collect();
-    let missing = qrels
-        .iter()
-        .filter(|(q, m)| !seen.contains(q.as_str()) && m.values().any(|&r| r >= 1))
-        .count();
+    let missing = qrels.iter().filter(|(q, m)| !seen.contains(q.as_str()) && m.values().any(|&r| r >= 1)).count();
     let n = per_query.len();
     let mut metrics = BTreeMap::new();
     for (mi, m) in METRICS.iter().enumerate() {
@@ -181,7 +183,10 @@ pub fn evaluate(
         }
     }
     let ties = per_query.iter().filter(|q| q.tie_at_cutoff).count();
-    (per_query, Summary { metrics, num_queries: n, queries_missing_from_run: missing, queries_with_ties_at_cutoff: ties })
+    (
+        per_query,
+        Summary { metrics, num_queries: n, queries_missing_from_run: missing, queries_with_ties_at_cutoff: ties },
+    )
 }
 
 /// Metric keys in report order: registry order, then k ascending.

@@ -238,8 +238,10 @@ fn find_failures(
         return Vec::new();
     }
     let fk = config.failure_k;
-    let qtext: std::collections::HashMap<&str, &str> = ds.queries.iter().map(|q| (q.id.as_str(), q.text.as_str())).collect();
-    let dtext: std::collections::HashMap<&str, &str> = ds.corpus.iter().map(|d| (d.id.as_str(), d.text.as_str())).collect();
+    let qtext: std::collections::HashMap<&str, &str> =
+        ds.queries.iter().map(|q| (q.id.as_str(), q.text.as_str())).collect();
+    let dtext: std::collections::HashMap<&str, &str> =
+        ds.corpus.iter().map(|d| (d.id.as_str(), d.text.as_str())).collect();
     let mut cands: Vec<(f64, usize, &str)> = scores
         .iter()
         .filter_map(|s| {
@@ -248,7 +250,11 @@ fn find_failures(
             let hit = top.iter().filter(|(d, _)| judged.get(d).is_some_and(|&r| r >= 1)).count();
             let nrel = judged.values().filter(|&&r| r >= 1).count();
             let recall = hit as f64 / nrel.max(1) as f64;
-            (recall < config.failure_threshold).then_some((recall, s.first_relevant_rank.unwrap_or(usize::MAX), s.query_id.as_str()))
+            (recall < config.failure_threshold).then_some((
+                recall,
+                s.first_relevant_rank.unwrap_or(usize::MAX),
+                s.query_id.as_str(),
+            ))
         })
         .collect();
     cands.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2)));

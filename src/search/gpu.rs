@@ -127,8 +127,7 @@ impl GpuSearcher {
                     .into(),
             ));
         }
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let preferred = wgpu::RequestAdapterOptions {
             power_preference: wgpu::PowerPreference::HighPerformance,
             ..Default::default()
@@ -136,10 +135,7 @@ impl GpuSearcher {
         let adapter = match instance.request_adapter(&preferred).await {
             Ok(adapter) => adapter,
             Err(first) => {
-                let fallback = wgpu::RequestAdapterOptions {
-                    force_fallback_adapter: true,
-                    ..Default::default()
-                };
+                let fallback = wgpu::RequestAdapterOptions { force_fallback_adapter: true, ..Default::default() };
                 instance.request_adapter(&fallback).await.map_err(|e| {
                     let (first, fallback) = (first.to_string(), e.to_string());
                     GpuError::NoAdapter(if first == fallback {
@@ -160,12 +156,7 @@ impl GpuSearcher {
                 ..Default::default()
             })
             .await
-            .map_err(|e| {
-                GpuError::Device(format!(
-                    "{} ({}): {e}",
-                    adapter_info.name, adapter_info.backend
-                ))
-            })?;
+            .map_err(|e| GpuError::Device(format!("{} ({}): {e}", adapter_info.name, adapter_info.backend)))?;
         Ok(Self::from_device(device, queue, adapter_info))
     }
 
@@ -174,11 +165,7 @@ impl GpuSearcher {
     ///
     /// Errors while building the pipelines are not returned here: they are kept and reported
     /// by the first [`GpuSearcher::top_k`] call.
-    pub fn from_device(
-        device: wgpu::Device,
-        queue: wgpu::Queue,
-        adapter_info: wgpu::AdapterInfo,
-    ) -> Self {
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, adapter_info: wgpu::AdapterInfo) -> Self {
         let uncaptured = Arc::new(Mutex::new(Vec::new()));
         {
             let sink = Arc::clone(&uncaptured);
@@ -197,21 +184,8 @@ impl GpuSearcher {
         // On a software adapter "GPU memory" is host memory: reading the score block back is
         // a memcpy, and selecting on the CPU beat the top-k shader (lavapipe, 256 × 8192 × 384:
         // 166 vs 208 ms at k = 10, 179 vs 215 at k = 100, 198 vs 228 at k = 1000).
-        let gpu_topk_max_k = if adapter_info.device_type == wgpu::DeviceType::Cpu {
-            0
-        } else {
-            GPU_TOPK_MAX_K
-        };
-        Self {
-            device,
-            queue,
-            adapter_info,
-            similarity,
-            topk,
-            uncaptured,
-            max_chunk_docs: usize::MAX,
-            gpu_topk_max_k,
-        }
+        let gpu_topk_max_k = if adapter_info.device_type == wgpu::DeviceType::Cpu { 0 } else { GPU_TOPK_MAX_K };
+        Self { device, queue, adapter_info, similarity, topk, uncaptured, max_chunk_docs: usize::MAX, gpu_topk_max_k }
     }
 
     /// Caps the documents per chunk (normally set by the adapter's limits). Tests use it to
@@ -233,11 +207,7 @@ impl GpuSearcher {
     /// e.g. "llvmpipe (LLVM 15.0.6, 256 bits) [Vulkan, Cpu]"
     pub fn adapter_description(&self) -> String {
         let info = &self.adapter_info;
-        let name = if info.name.is_empty() {
-            "unnamed adapter"
-        } else {
-            &info.name
-        };
+        let name = if info.name.is_empty() { "unnamed adapter" } else { &info.name };
         format!("{name} [{:?}, {:?}]", info.backend, info.device_type)
     }
 
@@ -283,10 +253,7 @@ impl GpuSearcher {
         let nq = queries.len() / dim;
         let nd = docs.len() / dim;
         if tie_rank.len() != nd {
-            return Err(GpuError::Failed(format!(
-                "tie_rank has {} entries for {nd} documents",
-                tie_rank.len()
-            )));
+            return Err(GpuError::Failed(format!("tie_rank has {} entries for {nd} documents", tie_rank.len())));
         }
         if u32::try_from(nd).is_err() {
             return Err(GpuError::Failed(format!("{nd} documents exceed u32 ids")));
@@ -304,41 +271,16 @@ impl GpuSearcher {
         for q_start in (0..nq).step_by(plan.query_block) {
             let q_end = (q_start + plan.query_block).min(nq);
             let block = padded_rows(&queries[q_start * dim..q_end * dim], dim, plan.dim4);
-            self.queue
-                .write_buffer(&buffers.queries, 0, bytemuck::cast_slice(&block));
+            self.queue.write_buffer(&buffers.queries, 0, bytemuck::cast_slice(&block));
             for d_start in (0..nd).step_by(plan.doc_chunk) {
                 let d_end = (d_start + plan.doc_chunk).min(nd);
                 let chunk = padded_rows(&docs[d_start * dim..d_end * dim], dim, plan.dim4);
                 let ties = &tie_rank[d_start..d_end];
-                let result = self
-                    .run_chunk(
-                        &plan,
-                        &buffers,
-                        &chunk,
-                        ties,
-                        q_end - q_start,
-                        d_end - d_start,
-                    )
-                    .await?;
-                merge_chunk(
-                    &plan,
-                    &result,
-                    &mut lists[q_start..q_end],
-                    ties,
-                    d_start as u32,
-                    d_end - d_start,
-                );
+                let result = self.run_chunk(&plan, &buffers, &chunk, ties, q_end - q_start, d_end - d_start).await?;
+                merge_chunk(&plan, &result, &mut lists[q_start..q_end], ties, d_start as u32, d_end - d_start);
             }
         }
-        Ok(lists
-            .into_iter()
-            .map(|list| {
-                list.into_sorted()
-                    .into_iter()
-                    .map(|c| (c.doc, c.score))
-                    .collect()
-            })
-            .collect())
+        Ok(lists.into_iter().map(|list| list.into_sorted().into_iter().map(|c| (c.doc, c.score)).collect()).collect())
     }
 
     /// [`GpuSearcher::top_k`], blocking the calling thread.
@@ -366,9 +308,7 @@ impl GpuSearcher {
     /// Picks block, chunk and slice sizes that fit the device's limits.
     fn plan(&self, nq: usize, nd: usize, dim: usize, k: usize) -> Result<Plan, GpuError> {
         let limits = self.device.limits();
-        let max_binding = limits
-            .max_storage_buffer_binding_size
-            .min(limits.max_buffer_size);
+        let max_binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
         let dim4 = dim.div_ceil(4);
         let row_bytes = (dim4 * 16) as u64;
         let rows_per_binding = usize::try_from(max_binding / row_bytes).unwrap_or(usize::MAX);
@@ -393,30 +333,16 @@ impl GpuSearcher {
         // Reading back k entries of 8 bytes per slice only saves over the chunk's 4-byte
         // scores when k is well below the chunk size.
         let gpu_topk = k <= self.gpu_topk_max_k && 4 * k <= doc_chunk;
-        let slice_len = (SLICE_PER_K * k)
-            .next_power_of_two()
-            .max(MIN_SLICE_LEN)
-            .min(doc_chunk);
+        let slice_len = (SLICE_PER_K * k).next_power_of_two().max(MIN_SLICE_LEN).min(doc_chunk);
         let n_slices = doc_chunk.div_ceil(slice_len);
-        let readback_bytes = if gpu_topk {
-            (query_block * n_slices * k * 8) as u64
-        } else {
-            (query_block * doc_chunk * 4) as u64
-        };
+        let readback_bytes =
+            if gpu_topk { (query_block * n_slices * k * 8) as u64 } else { (query_block * doc_chunk * 4) as u64 };
         if readback_bytes > max_binding {
             return Err(GpuError::Failed(format!(
                 "the read-back buffer ({readback_bytes} bytes) exceeds the adapter's {max_binding}-byte storage binding"
             )));
         }
-        Ok(Plan {
-            dim4,
-            query_block,
-            doc_chunk,
-            gpu_topk,
-            k,
-            slice_len,
-            readback_bytes,
-        })
+        Ok(Plan { dim4, query_block, doc_chunk, gpu_topk, k, slice_len, readback_bytes })
     }
 
     async fn create_buffers(&self, plan: &Plan) -> Result<Buffers, GpuError> {
@@ -441,17 +367,10 @@ impl GpuSearcher {
             wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
         );
         let partial = plan.gpu_topk.then(|| {
-            storage(
-                "partial top-k",
-                plan.readback_bytes,
-                wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-            )
+            storage("partial top-k", plan.readback_bytes, wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC)
         });
-        let readback = storage(
-            "readback",
-            plan.readback_bytes,
-            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        );
+        let readback =
+            storage("readback", plan.readback_bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
         let params = storage(
             "params",
             std::mem::size_of::<Params>() as u64,
@@ -470,17 +389,7 @@ impl GpuSearcher {
             })
         });
         scope.pop("allocating search buffers").await?;
-        Ok(Buffers {
-            queries,
-            docs,
-            ties,
-            scores,
-            partial,
-            readback,
-            params,
-            similarity_group,
-            topk_group,
-        })
+        Ok(Buffers { queries, docs, ties, scores, partial, readback, params, similarity_group, topk_group })
     }
 
     /// Scores one query block against one document chunk and reads back either the partial
@@ -506,53 +415,38 @@ impl GpuSearcher {
             n_slices: n_slices as u32,
             _pad: 0,
         };
-        self.queue
-            .write_buffer(&buffers.params, 0, bytemuck::bytes_of(&params));
-        self.queue
-            .write_buffer(&buffers.docs, 0, bytemuck::cast_slice(chunk));
-        self.queue
-            .write_buffer(&buffers.ties, 0, bytemuck::cast_slice(ties));
+        self.queue.write_buffer(&buffers.params, 0, bytemuck::bytes_of(&params));
+        self.queue.write_buffer(&buffers.docs, 0, bytemuck::cast_slice(chunk));
+        self.queue.write_buffer(&buffers.ties, 0, bytemuck::cast_slice(ties));
 
-        let mut encoder = self
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("search chunk"),
-            });
+        let mut encoder =
+            self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("search chunk") });
         {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("similarity"),
-                timestamp_writes: None,
-            });
+            let mut pass = encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("similarity"), timestamp_writes: None });
             pass.set_pipeline(&self.similarity);
             pass.set_bind_group(0, &buffers.similarity_group, &[]);
-            pass.dispatch_workgroups(
-                nd.div_ceil(SIMILARITY_TILE) as u32,
-                nq.div_ceil(SIMILARITY_TILE) as u32,
-                1,
-            );
+            pass.dispatch_workgroups(nd.div_ceil(SIMILARITY_TILE) as u32, nq.div_ceil(SIMILARITY_TILE) as u32, 1);
         }
-        let read_bytes =
-            if let (Some(partial), Some(group)) = (&buffers.partial, &buffers.topk_group) {
-                let (x, y) = grid_1d(
-                    (nq * n_slices).div_ceil(TOPK_WORKGROUP),
-                    self.device.limits().max_compute_workgroups_per_dimension as usize,
-                );
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("topk"),
-                    timestamp_writes: None,
-                });
-                pass.set_pipeline(&self.topk);
-                pass.set_bind_group(0, group, &[]);
-                pass.dispatch_workgroups(x, y, 1);
-                drop(pass);
-                let bytes = (nq * n_slices * plan.k * 8) as u64;
-                encoder.copy_buffer_to_buffer(partial, 0, &buffers.readback, 0, bytes);
-                bytes
-            } else {
-                let bytes = (nq * plan.doc_chunk * 4) as u64;
-                encoder.copy_buffer_to_buffer(&buffers.scores, 0, &buffers.readback, 0, bytes);
-                bytes
-            };
+        let read_bytes = if let (Some(partial), Some(group)) = (&buffers.partial, &buffers.topk_group) {
+            let (x, y) = grid_1d(
+                (nq * n_slices).div_ceil(TOPK_WORKGROUP),
+                self.device.limits().max_compute_workgroups_per_dimension as usize,
+            );
+            let mut pass = encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("topk"), timestamp_writes: None });
+            pass.set_pipeline(&self.topk);
+            pass.set_bind_group(0, group, &[]);
+            pass.dispatch_workgroups(x, y, 1);
+            drop(pass);
+            let bytes = (nq * n_slices * plan.k * 8) as u64;
+            encoder.copy_buffer_to_buffer(partial, 0, &buffers.readback, 0, bytes);
+            bytes
+        } else {
+            let bytes = (nq * plan.doc_chunk * 4) as u64;
+            encoder.copy_buffer_to_buffer(&buffers.scores, 0, &buffers.readback, 0, bytes);
+            bytes
+        };
         self.queue.submit([encoder.finish()]);
         scope.pop("running the search shaders").await?;
 
@@ -564,9 +458,7 @@ impl GpuSearcher {
     /// Maps the first `size` bytes of a MAP_READ buffer and copies them out.
     async fn read_buffer(&self, buffer: &wgpu::Buffer, size: u64) -> Result<Vec<u8>, GpuError> {
         let (sender, receiver) = oneshot();
-        buffer.map_async(wgpu::MapMode::Read, 0..size, move |result| {
-            sender.send(result)
-        });
+        buffer.map_async(wgpu::MapMode::Read, 0..size, move |result| sender.send(result));
         #[cfg(not(target_arch = "wasm32"))]
         {
             // Natively the callback runs inside poll; afterwards it must have fired, so a
@@ -585,9 +477,8 @@ impl GpuSearcher {
             None => return Err(GpuError::Failed("buffer mapping was abandoned".into())),
         }
         let bytes = {
-            let view = buffer
-                .get_mapped_range(0..size)
-                .map_err(|e| GpuError::Failed(format!("reading results back: {e}")))?;
+            let view =
+                buffer.get_mapped_range(0..size).map_err(|e| GpuError::Failed(format!("reading results back: {e}")))?;
             view.to_vec()
         };
         buffer.unmap();
@@ -606,12 +497,7 @@ pub fn top_k_blocking(
     tie_rank: &[u32],
     k: usize,
 ) -> Result<Vec<Vec<(u32, f32)>>, GpuError> {
-    pollster::block_on(async {
-        GpuSearcher::new()
-            .await?
-            .top_k(queries, docs, dim, tie_rank, k)
-            .await
-    })
+    pollster::block_on(async { GpuSearcher::new().await?.top_k(queries, docs, dim, tie_rank, k).await })
 }
 
 /// Binds `buffers` in order to bindings 0, 1, 2, ...
@@ -619,10 +505,7 @@ fn entries<'a>(buffers: &[&'a wgpu::Buffer]) -> Vec<wgpu::BindGroupEntry<'a>> {
     buffers
         .iter()
         .enumerate()
-        .map(|(i, b)| wgpu::BindGroupEntry {
-            binding: i as u32,
-            resource: b.as_entire_binding(),
-        })
+        .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
         .collect()
 }
 
@@ -667,14 +550,7 @@ fn padded_rows(rows: &[f32], dim: usize, dim4: usize) -> Cow<'_, [f32]> {
 }
 
 /// Turns one chunk's readback into candidates for each query of the block.
-fn merge_chunk(
-    plan: &Plan,
-    bytes: &[u8],
-    lists: &mut [TopK],
-    ties: &[u32],
-    doc_offset: u32,
-    nd: usize,
-) {
+fn merge_chunk(plan: &Plan, bytes: &[u8], lists: &mut [TopK], ties: &[u32], doc_offset: u32, nd: usize) {
     if plan.gpu_topk {
         let n_slices = nd.div_ceil(plan.slice_len);
         let entries: &[[u32; 2]] = bytemuck::cast_slice(bytes);
@@ -695,11 +571,7 @@ fn merge_chunk(
         let scores: &[f32] = bytemuck::cast_slice(bytes);
         for (row, list) in scores.chunks_exact(plan.doc_chunk).zip(lists.iter_mut()) {
             for (local, (&score, &tie)) in row[..nd].iter().zip(ties).enumerate() {
-                list.push(Candidate {
-                    score,
-                    tie,
-                    doc: doc_offset + local as u32,
-                });
+                list.push(Candidate { score, tie, doc: doc_offset + local as u32 });
             }
         }
     }
@@ -743,10 +615,7 @@ impl ErrorScopes {
     fn push(device: &wgpu::Device) -> Self {
         let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let out_of_memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        Self {
-            out_of_memory,
-            validation,
-        }
+        Self { out_of_memory, validation }
     }
 
     /// Pops both scopes now (they are thread-local, so popping must not wait for an await
@@ -777,11 +646,7 @@ struct Sender<T>(Arc<Mutex<Slot<T>>>);
 struct Receiver<T>(Arc<Mutex<Slot<T>>>);
 
 fn oneshot<T>() -> (Sender<T>, Receiver<T>) {
-    let slot = Arc::new(Mutex::new(Slot {
-        value: None,
-        closed: false,
-        waker: None,
-    }));
+    let slot = Arc::new(Mutex::new(Slot { value: None, closed: false, waker: None }));
     (Sender(Arc::clone(&slot)), Receiver(slot))
 }
 
