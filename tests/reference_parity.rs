@@ -5,6 +5,7 @@
 //!   tests/fixtures/st_convention/make_fixture.py), including its own `cosine_*@k` key names;
 //! - `trec`: pytrec_eval 0.5.11 (tests/fixtures/trec_convention/make_fixture.py), means for
 //!   every run and per-query values for the tied run.
+//!
 //! Tolerance 1e-12: the references average with numpy's pairwise sum, embeval sequentially.
 
 use std::path::PathBuf;

@@ -5,10 +5,9 @@
 //!   full-width, special-token strings): cosine ≥ 0.99999 and max |diff| ≤ 1e-4 per text;
 //! - the st-convention metrics of all-MiniLM-L6-v2 on ../shared/data/xquad-en equal what
 //!   `InformationRetrievalEvaluator` reported (xquad_minilm_ir_evaluator.json).
+//!
 //! The model folders come from scripts/fetch-models.sh (part of scripts/setup.sh) into
 //! `models/` or `$EMBEVAL_MODELS`; a missing folder fails the test with that instruction.
-
-mod common;
 
 use std::path::PathBuf;
 

@@ -221,6 +221,9 @@ pub fn evaluate_model(
     })
 }
 
+/// A query's top n (doc id, score).
+type TopOf<'a> = dyn Fn(&str, usize) -> Vec<(String, f64)> + 'a;
+
 /// First 100 characters (not bytes: Japanese text must not be cut mid-character).
 fn preview(s: &str) -> String {
     s.chars().take(100).collect()
@@ -232,7 +235,7 @@ fn find_failures(
     ds: &Dataset,
     scores: &[metrics::QueryScores],
     config: &Config,
-    top_of: &dyn Fn(&str, usize) -> Vec<(String, f64)>,
+    top_of: &TopOf,
 ) -> Vec<Failure> {
     if config.failures == 0 {
         return Vec::new();

@@ -130,6 +130,9 @@ pub enum SearchPath {
     Gpu,
 }
 
+/// Per query, its top-k (doc index, score), best first.
+pub type Hits = Vec<Vec<(u32, f32)>>;
+
 /// Exact top-k through the requested path. Returns the hits and a description of what ran
 /// (`"cpu"` or `"gpu: <adapter>"`), plus a notice when the GPU was asked for but not usable.
 pub fn top_k(
@@ -139,7 +142,7 @@ pub fn top_k(
     dim: usize,
     tie_rank: &[u32],
     k: usize,
-) -> crate::Result<(Vec<Vec<(u32, f32)>>, String, Option<String>)> {
+) -> crate::Result<(Hits, String, Option<String>)> {
     #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
     if path == SearchPath::Gpu {
         match pollster::block_on(gpu::GpuSearcher::new()) {
