@@ -105,6 +105,18 @@ pub struct EvalArgs {
     /// Texts per forward pass for neural models.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
+    /// Neural models: truncate texts at N tokens (default: the model's max_seq_length).
+    #[arg(long, value_name = "N")]
+    pub max_length: Option<usize>,
+    /// Neural models: keep the first D dimensions of each vector, then re-normalise (Matryoshka).
+    #[arg(long, value_name = "D")]
+    pub truncate_dim: Option<usize>,
+    /// Neural models: embedding cache folder [default: ~/.cache/embeval/embeddings].
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// Neural models: encode everything, neither reading nor writing the cache.
+    #[arg(long, conflicts_with = "cache")]
+    pub no_cache: bool,
     /// A TREC run file to evaluate as a model (repeatable; same as --model run:FILE).
     #[arg(long = "run", value_name = "FILE")]
     pub runs: Vec<PathBuf>,
@@ -263,6 +275,13 @@ impl EvalArgs {
                 SearchArg::Gpu => embeval::search::SearchPath::Gpu,
             },
             batch_size: self.batch_size,
+            max_length: self.max_length,
+            truncate_dim: self.truncate_dim,
+            cache: if self.no_cache {
+                None
+            } else {
+                self.cache.clone().or_else(default_cache).map(|p| p.display().to_string())
+            },
             failures: self.failures,
             failure_k: self.failure_k,
             failure_threshold: self.failure_threshold,
@@ -271,4 +290,12 @@ impl EvalArgs {
         config.validate()?;
         Ok((config, files))
     }
+}
+
+/// Where embeddings are cached unless `--cache` or `--no-cache` says otherwise.
+fn default_cache() -> Option<PathBuf> {
+    #[cfg(feature = "models")]
+    return embeval::embed::cache::default_root();
+    #[cfg(not(feature = "models"))]
+    None
 }

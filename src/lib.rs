@@ -38,6 +38,12 @@ pub struct Config {
     pub score_function: ScoreFn,
     /// Texts per forward pass for neural models.
     pub batch_size: usize,
+    /// Neural models: truncate inputs at this many tokens instead of `max_seq_length`.
+    pub max_length: Option<usize>,
+    /// Neural models: keep the first D dimensions and re-normalise (Matryoshka).
+    pub truncate_dim: Option<usize>,
+    /// Neural models: embedding cache folder (native only; `None` = no cache).
+    pub cache: Option<String>,
     /// Which searcher scores embeddings (`cpu` or `gpu`).
     pub search: search::SearchPath,
     /// How many worst queries to list per model (0 = none).
@@ -59,6 +65,9 @@ impl Default for Config {
             score_function: ScoreFn::Cosine,
             search: search::SearchPath::Cpu,
             batch_size: 32,
+            max_length: None,
+            truncate_dim: None,
+            cache: None,
             failures: 0,
             failure_k: 10,
             failure_threshold: 1.0,
@@ -72,6 +81,9 @@ impl Config {
     pub fn validate(&self) -> Result<Vec<ModelSpec>> {
         if self.k.is_empty() || self.k.contains(&0) {
             return Err(Error::usage("--k", "give positive cut-offs, e.g. --k 1,3,5,10,100"));
+        }
+        if self.max_length == Some(0) || self.truncate_dim == Some(0) {
+            return Err(Error::usage("--max-length / --truncate-dim", "give a positive number"));
         }
         if self.batch_size == 0 {
             return Err(Error::usage("--batch-size", "give a positive batch size"));

@@ -11,6 +11,8 @@
 
 use std::path::PathBuf;
 
+mod common;
+
 use embeval::embed::encoder::Encoder;
 use embeval::{Config, Convention, Files, Quiet};
 
@@ -51,7 +53,7 @@ fn vectors_match_sentence_transformers(model: &str) {
     let dir = model_dir(model);
     let mut files = Files::new("models");
     files.add_dir(model, &dir).unwrap();
-    let enc = Encoder::load(&files, model).unwrap();
+    let enc = Encoder::load(&files, model, None).unwrap();
     let texts = texts();
     let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
     // A batch size that does not divide the count, so batches of mixed lengths are padded.
@@ -109,4 +111,95 @@ fn minilm_on_xquad_equals_information_retrieval_evaluator() {
         compared += 1;
     }
     assert_eq!(compared, 30, "6 metrics × 5 cut-offs");
+}
+
+/// `--max-length` truncates exactly where sentence-transformers' tokenizer counts say, and
+/// `--truncate-dim` keeps the first D dimensions re-normalised (Matryoshka): the same vectors
+/// as truncating sentence-transformers' own output.
+#[test]
+fn max_length_and_truncate_dim() {
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("meta.json")).unwrap()).unwrap();
+    let texts = texts();
+    let per_text = &meta["models"]["all-MiniLM-L6-v2"]["n_tokens_before_truncation"];
+    let counts: Vec<u64> = texts.iter().map(|(id, _)| per_text[id].as_u64().unwrap()).collect();
+    let mut files = Files::new("models");
+    files.add_dir("m", &model_dir("all-MiniLM-L6-v2")).unwrap();
+    let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
+    let default = Encoder::load(&files, "m", None).unwrap();
+    let (_, stats) = default.encode(&refs, 16, &Quiet).unwrap();
+    assert_eq!(stats.truncated, counts.iter().filter(|&&c| c > 256).count(), "truncated at max_seq_length 256");
+    let short = Encoder::load(&files, "m", Some(16)).unwrap();
+    let (_, stats) = short.encode(&refs, 16, &Quiet).unwrap();
+    assert_eq!(stats.truncated, counts.iter().filter(|&&c| c > 16).count(), "truncated at --max-length 16");
+    assert_eq!(stats.tokens as u64, counts.iter().map(|&c| c.min(16)).sum::<u64>());
+
+    // --truncate-dim 128 through the whole evaluation equals ST's vectors cut and re-normalised.
+    let (n, dim, want) = read_npy(&fixture("all-MiniLM-L6-v2.npy"));
+    let cut: Vec<Vec<f32>> = (0..n)
+        .map(|i| {
+            let r = &want[i * dim..i * dim + 128];
+            let norm = r.iter().map(|x| x * x).sum::<f32>().sqrt();
+            r.iter().map(|x| x / norm).collect()
+        })
+        .collect();
+    let corpus: String =
+        texts.iter().map(|(id, t)| serde_json::json!({"_id": id, "text": t}).to_string() + "\n").collect();
+    let queries: String = texts
+        .iter()
+        .map(|(id, t)| serde_json::json!({"_id": format!("q-{id}"), "text": t}).to_string() + "\n")
+        .collect();
+    let qrels: String = std::iter::once("query-id\tcorpus-id\tscore\n".to_string())
+        .chain(texts.iter().map(|(id, _)| format!("q-{id}\t{id}\t1\n")))
+        .collect();
+    files.add_bytes("corpus.jsonl", "corpus.jsonl", corpus.into_bytes());
+    files.add_bytes("queries.jsonl", "queries.jsonl", queries.into_bytes());
+    files.add_bytes("qrels/test.tsv", "qrels/test.tsv", qrels.into_bytes());
+    files.add_bytes("q.npy", "q.npy", common::npy_f32_rows(&cut));
+    files.add_bytes("d.npy", "d.npy", common::npy_f32_rows(&cut));
+    let run = |models: Vec<String>, truncate_dim| {
+        let config = Config { models, truncate_dim, top: 67, ..Config::default() };
+        embeval::evaluate(&files, &config, &Quiet, &mut |_| Ok(())).unwrap().models.remove(0)
+    };
+    let ours = run(vec!["m".into()], Some(128));
+    let reference = run(vec!["emb:q.npy,d.npy".into()], None);
+    for (a, b) in ours.per_query.iter().zip(&reference.per_query) {
+        assert_eq!(a.query_id, b.query_id);
+        for ((da, sa), (db, sb)) in a.top.iter().zip(&b.top).take(5) {
+            assert!((sa - sb).abs() <= 1e-5, "{}: {da} {sa} vs {db} {sb}", a.query_id);
+        }
+    }
+    let config = Config { models: vec!["m".into()], truncate_dim: Some(1000), ..Config::default() };
+    let err = embeval::evaluate(&files, &config, &Quiet, &mut |_| Ok(())).unwrap_err().to_string();
+    assert!(err.contains("--truncate-dim") && err.contains("384"), "{err}");
+}
+
+/// The embedding cache: a second run encodes nothing and gives the same numbers; another
+/// max length is another cache entry.
+#[test]
+fn embedding_cache_skips_reencoding() {
+    let cache = tempfile::tempdir().unwrap();
+    let mut files = Files::from_dir(&root().join("demo")).unwrap();
+    files.add_dir("m", &model_dir("all-MiniLM-L6-v2")).unwrap();
+    let run = |max_length| {
+        let config = Config {
+            models: vec!["m".into()],
+            cache: Some(cache.path().display().to_string()),
+            max_length,
+            ..Config::default()
+        };
+        embeval::evaluate(&files, &config, &Quiet, &mut |_| Ok(())).unwrap().models.remove(0)
+    };
+    let cached =
+        |m: &embeval::ModelReport, what: &str| m.search.throughput.as_ref().unwrap()[what]["cached"].as_u64().unwrap();
+    let first = run(None);
+    assert_eq!((cached(&first, "docs"), cached(&first, "queries")), (0, 0));
+    let second = run(None);
+    assert_eq!((cached(&second, "docs"), cached(&second, "queries")), (50, 38));
+    assert_eq!(first.metrics, second.metrics);
+    for (a, b) in first.per_query.iter().zip(&second.per_query) {
+        assert_eq!(a.top, b.top, "{}", a.query_id);
+    }
+    let shorter = run(Some(8));
+    assert_eq!(cached(&shorter, "docs"), 0, "max length is part of the key");
 }

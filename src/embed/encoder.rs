@@ -35,6 +35,8 @@ pub struct EncoderInfo {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EncodeStats {
     pub texts: usize,
+    /// Texts taken from the embedding cache (not encoded, not counted in the rates).
+    pub cached: usize,
     pub tokens: usize,
     pub truncated: usize,
     pub seconds: f64,
@@ -93,8 +95,9 @@ fn join(dir: &str, name: &str) -> String {
 }
 
 impl Encoder {
-    /// Loads the model folder `dir` (a logical prefix in `files`).
-    pub fn load(files: &Files, dir: &str) -> Result<Encoder> {
+    /// Loads the model folder `dir` (a logical prefix in `files`). `max_length` overrides the
+    /// folder's `max_seq_length` (`--max-length`).
+    pub fn load(files: &Files, dir: &str, max_length: Option<usize>) -> Result<Encoder> {
         let bad = |file: &str, what: String, fix: &str| Error::input(files.display(&join(dir, file)), 0, what, fix);
         let text = |name: &str| files.read_text(&join(dir, name));
 
@@ -145,7 +148,7 @@ impl Encoder {
         let config_json = text("config.json")?;
         let hf: HfConfig =
             serde_json::from_str(&config_json).map_err(|e| bad("config.json", e.to_string(), "fix the JSON"))?;
-        let max_seq_length = st.max_seq_length.or(hf.max_position_embeddings).unwrap_or(512);
+        let max_seq_length = max_length.or(st.max_seq_length).or(hf.max_position_embeddings).unwrap_or(512);
 
         let mut tokenizer = Tokenizer::from_bytes(files.read(&join(dir, "tokenizer.json"))?).map_err(|e| {
             bad(

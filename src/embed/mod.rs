@@ -7,6 +7,8 @@
 #[cfg(feature = "models")]
 pub mod bert;
 pub mod bm25;
+#[cfg(all(feature = "models", not(target_arch = "wasm32")))]
+pub mod cache;
 #[cfg(feature = "models")]
 pub mod encoder;
 #[cfg(feature = "models")]
@@ -148,6 +150,10 @@ pub struct RunContext<'a> {
     pub depth: usize,
     pub search: search::SearchPath,
     pub batch_size: usize,
+    pub max_length: Option<usize>,
+    pub truncate_dim: Option<usize>,
+    /// Embedding cache folder (native); `None` encodes everything every time.
+    pub cache: Option<std::path::PathBuf>,
     pub progress: &'a dyn Progress,
 }
 
@@ -218,15 +224,29 @@ pub fn rank(spec: &ModelSpec, cx: &RunContext) -> Result<(Rankings, Timings, Sea
         }
         #[cfg(feature = "models")]
         ModelSpec::Neural { dir, .. } => {
-            let enc = encoder::Encoder::load(cx.files, dir)?;
+            let enc = encoder::Encoder::load(cx.files, dir, cx.max_length)?;
             let qtexts: Vec<&str> = queries.iter().map(|q| q.text.as_str()).collect();
             let dtexts: Vec<&str> = ds.corpus.iter().map(|d| d.text.as_str()).collect();
-            let (qv, qs) = enc.encode(&qtexts, cx.batch_size, cx.progress)?;
-            let (dv, dstats) = enc.encode(&dtexts, cx.batch_size, cx.progress)?;
+            let (mut qv, qs) = encode_cached(&enc, cx, dir, &qtexts)?;
+            let (mut dv, dstats) = encode_cached(&enc, cx, dir, &dtexts)?;
             t.index_s = clock.elapsed().as_secs_f64();
             info.encoder = serde_json::to_value(&enc.info).ok();
             info.throughput = Some(serde_json::json!({"queries": qs, "docs": dstats}));
-            let dim = enc.info.dim;
+            let mut dim = enc.info.dim;
+            if let Some(t) = cx.truncate_dim {
+                if t > dim {
+                    return Err(Error::usage(
+                        "--truncate-dim",
+                        format!("{t} is larger than the model's {dim} dimensions"),
+                    ));
+                }
+                // Matryoshka: keep the first t dimensions, then re-normalise.
+                qv = search::truncate_rows(&qv, dim, t);
+                dv = search::truncate_rows(&dv, dim, t);
+                search::normalize_rows(&mut qv, t);
+                search::normalize_rows(&mut dv, t);
+                dim = t;
+            }
             let qids = queries.iter().map(|q| q.id.clone()).collect();
             let q = precomputed::Matrix { ids: qids, dim, data: qv, file: dir.clone() };
             let d = precomputed::Matrix { ids: doc_ids, dim, data: dv, file: dir.clone() };
@@ -239,6 +259,40 @@ pub fn rank(spec: &ModelSpec, cx: &RunContext) -> Result<(Rankings, Timings, Sea
     };
     t.search_s = clock.elapsed().as_secs_f64() - t.index_s;
     Ok((rankings, t, info))
+}
+
+/// Encodes through the on-disk cache when one is configured: only texts not cached yet go
+/// through the model; the stats count all texts and say how many came from the cache.
+#[cfg(feature = "models")]
+fn encode_cached(
+    enc: &encoder::Encoder,
+    cx: &RunContext,
+    dir: &str,
+    texts: &[&str],
+) -> Result<(Vec<f32>, encoder::EncodeStats)> {
+    #[cfg(not(target_arch = "wasm32"))]
+    if let Some(root) = &cx.cache {
+        let dim = enc.info.dim;
+        let key = cache::model_key(cx.files, dir, enc.info.max_seq_length, "")?;
+        let mut c = cache::Cache::open(root, &key, dim)?;
+        let keys: Vec<cache::TextKey> = texts.iter().map(|t| cache::text_key(t)).collect();
+        let missing: Vec<usize> = (0..texts.len()).filter(|&i| c.get(&keys[i]).is_none()).collect();
+        let todo: Vec<&str> = missing.iter().map(|&i| texts[i]).collect();
+        let (fresh, mut stats) = enc.encode(&todo, cx.batch_size, cx.progress)?;
+        for (j, &i) in missing.iter().enumerate() {
+            c.insert(keys[i], &fresh[j * dim..(j + 1) * dim]);
+        }
+        c.flush()?;
+        let mut out = Vec::with_capacity(texts.len() * dim);
+        for k in &keys {
+            out.extend_from_slice(c.get(k).expect("every text is cached now"));
+        }
+        stats.cached = texts.len() - missing.len();
+        stats.texts = texts.len();
+        return Ok((out, stats));
+    }
+    let _ = (dir, &cx.cache);
+    enc.encode(texts, cx.batch_size, cx.progress)
 }
 
 /// Exact search of query vectors against doc vectors; only the evaluated queries, in order.

@@ -161,6 +161,9 @@ pub fn evaluate_model(
         depth,
         search: config.search,
         batch_size: config.batch_size,
+        max_length: config.max_length,
+        truncate_dim: config.truncate_dim,
+        cache: config.cache.clone().map(Into::into),
         progress,
     };
     let (rankings, mut timings, search) = embed::rank(spec, &cx)?;
@@ -231,12 +234,7 @@ fn preview(s: &str) -> String {
 
 /// The `config.failures` worst queries: Recall@failure_k below the threshold, lowest recall
 /// first, then the latest first relevant rank (none = worst), then query id.
-fn find_failures(
-    ds: &Dataset,
-    scores: &[metrics::QueryScores],
-    config: &Config,
-    top_of: &TopOf,
-) -> Vec<Failure> {
+fn find_failures(ds: &Dataset, scores: &[metrics::QueryScores], config: &Config, top_of: &TopOf) -> Vec<Failure> {
     if config.failures == 0 {
         return Vec::new();
     }

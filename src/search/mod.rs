@@ -173,6 +173,11 @@ pub fn tie_ranks<S: AsRef<str>>(doc_ids: &[S], conv: Convention) -> Vec<u32> {
     rank
 }
 
+/// The first `keep` columns of each row of a row-major matrix with `dim` columns.
+pub fn truncate_rows(m: &[f32], dim: usize, keep: usize) -> Vec<f32> {
+    m.chunks_exact(dim).flat_map(|r| &r[..keep]).copied().collect()
+}
+
 /// Scales each row of a row-major matrix to unit L2 norm (zero rows stay zero).
 pub fn normalize_rows(m: &mut [f32], dim: usize) {
     for row in m.chunks_exact_mut(dim) {

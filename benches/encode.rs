@@ -1,0 +1,46 @@
+//! Native CPU encoding throughput of a sentence-transformers model folder on real texts:
+//! the xquad-en paragraphs (240, title + text) and questions (1,190), batch size 32.
+//! Prints JSON lines like benches/reference_encode.py, which times sentence-transformers
+//! (PyTorch CPU, same threads) on the same texts, so benches/run_encode.sh can take the ratio.
+//!
+//! cargo bench --bench encode -- MODEL_DIR
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use embeval::embed::encoder::Encoder;
+use embeval::{Dataset, Files, Quiet};
+
+fn main() {
+    let model =
+        std::env::args().skip(1).find(|a| !a.starts_with('-')).unwrap_or_else(|| "models/all-MiniLM-L6-v2".into());
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let ds =
+        Dataset::load(&Files::from_dir(&root.join("../shared/data/xquad-en")).unwrap(), &Default::default()).unwrap();
+    let mut files = Files::new("bench");
+    files.add_dir("m", &PathBuf::from(&model)).unwrap();
+    let enc = Encoder::load(&files, "m", None).unwrap();
+    let threads = rayon::current_num_threads();
+    for (what, texts) in [
+        ("docs", ds.corpus.iter().map(|d| d.text.as_str()).collect::<Vec<_>>()),
+        ("queries", ds.queries.iter().map(|q| q.text.as_str()).collect::<Vec<_>>()),
+    ] {
+        enc.encode(&texts[..32.min(texts.len())], 32, &Quiet).unwrap(); // warm-up
+        let mut runs = Vec::new();
+        let mut tokens = 0;
+        for _ in 0..3 {
+            let t = Instant::now();
+            let (_, stats) = enc.encode(&texts, 32, &Quiet).unwrap();
+            runs.push(t.elapsed().as_secs_f64());
+            tokens = stats.tokens;
+        }
+        runs.sort_by(f64::total_cmp);
+        let m = runs[1];
+        println!(
+            "{{\"tool\": \"embeval\", \"model\": \"{}\", \"what\": \"encode {what}\", \"texts\": {}, \"tokens\": {tokens}, \"median_s\": {m:.4}, \"texts_per_s\": {:.1}, \"threads\": {threads}, \"runs\": {runs:?}}}",
+            model.rsplit('/').next().unwrap_or(&model),
+            texts.len(),
+            texts.len() as f64 / m
+        );
+    }
+}

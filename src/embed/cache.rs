@@ -1,0 +1,142 @@
+//! On-disk embedding cache, so re-runs and parameter sweeps don't re-encode: one folder per
+//! (model files' BLAKE3 hash, max length, prompt), holding an append-only `vectors.bin` of
+//! records `[16-byte BLAKE3 of the text][dim × f32 LE]`. A record cut short by a crash is
+//! ignored. Native builds only; `--no-cache` turns it off.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::data::Files;
+use crate::error::{Error, Result};
+
+pub type TextKey = [u8; 16];
+
+pub fn text_key(text: &str) -> TextKey {
+    let h = blake3::hash(text.as_bytes());
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&h.as_bytes()[..16]);
+    k
+}
+
+/// Hash of every file of the model folder (names and bytes, in name order), the max length
+/// and the prompt: anything that changes a vector changes the key.
+pub fn model_key(files: &Files, dir: &str, max_length: usize, prompt: &str) -> Result<String> {
+    let prefix = format!("{}/", dir.trim_end_matches('/'));
+    let mut h = blake3::Hasher::new();
+    for name in files.names().filter(|n| n.starts_with(&prefix)) {
+        h.update(name[prefix.len()..].as_bytes());
+        h.update(&[0]);
+        h.update(&files.read(name)?);
+    }
+    h.update(format!("\0max_length={max_length}\0prompt={prompt}").as_bytes());
+    Ok(h.finalize().to_hex()[..32].to_string())
+}
+
+pub struct Cache {
+    file: PathBuf,
+    dim: usize,
+    map: HashMap<TextKey, Vec<f32>>,
+    pending: Vec<u8>,
+}
+
+impl Cache {
+    /// Opens (creating) `root/<key>/vectors.bin` for vectors of `dim` floats.
+    pub fn open(root: &Path, key: &str, dim: usize) -> Result<Cache> {
+        let dir = root.join(format!("{key}-d{dim}"));
+        let werr = |e| Error::Write { file: dir.display().to_string(), source: e };
+        std::fs::create_dir_all(&dir).map_err(werr)?;
+        let file = dir.join("vectors.bin");
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        let rec = 16 + 4 * dim;
+        let map = bytes
+            .chunks_exact(rec)
+            .map(|r| {
+                let mut k = [0u8; 16];
+                k.copy_from_slice(&r[..16]);
+                (k, r[16..].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+            })
+            .collect();
+        Ok(Cache { file, dim, map, pending: Vec::new() })
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn get(&self, k: &TextKey) -> Option<&[f32]> {
+        self.map.get(k).map(Vec::as_slice)
+    }
+
+    pub fn insert(&mut self, k: TextKey, v: &[f32]) {
+        debug_assert_eq!(v.len(), self.dim);
+        if self.map.insert(k, v.to_vec()).is_none() {
+            self.pending.extend_from_slice(&k);
+            v.iter().for_each(|x| self.pending.extend_from_slice(&x.to_le_bytes()));
+        }
+    }
+
+    /// Appends the new records to disk.
+    pub fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let werr = |e| Error::Write { file: self.file.display().to_string(), source: e };
+        // A record cut short by an earlier crash would misalign everything after it: trim first.
+        let rec = (16 + 4 * self.dim) as u64;
+        let len = std::fs::metadata(&self.file).map(|m| m.len()).unwrap_or(0);
+        let f = std::fs::OpenOptions::new().create(true).append(true).open(&self.file).map_err(werr)?;
+        if len % rec != 0 {
+            f.set_len(len - len % rec).map_err(werr)?;
+        }
+        let mut f = std::io::BufWriter::new(f);
+        f.write_all(&self.pending).map_err(werr)?;
+        f.flush().map_err(werr)?;
+        self.pending.clear();
+        Ok(())
+    }
+}
+
+/// `$EMBEVAL_CACHE/embeddings`, else `$XDG_CACHE_HOME/embeval/embeddings`, else
+/// `~/.cache/embeval/embeddings`.
+pub fn default_root() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("EMBEVAL_CACHE") {
+        return Some(PathBuf::from(d).join("embeddings"));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("embeval").join("embeddings"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_survive_reopen_and_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Cache::open(dir.path(), "k", 2).unwrap();
+        c.insert(text_key("猫"), &[1.0, 2.0]);
+        c.insert(text_key("dog"), &[3.0, -4.5]);
+        c.flush().unwrap();
+        // A crash mid-record leaves a partial tail.
+        let f = dir.path().join("k-d2/vectors.bin");
+        let mut bytes = std::fs::read(&f).unwrap();
+        bytes.extend_from_slice(&[7; 10]);
+        std::fs::write(&f, &bytes).unwrap();
+        let mut c = Cache::open(dir.path(), "k", 2).unwrap();
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.get(&text_key("猫")), Some(&[1.0f32, 2.0][..]));
+        c.insert(text_key("bird"), &[0.5, 0.25]);
+        c.flush().unwrap();
+        let c = Cache::open(dir.path(), "k", 2).unwrap();
+        assert_eq!(c.len(), 3);
+        assert_eq!(c.get(&text_key("dog")), Some(&[3.0f32, -4.5][..]));
+        assert_eq!(c.get(&text_key("bird")), Some(&[0.5f32, 0.25][..]));
+    }
+}
