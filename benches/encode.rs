@@ -19,7 +19,7 @@ fn main() {
         Dataset::load(&Files::from_dir(&root.join("../shared/data/xquad-en")).unwrap(), &Default::default()).unwrap();
     let mut files = Files::new("bench");
     files.add_dir("m", &PathBuf::from(&model)).unwrap();
-    let enc = Encoder::load(&files, "m", None).unwrap();
+    let enc = Encoder::load(&files, "m", None, (None, None)).unwrap();
     let threads = rayon::current_num_threads();
     for (what, texts) in [
         ("docs", ds.corpus.iter().map(|d| d.text.as_str()).collect::<Vec<_>>()),

@@ -114,6 +114,13 @@ pub struct EvalArgs {
     /// Neural models: embedding cache folder [default: ~/.cache/embeval/embeddings].
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
+    /// Neural models: text put before each query (e.g. "query: " for e5), overriding the
+    /// model folder's prompts and the presets.
+    #[arg(long, value_name = "TEXT")]
+    pub query_prompt: Option<String>,
+    /// Neural models: text put before each document (e.g. "passage: " for e5).
+    #[arg(long, value_name = "TEXT")]
+    pub doc_prompt: Option<String>,
     /// Neural models: encode everything, neither reading nor writing the cache.
     #[arg(long, conflicts_with = "cache")]
     pub no_cache: bool,
@@ -277,6 +284,8 @@ impl EvalArgs {
             batch_size: self.batch_size,
             max_length: self.max_length,
             truncate_dim: self.truncate_dim,
+            query_prompt: self.query_prompt.clone(),
+            doc_prompt: self.doc_prompt.clone(),
             cache: if self.no_cache {
                 None
             } else {

@@ -42,6 +42,10 @@ pub struct Config {
     pub max_length: Option<usize>,
     /// Neural models: keep the first D dimensions and re-normalise (Matryoshka).
     pub truncate_dim: Option<usize>,
+    /// Neural models: text before each query / document, overriding the model folder's
+    /// `config_sentence_transformers.json` prompts and the family presets.
+    pub query_prompt: Option<String>,
+    pub doc_prompt: Option<String>,
     /// Neural models: embedding cache folder (native only; `None` = no cache).
     pub cache: Option<String>,
     /// Which searcher scores embeddings (`cpu` or `gpu`).
@@ -68,6 +72,8 @@ impl Default for Config {
             max_length: None,
             truncate_dim: None,
             cache: None,
+            query_prompt: None,
+            doc_prompt: None,
             failures: 0,
             failure_k: 10,
             failure_threshold: 1.0,

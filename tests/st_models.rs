@@ -53,7 +53,7 @@ fn vectors_match_sentence_transformers(model: &str) {
     let dir = model_dir(model);
     let mut files = Files::new("models");
     files.add_dir(model, &dir).unwrap();
-    let enc = Encoder::load(&files, model, None).unwrap();
+    let enc = Encoder::load(&files, model, None, (None, None)).unwrap();
     let texts = texts();
     let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
     // A batch size that does not divide the count, so batches of mixed lengths are padded.
@@ -126,10 +126,10 @@ fn max_length_and_truncate_dim() {
     let mut files = Files::new("models");
     files.add_dir("m", &model_dir("all-MiniLM-L6-v2")).unwrap();
     let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
-    let default = Encoder::load(&files, "m", None).unwrap();
+    let default = Encoder::load(&files, "m", None, (None, None)).unwrap();
     let (_, stats) = default.encode(&refs, 16, &Quiet).unwrap();
     assert_eq!(stats.truncated, counts.iter().filter(|&&c| c > 256).count(), "truncated at max_seq_length 256");
-    let short = Encoder::load(&files, "m", Some(16)).unwrap();
+    let short = Encoder::load(&files, "m", Some(16), (None, None)).unwrap();
     let (_, stats) = short.encode(&refs, 16, &Quiet).unwrap();
     assert_eq!(stats.truncated, counts.iter().filter(|&&c| c > 16).count(), "truncated at --max-length 16");
     assert_eq!(stats.tokens as u64, counts.iter().map(|&c| c.min(16)).sum::<u64>());
@@ -202,4 +202,50 @@ fn embedding_cache_skips_reencoding() {
     }
     let shorter = run(Some(8));
     assert_eq!(cached(&shorter, "docs"), 0, "max length is part of the key");
+}
+
+/// Prompts are put before the text, as sentence-transformers' `prompt + text`: with
+/// `--query-prompt`/`--doc-prompt` the results equal those of a dataset whose texts carry the
+/// prompts already; the report says where the prompts came from.
+#[test]
+fn prompts_prefix_queries_and_documents() {
+    let demo = root().join("demo");
+    let mut plain = Files::from_dir(&demo).unwrap();
+    let mut prefixed = Files::new("prefixed");
+    let ds = embeval::Dataset::load(&plain, &Default::default()).unwrap();
+    let corpus: String = ds
+        .corpus
+        .iter()
+        .map(|d| serde_json::json!({"_id": d.id, "text": format!("passage: {}", d.text)}).to_string() + "\n")
+        .collect();
+    let queries: String = ds
+        .queries
+        .iter()
+        .map(|q| serde_json::json!({"_id": q.id, "text": format!("query: {}", q.text)}).to_string() + "\n")
+        .collect();
+    prefixed.add_bytes("corpus.jsonl", "corpus.jsonl", corpus.into_bytes());
+    prefixed.add_bytes("queries.jsonl", "queries.jsonl", queries.into_bytes());
+    prefixed.add_bytes("qrels/test.tsv", "qrels/test.tsv", std::fs::read(demo.join("qrels/test.tsv")).unwrap());
+    for f in [&mut plain, &mut prefixed] {
+        f.add_dir("m", &model_dir("all-MiniLM-L6-v2")).unwrap();
+    }
+    let run = |files: &Files, q: Option<&str>, d: Option<&str>| {
+        let config = Config {
+            models: vec!["m".into()],
+            query_prompt: q.map(Into::into),
+            doc_prompt: d.map(Into::into),
+            ..Config::default()
+        };
+        embeval::evaluate(files, &config, &Quiet, &mut |_| Ok(())).unwrap().models.remove(0)
+    };
+    let with_flags = run(&plain, Some("query: "), Some("passage: "));
+    let by_hand = run(&prefixed, None, None);
+    assert_eq!(with_flags.metrics, by_hand.metrics);
+    for (a, b) in with_flags.per_query.iter().zip(&by_hand.per_query) {
+        assert_eq!(a.top, b.top, "{}", a.query_id);
+    }
+    let encoder = with_flags.search.encoder.as_ref().unwrap();
+    assert_eq!(encoder["prompts"]["source"], "flag");
+    assert_eq!(encoder["prompts"]["query"], "query: ");
+    assert_ne!(run(&plain, None, None).metrics, with_flags.metrics, "the prompt changes the vectors");
 }

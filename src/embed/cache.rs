@@ -1,6 +1,6 @@
 //! On-disk embedding cache, so re-runs and parameter sweeps don't re-encode: one folder per
-//! (model files' BLAKE3 hash, max length, prompt), holding an append-only `vectors.bin` of
-//! records `[16-byte BLAKE3 of the text][dim × f32 LE]`. A record cut short by a crash is
+//! (model files' BLAKE3 hash, max length), holding an append-only `vectors.bin` of
+//! records `[16-byte BLAKE3 of the prompted text][dim × f32 LE]`. A record cut short by a crash is
 //! ignored. Native builds only; `--no-cache` turns it off.
 
 use std::collections::HashMap;
@@ -19,9 +19,10 @@ pub fn text_key(text: &str) -> TextKey {
     k
 }
 
-/// Hash of every file of the model folder (names and bytes, in name order), the max length
-/// and the prompt: anything that changes a vector changes the key.
-pub fn model_key(files: &Files, dir: &str, max_length: usize, prompt: &str) -> Result<String> {
+/// Hash of every file of the model folder (names and bytes, in name order) and the max
+/// length: with the text key (which covers the prompt, part of the text), anything that
+/// changes a vector changes the key.
+pub fn model_key(files: &Files, dir: &str, max_length: usize) -> Result<String> {
     let prefix = format!("{}/", dir.trim_end_matches('/'));
     let mut h = blake3::Hasher::new();
     for name in files.names().filter(|n| n.starts_with(&prefix)) {
@@ -29,7 +30,7 @@ pub fn model_key(files: &Files, dir: &str, max_length: usize, prompt: &str) -> R
         h.update(&[0]);
         h.update(&files.read(name)?);
     }
-    h.update(format!("\0max_length={max_length}\0prompt={prompt}").as_bytes());
+    h.update(format!("\0max_length={max_length}").as_bytes());
     Ok(h.finalize().to_hex()[..32].to_string())
 }
 

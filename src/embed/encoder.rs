@@ -21,6 +21,35 @@ use super::pooling::{self, Pooling};
 use crate::data::Files;
 use crate::error::{Error, Result};
 
+/// Text put before each query and each document (sentence-transformers' `prompt + text`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Prompts {
+    pub query: String,
+    pub document: String,
+    /// Where they came from: `flag`, `config_sentence_transformers.json`, `preset:<family>`, `none`.
+    pub source: String,
+}
+
+impl Prompts {
+    /// Presets for families whose prompts are not in their folder: e5 (`query: ` /
+    /// `passage: `), ruri-v3 (`検索クエリ: ` / `検索文書: `).
+    fn preset(name: &str) -> Option<Prompts> {
+        let n = name.to_lowercase();
+        let p = |q: &str, d: &str, fam: &str| Prompts {
+            query: q.into(),
+            document: d.into(),
+            source: format!("preset:{fam}"),
+        };
+        if n.contains("ruri-v3") || n.contains("ruri_v3") {
+            Some(p("検索クエリ: ", "検索文書: ", "ruri-v3"))
+        } else if n.contains("e5-") || n.contains("e5_") || n.ends_with("e5") {
+            Some(p("query: ", "passage: ", "e5"))
+        } else {
+            None
+        }
+    }
+}
+
 /// What the folder says, reported in results.json.
 #[derive(Debug, Clone, Serialize)]
 pub struct EncoderInfo {
@@ -29,6 +58,7 @@ pub struct EncoderInfo {
     pub normalize: bool,
     pub max_seq_length: usize,
     pub dim: usize,
+    pub prompts: Prompts,
 }
 
 /// Throughput of one `encode` call.
@@ -71,6 +101,12 @@ struct Module {
 }
 
 #[derive(Deserialize, Default)]
+struct StPrompts {
+    #[serde(default)]
+    prompts: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Default)]
 struct StConfig {
     max_seq_length: Option<usize>,
     #[serde(default)]
@@ -96,8 +132,15 @@ fn join(dir: &str, name: &str) -> String {
 
 impl Encoder {
     /// Loads the model folder `dir` (a logical prefix in `files`). `max_length` overrides the
-    /// folder's `max_seq_length` (`--max-length`).
-    pub fn load(files: &Files, dir: &str, max_length: Option<usize>) -> Result<Encoder> {
+    /// folder's `max_seq_length` (`--max-length`). Prompts: `prompts` (the flags) when given,
+    /// else the folder's `config_sentence_transformers.json` `prompts` (`query`, and
+    /// `document` or `passage`), else a preset for the model family, else none.
+    pub fn load(
+        files: &Files,
+        dir: &str,
+        max_length: Option<usize>,
+        prompts: (Option<&str>, Option<&str>),
+    ) -> Result<Encoder> {
         let bad = |file: &str, what: String, fix: &str| Error::input(files.display(&join(dir, file)), 0, what, fix);
         let text = |name: &str| files.read_text(&join(dir, name));
 
@@ -164,6 +207,38 @@ impl Encoder {
             .with_truncation(Some(TruncationParams { max_length: max_seq_length, ..Default::default() }))
             .map_err(|e| bad("tokenizer.json", e.to_string(), "check max_seq_length"))?;
 
+        let prompts = if prompts.0.is_some() || prompts.1.is_some() {
+            Prompts {
+                query: prompts.0.unwrap_or_default().into(),
+                document: prompts.1.unwrap_or_default().into(),
+                source: "flag".into(),
+            }
+        } else {
+            let st_prompts: StPrompts = if files.has(&join(dir, "config_sentence_transformers.json")) {
+                serde_json::from_str(&text("config_sentence_transformers.json")?).map_err(|e| {
+                    bad(
+                        "config_sentence_transformers.json",
+                        e.to_string(),
+                        "fix the JSON (prompts must map names to strings)",
+                    )
+                })?
+            } else {
+                StPrompts::default()
+            };
+            let q = st_prompts.prompts.get("query").cloned().unwrap_or_default();
+            let d = ["document", "passage", "corpus"]
+                .iter()
+                .find_map(|k| st_prompts.prompts.get(*k))
+                .cloned()
+                .unwrap_or_default();
+            if !q.is_empty() || !d.is_empty() {
+                Prompts { query: q, document: d, source: "config_sentence_transformers.json".into() }
+            } else {
+                let name = dir.trim_end_matches('/').rsplit('/').next().unwrap_or(dir);
+                Prompts::preset(name).unwrap_or(Prompts { source: "none".into(), ..Default::default() })
+            }
+        };
+
         let device = Device::Cpu;
         let weights = join(dir, "model.safetensors");
         if !files.has(&weights) {
@@ -206,7 +281,7 @@ impl Encoder {
             lowercase: st.do_lower_case,
             pad_id,
             device,
-            info: EncoderInfo { architecture: model_type, pooling, normalize, max_seq_length, dim },
+            info: EncoderInfo { architecture: model_type, pooling, normalize, max_seq_length, dim, prompts },
         })
     }
 
@@ -283,5 +358,20 @@ impl Encoder {
             pooled = pooling::normalize(&pooled)?;
         }
         pooled.flatten_all()?.to_vec1::<f32>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Prompts;
+
+    #[test]
+    fn presets_by_model_family() {
+        let p = |n: &str| Prompts::preset(n).map(|p| (p.query, p.document));
+        assert_eq!(p("multilingual-e5-small"), Some(("query: ".into(), "passage: ".into())));
+        assert_eq!(p("e5-large-v2"), Some(("query: ".into(), "passage: ".into())));
+        assert_eq!(p("ruri-v3-310m"), Some(("検索クエリ: ".into(), "検索文書: ".into())));
+        assert_eq!(p("all-MiniLM-L6-v2"), None);
+        assert_eq!(p("bge-m3"), None);
     }
 }

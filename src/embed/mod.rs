@@ -152,6 +152,9 @@ pub struct RunContext<'a> {
     pub batch_size: usize,
     pub max_length: Option<usize>,
     pub truncate_dim: Option<usize>,
+    /// Neural models: prompts that override the folder's and the presets.
+    pub query_prompt: Option<String>,
+    pub doc_prompt: Option<String>,
     /// Embedding cache folder (native); `None` encodes everything every time.
     pub cache: Option<std::path::PathBuf>,
     pub progress: &'a dyn Progress,
@@ -224,9 +227,15 @@ pub fn rank(spec: &ModelSpec, cx: &RunContext) -> Result<(Rankings, Timings, Sea
         }
         #[cfg(feature = "models")]
         ModelSpec::Neural { dir, .. } => {
-            let enc = encoder::Encoder::load(cx.files, dir, cx.max_length)?;
-            let qtexts: Vec<&str> = queries.iter().map(|q| q.text.as_str()).collect();
-            let dtexts: Vec<&str> = ds.corpus.iter().map(|d| d.text.as_str()).collect();
+            let enc = encoder::Encoder::load(
+                cx.files,
+                dir,
+                cx.max_length,
+                (cx.query_prompt.as_deref(), cx.doc_prompt.as_deref()),
+            )?;
+            let p = &enc.info.prompts;
+            let qtexts: Vec<String> = queries.iter().map(|q| format!("{}{}", p.query, q.text)).collect();
+            let dtexts: Vec<String> = ds.corpus.iter().map(|d| format!("{}{}", p.document, d.text)).collect();
             let (mut qv, qs) = encode_cached(&enc, cx, dir, &qtexts)?;
             let (mut dv, dstats) = encode_cached(&enc, cx, dir, &dtexts)?;
             t.index_s = clock.elapsed().as_secs_f64();
@@ -268,12 +277,13 @@ fn encode_cached(
     enc: &encoder::Encoder,
     cx: &RunContext,
     dir: &str,
-    texts: &[&str],
+    texts: &[String],
 ) -> Result<(Vec<f32>, encoder::EncodeStats)> {
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
     #[cfg(not(target_arch = "wasm32"))]
     if let Some(root) = &cx.cache {
         let dim = enc.info.dim;
-        let key = cache::model_key(cx.files, dir, enc.info.max_seq_length, "")?;
+        let key = cache::model_key(cx.files, dir, enc.info.max_seq_length)?;
         let mut c = cache::Cache::open(root, &key, dim)?;
         let keys: Vec<cache::TextKey> = texts.iter().map(|t| cache::text_key(t)).collect();
         let missing: Vec<usize> = (0..texts.len()).filter(|&i| c.get(&keys[i]).is_none()).collect();
@@ -292,7 +302,7 @@ fn encode_cached(
         return Ok((out, stats));
     }
     let _ = (dir, &cx.cache);
-    enc.encode(texts, cx.batch_size, cx.progress)
+    enc.encode(&texts, cx.batch_size, cx.progress)
 }
 
 /// Exact search of query vectors against doc vectors; only the evaluated queries, in order.

@@ -164,6 +164,8 @@ pub fn evaluate_model(
         max_length: config.max_length,
         truncate_dim: config.truncate_dim,
         cache: config.cache.clone().map(Into::into),
+        query_prompt: config.query_prompt.clone(),
+        doc_prompt: config.doc_prompt.clone(),
         progress,
     };
     let (rankings, mut timings, search) = embed::rank(spec, &cx)?;
