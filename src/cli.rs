@@ -249,7 +249,9 @@ impl EvalArgs {
         for m in &models {
             for f in ModelSpec::parse(m)?.files() {
                 let p = std::path::Path::new(&f);
-                if p.is_dir() {
+                if let Some(id) = f.strip_prefix("hf:") {
+                    files.add_dir(&f, &embeval::embed::hub::resolve(id)?)?;
+                } else if p.is_dir() {
                     files.add_dir(&f, p)?;
                 } else if p.is_file() {
                     files.add_path(f.clone(), &f);

@@ -46,7 +46,9 @@ pub struct Config {
     /// `config_sentence_transformers.json` prompts and the family presets.
     pub query_prompt: Option<String>,
     pub doc_prompt: Option<String>,
-    /// Neural models: embedding cache folder (native only; `None` = no cache).
+    /// Neural models: embedding cache folder (native only; `None` = no cache). A local path,
+    /// so it is not written into results.json (cache hits are, per model).
+    #[serde(skip_serializing)]
     pub cache: Option<String>,
     /// Which searcher scores embeddings (`cpu` or `gpu`).
     pub search: search::SearchPath,

@@ -11,6 +11,8 @@ pub mod bm25;
 pub mod cache;
 #[cfg(feature = "models")]
 pub mod encoder;
+#[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
+pub mod hub;
 #[cfg(feature = "models")]
 pub mod mpnet;
 #[cfg(feature = "models")]
@@ -97,7 +99,8 @@ impl ModelSpec {
             }
             _ if !spec.is_empty() => {
                 let dir = spec.trim_end_matches('/').to_string();
-                let name = dir.rsplit(['/', '\\']).next().unwrap_or(&dir).to_string();
+                let name = dir.rsplit(['/', '\\']).next().unwrap_or(&dir);
+                let name = name.split('@').next().unwrap_or(name).to_string();
                 Ok(ModelSpec::Neural { label: label.unwrap_or(name), dir })
             }
             _ => Err(bad("empty model")),
