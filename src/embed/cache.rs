@@ -26,7 +26,7 @@ pub fn model_key(files: &Files, dir: &str, max_length: usize) -> Result<String> 
     let prefix = format!("{}/", dir.trim_end_matches('/'));
     let mut h = blake3::Hasher::new();
     for name in files.names().filter(|n| n.starts_with(&prefix)) {
-        h.update(name[prefix.len()..].as_bytes());
+        h.update(&name.as_bytes()[prefix.len()..]);
         h.update(&[0]);
         h.update(&files.read(name)?);
     }
