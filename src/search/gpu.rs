@@ -239,7 +239,7 @@ impl GpuSearcher {
         dim: usize,
         tie_rank: &[u32],
         k: usize,
-    ) -> Result<Vec<Vec<(u32, f32)>>, GpuError> {
+    ) -> Result<super::Hits, GpuError> {
         if dim == 0 {
             return Err(GpuError::Failed("embedding dimension is 0".into()));
         }
@@ -292,7 +292,7 @@ impl GpuSearcher {
         dim: usize,
         tie_rank: &[u32],
         k: usize,
-    ) -> Result<Vec<Vec<(u32, f32)>>, GpuError> {
+    ) -> Result<super::Hits, GpuError> {
         pollster::block_on(self.top_k(queries, docs, dim, tie_rank, k))
     }
 
@@ -496,7 +496,7 @@ pub fn top_k_blocking(
     dim: usize,
     tie_rank: &[u32],
     k: usize,
-) -> Result<Vec<Vec<(u32, f32)>>, GpuError> {
+) -> Result<super::Hits, GpuError> {
     pollster::block_on(async { GpuSearcher::new().await?.top_k(queries, docs, dim, tie_rank, k).await })
 }
 
