@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use embeval::embed::encoder::Encoder;
-use embeval::{Dataset, Files, Quiet};
+use embeval::{Dataset, Files, NeuralOptions, Quiet};
 
 fn main() {
     let model =
@@ -19,18 +19,20 @@ fn main() {
         Dataset::load(&Files::from_dir(&root.join("../shared/data/xquad-en")).unwrap(), &Default::default()).unwrap();
     let mut files = Files::new("bench");
     files.add_dir("m", &PathBuf::from(&model)).unwrap();
-    let enc = Encoder::load(&files, "m", None, (None, None)).unwrap();
+    // Batches of 32 texts as sentence-transformers' default (the token budget never binds here).
+    let opts = NeuralOptions::default();
+    let enc = Encoder::load(&files, "m", &opts).unwrap();
     let threads = rayon::current_num_threads();
     for (what, texts) in [
         ("docs", ds.corpus.iter().map(|d| d.text.as_str()).collect::<Vec<_>>()),
         ("queries", ds.queries.iter().map(|q| q.text.as_str()).collect::<Vec<_>>()),
     ] {
-        enc.encode(&texts[..32.min(texts.len())], 32, &Quiet).unwrap(); // warm-up
+        enc.encode(&texts[..32.min(texts.len())], &opts, &Quiet).unwrap(); // warm-up
         let mut runs = Vec::new();
         let mut tokens = 0;
         for _ in 0..3 {
             let t = Instant::now();
-            let (_, stats) = enc.encode(&texts, 32, &Quiet).unwrap();
+            let (_, stats) = enc.encode(&texts, &opts, &Quiet).unwrap();
             runs.push(t.elapsed().as_secs_f64());
             tokens = stats.tokens;
         }

@@ -61,6 +61,13 @@ pub enum SearchArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+pub enum DtypeArg {
+    F32,
+    F16,
+    Bf16,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 pub enum DocTextArg {
     /// `(title + " " + text).strip()` as BEIR and MTEB
     TitleText,
@@ -105,6 +112,14 @@ pub struct EvalArgs {
     /// Texts per forward pass for neural models.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
+    /// Neural models: padded tokens per forward pass at most (texts × longest text), so long
+    /// texts go in smaller batches (as text-embeddings-inference's --max-batch-tokens).
+    #[arg(long, value_name = "N", default_value_t = 16384)]
+    pub max_batch_tokens: usize,
+    /// Neural models: number format of weights and activations (vectors are f32 either way).
+    /// f16 and bf16 are meant for GPUs; on the CPU they run, slower than f32.
+    #[arg(long, value_enum, default_value = "f32")]
+    pub dtype: DtypeArg,
     /// Neural models: truncate texts at N tokens (default: the model's max_seq_length).
     #[arg(long, value_name = "N")]
     pub max_length: Option<usize>,
@@ -283,11 +298,19 @@ impl EvalArgs {
                 SearchArg::Cpu => embeval::search::SearchPath::Cpu,
                 SearchArg::Gpu => embeval::search::SearchPath::Gpu,
             },
-            batch_size: self.batch_size,
-            max_length: self.max_length,
-            truncate_dim: self.truncate_dim,
-            query_prompt: self.query_prompt.clone(),
-            doc_prompt: self.doc_prompt.clone(),
+            neural: embeval::NeuralOptions {
+                batch_size: self.batch_size,
+                max_batch_tokens: self.max_batch_tokens,
+                max_length: self.max_length,
+                truncate_dim: self.truncate_dim,
+                query_prompt: self.query_prompt.clone(),
+                doc_prompt: self.doc_prompt.clone(),
+                dtype: match self.dtype {
+                    DtypeArg::F32 => embeval::Dtype::F32,
+                    DtypeArg::F16 => embeval::Dtype::F16,
+                    DtypeArg::Bf16 => embeval::Dtype::Bf16,
+                },
+            },
             cache: if self.no_cache {
                 None
             } else {

@@ -18,7 +18,7 @@ pub mod wasm;
 use serde::{Deserialize, Serialize};
 
 pub use data::{Dataset, Files, LoadOptions};
-pub use embed::ModelSpec;
+pub use embed::{Dtype, ModelSpec, NeuralOptions};
 pub use error::{Error, Result};
 pub use metrics::Convention;
 pub use report::{ModelReport, Report};
@@ -36,16 +36,9 @@ pub struct Config {
     /// `--model` values: `[LABEL=]bm25`, `emb:...`, `run:FILE`.
     pub models: Vec<String>,
     pub score_function: ScoreFn,
-    /// Texts per forward pass for neural models.
-    pub batch_size: usize,
-    /// Neural models: truncate inputs at this many tokens instead of `max_seq_length`.
-    pub max_length: Option<usize>,
-    /// Neural models: keep the first D dimensions and re-normalise (Matryoshka).
-    pub truncate_dim: Option<usize>,
-    /// Neural models: text before each query / document, overriding the model folder's
-    /// `config_sentence_transformers.json` prompts and the family presets.
-    pub query_prompt: Option<String>,
-    pub doc_prompt: Option<String>,
+    /// Neural models: batching, truncation, prompts, dtype.
+    #[serde(flatten)]
+    pub neural: NeuralOptions,
     /// Neural models: embedding cache folder (native only; `None` = no cache). A local path,
     /// so it is not written into results.json (cache hits are, per model).
     #[serde(skip_serializing)]
@@ -70,12 +63,8 @@ impl Default for Config {
             models: vec!["bm25".into()],
             score_function: ScoreFn::Cosine,
             search: search::SearchPath::Cpu,
-            batch_size: 32,
-            max_length: None,
-            truncate_dim: None,
+            neural: NeuralOptions::default(),
             cache: None,
-            query_prompt: None,
-            doc_prompt: None,
             failures: 0,
             failure_k: 10,
             failure_threshold: 1.0,
@@ -90,11 +79,12 @@ impl Config {
         if self.k.is_empty() || self.k.contains(&0) {
             return Err(Error::usage("--k", "give positive cut-offs, e.g. --k 1,3,5,10,100"));
         }
-        if self.max_length == Some(0) || self.truncate_dim == Some(0) {
+        let n = &self.neural;
+        if n.max_length == Some(0) || n.truncate_dim == Some(0) {
             return Err(Error::usage("--max-length / --truncate-dim", "give a positive number"));
         }
-        if self.batch_size == 0 {
-            return Err(Error::usage("--batch-size", "give a positive batch size"));
+        if n.batch_size == 0 || n.max_batch_tokens == 0 {
+            return Err(Error::usage("--batch-size / --max-batch-tokens", "give a positive number"));
         }
         if self.models.is_empty() {
             return Err(Error::usage("--model", "give at least one model, e.g. --model bm25"));

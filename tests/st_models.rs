@@ -14,7 +14,7 @@ use std::path::PathBuf;
 mod common;
 
 use embeval::embed::encoder::Encoder;
-use embeval::{Config, Convention, Files, Quiet};
+use embeval::{Config, Convention, Files, NeuralOptions, Quiet};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -49,15 +49,14 @@ fn texts() -> Vec<(String, String)> {
         .collect()
 }
 
-fn vectors_match_sentence_transformers(model: &str) {
+fn vectors_match_sentence_transformers(model: &str, opts: NeuralOptions) -> embeval::embed::encoder::EncodeStats {
     let dir = model_dir(model);
     let mut files = Files::new("models");
     files.add_dir(model, &dir).unwrap();
-    let enc = Encoder::load(&files, model, None, (None, None)).unwrap();
+    let enc = Encoder::load(&files, model, &NeuralOptions::default()).unwrap();
     let texts = texts();
     let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
-    // A batch size that does not divide the count, so batches of mixed lengths are padded.
-    let (got, _) = enc.encode(&refs, 7, &Quiet).unwrap();
+    let (got, stats) = enc.encode(&refs, &opts, &Quiet).unwrap();
     let (n, dim, want) = read_npy(&fixture(&format!("{model}.npy")));
     assert_eq!((n, dim), (texts.len(), enc.info.dim));
     let mut worst = (1.0f64, 0.0f32);
@@ -72,21 +71,73 @@ fn vectors_match_sentence_transformers(model: &str) {
         worst = (worst.0.min(cos), worst.1.max(diff));
     }
     eprintln!("{model}: {} texts, worst cosine {:.9}, worst max|diff| {:e}", texts.len(), worst.0, worst.1);
+    stats
+}
+
+/// A batch size that does not divide the count, so batches of mixed lengths are padded.
+fn batch_of_7() -> NeuralOptions {
+    NeuralOptions { batch_size: 7, ..Default::default() }
 }
 
 #[test]
 fn minilm_vectors_match_sentence_transformers() {
-    vectors_match_sentence_transformers("all-MiniLM-L6-v2");
+    // With a token budget, the 256-token texts go two a batch and short ones seven: the
+    // vectors must not depend on how texts are batched.
+    let budget = NeuralOptions { batch_size: 7, max_batch_tokens: 600, ..Default::default() };
+    let stats = vectors_match_sentence_transformers("all-MiniLM-L6-v2", budget);
+    assert!(stats.batches > 67usize.div_ceil(7) + 2, "{} batches: the token budget did not split", stats.batches);
 }
 
 #[test]
 fn fine_tuned_minilm_vectors_match_sentence_transformers() {
-    vectors_match_sentence_transformers("sre-embedding-model");
+    vectors_match_sentence_transformers("sre-embedding-model", batch_of_7());
 }
 
 #[test]
 fn mpnet_vectors_match_sentence_transformers() {
-    vectors_match_sentence_transformers("all-mpnet-base-v2");
+    vectors_match_sentence_transformers("all-mpnet-base-v2", batch_of_7());
+}
+
+/// Worst (lowest) cosine and largest |diff| between two row-major matrices.
+fn worst(got: &[f32], want: &[f32], dim: usize) -> (f64, f32) {
+    let mut w = (1.0f64, 0.0f32);
+    for (g, t) in got.chunks(dim).zip(want.chunks(dim)) {
+        let dot: f64 = g.iter().zip(t).map(|(a, b)| *a as f64 * *b as f64).sum();
+        let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+        let diff = g.iter().zip(t).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        w = (w.0.min(dot / (norm(g) * norm(t))), w.1.max(diff));
+    }
+    w
+}
+
+/// `--dtype f16|bf16`: weights and activations in half precision give what
+/// sentence-transformers gives with the model loaded in that dtype (make_dtype_fixture.py),
+/// within half-precision rounding, and stay close to the f32 vectors. No NaN anywhere (the
+/// padding mask must use the dtype's finite minimum).
+#[test]
+fn half_precision_matches_sentence_transformers_in_that_dtype() {
+    let mut files = Files::new("models");
+    files.add_dir("m", &model_dir("all-MiniLM-L6-v2")).unwrap();
+    let texts = texts();
+    let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
+    let (_, dim, f32_want) = read_npy(&fixture("all-MiniLM-L6-v2.npy"));
+    for (dtype, name) in [(embeval::Dtype::F16, "f16"), (embeval::Dtype::Bf16, "bf16")] {
+        let opts = NeuralOptions { dtype, batch_size: 16, ..Default::default() };
+        let enc = Encoder::load(&files, "m", &opts).unwrap();
+        let (got, _) = enc.encode(&refs, &opts, &Quiet).unwrap();
+        assert!(got.iter().all(|x| x.is_finite()), "{name}: non-finite values");
+        let (_, _, want) = read_npy(&fixture(&format!("all-MiniLM-L6-v2.{name}.npy")));
+        let same = worst(&got, &want, dim);
+        let full = worst(&got, &f32_want, dim);
+        let st_vs_f32 = worst(&want, &f32_want, dim);
+        eprintln!("{name}: vs ST {name} {same:?}; vs ST f32 {full:?}; ST {name} vs ST f32 {st_vs_f32:?}");
+        // Measured: f16 ≥ 0.99997 cosine to ST f16; bf16 ≈ 0.9955 to ST bf16 — candle's BERT
+        // attention sums its softmax in bf16 where PyTorch accumulates in f32 (ST bf16 vs ST f32
+        // is 0.99986).
+        let (min_cos, max_diff) = if name == "f16" { (0.9999, 2e-3) } else { (0.99, 3e-2) };
+        assert!(same.0 >= min_cos && same.1 <= max_diff, "{name} vs sentence-transformers {name}: {same:?}");
+        assert!(full.0 >= min_cos, "{name} vs f32: {full:?}");
+    }
 }
 
 #[test]
@@ -126,11 +177,11 @@ fn max_length_and_truncate_dim() {
     let mut files = Files::new("models");
     files.add_dir("m", &model_dir("all-MiniLM-L6-v2")).unwrap();
     let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
-    let default = Encoder::load(&files, "m", None, (None, None)).unwrap();
-    let (_, stats) = default.encode(&refs, 16, &Quiet).unwrap();
+    let default = Encoder::load(&files, "m", &NeuralOptions::default()).unwrap();
+    let (_, stats) = default.encode(&refs, &NeuralOptions::default(), &Quiet).unwrap();
     assert_eq!(stats.truncated, counts.iter().filter(|&&c| c > 256).count(), "truncated at max_seq_length 256");
-    let short = Encoder::load(&files, "m", Some(16), (None, None)).unwrap();
-    let (_, stats) = short.encode(&refs, 16, &Quiet).unwrap();
+    let short = NeuralOptions { max_length: Some(16), ..Default::default() };
+    let (_, stats) = Encoder::load(&files, "m", &short).unwrap().encode(&refs, &short, &Quiet).unwrap();
     assert_eq!(stats.truncated, counts.iter().filter(|&&c| c > 16).count(), "truncated at --max-length 16");
     assert_eq!(stats.tokens as u64, counts.iter().map(|&c| c.min(16)).sum::<u64>());
 
@@ -158,7 +209,12 @@ fn max_length_and_truncate_dim() {
     files.add_bytes("q.npy", "q.npy", common::npy_f32_rows(&cut));
     files.add_bytes("d.npy", "d.npy", common::npy_f32_rows(&cut));
     let run = |models: Vec<String>, truncate_dim| {
-        let config = Config { models, truncate_dim, top: 67, ..Config::default() };
+        let config = Config {
+            models,
+            neural: NeuralOptions { truncate_dim, ..Default::default() },
+            top: 67,
+            ..Config::default()
+        };
         embeval::evaluate(&files, &config, &Quiet, &mut |_| Ok(())).unwrap().models.remove(0)
     };
     let ours = run(vec!["m".into()], Some(128));
@@ -169,7 +225,11 @@ fn max_length_and_truncate_dim() {
             assert!((sa - sb).abs() <= 1e-5, "{}: {da} {sa} vs {db} {sb}", a.query_id);
         }
     }
-    let config = Config { models: vec!["m".into()], truncate_dim: Some(1000), ..Config::default() };
+    let config = Config {
+        models: vec!["m".into()],
+        neural: NeuralOptions { truncate_dim: Some(1000), ..Default::default() },
+        ..Config::default()
+    };
     let err = embeval::evaluate(&files, &config, &Quiet, &mut |_| Ok(())).unwrap_err().to_string();
     assert!(err.contains("--truncate-dim") && err.contains("384"), "{err}");
 }
@@ -185,7 +245,7 @@ fn embedding_cache_skips_reencoding() {
         let config = Config {
             models: vec!["m".into()],
             cache: Some(cache.path().display().to_string()),
-            max_length,
+            neural: NeuralOptions { max_length, ..Default::default() },
             ..Config::default()
         };
         embeval::evaluate(&files, &config, &Quiet, &mut |_| Ok(())).unwrap().models.remove(0)
@@ -194,6 +254,9 @@ fn embedding_cache_skips_reencoding() {
         |m: &embeval::ModelReport, what: &str| m.search.throughput.as_ref().unwrap()[what]["cached"].as_u64().unwrap();
     let first = run(None);
     assert_eq!((cached(&first, "docs"), cached(&first, "queries")), (0, 0));
+    // Peak memory while the model loaded and encoded: at least its 90 MB of weights.
+    let memory = &first.search.throughput.as_ref().unwrap()["memory"];
+    assert!(memory["peak_mib"].as_f64().unwrap() > 80.0, "{memory}");
     let second = run(None);
     assert_eq!((cached(&second, "docs"), cached(&second, "queries")), (50, 38));
     assert_eq!(first.metrics, second.metrics);
@@ -232,8 +295,11 @@ fn prompts_prefix_queries_and_documents() {
     let run = |files: &Files, q: Option<&str>, d: Option<&str>| {
         let config = Config {
             models: vec!["m".into()],
-            query_prompt: q.map(Into::into),
-            doc_prompt: d.map(Into::into),
+            neural: NeuralOptions {
+                query_prompt: q.map(Into::into),
+                doc_prompt: d.map(Into::into),
+                ..Default::default()
+            },
             ..Config::default()
         };
         embeval::evaluate(files, &config, &Quiet, &mut |_| Ok(())).unwrap().models.remove(0)

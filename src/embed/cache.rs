@@ -22,7 +22,7 @@ pub fn text_key(text: &str) -> TextKey {
 /// Hash of every file of the model folder (names and bytes, in name order) and the max
 /// length: with the text key (which covers the prompt, part of the text), anything that
 /// changes a vector changes the key.
-pub fn model_key(files: &Files, dir: &str, max_length: usize) -> Result<String> {
+pub fn model_key(files: &Files, dir: &str, max_length: usize, dtype: super::Dtype) -> Result<String> {
     let prefix = format!("{}/", dir.trim_end_matches('/'));
     let mut h = blake3::Hasher::new();
     for name in files.names().filter(|n| n.starts_with(&prefix)) {
@@ -31,6 +31,10 @@ pub fn model_key(files: &Files, dir: &str, max_length: usize) -> Result<String> 
         h.update(&files.read(name)?);
     }
     h.update(format!("\0max_length={max_length}").as_bytes());
+    if dtype != super::Dtype::F32 {
+        // f32 keys stay as they were before --dtype existed, so old caches remain valid.
+        h.update(format!("\0dtype={}", dtype.name()).as_bytes());
+    }
     Ok(h.finalize().to_hex()[..32].to_string())
 }
 

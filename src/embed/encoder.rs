@@ -18,6 +18,7 @@ use tokenizers::{Tokenizer, TruncationParams};
 use super::bert::Bert;
 use super::mpnet::MPNet;
 use super::pooling::{self, Pooling};
+use super::{Dtype, NeuralOptions};
 use crate::data::Files;
 use crate::error::{Error, Result};
 
@@ -58,6 +59,7 @@ pub struct EncoderInfo {
     pub normalize: bool,
     pub max_seq_length: usize,
     pub dim: usize,
+    pub dtype: Dtype,
     pub prompts: Prompts,
 }
 
@@ -69,6 +71,8 @@ pub struct EncodeStats {
     pub cached: usize,
     pub tokens: usize,
     pub truncated: usize,
+    /// Forward passes (see [`batches`]).
+    pub batches: usize,
     pub seconds: f64,
     pub texts_per_s: f64,
     pub tokens_per_s: f64,
@@ -131,16 +135,14 @@ fn join(dir: &str, name: &str) -> String {
 }
 
 impl Encoder {
-    /// Loads the model folder `dir` (a logical prefix in `files`). `max_length` overrides the
-    /// folder's `max_seq_length` (`--max-length`). Prompts: `prompts` (the flags) when given,
+    /// Loads the model folder `dir` (a logical prefix in `files`) with weights in
+    /// `options.dtype`. `options.max_length` overrides the folder's `max_seq_length`
+    /// (`--max-length`). Prompts: the options' (the flags) when given,
     /// else the folder's `config_sentence_transformers.json` `prompts` (`query`, and
     /// `document` or `passage`), else a preset for the model family, else none.
-    pub fn load(
-        files: &Files,
-        dir: &str,
-        max_length: Option<usize>,
-        prompts: (Option<&str>, Option<&str>),
-    ) -> Result<Encoder> {
+    pub fn load(files: &Files, dir: &str, options: &NeuralOptions) -> Result<Encoder> {
+        let max_length = options.max_length;
+        let prompts = (options.query_prompt.as_deref(), options.doc_prompt.as_deref());
         let bad = |file: &str, what: String, fix: &str| Error::input(files.display(&join(dir, file)), 0, what, fix);
         let text = |name: &str| files.read_text(&join(dir, name));
 
@@ -248,7 +250,12 @@ impl Encoder {
                 "convert the weights to safetensors (pytorch_model.bin is not read yet)",
             ));
         }
-        let vb = VarBuilder::from_buffered_safetensors(files.read(&weights)?, DType::F32, &device)
+        let dtype = match options.dtype {
+            Dtype::F32 => DType::F32,
+            Dtype::F16 => DType::F16,
+            Dtype::Bf16 => DType::BF16,
+        };
+        let vb = VarBuilder::from_buffered_safetensors(files.read(&weights)?, dtype, &device)
             .map_err(|e| bad("model.safetensors", format!("cannot read: {e}"), "re-download the model"))?;
         let model_type = hf.model_type.unwrap_or_else(|| "bert".into());
         let arch = match model_type.as_str() {
@@ -281,15 +288,24 @@ impl Encoder {
             lowercase: st.do_lower_case,
             pad_id,
             device,
-            info: EncoderInfo { architecture: model_type, pooling, normalize, max_seq_length, dim, prompts },
+            info: EncoderInfo {
+                architecture: model_type,
+                pooling,
+                normalize,
+                max_seq_length,
+                dim,
+                dtype: options.dtype,
+                prompts,
+            },
         })
     }
 
-    /// Embeds `texts` (row-major, `info.dim` columns), in input order.
+    /// Embeds `texts` (row-major, `info.dim` columns), in input order, in batches of at most
+    /// `options.batch_size` texts and `options.max_batch_tokens` padded tokens.
     pub fn encode(
         &self,
         texts: &[&str],
-        batch_size: usize,
+        options: &NeuralOptions,
         progress: &dyn crate::Progress,
     ) -> Result<(Vec<f32>, EncodeStats)> {
         let clock = web_time::Instant::now();
@@ -297,23 +313,22 @@ impl Encoder {
         let inputs: Vec<String> =
             texts.iter().map(|t| if self.lowercase { t.to_lowercase() } else { t.to_string() }).collect();
         let enc = self.tokenizer.encode_batch(inputs, true).map_err(|e| fail(format!("tokenizing: {e}")))?;
-        let mut order: Vec<usize> = (0..enc.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(enc[i].get_ids().len()));
+        let lens: Vec<usize> = enc.iter().map(|e| e.get_ids().len()).collect();
         let dim = self.info.dim;
         let mut out = vec![0f32; texts.len() * dim];
         let mut batch_times = Vec::new();
         let mut stats = EncodeStats { texts: texts.len(), ..Default::default() };
         stats.truncated = enc.iter().filter(|e| !e.get_overflowing().is_empty()).count();
         progress.begin("encode", texts.len() as u64);
-        for batch in order.chunks(batch_size.max(1)) {
+        for batch in batches(&lens, options.batch_size, options.max_batch_tokens) {
             let t = web_time::Instant::now();
-            let len = batch.iter().map(|&i| enc[i].get_ids().len()).max().unwrap_or(0).max(1);
+            let len = batch.iter().map(|&i| lens[i]).max().unwrap_or(0).max(1);
             let mut ids = vec![self.pad_id; batch.len() * len];
             let mut mask = vec![0u32; batch.len() * len];
             let mut types = vec![0u32; batch.len() * len];
             for (r, &i) in batch.iter().enumerate() {
                 let e = &enc[i];
-                let n = e.get_ids().len();
+                let n = lens[i];
                 ids[r * len..r * len + n].copy_from_slice(e.get_ids());
                 mask[r * len..r * len + n].copy_from_slice(e.get_attention_mask());
                 types[r * len..r * len + n].copy_from_slice(e.get_type_ids());
@@ -327,6 +342,7 @@ impl Encoder {
             progress.advance(batch.len() as u64);
         }
         progress.end();
+        stats.batches = batch_times.len();
         stats.seconds = clock.elapsed().as_secs_f64();
         stats.texts_per_s = stats.texts as f64 / stats.seconds.max(1e-9);
         stats.tokens_per_s = stats.tokens as f64 / stats.seconds.max(1e-9);
@@ -353,6 +369,8 @@ impl Encoder {
             Arch::Bert(m) => m.forward(&ids, &types, &mask)?,
             Arch::MPNet(m) => m.forward(&ids, &mask)?,
         };
+        // Pooling and normalisation in f32 whatever the model's dtype.
+        let hidden = hidden.to_dtype(DType::F32)?;
         let mut pooled = self.pooling.apply(&hidden, &mask)?;
         if self.normalize {
             pooled = pooling::normalize(&pooled)?;
@@ -361,9 +379,44 @@ impl Encoder {
     }
 }
 
+/// Texts (by index) in forward passes: longest first, so each batch pads only to its own
+/// longest text; at most `size` texts and `max_tokens` padded tokens (texts × longest) a batch,
+/// at least one text. Short texts fill whole batches; long ones go a few at a time.
+pub fn batches(lens: &[usize], size: usize, max_tokens: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lens.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(lens[i]));
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for i in order {
+        match out.last_mut() {
+            // The batch's first text is its longest.
+            Some(b) if b.len() < size.max(1) && (b.len() + 1) * lens[b[0]].max(1) <= max_tokens => b.push(i),
+            _ => out.push(vec![i]),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Prompts;
+    use super::{batches, Prompts};
+
+    #[test]
+    fn batches_respect_size_and_token_budget() {
+        let lens = [5, 300, 10, 300, 7, 120, 3, 9];
+        let b = batches(&lens, 4, 640);
+        // 300-token texts: two a batch (600 ≤ 640); 120 + shorter: up to 4 (480 ≤ 640).
+        assert_eq!(b, vec![vec![1, 3], vec![5, 2, 7, 4], vec![0, 6]]);
+        for batch in &b {
+            let longest = batch.iter().map(|&i| lens[i]).max().unwrap();
+            assert!(batch.len() <= 4 && (batch.len() * longest <= 640 || batch.len() == 1));
+        }
+        // Every text exactly once; a text longer than the budget still gets its own batch.
+        let mut all: Vec<usize> = b.concat();
+        all.sort();
+        assert_eq!(all, (0..lens.len()).collect::<Vec<_>>());
+        assert_eq!(batches(&[1000, 2], 8, 100), vec![vec![0], vec![1]]);
+        assert!(batches(&[], 8, 100).is_empty());
+    }
 
     #[test]
     fn presets_by_model_family() {

@@ -14,6 +14,8 @@ pub mod encoder;
 #[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
 pub mod hub;
 #[cfg(feature = "models")]
+pub mod memory;
+#[cfg(feature = "models")]
 pub mod mpnet;
 #[cfg(feature = "models")]
 pub mod pooling;
@@ -143,6 +145,61 @@ pub struct Timings {
     pub total_s: f64,
 }
 
+/// Number format of a neural model's weights and activations (`--dtype`). Vectors always
+/// come out as f32. f16 / bf16 are meant for GPUs; on the CPU they run, slower than f32.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dtype {
+    #[default]
+    F32,
+    F16,
+    Bf16,
+}
+
+impl Dtype {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dtype::F32 => "f32",
+            Dtype::F16 => "f16",
+            Dtype::Bf16 => "bf16",
+        }
+    }
+}
+
+/// How neural models are run: the same for every `--model` folder of one evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NeuralOptions {
+    /// Texts per forward pass at most.
+    pub batch_size: usize,
+    /// Padded tokens per forward pass at most (texts × longest text in the batch), as
+    /// text-embeddings-inference's `--max-batch-tokens`: long texts go in smaller batches.
+    pub max_batch_tokens: usize,
+    /// Truncate inputs at this many tokens instead of the folder's `max_seq_length`.
+    pub max_length: Option<usize>,
+    /// Keep the first D dimensions and re-normalise (Matryoshka).
+    pub truncate_dim: Option<usize>,
+    /// Text before each query / document, overriding the model folder's
+    /// `config_sentence_transformers.json` prompts and the family presets.
+    pub query_prompt: Option<String>,
+    pub doc_prompt: Option<String>,
+    pub dtype: Dtype,
+}
+
+impl Default for NeuralOptions {
+    fn default() -> Self {
+        NeuralOptions {
+            batch_size: 32,
+            max_batch_tokens: 16384,
+            max_length: None,
+            truncate_dim: None,
+            query_prompt: None,
+            doc_prompt: None,
+            dtype: Dtype::F32,
+        }
+    }
+}
+
 /// Settings a model run needs from the evaluation.
 pub struct RunContext<'a> {
     pub files: &'a Files,
@@ -152,12 +209,7 @@ pub struct RunContext<'a> {
     /// How many docs to keep per query: max(k) and the per-query top list.
     pub depth: usize,
     pub search: search::SearchPath,
-    pub batch_size: usize,
-    pub max_length: Option<usize>,
-    pub truncate_dim: Option<usize>,
-    /// Neural models: prompts that override the folder's and the presets.
-    pub query_prompt: Option<String>,
-    pub doc_prompt: Option<String>,
+    pub neural: &'a NeuralOptions,
     /// Embedding cache folder (native); `None` encodes everything every time.
     pub cache: Option<std::path::PathBuf>,
     pub progress: &'a dyn Progress,
@@ -230,12 +282,8 @@ pub fn rank(spec: &ModelSpec, cx: &RunContext) -> Result<(Rankings, Timings, Sea
         }
         #[cfg(feature = "models")]
         ModelSpec::Neural { dir, .. } => {
-            let enc = encoder::Encoder::load(
-                cx.files,
-                dir,
-                cx.max_length,
-                (cx.query_prompt.as_deref(), cx.doc_prompt.as_deref()),
-            )?;
+            let memory = memory::PeakMemory::start();
+            let enc = encoder::Encoder::load(cx.files, dir, cx.neural)?;
             let p = &enc.info.prompts;
             let qtexts: Vec<String> = queries.iter().map(|q| format!("{}{}", p.query, q.text)).collect();
             let dtexts: Vec<String> = ds.corpus.iter().map(|d| format!("{}{}", p.document, d.text)).collect();
@@ -243,9 +291,9 @@ pub fn rank(spec: &ModelSpec, cx: &RunContext) -> Result<(Rankings, Timings, Sea
             let (mut dv, dstats) = encode_cached(&enc, cx, dir, &dtexts)?;
             t.index_s = clock.elapsed().as_secs_f64();
             info.encoder = serde_json::to_value(&enc.info).ok();
-            info.throughput = Some(serde_json::json!({"queries": qs, "docs": dstats}));
+            info.throughput = Some(serde_json::json!({"queries": qs, "docs": dstats, "memory": memory.read()}));
             let mut dim = enc.info.dim;
-            if let Some(t) = cx.truncate_dim {
+            if let Some(t) = cx.neural.truncate_dim {
                 if t > dim {
                     return Err(Error::usage(
                         "--truncate-dim",
@@ -286,12 +334,12 @@ fn encode_cached(
     #[cfg(not(target_arch = "wasm32"))]
     if let Some(root) = &cx.cache {
         let dim = enc.info.dim;
-        let key = cache::model_key(cx.files, dir, enc.info.max_seq_length)?;
+        let key = cache::model_key(cx.files, dir, enc.info.max_seq_length, cx.neural.dtype)?;
         let mut c = cache::Cache::open(root, &key, dim)?;
         let keys: Vec<cache::TextKey> = texts.iter().map(|t| cache::text_key(t)).collect();
         let missing: Vec<usize> = (0..texts.len()).filter(|&i| c.get(&keys[i]).is_none()).collect();
         let todo: Vec<&str> = missing.iter().map(|&i| texts[i]).collect();
-        let (fresh, mut stats) = enc.encode(&todo, cx.batch_size, cx.progress)?;
+        let (fresh, mut stats) = enc.encode(&todo, cx.neural, cx.progress)?;
         for (j, &i) in missing.iter().enumerate() {
             c.insert(keys[i], &fresh[j * dim..(j + 1) * dim]);
         }
@@ -305,7 +353,7 @@ fn encode_cached(
         return Ok((out, stats));
     }
     let _ = (dir, &cx.cache);
-    enc.encode(&texts, cx.batch_size, cx.progress)
+    enc.encode(&texts, cx.neural, cx.progress)
 }
 
 /// Exact search of query vectors against doc vectors; only the evaluated queries, in order.

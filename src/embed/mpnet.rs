@@ -168,9 +168,8 @@ impl MPNet {
             (0..s as i64).flat_map(|qi| (0..s as i64).map(move |ki| bucket(ki - qi, self.buckets))).collect();
         let buckets = Tensor::from_vec(buckets, (s, s), &self.device)?;
         let pos_bias = self.relative_attention_bias.forward(&buckets)?.permute((2, 0, 1))?.unsqueeze(0)?;
-        // Padding mask [b, 1, 1, s]: 0 for tokens, f32::MIN for padding (as transformers does).
-        let maskf = mask.to_dtype(DType::F32)?;
-        let neg = ((maskf.ones_like()? - maskf)? * f32::MIN as f64)?.reshape((b, 1, 1, s))?;
+        // Padding mask [b, 1, 1, s]: 0 for tokens, the dtype's minimum on padding (as transformers).
+        let neg = super::bert::padding_bias(mask, x.dtype())?.reshape((b, 1, 1, s))?;
         let bias = pos_bias.broadcast_add(&neg)?;
         for layer in &self.layers {
             x = layer.forward(&x, &bias)?;

@@ -160,12 +160,8 @@ pub fn evaluate_model(
         score_fn: config.score_function,
         depth,
         search: config.search,
-        batch_size: config.batch_size,
-        max_length: config.max_length,
-        truncate_dim: config.truncate_dim,
+        neural: &config.neural,
         cache: config.cache.clone().map(Into::into),
-        query_prompt: config.query_prompt.clone(),
-        doc_prompt: config.doc_prompt.clone(),
         progress,
     };
     let (rankings, mut timings, search) = embed::rank(spec, &cx)?;

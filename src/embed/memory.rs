@@ -1,0 +1,81 @@
+//! Peak memory while one neural model loads and encodes, for the results' efficiency figures.
+//!
+//! - Linux: the resident-set high-water mark (`VmHWM` in `/proc/self/status`), reset when the
+//!   model starts loading (`echo 5 > /proc/self/clear_refs`), so each model gets its own peak.
+//!   Where the reset is refused the value is the process's peak so far, and says so.
+//! - wasm32: the size of the module's linear memory, which only grows: the peak of the page's
+//!   worker so far (weights, activations and the dataset together).
+//! - Elsewhere: not measured (`null` in results.json).
+
+use serde::Serialize;
+
+/// What was measured, in MiB, and over what span.
+#[derive(Debug, Clone, Serialize)]
+pub struct Peak {
+    pub peak_mib: f64,
+    /// `model` (reset when this model started loading), `process` (since the process
+    /// started) or `wasm-memory` (the wasm instance's linear memory).
+    pub scope: &'static str,
+}
+
+/// Started before a model loads; [`PeakMemory::read`] after it has encoded.
+pub struct PeakMemory {
+    scope: &'static str,
+}
+
+impl PeakMemory {
+    pub fn start() -> PeakMemory {
+        #[cfg(target_os = "linux")]
+        {
+            let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+            PeakMemory { scope: if reset { "model" } else { "process" } }
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            PeakMemory { scope: "wasm-memory" }
+        }
+        #[cfg(not(any(target_os = "linux", target_arch = "wasm32")))]
+        {
+            PeakMemory { scope: "none" }
+        }
+    }
+
+    pub fn read(&self) -> Option<Peak> {
+        let bytes = current_peak_bytes()?;
+        Some(Peak { peak_mib: (bytes as f64 / (1024.0 * 1024.0) * 10.0).round() / 10.0, scope: self.scope })
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn current_peak_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(target_arch = "wasm32")]
+fn current_peak_bytes() -> Option<u64> {
+    Some(core::arch::wasm32::memory_size(0) as u64 * 65536)
+}
+
+#[cfg(not(any(target_os = "linux", target_arch = "wasm32")))]
+fn current_peak_bytes() -> Option<u64> {
+    None
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::PeakMemory;
+
+    #[test]
+    fn peak_grows_with_a_large_allocation() {
+        let m = PeakMemory::start();
+        let before = m.read().unwrap().peak_mib;
+        let mut big = vec![1u8; 256 << 20];
+        big[12345] = 2; // touch: pages count once written
+        std::hint::black_box(&big);
+        let after = m.read().unwrap().peak_mib;
+        assert!(after >= before + 200.0, "peak {before} → {after} MiB after touching 256 MiB");
+    }
+}
