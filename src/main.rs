@@ -93,10 +93,13 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
         if !args.quiet {
             eprintln!("{}: {} queries evaluated in {:.2} s", m.name, m.num_queries, m.timings.total_s);
             if let Some(t) = &m.search.throughput {
-                let rate = |w: &str| t[w]["texts_per_s"].as_f64().unwrap_or(0.0);
+                let rate = |w: &str| match (t[w]["texts"].as_u64(), t[w]["cached"].as_u64()) {
+                    (Some(n), Some(c)) if n == c => format!("{w} from the cache"),
+                    _ => format!("{w} {:.1} texts/s", t[w]["texts_per_s"].as_f64().unwrap_or(0.0)),
+                };
                 let peak =
                     t["memory"]["peak_mib"].as_f64().map_or(String::new(), |p| format!(", peak memory {p:.0} MiB"));
-                eprintln!("  encoding: docs {:.1} texts/s, queries {:.1} texts/s{peak}", rate("docs"), rate("queries"));
+                eprintln!("  encoding: {}, {}{peak}", rate("docs"), rate("queries"));
             }
         }
     }
