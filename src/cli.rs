@@ -54,6 +54,8 @@ pub enum ScoreArg {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum SearchArg {
+    /// the GPU if a short calibration on this workload says it is faster, else the CPU
+    Auto,
     /// all cores, block-wise sgemm + top-k
     Cpu,
     /// the WGSL shaders through wgpu (Vulkan/Metal/DX12); falls back to the CPU if no adapter
@@ -151,7 +153,7 @@ pub struct EvalArgs {
     #[arg(long, value_enum, default_value = "cosine")]
     pub score: ScoreArg,
     /// Where embeddings are searched.
-    #[arg(long, value_enum, default_value = "cpu")]
+    #[arg(long, value_enum, default_value = "auto")]
     pub search: SearchArg,
     /// Write results.json, results.csv and per_query.jsonl here.
     #[arg(long, value_name = "DIR")]
@@ -295,6 +297,7 @@ impl EvalArgs {
                 ScoreArg::Dot => ScoreFn::Dot,
             },
             search: match self.search {
+                SearchArg::Auto => embeval::search::SearchPath::Auto,
                 SearchArg::Cpu => embeval::search::SearchPath::Cpu,
                 SearchArg::Gpu => embeval::search::SearchPath::Gpu,
             },

@@ -43,7 +43,7 @@ pub struct Config {
     /// so it is not written into results.json (cache hits are, per model).
     #[serde(skip_serializing)]
     pub cache: Option<String>,
-    /// Which searcher scores embeddings (`cpu` or `gpu`).
+    /// Which searcher scores embeddings (`auto`, `cpu` or `gpu`).
     pub search: search::SearchPath,
     /// How many worst queries to list per model (0 = none).
     pub failures: usize,
@@ -62,7 +62,7 @@ impl Default for Config {
             k: metrics::DEFAULT_KS.to_vec(),
             models: vec!["bm25".into()],
             score_function: ScoreFn::Cosine,
-            search: search::SearchPath::Cpu,
+            search: search::SearchPath::Auto,
             neural: NeuralOptions::default(),
             cache: None,
             failures: 0,

@@ -119,3 +119,53 @@ fn no_adapter_falls_back_to_the_cpu_with_a_notice() {
     assert_eq!(results["models"][0]["search"]["path"], "cpu");
     assert_eq!(results["models"][0]["metrics"]["ndcg@10"], 1.0);
 }
+
+/// `--search auto`: small work never starts a GPU; above [`AUTO_MIN_WORK`] the path that the
+/// calibration timed faster runs (on lavapipe that is the CPU), the report says why, and the
+/// hits are those of the path it names.
+#[test]
+fn auto_takes_the_path_the_calibration_timed_faster() {
+    use embeval::search::{cpu, top_k, AUTO_MIN_WORK};
+    let mut rng = 0x2545f491u32;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 17;
+        rng ^= rng << 5;
+        (rng as f32 / u32::MAX as f32) - 0.5
+    };
+    let (nq, nd) = (256, 16384);
+    let q: Vec<f32> = (0..nq * DIM).map(|_| next()).collect();
+    let d: Vec<f32> = (0..nd * DIM).map(|_| next()).collect();
+    let ties: Vec<u32> = (0..nd as u32).collect();
+    assert!(nq * nd * DIM >= AUTO_MIN_WORK);
+
+    let (small, path, notice) =
+        top_k(SearchPath::Auto, &q[..8 * DIM], &d[..1000 * DIM], DIM, &ties[..1000], 10).unwrap();
+    assert_eq!((path.as_str(), notice), ("cpu", None), "small work stays on the CPU");
+    assert_eq!(small, cpu::top_k(&q[..8 * DIM], &d[..1000 * DIM], DIM, &ties[..1000], 10));
+
+    let (hits, path, notice) = top_k(SearchPath::Auto, &q, &d, DIM, &ties, 10).unwrap();
+    eprintln!("auto: {path} {notice:?}");
+    if path == "cpu (auto: no GPU adapter)" {
+        eprintln!("SKIPPED calibration: no GPU adapter");
+        return;
+    }
+    assert!(notice.is_none(), "{notice:?}");
+    let ms = |marker: &str| -> f64 {
+        let at = path.find(marker).unwrap_or_else(|| panic!("no '{marker}' in '{path}'"));
+        path[at + marker.len()..].split(' ').next().unwrap().parse().unwrap()
+    };
+    let (gpu_ms, cpu_ms) = (ms("calibration gpu "), ms(", cpu "));
+    let cpu_hits = cpu::top_k(&q, &d, DIM, &ties, 10);
+    if cpu_ms <= gpu_ms {
+        assert!(path.starts_with("cpu (auto: calibration"), "{path}");
+        assert_eq!(hits, cpu_hits);
+    } else {
+        assert!(path.starts_with("gpu: "), "{path}");
+        for (g, c) in hits.iter().zip(&cpu_hits) {
+            for ((_, gs), (_, cs)) in g.iter().zip(c) {
+                assert!((gs - cs).abs() <= 1e-5);
+            }
+        }
+    }
+}

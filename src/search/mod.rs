@@ -122,8 +122,11 @@ impl ScoreFn {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum SearchPath {
-    /// Block-wise sgemm + top-k on all cores ([`cpu`]).
+    /// The GPU when a short calibration on this adapter and this workload says it is faster
+    /// than the CPU (never on work too small to pay for starting a GPU), else the CPU.
     #[default]
+    Auto,
+    /// Block-wise sgemm + top-k on all cores ([`cpu`]).
     Cpu,
     /// The WGSL shaders through wgpu ([`gpu`]); falls back to the CPU with a notice when no
     /// adapter is found. Native builds only for now (the page's search is synchronous).
@@ -133,8 +136,17 @@ pub enum SearchPath {
 /// Per query, its top-k (doc index, score), best first.
 pub type Hits = Vec<Vec<(u32, f32)>>;
 
+/// Below this many multiply-adds (queries × docs × dim) `auto` searches on the CPU without
+/// looking for a GPU: about 10 ms of 2-core CPU work, less than finding an adapter and
+/// compiling the shaders takes (≈ 0.1–0.3 s on lavapipe).
+pub const AUTO_MIN_WORK: usize = 1 << 30;
+/// `auto` calibrates on at most this many queries and documents of the real workload.
+const CALIBRATION_QUERIES: usize = 256;
+const CALIBRATION_DOCS: usize = 16384;
+
 /// Exact top-k through the requested path. Returns the hits and a description of what ran
-/// (`"cpu"` or `"gpu: <adapter>"`), plus a notice when the GPU was asked for but not usable.
+/// (`"cpu"`, `"gpu: <adapter>"`, with `auto` the calibration that decided), plus a notice when
+/// the GPU was asked for but not usable.
 pub fn top_k(
     path: SearchPath,
     queries: &[f32],
@@ -143,22 +155,70 @@ pub fn top_k(
     tie_rank: &[u32],
     k: usize,
 ) -> crate::Result<(Hits, String, Option<String>)> {
-    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
-    if path == SearchPath::Gpu {
-        match pollster::block_on(gpu::GpuSearcher::new()) {
-            Ok(g) => {
-                let hits = g.top_k_blocking(queries, docs, dim, tie_rank, k)?;
-                return Ok((hits, format!("gpu: {}", g.adapter_description()), None));
-            }
-            Err(e) => {
-                let notice = format!("{e}; searching on the CPU instead");
-                return Ok((cpu::top_k(queries, docs, dim, tie_rank, k), "cpu".into(), Some(notice)));
-            }
-        }
+    let cpu = || cpu::top_k(queries, docs, dim, tie_rank, k);
+    let work = (queries.len() / dim.max(1)).saturating_mul(docs.len());
+    if path == SearchPath::Cpu || (path == SearchPath::Auto && work < AUTO_MIN_WORK) {
+        return Ok((cpu(), "cpu".into(), None));
     }
-    let notice = (path == SearchPath::Gpu)
-        .then(|| "GPU search is not available in this build; searching on the CPU instead".to_string());
-    Ok((cpu::top_k(queries, docs, dim, tie_rank, k), "cpu".into(), notice))
+    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+    {
+        let g = match pollster::block_on(gpu::GpuSearcher::new()) {
+            Ok(g) => g,
+            Err(e) if path == SearchPath::Gpu => {
+                return Ok((cpu(), "cpu".into(), Some(format!("{e}; searching on the CPU instead"))));
+            }
+            Err(_) => return Ok((cpu(), "cpu (auto: no GPU adapter)".into(), None)),
+        };
+        let gpu_name = format!("gpu: {}", g.adapter_description());
+        if path == SearchPath::Auto {
+            // A GPU that fails under `auto` is reported, and the CPU answers.
+            let failed = |e: gpu::GpuError| Ok((cpu(), "cpu".into(), Some(format!("{e}; searched on the CPU"))));
+            let (gpu_s, cpu_s) = match calibrate(&g, queries, docs, dim, tie_rank, k) {
+                Ok(t) => t,
+                Err(e) => return failed(e),
+            };
+            let why = format!("auto: calibration gpu {:.1} ms, cpu {:.1} ms", gpu_s * 1e3, cpu_s * 1e3);
+            if cpu_s <= gpu_s {
+                return Ok((cpu(), format!("cpu ({why} on {})", g.adapter_description()), None));
+            }
+            return match g.top_k_blocking(queries, docs, dim, tie_rank, k) {
+                Ok(hits) => Ok((hits, format!("{gpu_name} ({why})"), None)),
+                Err(e) => failed(e),
+            };
+        }
+        let hits = g.top_k_blocking(queries, docs, dim, tie_rank, k)?;
+        Ok((hits, gpu_name, None))
+    }
+    #[cfg(not(all(feature = "gpu", not(target_arch = "wasm32"))))]
+    {
+        let notice = (path == SearchPath::Gpu)
+            .then(|| "GPU search is not available in this build; searching on the CPU instead".to_string());
+        Ok((cpu(), "cpu".into(), notice))
+    }
+}
+
+/// Seconds per search on both paths, on the first [`CALIBRATION_QUERIES`] queries and
+/// [`CALIBRATION_DOCS`] documents: the GPU timed on its second run (the first allocates and
+/// warms up), the CPU once.
+#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+fn calibrate(
+    g: &gpu::GpuSearcher,
+    queries: &[f32],
+    docs: &[f32],
+    dim: usize,
+    tie_rank: &[u32],
+    k: usize,
+) -> Result<(f64, f64), gpu::GpuError> {
+    let nq = (queries.len() / dim).min(CALIBRATION_QUERIES);
+    let nd = (docs.len() / dim).min(CALIBRATION_DOCS);
+    let (q, d, t) = (&queries[..nq * dim], &docs[..nd * dim], &tie_rank[..nd]);
+    g.top_k_blocking(q, d, dim, t, k)?;
+    let clock = web_time::Instant::now();
+    g.top_k_blocking(q, d, dim, t, k)?;
+    let gpu_s = clock.elapsed().as_secs_f64();
+    let clock = web_time::Instant::now();
+    std::hint::black_box(cpu::top_k(q, d, dim, t, k));
+    Ok((gpu_s, clock.elapsed().as_secs_f64()))
 }
 
 /// Per-doc tie ranks: among equal scores the smaller rank comes first. Under `trec` that is
