@@ -303,6 +303,23 @@ mod native {
         }
     }
 
+    /// A corpus of 200,000 × 384 (307 MB of f32) streamed through the chunked path: chunks
+    /// sized from the adapter's limits, or capped at 65,536 documents where one chunk would
+    /// hold it all, so the test always crosses chunk boundaries.
+    #[test]
+    fn corpus_of_200k_by_384_runs_in_chunks() {
+        let Some(s) = searcher() else { return };
+        let (nq, nd, dim, k) = (16, 200_000, 384, 10);
+        let natural = s.chunk_docs(nq, nd, dim, k).unwrap();
+        let s = if natural >= nd { s.with_max_chunk_docs(65_536) } else { s };
+        let chunk = s.chunk_docs(nq, nd, dim, k).unwrap();
+        note(&format!("200k × 384: {chunk} documents per chunk (adapter limits allow {natural})"));
+        assert!(chunk < nd);
+        let data = Data::gaussian(nq, nd, dim, 200);
+        let got = s.top_k_blocking(&data.queries, &data.docs, dim, &data.tie_rank, k).expect("GPU search");
+        data.verify(&format!("nq={nq} nd={nd} dim={dim} k={k} chunk={chunk}"), &got, k, false);
+    }
+
     #[test]
     fn gpu_topk_and_readback_agree_bit_for_bit() {
         let Some(s) = searcher() else { return };

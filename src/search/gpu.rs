@@ -204,6 +204,12 @@ impl GpuSearcher {
         self
     }
 
+    /// Documents per chunk that a search of `nq` queries × `nd` documents of `dim` floats
+    /// for the top `k` would use on this device: `nd` when the corpus fits one chunk.
+    pub fn chunk_docs(&self, nq: usize, nd: usize, dim: usize, k: usize) -> Result<usize, GpuError> {
+        Ok(self.plan(nq.max(1), nd.max(1), dim.max(1), k.clamp(1, nd.max(1)))?.doc_chunk)
+    }
+
     /// e.g. "llvmpipe (LLVM 15.0.6, 256 bits) [Vulkan, Cpu]"
     pub fn adapter_description(&self) -> String {
         let info = &self.adapter_info;
