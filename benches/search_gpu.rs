@@ -1,0 +1,67 @@
+//! Exact top-k search: the CPU searcher against the WGSL shaders on whatever adapter wgpu finds
+//! (lavapipe here; SwiftShader with VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json;
+//! a real GPU where there is one), on 256 × 8,192 × 384 and 1,000 × 100,000 × 384 random unit
+//! vectors, k = 100. Whole calls are timed (upload, dispatch, read-back, merge); median of 3
+//! after one warm-up. One JSON line per measurement: GFLOP/s = 2·nq·nd·dim / s, queries/s.
+//!
+//! cargo bench --bench search_gpu        (benches/run_search.sh runs both adapters)
+
+use std::time::Instant;
+
+use embeval::search::{cpu, gpu::GpuSearcher};
+
+const DIM: usize = 384;
+const K: usize = 100;
+
+fn rows(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed | 1;
+    let mut v: Vec<f32> = (0..n * DIM)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect();
+    embeval::search::normalize_rows(&mut v, DIM);
+    v
+}
+
+fn median(f: &mut dyn FnMut()) -> f64 {
+    f();
+    let mut runs: Vec<f64> = (0..3)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    runs.sort_by(f64::total_cmp);
+    runs[1]
+}
+
+fn main() {
+    let gpu = pollster::block_on(GpuSearcher::new());
+    let adapter = match &gpu {
+        Ok(g) => g.adapter_description(),
+        Err(e) => format!("none ({e})"),
+    };
+    for (nq, nd) in [(256, 8192), (1000, 100_000)] {
+        let (q, d) = (rows(nq, 1), rows(nd, 2));
+        let ties: Vec<u32> = (0..nd as u32).collect();
+        let flops = 2.0 * (nq * nd * DIM) as f64;
+        let report = |path: &str, s: f64| {
+            println!(
+                "{{\"what\": \"top-{K} {nq}x{nd}x{DIM}\", \"path\": \"{path}\", \"median_s\": {s:.4}, \"gflops\": {:.2}, \"queries_per_s\": {:.1}, \"threads\": {}}}",
+                flops / s / 1e9,
+                nq as f64 / s,
+                rayon::current_num_threads()
+            );
+        };
+        report("cpu", median(&mut || drop(cpu::top_k(&q, &d, DIM, &ties, K))));
+        if let Ok(g) = &gpu {
+            let s = median(&mut || drop(g.top_k_blocking(&q, &d, DIM, &ties, K).expect("GPU search")));
+            report(&format!("gpu: {adapter}"), s);
+        }
+    }
+}
