@@ -168,7 +168,9 @@ fn load_weights(files: &Files, dir: &str, device: &Device) -> Result<(&'static s
     if files.has(&bin) {
         return load_pytorch_bin(files, &bin, device).map(|vb| ("pytorch_model.bin", vb));
     }
-    let folder = if dir.is_empty() { files.root().to_string() } else { files.display(dir) };
+    // The folder as the user gave it: where its config.json (read before this) lies.
+    let config = files.display(&join(dir, "config.json"));
+    let folder = config.strip_suffix("config.json").map_or(config.as_str(), |f| f.trim_end_matches(['/', '\\']));
     Err(Error::missing(
         folder,
         "no model.safetensors or pytorch_model.bin in this model folder",

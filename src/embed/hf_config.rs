@@ -6,12 +6,12 @@
 
 use serde_json::{Map, Value};
 
-pub struct HfConfig(Map<String, Value>);
+pub struct ConfigJson(Map<String, Value>);
 
-impl HfConfig {
-    pub fn parse(config_json: &str) -> Result<HfConfig, String> {
+impl ConfigJson {
+    pub fn parse(config_json: &str) -> Result<ConfigJson, String> {
         match serde_json::from_str(config_json) {
-            Ok(Value::Object(m)) => Ok(HfConfig(m)),
+            Ok(Value::Object(m)) => Ok(ConfigJson(m)),
             Ok(_) => Err("config.json: not a JSON object".into()),
             Err(e) => Err(format!("config.json: {e}")),
         }
@@ -95,27 +95,28 @@ impl HfConfig {
 
 #[cfg(test)]
 mod tests {
-    use super::HfConfig;
+    use super::ConfigJson;
 
     #[test]
     fn rope_theta_from_4x_and_5x_configs() {
-        let v4 = HfConfig::parse(r#"{"rope_theta": 1000000.0, "rope_scaling": null}"#).unwrap();
-        let v5 = HfConfig::parse(r#"{"rope_parameters": {"rope_theta": 1000000.0, "rope_type": "default"}}"#).unwrap();
+        let v4 = ConfigJson::parse(r#"{"rope_theta": 1000000.0, "rope_scaling": null}"#).unwrap();
+        let v5 =
+            ConfigJson::parse(r#"{"rope_parameters": {"rope_theta": 1000000.0, "rope_type": "default"}}"#).unwrap();
         assert_eq!(v4.rope_theta("rope_theta", None, 10000.0).unwrap(), 1e6);
         assert_eq!(v5.rope_theta("rope_theta", None, 10000.0).unwrap(), 1e6);
-        let mb5 = HfConfig::parse(
+        let mb5 = ConfigJson::parse(
             r#"{"rope_parameters": {"full_attention": {"rope_theta": 160000.0, "rope_type": "default"},
                 "sliding_attention": {"rope_theta": 10000.0, "rope_type": "default"}}}"#,
         )
         .unwrap();
         assert_eq!(mb5.rope_theta("global_rope_theta", Some("full_attention"), 1.0).unwrap(), 160000.0);
         assert_eq!(mb5.rope_theta("local_rope_theta", Some("sliding_attention"), 1.0).unwrap(), 10000.0);
-        let mb4 = HfConfig::parse(r#"{"global_rope_theta": 160000.0, "local_rope_theta": 10000.0}"#).unwrap();
+        let mb4 = ConfigJson::parse(r#"{"global_rope_theta": 160000.0, "local_rope_theta": 10000.0}"#).unwrap();
         assert_eq!(mb4.rope_theta("global_rope_theta", Some("full_attention"), 1.0).unwrap(), 160000.0);
         assert_eq!(mb4.rope_theta("local_rope_theta", Some("sliding_attention"), 1.0).unwrap(), 10000.0);
-        let yarn = HfConfig::parse(r#"{"rope_parameters": {"rope_theta": 1.0, "rope_type": "yarn"}}"#).unwrap();
+        let yarn = ConfigJson::parse(r#"{"rope_parameters": {"rope_theta": 1.0, "rope_type": "yarn"}}"#).unwrap();
         assert!(yarn.rope_theta("rope_theta", None, 1.0).unwrap_err().contains("yarn"));
-        let scaled = HfConfig::parse(r#"{"rope_theta": 1.0, "rope_scaling": {"type": "linear"}}"#).unwrap();
+        let scaled = ConfigJson::parse(r#"{"rope_theta": 1.0, "rope_scaling": {"type": "linear"}}"#).unwrap();
         assert!(scaled.rope_theta("rope_theta", None, 1.0).unwrap_err().contains("linear"));
     }
 }

@@ -16,7 +16,7 @@ use candle_core::Tensor;
 use candle_nn::VarBuilder;
 use candle_transformers::models::modernbert::{Config, ModernBert as Model};
 
-use super::hf_config::HfConfig;
+use super::hf_config::ConfigJson;
 
 pub struct ModernBert {
     model: Model,
@@ -24,7 +24,7 @@ pub struct ModernBert {
 }
 
 fn config(config_json: &str) -> Result<Config, String> {
-    let c = HfConfig::parse(config_json)?;
+    let c = ConfigJson::parse(config_json)?;
     for key in ["attention_bias", "mlp_bias", "norm_bias"] {
         if c.bool_or(key, false)? {
             return Err(format!("config.json: {key} true is not supported"));

@@ -23,7 +23,7 @@
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{embedding, linear_b, linear_no_bias, rms_norm, Embedding, Linear, RmsNorm, VarBuilder};
 
-use super::hf_config::HfConfig;
+use super::hf_config::ConfigJson;
 
 #[derive(Debug)]
 struct Config {
@@ -40,7 +40,7 @@ struct Config {
 }
 
 fn config(config_json: &str) -> Result<Config, String> {
-    let c = HfConfig::parse(config_json)?;
+    let c = ConfigJson::parse(config_json)?;
     let act = c.str_or("hidden_act", "silu")?;
     if act != "silu" {
         return Err(format!("config.json: hidden_act '{act}' is not supported (silu only)"));

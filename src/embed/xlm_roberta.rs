@@ -10,7 +10,7 @@ use candle_core::Tensor;
 use candle_nn::{Activation, VarBuilder};
 use candle_transformers::models::xlm_roberta::{Config, XLMRobertaModel};
 
-use super::hf_config::HfConfig;
+use super::hf_config::ConfigJson;
 
 pub struct XlmRoberta {
     model: XLMRobertaModel,
@@ -19,7 +19,7 @@ pub struct XlmRoberta {
 
 /// candle's `Config` from `config.json`, with transformers' defaults for absent fields.
 fn config(config_json: &str) -> Result<Config, String> {
-    let c = HfConfig::parse(config_json)?;
+    let c = ConfigJson::parse(config_json)?;
     let position = c.str_or("position_embedding_type", "absolute")?;
     if position != "absolute" {
         return Err(format!("config.json: position_embedding_type '{position}' is not supported (absolute only)"));
