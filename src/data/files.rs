@@ -116,6 +116,16 @@ impl Files {
         }
     }
 
+    /// Where `name` lies on disk, if it was added as a path (for readers that need a file, such
+    /// as candle's `pytorch_model.bin` reader).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn local_path(&self, name: &str) -> Option<&Path> {
+        match self.entries.get(name)? {
+            Entry::Path(p) => Some(p),
+            Entry::Bytes { .. } => None,
+        }
+    }
+
     /// The bytes of `name`, gunzipped when the file name ends in `.gz`.
     pub fn read(&self, name: &str) -> Result<Vec<u8>> {
         let display = self.display(name);

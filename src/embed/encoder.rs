@@ -16,8 +16,11 @@ use serde::{Deserialize, Serialize};
 use tokenizers::{Tokenizer, TruncationParams};
 
 use super::bert::Bert;
+use super::modernbert::ModernBert;
 use super::mpnet::MPNet;
 use super::pooling::{self, Pooling};
+use super::qwen3::Qwen3;
+use super::xlm_roberta::XlmRoberta;
 use super::{Dtype, NeuralOptions};
 use crate::data::Files;
 use crate::error::{Error, Result};
@@ -33,7 +36,8 @@ pub struct Prompts {
 
 impl Prompts {
     /// Presets for families whose prompts are not in their folder: e5 (`query: ` /
-    /// `passage: `), ruri-v3 (`検索クエリ: ` / `検索文書: `).
+    /// `passage: `), ruri-v3 (`検索クエリ: ` / `検索文書: `), Qwen3-Embedding (the web-search
+    /// instruction of its config_sentence_transformers.json for queries, nothing for documents).
     fn preset(name: &str) -> Option<Prompts> {
         let n = name.to_lowercase();
         let p = |q: &str, d: &str, fam: &str| Prompts {
@@ -41,7 +45,9 @@ impl Prompts {
             document: d.into(),
             source: format!("preset:{fam}"),
         };
-        if n.contains("ruri-v3") || n.contains("ruri_v3") {
+        if n.contains("qwen3-embedding") || n.contains("qwen3_embedding") {
+            Some(p(QWEN3_EMBEDDING_QUERY, "", "qwen3-embedding"))
+        } else if n.contains("ruri-v3") || n.contains("ruri_v3") {
             Some(p("検索クエリ: ", "検索文書: ", "ruri-v3"))
         } else if n.contains("e5-") || n.contains("e5_") || n.ends_with("e5") {
             Some(p("query: ", "passage: ", "e5"))
@@ -50,6 +56,10 @@ impl Prompts {
         }
     }
 }
+
+/// Qwen3-Embedding's query prompt, as its config_sentence_transformers.json has it.
+pub const QWEN3_EMBEDDING_QUERY: &str =
+    "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:";
 
 /// What the folder says, reported in results.json.
 #[derive(Debug, Clone, Serialize)]
@@ -83,6 +93,9 @@ pub struct EncodeStats {
 enum Arch {
     Bert(Bert),
     MPNet(MPNet),
+    XlmRoberta(XlmRoberta),
+    ModernBert(ModernBert),
+    Qwen3(Qwen3),
 }
 
 pub struct Encoder {
@@ -132,6 +145,76 @@ fn join(dir: &str, name: &str) -> String {
     } else {
         format!("{}/{name}", dir.trim_end_matches('/'))
     }
+}
+
+/// sentence-transformers ≥ 6 keeps `max_seq_length` as the tokenizer's `model_max_length`
+/// (tokenizer_config.json), capped at the model's `max_position_embeddings` as it does on load.
+fn tokenizer_max_length(files: &Files, dir: &str, max_positions: Option<usize>) -> Option<usize> {
+    let config: serde_json::Value =
+        serde_json::from_str(&files.read_text(&join(dir, "tokenizer_config.json")).ok()?).ok()?;
+    // Tokenizers without a limit say 1e30 (transformers' VERY_LARGE_INTEGER).
+    let n = config.get("model_max_length")?.as_f64()?;
+    let n = if n >= 1e15 { max_positions? } else { n as usize };
+    Some(max_positions.map_or(n, |m| n.min(m)))
+}
+
+/// The folder's weights: `model.safetensors`, else (natively) `pytorch_model.bin`. Returns the
+/// file name for error messages and the tensors.
+fn load_weights(
+    files: &Files,
+    dir: &str,
+    dtype: DType,
+    device: &Device,
+) -> Result<(&'static str, VarBuilder<'static>)> {
+    let safetensors = join(dir, "model.safetensors");
+    if files.has(&safetensors) {
+        let vb = VarBuilder::from_buffered_safetensors(files.read(&safetensors)?, dtype, device).map_err(|e| {
+            Error::input(files.display(&safetensors), 0, format!("cannot read: {e}"), "re-download the model")
+        })?;
+        return Ok(("model.safetensors", vb));
+    }
+    let bin = join(dir, "pytorch_model.bin");
+    if files.has(&bin) {
+        return load_pytorch_bin(files, &bin, dtype, device).map(|vb| ("pytorch_model.bin", vb));
+    }
+    // The folder as the user gave it: where its config.json (read before this) lies.
+    let config = files.display(&join(dir, "config.json"));
+    let folder = config.strip_suffix("config.json").map_or(config.as_str(), |f| f.trim_end_matches(['/', '\\']));
+    Err(Error::missing(
+        folder,
+        "no model.safetensors or pytorch_model.bin in this model folder",
+        "add the model's weights (model.safetensors, or pytorch_model.bin natively)",
+    ))
+}
+
+/// `pytorch_model.bin` (a torch.save zip) through candle's pickle reader, which reads from a file.
+#[cfg(not(target_arch = "wasm32"))]
+fn load_pytorch_bin(files: &Files, bin: &str, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
+    let path = files.local_path(bin).ok_or_else(|| {
+        Error::missing(
+            files.display(bin),
+            "pytorch_model.bin is read from disk only",
+            "pass the model folder on disk, or convert the weights to model.safetensors",
+        )
+    })?;
+    let tensors = candle_core::pickle::read_all(path).map_err(|e| {
+        Error::input(
+            files.display(bin),
+            0,
+            format!("cannot read as a PyTorch checkpoint: {e}"),
+            "re-save it with torch.save(model.state_dict()), or convert it to model.safetensors",
+        )
+    })?;
+    Ok(VarBuilder::from_tensors(tensors.into_iter().collect(), dtype, device))
+}
+
+#[cfg(target_arch = "wasm32")]
+fn load_pytorch_bin(files: &Files, bin: &str, _dtype: DType, _device: &Device) -> Result<VarBuilder<'static>> {
+    Err(Error::missing(
+        files.display(bin),
+        "pytorch_model.bin cannot be read in the browser (no model.safetensors in this folder)",
+        "convert the weights to model.safetensors (e.g. safetensors.torch.save_file) and pick the folder again",
+    ))
 }
 
 impl Encoder {
@@ -193,7 +276,11 @@ impl Encoder {
         let config_json = text("config.json")?;
         let hf: HfConfig =
             serde_json::from_str(&config_json).map_err(|e| bad("config.json", e.to_string(), "fix the JSON"))?;
-        let max_seq_length = max_length.or(st.max_seq_length).or(hf.max_position_embeddings).unwrap_or(512);
+        let max_seq_length = max_length
+            .or(st.max_seq_length)
+            .or(tokenizer_max_length(files, dir, hf.max_position_embeddings))
+            .or(hf.max_position_embeddings)
+            .unwrap_or(512);
 
         let mut tokenizer = Tokenizer::from_bytes(files.read(&join(dir, "tokenizer.json"))?).map_err(|e| {
             bad(
@@ -204,6 +291,8 @@ impl Encoder {
         })?;
         // ST pads each batch to its longest text and truncates at max_seq_length; the file's
         // own settings (all-MiniLM ships fixed 128-token padding) must not apply.
+        // Pad with the tokenizer's own pad id (as ST does), read before its padding is dropped.
+        let file_pad_id = tokenizer.get_padding().map(|p| p.pad_id);
         tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams { max_length: max_seq_length, ..Default::default() }))
@@ -242,44 +331,36 @@ impl Encoder {
         };
 
         let device = Device::Cpu;
-        let weights = join(dir, "model.safetensors");
-        if !files.has(&weights) {
-            return Err(Error::missing(
-                files.display(&weights),
-                "no model.safetensors",
-                "convert the weights to safetensors (pytorch_model.bin is not read yet)",
-            ));
-        }
         let dtype = match options.dtype {
             Dtype::F32 => DType::F32,
             Dtype::F16 => DType::F16,
             Dtype::Bf16 => DType::BF16,
         };
-        let vb = VarBuilder::from_buffered_safetensors(files.read(&weights)?, dtype, &device)
-            .map_err(|e| bad("model.safetensors", format!("cannot read: {e}"), "re-download the model"))?;
+        let (weights, vb) = load_weights(files, dir, dtype, &device)?;
         let model_type = hf.model_type.unwrap_or_else(|| "bert".into());
+        let misfit = |e: String| bad(weights, e, "check that config.json belongs to these weights");
         let arch = match model_type.as_str() {
-            "bert" => Arch::Bert(
-                Bert::load(vb, &config_json)
-                    .map_err(|e| bad("model.safetensors", e, "check that config.json belongs to these weights"))?,
-            ),
-            "mpnet" => Arch::MPNet(
-                MPNet::load(vb, &config_json)
-                    .map_err(|e| bad("model.safetensors", e, "check that config.json belongs to these weights"))?,
-            ),
+            "bert" => Arch::Bert(Bert::load(vb, &config_json).map_err(misfit)?),
+            "mpnet" => Arch::MPNet(MPNet::load(vb, &config_json).map_err(misfit)?),
+            "xlm-roberta" => Arch::XlmRoberta(XlmRoberta::load(vb, &config_json).map_err(misfit)?),
+            "modernbert" => Arch::ModernBert(ModernBert::load(vb, &config_json).map_err(misfit)?),
+            "qwen3" => Arch::Qwen3(Qwen3::load(vb, &config_json).map_err(misfit)?),
             other => {
                 return Err(bad(
                     "config.json",
                     format!("model_type '{other}' is not supported yet"),
-                    "supported: bert, mpnet",
+                    "supported: bert, mpnet, xlm-roberta, modernbert, qwen3",
                 ))
             }
         };
         let dim = match &arch {
             Arch::Bert(b) => b.hidden_size,
             Arch::MPNet(m) => m.hidden_size,
+            Arch::XlmRoberta(m) => m.hidden_size,
+            Arch::ModernBert(m) => m.hidden_size,
+            Arch::Qwen3(m) => m.hidden_size,
         };
-        let pad_id = tokenizer.get_padding().map(|p| p.pad_id).or(hf.pad_token_id).unwrap_or(0);
+        let pad_id = file_pad_id.or(hf.pad_token_id).unwrap_or(0);
         Ok(Encoder {
             tokenizer,
             arch,
@@ -334,7 +415,7 @@ impl Encoder {
                 types[r * len..r * len + n].copy_from_slice(e.get_type_ids());
                 stats.tokens += n;
             }
-            let pooled = self.forward(ids, mask, types, batch.len(), len).map_err(|e| fail(e.to_string()))?;
+            let pooled = self.forward(ids, mask, types, batch.len(), len).map_err(|e| fail(candle_message(&e)))?;
             for (r, &i) in batch.iter().enumerate() {
                 out[i * dim..(i + 1) * dim].copy_from_slice(&pooled[r * dim..(r + 1) * dim]);
             }
@@ -368,6 +449,9 @@ impl Encoder {
         let hidden = match &self.arch {
             Arch::Bert(m) => m.forward(&ids, &types, &mask)?,
             Arch::MPNet(m) => m.forward(&ids, &mask)?,
+            Arch::XlmRoberta(m) => m.forward(&ids, &types, &mask)?,
+            Arch::ModernBert(m) => m.forward(&ids, &mask)?,
+            Arch::Qwen3(m) => m.forward(&ids, &mask)?,
         };
         // Pooling and normalisation in f32 whatever the model's dtype.
         let hidden = hidden.to_dtype(DType::F32)?;
@@ -377,6 +461,17 @@ impl Encoder {
         }
         pooled.flatten_all()?.to_vec1::<f32>()
     }
+}
+
+/// A candle error's message without the backtrace candle appends to some of them.
+fn candle_message(e: &candle_core::Error) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_string()
+}
+
+/// What every architecture says when the weights' names or shapes are not what config.json
+/// describes.
+pub(super) fn weights_misfit(e: candle_core::Error) -> String {
+    format!("weights do not fit config.json: {}", candle_message(&e))
 }
 
 /// Texts (by index) in forward passes: longest first, so each batch pads only to its own
@@ -426,5 +521,16 @@ mod tests {
         assert_eq!(p("ruri-v3-310m"), Some(("検索クエリ: ".into(), "検索文書: ".into())));
         assert_eq!(p("all-MiniLM-L6-v2"), None);
         assert_eq!(p("bge-m3"), None);
+        let qwen3 = Prompts::preset("Qwen3-Embedding-0.6B").unwrap();
+        assert_eq!(
+            (qwen3.query.as_str(), qwen3.document.as_str(), qwen3.source.as_str()),
+            (
+                "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:",
+                "",
+                "preset:qwen3-embedding"
+            )
+        );
+        assert!(Prompts::preset("qwen3_embedding_8b").is_some());
+        assert_eq!(p("Qwen3-0.6B"), None, "a chat model is no embedding model");
     }
 }

@@ -11,15 +11,23 @@ pub mod bm25;
 pub mod cache;
 #[cfg(feature = "models")]
 pub mod encoder;
+#[cfg(feature = "models")]
+pub mod hf_config;
 #[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
 pub mod hub;
 #[cfg(feature = "models")]
 pub mod memory;
 #[cfg(feature = "models")]
+pub mod modernbert;
+#[cfg(feature = "models")]
 pub mod mpnet;
 #[cfg(feature = "models")]
 pub mod pooling;
 pub mod precomputed;
+#[cfg(feature = "models")]
+pub mod qwen3;
+#[cfg(feature = "models")]
+pub mod xlm_roberta;
 
 use serde::{Deserialize, Serialize};
 

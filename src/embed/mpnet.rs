@@ -156,7 +156,7 @@ impl MPNet {
                 hidden_size: c.hidden_size,
             })
         };
-        load().map_err(|e| format!("weights do not fit config.json: {e}"))
+        load().map_err(super::encoder::weights_misfit)
     }
 
     /// Token embeddings [batch, seq, hidden] for right-padded `ids` with `mask` (1 = token).

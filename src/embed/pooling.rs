@@ -36,12 +36,42 @@ struct PoolingConfig {
     pooling_mode_lasttoken: bool,
     #[serde(default)]
     pooling_mode_weightedmean_tokens: bool,
+    /// sentence-transformers ≥ 6 writes one name (`"cls"`, `"mean"`, `"lasttoken"`, ...) or a list.
+    #[serde(default)]
+    pooling_mode: Option<serde_json::Value>,
+    #[serde(default = "yes")]
+    include_prompt: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Pooling {
-    /// Reads `1_Pooling/config.json`; exactly one supported mode must be on.
+    /// Reads `1_Pooling/config.json`, as sentence-transformers < 6 (`pooling_mode_*_token(s)`
+    /// flags) or ≥ 6 (`pooling_mode`) writes it; exactly one supported mode must be on.
     pub fn from_config(json: &str) -> Result<Pooling, String> {
-        let c: PoolingConfig = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        let mut c: PoolingConfig = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        if !c.include_prompt {
+            return Err("include_prompt false (prompt tokens left out of pooling) is not supported yet".into());
+        }
+        if let Some(mode) = c.pooling_mode.take() {
+            let modes: Vec<serde_json::Value> = match mode {
+                serde_json::Value::Array(a) => a,
+                one => vec![one],
+            };
+            for m in modes {
+                match m.as_str().unwrap_or("") {
+                    "cls" => c.pooling_mode_cls_token = true,
+                    "mean" => c.pooling_mode_mean_tokens = true,
+                    "max" => c.pooling_mode_max_tokens = true,
+                    "mean_sqrt_len_tokens" => c.pooling_mode_mean_sqrt_len_tokens = true,
+                    "lasttoken" => c.pooling_mode_lasttoken = true,
+                    "weightedmean" => c.pooling_mode_weightedmean_tokens = true,
+                    _ => return Err(format!("unknown pooling_mode {m}")),
+                }
+            }
+        }
         if c.pooling_mode_weightedmean_tokens {
             return Err("pooling_mode_weightedmean_tokens is not supported yet".into());
         }
@@ -100,4 +130,22 @@ impl Pooling {
 pub fn normalize(x: &Tensor) -> candle_core::Result<Tensor> {
     let norm = x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
     x.broadcast_div(&norm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pooling;
+
+    #[test]
+    fn config_of_sentence_transformers_5_and_6() {
+        let old = r#"{"word_embedding_dimension": 1024, "pooling_mode_cls_token": false,
+                      "pooling_mode_mean_tokens": false, "pooling_mode_lasttoken": true}"#;
+        assert_eq!(Pooling::from_config(old), Ok(Pooling::LastToken));
+        let new = r#"{"embedding_dimension": 32, "pooling_mode": "lasttoken", "include_prompt": true}"#;
+        assert_eq!(Pooling::from_config(new), Ok(Pooling::LastToken));
+        assert_eq!(Pooling::from_config(r#"{"pooling_mode": ["cls"]}"#), Ok(Pooling::Cls));
+        assert!(Pooling::from_config(r#"{"pooling_mode": ["cls", "mean"]}"#).is_err());
+        assert!(Pooling::from_config(r#"{"pooling_mode": "mean", "include_prompt": false}"#).is_err());
+        assert!(Pooling::from_config(r#"{"pooling_mode": "weightedmean"}"#).is_err());
+    }
 }

@@ -1,0 +1,231 @@
+//! Qwen3 decoders used as encoders (Qwen3-Embedding), after transformers' `modeling_qwen3.py`.
+//! Pooling is the caller's: Qwen3-Embedding pools the last token (`<|endoftext|>`, which its
+//! tokenizer appends) and normalises.
+//!
+//! An own implementation, not candle-transformers' `qwen3`: that one is built for generation —
+//! `forward(&mut self)` with a KV cache that grows across calls, weight names under `model.`
+//! (sentence-transformers saves `Qwen3Model` without it) — and takes no padding into account.
+//! Names here mirror the checkpoint (`embed_tokens`, `layers.N.self_attn.{q,k,v,o}_proj`,
+//! `{q,k}_norm`, `mlp.{gate,up,down}_proj`, `input_layernorm`, `post_attention_layernorm`, `norm`).
+//!
+//! Padding: sentence-transformers pads Qwen3-Embedding on the **left**; the encoder pads every
+//! model on the right. The vectors are the same: attention is causal, so a real token never sees
+//! the padding after it, and RoPE makes the score of two tokens depend only on the distance
+//! between them — transformers numbers positions 0..len over the padded row (left padding shifts
+//! every real token by the same amount), here they start at 0 at the first real token. With right
+//! padding the last real token sits at `mask.sum() - 1`, which is where last-token pooling reads.
+//! tests/tiny_models.rs compares against sentence-transformers' left-padded batches of mixed lengths.
+//!
+//! Per layer: x + o(attn(q_norm(q(rms(x))), k_norm(k(rms(x))), v(rms(x)))) with RoPE on q and k,
+//! grouped-query attention (`num_key_value_heads` ≤ `num_attention_heads`), scale head_dim^-½,
+//! then x + down(silu(gate(rms(x))) · up(rms(x))). Sliding-window layers and RoPE scaling are refused.
+
+use candle_core::{Device, Module, Tensor};
+use candle_nn::{embedding, linear_b, linear_no_bias, rms_norm, Embedding, Linear, RmsNorm, VarBuilder};
+
+use super::hf_config::ConfigJson;
+
+#[derive(Debug)]
+struct Config {
+    vocab_size: usize,
+    hidden_size: usize,
+    intermediate_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    num_key_value_heads: usize,
+    head_dim: usize,
+    attention_bias: bool,
+    rms_norm_eps: f64,
+    rope_theta: f64,
+}
+
+fn config(config_json: &str) -> Result<Config, String> {
+    let c = ConfigJson::parse(config_json)?;
+    let act = c.str_or("hidden_act", "silu")?;
+    if act != "silu" {
+        return Err(format!("config.json: hidden_act '{act}' is not supported (silu only)"));
+    }
+    let sliding = c.layer_types()?.is_some_and(|t| t.iter().any(|t| t != "full_attention"));
+    if c.bool_or("use_sliding_window", false)? || sliding {
+        return Err("config.json: sliding-window attention is not supported".into());
+    }
+    let heads = c.usize("num_attention_heads")?;
+    let kv_heads = c.usize_or("num_key_value_heads", Some(heads))?;
+    if kv_heads == 0 || heads % kv_heads != 0 {
+        return Err("config.json: num_attention_heads must be a multiple of num_key_value_heads".into());
+    }
+    Ok(Config {
+        vocab_size: c.usize("vocab_size")?,
+        hidden_size: c.usize("hidden_size")?,
+        intermediate_size: c.usize("intermediate_size")?,
+        num_hidden_layers: c.usize("num_hidden_layers")?,
+        num_attention_heads: heads,
+        num_key_value_heads: kv_heads,
+        head_dim: c.usize_or("head_dim", Some(128))?,
+        attention_bias: c.bool_or("attention_bias", false)?,
+        rms_norm_eps: c.f64_or("rms_norm_eps", 1e-6)?,
+        rope_theta: c.rope_theta("rope_theta", None, 10_000.0)?,
+    })
+}
+
+struct Attention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    o_proj: Linear,
+    q_norm: RmsNorm,
+    k_norm: RmsNorm,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+}
+
+impl Attention {
+    fn load(vb: VarBuilder, c: &Config) -> candle_core::Result<Self> {
+        let (h, d) = (c.hidden_size, c.head_dim);
+        Ok(Attention {
+            q_proj: linear_b(h, c.num_attention_heads * d, c.attention_bias, vb.pp("q_proj"))?,
+            k_proj: linear_b(h, c.num_key_value_heads * d, c.attention_bias, vb.pp("k_proj"))?,
+            v_proj: linear_b(h, c.num_key_value_heads * d, c.attention_bias, vb.pp("v_proj"))?,
+            o_proj: linear_b(c.num_attention_heads * d, h, c.attention_bias, vb.pp("o_proj"))?,
+            q_norm: rms_norm(d, c.rms_norm_eps, vb.pp("q_norm"))?,
+            k_norm: rms_norm(d, c.rms_norm_eps, vb.pp("k_norm"))?,
+            heads: c.num_attention_heads,
+            kv_heads: c.num_key_value_heads,
+            head_dim: d,
+        })
+    }
+
+    /// `x` [b, s, hidden]; `cos`/`sin` [s, head_dim/2]; `mask` [s, s] additive (causal).
+    fn forward(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, s, _) = x.dims3()?;
+        let d = self.head_dim;
+        // [b, s, heads, d] → per-head RMSNorm → [b, heads, s, d], as transformers orders them.
+        let heads = |t: Tensor, n: usize, norm: Option<&RmsNorm>| -> candle_core::Result<Tensor> {
+            let t = t.reshape((b, s, n, d))?;
+            let t = match norm {
+                Some(norm) => norm.forward(&t)?,
+                None => t,
+            };
+            t.transpose(1, 2)?.contiguous()
+        };
+        let q = heads(self.q_proj.forward(x)?, self.heads, Some(&self.q_norm))?;
+        let k = heads(self.k_proj.forward(x)?, self.kv_heads, Some(&self.k_norm))?;
+        let v = heads(self.v_proj.forward(x)?, self.kv_heads, None)?;
+        let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
+        let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
+        let groups = self.heads / self.kv_heads;
+        let k = candle_transformers::utils::repeat_kv(k, groups)?.contiguous()?;
+        let v = candle_transformers::utils::repeat_kv(v, groups)?.contiguous()?;
+        let scores = (q.matmul(&k.t()?)? * (d as f64).powf(-0.5))?.broadcast_add(mask)?;
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, self.heads * d))?;
+        self.o_proj.forward(&ctx)
+    }
+}
+
+struct Layer {
+    input_layernorm: RmsNorm,
+    self_attn: Attention,
+    post_attention_layernorm: RmsNorm,
+    gate_proj: Linear,
+    up_proj: Linear,
+    down_proj: Linear,
+}
+
+impl Layer {
+    fn load(vb: VarBuilder, c: &Config) -> candle_core::Result<Self> {
+        let (h, i) = (c.hidden_size, c.intermediate_size);
+        let mlp = vb.pp("mlp");
+        Ok(Layer {
+            input_layernorm: rms_norm(h, c.rms_norm_eps, vb.pp("input_layernorm"))?,
+            self_attn: Attention::load(vb.pp("self_attn"), c)?,
+            post_attention_layernorm: rms_norm(h, c.rms_norm_eps, vb.pp("post_attention_layernorm"))?,
+            gate_proj: linear_no_bias(h, i, mlp.pp("gate_proj"))?,
+            up_proj: linear_no_bias(h, i, mlp.pp("up_proj"))?,
+            down_proj: linear_no_bias(i, h, mlp.pp("down_proj"))?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        let x = (x + self.self_attn.forward(&self.input_layernorm.forward(x)?, cos, sin, mask)?)?;
+        let h = self.post_attention_layernorm.forward(&x)?;
+        let mlp = self.down_proj.forward(&(self.gate_proj.forward(&h)?.silu()? * self.up_proj.forward(&h)?)?)?;
+        x + mlp
+    }
+}
+
+pub struct Qwen3 {
+    embed_tokens: Embedding,
+    layers: Vec<Layer>,
+    norm: RmsNorm,
+    /// RoPE inverse frequencies, θ^(-2i/head_dim), in f32 as transformers computes them.
+    inv_freq: Vec<f32>,
+    device: Device,
+    pub hidden_size: usize,
+}
+
+impl Qwen3 {
+    pub fn load(vb: VarBuilder, config_json: &str) -> Result<Qwen3, String> {
+        let c = config(config_json)?;
+        // Saved as Qwen3Model (sentence-transformers) or as Qwen3ForCausalLM (`model.` prefix).
+        let vb = if vb.contains_tensor("model.embed_tokens.weight") { vb.pp("model") } else { vb };
+        let load = || -> candle_core::Result<Qwen3> {
+            let layers = (0..c.num_hidden_layers)
+                .map(|i| Layer::load(vb.pp(format!("layers.{i}")), &c))
+                .collect::<candle_core::Result<_>>()?;
+            let inv_freq = (0..c.head_dim)
+                .step_by(2)
+                .map(|i| 1.0 / (c.rope_theta as f32).powf(i as f32 / c.head_dim as f32))
+                .collect();
+            Ok(Qwen3 {
+                embed_tokens: embedding(c.vocab_size, c.hidden_size, vb.pp("embed_tokens"))?,
+                layers,
+                norm: rms_norm(c.hidden_size, c.rms_norm_eps, vb.pp("norm"))?,
+                inv_freq,
+                device: vb.device().clone(),
+                hidden_size: c.hidden_size,
+            })
+        };
+        load().map_err(super::encoder::weights_misfit)
+    }
+
+    /// Token states [batch, seq, hidden] after the final norm, for right-padded `ids`. `_mask` is
+    /// not needed: with causal attention and right padding no real token attends to padding.
+    pub fn forward(&self, ids: &Tensor, _mask: &Tensor) -> candle_core::Result<Tensor> {
+        let (_, s) = ids.dims2()?;
+        let half = self.inv_freq.len();
+        let freqs: Vec<f32> = (0..s).flat_map(|p| self.inv_freq.iter().map(move |f| p as f32 * f)).collect();
+        let freqs = Tensor::from_vec(freqs, (s, half), &self.device)?;
+        let mut x = self.embed_tokens.forward(ids)?;
+        // Rotary tables and the causal mask in the model's dtype (computed in f32 first).
+        let dtype = x.dtype();
+        let (cos, sin) = (freqs.cos()?.to_dtype(dtype)?, freqs.sin()?.to_dtype(dtype)?);
+        let mask: Vec<f32> =
+            (0..s).flat_map(|i| (0..s).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 })).collect();
+        let mask = Tensor::from_vec(mask, (s, s), &self.device)?.to_dtype(dtype)?;
+        for layer in &self.layers {
+            x = layer.forward(&x, &cos, &sin, &mask)?;
+        }
+        self.norm.forward(&x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn configs_from_transformers_4_and_5() {
+        let base = r#""vocab_size": 10, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8"#;
+        let v4 = super::config(&format!(r#"{{{base}, "rope_theta": 1000000.0, "sliding_window": null}}"#)).unwrap();
+        let v5 = super::config(&format!(
+            r#"{{{base}, "rope_parameters": {{"rope_theta": 1000000.0, "rope_type": "default"}},
+                "layer_types": ["full_attention", "full_attention"]}}"#
+        ))
+        .unwrap();
+        assert_eq!((v4.rope_theta, v4.num_key_value_heads), (1e6, 2));
+        assert_eq!((v5.rope_theta, v5.head_dim), (1e6, 8));
+        let sliding = format!(r#"{{{base}, "use_sliding_window": true}}"#);
+        assert!(super::config(&sliding).unwrap_err().contains("sliding"));
+    }
+}

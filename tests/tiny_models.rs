@@ -1,0 +1,250 @@
+//! The architectures embeval loads beyond BERT and MPNet — XLM-RoBERTa (bge-m3, multilingual-e5),
+//! ModernBERT (ruri-v3, AMBER), Qwen3 (Qwen3-Embedding) — on tiny random checkpoints made and
+//! encoded by sentence-transformers (tests/fixtures/tiny_models/make_tiny.py; sentence-transformers
+//! 6.2.0, transformers 5.23 on CPU; no real model of these families can be downloaded here):
+//! - vectors for 67 English/Japanese texts, encoded by ST in batches of 8 and here in batches of
+//!   7 (both mix lengths): cosine ≥ 0.99999 and max |diff| ≤ 1e-4 per text;
+//! - token counts and truncations at max_seq_length equal ST's tokenizer's;
+//! - Qwen3-Embedding: ST pads on the left, embeval on the right — same vectors; the query prompt
+//!   comes from config_sentence_transformers.json or, without it, from the family preset;
+//! - pytorch_model.bin gives the same vectors as model.safetensors; missing or misfitting
+//!   weights give errors that name the files.
+
+use std::path::{Path, PathBuf};
+
+use embeval::embed::encoder::Encoder;
+use embeval::{Files, NeuralOptions, Quiet};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_models").join(name)
+}
+
+fn expected() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture("expected.json")).unwrap()).unwrap()
+}
+
+fn read_npy(path: &Path) -> (usize, usize, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap();
+    let arr = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = arr.shape().to_vec();
+    (shape[0] as usize, shape[1] as usize, arr.into_vec::<f32>().unwrap())
+}
+
+fn texts() -> Vec<(String, String)> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/st_embeddings/texts.jsonl");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["id"].as_str().unwrap().to_string(), v["text"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// The files of fixture folder `model` under logical folder `name`, except those in `skip`.
+fn add_folder(files: &mut Files, name: &str, model: &str, skip: &[&str]) {
+    let root = fixture(model);
+    let mut stack = vec![root.clone()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = entry.path();
+            let rel = p.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
+            if p.is_dir() {
+                stack.push(p);
+            } else if !skip.contains(&rel.as_str()) {
+                files.add_path(format!("{name}/{rel}"), p);
+            }
+        }
+    }
+}
+
+/// Vectors for `texts` against `npy`, and token counts against `counts` (ST's tokenizer, before
+/// truncation). Returns the worst cosine and max |diff|.
+fn check(enc: &Encoder, label: &str, texts: &[String], npy: &str, counts: &[u64]) -> (f64, f32) {
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let (got, stats) = enc.encode(&refs, &NeuralOptions { batch_size: 7, ..Default::default() }, &Quiet).unwrap();
+    let (n, dim, want) = read_npy(&fixture(npy));
+    assert_eq!((n, dim), (texts.len(), enc.info.dim), "{label}");
+    let mut worst = (1.0f64, 0.0f32);
+    for i in 0..n {
+        let (g, w) = (&got[i * dim..(i + 1) * dim], &want[i * dim..(i + 1) * dim]);
+        let dot: f64 = g.iter().zip(w).map(|(a, b)| *a as f64 * *b as f64).sum();
+        let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+        let cos = dot / (norm(g) * norm(w));
+        let diff = g.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(cos >= 0.99999, "{label} text {i}: cosine {cos}");
+        assert!(diff <= 1e-4, "{label} text {i}: max abs diff {diff}");
+        worst = (worst.0.min(cos), worst.1.max(diff));
+    }
+    let max_len = enc.info.max_seq_length as u64;
+    assert!(counts.iter().any(|&c| c > max_len), "{label}: some texts must be truncated");
+    assert_eq!(stats.tokens as u64, counts.iter().map(|&c| c.min(max_len)).sum::<u64>(), "{label}: tokens");
+    assert_eq!(stats.truncated, counts.iter().filter(|&&c| c > max_len).count(), "{label}: truncated texts");
+    eprintln!("{label}: {n} texts, worst cosine {:.9}, worst max|diff| {:e}", worst.0, worst.1);
+    worst
+}
+
+fn counts(model: &serde_json::Value, key: &str, texts: &[(String, String)]) -> Vec<u64> {
+    texts.iter().map(|(id, _)| model[key][id].as_u64().unwrap()).collect()
+}
+
+/// Loads fixture folder `model`, checks what the encoder read from it against what ST reported,
+/// and compares the vectors of the plain texts.
+fn matches_sentence_transformers(model: &str, architecture: &str) {
+    let mut files = Files::new("tiny");
+    add_folder(&mut files, model, model, &[]);
+    let enc = Encoder::load(&files, model, &NeuralOptions::default()).unwrap();
+    let exp = &expected()["models"][model];
+    assert_eq!(enc.info.architecture, architecture);
+    assert_eq!(enc.info.max_seq_length as u64, exp["max_seq_length"].as_u64().unwrap());
+    assert_eq!(enc.info.dim as u64, exp["dimension"].as_u64().unwrap());
+    assert_eq!(serde_json::to_value(enc.info.pooling).unwrap().as_str().unwrap().replace('_', ""), exp["pooling_mode"]);
+    assert_eq!(enc.info.normalize, exp["normalize"].as_bool().unwrap());
+    let texts = texts();
+    let plain: Vec<String> = texts.iter().map(|(_, t)| t.clone()).collect();
+    check(&enc, model, &plain, &format!("{model}.npy"), &counts(exp, "n_tokens_before_truncation", &texts));
+}
+
+#[test]
+fn xlm_roberta_cls_matches_sentence_transformers() {
+    matches_sentence_transformers("xlm-roberta", "xlm-roberta");
+}
+
+/// Mean pooling (multilingual-e5), weights only in pytorch_model.bin.
+#[test]
+fn xlm_roberta_mean_from_pytorch_model_bin_matches_sentence_transformers() {
+    matches_sentence_transformers("xlm-roberta-mean-bin", "xlm-roberta");
+}
+
+/// Local (±8 tokens) and global layers, texts up to 48 tokens; no Normalize, so the vector
+/// lengths are compared too.
+#[test]
+fn modernbert_matches_sentence_transformers() {
+    matches_sentence_transformers("modernbert", "modernbert");
+}
+
+/// ST pads these batches on the left (make_tiny.py checks), embeval on the right.
+#[test]
+fn qwen3_embedding_matches_sentence_transformers() {
+    matches_sentence_transformers("qwen3-embedding", "qwen3");
+}
+
+/// Queries get Qwen3-Embedding's instruction: from config_sentence_transformers.json when the
+/// folder has one, from the preset when the folder is only named like the family; either way
+/// the vectors are ST's `encode(..., prompt_name="query")`.
+#[test]
+fn qwen3_embedding_query_prompt_from_folder_or_preset() {
+    let exp = &expected()["models"]["qwen3-embedding"];
+    let texts = texts();
+    let mut files = Files::new("tiny");
+    add_folder(&mut files, "q", "qwen3-embedding", &[]);
+    add_folder(&mut files, "Qwen3-Embedding-tiny", "qwen3-embedding", &["config_sentence_transformers.json"]);
+    add_folder(&mut files, "unnamed", "qwen3-embedding", &["config_sentence_transformers.json"]);
+    let from_file = Encoder::load(&files, "q", &NeuralOptions::default()).unwrap();
+    let from_preset = Encoder::load(&files, "Qwen3-Embedding-tiny", &NeuralOptions::default()).unwrap();
+    let unnamed = Encoder::load(&files, "unnamed", &NeuralOptions::default()).unwrap();
+    assert_eq!(from_file.info.prompts.source, "config_sentence_transformers.json");
+    assert_eq!(from_preset.info.prompts.source, "preset:qwen3-embedding");
+    assert_eq!(unnamed.info.prompts.source, "none");
+    let want = exp["query_prompt"].as_str().unwrap();
+    let query_counts = counts(exp, "query_n_tokens_before_truncation", &texts);
+    for enc in [&from_file, &from_preset] {
+        let p = &enc.info.prompts;
+        assert_eq!((p.query.as_str(), p.document.as_str()), (want, ""), "{}", p.source);
+        let queries: Vec<String> = texts.iter().map(|(_, t)| format!("{}{t}", p.query)).collect();
+        check(
+            enc,
+            &format!("qwen3-embedding query ({})", p.source),
+            &queries,
+            "qwen3-embedding.query.npy",
+            &query_counts,
+        );
+    }
+}
+
+/// The same weights from pytorch_model.bin and from model.safetensors give identical vectors.
+#[test]
+fn pytorch_model_bin_equals_safetensors() {
+    let mut files = Files::new("tiny");
+    add_folder(&mut files, "bin", "xlm-roberta-mean-bin", &[]);
+    add_folder(&mut files, "safe", "xlm-roberta-mean-bin", &["pytorch_model.bin"]);
+    files.add_path("safe/model.safetensors", fixture("xlm-roberta/model.safetensors"));
+    assert!(!files.has("bin/model.safetensors"));
+    let texts: Vec<&str> =
+        ["hello", "猫がマットの上に座っていた。", "The last train to the airport leaves at 11:45 pm."].into();
+    let (bin, _) = Encoder::load(&files, "bin", &NeuralOptions::default())
+        .unwrap()
+        .encode(&texts, &NeuralOptions { batch_size: 2, ..Default::default() }, &Quiet)
+        .unwrap();
+    let (safe, _) = Encoder::load(&files, "safe", &NeuralOptions::default())
+        .unwrap()
+        .encode(&texts, &NeuralOptions { batch_size: 2, ..Default::default() }, &Quiet)
+        .unwrap();
+    assert_eq!(bin, safe);
+}
+
+#[test]
+fn missing_weights_name_the_folder_and_both_files() {
+    let mut files = Files::new("tiny");
+    add_folder(&mut files, "m", "xlm-roberta", &["model.safetensors"]);
+    let err = Encoder::load(&files, "m", &NeuralOptions::default()).err().unwrap().to_string();
+    assert!(err.contains("model.safetensors") && err.contains("pytorch_model.bin"), "{err}");
+    assert!(err.starts_with(&format!("{}: ", fixture("xlm-roberta").display())), "{err}");
+}
+
+/// A config.json that does not fit the weights (one layer more than they have) is an error that
+/// names the weights file and points at config.json, for every architecture and both formats.
+#[test]
+fn config_weights_mismatch_names_the_file() {
+    for (model, weights) in [
+        ("xlm-roberta", "model.safetensors"),
+        ("xlm-roberta-mean-bin", "pytorch_model.bin"),
+        ("modernbert", "model.safetensors"),
+        ("qwen3-embedding", "model.safetensors"),
+    ] {
+        let mut files = Files::new("tiny");
+        add_folder(&mut files, "m", model, &["config.json"]);
+        let mut config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(fixture(model).join("config.json")).unwrap()).unwrap();
+        let layers = config["num_hidden_layers"].as_u64().unwrap();
+        config["num_hidden_layers"] = (layers + 1).into();
+        if let Some(types) = config.get_mut("layer_types").and_then(|t| t.as_array_mut()) {
+            // ModernBERT: layer 3 is global (every 2nd); Qwen3: all full attention.
+            types.push(
+                (if model == "modernbert" && layers % 2 == 1 { "sliding_attention" } else { "full_attention" }).into(),
+            );
+        }
+        files.add_bytes("m/config.json", "m/config.json", config.to_string().into_bytes());
+        let err = Encoder::load(&files, "m", &NeuralOptions::default()).err().unwrap().to_string();
+        let path = fixture(model).join(weights).display().to_string();
+        assert!(err.contains(&path) && err.contains("config.json"), "{model}: {err}");
+    }
+}
+
+/// `--dtype bf16` on the architectures that support it gives finite vectors close to
+/// sentence-transformers' f32 ones (bf16 keeps 8 bits of mantissa: cosine ≥ 0.99, not 0.99999);
+/// ModernBERT, whose candle masks are f32-only, refuses bf16 with the fix.
+#[test]
+fn bf16_close_to_f32_or_refused() {
+    let texts: Vec<String> = texts().into_iter().map(|(_, t)| t).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let opts = NeuralOptions { dtype: embeval::Dtype::Bf16, batch_size: 7, ..Default::default() };
+    for model in ["xlm-roberta", "qwen3-embedding"] {
+        let mut files = Files::new("tiny");
+        add_folder(&mut files, model, model, &[]);
+        let enc = Encoder::load(&files, model, &opts).unwrap();
+        let (got, _) = enc.encode(&refs, &opts, &Quiet).unwrap();
+        let (_, dim, want) = read_npy(&fixture(&format!("{model}.npy")));
+        for (i, (g, w)) in got.chunks(dim).zip(want.chunks(dim)).enumerate() {
+            let dot: f64 = g.iter().zip(w).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+            let cos = dot / (norm(g) * norm(w));
+            assert!(cos >= 0.99, "{model} bf16 text {i}: cosine {cos} to ST f32");
+        }
+    }
+    let mut files = Files::new("tiny");
+    add_folder(&mut files, "modernbert", "modernbert", &[]);
+    let err = Encoder::load(&files, "modernbert", &opts).err().unwrap().to_string();
+    assert!(err.contains("--dtype f32"), "{err}");
+}
