@@ -293,7 +293,7 @@ function showResults(json) {
     cell('td', m.timings.total_s.toFixed(2), { class: 'num' }),
   ])));
   const rule = r.convention === 'trec' ? 'trec_eval / pytrec_eval' : 'sentence-transformers InformationRetrievalEvaluator';
-  const scored = r.models.some((m) => m.spec.kind === 'emb') ? `; embeddings scored by ${r.score_function}` : '';
+  const scored = r.models.some((m) => ['emb', 'neural'].includes(m.spec.kind)) ? `; embeddings scored by ${r.score_function}` : '';
   $('table-note').textContent = `convention: ${r.convention} (${rule})${scored}; sorted by ${sortKey}. Every metric at every k is in results.json and results.csv.`;
   $('warnings').replaceChildren(...r.warnings.map((w) => {
     const li = cell('li', `warning: ${w}`);

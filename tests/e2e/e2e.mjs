@@ -369,7 +369,10 @@ async function neural(page, served) {
   await page.goto(page.baseUrl);
   await page.setInputFiles('#folder', demo);
   await page.fill('#models', 'all-MiniLM-L6-v2');
-  const error = await runAndWait(page);
+  const finished = runAndWait(page);
+  await page.waitForFunction(() => /encode documents: \d+ \/ 50/.test(document.getElementById('status').textContent), null, { timeout: 120_000 })
+    .then(() => page.screenshot({ path: join(artifacts, '08-encoding-progress.png') }), () => {});
+  const error = await finished;
   const again = modelFiles(from);
   check('the second load makes no request for the bundled model\'s files (Cache Storage)', error === null && again.length === 0, error ?? again.join(', '));
   const second = JSON.parse(await page.textContent('#results-json'));
