@@ -6,7 +6,8 @@
 //
 // Neural models (when scripts/build-web.sh bundled all-MiniLM-L6-v2 into www/models/): the
 // page's BM25 + MiniLM evaluation of demo/ must equal the CLI's results.json; the model comes
-// from Cache Storage the second time (no request for its files); and the worker's vectors for
+// from Cache Storage the second time (no request for its files); a chosen model folder with
+// typed prompts must equal the CLI with --query-prompt/--doc-prompt; and the worker's vectors for
 // the texts of tests/fixtures/st_embeddings must equal the native build's (max |diff| ≤ 1e-5)
 // and sentence-transformers' own (≤ 1e-4, as tests/st_models.rs allows natively).
 //
@@ -381,19 +382,27 @@ async function neural(page, served) {
   check('the page lists its Cache Storage copy', await page.evaluate(async () =>
     (await (await caches.open('embeval-models')).keys()).some((r) => r.url.includes('/models/all-MiniLM-L6-v2/model.safetensors?rev='))));
 
-  // A chosen model folder is the same model: same metrics as the bundled one.
+  // A chosen model folder, labelled, with prompts typed in: results.json equals the CLI's with
+  // --query-prompt / --doc-prompt, and nothing is fetched.
   await page.goto(page.baseUrl);
   await page.setInputFiles('#folder', demo);
   await page.setInputFiles('#model-folder', join(www, 'models/all-MiniLM-L6-v2'));
   const line = await page.inputValue('#models');
   check('choosing a model folder adds its model line', line.split('\n').includes('all-MiniLM-L6-v2'), line);
   await page.fill('#models', 'picked=all-MiniLM-L6-v2');
+  await page.fill('#query-prompt', 'query: ');
+  await page.fill('#doc-prompt', 'passage: ');
   from = served.length;
   await page.screenshot({ path: join(artifacts, '07-model-folder.png'), fullPage: true });
   const e2 = await runAndWait(page);
   const picked = JSON.parse(await page.textContent('#results-json'));
-  check('a chosen model folder evaluates to the bundled model\'s metrics, fetching nothing',
-    e2 === null && modelFiles(from).length === 0 && diff(picked.models[0]?.metrics ?? {}, second.models[0].metrics).length === 0, String(e2));
+  const cli = native(['--data', demo, '--no-cache', '--k', '1,3,5,10,100', '--model', 'picked=all-MiniLM-L6-v2',
+    '--query-prompt', 'query: ', '--doc-prompt', 'passage: '], join(www, 'models'));
+  const pickedDiffs = diff(picked, cli.results);
+  check('a chosen model folder with prompts: results.json equals the CLI\'s with --query-prompt/--doc-prompt, fetching nothing',
+    e2 === null && modelFiles(from).length === 0 && pickedDiffs.length === 0 && picked.models[0].search.encoder.prompts.source === 'flag',
+    `${e2 ?? ''} ${pickedDiffs.slice(0, 3).join('; ')}`);
+  check('the prompts change the results (they reached the encoder)', diff(picked.models[0].metrics, second.models[0].metrics).length > 0);
 
   // (a) The worker's vectors for the fixture texts: native build and sentence-transformers.
   const fixture = join(root, 'tests/fixtures/st_embeddings');
