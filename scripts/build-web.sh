@@ -2,8 +2,15 @@
 # Builds the browser page's wasm module into www/pkg (git-ignored): cargo → wasm-opt → wasm-bindgen.
 # Idempotent; run scripts/setup.sh once on a fresh machine. Serve www/ and open index.html.
 #
+# Also bundles models for the page: www/models/<name>/ gets the files a sentence-transformers
+# folder needs from models/<name>/ (hard links where possible, git-ignored), and
+# www/models/index.json lists them with their sizes and a revision (the page keeps them in
+# Cache Storage under that revision, so they are downloaded once).
+#
 # Env: EMBEVAL_CACHE (default ~/.cache/embeval) keeps the target dir outside the clone so a
-# machine that keeps it rebuilds warm; EMBEVAL_WEB_PROFILE=dist gives an LTO build (slower).
+# machine that keeps it rebuilds warm; EMBEVAL_WEB_PROFILE=dist gives an LTO build (slower);
+# EMBEVAL_WEB_MODELS (default all-MiniLM-L6-v2; space-separated folder names under
+# $EMBEVAL_MODELS, default models/) picks the bundled models, "" bundles none.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +21,7 @@ export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128"
 export PATH=$HOME/.cargo/bin:$PATH   # wasm-bindgen from `cargo install`
 mkdir -p "$CARGO_TARGET_DIR"
 
-args=(build --lib --profile "$profile" --target wasm32-unknown-unknown --no-default-features)
+args=(build --lib --profile "$profile" --target wasm32-unknown-unknown --no-default-features --features models)
 if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
     echo "build-web: rustup's wasm32 target"
     cargo "${args[@]}"
@@ -50,3 +57,30 @@ wasm-bindgen --target web --out-dir www/pkg --out-name embeval "$wasm"
 size() { stat -c %s "$1"; }
 echo "build-web: cargo $(size "$raw") B, wasm-opt $(size "$wasm") B," \
     "www/pkg/embeval_bg.wasm $(size www/pkg/embeval_bg.wasm) B ($(gzip -9c www/pkg/embeval_bg.wasm | wc -c) B gzipped)"
+
+# ---- bundled models ----------------------------------------------------------------------------
+models_dir=${EMBEVAL_MODELS:-models}
+rm -rf www/models
+mkdir -p www/models
+entries=()
+for name in ${EMBEVAL_WEB_MODELS-all-MiniLM-L6-v2}; do
+    src=$models_dir/$name
+    if [ ! -f "$src/config.json" ] || [ ! -f "$src/model.safetensors" ]; then
+        echo "build-web: $src is missing (scripts/fetch-models.sh); the page will not offer $name" >&2
+        continue
+    fi
+    # What Encoder::load reads: the folder's JSON files, the weights, and each module's config.
+    files=()
+    while IFS= read -r f; do files+=("$f"); done < <(cd "$src" && find . -maxdepth 2 -type f \
+        \( -name '*.json' -o -name model.safetensors \) ! -path './onnx/*' ! -path './openvino/*' | sed 's|^\./||' | sort)
+    listed=()
+    for f in "${files[@]}"; do
+        mkdir -p "www/models/$name/$(dirname "$f")"
+        ln -f "$src/$f" "www/models/$name/$f" 2>/dev/null || cp "$src/$f" "www/models/$name/$f"
+        listed+=("{\"path\": \"$f\", \"size\": $(size "$src/$f")}")
+    done
+    rev=$(cd "www/models/$name" && sha256sum "${files[@]}" | sha256sum | cut -c1-16)
+    entries+=("{\"name\": \"$name\", \"rev\": \"$rev\", \"files\": [$(IFS=,; echo "${listed[*]}")]}")
+    echo "build-web: bundled model $name (${#files[@]} files, rev $rev)"
+done
+echo "{\"models\": [$(IFS=,; echo "${entries[*]}")]}" > www/models/index.json

@@ -3,7 +3,8 @@
 #   1. scripts/build-web.sh → www/pkg;
 #   2. tests/wasm.rs in wasm32 under node, then in headless Chromium (and, run alone, its
 #      native twin tests/wasm_parity.rs): the same tiny dataset must give the same bits;
-#   3. tests/e2e/e2e.mjs: the page in headless Chromium against the native CLI on real data.
+#   3. tests/e2e/e2e.mjs: the page in headless Chromium against the native CLI on real data
+#      and the bundled all-MiniLM-L6-v2 (vectors, results, Cache Storage).
 # Exits non-zero on the first failure. Env: EMBEVAL_CACHE (target dirs, default
 # ~/.cache/embeval), EMBEVAL_BIN (a native CLI to compare with; built here when unset).
 # Run alone: once scripts/setup.sh has run; scripts/test.sh runs it after the native tests.
@@ -37,7 +38,7 @@ if [ -z "${EMBEVAL_BIN:-}" ]; then
     # (scripts/test.sh runs the twin in its `cargo test` and passes its CLI in EMBEVAL_BIN.)
     echo "test-web: tests/wasm_parity.rs natively"
     cargo test -q --release --no-default-features --features cli --test wasm_parity
-    cargo build -q --release --no-default-features --features cli
+    cargo build -q --release --no-default-features --features cli,models
     export EMBEVAL_BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/embeval
 fi
 echo "test-web: the page in headless Chromium against $EMBEVAL_BIN"

@@ -12,7 +12,7 @@ use wasm_bindgen::JsCast;
 use crate::report::csv::Csv;
 use crate::report::json::{Json, PerQueryJsonl};
 use crate::report::{Exporter, Report};
-use crate::{Config, Dataset, Error, Files, Progress};
+use crate::{Config, Dataset, Error, Files, ModelSpec, Progress};
 
 /// A panic would otherwise surface as a bare `RuntimeError: unreachable`.
 #[wasm_bindgen(start)]
@@ -61,12 +61,22 @@ fn config_from(config_json: &str, files: &Files) -> Result<Config, JsError> {
     let config: Config =
         serde_json::from_value(value).map_err(|e| bad(&format!("{e} (check the k values and model lines)")))?;
     for spec in config.validate().map_err(js)? {
-        for f in spec.files() {
+        // A model folder is a prefix, not a file: its config.json stands for it.
+        let needed = match &spec {
+            ModelSpec::Neural { dir, .. } => vec![format!("{}/config.json", dir.trim_end_matches('/'))],
+            _ => spec.files(),
+        };
+        for f in needed {
             if !files.has(&f) {
                 return Err(js(Error::missing(
                     &f,
                     "model file not chosen",
-                    format!("choose {f} too, for the model '{}'", spec.label()),
+                    match &spec {
+                        ModelSpec::Neural { dir, .. } => {
+                            format!("choose the model folder '{dir}' (or name a bundled model), for '{}'", spec.label())
+                        }
+                        _ => format!("choose {f} too, for the model '{}'", spec.label()),
+                    },
                 )));
             }
         }
@@ -118,6 +128,12 @@ impl Progress for JsProgress {
     }
 }
 
+impl JsProgress {
+    fn new(callback: Option<Function>) -> Self {
+        JsProgress { callback, step: RefCell::default(), done: Cell::new(0), total: Cell::new(0) }
+    }
+}
+
 fn run(
     files: &Object,
     config_json: &str,
@@ -126,7 +142,7 @@ fn run(
 ) -> Result<Report, JsError> {
     let files = files_from(files)?;
     let config = config_from(config_json, &files)?;
-    let progress = JsProgress { callback: progress, step: RefCell::default(), done: Cell::new(0), total: Cell::new(0) };
+    let progress = JsProgress::new(progress);
     crate::evaluate(&files, &config, &progress, &mut |report| {
         if let Some(f) = &on_model {
             let _ = f.call1(&JsValue::NULL, &JsValue::from_str(&text(Json.serialize(report))));
@@ -176,4 +192,51 @@ pub fn validate(files: Object, config_json: &str) -> Result<String, JsError> {
     let v = crate::data::validate::validate(&dataset);
     let summary = v.to_string();
     Ok(serde_json::json!({ "dataset": v, "summary": summary }).to_string())
+}
+
+/// One neural model loaded once, to embed texts directly: the page's tests compare its vectors
+/// with the native build's, and the benchmark page times it against transformers.js.
+#[cfg(feature = "models")]
+#[wasm_bindgen]
+pub struct Embedder {
+    encoder: crate::embed::encoder::Encoder,
+    options: crate::embed::NeuralOptions,
+}
+
+#[cfg(feature = "models")]
+#[wasm_bindgen]
+impl Embedder {
+    /// Loads the model folder `dir` (a prefix of the names in `files`), as `--model DIR` does.
+    /// `options_json`: the neural settings of the page's config (`batch_size`,
+    /// `max_batch_tokens`, `max_length`, `dtype`, ...; prompts are not applied here), or empty.
+    #[wasm_bindgen(constructor)]
+    pub fn new(files: Object, dir: &str, options_json: Option<String>) -> Result<Embedder, JsError> {
+        let options: crate::embed::NeuralOptions = match options_json.as_deref().map(str::trim) {
+            None | Some("") => Default::default(),
+            Some(json) => serde_json::from_str(json).map_err(|e| JsError::new(&format!("embedder options: {e}")))?,
+        };
+        let files = files_from(&files)?;
+        let encoder = crate::embed::encoder::Encoder::load(&files, dir, &options).map_err(js)?;
+        Ok(Embedder { encoder, options })
+    }
+
+    /// Vector length.
+    #[wasm_bindgen(getter)]
+    pub fn dim(&self) -> usize {
+        self.encoder.info.dim
+    }
+
+    /// What the folder says (architecture, pooling, normalize, max_seq_length, dim, prompts), as JSON.
+    #[wasm_bindgen(getter)]
+    pub fn info(&self) -> String {
+        serde_json::to_string(&self.encoder.info).expect("plain data")
+    }
+
+    /// Embeds `texts` as they are (no prompt added): `texts.length × dim` floats, row-major, in
+    /// input order, exactly as the CLI encodes them. `progress(step, done, total)` is optional.
+    pub fn encode(&self, texts: Vec<String>, progress: Option<Function>) -> Result<Vec<f32>, JsError> {
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let (vectors, _) = self.encoder.encode(&texts, &self.options, &JsProgress::new(progress)).map_err(js)?;
+        Ok(vectors)
+    }
 }

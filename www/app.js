@@ -19,6 +19,10 @@ const MIME = { 'results.json': 'application/json', 'results.csv': 'text/csv', 'p
 
 /** logical name (as in src/data/mod.rs `names`) → File */
 let chosen = new Map();
+/** model folder name (its model line) → Map(path inside the folder → File) */
+const modelFolders = new Map();
+/** models/index.json: bundled models, fetched from beside the page by the worker */
+let bundled = [];
 let outputs = null;
 let job = null;
 
@@ -61,6 +65,81 @@ function size(bytes) {
   return `${i ? bytes.toFixed(1) : bytes} ${units[i]}`;
 }
 
+// ---- models ------------------------------------------------------------------------------
+
+/** The files of a model folder the encoder reads: JSON files (configs, tokenizer) at the top
+ *  and in module folders (1_Pooling/config.json), and the weights; never onnx/ or other exports. */
+function modelFile(path) {
+  const parts = path.split('/');
+  if (parts.some((p) => p.startsWith('.')) || parts.length > 2 || ['onnx', 'openvino'].includes(parts[0])) return false;
+  return path.endsWith('.json') || path === 'model.safetensors';
+}
+
+function chooseModelFolder() {
+  const byFolder = new Map();
+  for (const file of $('model-folder').files) {
+    const [folder, ...rest] = file.webkitRelativePath.split('/');
+    const path = rest.join('/');
+    if (!folder || !modelFile(path)) continue;
+    if (!byFolder.has(folder)) byFolder.set(folder, new Map());
+    byFolder.get(folder).set(path, file);
+  }
+  for (const [folder, files] of byFolder) {
+    modelFolders.set(folder, files);
+    addModelLine(folder);
+  }
+  if (byFolder.size === 0 && $('model-folder').files.length) showError('That folder has no model files (config.json, model.safetensors, …).');
+  showModelFolders();
+}
+
+function showModelFolders() {
+  const table = $('model-folders');
+  table.hidden = modelFolders.size === 0;
+  table.tBodies[0].replaceChildren(...[...modelFolders].map(([name, files]) => {
+    const missing = ['config.json', 'tokenizer.json', 'model.safetensors'].filter((f) => !files.has(f));
+    const bytes = [...files.values()].reduce((n, f) => n + f.size, 0);
+    return row([
+      cell('th', missing.length ? `${name} (missing ${missing.join(', ')})` : name, { scope: 'row' }),
+      cell('td', String(files.size), { class: 'num' }),
+      cell('td', size(bytes), { class: 'num' }),
+    ]);
+  }));
+}
+
+function addModelLine(line) {
+  const lines = $('models').value.split('\n').map((l) => l.trim()).filter(Boolean);
+  if (!lines.includes(line)) $('models').value = [...lines, line].join('\n');
+}
+
+/** The model folder a model line names, as ModelSpec::parse reads it; null for bm25, emb:, run:. */
+function neuralDir(line) {
+  const eq = line.indexOf('=');
+  const spec = eq > 0 && !line.slice(0, eq).includes(':') ? line.slice(eq + 1) : line;
+  const kind = spec.split(':')[0];
+  return !spec || ['bm25', 'emb', 'run'].includes(kind) ? null : spec.replace(/\/+$/, '');
+}
+
+/** Offers the models listed in models/index.json (written by scripts/build-web.sh). */
+async function loadBundled() {
+  try {
+    const response = await fetch('models/index.json');
+    if (!response.ok) return;
+    bundled = (await response.json()).models ?? [];
+  } catch {
+    return; // a page deployed without models
+  }
+  const box = $('bundled');
+  box.replaceChildren(...bundled.map((m) => {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.textContent = `Add ${m.name} (bundled, ${size(m.files.reduce((n, f) => n + f.size, 0))})`;
+    b.dataset.model = m.name;
+    b.addEventListener('click', () => addModelLine(m.name));
+    return b;
+  }));
+  box.hidden = bundled.length === 0;
+}
+
 // ---- settings ----------------------------------------------------------------------------
 
 /** The Config JSON of src/lib.rs; the library checks the values and names what to fix. */
@@ -70,12 +149,16 @@ function readConfig() {
     return Number(s);
   });
   const models = $('models').value.split('\n').map((s) => s.trim()).filter(Boolean);
-  return {
+  const config = {
     split: $('split').value,
     convention: document.querySelector('input[name=convention]:checked').value,
     k,
     models,
   };
+  // Empty prompt boxes leave each model's own prompts; anything typed applies to every neural model.
+  if ($('query-prompt').value) config.query_prompt = $('query-prompt').value;
+  if ($('doc-prompt').value) config.doc_prompt = $('doc-prompt').value;
+  return config;
 }
 
 // ---- running -----------------------------------------------------------------------------
@@ -97,16 +180,29 @@ async function run(event) {
   busy(true);
   status('reading files…');
   const files = {};
+  const fromSite = [];
   try {
     for (const [name, file] of chosen) files[name] = new Uint8Array(await file.arrayBuffer());
+    // Neural models: a chosen folder of that name, else a bundled model (the worker fetches
+    // it); a name that is neither is left for the library to report.
+    for (const dir of new Set(config.models.map(neuralDir).filter(Boolean))) {
+      const folder = modelFolders.get(dir);
+      const site = bundled.find((m) => m.name === dir);
+      if (folder) {
+        status(`reading the model folder ${dir}…`);
+        for (const [path, file] of folder) files[`${dir}/${path}`] = new Uint8Array(await file.arrayBuffer());
+      } else if (site) {
+        fromSite.push(site);
+      }
+    }
   } catch (e) {
     busy(false);
     return showError(`Could not read the chosen files: ${e.message}`);
   }
-  start(files, JSON.stringify(config));
+  start(files, JSON.stringify(config), fromSite);
 }
 
-function start(files, config) {
+function start(files, config, fromSite) {
   const started = performance.now();
   const worker = new Worker('worker.js', { type: 'module' });
   let timer = 0;
@@ -136,13 +232,15 @@ function start(files, config) {
     switch (data.type) {
       case 'ready':
         status('module loaded');
-        worker.postMessage({ type: 'run', files, config }, Object.values(files).map((a) => a.buffer));
+        worker.postMessage({ type: 'run', files, config, bundled: fromSite }, Object.values(files).map((a) => a.buffer));
         break;
       case 'status':
         status(data.text);
         break;
       case 'progress':
-        status(`${data.step}: ${data.done} / ${data.total}`);
+        status(data.unit === 'bytes'
+          ? `${data.step}: ${(data.done / 2 ** 20).toFixed(1)} / ${(data.total / 2 ** 20).toFixed(1)} MB`
+          : `${data.step}: ${data.done} / ${data.total}`);
         progress(data.total ? data.done / data.total : 0);
         break;
       case 'validation':
@@ -195,7 +293,7 @@ function showResults(json) {
     cell('td', m.timings.total_s.toFixed(2), { class: 'num' }),
   ])));
   const rule = r.convention === 'trec' ? 'trec_eval / pytrec_eval' : 'sentence-transformers InformationRetrievalEvaluator';
-  const scored = r.models.some((m) => m.spec.kind === 'emb') ? `; embeddings scored by ${r.score_function}` : '';
+  const scored = r.models.some((m) => ['emb', 'neural'].includes(m.spec.kind)) ? `; embeddings scored by ${r.score_function}` : '';
   $('table-note').textContent = `convention: ${r.convention} (${rule})${scored}; sorted by ${sortKey}. Every metric at every k is in results.json and results.csv.`;
   $('warnings').replaceChildren(...r.warnings.map((w) => {
     const li = cell('li', `warning: ${w}`);
@@ -271,6 +369,8 @@ function clearError() {
 
 $('folder').addEventListener('change', choose);
 $('files').addEventListener('change', choose);
+$('model-folder').addEventListener('change', chooseModelFolder);
+loadBundled();
 $('form').addEventListener('submit', run);
 $('cancel').addEventListener('click', () => job?.cancel());
 for (const b of document.querySelectorAll('[data-file]')) b.addEventListener('click', () => download(b.dataset.file));

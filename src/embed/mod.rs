@@ -289,14 +289,18 @@ pub fn rank(spec: &ModelSpec, cx: &RunContext) -> Result<(Rankings, Timings, Sea
             search_vectors(cx, &queries, q, d, &mut info)?
         }
         #[cfg(feature = "models")]
-        ModelSpec::Neural { dir, .. } => {
+        ModelSpec::Neural { dir, label } => {
             let memory = memory::PeakMemory::start();
+            // Loading a large model takes seconds; say so before it starts.
+            cx.progress.begin(&format!("{label}: load model"), 1);
             let enc = encoder::Encoder::load(cx.files, dir, cx.neural)?;
+            cx.progress.end();
             let p = &enc.info.prompts;
             let qtexts: Vec<String> = queries.iter().map(|q| format!("{}{}", p.query, q.text)).collect();
             let dtexts: Vec<String> = ds.corpus.iter().map(|d| format!("{}{}", p.document, d.text)).collect();
-            let (mut qv, qs) = encode_cached(&enc, cx, dir, &qtexts)?;
-            let (mut dv, dstats) = encode_cached(&enc, cx, dir, &dtexts)?;
+            let named = |what: &str| Renamed { inner: cx.progress, step: format!("{label}: {what}") };
+            let (mut qv, qs) = encode_cached(&enc, cx, dir, &qtexts, &named("encode queries"))?;
+            let (mut dv, dstats) = encode_cached(&enc, cx, dir, &dtexts, &named("encode documents"))?;
             t.index_s = clock.elapsed().as_secs_f64();
             info.encoder = serde_json::to_value(&enc.info).ok();
             info.throughput = Some(serde_json::json!({"queries": qs, "docs": dstats, "memory": memory.read()}));
@@ -337,6 +341,7 @@ fn encode_cached(
     cx: &RunContext,
     dir: &str,
     texts: &[String],
+    progress: &dyn Progress,
 ) -> Result<(Vec<f32>, encoder::EncodeStats)> {
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
     #[cfg(not(target_arch = "wasm32"))]
@@ -347,7 +352,7 @@ fn encode_cached(
         let keys: Vec<cache::TextKey> = texts.iter().map(|t| cache::text_key(t)).collect();
         let missing: Vec<usize> = (0..texts.len()).filter(|&i| c.get(&keys[i]).is_none()).collect();
         let todo: Vec<&str> = missing.iter().map(|&i| texts[i]).collect();
-        let (fresh, mut stats) = enc.encode(&todo, cx.neural, cx.progress)?;
+        let (fresh, mut stats) = enc.encode(&todo, cx.neural, progress)?;
         for (j, &i) in missing.iter().enumerate() {
             c.insert(keys[i], &fresh[j * dim..(j + 1) * dim]);
         }
@@ -361,7 +366,27 @@ fn encode_cached(
         return Ok((out, stats));
     }
     let _ = (dir, &cx.cache);
-    enc.encode(&texts, cx.neural, cx.progress)
+    enc.encode(&texts, cx.neural, progress)
+}
+
+/// Progress under another step name (the encoder's "encode" → "MODEL: encode queries").
+#[cfg(feature = "models")]
+struct Renamed<'a> {
+    inner: &'a dyn Progress,
+    step: String,
+}
+
+#[cfg(feature = "models")]
+impl Progress for Renamed<'_> {
+    fn begin(&self, _step: &str, total: u64) {
+        self.inner.begin(&self.step, total);
+    }
+    fn advance(&self, n: u64) {
+        self.inner.advance(n);
+    }
+    fn end(&self) {
+        self.inner.end();
+    }
 }
 
 /// Exact search of query vectors against doc vectors; only the evaluated queries, in order.

@@ -4,13 +4,20 @@
 //
 //   node tests/e2e/e2e.mjs     (after scripts/build-web.sh and a release CLI build; see scripts/test-web.sh)
 //
-// Env: EMBEVAL_BIN (native CLI; default target/release/embeval), EMBEVAL_DATA (shared data
-// folder; default ../shared/data), CHROMIUM (default /usr/bin/chromium).
+// Neural models (when scripts/build-web.sh bundled all-MiniLM-L6-v2 into www/models/): the
+// page's BM25 + MiniLM evaluation of demo/ must equal the CLI's results.json; the model comes
+// from Cache Storage the second time (no request for its files); a chosen model folder with
+// typed prompts must equal the CLI with --query-prompt/--doc-prompt; and the worker's vectors for
+// the texts of tests/fixtures/st_embeddings must equal the native build's (max |diff| ≤ 1e-5)
+// and sentence-transformers' own (≤ 1e-4, as tests/st_models.rs allows natively).
+//
+// Env: EMBEVAL_BIN (native CLI with the `models` feature; default target/release/embeval),
+// EMBEVAL_DATA (shared data folder; default ../shared/data), CHROMIUM (default /usr/bin/chromium).
 // Screenshots go to tests/e2e/artifacts/.
 
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +30,8 @@ const artifacts = join(here, 'artifacts');
 const data = resolve(root, process.env.EMBEVAL_DATA ?? '../shared/data');
 const bin = resolve(root, process.env.EMBEVAL_BIN ?? 'target/release/embeval');
 const TOLERANCE = 1e-12;
+const VECTOR_TOLERANCE = 1e-5; // wasm vs native, per component
+const ST_TOLERANCE = 1e-4; // wasm vs sentence-transformers (PyTorch), as tests/st_models.rs
 const RUN_TIMEOUT_MS = 180_000;
 
 let passed = 0;
@@ -60,7 +69,8 @@ function markdownRows(md) {
     .map((l) => l.slice(1, -1).split(' | ').map((c) => c.trim()));
 }
 
-/** Differences between two JSON values: numbers within TOLERANCE, timings skipped. */
+/** Differences between two JSON values: numbers within TOLERANCE; timings and encoding
+ *  throughput (seconds, texts/s, cache hits) skipped. */
 function diff(a, b, path = '$', out = []) {
   if (typeof a === 'number' && typeof b === 'number') {
     if (!(Math.abs(a - b) <= TOLERANCE)) out.push(`${path}: ${a} vs ${b}`);
@@ -68,7 +78,7 @@ function diff(a, b, path = '$', out = []) {
     if (a.length !== b.length) out.push(`${path}: length ${a.length} vs ${b.length}`);
     else a.forEach((x, i) => diff(x, b[i], `${path}[${i}]`, out));
   } else if (a && b && typeof a === 'object' && typeof b === 'object') {
-    const keys = (o) => Object.keys(o).filter((k) => k !== 'timings');
+    const keys = (o) => Object.keys(o).filter((k) => k !== 'timings' && k !== 'throughput');
     if (keys(a).join() !== keys(b).join()) out.push(`${path}: keys ${keys(a)} vs ${keys(b)}`);
     else keys(a).forEach((k) => diff(a[k], b[k], `${path}.${k}`, out));
   } else if (a !== b) {
@@ -114,12 +124,87 @@ function makeEmbeddings(dir, out, dim = 48) {
   return [join(out, 'q.npy'), join(out, 'd.npy')];
 }
 
+/** float32 .npy (2-D, C order) → {rows, dim, data}. */
+function readNpy(path) {
+  const buf = readFileSync(path);
+  const len = buf.readUInt16LE(8);
+  const header = buf.toString('latin1', 10, 10 + len);
+  const [rows, dim] = header.match(/'shape': \((\d+), (\d+)\)/).slice(1).map(Number);
+  if (!header.includes("'<f4'")) throw new Error(`${path}: not float32`);
+  const start = 10 + len;
+  return { rows, dim, data: new Float32Array(buf.buffer.slice(buf.byteOffset + start, buf.byteOffset + start + rows * dim * 4)) };
+}
+
+/** The native CLI's vectors for `texts`: they are the corpus of a one-query dataset, evaluated
+ *  with an empty embedding cache, whose vectors.bin (src/embed/cache.rs: records of a 16-byte
+ *  text hash and `dim` f32 LE, appended in encoding order) then holds the query, then each text. */
+function nativeVectors(modelDir, texts, dim) {
+  const tmp = mkdtempSync(join(tmpdir(), 'embeval-e2e-vec-'));
+  try {
+    mkdirSync(join(tmp, 'data/qrels'), { recursive: true });
+    writeFileSync(join(tmp, 'data/corpus.jsonl'), texts.map((text, i) => JSON.stringify({ _id: `t${i}`, text })).join('\n'));
+    writeFileSync(join(tmp, 'data/queries.jsonl'), JSON.stringify({ _id: 'q', text: 'a query that is none of the texts' }));
+    writeFileSync(join(tmp, 'data/qrels/test.tsv'), 'query-id\tcorpus-id\tscore\nq\tt0\t1\n');
+    execFileSync(bin, ['eval', '--data', join(tmp, 'data'), '--model', modelDir, '--cache', join(tmp, 'cache'), '--out', join(tmp, 'out'), '--quiet'],
+      { stdio: ['ignore', 'ignore', 'pipe'] });
+    const [key] = readdirSync(join(tmp, 'cache'));
+    const bin_ = readFileSync(join(tmp, 'cache', key, 'vectors.bin'));
+    const rec = 16 + 4 * dim;
+    if (bin_.length !== rec * (texts.length + 1)) throw new Error(`vectors.bin has ${bin_.length / rec} records, expected ${texts.length + 1}`);
+    const out = new Float32Array(texts.length * dim);
+    for (let i = 0; i < texts.length; i++) {
+      const at = rec * (i + 1) + 16;
+      for (let j = 0; j < dim; j++) out[i * dim + j] = bin_.readFloatLE(at + 4 * j);
+    }
+    return out;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Max |a - b| over all components, and the worst row's cosine. */
+function compareVectors(a, b, dim) {
+  let maxDiff = 0;
+  let minCos = 1;
+  for (let i = 0; i < a.length / dim; i++) {
+    let [dot, na, nb] = [0, 0, 0];
+    for (let j = i * dim; j < (i + 1) * dim; j++) {
+      maxDiff = Math.max(maxDiff, Math.abs(a[j] - b[j]));
+      dot += a[j] * b[j];
+      na += a[j] * a[j];
+      nb += b[j] * b[j];
+    }
+    minCos = Math.min(minCos, dot / Math.sqrt(na * nb));
+  }
+  return { maxDiff, minCos };
+}
+
+/** Runs a message through a fresh www/worker.js in the page; resolves with its answer. */
+function inWorker(page, request) {
+  return page.evaluate((request) => new Promise((ok, fail) => {
+    const worker = new Worker('worker.js', { type: 'module' });
+    const steps = [];
+    const timer = setTimeout(() => fail(new Error(`worker silent; last progress ${JSON.stringify(steps.at(-1))}`)), 170_000);
+    worker.onmessage = ({ data }) => {
+      if (data.type === 'ready') worker.postMessage(request);
+      else if (data.type === 'progress') steps.push([data.step, data.done, data.total]);
+      else if (data.type === 'error' || data.type === 'vectors') {
+        clearTimeout(timer);
+        worker.terminate();
+        if (data.type === 'error') fail(new Error(data.message));
+        else ok({ dim: data.dim, vectors: Array.from(data.vectors), steps });
+      }
+    };
+  }), request);
+}
+
 // ---- serving www/ --------------------------------------------------------------------------
 
 const MIME = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8', '.wasm': 'application/wasm', '.json': 'application/json',
   '.wgsl': 'text/plain; charset=utf-8', '.png': 'image/png', '.svg': 'image/svg+xml', '.ts': 'text/plain; charset=utf-8',
+  '.safetensors': 'application/octet-stream',
 };
 
 function serve() {
@@ -173,6 +258,19 @@ async function scenario(page, { name, choose, convention, k, models, cliArgs, cw
   await page.screenshot({ path: join(artifacts, `${shot}-chosen.png`), fullPage: true });
 
   const ref = native([...cliArgs, '--convention', convention, '--k', k, ...models.flatMap((m) => ['--model', m])], cwd);
+  // Every status line shown, and the longest the page's thread went without running a timer.
+  await page.evaluate(() => {
+    const s = document.getElementById('status');
+    window.__statuses = [];
+    new MutationObserver(() => window.__statuses.push(s.textContent)).observe(s, { childList: true, characterData: true, subtree: true });
+    let last = performance.now();
+    window.__maxStallMs = 0;
+    setInterval(() => {
+      const now = performance.now();
+      window.__maxStallMs = Math.max(window.__maxStallMs, now - last);
+      last = now;
+    }, 50);
+  });
   const t0 = Date.now();
   const error = await runAndWait(page);
   check(`${name}: the run finishes without an error`, error === null, error ?? '');
@@ -201,27 +299,127 @@ async function scenario(page, { name, choose, convention, k, models, cliArgs, cw
   const [got, want] = [lines(perQuery), lines(ref.perQuery)];
   // Embedding scores come from sgemm: natively matrixmultiply picks an FMA kernel at run
   // time, wasm has no FMA, so scores may differ in the last f32 bits (2^-21 relative allows
-  // 4 ulps). The ranked doc ids must still be identical; BM25 scores must match exactly.
+  // 4 ulps). Neural models' vectors themselves differ by up to VECTOR_TOLERANCE per component
+  // (the forward pass's sums run in another order), so their scores get that much absolute.
+  // The ranked doc ids must still be identical; BM25 scores must match exactly.
   const emb = new Set(ref.results.models.filter((m) => m.spec.kind === 'emb').map((m) => m.name));
+  const neural = new Set(ref.results.models.filter((m) => m.spec.kind === 'neural').map((m) => m.name));
   let lastBits = 0;
   const topDiffs = [];
   got.forEach((row, i) => {
-    if (!emb.has(row.model) || !want[i]) return;
+    if (!(emb.has(row.model) || neural.has(row.model)) || !want[i]) return;
+    const close = (x, y) => (neural.has(row.model) ? Math.abs(x - y) <= VECTOR_TOLERANCE : Math.abs(x - y) <= 2 ** -21 * Math.abs(y));
     const [a, b] = [row.top, want[i].top];
     if (a.map(([d]) => d).join() !== b.map(([d]) => d).join()) topDiffs.push(`[${i}] ${row.query_id}: ranking differs`);
     a.forEach(([, x], j) => {
       const y = b[j]?.[1];
       if (x !== y) lastBits++;
-      if (!(Math.abs(x - y) <= 2 ** -21 * Math.abs(y))) topDiffs.push(`[${i}] ${row.query_id} top ${j}: ${x} vs ${y}`);
+      if (!close(x, y)) topDiffs.push(`[${i}] ${row.query_id} top ${j}: ${x} vs ${y}`);
     });
     delete row.top;
     delete want[i].top;
   });
-  if (lastBits) console.log(`     (${lastBits} embedding scores differ from native in the last f32 bits)`);
+  if (lastBits) console.log(`     (${lastBits} embedding scores differ from native in the last bits)`);
   const pqDiffs = [...topDiffs, ...diff(got, want)];
   check(`${name}: per_query.jsonl equals the CLI's (rankings, scores, per-query metrics)`, pqDiffs.length === 0, pqDiffs.slice(0, 5).join('; '));
   const csv = await download(page, 'results.csv');
   check(`${name}: results.csv has one row per model`, csv.trim().split('\n').length === models.length + 1, csv);
+  return { shown, statuses: await page.evaluate(() => window.__statuses), maxStallMs: await page.evaluate(() => window.__maxStallMs) };
+}
+
+/** Neural models in the page: bundled MiniLM on demo/ against the CLI, Cache Storage on the
+ *  second load, a chosen model folder, and the worker's vectors against native and ST. */
+async function neural(page, served) {
+  const manifest = JSON.parse(readFileSync(join(www, 'models/index.json'), 'utf8'));
+  const minilm = manifest.models.find((m) => m.name === 'all-MiniLM-L6-v2');
+  if (!minilm) {
+    check('scripts/build-web.sh bundled all-MiniLM-L6-v2 (www/models/index.json)', false, 'run scripts/fetch-models.sh, then scripts/build-web.sh');
+    return;
+  }
+  const demo = join(root, 'demo');
+  const modelFiles = (from) => served.slice(from).filter((p) => p.startsWith('/models/all-MiniLM-L6-v2/'));
+
+  // (b) BM25 + the bundled model on the demo set equal the CLI's results.json; the first load downloads.
+  let from = served.length;
+  const first = await scenario(page, {
+    name: 'demo folder, bm25 + bundled all-MiniLM-L6-v2, trec',
+    shot: '06-minilm',
+    choose: async (p) => {
+      await p.setInputFiles('#folder', demo);
+      await p.click('button[data-model="all-MiniLM-L6-v2"]');
+      check('the bundled model\'s button adds its model line', (await p.inputValue('#models')).split('\n').includes('all-MiniLM-L6-v2'));
+    },
+    convention: 'trec',
+    k: '1,3,5,10,100',
+    models: ['bm25', 'all-MiniLM-L6-v2'],
+    cliArgs: ['--data', demo, '--no-cache'],
+    cwd: join(www, 'models'),
+  });
+  if (!first) return;
+  const downloaded = modelFiles(from);
+  check('the first load downloads every file of the bundled model', minilm.files.every((f) => downloaded.includes(`/models/all-MiniLM-L6-v2/${f.path}`)), downloaded.join(', '));
+  const shows = (re) => first.statuses.some((t) => re.test(t));
+  check('the page shows download, loading and encoding progress',
+    shows(/all-MiniLM-L6-v2: download model: [\d.]+ \/ [\d.]+ MB/) && shows(/all-MiniLM-L6-v2: load model/) &&
+    shows(/all-MiniLM-L6-v2: encode queries: \d+ \/ 38/) && shows(/all-MiniLM-L6-v2: encode documents: \d+ \/ 50/),
+    first.statuses.filter((t, i, a) => a.indexOf(t) === i).slice(0, 12).join(' | '));
+  check(`the page's thread never stalled (longest gap between 50 ms timers ${first.maxStallMs.toFixed(0)} ms < 1000 ms)`, first.maxStallMs < 1000);
+
+  // (c) A second evaluation (page reloaded) takes the model from Cache Storage: no request for its files.
+  from = served.length;
+  await page.goto(page.baseUrl);
+  await page.setInputFiles('#folder', demo);
+  await page.fill('#models', 'all-MiniLM-L6-v2');
+  const finished = runAndWait(page);
+  await page.waitForFunction(() => /encode documents: \d+ \/ 50/.test(document.getElementById('status').textContent), null, { timeout: 120_000 })
+    .then(() => page.screenshot({ path: join(artifacts, '08-encoding-progress.png') }), () => {});
+  const error = await finished;
+  const again = modelFiles(from);
+  check('the second load makes no request for the bundled model\'s files (Cache Storage)', error === null && again.length === 0, error ?? again.join(', '));
+  const second = JSON.parse(await page.textContent('#results-json'));
+  const metricsDiff = diff(second.models[0].metrics, first.shown.models.find((m) => m.name === 'all-MiniLM-L6-v2').metrics);
+  check('the cached model gives the same metrics', metricsDiff.length === 0, metricsDiff.slice(0, 3).join('; '));
+  check('the page lists its Cache Storage copy', await page.evaluate(async () =>
+    (await (await caches.open('embeval-models')).keys()).some((r) => r.url.includes('/models/all-MiniLM-L6-v2/model.safetensors?rev='))));
+
+  // A chosen model folder, labelled, with prompts typed in: results.json equals the CLI's with
+  // --query-prompt / --doc-prompt, and nothing is fetched.
+  await page.goto(page.baseUrl);
+  await page.setInputFiles('#folder', demo);
+  await page.setInputFiles('#model-folder', join(www, 'models/all-MiniLM-L6-v2'));
+  const line = await page.inputValue('#models');
+  check('choosing a model folder adds its model line', line.split('\n').includes('all-MiniLM-L6-v2'), line);
+  await page.fill('#models', 'picked=all-MiniLM-L6-v2');
+  await page.fill('#query-prompt', 'query: ');
+  await page.fill('#doc-prompt', 'passage: ');
+  from = served.length;
+  await page.screenshot({ path: join(artifacts, '07-model-folder.png'), fullPage: true });
+  const e2 = await runAndWait(page);
+  const picked = JSON.parse(await page.textContent('#results-json'));
+  const cli = native(['--data', demo, '--no-cache', '--k', '1,3,5,10,100', '--model', 'picked=all-MiniLM-L6-v2',
+    '--query-prompt', 'query: ', '--doc-prompt', 'passage: '], join(www, 'models'));
+  const pickedDiffs = diff(picked, cli.results);
+  check('a chosen model folder with prompts: results.json equals the CLI\'s with --query-prompt/--doc-prompt, fetching nothing',
+    e2 === null && modelFiles(from).length === 0 && pickedDiffs.length === 0 && picked.models[0].search.encoder.prompts.source === 'flag',
+    `${e2 ?? ''} ${pickedDiffs.slice(0, 3).join('; ')}`);
+  check('the prompts change the results (they reached the encoder)', diff(picked.models[0].metrics, second.models[0].metrics).length > 0);
+
+  // (a) The worker's vectors for the fixture texts: native build and sentence-transformers.
+  const fixture = join(root, 'tests/fixtures/st_embeddings');
+  const texts = readFileSync(join(fixture, 'texts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).text);
+  const st = readNpy(join(fixture, 'all-MiniLM-L6-v2.npy'));
+  from = served.length;
+  const got = await inWorker(page, { type: 'embed', files: {}, bundled: [minilm], dir: 'all-MiniLM-L6-v2', texts, options: { batch_size: 32 } });
+  check('the worker reports encoding progress', got.steps.some(([s, d, t]) => s === 'all-MiniLM-L6-v2: encode' && d === texts.length && t === texts.length));
+  const ref = nativeVectors(join(www, 'models/all-MiniLM-L6-v2'), texts, got.dim);
+  const vsNative = compareVectors(got.vectors, ref, got.dim);
+  const vsSt = compareVectors(got.vectors, st.data, st.dim);
+  const nativeVsSt = compareVectors(ref, st.data, st.dim);
+  console.log(`     (${texts.length} texts: wasm vs native max|diff| ${vsNative.maxDiff.toExponential(2)}, worst cosine ${vsNative.minCos.toFixed(9)}; ` +
+    `wasm vs sentence-transformers ${vsSt.maxDiff.toExponential(2)}; native vs sentence-transformers ${nativeVsSt.maxDiff.toExponential(2)})`);
+  check(`wasm vectors equal the native build's for ${texts.length} fixture texts (max |diff| ≤ ${VECTOR_TOLERANCE})`,
+    got.dim === st.dim && got.vectors.length === texts.length * st.dim && vsNative.maxDiff <= VECTOR_TOLERANCE, JSON.stringify(vsNative));
+  check(`wasm vectors equal sentence-transformers' (max |diff| ≤ ${ST_TOLERANCE})`, vsSt.maxDiff <= ST_TOLERANCE && vsSt.minCos >= 0.99999, JSON.stringify(vsSt));
 }
 
 async function main() {
@@ -303,7 +501,10 @@ async function main() {
     });
     rmSync(embDir, { recursive: true, force: true });
 
-    // 4. Errors are shown, never a silent hang.
+    // 4. Neural models.
+    await neural(page, served);
+
+    // 5. Errors are shown, never a silent hang.
     await page.goto(page.baseUrl);
     await page.setInputFiles('#files', join(xquad, 'queries.jsonl'));
     const err = await runAndWait(page);
