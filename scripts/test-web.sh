@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The browser product end to end (after scripts/setup.sh):
 #   1. scripts/build-web.sh → www/pkg;
-#   2. tests/wasm.rs in wasm32 under node, then in headless Chromium (and, run alone, its
+#   2. tests/wasm.rs (+ gpu_search.rs, wasm_models.rs: every architecture on tiny checkpoints)
+#      in wasm32 under node, then in headless Chromium (and, run alone, its
 #      native twin tests/wasm_parity.rs): the same tiny dataset must give the same bits;
 #   3. tests/e2e/e2e.mjs: the page in headless Chromium against the native CLI on real data
 #      and the bundled all-MiniLM-L6-v2 (vectors, results, Cache Storage).
@@ -26,7 +27,7 @@ wasm_test() {
         else
             PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld \
                 RUSTC_BOOTSTRAP=1 /usr/bin/cargo "$@" -Zbuild-std=std,panic_abort
-        fi' wasm-test test --target wasm32-unknown-unknown --no-default-features --features gpu --test wasm --test gpu_search
+        fi' wasm-test test --target wasm32-unknown-unknown --no-default-features --features gpu,models --test wasm --test gpu_search --test wasm_models
 }
 echo "test-web: tests/wasm.rs under node"
 wasm_test
