@@ -1,26 +1,120 @@
 //! BERT-family encoders (all-MiniLM-L6-v2, multilingual-e5-*, bge-*, ruri-base with a
-//! tokenizer.json) through candle-transformers' `bert`, configured from the model's
-//! `config.json`. Pooling is the caller's (see [`super::pooling`]).
+//! tokenizer.json), configured from the model's `config.json`. Pooling is the caller's (see
+//! [`super::pooling`]).
+//!
+//! f32 weights on the CPU run the fast forward of [`super::encoder_layer`] (packed tokens, fused
+//! passes); any other dtype or device, or an activation it does not have, runs
+//! candle-transformers' `bert`.
 
-use candle_core::Tensor;
+use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
+use candle_transformers::models::bert::{BertModel, Config, HiddenAct};
+
+use super::encoder_layer::{self as el, Layer, Linear, Norm};
 
 pub struct Bert {
-    model: BertModel,
+    model: Model,
     pub hidden_size: usize,
+}
+
+enum Model {
+    Fast(FastBert),
+    Candle(Box<BertModel>),
 }
 
 impl Bert {
     pub fn load(vb: VarBuilder, config_json: &str) -> Result<Bert, String> {
         let config: Config = serde_json::from_str(config_json).map_err(|e| format!("config.json: {e}"))?;
         let hidden_size = config.hidden_size;
-        let model = BertModel::load(vb, &config).map_err(|e| format!("weights do not fit config.json: {e}"))?;
+        let fast = matches!(vb.device(), Device::Cpu) && vb.dtype() == DType::F32;
+        let model = match fast.then(|| FastBert::load(&vb, &config)) {
+            Some(Ok(m)) => Model::Fast(m),
+            // Whatever the fast path cannot read, candle reads or explains.
+            _ => {
+                let m = BertModel::load(vb, &config).map_err(|e| format!("weights do not fit config.json: {e}"))?;
+                Model::Candle(Box::new(m))
+            }
+        };
         Ok(Bert { model, hidden_size })
     }
 
     /// Token embeddings [batch, seq, hidden] for right-padded `ids` with `mask` (1 = token).
     pub fn forward(&self, ids: &Tensor, type_ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-        self.model.forward(ids, type_ids, Some(mask))
+        match &self.model {
+            Model::Fast(m) => m.forward(ids, type_ids, mask),
+            Model::Candle(m) => m.forward(ids, type_ids, Some(mask)),
+        }
+    }
+}
+
+/// BERT in plain f32: embeddings (word + token type + absolute position, LayerNorm), then the
+/// shared encoder layers.
+struct FastBert {
+    word: Vec<f32>,
+    position: Vec<f32>,
+    token_type: Vec<f32>,
+    norm: Norm,
+    layers: Vec<Layer>,
+    heads: usize,
+    hidden: usize,
+}
+
+impl FastBert {
+    fn load(vb: &VarBuilder, c: &Config) -> candle_core::Result<FastBert> {
+        if c.hidden_act != HiddenAct::Gelu || c.hidden_size % c.num_attention_heads != 0 {
+            candle_core::bail!("not a fast-path configuration");
+        }
+        let vb = if vb.contains_tensor("embeddings.word_embeddings.weight") { vb.clone() } else { vb.pp("bert") };
+        let (h, i) = (c.hidden_size, c.intermediate_size);
+        let emb = vb.pp("embeddings");
+        let layers = (0..c.num_hidden_layers)
+            .map(|n| {
+                let l = vb.pp(format!("encoder.layer.{n}"));
+                let att = l.pp("attention");
+                Ok(Layer {
+                    qkv: Linear::load(&["query", "key", "value"].map(|n| att.pp("self").pp(n)), h, h)?,
+                    attn_out: Linear::load(&[att.pp("output").pp("dense")], h, h)?,
+                    attn_norm: Norm::load(&att.pp("output").pp("LayerNorm"), h, c.layer_norm_eps)?,
+                    ffn_in: Linear::load(&[l.pp("intermediate").pp("dense")], h, i)?,
+                    ffn_out: Linear::load(&[l.pp("output").pp("dense")], i, h)?,
+                    out_norm: Norm::load(&l.pp("output").pp("LayerNorm"), h, c.layer_norm_eps)?,
+                })
+            })
+            .collect::<candle_core::Result<_>>()?;
+        Ok(FastBert {
+            word: el::read(&emb.pp("word_embeddings"), "weight", &[c.vocab_size, h])?,
+            position: el::read(&emb.pp("position_embeddings"), "weight", &[c.max_position_embeddings, h])?,
+            token_type: el::read(&emb.pp("token_type_embeddings"), "weight", &[c.type_vocab_size, h])?,
+            norm: Norm::load(&emb.pp("LayerNorm"), h, c.layer_norm_eps)?,
+            layers,
+            heads: c.num_attention_heads,
+            hidden: h,
+        })
+    }
+
+    fn forward(&self, ids: &Tensor, type_ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        let h = self.hidden;
+        let batch = el::Batch::new(ids, mask)?;
+        let types = type_ids.flatten_all()?.to_vec1::<u32>()?;
+        if batch.seq_len > self.position.len() / h {
+            candle_core::bail!("{} tokens exceed max_position_embeddings", batch.seq_len);
+        }
+        // torch's order: (word + token type) + position.
+        let mut x = vec![0f32; batch.tokens() * h];
+        let mut rows = x.chunks_exact_mut(h);
+        for (r, &len) in batch.lens.iter().enumerate() {
+            for t in 0..len {
+                let at = r * batch.seq_len + t;
+                let word = el::row(&self.word, batch.ids[at], h)?;
+                let tt = el::row(&self.token_type, types[at], h)?;
+                let pos = &self.position[t * h..(t + 1) * h];
+                for (((o, w), y), p) in rows.next().unwrap().iter_mut().zip(word).zip(tt).zip(pos) {
+                    *o = w + y + p;
+                }
+            }
+        }
+        self.norm.apply(&mut x);
+        el::forward(&self.layers, self.heads, &mut x, &batch.lens, None);
+        batch.unpack(&x, h)
     }
 }

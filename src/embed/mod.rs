@@ -11,6 +11,8 @@ pub mod bm25;
 pub mod cache;
 #[cfg(feature = "models")]
 pub mod encoder;
+#[cfg(feature = "models")]
+pub mod encoder_layer;
 #[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
 pub mod hub;
 #[cfg(feature = "models")]
