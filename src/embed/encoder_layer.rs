@@ -75,15 +75,18 @@ impl Norm {
 
     /// Normalises each row of `x` in place.
     pub fn apply(&self, x: &mut [f32]) {
-        let h = self.g.len();
-        let arch = pulp::Arch::new();
-        par_chunks(x, h * ROWS_PER_TASK, |_, rows| {
-            arch.dispatch(|| {
-                for row in rows.chunks_exact_mut(h) {
-                    layer_norm(row, &self.g, &self.b, self.eps)
-                }
-            })
-        });
+        par_rows(x, self);
+    }
+}
+
+impl RowKernel for Norm {
+    fn width(&self) -> usize {
+        self.g.len()
+    }
+
+    #[inline(always)]
+    fn row(&self, _: usize, x: &mut [f32]) {
+        layer_norm(x, &self.g, &self.b, self.eps)
     }
 }
 
@@ -188,7 +191,6 @@ impl Layer {
         let h = self.attn_out.n_out;
         let tokens = x.len() / h;
         debug_assert_eq!(tokens, lens.iter().sum::<usize>());
-        let arch = pulp::Arch::new();
         resize(&mut s.qkv, tokens * self.qkv.n_out);
         resize(&mut s.ctx, tokens * h);
         resize(&mut s.inter, tokens * self.ffn_in.n_out);
@@ -203,14 +205,7 @@ impl Layer {
         self.attn_norm.apply(x);
         // x ← LN(x + b2 + GELU(x·W1 + b1)·W2)
         linear(&mut s.inter, x, &self.ffn_in, false);
-        let n = self.ffn_in.n_out;
-        par_chunks(&mut s.inter, n * ROWS_PER_TASK, |_, rows| {
-            arch.dispatch(|| {
-                for row in rows.chunks_exact_mut(n) {
-                    bias_gelu(row, &self.ffn_in.b)
-                }
-            })
-        });
+        par_rows(&mut s.inter, &BiasGelu(&self.ffn_in.b));
         add_rows(x, &self.ffn_out.b);
         linear(x, &s.inter, &self.ffn_out, true);
         self.out_norm.apply(x);
@@ -224,23 +219,89 @@ fn resize(v: &mut Vec<f32>, n: usize) {
 
 /// Sets each row of `x` to `row`.
 fn fill_rows(x: &mut [f32], row: &[f32]) {
-    par_chunks(x, row.len() * ROWS_PER_TASK, |_, rows| {
-        rows.chunks_exact_mut(row.len()).for_each(|r| r.copy_from_slice(row))
-    });
+    par_rows(x, &Fill(row));
 }
 
 /// Adds `row` to each row of `x`.
 fn add_rows(x: &mut [f32], row: &[f32]) {
+    par_rows(x, &Add(row));
+}
+
+/// A pass over the rows of a matrix, compiled for the CPU's SIMD level: `row` must be
+/// `#[inline(always)]` so that it is inlined into pulp's dispatched function (a closure is
+/// not, and then runs as plain SSE2 with `floorf` calls).
+trait RowKernel: Sync {
+    fn width(&self) -> usize;
+    /// Transforms row number `index` (of the slice given to [`par_rows`]).
+    fn row(&self, index: usize, x: &mut [f32]);
+}
+
+struct Fill<'a>(&'a [f32]);
+struct Add<'a>(&'a [f32]);
+struct BiasGelu<'a>(&'a [f32]);
+
+impl RowKernel for Fill<'_> {
+    fn width(&self) -> usize {
+        self.0.len()
+    }
+    #[inline(always)]
+    fn row(&self, _: usize, x: &mut [f32]) {
+        x.copy_from_slice(self.0)
+    }
+}
+
+impl RowKernel for Add<'_> {
+    fn width(&self) -> usize {
+        self.0.len()
+    }
+    #[inline(always)]
+    fn row(&self, _: usize, x: &mut [f32]) {
+        for (a, b) in x.iter_mut().zip(self.0) {
+            *a += b;
+        }
+    }
+}
+
+impl RowKernel for BiasGelu<'_> {
+    fn width(&self) -> usize {
+        self.0.len()
+    }
+    #[inline(always)]
+    fn row(&self, _: usize, x: &mut [f32]) {
+        bias_gelu(x, self.0)
+    }
+}
+
+/// Rows `first..` of `x` through `kernel` inside one SIMD dispatch.
+struct Rows<'a, K> {
+    x: &'a mut [f32],
+    first: usize,
+    kernel: &'a K,
+}
+
+impl<K: RowKernel> pulp::WithSimd for Rows<'_, K> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        for (i, row) in self.x.chunks_exact_mut(self.kernel.width()).enumerate() {
+            self.kernel.row(self.first + i, row);
+        }
+    }
+}
+
+/// Runs `kernel` over every row of `x`: in blocks of [`ROWS_PER_TASK`] rows on rayon natively,
+/// in one pass in wasm.
+fn par_rows<K: RowKernel>(x: &mut [f32], kernel: &K) {
     let arch = pulp::Arch::new();
-    par_chunks(x, row.len() * ROWS_PER_TASK, |_, rows| {
-        arch.dispatch(|| {
-            for r in rows.chunks_exact_mut(row.len()) {
-                for (a, b) in r.iter_mut().zip(row) {
-                    *a += b;
-                }
-            }
-        })
-    });
+    let run = |(block, x): (usize, &mut [f32])| arch.dispatch(Rows { x, first: block * ROWS_PER_TASK, kernel });
+    #[cfg(feature = "cli")]
+    {
+        use rayon::prelude::*;
+        x.par_chunks_mut(kernel.width() * ROWS_PER_TASK).enumerate().for_each(run);
+    }
+    #[cfg(not(feature = "cli"))]
+    run((0, x));
 }
 
 /// `dst (+)= x·W` for all rows of `x`, threaded natively.
@@ -346,16 +407,7 @@ fn attend(
                 gemm::Parallelism::None,
             );
         }
-        arch.dispatch(|| {
-            for (i, r) in scores.chunks_exact_mut(len).enumerate() {
-                if let Some(b) = bias {
-                    for (s, b) in r.iter_mut().zip(b.row(head, i, len)) {
-                        *s += b;
-                    }
-                }
-                softmax(r);
-            }
-        });
+        arch.dispatch(Rows { x: scores, first: 0, kernel: &Softmax { len, head, bias } });
         // SAFETY: as above.
         unsafe {
             sgemm(
@@ -371,15 +423,27 @@ fn attend(
     }
 }
 
-/// Runs `f(index, chunk)` on consecutive `chunk`-sized pieces of `data`, on rayon natively.
-fn par_chunks(data: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
-    #[cfg(feature = "cli")]
-    {
-        use rayon::prelude::*;
-        data.par_chunks_mut(chunk.max(1)).enumerate().for_each(|(i, c)| f(i, c));
+/// Softmax of score rows of one head, after adding the position bias if any.
+struct Softmax<'a> {
+    len: usize,
+    head: usize,
+    bias: Option<&'a PositionBias>,
+}
+
+impl RowKernel for Softmax<'_> {
+    fn width(&self) -> usize {
+        self.len
     }
-    #[cfg(not(feature = "cli"))]
-    data.chunks_mut(chunk.max(1)).enumerate().for_each(|(i, c)| f(i, c));
+
+    #[inline(always)]
+    fn row(&self, i: usize, x: &mut [f32]) {
+        if let Some(b) = self.bias {
+            for (s, b) in x.iter_mut().zip(b.row(self.head, i, self.len)) {
+                *s += b;
+            }
+        }
+        softmax(x);
+    }
 }
 
 /// Σ x in a fixed order of 16 interleaved partial sums, which the compiler can vectorise
