@@ -118,3 +118,55 @@ impl FastBert {
         batch.unpack(&x, h)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::encoder_layer::testing;
+
+    #[test]
+    fn fast_path_equals_candle_bert() {
+        let (v, h, i, p) = (50, 16, 40, 24);
+        let config: Config = serde_json::from_value(serde_json::json!({
+            "vocab_size": v, "hidden_size": h, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "intermediate_size": i, "hidden_act": "gelu", "hidden_dropout_prob": 0.0,
+            "max_position_embeddings": p, "type_vocab_size": 2, "initializer_range": 0.02,
+            "layer_norm_eps": 1e-12, "pad_token_id": 0, "classifier_dropout": null, "model_type": "bert"
+        }))
+        .unwrap();
+        let mut names = vec![
+            ("embeddings.word_embeddings.weight".to_string(), vec![v, h]),
+            ("embeddings.position_embeddings.weight".into(), vec![p, h]),
+            ("embeddings.token_type_embeddings.weight".into(), vec![2, h]),
+        ];
+        let mut dense = |prefix: String, n_out: usize, n_in: usize| {
+            names.push((format!("{prefix}.weight"), vec![n_out, n_in]));
+            names.push((format!("{prefix}.bias"), vec![n_out]));
+        };
+        dense("embeddings.LayerNorm".into(), h, 0);
+        for l in 0..2 {
+            let at = format!("encoder.layer.{l}");
+            for n in ["query", "key", "value"] {
+                dense(format!("{at}.attention.self.{n}"), h, h);
+            }
+            dense(format!("{at}.attention.output.dense"), h, h);
+            dense(format!("{at}.attention.output.LayerNorm"), h, 0);
+            dense(format!("{at}.intermediate.dense"), i, h);
+            dense(format!("{at}.output.dense"), h, i);
+            dense(format!("{at}.output.LayerNorm"), h, 0);
+        }
+        // LayerNorm weights are [h]: drop the 0-wide second dimension given above.
+        for (_, shape) in names.iter_mut() {
+            shape.retain(|&d| d != 0);
+        }
+        let vb = testing::weights(&names);
+        let fast = FastBert::load(&vb, &config).unwrap();
+        let candle = BertModel::load(vb, &config).unwrap();
+        let lens = [17, 5, 1, 12];
+        let (ids, types, mask) = testing::batch(&lens, v as u32, 0);
+        let want = candle.forward(&ids, &types, Some(&mask)).unwrap();
+        let got = fast.forward(&ids, &types, &mask).unwrap();
+        let diff = testing::max_diff(&got, &want, &lens);
+        assert!(diff < 2e-5, "max |fast − candle| = {diff:e}");
+    }
+}

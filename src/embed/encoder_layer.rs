@@ -536,6 +536,57 @@ fn softmax(x: &mut [f32]) {
     }
 }
 
+/// Random weights under `names` (with their shapes) and a padded batch, for checking a fast
+/// model against its candle graph.
+#[cfg(test)]
+pub(crate) mod testing {
+    use candle_core::{Device, Tensor};
+    use candle_nn::VarBuilder;
+    use rand::{Rng, SeedableRng};
+
+    pub fn weights(names: &[(String, Vec<usize>)]) -> VarBuilder<'static> {
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let map = names
+            .iter()
+            .map(|(n, shape)| {
+                let v: Vec<f32> = (0..shape.iter().product()).map(|_| r.random_range(-0.5f32..0.5)).collect();
+                (n.clone(), Tensor::from_vec(v, shape.as_slice(), &Device::Cpu).unwrap())
+            })
+            .collect();
+        VarBuilder::from_tensors(map, candle_core::DType::F32, &Device::Cpu)
+    }
+
+    /// `(ids, type ids, mask)` for sequences of `lens` tokens right-padded with `pad`.
+    pub fn batch(lens: &[usize], vocab: u32, pad: u32) -> (Tensor, Tensor, Tensor) {
+        let s = *lens.iter().max().unwrap();
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+        let (mut ids, mut types, mut mask) = (vec![], vec![], vec![]);
+        for &len in lens {
+            for t in 0..s {
+                ids.push(if t < len { r.random_range(0..vocab) } else { pad });
+                types.push(u32::from(t < len && t >= len / 2));
+                mask.push(u32::from(t < len));
+            }
+        }
+        let t = |v: Vec<u32>| Tensor::from_vec(v, (lens.len(), s), &Device::Cpu).unwrap();
+        (t(ids), t(types), t(mask))
+    }
+
+    /// Max |a − b| over the real (unpadded) positions of `[batch, seq, hidden]` outputs.
+    pub fn max_diff(a: &Tensor, b: &Tensor, lens: &[usize]) -> f32 {
+        let (a, b) = (a.to_vec3::<f32>().unwrap(), b.to_vec3::<f32>().unwrap());
+        let mut worst = 0f32;
+        for (r, &len) in lens.iter().enumerate() {
+            for t in 0..len {
+                for (x, y) in a[r][t].iter().zip(&b[r][t]) {
+                    worst = worst.max((x - y).abs());
+                }
+            }
+        }
+        worst
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

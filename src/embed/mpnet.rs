@@ -297,7 +297,49 @@ impl FastMPNet {
 
 #[cfg(test)]
 mod tests {
-    use super::bucket;
+    use super::*;
+    use crate::embed::encoder_layer::testing;
+
+    #[test]
+    fn fast_path_equals_candle_graph() {
+        let (v, h, i, p, heads, buckets) = (50, 16, 40, 64, 4, 32);
+        let c: Config = serde_json::from_value(serde_json::json!({
+            "vocab_size": v, "hidden_size": h, "num_hidden_layers": 2, "num_attention_heads": heads,
+            "intermediate_size": i, "max_position_embeddings": p, "layer_norm_eps": 1e-5,
+            "pad_token_id": 1, "relative_attention_num_buckets": buckets
+        }))
+        .unwrap();
+        let mut names = vec![
+            ("embeddings.word_embeddings.weight".to_string(), vec![v, h]),
+            ("embeddings.position_embeddings.weight".into(), vec![p, h]),
+            ("encoder.relative_attention_bias.weight".into(), vec![buckets, heads]),
+        ];
+        let mut dense = |prefix: String, shape: Vec<usize>| {
+            names.push((format!("{prefix}.bias"), vec![shape[0]]));
+            names.push((format!("{prefix}.weight"), shape));
+        };
+        dense("embeddings.LayerNorm".into(), vec![h]);
+        for l in 0..2 {
+            let at = format!("encoder.layer.{l}");
+            for n in ["q", "k", "v", "o"] {
+                dense(format!("{at}.attention.attn.{n}"), vec![h, h]);
+            }
+            dense(format!("{at}.attention.LayerNorm"), vec![h]);
+            dense(format!("{at}.intermediate.dense"), vec![i, h]);
+            dense(format!("{at}.output.dense"), vec![h, i]);
+            dense(format!("{at}.output.LayerNorm"), vec![h]);
+        }
+        let vb = testing::weights(&names);
+        let fast = FastMPNet::load(&vb, &c).unwrap();
+        let candle = CandleMPNet::load(vb, &c).unwrap();
+        // Distances past 8 reach the log-spaced buckets.
+        let lens = [40, 3, 1, 25];
+        let (ids, _, mask) = testing::batch(&lens, v as u32, 1);
+        let want = candle.forward(&ids, &mask).unwrap();
+        let got = fast.forward(&ids, &mask).unwrap();
+        let diff = testing::max_diff(&got, &want, &lens);
+        assert!(diff < 2e-5, "max |fast − candle| = {diff:e}");
+    }
 
     #[test]
     fn buckets_follow_transformers() {
