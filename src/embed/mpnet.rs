@@ -8,10 +8,15 @@
 //!   8, log-spaced up to distance 128) → an `[heads]` vector from `relative_attention_bias`.
 //! - Attention: softmax(q·kᵀ/√d + bias + (1 − mask)·f32::MIN) · v; post-LayerNorm residuals,
 //!   exact (erf) GELU.
+//!
+//! f32 weights on the CPU run the fast forward of [`super::encoder_layer`] (the layers BERT uses,
+//! plus this bias); other dtypes and devices run the candle graph below.
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{embedding, layer_norm, linear, Embedding, LayerNorm, Linear, VarBuilder};
 use serde::Deserialize;
+
+use super::encoder_layer::{self as el, Norm};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
@@ -106,12 +111,22 @@ impl Layer {
 }
 
 pub struct MPNet {
+    model: Model,
+    pub hidden_size: usize,
+}
+
+enum Model {
+    Fast(Box<FastMPNet>),
+    Candle(CandleMPNet),
+}
+
+/// The candle graph, for dtypes and devices other than f32 on the CPU.
+struct CandleMPNet {
     embeddings: Embeddings,
     layers: Vec<Layer>,
     relative_attention_bias: Embedding,
     buckets: usize,
     device: Device,
-    pub hidden_size: usize,
 }
 
 /// T5/MPNet bucketing of `key − query` distances (bidirectional, max distance 128).
@@ -139,28 +154,43 @@ impl MPNet {
             return Err(format!("hidden_act {:?} is not supported (gelu only)", c.hidden_act));
         }
         let vb = if vb.contains_tensor("mpnet.embeddings.word_embeddings.weight") { vb.pp("mpnet") } else { vb };
-        let load = || -> candle_core::Result<MPNet> {
-            let layers = (0..c.num_hidden_layers)
-                .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), &c))
-                .collect::<Result<_, _>>()?;
-            Ok(MPNet {
-                embeddings: Embeddings::load(vb.pp("embeddings"), &c)?,
-                layers,
-                relative_attention_bias: embedding(
-                    c.relative_attention_num_buckets,
-                    c.num_attention_heads,
-                    vb.pp("encoder").pp("relative_attention_bias"),
-                )?,
-                buckets: c.relative_attention_num_buckets,
-                device: vb.device().clone(),
-                hidden_size: c.hidden_size,
-            })
+        let fast = matches!(vb.device(), Device::Cpu) && vb.dtype() == DType::F32;
+        let model = match fast.then(|| FastMPNet::load(&vb, &c)) {
+            Some(Ok(m)) => Model::Fast(Box::new(m)),
+            // Whatever the fast path cannot read, the candle graph reads or explains.
+            _ => Model::Candle(CandleMPNet::load(vb, &c).map_err(super::encoder::weights_misfit)?),
         };
-        load().map_err(super::encoder::weights_misfit)
+        Ok(MPNet { model, hidden_size: c.hidden_size })
     }
 
     /// Token embeddings [batch, seq, hidden] for right-padded `ids` with `mask` (1 = token).
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        match &self.model {
+            Model::Fast(m) => m.forward(ids, mask),
+            Model::Candle(m) => m.forward(ids, mask),
+        }
+    }
+}
+
+impl CandleMPNet {
+    fn load(vb: VarBuilder, c: &Config) -> candle_core::Result<CandleMPNet> {
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), c))
+            .collect::<Result<_, _>>()?;
+        Ok(CandleMPNet {
+            embeddings: Embeddings::load(vb.pp("embeddings"), c)?,
+            layers,
+            relative_attention_bias: embedding(
+                c.relative_attention_num_buckets,
+                c.num_attention_heads,
+                vb.pp("encoder").pp("relative_attention_bias"),
+            )?,
+            buckets: c.relative_attention_num_buckets,
+            device: vb.device().clone(),
+        })
+    }
+
+    fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
         let (b, s) = ids.dims2()?;
         let mut x = self.embeddings.forward(ids, mask)?;
         // Relative position bias [1, heads, s, s], computed once for all layers.
@@ -178,9 +208,137 @@ impl MPNet {
     }
 }
 
+/// MPNet in plain f32 on the shared encoder layers (see [`super::encoder_layer`]).
+struct FastMPNet {
+    word: Vec<f32>,
+    position: Vec<f32>,
+    norm: Norm,
+    layers: Vec<el::Layer>,
+    /// `relative_attention_bias` `[buckets, heads]`.
+    relative: Vec<f32>,
+    buckets: usize,
+    heads: usize,
+    hidden: usize,
+    pad: u32,
+}
+
+impl FastMPNet {
+    fn load(vb: &VarBuilder, c: &Config) -> candle_core::Result<FastMPNet> {
+        let (h, i, eps) = (c.hidden_size, c.intermediate_size, c.layer_norm_eps);
+        if h % c.num_attention_heads != 0 {
+            candle_core::bail!("hidden_size is not a multiple of num_attention_heads");
+        }
+        let emb = vb.pp("embeddings");
+        let layers = (0..c.num_hidden_layers)
+            .map(|n| {
+                let l = vb.pp(format!("encoder.layer.{n}"));
+                let att = l.pp("attention");
+                Ok(el::Layer {
+                    qkv: el::Linear::load(&["q", "k", "v"].map(|n| att.pp("attn").pp(n)), h, h)?,
+                    attn_out: el::Linear::load(&[att.pp("attn").pp("o")], h, h)?,
+                    attn_norm: Norm::load(&att.pp("LayerNorm"), h, eps)?,
+                    ffn_in: el::Linear::load(&[l.pp("intermediate").pp("dense")], h, i)?,
+                    ffn_out: el::Linear::load(&[l.pp("output").pp("dense")], i, h)?,
+                    out_norm: Norm::load(&l.pp("output").pp("LayerNorm"), h, eps)?,
+                })
+            })
+            .collect::<candle_core::Result<_>>()?;
+        Ok(FastMPNet {
+            word: el::read(&emb.pp("word_embeddings"), "weight", &[c.vocab_size, h])?,
+            position: el::read(&emb.pp("position_embeddings"), "weight", &[c.max_position_embeddings, h])?,
+            norm: Norm::load(&emb.pp("LayerNorm"), h, eps)?,
+            layers,
+            relative: el::read(
+                &vb.pp("encoder").pp("relative_attention_bias"),
+                "weight",
+                &[c.relative_attention_num_buckets, c.num_attention_heads],
+            )?,
+            buckets: c.relative_attention_num_buckets,
+            heads: c.num_attention_heads,
+            hidden: h,
+            pad: c.pad_token_id,
+        })
+    }
+
+    fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        let h = self.hidden;
+        let batch = el::Batch::new(ids, mask)?;
+        let s = batch.seq_len;
+        // Positions pad+1, pad+2, … on real tokens (padding rows are not computed at all).
+        if self.pad as usize + s >= self.position.len() / h {
+            candle_core::bail!("{s} tokens exceed max_position_embeddings");
+        }
+        let mut x = vec![0f32; batch.tokens() * h];
+        let mut rows = x.chunks_exact_mut(h);
+        for (r, &len) in batch.lens.iter().enumerate() {
+            for t in 0..len {
+                let word = el::row(&self.word, batch.ids[r * s + t], h)?;
+                let pos = el::row(&self.position, self.pad + 1 + t as u32, h)?;
+                for ((o, w), p) in rows.next().unwrap().iter_mut().zip(word).zip(pos) {
+                    *o = w + p;
+                }
+            }
+        }
+        self.norm.apply(&mut x);
+        // bias[head][(key − query) + s − 1], shared by all layers.
+        let mut table = vec![0f32; self.heads * (2 * s.max(1) - 1)];
+        for (j, rel) in (1 - s as i64..s as i64).enumerate() {
+            let b = bucket(rel, self.buckets) as usize;
+            for head in 0..self.heads {
+                table[head * (2 * s - 1) + j] = self.relative[b * self.heads + head];
+            }
+        }
+        let bias = el::PositionBias { table, max_len: s };
+        el::forward(&self.layers, self.heads, &mut x, &batch.lens, Some(&bias));
+        batch.unpack(&x, h)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::bucket;
+    use super::*;
+    use crate::embed::encoder_layer::testing;
+
+    #[test]
+    fn fast_path_equals_candle_graph() {
+        let (v, h, i, p, heads, buckets) = (50, 16, 40, 64, 4, 32);
+        let c: Config = serde_json::from_value(serde_json::json!({
+            "vocab_size": v, "hidden_size": h, "num_hidden_layers": 2, "num_attention_heads": heads,
+            "intermediate_size": i, "max_position_embeddings": p, "layer_norm_eps": 1e-5,
+            "pad_token_id": 1, "relative_attention_num_buckets": buckets
+        }))
+        .unwrap();
+        let mut names = vec![
+            ("embeddings.word_embeddings.weight".to_string(), vec![v, h]),
+            ("embeddings.position_embeddings.weight".into(), vec![p, h]),
+            ("encoder.relative_attention_bias.weight".into(), vec![buckets, heads]),
+        ];
+        let mut dense = |prefix: String, shape: Vec<usize>| {
+            names.push((format!("{prefix}.bias"), vec![shape[0]]));
+            names.push((format!("{prefix}.weight"), shape));
+        };
+        dense("embeddings.LayerNorm".into(), vec![h]);
+        for l in 0..2 {
+            let at = format!("encoder.layer.{l}");
+            for n in ["q", "k", "v", "o"] {
+                dense(format!("{at}.attention.attn.{n}"), vec![h, h]);
+            }
+            dense(format!("{at}.attention.LayerNorm"), vec![h]);
+            dense(format!("{at}.intermediate.dense"), vec![i, h]);
+            dense(format!("{at}.output.dense"), vec![h, i]);
+            dense(format!("{at}.output.LayerNorm"), vec![h]);
+        }
+        let vb = testing::weights(&names);
+        let fast = FastMPNet::load(&vb, &c).unwrap();
+        let candle = CandleMPNet::load(vb, &c).unwrap();
+        // Distances past 8 reach the log-spaced buckets.
+        let lens = [40, 3, 1, 25];
+        let (ids, _, mask) = testing::batch(&lens, v as u32, 1);
+        let want = candle.forward(&ids, &mask).unwrap();
+        let got = fast.forward(&ids, &mask).unwrap();
+        let diff = testing::max_diff(&got, &want, &lens);
+        assert!(diff < 2e-5, "max |fast − candle| = {diff:e}");
+    }
 
     #[test]
     fn buckets_follow_transformers() {

@@ -404,6 +404,29 @@ async function neural(page, served) {
     `${e2 ?? ''} ${pickedDiffs.slice(0, 3).join('; ')}`);
   check('the prompts change the results (they reached the encoder)', diff(picked.models[0].metrics, second.models[0].metrics).length > 0);
 
+  // Real all-mpnet-base-v2 (MPNet, 438 MB of weights) chosen from disk: the page's results.json
+  // equals the CLI's, as for MiniLM (its vectors are checked against sentence-transformers
+  // natively in tests/st_models.rs).
+  const mpnet = join(root, 'models/all-mpnet-base-v2');
+  if (existsSync(join(mpnet, 'model.safetensors'))) {
+    await page.goto(page.baseUrl);
+    await page.setInputFiles('#folder', demo);
+    await page.setInputFiles('#model-folder', mpnet);
+    await page.fill('#models', 'all-mpnet-base-v2');
+    const t0 = Date.now();
+    const e3 = await runAndWait(page);
+    const inPage = e3 === null ? JSON.parse(await page.textContent('#results-json')) : null;
+    console.log(`     (all-mpnet-base-v2 on demo: ${((Date.now() - t0) / 1000).toFixed(1)} s in the page)`);
+    await page.screenshot({ path: join(artifacts, '09-mpnet-results.png'), fullPage: true });
+    const ref = native(['--data', demo, '--no-cache', '--k', '1,3,5,10,100', '--model', 'all-mpnet-base-v2'], join(root, 'models'));
+    const mpnetDiffs = inPage ? diff(inPage, ref.results) : ['no results'];
+    check('all-mpnet-base-v2 chosen from disk: results.json equals the CLI\'s',
+      e3 === null && mpnetDiffs.length === 0 && inPage.models[0].search.encoder.architecture === 'mpnet',
+      `${e3 ?? ''} ${mpnetDiffs.slice(0, 3).join('; ')}`);
+  } else {
+    check('models/all-mpnet-base-v2 is there', false, 'run scripts/fetch-models.sh');
+  }
+
   // (a) The worker's vectors for the fixture texts: native build and sentence-transformers.
   const fixture = join(root, 'tests/fixtures/st_embeddings');
   const texts = readFileSync(join(fixture, 'texts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).text);

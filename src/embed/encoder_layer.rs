@@ -1,0 +1,726 @@
+//! The fast f32 CPU forward shared by the BERT-shaped encoders ([`super::bert`], [`super::mpnet`]):
+//! post-LayerNorm transformer layers on plain `f32` slices, with the matrix products through the
+//! `gemm` crate (AVX-512/AVX2/NEON/simd128 kernels picked at run time) and the element-wise work
+//! fused into few passes compiled for the CPU's SIMD level through `pulp`.
+//!
+//! - **Packed tokens.** A batch is held as its real tokens only, sequence after sequence
+//!   (`[tokens, hidden]`, no padding rows): the dense layers never touch padding, and attention
+//!   runs per sequence over its real length, so padded keys are skipped instead of masked (their
+//!   weight after torch's `f32::MIN` mask is exactly 0 anyway).
+//! - **Fusions.** One `[hidden, 3·hidden]` QKV product; bias + exact (erf) GELU in one pass, with
+//!   a rational erf within 4.2e-7 ([`erf`]); residual + bias folded into the output products'
+//!   accumulators, then LayerNorm in place; softmax with a Cephes-style `exp`. Vectors stay
+//!   within 4e-7 of sentence-transformers' (tests/st_models.rs).
+//! - **Threads.** Natively (`cli`, rayon) the products use gemm's threads and the element-wise
+//!   passes and per-sequence attention run on rayon; wasm runs the same code on one thread.
+//!
+//! MPNet's relative position bias is an optional per-head table added to the attention scores.
+
+use candle_core::Tensor;
+use candle_nn::VarBuilder;
+
+/// A dense layer, `y = x·W + b`, with `W` stored `[in, out]` row-major (torch's transposed).
+pub struct Linear {
+    w: Vec<f32>,
+    b: Vec<f32>,
+    n_in: usize,
+    n_out: usize,
+}
+
+impl Linear {
+    /// Concatenates torch-layout (`[out, in]`) weights and biases along `out`: one product for
+    /// several projections of the same input (Q, K and V).
+    pub fn from_torch(parts: &[(Vec<f32>, Vec<f32>)], n_in: usize) -> Linear {
+        let n_out: usize = parts.iter().map(|(_, b)| b.len()).sum();
+        let mut w = vec![0f32; n_in * n_out];
+        let mut col = 0;
+        for (pw, pb) in parts {
+            assert_eq!(pw.len(), pb.len() * n_in, "weight is [out, in]");
+            for (o, row) in pw.chunks_exact(n_in).enumerate() {
+                for (i, &v) in row.iter().enumerate() {
+                    w[i * n_out + col + o] = v;
+                }
+            }
+            col += pb.len();
+        }
+        Linear { w, b: parts.iter().flat_map(|(_, b)| b.iter().copied()).collect(), n_in, n_out }
+    }
+
+    /// Reads `weight` `[n_out, n_in]` and `bias` `[n_out]` under each of `vbs`, concatenated.
+    pub fn load(vbs: &[VarBuilder], n_in: usize, n_out: usize) -> candle_core::Result<Linear> {
+        let parts = vbs
+            .iter()
+            .map(|vb| Ok((read(vb, "weight", &[n_out, n_in])?, read(vb, "bias", &[n_out])?)))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Linear::from_torch(&parts, n_in))
+    }
+}
+
+/// LayerNorm weights (`weight`/`bias`, or the old `gamma`/`beta`).
+pub struct Norm {
+    g: Vec<f32>,
+    b: Vec<f32>,
+    eps: f32,
+}
+
+impl Norm {
+    pub fn new(g: Vec<f32>, b: Vec<f32>, eps: f64) -> Norm {
+        assert_eq!(g.len(), b.len());
+        Norm { g, b, eps: eps as f32 }
+    }
+
+    pub fn load(vb: &VarBuilder, size: usize, eps: f64) -> candle_core::Result<Norm> {
+        let pick = |names: [&'static str; 2]| names.into_iter().find(|n| vb.contains_tensor(n)).unwrap_or(names[0]);
+        Ok(Norm::new(read(vb, pick(["weight", "gamma"]), &[size])?, read(vb, pick(["bias", "beta"]), &[size])?, eps))
+    }
+
+    /// Normalises each row of `x` in place.
+    pub fn apply(&self, x: &mut [f32]) {
+        par_rows(x, self);
+    }
+}
+
+impl RowKernel for Norm {
+    fn width(&self) -> usize {
+        self.g.len()
+    }
+
+    #[inline(always)]
+    fn row(&self, _: usize, x: &mut [f32]) {
+        layer_norm(x, &self.g, &self.b, self.eps)
+    }
+}
+
+/// A right-padded batch of token ids (`[batch, seq_len]`) and each sequence's real length.
+pub struct Batch {
+    pub ids: Vec<u32>,
+    pub lens: Vec<usize>,
+    pub seq_len: usize,
+}
+
+impl Batch {
+    pub fn new(ids: &Tensor, mask: &Tensor) -> candle_core::Result<Batch> {
+        let (b, seq_len) = ids.dims2()?;
+        let mask = mask.to_dtype(candle_core::DType::U32)?.flatten_all()?.to_vec1::<u32>()?;
+        let lens: Vec<usize> =
+            mask.chunks(seq_len.max(1)).take(b).map(|m| m.iter().filter(|&&v| v != 0).count()).collect();
+        for (m, &len) in mask.chunks(seq_len.max(1)).zip(&lens) {
+            if m[..len].contains(&0) {
+                candle_core::bail!("the attention mask must be right-padded (ones, then zeros)");
+            }
+        }
+        Ok(Batch { ids: ids.flatten_all()?.to_vec1::<u32>()?, lens, seq_len })
+    }
+
+    pub fn tokens(&self) -> usize {
+        self.lens.iter().sum()
+    }
+
+    /// The packed `[tokens, h]` rows back into a `[batch, seq_len, h]` tensor, zeros on padding.
+    pub fn unpack(&self, x: &[f32], h: usize) -> candle_core::Result<Tensor> {
+        let mut out = vec![0f32; self.lens.len() * self.seq_len * h];
+        let mut start = 0;
+        for (r, &len) in self.lens.iter().enumerate() {
+            let at = r * self.seq_len * h;
+            out[at..at + len * h].copy_from_slice(&x[start * h..(start + len) * h]);
+            start += len;
+        }
+        Tensor::from_vec(out, (self.lens.len(), self.seq_len, h), &candle_core::Device::Cpu)
+    }
+}
+
+/// Row `id` of an embedding table with rows of `h` values.
+pub fn row(table: &[f32], id: u32, h: usize) -> candle_core::Result<&[f32]> {
+    let at = id as usize * h;
+    match table.get(at..at + h) {
+        Some(r) => Ok(r),
+        None => candle_core::bail!("token id {id} is outside the embedding table ({} rows)", table.len() / h),
+    }
+}
+
+/// A tensor of `shape` under `vb` as f32 values, row-major.
+pub fn read(vb: &VarBuilder, name: &str, shape: &[usize]) -> candle_core::Result<Vec<f32>> {
+    vb.get(shape, name)?.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()
+}
+
+/// One post-LayerNorm encoder layer: `a = LN(x + Attn(x)·Wo)`, `LN(a + GELU(a·W1)·W2)`.
+pub struct Layer {
+    pub qkv: Linear,
+    pub attn_out: Linear,
+    pub attn_norm: Norm,
+    pub ffn_in: Linear,
+    pub ffn_out: Linear,
+    pub out_norm: Norm,
+}
+
+/// Relative position bias (MPNet): per head, the value for each `key − query` distance,
+/// `table[head][(key − query) + max_len − 1]`.
+pub struct PositionBias {
+    pub table: Vec<f32>,
+    pub max_len: usize,
+}
+
+impl PositionBias {
+    /// The biases for query `i` and keys `0..len` of `head`, contiguous.
+    fn row(&self, head: usize, i: usize, len: usize) -> &[f32] {
+        let start = head * (2 * self.max_len - 1) + self.max_len - 1 - i;
+        &self.table[start..start + len]
+    }
+}
+
+/// Work buffers for one batch, reused across layers.
+#[derive(Default)]
+struct Scratch {
+    qkv: Vec<f32>,
+    ctx: Vec<f32>,
+    inter: Vec<f32>,
+}
+
+/// Runs `layers` over the packed batch `x` (`[Σ lens, hidden]`, sequences back to back) in place.
+pub fn forward(layers: &[Layer], heads: usize, x: &mut [f32], lens: &[usize], bias: Option<&PositionBias>) {
+    let mut scratch = Scratch::default();
+    for layer in layers {
+        layer.forward(heads, x, lens, bias, &mut scratch);
+    }
+}
+
+/// Rows per rayon task in the element-wise passes: big enough to amortise the task.
+const ROWS_PER_TASK: usize = 16;
+
+impl Layer {
+    fn forward(&self, heads: usize, x: &mut [f32], lens: &[usize], bias: Option<&PositionBias>, s: &mut Scratch) {
+        let h = self.attn_out.n_out;
+        let tokens = x.len() / h;
+        debug_assert_eq!(tokens, lens.iter().sum::<usize>());
+        resize(&mut s.qkv, tokens * self.qkv.n_out);
+        resize(&mut s.ctx, tokens * h);
+        resize(&mut s.inter, tokens * self.ffn_in.n_out);
+
+        // QKV = x·Wqkv + b: bias rows first, the product accumulated onto them.
+        fill_rows(&mut s.qkv, &self.qkv.b);
+        linear(&mut s.qkv, x, &self.qkv, true);
+        attention(&s.qkv, &mut s.ctx, lens, h, heads, bias);
+        // x ← LN(x + b_o + ctx·Wo)
+        add_rows(x, &self.attn_out.b);
+        linear(x, &s.ctx, &self.attn_out, true);
+        self.attn_norm.apply(x);
+        // x ← LN(x + b2 + GELU(x·W1 + b1)·W2)
+        linear(&mut s.inter, x, &self.ffn_in, false);
+        par_rows(&mut s.inter, &BiasGelu(&self.ffn_in.b));
+        add_rows(x, &self.ffn_out.b);
+        linear(x, &s.inter, &self.ffn_out, true);
+        self.out_norm.apply(x);
+    }
+}
+
+fn resize(v: &mut Vec<f32>, n: usize) {
+    v.clear();
+    v.resize(n, 0.0);
+}
+
+/// Sets each row of `x` to `row`.
+fn fill_rows(x: &mut [f32], row: &[f32]) {
+    par_rows(x, &Fill(row));
+}
+
+/// Adds `row` to each row of `x`.
+fn add_rows(x: &mut [f32], row: &[f32]) {
+    par_rows(x, &Add(row));
+}
+
+/// A pass over the rows of a matrix, compiled for the CPU's SIMD level: `row` must be
+/// `#[inline(always)]` so that it is inlined into pulp's dispatched function (a closure is
+/// not, and then runs as plain SSE2 with `floorf` calls).
+trait RowKernel: Sync {
+    fn width(&self) -> usize;
+    /// Transforms row number `index` (of the slice given to [`par_rows`]).
+    fn row(&self, index: usize, x: &mut [f32]);
+}
+
+struct Fill<'a>(&'a [f32]);
+struct Add<'a>(&'a [f32]);
+struct BiasGelu<'a>(&'a [f32]);
+
+impl RowKernel for Fill<'_> {
+    fn width(&self) -> usize {
+        self.0.len()
+    }
+    #[inline(always)]
+    fn row(&self, _: usize, x: &mut [f32]) {
+        x.copy_from_slice(self.0)
+    }
+}
+
+impl RowKernel for Add<'_> {
+    fn width(&self) -> usize {
+        self.0.len()
+    }
+    #[inline(always)]
+    fn row(&self, _: usize, x: &mut [f32]) {
+        for (a, b) in x.iter_mut().zip(self.0) {
+            *a += b;
+        }
+    }
+}
+
+impl RowKernel for BiasGelu<'_> {
+    fn width(&self) -> usize {
+        self.0.len()
+    }
+    #[inline(always)]
+    fn row(&self, _: usize, x: &mut [f32]) {
+        bias_gelu(x, self.0)
+    }
+}
+
+/// Rows `first..` of `x` through `kernel` inside one SIMD dispatch.
+struct Rows<'a, K> {
+    x: &'a mut [f32],
+    first: usize,
+    kernel: &'a K,
+}
+
+impl<K: RowKernel> pulp::WithSimd for Rows<'_, K> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        for (i, row) in self.x.chunks_exact_mut(self.kernel.width()).enumerate() {
+            self.kernel.row(self.first + i, row);
+        }
+    }
+}
+
+/// Runs `kernel` over every row of `x`: in blocks of [`ROWS_PER_TASK`] rows on rayon natively,
+/// in one pass in wasm.
+fn par_rows<K: RowKernel>(x: &mut [f32], kernel: &K) {
+    let arch = pulp::Arch::new();
+    let run = |(block, x): (usize, &mut [f32])| arch.dispatch(Rows { x, first: block * ROWS_PER_TASK, kernel });
+    #[cfg(feature = "cli")]
+    {
+        use rayon::prelude::*;
+        x.par_chunks_mut(kernel.width() * ROWS_PER_TASK).enumerate().for_each(run);
+    }
+    #[cfg(not(feature = "cli"))]
+    run((0, x));
+}
+
+/// `dst (+)= x·W` for all rows of `x`, threaded natively.
+fn linear(dst: &mut [f32], x: &[f32], w: &Linear, accumulate: bool) {
+    let m = x.len() / w.n_in;
+    assert!(x.len() == m * w.n_in && dst.len() == m * w.n_out && w.w.len() == w.n_in * w.n_out);
+    #[cfg(feature = "cli")]
+    let par = gemm::Parallelism::Rayon(0);
+    #[cfg(not(feature = "cli"))]
+    let par = gemm::Parallelism::None;
+    // SAFETY: dst is m×n_out, x m×n_in and w n_in×n_out, all row-major and contiguous (asserted).
+    unsafe {
+        sgemm(
+            (m, w.n_out, w.n_in),
+            (dst.as_mut_ptr(), w.n_out as isize, 1),
+            (x.as_ptr(), w.n_in as isize, 1),
+            (w.w.as_ptr(), w.n_out as isize, 1),
+            accumulate,
+            1.0,
+            par,
+        )
+    }
+}
+
+/// `dst[m×n] = (accumulate ? dst : 0) + scale · lhs[m×k] · rhs[k×n]`, each matrix given as
+/// (pointer, row stride, column stride).
+///
+/// # Safety
+/// Every element the shapes and strides address must lie inside the pointed-to allocations, and
+/// `dst` must not overlap `lhs` or `rhs`.
+unsafe fn sgemm(
+    (m, n, k): (usize, usize, usize),
+    dst: (*mut f32, isize, isize),
+    lhs: (*const f32, isize, isize),
+    rhs: (*const f32, isize, isize),
+    accumulate: bool,
+    scale: f32,
+    par: gemm::Parallelism,
+) {
+    // gemm computes dst = alpha·dst + beta·lhs·rhs, strides given as (column, row).
+    gemm::gemm(
+        m, n, k, dst.0, dst.2, dst.1, accumulate, lhs.0, lhs.2, lhs.1, rhs.0, rhs.2, rhs.1, 1.0, scale, false, false,
+        false, par,
+    )
+}
+
+/// Scaled dot-product attention per sequence and head over the packed `qkv` (`[tokens, 3·h]`,
+/// Q | K | V, heads side by side in each) into `ctx` (`[tokens, h]`). Sequences run in
+/// parallel natively.
+fn attention(qkv: &[f32], ctx: &mut [f32], lens: &[usize], h: usize, heads: usize, bias: Option<&PositionBias>) {
+    let mut jobs = Vec::with_capacity(lens.len());
+    let (mut rest, mut start) = (ctx, 0);
+    for &len in lens {
+        let (mine, tail) = rest.split_at_mut(len * h);
+        jobs.push((&qkv[start * 3 * h..(start + len) * 3 * h], mine, len));
+        rest = tail;
+        start += len;
+    }
+    let run = |(qkv, ctx, len): (&[f32], &mut [f32], usize)| {
+        let mut scores = vec![0f32; len * len];
+        attend(qkv, ctx, len, h, heads, bias, &mut scores)
+    };
+    #[cfg(feature = "cli")]
+    {
+        use rayon::prelude::*;
+        jobs.into_par_iter().for_each(run);
+    }
+    #[cfg(not(feature = "cli"))]
+    jobs.into_iter().for_each(run);
+}
+
+/// Attention of one sequence of `len` tokens; `scores` holds `len × len` values.
+fn attend(
+    qkv: &[f32],
+    ctx: &mut [f32],
+    len: usize,
+    h: usize,
+    heads: usize,
+    bias: Option<&PositionBias>,
+    scores: &mut [f32],
+) {
+    if len == 0 {
+        return;
+    }
+    let d = h / heads;
+    let scale = 1.0 / (d as f32).sqrt();
+    let row = 3 * h as isize;
+    assert!(qkv.len() == len * 3 * h && ctx.len() == len * h && scores.len() == len * len);
+    let arch = pulp::Arch::new();
+    for head in 0..heads {
+        let (q, k, v) = (head * d, h + head * d, 2 * h + head * d);
+        // SAFETY: Q, K and V of this head are len×d blocks at row stride 3h inside qkv; scores
+        // is len×len; the context block is len×d at row stride h inside ctx (asserted above).
+        unsafe {
+            // scores = Q·Kᵀ / √d
+            sgemm(
+                (len, len, d),
+                (scores.as_mut_ptr(), len as isize, 1),
+                (qkv.as_ptr().add(q), row, 1),
+                (qkv.as_ptr().add(k), 1, row),
+                false,
+                scale,
+                gemm::Parallelism::None,
+            );
+        }
+        arch.dispatch(Rows { x: scores, first: 0, kernel: &Softmax { len, head, bias } });
+        // SAFETY: as above.
+        unsafe {
+            sgemm(
+                (len, d, len),
+                (ctx.as_mut_ptr().add(head * d), h as isize, 1),
+                (scores.as_ptr(), len as isize, 1),
+                (qkv.as_ptr().add(v), row, 1),
+                false,
+                1.0,
+                gemm::Parallelism::None,
+            );
+        }
+    }
+}
+
+/// Softmax of score rows of one head, after adding the position bias if any.
+struct Softmax<'a> {
+    len: usize,
+    head: usize,
+    bias: Option<&'a PositionBias>,
+}
+
+impl RowKernel for Softmax<'_> {
+    fn width(&self) -> usize {
+        self.len
+    }
+
+    #[inline(always)]
+    fn row(&self, i: usize, x: &mut [f32]) {
+        if let Some(b) = self.bias {
+            for (s, b) in x.iter_mut().zip(b.row(self.head, i, self.len)) {
+                *s += b;
+            }
+        }
+        softmax(x);
+    }
+}
+
+/// Σ x in a fixed order of 16 interleaved partial sums, which the compiler can vectorise
+/// (a plain left-to-right sum cannot be reordered) and which is the same on every target.
+#[inline(always)]
+fn sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0f32; 16];
+    let chunks = x.chunks_exact(16);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += f(v);
+        }
+    }
+    let mut s = 0.0;
+    for (i, a) in acc.iter().enumerate() {
+        s += a + tail.get(i).map_or(0.0, |&v| f(v));
+    }
+    s
+}
+
+/// torch's LayerNorm of one row: `(x − mean) / √(var + eps) · g + b`, biased variance.
+#[inline(always)]
+fn layer_norm(x: &mut [f32], g: &[f32], b: &[f32], eps: f32) {
+    let n = x.len() as f32;
+    let mean = sum(x, |v| v) / n;
+    let var = sum(x, |v| (v - mean) * (v - mean)) / n;
+    let rstd = 1.0 / (var + eps).sqrt();
+    for ((v, g), b) in x.iter_mut().zip(g).zip(b) {
+        *v = (*v - mean) * rstd * g + b;
+    }
+}
+
+/// `x ← GELU(x + b)`, the exact (erf) GELU: `x/2 · (1 + erf(x/√2))`.
+#[inline(always)]
+fn bias_gelu(x: &mut [f32], b: &[f32]) {
+    for (v, b) in x.iter_mut().zip(b) {
+        let y = *v + b;
+        *v = y * 0.5 * (1.0 + erf(y * std::f32::consts::FRAC_1_SQRT_2));
+    }
+}
+
+/// erf in f32 as a rational function of x on [−4, 4] (±1 to f32 precision beyond), with
+/// Eigen's / XLA's coefficients: within 4.2e-7 (7 ulp of 1.0), branch-free, so it vectorises.
+#[inline(always)]
+pub fn erf(x: f32) -> f32 {
+    let x = x.clamp(-4.0, 4.0);
+    let x2 = x * x;
+    let mut p = x2 * -2.726_142_3e-10 + 2.770_681_4e-8;
+    p = x2 * p + -2.101_024e-6;
+    p = x2 * p + -5.692_506_4e-5;
+    p = x2 * p + -7.349_906e-4;
+    p = x2 * p + -2.954_600_3e-3;
+    p = x2 * p + -1.609_603_3e-2;
+    let mut q = x2 * -1.456_607_2e-5 + -2.133_740_6e-4;
+    q = x2 * q + -1.682_827e-3;
+    q = x2 * q + -7.373_329_4e-3;
+    q = x2 * q + -1.426_474e-2;
+    x * p / q
+}
+
+/// eˣ for softmax (x ≤ 0 there), Cephes' `expf`: 2ⁿ · e^r with |r| ≤ ln2/2 and a degree-6
+/// polynomial for e^r, about 1 ulp; inputs are clamped to the normal f32 range.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    // ln 2 split in two so n·C1 is exact.
+    let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    let mut p = 1.987_569_1e-4;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 0.5;
+    let e = p * r * r + r + 1.0;
+    e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+/// Softmax of one row in place: `exp(x − max) / Σ`.
+#[inline(always)]
+fn softmax(x: &mut [f32]) {
+    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    for v in x.iter_mut() {
+        *v = exp(*v - max);
+    }
+    let total = sum(x, |v| v);
+    for v in x.iter_mut() {
+        *v /= total;
+    }
+}
+
+/// Random weights under `names` (with their shapes) and a padded batch, for checking a fast
+/// model against its candle graph.
+#[cfg(test)]
+pub(crate) mod testing {
+    use candle_core::{Device, Tensor};
+    use candle_nn::VarBuilder;
+    use rand::{Rng, SeedableRng};
+
+    pub fn weights(names: &[(String, Vec<usize>)]) -> VarBuilder<'static> {
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let map = names
+            .iter()
+            .map(|(n, shape)| {
+                let v: Vec<f32> = (0..shape.iter().product()).map(|_| r.random_range(-0.5f32..0.5)).collect();
+                (n.clone(), Tensor::from_vec(v, shape.as_slice(), &Device::Cpu).unwrap())
+            })
+            .collect();
+        VarBuilder::from_tensors(map, candle_core::DType::F32, &Device::Cpu)
+    }
+
+    /// `(ids, type ids, mask)` for sequences of `lens` tokens right-padded with `pad`.
+    pub fn batch(lens: &[usize], vocab: u32, pad: u32) -> (Tensor, Tensor, Tensor) {
+        let s = *lens.iter().max().unwrap();
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+        let (mut ids, mut types, mut mask) = (vec![], vec![], vec![]);
+        for &len in lens {
+            for t in 0..s {
+                ids.push(if t < len { r.random_range(0..vocab) } else { pad });
+                types.push(u32::from(t < len && t >= len / 2));
+                mask.push(u32::from(t < len));
+            }
+        }
+        let t = |v: Vec<u32>| Tensor::from_vec(v, (lens.len(), s), &Device::Cpu).unwrap();
+        (t(ids), t(types), t(mask))
+    }
+
+    /// Max |a − b| over the real (unpadded) positions of `[batch, seq, hidden]` outputs.
+    pub fn max_diff(a: &Tensor, b: &Tensor, lens: &[usize]) -> f32 {
+        let (a, b) = (a.to_vec3::<f32>().unwrap(), b.to_vec3::<f32>().unwrap());
+        let mut worst = 0f32;
+        for (r, &len) in lens.iter().enumerate() {
+            for t in 0..len {
+                for (x, y) in a[r][t].iter().zip(&b[r][t]) {
+                    worst = worst.max((x - y).abs());
+                }
+            }
+        }
+        worst
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn erf_and_gelu_match_f64_within_f32_precision() {
+        let (mut worst_erf, mut worst_gelu) = (0f64, 0f64);
+        for i in -200_000..=200_000 {
+            let x = i as f32 * 1e-4; // [-20, 20]
+            let want = libm::erf(x as f64);
+            worst_erf = worst_erf.max((erf(x) as f64 - want).abs());
+            let mut g = [x];
+            bias_gelu(&mut g, &[0.0]);
+            let want = x as f64 * 0.5 * (1.0 + libm::erf(x as f64 / std::f64::consts::SQRT_2));
+            // Relative to max(|x|, 1): f32 itself has ~6e-8 relative precision.
+            worst_gelu = worst_gelu.max((g[0] as f64 - want).abs() / (x.abs() as f64).max(1.0));
+        }
+        // ≤ 7 ulp of 1.0 (at |x| ≈ 3.3); torch's own vectorised erf (Abramowitz–Stegun 7.1.26)
+        // is within 1.5e-7.
+        assert!(worst_erf < 5e-7, "erf: worst abs error {worst_erf:e}");
+        assert!(worst_gelu < 5e-7, "gelu: worst scaled error {worst_gelu:e}");
+    }
+
+    #[test]
+    fn exp_matches_f64_to_a_few_ulp() {
+        let mut worst = 0f64;
+        for i in 0..=870_000 {
+            let x = -(i as f32) * 1e-4; // [-87, 0]
+            let want = (x as f64).exp();
+            worst = worst.max((exp(x) as f64 - want).abs() / want);
+        }
+        assert!(worst < 3e-7, "exp: worst relative error {worst:e}");
+    }
+
+    fn rng(seed: u64) -> impl FnMut() -> f32 {
+        use rand::{Rng, SeedableRng};
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        move || r.random_range(-2.0f32..2.0)
+    }
+
+    #[test]
+    fn layer_norm_matches_two_pass_f64() {
+        let mut next = rng(1);
+        for n in [1, 7, 16, 33, 384, 768] {
+            let x: Vec<f32> = (0..n).map(|_| next() * 3.0 + 1.0).collect();
+            let g: Vec<f32> = (0..n).map(|_| next()).collect();
+            let b: Vec<f32> = (0..n).map(|_| next()).collect();
+            let mut got = x.clone();
+            layer_norm(&mut got, &g, &b, 1e-5);
+            let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
+            let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n as f64;
+            for i in 0..n {
+                let want = (x[i] as f64 - mean) / (var + 1e-5).sqrt() * g[i] as f64 + b[i] as f64;
+                assert!((got[i] as f64 - want).abs() < 2e-6, "n={n} i={i}: {} vs {want}", got[i]);
+            }
+        }
+    }
+
+    /// Padded, masked attention as torch does it, in f64: every sequence padded to the longest,
+    /// padded keys masked with f32::MIN before the softmax.
+    fn naive_attention(qkv: &[f32], lens: &[usize], h: usize, heads: usize, bias: Option<&PositionBias>) -> Vec<f64> {
+        let d = h / heads;
+        let s = *lens.iter().max().unwrap();
+        let mut out = Vec::new();
+        let mut start = 0;
+        for &len in lens {
+            let at = |t: usize, c: usize| if t < len { qkv[(start + t) * 3 * h + c] as f64 } else { 0.0 };
+            for i in 0..len {
+                let mut row = vec![0f64; h];
+                for head in 0..heads {
+                    let scores: Vec<f64> = (0..s)
+                        .map(|j| {
+                            let dot: f64 = (0..d).map(|c| at(i, head * d + c) * at(j, h + head * d + c)).sum();
+                            let pb = bias
+                                .map_or(0.0, |b| b.table[head * (2 * b.max_len - 1) + b.max_len - 1 + j - i] as f64);
+                            dot / (d as f64).sqrt() + pb + if j < len { 0.0 } else { f32::MIN as f64 }
+                        })
+                        .collect();
+                    let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                    let e: Vec<f64> = scores.iter().map(|v| (v - max).exp()).collect();
+                    let total: f64 = e.iter().sum();
+                    for c in 0..d {
+                        row[head * d + c] = (0..s).map(|j| e[j] / total * at(j, 2 * h + head * d + c)).sum();
+                    }
+                }
+                out.extend(row);
+            }
+            start += len;
+        }
+        out
+    }
+
+    #[test]
+    fn packed_attention_equals_padded_masked_attention() {
+        let mut next = rng(2);
+        let (h, heads) = (24, 3);
+        let lens = [9, 1, 5, 9, 2];
+        let tokens: usize = lens.iter().sum();
+        let qkv: Vec<f32> = (0..tokens * 3 * h).map(|_| next()).collect();
+        let max_len = 9;
+        let bias = PositionBias { table: (0..heads * (2 * max_len - 1)).map(|_| next()).collect(), max_len };
+        for bias in [None, Some(&bias)] {
+            let mut ctx = vec![0f32; tokens * h];
+            attention(&qkv, &mut ctx, &lens, h, heads, bias);
+            let want = naive_attention(&qkv, &lens, h, heads, bias);
+            for (i, (g, w)) in ctx.iter().zip(&want).enumerate() {
+                assert!((*g as f64 - w).abs() < 1e-5, "bias {} element {i}: {g} vs {w}", bias.is_some());
+            }
+        }
+    }
+
+    #[test]
+    fn fused_qkv_equals_separate_products() {
+        let mut next = rng(3);
+        let n_in = 5;
+        let parts: Vec<(Vec<f32>, Vec<f32>)> = [3, 2]
+            .iter()
+            .map(|&o| ((0..o * n_in).map(|_| next()).collect(), (0..o).map(|_| next()).collect()))
+            .collect();
+        let lin = Linear::from_torch(&parts, n_in);
+        let x: Vec<f32> = (0..2 * n_in).map(|_| next()).collect();
+        let mut y = vec![0f32; 2 * 5];
+        fill_rows(&mut y, &lin.b);
+        linear(&mut y, &x, &lin, true);
+        for r in 0..2 {
+            let mut col = 0;
+            for (w, b) in &parts {
+                for o in 0..b.len() {
+                    let want: f32 = b[o] + (0..n_in).map(|i| x[r * n_in + i] * w[o * n_in + i]).sum::<f32>();
+                    assert!((y[r * 5 + col] - want).abs() < 1e-5);
+                    col += 1;
+                }
+            }
+        }
+    }
+}
