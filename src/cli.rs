@@ -1,11 +1,13 @@
 //! Every flag, defined once (clap derive). `Args` is the raw command line; [`EvalArgs::config`]
 //! validates it into the [`Config`] the library takes — the same struct the page sends as JSON.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 
 use embeval::data::{DocText, Files, Format};
+use embeval::embed::ModelPrompts;
 use embeval::{Config, Convention, Error, ModelSpec, Result, ScoreFn};
 
 #[derive(Parser)]
@@ -132,12 +134,14 @@ pub struct EvalArgs {
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
     /// Neural models: text put before each query (e.g. "query: " for e5), overriding the
-    /// model folder's prompts and the presets.
-    #[arg(long, value_name = "TEXT")]
-    pub query_prompt: Option<String>,
-    /// Neural models: text put before each document (e.g. "passage: " for e5).
-    #[arg(long, value_name = "TEXT")]
-    pub doc_prompt: Option<String>,
+    /// model folder's prompts and the presets. LABEL=TEXT applies to that model only
+    /// (repeatable); plain TEXT to every neural model.
+    #[arg(long, value_name = "[LABEL=]TEXT")]
+    pub query_prompt: Vec<String>,
+    /// Neural models: text put before each document (e.g. "passage: " for e5); LABEL=TEXT as
+    /// for --query-prompt.
+    #[arg(long, value_name = "[LABEL=]TEXT")]
+    pub doc_prompt: Vec<String>,
     /// Neural models: encode everything, neither reading nor writing the cache.
     #[arg(long, conflicts_with = "cache")]
     pub no_cache: bool,
@@ -284,6 +288,14 @@ impl EvalArgs {
                 }
             }
         }
+        // Neural models' labels, for `--query-prompt LABEL=TEXT`.
+        let labels: Vec<String> = models
+            .iter()
+            .filter_map(|m| match ModelSpec::parse(m) {
+                Ok(ModelSpec::Neural { label, .. }) => Some(label),
+                _ => None,
+            })
+            .collect();
         let config = Config {
             load: self.data.load_options(),
             convention: match self.convention {
@@ -306,8 +318,9 @@ impl EvalArgs {
                 max_batch_tokens: self.max_batch_tokens,
                 max_length: self.max_length,
                 truncate_dim: self.truncate_dim,
-                query_prompt: self.query_prompt.clone(),
-                doc_prompt: self.doc_prompt.clone(),
+                query_prompt: global_prompt("--query-prompt", &self.query_prompt, &labels)?,
+                doc_prompt: global_prompt("--doc-prompt", &self.doc_prompt, &labels)?,
+                model_prompts: model_prompts(&self.query_prompt, &self.doc_prompt, &labels),
                 dtype: match self.dtype {
                     DtypeArg::F32 => embeval::Dtype::F32,
                     DtypeArg::F16 => embeval::Dtype::F16,
@@ -329,10 +342,72 @@ impl EvalArgs {
     }
 }
 
+/// Splits a prompt flag's value into (model label, text) when it starts with `LABEL=` for one
+/// of this run's neural models; any other value is a prompt for every model.
+fn split_prompt<'a>(value: &'a str, labels: &[String]) -> (Option<&'a str>, &'a str) {
+    match value.split_once('=') {
+        Some((label, text)) if labels.iter().any(|l| l == label) => (Some(label), text),
+        _ => (None, value),
+    }
+}
+
+/// The one prompt for every model among a flag's values, if any.
+fn global_prompt(flag: &str, values: &[String], labels: &[String]) -> Result<Option<String>> {
+    let mut global = values.iter().filter(|v| split_prompt(v, labels).0.is_none());
+    let first = global.next().cloned();
+    if global.next().is_some() {
+        return Err(Error::usage(
+            flag,
+            format!(
+                "given twice for every model; name a model with {flag} LABEL=TEXT (neural models here: {})",
+                labels.join(", ")
+            ),
+        ));
+    }
+    Ok(first)
+}
+
+/// Per-model prompts among the flags' values.
+fn model_prompts(queries: &[String], docs: &[String], labels: &[String]) -> BTreeMap<String, ModelPrompts> {
+    let mut out: BTreeMap<String, ModelPrompts> = BTreeMap::new();
+    for (values, is_query) in [(queries, true), (docs, false)] {
+        for v in values {
+            if let (Some(label), text) = split_prompt(v, labels) {
+                let p = out.entry(label.to_string()).or_default();
+                *(if is_query { &mut p.query } else { &mut p.document }) = Some(text.to_string());
+            }
+        }
+    }
+    out
+}
+
 /// Where embeddings are cached unless `--cache` or `--no-cache` says otherwise.
 fn default_cache() -> Option<PathBuf> {
     #[cfg(feature = "models")]
     return embeval::embed::cache::default_root();
     #[cfg(not(feature = "models"))]
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{global_prompt, model_prompts, split_prompt};
+
+    #[test]
+    fn prompt_flags_per_model_or_for_all() {
+        let labels = vec!["e5".to_string(), "ruri".to_string()];
+        assert_eq!(split_prompt("e5=query: ", &labels), (Some("e5"), "query: "));
+        // Not a label of this run: the whole value is the prompt, '=' and all.
+        assert_eq!(split_prompt("a=b: ", &labels), (None, "a=b: "));
+        assert_eq!(split_prompt("検索クエリ: ", &labels), (None, "検索クエリ: "));
+        let q = vec!["ruri=検索クエリ: ".to_string(), "query: ".to_string()];
+        let d = vec!["ruri=検索文書: ".to_string()];
+        assert_eq!(global_prompt("--query-prompt", &q, &labels).unwrap().as_deref(), Some("query: "));
+        let per = model_prompts(&q, &d, &labels);
+        assert_eq!(per["ruri"].query.as_deref(), Some("検索クエリ: "));
+        assert_eq!(per["ruri"].document.as_deref(), Some("検索文書: "));
+        assert!(!per.contains_key("e5"));
+        let twice = vec!["query: ".to_string(), "q: ".to_string()];
+        assert!(global_prompt("--query-prompt", &twice, &labels).unwrap_err().to_string().contains("LABEL=TEXT"));
+    }
 }

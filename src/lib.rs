@@ -90,6 +90,14 @@ impl Config {
             return Err(Error::usage("--model", "give at least one model, e.g. --model bm25"));
         }
         let specs = self.models.iter().map(|m| ModelSpec::parse(m)).collect::<Result<Vec<_>>>()?;
+        for label in n.model_prompts.keys() {
+            if !specs.iter().any(|s| matches!(s, ModelSpec::Neural { label: l, .. } if l == label)) {
+                return Err(Error::usage(
+                    "--query-prompt / --doc-prompt",
+                    format!("prompts for '{label}', which is not a neural model of this run"),
+                ));
+            }
+        }
         let mut labels = std::collections::HashSet::new();
         for s in &specs {
             if !labels.insert(s.label()) {

@@ -313,5 +313,26 @@ fn prompts_prefix_queries_and_documents() {
     let encoder = with_flags.search.encoder.as_ref().unwrap();
     assert_eq!(encoder["prompts"]["source"], "flag");
     assert_eq!(encoder["prompts"]["query"], "query: ");
-    assert_ne!(run(&plain, None, None).metrics, with_flags.metrics, "the prompt changes the vectors");
+    let without = run(&plain, None, None);
+    assert_ne!(without.metrics, with_flags.metrics, "the prompt changes the vectors");
+
+    // Per-model prompts: two labels of the same folder in one run, only one with prompts; each
+    // gives what it gives alone. A label that is not a neural model of the run is refused.
+    let mut model_prompts = std::collections::BTreeMap::new();
+    model_prompts.insert(
+        "e5-style".to_string(),
+        embeval::embed::ModelPrompts { query: Some("query: ".into()), document: Some("passage: ".into()) },
+    );
+    let mut config = Config {
+        models: vec!["e5-style=m".into(), "plain=m".into()],
+        neural: NeuralOptions { model_prompts, ..Default::default() },
+        ..Config::default()
+    };
+    let both = embeval::evaluate(&plain, &config, &Quiet, &mut |_| Ok(())).unwrap();
+    let by_name = |n: &str| both.models.iter().find(|m| m.name == n).unwrap();
+    assert_eq!(by_name("e5-style").metrics, with_flags.metrics);
+    assert_eq!(by_name("plain").metrics, without.metrics);
+    config.models = vec!["plain=m".into()];
+    let err = embeval::evaluate(&plain, &config, &Quiet, &mut |_| Ok(())).err().unwrap().to_string();
+    assert!(err.contains("e5-style") && err.contains("--query-prompt"), "{err}");
 }

@@ -193,7 +193,34 @@ pub struct NeuralOptions {
     /// `config_sentence_transformers.json` prompts and the family presets.
     pub query_prompt: Option<String>,
     pub doc_prompt: Option<String>,
+    /// Prompts for one model (by label), over `query_prompt` / `doc_prompt`: an e5 and a ruri
+    /// model compared in one run each get their own.
+    pub model_prompts: std::collections::BTreeMap<String, ModelPrompts>,
     pub dtype: Dtype,
+}
+
+/// One model's prompt overrides (`--query-prompt LABEL=TEXT`, `--doc-prompt LABEL=TEXT`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ModelPrompts {
+    pub query: Option<String>,
+    pub document: Option<String>,
+}
+
+impl NeuralOptions {
+    /// The options for the model labelled `label`: its own prompts where it has them.
+    pub fn for_model(&self, label: &str) -> NeuralOptions {
+        let mut o = self.clone();
+        if let Some(p) = self.model_prompts.get(label) {
+            if p.query.is_some() {
+                o.query_prompt = p.query.clone();
+            }
+            if p.document.is_some() {
+                o.doc_prompt = p.document.clone();
+            }
+        }
+        o
+    }
 }
 
 impl Default for NeuralOptions {
@@ -205,6 +232,7 @@ impl Default for NeuralOptions {
             truncate_dim: None,
             query_prompt: None,
             doc_prompt: None,
+            model_prompts: Default::default(),
             dtype: Dtype::F32,
         }
     }
@@ -295,7 +323,7 @@ pub fn rank(spec: &ModelSpec, cx: &RunContext) -> Result<(Rankings, Timings, Sea
             let memory = memory::PeakMemory::start();
             // Loading a large model takes seconds; say so before it starts.
             cx.progress.begin(&format!("{label}: load model"), 1);
-            let enc = encoder::Encoder::load(cx.files, dir, cx.neural)?;
+            let enc = encoder::Encoder::load(cx.files, dir, &cx.neural.for_model(label))?;
             cx.progress.end();
             let p = &enc.info.prompts;
             let qtexts: Vec<String> = queries.iter().map(|q| format!("{}{}", p.query, q.text)).collect();
