@@ -13,6 +13,8 @@ use std::path::PathBuf;
 
 mod common;
 
+use common::{cosine_and_max_diff, read_npy, st_texts as texts};
+
 use embeval::embed::encoder::Encoder;
 use embeval::{Config, Convention, Files, NeuralOptions, Quiet};
 
@@ -31,24 +33,6 @@ fn fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures/st_embeddings").join(name)
 }
 
-fn read_npy(path: &PathBuf) -> (usize, usize, Vec<f32>) {
-    let bytes = std::fs::read(path).unwrap();
-    let arr = npyz::NpyFile::new(&bytes[..]).unwrap();
-    let shape = arr.shape().to_vec();
-    (shape[0] as usize, shape[1] as usize, arr.into_vec::<f32>().unwrap())
-}
-
-fn texts() -> Vec<(String, String)> {
-    std::fs::read_to_string(fixture("texts.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (v["id"].as_str().unwrap().to_string(), v["text"].as_str().unwrap().to_string())
-        })
-        .collect()
-}
-
 fn vectors_match_sentence_transformers(model: &str, opts: NeuralOptions) -> embeval::embed::encoder::EncodeStats {
     let dir = model_dir(model);
     let mut files = Files::new("models");
@@ -62,10 +46,7 @@ fn vectors_match_sentence_transformers(model: &str, opts: NeuralOptions) -> embe
     let mut worst = (1.0f64, 0.0f32);
     for (i, (id, _)) in texts.iter().enumerate() {
         let (g, w) = (&got[i * dim..(i + 1) * dim], &want[i * dim..(i + 1) * dim]);
-        let dot: f64 = g.iter().zip(w).map(|(a, b)| *a as f64 * *b as f64).sum();
-        let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-        let cos = dot / (norm(g) * norm(w));
-        let diff = g.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let (cos, diff) = cosine_and_max_diff(g, w);
         assert!(cos >= 0.99999, "{model} {id}: cosine {cos}");
         assert!(diff <= 1e-4, "{model} {id}: max abs diff {diff}");
         worst = (worst.0.min(cos), worst.1.max(diff));
@@ -102,10 +83,8 @@ fn mpnet_vectors_match_sentence_transformers() {
 fn worst(got: &[f32], want: &[f32], dim: usize) -> (f64, f32) {
     let mut w = (1.0f64, 0.0f32);
     for (g, t) in got.chunks(dim).zip(want.chunks(dim)) {
-        let dot: f64 = g.iter().zip(t).map(|(a, b)| *a as f64 * *b as f64).sum();
-        let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-        let diff = g.iter().zip(t).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        w = (w.0.min(dot / (norm(g) * norm(t))), w.1.max(diff));
+        let (cos, diff) = cosine_and_max_diff(g, t);
+        w = (w.0.min(cos), w.1.max(diff));
     }
     w
 }

@@ -10,8 +10,11 @@
 //! - pytorch_model.bin gives the same vectors as model.safetensors; missing or misfitting
 //!   weights give errors that name the files.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+mod common;
+
+use common::{cosine_and_max_diff, read_npy, st_texts as texts};
 use embeval::embed::encoder::Encoder;
 use embeval::{Files, NeuralOptions, Quiet};
 
@@ -21,25 +24,6 @@ fn fixture(name: &str) -> PathBuf {
 
 fn expected() -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(fixture("expected.json")).unwrap()).unwrap()
-}
-
-fn read_npy(path: &Path) -> (usize, usize, Vec<f32>) {
-    let bytes = std::fs::read(path).unwrap();
-    let arr = npyz::NpyFile::new(&bytes[..]).unwrap();
-    let shape = arr.shape().to_vec();
-    (shape[0] as usize, shape[1] as usize, arr.into_vec::<f32>().unwrap())
-}
-
-fn texts() -> Vec<(String, String)> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/st_embeddings/texts.jsonl");
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (v["id"].as_str().unwrap().to_string(), v["text"].as_str().unwrap().to_string())
-        })
-        .collect()
 }
 
 /// The files of fixture folder `model` under logical folder `name`, except those in `skip`.
@@ -69,10 +53,7 @@ fn check(enc: &Encoder, label: &str, texts: &[String], npy: &str, counts: &[u64]
     let mut worst = (1.0f64, 0.0f32);
     for i in 0..n {
         let (g, w) = (&got[i * dim..(i + 1) * dim], &want[i * dim..(i + 1) * dim]);
-        let dot: f64 = g.iter().zip(w).map(|(a, b)| *a as f64 * *b as f64).sum();
-        let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-        let cos = dot / (norm(g) * norm(w));
-        let diff = g.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let (cos, diff) = cosine_and_max_diff(g, w);
         assert!(cos >= 0.99999, "{label} text {i}: cosine {cos}");
         assert!(diff <= 1e-4, "{label} text {i}: max abs diff {diff}");
         worst = (worst.0.min(cos), worst.1.max(diff));
@@ -237,9 +218,7 @@ fn bf16_close_to_f32_or_refused() {
         let (got, _) = enc.encode(&refs, &opts, &Quiet).unwrap();
         let (_, dim, want) = read_npy(&fixture(&format!("{model}.npy")));
         for (i, (g, w)) in got.chunks(dim).zip(want.chunks(dim)).enumerate() {
-            let dot: f64 = g.iter().zip(w).map(|(a, b)| *a as f64 * *b as f64).sum();
-            let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-            let cos = dot / (norm(g) * norm(w));
+            let (cos, _) = cosine_and_max_diff(g, w);
             assert!(cos >= 0.99, "{model} bf16 text {i}: cosine {cos} to ST f32");
         }
     }

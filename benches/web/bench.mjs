@@ -21,6 +21,7 @@ import { homedir } from 'node:os';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { compareVectors as compare } from '../../tests/e2e/vectors.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -74,24 +75,6 @@ function serve() {
 // ---- numbers -----------------------------------------------------------------------------------
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-/** Max |a - b| and the worst row cosine over the rows not in `skip`. */
-function compare(a, b, dim, skip = []) {
-  let maxDiff = 0;
-  let minCos = 1;
-  for (let i = 0; i < a.length / dim; i++) {
-    if (skip.includes(i)) continue;
-    let [dot, na, nb] = [0, 0, 0];
-    for (let j = i * dim; j < (i + 1) * dim; j++) {
-      maxDiff = Math.max(maxDiff, Math.abs(a[j] - b[j]));
-      dot += a[j] * b[j];
-      na += a[j] * a[j];
-      nb += b[j] * b[j];
-    }
-    minCos = Math.min(minCos, dot / Math.sqrt(na * nb));
-  }
-  return { maxDiff, minCos };
-}
 
 /** Rust's legacy mangling (`_ZN4core3ptr...17h0123456789abcdefE`) → `core::ptr::...`. */
 function demangle(name) {

@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { compareVectors } from './vectors.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -160,23 +161,6 @@ function nativeVectors(modelDir, texts, dim) {
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
-}
-
-/** Max |a - b| over all components, and the worst row's cosine. */
-function compareVectors(a, b, dim) {
-  let maxDiff = 0;
-  let minCos = 1;
-  for (let i = 0; i < a.length / dim; i++) {
-    let [dot, na, nb] = [0, 0, 0];
-    for (let j = i * dim; j < (i + 1) * dim; j++) {
-      maxDiff = Math.max(maxDiff, Math.abs(a[j] - b[j]));
-      dot += a[j] * b[j];
-      na += a[j] * a[j];
-      nb += b[j] * b[j];
-    }
-    minCos = Math.min(minCos, dot / Math.sqrt(na * nb));
-  }
-  return { maxDiff, minCos };
 }
 
 /** Runs a message through a fresh www/worker.js in the page; resolves with its answer. */
