@@ -21,7 +21,7 @@ export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128"
 export PATH=$HOME/.cargo/bin:$PATH   # wasm-bindgen from `cargo install`
 mkdir -p "$CARGO_TARGET_DIR"
 
-args=(build --lib --profile "$profile" --target wasm32-unknown-unknown --no-default-features --features models)
+args=(build --lib --profile "$profile" --target wasm32-unknown-unknown --no-default-features --features gpu,models)
 if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
     echo "build-web: rustup's wasm32 target"
     cargo "${args[@]}"

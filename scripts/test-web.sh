@@ -27,12 +27,23 @@ wasm_test() {
         else
             PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld \
                 RUSTC_BOOTSTRAP=1 /usr/bin/cargo "$@" -Zbuild-std=std,panic_abort
-        fi' wasm-test test --target wasm32-unknown-unknown --no-default-features --features gpu,models --test wasm --test gpu_search --test wasm_models
+        fi' wasm-test test --target wasm32-unknown-unknown --no-default-features --features gpu,models --test wasm --test gpu_search --test wasm_models -- --nocapture
 }
-echo "test-web: tests/wasm.rs under node"
-wasm_test
-echo "test-web: tests/wasm.rs in headless Chromium"
-wasm_test WASM_BINDGEN_USE_BROWSER=1 CHROMEDRIVER=/usr/bin/chromedriver
+# The tests' own lines (adapters, skips) are shown with --nocapture; skips are repeated at the end
+# of each run so that a missing adapter cannot go unnoticed.
+wasm_test_where() {
+    local where=$1 log
+    shift
+    log=$(mktemp)
+    echo "test-web: tests/wasm.rs $where"
+    wasm_test "$@" 2>&1 | tee "$log"
+    local rc=${PIPESTATUS[0]}
+    grep -h 'SKIPPED' "$log" | sort | uniq -c | sed "s/^ */test-web: $where: /" || true
+    rm -f "$log"
+    return "$rc"
+}
+wasm_test_where "under node (no WebGPU there: GPU tests skip)"
+wasm_test_where "in headless Chromium" WASM_BINDGEN_USE_BROWSER=1 CHROMEDRIVER=/usr/bin/chromedriver
 
 if [ -z "${EMBEVAL_BIN:-}" ]; then
     # Standalone: the native twin of tests/wasm.rs, and a CLI to compare the page with.

@@ -7,10 +7,14 @@
 // a barrier costs far more than the extra loads it saves, and this shape was the fastest
 // measured there (see docs in src/search/gpu.rs).
 //
+// Input type: the host compiles this file after a prelude that defines `Elem`: the line
+// `alias Elem = f32;`, or shaders/similarity_f16.wgsl (`enable f16; alias Elem = f16;`) on
+// adapters with shader-f16. Loads are widened to f32; all arithmetic is f32.
+//
 // Bindings (group 0):
 //   0 uniform             Params
-//   1 storage, read       queries: nq × dim4 vec4<f32>, row-major; rows zero-padded to dim4 * 4
-//   2 storage, read       docs:    nd × dim4 vec4<f32>, row-major; same padding
+//   1 storage, read       queries: nq × dim4 vec4<Elem>, row-major; rows zero-padded to dim4 * 4
+//   2 storage, read       docs:    nd × dim4 vec4<Elem>, row-major; same padding
 //   3 storage, read_write scores:  nq × score_stride f32; scores[q * score_stride + d]
 //
 // Summation order (the tests mirror it): for each score, four partial sums, lane l in 0..4
@@ -34,8 +38,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> queries: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> docs: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> queries: array<vec4<Elem>>;
+@group(0) @binding(2) var<storage, read> docs: array<vec4<Elem>>;
 @group(0) @binding(3) var<storage, read_write> scores: array<f32>;
 
 fn hsum(v: vec4<f32>) -> f32 {
@@ -79,14 +83,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var s30 = vec4<f32>(0.0); var s31 = vec4<f32>(0.0); var s32 = vec4<f32>(0.0); var s33 = vec4<f32>(0.0);
 
     for (var c = 0u; c < p.dim4; c = c + 1u) {
-        let x0 = queries[qr0 + c];
-        let x1 = queries[qr1 + c];
-        let x2 = queries[qr2 + c];
-        let x3 = queries[qr3 + c];
-        let y0 = docs[dr0 + c];
-        let y1 = docs[dr1 + c];
-        let y2 = docs[dr2 + c];
-        let y3 = docs[dr3 + c];
+        let x0 = vec4<f32>(queries[qr0 + c]);
+        let x1 = vec4<f32>(queries[qr1 + c]);
+        let x2 = vec4<f32>(queries[qr2 + c]);
+        let x3 = vec4<f32>(queries[qr3 + c]);
+        let y0 = vec4<f32>(docs[dr0 + c]);
+        let y1 = vec4<f32>(docs[dr1 + c]);
+        let y2 = vec4<f32>(docs[dr2 + c]);
+        let y3 = vec4<f32>(docs[dr3 + c]);
         s00 += x0 * y0; s01 += x0 * y1; s02 += x0 * y2; s03 += x0 * y3;
         s10 += x1 * y0; s11 += x1 * y1; s12 += x1 * y2; s13 += x1 * y3;
         s20 += x2 * y0; s21 += x2 * y1; s22 += x2 * y2; s23 += x2 * y3;

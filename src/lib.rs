@@ -124,14 +124,28 @@ impl Progress for Quiet {}
 
 /// Loads, validates and evaluates every model, calling `after_model` with the report so far
 /// after each one (the CLI writes its files there, so a later failure loses nothing).
+///
+/// Blocks until done (see [`block_on`]); the browser, whose GPU search must wait for callbacks,
+/// uses [`evaluate_async`].
 pub fn evaluate(
     files: &Files,
     config: &Config,
     progress: &dyn Progress,
     after_model: &mut dyn FnMut(&Report) -> Result<()>,
 ) -> Result<Report> {
+    block_on(evaluate_async(files, config, progress, after_model))?
+}
+
+/// [`evaluate`] as a future: the form the browser needs (its GPU search answers through
+/// callbacks, so it cannot block).
+pub async fn evaluate_async(
+    files: &Files,
+    config: &Config,
+    progress: &dyn Progress,
+    after_model: &mut dyn FnMut(&Report) -> Result<()>,
+) -> Result<Report> {
     let dataset = Dataset::load(files, &config.load)?;
-    evaluate_dataset(files, &dataset, config, progress, after_model)
+    evaluate_dataset_async(files, &dataset, config, progress, after_model).await
 }
 
 /// [`evaluate`] on a dataset already loaded (the CLI prints its validation report first).
@@ -142,13 +156,46 @@ pub fn evaluate_dataset(
     progress: &dyn Progress,
     after_model: &mut dyn FnMut(&Report) -> Result<()>,
 ) -> Result<Report> {
+    block_on(evaluate_dataset_async(files, dataset, config, progress, after_model))?
+}
+
+/// [`evaluate_dataset`] as a future.
+pub async fn evaluate_dataset_async(
+    files: &Files,
+    dataset: &Dataset,
+    config: &Config,
+    progress: &dyn Progress,
+    after_model: &mut dyn FnMut(&Report) -> Result<()>,
+) -> Result<Report> {
     let specs = config.validate()?;
     let validation = data::validate::validate(dataset);
     let mut report = Report::new(config, validation);
     for spec in &specs {
-        let m = report::evaluate_model(spec, files, dataset, config, progress)?;
+        let m = report::evaluate_model(spec, files, dataset, config, progress).await?;
         report.push_model(m);
         after_model(&report)?;
     }
     Ok(report)
+}
+
+/// Runs a future to completion on this thread. Natively with a GPU build, pollster parks the
+/// thread while wgpu works. Elsewhere nothing can suspend except a browser GPU wait, which
+/// cannot finish while this thread blocks: that is an error asking for the async entry point.
+pub fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
+    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+    {
+        Ok(pollster::block_on(future))
+    }
+    #[cfg(not(all(feature = "gpu", not(target_arch = "wasm32"))))]
+    {
+        let mut future = std::pin::pin!(future);
+        match future.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+            std::task::Poll::Ready(out) => Ok(out),
+            std::task::Poll::Pending => Err(Error::usage(
+                "search",
+                "GPU search in the browser waits for the GPU asynchronously: use evaluate_async \
+                 (the page's evaluate/evaluateAll), or search on the cpu",
+            )),
+        }
+    }
 }

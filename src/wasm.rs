@@ -134,7 +134,7 @@ impl JsProgress {
     }
 }
 
-fn run(
+async fn run(
     files: &Object,
     config_json: &str,
     progress: Option<Function>,
@@ -143,12 +143,13 @@ fn run(
     let files = files_from(files)?;
     let config = config_from(config_json, &files)?;
     let progress = JsProgress::new(progress);
-    crate::evaluate(&files, &config, &progress, &mut |report| {
+    crate::evaluate_async(&files, &config, &progress, &mut |report| {
         if let Some(f) = &on_model {
             let _ = f.call1(&JsValue::NULL, &JsValue::from_str(&text(Json.serialize(report))));
         }
         Ok(())
     })
+    .await
     .map_err(js)
 }
 
@@ -156,23 +157,25 @@ fn text(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).expect("exporters write UTF-8")
 }
 
-/// Evaluates every model of the config: `results.json`, byte for byte what the CLI writes.
+/// Evaluates every model of the config: resolves to `results.json`, byte for byte what the CLI
+/// writes. A promise because the GPU search (`"search": "gpu"`, or `auto` on a large
+/// workload) waits for WebGPU's callbacks.
 #[wasm_bindgen]
-pub fn evaluate(files: Object, config_json: &str) -> Result<String, JsError> {
-    Ok(text(Json.serialize(&run(&files, config_json, None, None)?)))
+pub async fn evaluate(files: Object, config_json: String) -> Result<String, JsError> {
+    Ok(text(Json.serialize(&run(&files, &config_json, None, None).await?)))
 }
 
-/// Like [`evaluate`], returning every file the CLI's `--out` writes, by name
+/// Like [`evaluate`], resolving to every file the CLI's `--out` writes, by name
 /// (`results.json`, `results.csv`, `per_query.jsonl`). `progress(step, done, total)` is called
 /// during long steps and `on_model(results_json_so_far)` after each model; both may be omitted.
 #[wasm_bindgen(js_name = evaluateAll)]
-pub fn evaluate_all(
+pub async fn evaluate_all(
     files: Object,
-    config_json: &str,
+    config_json: String,
     progress: Option<Function>,
     on_model: Option<Function>,
 ) -> Result<Object, JsError> {
-    let report = run(&files, config_json, progress, on_model)?;
+    let report = run(&files, &config_json, progress, on_model).await?;
     let out = Object::new();
     let outputs: [(&str, &dyn Exporter); 3] =
         [("results.json", &Json), ("results.csv", &Csv), ("per_query.jsonl", &PerQueryJsonl)];
@@ -239,4 +242,39 @@ impl Embedder {
         let (vectors, _) = self.encoder.encode(&texts, &self.options, &JsProgress::new(progress)).map_err(js)?;
         Ok(vectors)
     }
+}
+
+/// The search step alone: exact top-`k` of `queries` (nq × dim, row-major) against `docs`
+/// (nd × dim) by dot product, on `path` (`"auto"`, `"cpu"` or `"gpu"`, as `--search`), ties by
+/// document index. Resolves to `{path, notice, ids: Uint32Array, scores: Float32Array}` with
+/// min(k, nd) entries per query, best first. The browser benchmark (benches/web/search.mjs)
+/// times WebGPU against the wasm CPU searcher with it.
+#[wasm_bindgen(js_name = searchTopK)]
+pub async fn search_top_k(
+    queries: Vec<f32>,
+    docs: Vec<f32>,
+    dim: usize,
+    k: usize,
+    path: String,
+) -> Result<Object, JsError> {
+    let path: crate::search::SearchPath = serde_json::from_value(serde_json::Value::String(path.clone()))
+        .map_err(|_| JsError::new(&format!("search path '{path}': expected auto, cpu or gpu")))?;
+    if dim == 0 || queries.len() % dim != 0 || docs.len() % dim != 0 {
+        return Err(JsError::new(&format!(
+            "queries ({}) and docs ({}) must hold whole rows of dim {dim}",
+            queries.len(),
+            docs.len()
+        )));
+    }
+    let ties: Vec<u32> = (0..(docs.len() / dim) as u32).collect();
+    let (hits, ran, notice) = crate::search::top_k(path, &queries, &docs, dim, &ties, k).await.map_err(js)?;
+    let ids: Vec<u32> = hits.iter().flatten().map(|&(d, _)| d).collect();
+    let scores: Vec<f32> = hits.iter().flatten().map(|&(_, s)| s).collect();
+    let out = Object::new();
+    let set = |key: &str, value: JsValue| Reflect::set(&out, &key.into(), &value).expect("plain object");
+    set("path", ran.into());
+    set("notice", notice.map_or(JsValue::NULL, JsValue::from));
+    set("ids", js_sys::Uint32Array::from(&ids[..]).into());
+    set("scores", js_sys::Float32Array::from(&scores[..]).into());
+    Ok(out)
 }

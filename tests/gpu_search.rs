@@ -24,7 +24,7 @@
 //! each test prints `SKIPPED: no GPU adapter (...)` and passes.
 #![cfg(feature = "gpu")]
 
-use embeval::search::gpu::{GpuError, GpuSearcher, GPU_TOPK_MAX_K};
+use embeval::search::gpu::{GpuError, GpuSearcher, Precision, SearchStats, GPU_TOPK_MAX_K};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -228,6 +228,48 @@ const QUANTISED_CASES: [(usize, Option<usize>, Option<usize>); 6] = [
     (600, Some(90), None),     // readback, k = nd
 ];
 
+/// The f16 kernel, or `None` after printing why the f16 tests are skipped.
+fn with_f16(searcher: GpuSearcher) -> Option<GpuSearcher> {
+    if searcher.has_f16() {
+        return Some(searcher.with_precision(Precision::F16));
+    }
+    note(&format!("SKIPPED: {} has no shader-f16; the f16 kernel is not tested here", searcher.adapter_description()));
+    None
+}
+
+/// (nq, nd, dim, k, max_chunk_docs, gpu_topk_max_k) of gaussian searches through the f16
+/// kernel: GPU top-k and readback, one chunk and several, k from 1 to 1000.
+const F16_CASES: [(usize, usize, usize, usize, Option<usize>, Option<usize>); 5] = [
+    (37, 1000, 30, 10, None, None),
+    (45, 1805, 64, 8, Some(600), None),
+    (33, 777, 17, 100, Some(256), Some(0)),
+    (9, 5000, 48, 1000, None, None),
+    (20, 3000, 384, 1, Some(1024), None),
+];
+
+/// Documents whose scores against query 0 differ by less than f16 can see: 1 − j·10⁻⁶ times
+/// the query plus noise of 10⁻⁶, so every candidate has the same f16 score and only the CPU
+/// rescue can order them; the other queries are ordinary.
+fn f16_blind(nq: usize, nd: usize, dim: usize, seed: u64) -> Data {
+    let mut data = Data::gaussian(nq, nd, dim, seed);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed + 1);
+    let query = data.queries[..dim].to_vec();
+    for j in 0..nd / 2 {
+        let scale = 1.0 - j as f32 * 1e-6;
+        for (x, q) in data.docs[j * dim..(j + 1) * dim].iter_mut().zip(&query) {
+            *x = q * scale + gaussian(&mut rng) * 1e-6;
+        }
+    }
+    data
+}
+
+/// Checks an f16 search: the kernel ran in f16, and the hits are the f32 reference's.
+fn verify_f16(data: &Data, what: &str, (got, stats): (Vec<Vec<(u32, f32)>>, SearchStats), k: usize, exact: bool) -> usize {
+    assert!(stats.f16, "{what}: the f16 kernel did not run");
+    data.verify(&format!("{what} (f16, {} queries rescued on the CPU)", stats.rescued), &got, k, exact);
+    stats.rescued
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
     use super::*;
@@ -347,6 +389,36 @@ mod native {
         assert_eq!(s.top_k_blocking(&[0.0, 1.0], &docs, 2, &[0, 1], 1).unwrap(), vec![vec![(1, 1.0)]]);
     }
 
+    /// The f16 kernel with exact rescoring gives the f32 reference's ids and scores; where f16
+    /// cannot separate the scores, the CPU rescue does, and the result is still exact.
+    #[test]
+    fn f16_candidates_rescored_are_exact() {
+        let Some(s) = searcher() else { return };
+        let Some(mut s) = with_f16(s) else { return };
+        for (i, (nq, nd, dim, k, chunk, gpu_topk_max_k)) in F16_CASES.into_iter().enumerate() {
+            let data = Data::gaussian(nq, nd, dim, 30 + i as u64);
+            s = configure(s, chunk, gpu_topk_max_k);
+            let got = s.top_k_with_stats_blocking(&data.queries, &data.docs, dim, &data.tie_rank, k).unwrap();
+            verify_f16(&data, &format!("nq={nq} nd={nd} dim={dim} k={k} chunk={chunk:?}"), got, k, false);
+        }
+        // Multiples of 1/8 are f16 values: f16 and f32 scores coincide, ties decide.
+        let data = Data::quantised(21, 600, 12, 8);
+        for (k, chunk, gpu_topk_max_k) in QUANTISED_CASES {
+            s = configure(s, chunk, gpu_topk_max_k);
+            let got = s.top_k_with_stats_blocking(&data.queries, &data.docs, data.dim, &data.tie_rank, k).unwrap();
+            verify_f16(&data, &format!("quantised k={k} chunk={chunk:?}"), got, k, true);
+        }
+        let data = f16_blind(8, 2000, 64, 40);
+        s = configure(s, None, None);
+        let got = s.top_k_with_stats_blocking(&data.queries, &data.docs, data.dim, &data.tie_rank, 10).unwrap();
+        let rescued = verify_f16(&data, "scores closer than f16 resolves", got, 10, false);
+        assert!(rescued >= 1, "query 0's candidates cannot prove its top 10; it must be rescued");
+        // Components beyond f16's range: the f32 kernel runs instead.
+        let big = [1e5f32, 0.0, 0.0, 1.0];
+        let (hits, stats) = s.top_k_with_stats_blocking(&big, &big, 4, &[0], 1).unwrap();
+        assert_eq!((hits, stats.f16), (vec![vec![(0, 1e10 + 1.0)]], false));
+    }
+
     /// So that a caller can run a search on a multi-threaded executor.
     #[test]
     fn top_k_future_is_send() {
@@ -435,5 +507,17 @@ mod web {
                 true,
             );
         }
+        // The f16 kernel, where the browser's adapter offers shader-f16.
+        let Some(mut s) = with_f16(s) else { return };
+        for (i, (nq, nd, dim, k, chunk, gpu_topk_max_k)) in F16_CASES.into_iter().enumerate() {
+            let data = Data::gaussian(nq, nd, dim, 30 + i as u64);
+            s = configure(s, chunk, gpu_topk_max_k);
+            let got = s.top_k_with_stats(&data.queries, &data.docs, dim, &data.tie_rank, k).await.unwrap();
+            verify_f16(&data, &format!("web nq={nq} nd={nd} dim={dim} k={k} chunk={chunk:?}"), got, k, false);
+        }
+        let data = f16_blind(8, 2000, 64, 40);
+        s = configure(s, None, None);
+        let got = s.top_k_with_stats(&data.queries, &data.docs, data.dim, &data.tie_rank, 10).await.unwrap();
+        assert!(verify_f16(&data, "web: scores closer than f16 resolves", got, 10, false) >= 1);
     }
 }

@@ -152,6 +152,7 @@ function readConfig() {
   const config = {
     split: $('split').value,
     convention: document.querySelector('input[name=convention]:checked').value,
+    search: document.querySelector('input[name=search]:checked').value,
     k,
     models,
   };
@@ -282,7 +283,7 @@ function showResults(json) {
 
   const table = $('table');
   const th = (text) => cell('th', text, { scope: 'col', class: 'num' });
-  table.tHead.replaceChildren(row([cell('th', 'model', { scope: 'col' }), ...cols.map(([, l]) => th(l)), th('queries'), th('time (s)')]));
+  table.tHead.replaceChildren(row([cell('th', 'model', { scope: 'col' }), ...cols.map(([, l]) => th(l)), th('queries'), th('time (s)'), cell('th', 'search', { scope: 'col' })]));
   table.tBodies[0].replaceChildren(...models.map((m) => row([
     cell('th', m.name, { scope: 'row' }),
     ...cols.map(([key]) => {
@@ -291,11 +292,13 @@ function showResults(json) {
     }),
     cell('td', String(m.num_queries), { class: 'num' }),
     cell('td', m.timings.total_s.toFixed(2), { class: 'num' }),
+    cell('td', m.search?.path ?? '', { class: 'search-path' }),
   ])));
   const rule = r.convention === 'trec' ? 'trec_eval / pytrec_eval' : 'sentence-transformers InformationRetrievalEvaluator';
   const scored = r.models.some((m) => ['emb', 'neural'].includes(m.spec.kind)) ? `; embeddings scored by ${r.score_function}` : '';
   $('table-note').textContent = `convention: ${r.convention} (${rule})${scored}; sorted by ${sortKey}. Every metric at every k is in results.json and results.csv.`;
-  $('warnings').replaceChildren(...r.warnings.map((w) => {
+  const notices = r.models.filter((m) => m.search?.notice).map((m) => `${m.name}: ${m.search.notice}`);
+  $('warnings').replaceChildren(...[...r.warnings, ...notices].map((w) => {
     const li = cell('li', `warning: ${w}`);
     setLang(li, w);
     return li;

@@ -115,7 +115,7 @@ async function evaluateRun(data) {
   post({ type: 'status', text: 'checking the dataset…' });
   post({ type: 'validation', json: validate(files, data.config) });
   post({ type: 'status', text: 'evaluating…' });
-  const outputs = evaluateAll(files, data.config, progress, (json) => post({ type: 'model', json }));
+  const outputs = await evaluateAll(files, data.config, progress, (json) => post({ type: 'model', json }));
   post({ type: 'done', outputs });
 }
 

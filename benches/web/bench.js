@@ -123,3 +123,63 @@ export async function embevalOnce({ texts, model = 'all-MiniLM-L6-v2', pkg, batc
   await window.__embeval.encode(texts, batch);
   return (now() - s) / 1000;
 }
+
+// ---- search ------------------------------------------------------------------------------------
+
+/** Deterministic L2-normalised gaussian rows (mulberry32 + Box–Muller). */
+function unitRows(n, dim, seed) {
+  let a = seed >>> 0;
+  const rand = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out = new Float32Array(n * dim);
+  for (let r = 0; r < n; r++) {
+    let norm = 0;
+    for (let i = 0; i < dim; i++) {
+      const x = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+      out[r * dim + i] = x;
+      norm += x * x;
+    }
+    norm = Math.sqrt(norm);
+    for (let i = 0; i < dim; i++) out[r * dim + i] /= norm;
+  }
+  return out;
+}
+
+/** Times embeval's exact search (`searchTopK`: whole calls, as the page makes them: copy into
+ *  wasm memory, on "gpu" finding the adapter and compiling the shaders, search, results) on
+ *  each path, and checks that the paths return the same ids. */
+export async function searchBench({ pkg, shapes, paths, k }) {
+  const { default: init, searchTopK } = await import(`${pkg}/embeval.js`);
+  await init();
+  const results = [];
+  for (const { nq, nd, dim, repeats } of shapes) {
+    const queries = unitRows(nq, dim, 1);
+    const docs = unitRows(nd, dim, 2);
+    const ids = {};
+    for (const path of paths) {
+      const runs = [];
+      let ran;
+      for (let r = 0; r < repeats + 1; r++) { // the first call warms up (and is not counted)
+        const t0 = now();
+        const res = await searchTopK(queries, docs, dim, k, path);
+        if (r > 0) runs.push((now() - t0) / 1000);
+        ran = res.path;
+        if (res.notice) ran += ` (${res.notice})`;
+        ids[path] = res.ids;
+      }
+      results.push({ nq, nd, dim, k, path, ran, runs });
+    }
+    const [first, ...rest] = paths;
+    for (const p of rest) {
+      let differ = 0;
+      for (let i = 0; i < ids[first].length; i++) if (ids[first][i] !== ids[p][i]) differ++;
+      results.push({ nq, nd, dim, k, compare: `${first} vs ${p}`, differing_ids: differ, of: ids[first].length });
+    }
+  }
+  return results;
+}

@@ -9,6 +9,9 @@
 //   (cd benches/web && npm ci --ignore-scripts)
 //   node benches/web/bench.mjs [--repeats 3] [--no-profile]
 //   node benches/web/bench.mjs --analyze benches/web/results/profile.cpuprofile   (the summary again)
+//   node benches/web/bench.mjs --search [--quick]   exact search in the page: WebGPU (Chromium's
+//       adapter: SwiftShader without a GPU) against the wasm CPU searcher, 256 × 8192 × 384
+//       and 1,000 × 100,000 × 384 (--quick: the first only), k = 10; results/search.json
 //
 // Env: EMBEVAL_DATA (default ../shared/data), EMBEVAL_CACHE (default ~/.cache/embeval: the
 // profile uses cargo's unoptimised-by-wasm-opt module there, which keeps function names),
@@ -239,5 +242,41 @@ async function main() {
   console.log(`bench: ${requests.length} requests, all to 127.0.0.1; results in ${out}`);
 }
 
-if (argv.includes('--analyze')) report(JSON.parse(readFileSync(opt('--analyze'), 'utf8')), opt('--analyze'));
+/** `--search`: embeval's search paths in Chromium (GFLOP/s = 2·nq·nd·dim / median seconds). */
+async function searchMain() {
+  if (!existsSync(join(root, 'www/pkg/embeval_bg.wasm'))) throw new Error('www/pkg is missing: run scripts/build-web.sh');
+  mkdirSync(out, { recursive: true });
+  const { server, port } = await serve();
+  const args = ['--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-dev-shm-usage', '--enable-unsafe-webgpu'];
+  if (process.getuid?.() === 0) args.push('--no-sandbox');
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args });
+  try {
+    const page = await browser.newPage();
+    page.on('console', (m) => { if (m.type() === 'error') console.error(`page: ${m.text()}`); });
+    await page.goto(`http://127.0.0.1:${port}/bench.html`);
+    const shapes = [{ nq: 256, nd: 8192, dim: 384, repeats: REPEATS }];
+    if (!argv.includes('--quick')) shapes.push({ nq: 1000, nd: 100_000, dim: 384, repeats: 1 });
+    const rows = await page.evaluate(async (a) => (await import('/bench.js')).searchBench(a),
+      { pkg: '/www/pkg', shapes, paths: ['cpu', 'gpu'], k: 10 });
+    for (const r of rows) {
+      if (r.compare) {
+        console.log(`${r.nq} × ${r.nd} × ${r.dim}: ${r.compare}: ${r.differing_ids} of ${r.of} ids differ`);
+        if (r.differing_ids) process.exitCode = 1;
+        continue;
+      }
+      r.median_s = median(r.runs);
+      r.gflops = (2 * r.nq * r.nd * r.dim) / r.median_s / 1e9;
+      r.queries_per_s = r.nq / r.median_s;
+      console.log(`${r.nq} × ${r.nd} × ${r.dim}, k=${r.k}: ${r.path.padEnd(3)} ${(r.median_s * 1e3).toFixed(0).padStart(7)} ms ` +
+        `${r.gflops.toFixed(2).padStart(6)} GFLOP/s ${r.queries_per_s.toFixed(0).padStart(6)} queries/s  [${r.ran}]`);
+    }
+    writeFileSync(join(out, 'search.json'), `${JSON.stringify({ chromium: browser.version(), rows }, null, 1)}\n`);
+  } finally {
+    await browser.close();
+    server.close();
+  }
+}
+
+if (argv.includes('--search')) await searchMain();
+else if (argv.includes('--analyze')) report(JSON.parse(readFileSync(opt('--analyze'), 'utf8')), opt('--analyze'));
 else await main();

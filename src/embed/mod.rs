@@ -268,7 +268,7 @@ pub struct SearchInfo {
 }
 
 /// Runs a model: sorted rankings for the dataset's queries, index/search timings, and what ran.
-pub fn rank(spec: &ModelSpec, cx: &RunContext) -> Result<(Rankings, Timings, SearchInfo)> {
+pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Timings, SearchInfo)> {
     let mut t = Timings::default();
     let mut info = SearchInfo::default();
     let clock = web_time::Instant::now();
@@ -316,7 +316,7 @@ pub fn rank(spec: &ModelSpec, cx: &RunContext) -> Result<(Rankings, Timings, Sea
             let qids: Vec<String> = ds.queries.iter().map(|q| q.id.clone()).collect();
             let (q, d) = precomputed::load(cx.files, files, &qids, &doc_ids)?;
             t.index_s = clock.elapsed().as_secs_f64();
-            search_vectors(cx, &queries, q, d, &mut info)?
+            search_vectors(cx, &queries, q, d, &mut info).await?
         }
         #[cfg(feature = "models")]
         ModelSpec::Neural { dir, label } => {
@@ -352,7 +352,7 @@ pub fn rank(spec: &ModelSpec, cx: &RunContext) -> Result<(Rankings, Timings, Sea
             let qids = queries.iter().map(|q| q.id.clone()).collect();
             let q = precomputed::Matrix { ids: qids, dim, data: qv, file: dir.clone() };
             let d = precomputed::Matrix { ids: doc_ids, dim, data: dv, file: dir.clone() };
-            search_vectors(cx, &queries, q, d, &mut info)?
+            search_vectors(cx, &queries, q, d, &mut info).await?
         }
         #[cfg(not(feature = "models"))]
         ModelSpec::Neural { dir, .. } => {
@@ -420,8 +420,8 @@ impl Progress for Renamed<'_> {
 }
 
 /// Exact search of query vectors against doc vectors; only the evaluated queries, in order.
-fn search_vectors(
-    cx: &RunContext,
+async fn search_vectors(
+    cx: &RunContext<'_>,
     queries: &[&crate::data::Text],
     mut q: precomputed::Matrix,
     mut d: precomputed::Matrix,
@@ -443,7 +443,7 @@ fn search_vectors(
     }
     let ties = search::tie_ranks(&d.ids, cx.convention);
     cx.progress.begin("exact search", qkept.len() as u64);
-    let (tops, path, notice) = search::top_k(cx.search, &qmat, &d.data, d.dim, &ties, cx.depth)?;
+    let (tops, path, notice) = search::top_k(cx.search, &qmat, &d.data, d.dim, &ties, cx.depth).await?;
     cx.progress.end();
     info.path = path;
     info.notice = notice;

@@ -144,7 +144,7 @@ impl Report {
 }
 
 /// Runs one model and scores it.
-pub fn evaluate_model(
+pub async fn evaluate_model(
     spec: &ModelSpec,
     files: &Files,
     dataset: &Dataset,
@@ -164,7 +164,7 @@ pub fn evaluate_model(
         cache: config.cache.clone().map(Into::into),
         progress,
     };
-    let (rankings, mut timings, search) = embed::rank(spec, &cx)?;
+    let (rankings, mut timings, search) = embed::rank(spec, &cx).await?;
     let t_metrics = web_time::Instant::now();
     let (scores, summary) = metrics::evaluate(&rankings, &dataset.qrels, config.convention, &config.k);
     timings.metrics_s = t_metrics.elapsed().as_secs_f64();

@@ -40,6 +40,9 @@ use bytemuck::{Pod, Zeroable};
 use super::topk::{Candidate, TopK};
 
 const SIMILARITY_WGSL: &str = include_str!("../../shaders/similarity.wgsl");
+/// Prepended to `similarity.wgsl` for its f32 variant; `similarity_f16.wgsl` is the f16 one.
+const SIMILARITY_F32_PRELUDE: &str = "alias Elem = f32;\n";
+const SIMILARITY_F16_PRELUDE: &str = include_str!("../../shaders/similarity_f16.wgsl");
 const TOPK_WGSL: &str = include_str!("../../shaders/topk.wgsl");
 
 /// Largest k selected on the GPU by default on hardware adapters (see
@@ -67,6 +70,30 @@ const MIN_SLICE_LEN: usize = 256;
 /// took 851 ms with 8k, 772 ms with 32k and 693 ms with 128k (noisy, busy machine); 32 keeps
 /// more parallelism for real GPUs.
 const SLICE_PER_K: usize = 32;
+
+/// The similarity kernel's input type. Results are exact either way: f16 inputs only choose
+/// candidates, which are rescored from the f32 vectors (see [`GpuSearcher::top_k_with_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// f16 on hardware adapters with `shader-f16` (half the memory traffic and twice the
+    /// documents per chunk); f32 elsewhere, and whenever a vector has a component outside
+    /// f16's range.
+    #[default]
+    Auto,
+    F32,
+    /// f16 where the values fit (an adapter without `shader-f16` is an error).
+    F16,
+}
+
+/// What a search did besides returning its hits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SearchStats {
+    /// The similarity kernel read f16 inputs; the top k were rescored from the f32 vectors.
+    pub f16: bool,
+    /// Queries whose f16 candidates could not prove their top k (scores too close together
+    /// for f16's rounding) and were searched again exactly on the CPU.
+    pub rescued: usize,
+}
 
 /// Why a GPU search could not run. The caller falls back to the CPU searcher on any of these.
 #[derive(Debug, thiserror::Error)]
@@ -100,12 +127,15 @@ pub struct GpuSearcher {
     queue: wgpu::Queue,
     adapter_info: wgpu::AdapterInfo,
     similarity: wgpu::ComputePipeline,
+    /// The f16 variant, on devices with `shader-f16`.
+    similarity_f16: Option<wgpu::ComputePipeline>,
     topk: wgpu::ComputePipeline,
     /// Errors wgpu reported outside an error scope (shader compilation, device loss); wgpu
     /// would panic on these by default.
     uncaptured: Arc<Mutex<Vec<String>>>,
     max_chunk_docs: usize,
     gpu_topk_max_k: usize,
+    precision: Precision,
 }
 
 impl GpuSearcher {
@@ -146,12 +176,20 @@ impl GpuSearcher {
                 })?
             }
         };
-        let adapter_info = adapter.get_info();
+        #[allow(unused_mut)]
+        let mut adapter_info = adapter.get_info();
+        // Browsers leave the description empty; the vendor and architecture say what it is.
+        #[cfg(target_arch = "wasm32")]
+        if adapter_info.name.is_empty() {
+            let fallback = adapter_info.device_type == wgpu::DeviceType::Cpu;
+            adapter_info.name = browser_adapter_name(fallback).await.unwrap_or_default();
+        }
         // Ask for everything the adapter offers: the default limits (128 MiB bindings) would
         // force smaller chunks than the hardware needs.
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("embeval search"),
+                required_features: adapter.features() & wgpu::Features::SHADER_F16,
                 required_limits: adapter.limits(),
                 ..Default::default()
             })
@@ -179,13 +217,38 @@ impl GpuSearcher {
                 }
             });
         }
-        let similarity = compute_pipeline(&device, "similarity", SIMILARITY_WGSL);
+        let similarity = compute_pipeline(&device, "similarity", &format!("{SIMILARITY_F32_PRELUDE}{SIMILARITY_WGSL}"));
+        let similarity_f16 = device.features().contains(wgpu::Features::SHADER_F16).then(|| {
+            compute_pipeline(&device, "similarity f16", &format!("{SIMILARITY_F16_PRELUDE}{SIMILARITY_WGSL}"))
+        });
         let topk = compute_pipeline(&device, "topk", TOPK_WGSL);
         // On a software adapter "GPU memory" is host memory: reading the score block back is
         // a memcpy, and selecting on the CPU beat the top-k shader (lavapipe, 256 × 8192 × 384:
         // 166 vs 208 ms at k = 10, 179 vs 215 at k = 100, 198 vs 228 at k = 1000).
         let gpu_topk_max_k = if adapter_info.device_type == wgpu::DeviceType::Cpu { 0 } else { GPU_TOPK_MAX_K };
-        Self { device, queue, adapter_info, similarity, topk, uncaptured, max_chunk_docs: usize::MAX, gpu_topk_max_k }
+        Self {
+            device,
+            queue,
+            adapter_info,
+            similarity,
+            similarity_f16,
+            topk,
+            uncaptured,
+            max_chunk_docs: usize::MAX,
+            gpu_topk_max_k,
+            precision: Precision::Auto,
+        }
+    }
+
+    /// Chooses the similarity kernel's input type (default [`Precision::Auto`]).
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    /// Whether the device can run the f16 kernel (`shader-f16`).
+    pub fn has_f16(&self) -> bool {
+        self.similarity_f16.is_some()
     }
 
     /// Caps the documents per chunk (normally set by the adapter's limits). Tests use it to
@@ -207,7 +270,7 @@ impl GpuSearcher {
     /// Documents per chunk that a search of `nq` queries × `nd` documents of `dim` floats
     /// for the top `k` would use on this device: `nd` when the corpus fits one chunk.
     pub fn chunk_docs(&self, nq: usize, nd: usize, dim: usize, k: usize) -> Result<usize, GpuError> {
-        Ok(self.plan(nq.max(1), nd.max(1), dim.max(1), k.clamp(1, nd.max(1)))?.doc_chunk)
+        Ok(self.plan(nq.max(1), nd.max(1), dim.max(1), k.clamp(1, nd.max(1)), false)?.doc_chunk)
     }
 
     /// e.g. "llvmpipe (LLVM 15.0.6, 256 bits) [Vulkan, Cpu]"
@@ -246,6 +309,25 @@ impl GpuSearcher {
         tie_rank: &[u32],
         k: usize,
     ) -> Result<super::Hits, GpuError> {
+        Ok(self.top_k_with_stats(queries, docs, dim, tie_rank, k).await?.0)
+    }
+
+    /// [`GpuSearcher::top_k`], also saying how it ran.
+    ///
+    /// With f16 inputs ([`Precision`]) the GPU selects 2k + 32 candidates per query by their
+    /// f16 scores; each is rescored from the f32 vectors in the f32 kernel's summation order.
+    /// A query's top k is proven when its k-th rescored score exceeds the lowest candidate's
+    /// f16 score by more than [`f16_error_bound`] (every document left out scored at most that
+    /// in f16, so at most that plus the bound exactly); queries where that fails are searched
+    /// again on the CPU. So the result is the f32 search's, whatever the data.
+    pub async fn top_k_with_stats(
+        &self,
+        queries: &[f32],
+        docs: &[f32],
+        dim: usize,
+        tie_rank: &[u32],
+        k: usize,
+    ) -> Result<(super::Hits, SearchStats), GpuError> {
         if dim == 0 {
             return Err(GpuError::Failed("embedding dimension is 0".into()));
         }
@@ -267,26 +349,64 @@ impl GpuSearcher {
         self.check_uncaptured()?;
         let k = k.min(nd);
         if nq == 0 || k == 0 {
-            return Ok(vec![Vec::new(); nq]);
+            return Ok((vec![Vec::new(); nq], SearchStats::default()));
         }
+        if !self.use_f16(queries, docs)? {
+            let lists = self.select(queries, docs, dim, tie_rank, k, false).await?;
+            let hits = lists.into_iter().map(|list| list.into_sorted().into_iter().map(|c| (c.doc, c.score)).collect());
+            return Ok((hits.collect(), SearchStats::default()));
+        }
+        let candidates = (2 * k + 32).min(nd);
+        let lists = self.select(queries, docs, dim, tie_rank, candidates, true).await?;
+        let (hits, rescued) = rescore(lists, queries, docs, dim, tie_rank, k);
+        Ok((hits, SearchStats { f16: true, rescued }))
+    }
 
-        let plan = self.plan(nq, nd, dim, k)?;
+    /// Whether this search reads f16 inputs.
+    fn use_f16(&self, queries: &[f32], docs: &[f32]) -> Result<bool, GpuError> {
+        let wanted = match self.precision {
+            Precision::F32 => false,
+            Precision::Auto => self.has_f16() && !self.is_software(),
+            Precision::F16 if self.has_f16() => true,
+            Precision::F16 => {
+                return Err(GpuError::Failed(format!(
+                    "f16 search needs the shader-f16 feature, which {} lacks",
+                    self.adapter_description()
+                )))
+            }
+        };
+        let fits = |v: &[f32]| v.iter().all(|x| x.abs() <= f32::from(half::f16::MAX));
+        Ok(wanted && fits(queries) && fits(docs))
+    }
+
+    /// Per query, the best `k` documents by the kernel's scores (f16 inputs when `f16`).
+    async fn select(
+        &self,
+        queries: &[f32],
+        docs: &[f32],
+        dim: usize,
+        tie_rank: &[u32],
+        k: usize,
+        f16: bool,
+    ) -> Result<Vec<TopK>, GpuError> {
+        let (nq, nd) = (queries.len() / dim, docs.len() / dim);
+        let plan = self.plan(nq, nd, dim, k, f16)?;
         let buffers = self.create_buffers(&plan).await?;
         let mut lists: Vec<TopK> = (0..nq).map(|_| TopK::new(k)).collect();
 
         for q_start in (0..nq).step_by(plan.query_block) {
             let q_end = (q_start + plan.query_block).min(nq);
-            let block = padded_rows(&queries[q_start * dim..q_end * dim], dim, plan.dim4);
-            self.queue.write_buffer(&buffers.queries, 0, bytemuck::cast_slice(&block));
+            let block = input_bytes(&queries[q_start * dim..q_end * dim], dim, plan.dim4, f16);
+            self.queue.write_buffer(&buffers.queries, 0, &block);
             for d_start in (0..nd).step_by(plan.doc_chunk) {
                 let d_end = (d_start + plan.doc_chunk).min(nd);
-                let chunk = padded_rows(&docs[d_start * dim..d_end * dim], dim, plan.dim4);
+                let chunk = input_bytes(&docs[d_start * dim..d_end * dim], dim, plan.dim4, f16);
                 let ties = &tie_rank[d_start..d_end];
                 let result = self.run_chunk(&plan, &buffers, &chunk, ties, q_end - q_start, d_end - d_start).await?;
                 merge_chunk(&plan, &result, &mut lists[q_start..q_end], ties, d_start as u32, d_end - d_start);
             }
         }
-        Ok(lists.into_iter().map(|list| list.into_sorted().into_iter().map(|c| (c.doc, c.score)).collect()).collect())
+        Ok(lists)
     }
 
     /// [`GpuSearcher::top_k`], blocking the calling thread.
@@ -302,6 +422,19 @@ impl GpuSearcher {
         pollster::block_on(self.top_k(queries, docs, dim, tie_rank, k))
     }
 
+    /// [`GpuSearcher::top_k_with_stats`], blocking the calling thread.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn top_k_with_stats_blocking(
+        &self,
+        queries: &[f32],
+        docs: &[f32],
+        dim: usize,
+        tie_rank: &[u32],
+        k: usize,
+    ) -> Result<(super::Hits, SearchStats), GpuError> {
+        pollster::block_on(self.top_k_with_stats(queries, docs, dim, tie_rank, k))
+    }
+
     fn check_uncaptured(&self) -> Result<(), GpuError> {
         let errors = self.uncaptured.lock().unwrap_or_else(|e| e.into_inner());
         if errors.is_empty() {
@@ -312,11 +445,11 @@ impl GpuSearcher {
     }
 
     /// Picks block, chunk and slice sizes that fit the device's limits.
-    fn plan(&self, nq: usize, nd: usize, dim: usize, k: usize) -> Result<Plan, GpuError> {
+    fn plan(&self, nq: usize, nd: usize, dim: usize, k: usize, f16: bool) -> Result<Plan, GpuError> {
         let limits = self.device.limits();
         let max_binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
         let dim4 = dim.div_ceil(4);
-        let row_bytes = (dim4 * 16) as u64;
+        let row_bytes = (dim4 * if f16 { 8 } else { 16 }) as u64;
         let rows_per_binding = usize::try_from(max_binding / row_bytes).unwrap_or(usize::MAX);
         let query_block = nq.min(MAX_QUERY_BLOCK).min(rows_per_binding);
         if query_block == 0 {
@@ -348,7 +481,7 @@ impl GpuSearcher {
                 "the read-back buffer ({readback_bytes} bytes) exceeds the adapter's {max_binding}-byte storage binding"
             )));
         }
-        Ok(Plan { dim4, query_block, doc_chunk, gpu_topk, k, slice_len, readback_bytes })
+        Ok(Plan { dim4, row_bytes, f16, query_block, doc_chunk, gpu_topk, k, slice_len, readback_bytes })
     }
 
     async fn create_buffers(&self, plan: &Plan) -> Result<Buffers, GpuError> {
@@ -363,9 +496,8 @@ impl GpuSearcher {
             })
         };
         let copy_dst = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
-        let row_bytes = (plan.dim4 * 16) as u64;
-        let queries = storage("queries", plan.query_block as u64 * row_bytes, copy_dst);
-        let docs = storage("docs", plan.doc_chunk as u64 * row_bytes, copy_dst);
+        let queries = storage("queries", plan.query_block as u64 * plan.row_bytes, copy_dst);
+        let docs = storage("docs", plan.doc_chunk as u64 * plan.row_bytes, copy_dst);
         let ties = storage("tie_rank", plan.doc_chunk as u64 * 4, copy_dst);
         let scores = storage(
             "scores",
@@ -384,7 +516,7 @@ impl GpuSearcher {
         );
         let similarity_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("similarity"),
-            layout: &self.similarity.get_bind_group_layout(0),
+            layout: &self.similarity_pipeline(plan).get_bind_group_layout(0),
             entries: &entries(&[&params, &queries, &docs, &scores]),
         });
         let topk_group = partial.as_ref().map(|partial| {
@@ -404,7 +536,7 @@ impl GpuSearcher {
         &self,
         plan: &Plan,
         buffers: &Buffers,
-        chunk: &[f32],
+        chunk: &[u8],
         ties: &[u32],
         nq: usize,
         nd: usize,
@@ -422,7 +554,7 @@ impl GpuSearcher {
             _pad: 0,
         };
         self.queue.write_buffer(&buffers.params, 0, bytemuck::bytes_of(&params));
-        self.queue.write_buffer(&buffers.docs, 0, bytemuck::cast_slice(chunk));
+        self.queue.write_buffer(&buffers.docs, 0, chunk);
         self.queue.write_buffer(&buffers.ties, 0, bytemuck::cast_slice(ties));
 
         let mut encoder =
@@ -430,7 +562,7 @@ impl GpuSearcher {
         {
             let mut pass = encoder
                 .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("similarity"), timestamp_writes: None });
-            pass.set_pipeline(&self.similarity);
+            pass.set_pipeline(self.similarity_pipeline(plan));
             pass.set_bind_group(0, &buffers.similarity_group, &[]);
             pass.dispatch_workgroups(nd.div_ceil(SIMILARITY_TILE) as u32, nq.div_ceil(SIMILARITY_TILE) as u32, 1);
         }
@@ -459,6 +591,13 @@ impl GpuSearcher {
         let data = self.read_buffer(&buffers.readback, read_bytes).await;
         self.check_uncaptured()?;
         data
+    }
+
+    fn similarity_pipeline(&self, plan: &Plan) -> &wgpu::ComputePipeline {
+        match (&self.similarity_f16, plan.f16) {
+            (Some(f16), true) => f16,
+            _ => &self.similarity,
+        }
     }
 
     /// Maps the first `size` bytes of a MAP_READ buffer and copies them out.
@@ -492,6 +631,32 @@ impl GpuSearcher {
     }
 }
 
+/// "vendor architecture [device] [description]" of the adapter the browser offers for these
+/// options (wgpu's WebGPU backend maps only the description, which Chromium leaves empty), e.g.
+/// "google swiftshader"; `None` where the browser says nothing.
+#[cfg(target_arch = "wasm32")]
+async fn browser_adapter_name(fallback: bool) -> Option<String> {
+    use js_sys::Reflect;
+    use wasm_bindgen::JsCast;
+    let get = |v: &wasm_bindgen::JsValue, key: &str| Reflect::get(v, &key.into()).ok();
+    let gpu = get(&get(&js_sys::global(), "navigator")?, "gpu")?;
+    let request: js_sys::Function = get(&gpu, "requestAdapter")?.dyn_into().ok()?;
+    let options = js_sys::Object::new();
+    if fallback {
+        Reflect::set(&options, &"forceFallbackAdapter".into(), &true.into()).ok()?;
+    } else {
+        Reflect::set(&options, &"powerPreference".into(), &"high-performance".into()).ok()?;
+    }
+    let promise: js_sys::Promise = request.call1(&gpu, &options).ok()?.dyn_into().ok()?;
+    let adapter = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
+    let info = get(&adapter, "info")?;
+    let parts: Vec<String> = ["vendor", "architecture", "device", "description"]
+        .into_iter()
+        .filter_map(|key| get(&info, key)?.as_string().filter(|s| !s.is_empty()))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
 /// Native convenience: blocks with pollster.
 ///
 /// Finds an adapter on every call; keep a [`GpuSearcher`] to search more than once.
@@ -522,7 +687,7 @@ fn record(sink: &Mutex<Vec<String>>, message: String) {
 fn compute_pipeline(device: &wgpu::Device, label: &str, source: &str) -> wgpu::ComputePipeline {
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(label),
-        source: wgpu::ShaderSource::Wgsl(Cow::Borrowed(source)),
+        source: wgpu::ShaderSource::Wgsl(Cow::Owned(source.to_string())),
     });
     device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some(label),
@@ -541,18 +706,102 @@ fn grid_1d(groups: usize, max_per_dim: usize) -> (u32, u32) {
     (x as u32, groups.div_ceil(x).max(1) as u32)
 }
 
-/// Rows of `dim` floats, widened with zeros to `dim4 * 4` (the shaders read vec4s). Adding
-/// zero products leaves every score unchanged.
-fn padded_rows(rows: &[f32], dim: usize, dim4: usize) -> Cow<'_, [f32]> {
+/// Rows of `dim` floats as the kernel reads them: widened with zeros to `dim4 * 4` (the shaders
+/// read vec4s; adding zero products leaves every score unchanged), as f32 or rounded to f16.
+fn input_bytes(rows: &[f32], dim: usize, dim4: usize, f16: bool) -> Cow<'_, [u8]> {
     let width = dim4 * 4;
-    if width == dim {
-        return Cow::Borrowed(rows);
+    if !f16 && width == dim {
+        return Cow::Borrowed(bytemuck::cast_slice(rows));
     }
-    let mut out = vec![0.0; rows.len() / dim * width];
-    for (src, dst) in rows.chunks_exact(dim).zip(out.chunks_exact_mut(width)) {
-        dst[..dim].copy_from_slice(src);
+    let elem = if f16 { 2 } else { 4 };
+    let mut out = Vec::with_capacity(rows.len() / dim * width * elem);
+    for row in rows.chunks_exact(dim) {
+        for &x in row {
+            if f16 {
+                out.extend_from_slice(&half::f16::from_f32(x).to_le_bytes());
+            } else {
+                out.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+        out.resize(out.len() + (width - dim) * elem, 0);
     }
     Cow::Owned(out)
+}
+
+/// Largest possible |f16-input score − f32 score| for a query of norm `q_norm` against any
+/// document of norm at most `d_norm`, both computed in f32 by any summation order (the
+/// kernel's, possibly fused, and [`dot_in_kernel_order`]). Rounding to f16 moves each
+/// component by at most u = 2^-11 of itself (round to nearest), or 2^-25 below f16's normal
+/// range; with Σ|q_i||d_i| ≤ |q||d| and Σ|x_i| ≤ √n|x|:
+///   Σ|q16 d16 − q d| ≤ (2u + u²)|q||d| + 2^-25 (1 + u) √n (|q| + |d|) + n 2^-50,
+/// and each f32 sum of n terms is off by at most γ_n = n 2^-24 / (1 − n 2^-24) times the sum
+/// of the terms' magnitudes (≤ 1.01 |q||d| after rounding). 1 % more covers the norms' own
+/// rounding.
+pub fn f16_error_bound(q_norm: f64, d_norm: f64, dim: usize) -> f64 {
+    let u = 2f64.powi(-11);
+    let n = dim.div_ceil(4) as f64 * 4.0;
+    let gamma = n * 2f64.powi(-24) / (1.0 - n * 2f64.powi(-24));
+    let rounding = (2.0 * u + u * u) * q_norm * d_norm
+        + 2f64.powi(-25) * (1.0 + u) * n.sqrt() * (q_norm + d_norm)
+        + n * 2f64.powi(-50);
+    let summing = 2.0 * gamma * 1.01 * q_norm * d_norm;
+    1.01 * (rounding + summing)
+}
+
+fn norm(v: &[f32]) -> f64 {
+    v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt()
+}
+
+/// A dot product summed as `similarity.wgsl` sums it: four lane-wise partial sums, then
+/// (s0 + s1) + (s2 + s3).
+fn dot_in_kernel_order(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 4];
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        lanes[i % 4] += x * y;
+    }
+    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
+}
+
+/// f16 candidates → exact top k: rescored from the f32 vectors, then checked against the
+/// bound (see [`GpuSearcher::top_k_with_stats`]); unproven queries are searched again on the
+/// CPU. Returns the hits and how many queries needed that.
+fn rescore(
+    lists: Vec<TopK>,
+    queries: &[f32],
+    docs: &[f32],
+    dim: usize,
+    tie_rank: &[u32],
+    k: usize,
+) -> (super::Hits, usize) {
+    let nd = docs.len() / dim;
+    let d_norm = docs.chunks_exact(dim).map(norm).fold(0.0, f64::max);
+    let mut hits = Vec::with_capacity(lists.len());
+    let mut unproven = Vec::new();
+    for (qi, list) in lists.into_iter().enumerate() {
+        let query = &queries[qi * dim..(qi + 1) * dim];
+        let candidates = list.into_sorted();
+        let lowest_f16 = candidates.last().map_or(f32::NEG_INFINITY, |c| c.score);
+        let mut exact = TopK::new(k);
+        for c in &candidates {
+            let d = c.doc as usize;
+            exact.push(Candidate { score: dot_in_kernel_order(query, &docs[d * dim..(d + 1) * dim]), ..*c });
+        }
+        let exact: Vec<(u32, f32)> = exact.into_sorted().into_iter().map(|c| (c.doc, c.score)).collect();
+        let kth = exact.last().map_or(f64::NEG_INFINITY, |&(_, s)| f64::from(s));
+        let proven =
+            candidates.len() == nd || kth > f64::from(lowest_f16) + f16_error_bound(norm(query), d_norm, dim);
+        if !proven {
+            unproven.push(qi);
+        }
+        hits.push(exact);
+    }
+    if !unproven.is_empty() {
+        let rows: Vec<f32> = unproven.iter().flat_map(|&qi| &queries[qi * dim..(qi + 1) * dim]).copied().collect();
+        for (qi, exact) in unproven.iter().zip(super::cpu::top_k(&rows, docs, dim, tie_rank, k)) {
+            hits[*qi] = exact;
+        }
+    }
+    (hits, unproven.len())
 }
 
 /// Turns one chunk's readback into candidates for each query of the block.
@@ -586,6 +835,10 @@ fn merge_chunk(plan: &Plan, bytes: &[u8], lists: &mut [TopK], ties: &[u32], doc_
 /// Sizes chosen for one search; see [`GpuSearcher::plan`].
 struct Plan {
     dim4: usize,
+    /// Bytes per query or document row: dim4 vec4s of f32 or f16.
+    row_bytes: u64,
+    /// The kernel reads f16 inputs.
+    f16: bool,
     query_block: usize,
     doc_chunk: usize,
     /// Select on the GPU (true) or read the score block back (false).

@@ -128,8 +128,8 @@ pub enum SearchPath {
     Auto,
     /// Block-wise sgemm + top-k on all cores ([`cpu`]).
     Cpu,
-    /// The WGSL shaders through wgpu ([`gpu`]); falls back to the CPU with a notice when no
-    /// adapter is found. Native builds only for now (the page's search is synchronous).
+    /// The WGSL shaders through wgpu ([`gpu`]): natively Vulkan/Metal/DX12, in the browser
+    /// WebGPU; falls back to the CPU with a notice when no adapter is found.
     Gpu,
 }
 
@@ -141,13 +141,18 @@ pub type Hits = Vec<Vec<(u32, f32)>>;
 /// compiling the shaders takes (≈ 0.1–0.3 s on lavapipe).
 pub const AUTO_MIN_WORK: usize = 1 << 30;
 /// `auto` calibrates on at most this many queries and documents of the real workload.
+#[cfg(feature = "gpu")]
 const CALIBRATION_QUERIES: usize = 256;
+#[cfg(feature = "gpu")]
 const CALIBRATION_DOCS: usize = 16384;
 
 /// Exact top-k through the requested path. Returns the hits and a description of what ran
 /// (`"cpu"`, `"gpu: <adapter>"`, with `auto` the calibration that decided), plus a notice when
 /// the GPU was asked for but not usable.
-pub fn top_k(
+///
+/// Asynchronous because in the browser every GPU wait is a callback (see [`gpu`]); natively the
+/// future does its own waiting, and [`crate::block_on`] runs it. The CPU path never suspends.
+pub async fn top_k(
     path: SearchPath,
     queries: &[f32],
     docs: &[f32],
@@ -160,9 +165,9 @@ pub fn top_k(
     if path == SearchPath::Cpu || (path == SearchPath::Auto && work < AUTO_MIN_WORK) {
         return Ok((cpu(), "cpu".into(), None));
     }
-    #[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
+    #[cfg(feature = "gpu")]
     {
-        let g = match pollster::block_on(gpu::GpuSearcher::new()) {
+        let g = match gpu::GpuSearcher::new().await {
             Ok(g) => g,
             Err(e) if path == SearchPath::Gpu => {
                 return Ok((cpu(), "cpu".into(), Some(format!("{e}; searching on the CPU instead"))));
@@ -173,7 +178,7 @@ pub fn top_k(
         if path == SearchPath::Auto {
             // A GPU that fails under `auto` is reported, and the CPU answers.
             let failed = |e: gpu::GpuError| Ok((cpu(), "cpu".into(), Some(format!("{e}; searched on the CPU"))));
-            let (gpu_s, cpu_s) = match calibrate(&g, queries, docs, dim, tie_rank, k) {
+            let (gpu_s, cpu_s) = match calibrate(&g, queries, docs, dim, tie_rank, k).await {
                 Ok(t) => t,
                 Err(e) => return failed(e),
             };
@@ -181,15 +186,15 @@ pub fn top_k(
             if cpu_s <= gpu_s {
                 return Ok((cpu(), format!("cpu ({why} on {})", g.adapter_description()), None));
             }
-            return match g.top_k_blocking(queries, docs, dim, tie_rank, k) {
-                Ok(hits) => Ok((hits, format!("{gpu_name} ({why})"), None)),
+            return match g.top_k_with_stats(queries, docs, dim, tie_rank, k).await {
+                Ok((hits, stats)) => Ok((hits, format!("{gpu_name}{} ({why})", describe(&stats)), None)),
                 Err(e) => failed(e),
             };
         }
-        let hits = g.top_k_blocking(queries, docs, dim, tie_rank, k)?;
-        Ok((hits, gpu_name, None))
+        let (hits, stats) = g.top_k_with_stats(queries, docs, dim, tie_rank, k).await?;
+        Ok((hits, format!("{gpu_name}{}", describe(&stats)), None))
     }
-    #[cfg(not(all(feature = "gpu", not(target_arch = "wasm32"))))]
+    #[cfg(not(feature = "gpu"))]
     {
         let notice = (path == SearchPath::Gpu)
             .then(|| "GPU search is not available in this build; searching on the CPU instead".to_string());
@@ -197,11 +202,21 @@ pub fn top_k(
     }
 }
 
+/// How a GPU search ran, when it was more than the f32 kernel.
+#[cfg(feature = "gpu")]
+fn describe(stats: &gpu::SearchStats) -> String {
+    match (stats.f16, stats.rescued) {
+        (false, _) => String::new(),
+        (true, 0) => ", f16 candidates rescored in f32".into(),
+        (true, n) => format!(", f16 candidates rescored in f32, {n} queries re-searched on the CPU"),
+    }
+}
+
 /// Seconds per search on both paths, on the first [`CALIBRATION_QUERIES`] queries and
 /// [`CALIBRATION_DOCS`] documents: the GPU timed on its second run (the first allocates and
 /// warms up), the CPU once.
-#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
-fn calibrate(
+#[cfg(feature = "gpu")]
+async fn calibrate(
     g: &gpu::GpuSearcher,
     queries: &[f32],
     docs: &[f32],
@@ -212,9 +227,9 @@ fn calibrate(
     let nq = (queries.len() / dim).min(CALIBRATION_QUERIES);
     let nd = (docs.len() / dim).min(CALIBRATION_DOCS);
     let (q, d, t) = (&queries[..nq * dim], &docs[..nd * dim], &tie_rank[..nd]);
-    g.top_k_blocking(q, d, dim, t, k)?;
+    g.top_k(q, d, dim, t, k).await?;
     let clock = web_time::Instant::now();
-    g.top_k_blocking(q, d, dim, t, k)?;
+    g.top_k(q, d, dim, t, k).await?;
     let gpu_s = clock.elapsed().as_secs_f64();
     let clock = web_time::Instant::now();
     std::hint::black_box(cpu::top_k(q, d, dim, t, k));

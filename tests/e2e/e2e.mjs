@@ -233,10 +233,11 @@ async function download(page, name) {
 }
 
 /** One dataset run: the page against the CLI for the same files and settings. */
-async function scenario(page, { name, choose, convention, k, models, cliArgs, cwd, shot }) {
+async function scenario(page, { name, choose, convention, k, models, cliArgs, cwd, shot, search }) {
   await page.goto(page.baseUrl);
   await choose(page);
   await page.check(`input[name=convention][value=${convention}]`);
+  if (search) await page.check(`input[name=search][value=${search}]`);
   await page.fill('#k', k);
   await page.fill('#models', models.join('\n'));
   await page.screenshot({ path: join(artifacts, `${shot}-chosen.png`), fullPage: true });
@@ -265,6 +266,13 @@ async function scenario(page, { name, choose, convention, k, models, cliArgs, cw
   const shown = JSON.parse(await page.textContent('#results-json'));
   const last = await page.evaluate(() => window.__embevalLast);
   check(`${name}: window.__embevalLast is the shown results.json`, diff(last, shown).length === 0);
+  if (search === 'gpu') {
+    // The page's adapter (SwiftShader here) and the CLI's (lavapipe) differ by name: check the
+    // page's path, then compare everything else.
+    const paths = shown.models.filter((m) => m.spec.kind === 'emb').map((m) => m.search.path);
+    check(`${name}: the page searched on WebGPU (${paths.join('; ')})`, paths.length > 0 && paths.every((p) => p.startsWith('gpu: ')));
+    for (const r of [shown, ref.results]) r.models.forEach((m) => { if (m.spec.kind === 'emb') delete m.search; });
+  }
   const metricDiffs = ref.results.models.flatMap((m, i) => diff(shown.models[i]?.metrics ?? {}, m.metrics, `models[${i}].metrics`));
   const count = ref.results.models.reduce((n, m) => n + Object.keys(m.metrics).length, 0);
   check(`${name}: all ${count} metric means equal the CLI's to ${TOLERANCE}`, metricDiffs.length === 0, metricDiffs.slice(0, 5).join('; '));
@@ -272,9 +280,10 @@ async function scenario(page, { name, choose, convention, k, models, cliArgs, cw
   check(`${name}: results.json equals the CLI's (timings aside)`, allDiffs.length === 0, allDiffs.slice(0, 5).join('; '));
 
   const table = await shownTable(page);
-  const cut = (rows) => rows.map((r) => r.slice(0, -1)); // the time column differs by nature
-  check(`${name}: the table shows the CLI's Markdown table`, JSON.stringify(cut(table)) === JSON.stringify(cut(ref.table)),
-    `page ${JSON.stringify(cut(table))}\n     cli  ${JSON.stringify(cut(ref.table))}`);
+  // The time column differs by nature; the page adds a search column.
+  const [pageRows, cliRows] = [table.map((r) => r.slice(0, -2)), ref.table.map((r) => r.slice(0, -1))];
+  check(`${name}: the table shows the CLI's Markdown table`, JSON.stringify(pageRows) === JSON.stringify(cliRows),
+    `page ${JSON.stringify(pageRows)}\n     cli  ${JSON.stringify(cliRows)}`);
 
   const json = await download(page, 'results.json');
   check(`${name}: the downloaded results.json is the shown one`, json === await page.textContent('#results-json'));
@@ -505,6 +514,22 @@ async function main() {
       models: ['bm25', 'emb:q.npy,d.npy'],
       cliArgs: ['--data', xquad],
       cwd: embDir,
+    });
+    // 3b. The same with the search on WebGPU inside the page (Chromium's SwiftShader adapter
+    //     here), against the CLI's GPU search (lavapipe).
+    await scenario(page, {
+      name: 'xquad-en + emb:q.npy,d.npy, search on WebGPU',
+      shot: '04b-emb-webgpu',
+      choose: async (p) => {
+        await p.setInputFiles('#folder', xquad);
+        await p.setInputFiles('#files', npys);
+      },
+      convention: 'trec',
+      k: '1,3,5,10,100',
+      models: ['bm25', 'emb:q.npy,d.npy'],
+      cliArgs: ['--data', xquad, '--search', 'gpu'],
+      cwd: embDir,
+      search: 'gpu',
     });
     rmSync(embDir, { recursive: true, force: true });
 
