@@ -65,6 +65,16 @@ pub enum SearchArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+pub enum DetailsArg {
+    /// the summary only
+    Off,
+    /// judgments, rankings and per-query metrics (ids and numbers, no text)
+    Ids,
+    /// ids plus query texts and document previews
+    Texts,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 pub enum DtypeArg {
     F32,
     F16,
@@ -173,6 +183,9 @@ pub struct EvalArgs {
     /// Docs per query in per_query.jsonl.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
+    /// Per-query detail in results.json, for report.html's per-query and model-vs-model views.
+    #[arg(long, value_enum, default_value = "off")]
+    pub details: DetailsArg,
     /// No progress bars or validation report on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -336,6 +349,11 @@ impl EvalArgs {
             failure_k: self.failure_k,
             failure_threshold: self.failure_threshold,
             top: self.top,
+            details: match self.details {
+                DetailsArg::Off => embeval::report::details::DetailLevel::Off,
+                DetailsArg::Ids => embeval::report::details::DetailLevel::Ids,
+                DetailsArg::Texts => embeval::report::details::DetailLevel::Texts,
+            },
         };
         config.validate()?;
         Ok((config, files))

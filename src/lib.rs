@@ -52,6 +52,8 @@ pub struct Config {
     pub failure_threshold: f64,
     /// Docs listed per query in `per_query.jsonl`.
     pub top: usize,
+    /// Per-query detail in results.json (`off`, `ids`, `texts`): see [`report::details`].
+    pub details: report::details::DetailLevel,
 }
 
 impl Default for Config {
@@ -69,6 +71,7 @@ impl Default for Config {
             failure_k: 10,
             failure_threshold: 1.0,
             top: 10,
+            details: Default::default(),
         }
     }
 }
@@ -173,6 +176,7 @@ pub async fn evaluate_dataset_async(
     for spec in &specs {
         let m = report::evaluate_model(spec, files, dataset, config, progress).await?;
         report.push_model(m);
+        report.details = report::details::Details::build(&report, dataset, config.details);
         after_model(&report)?;
     }
     Ok(report)

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
-use embeval::report::{csv::Csv, json::Json, json::PerQueryJsonl, markdown::Markdown, Exporter};
+use embeval::report::{csv::Csv, html::ReportHtml, json::Json, json::PerQueryJsonl, markdown::Markdown, Exporter};
 use embeval::{Error, Progress, Report};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -52,7 +52,9 @@ fn write_outputs(dir: &Path, r: &Report) -> embeval::Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::Write { file: dir.display().to_string(), source: e })?;
     write(dir, "results.json", &Json.serialize(r))?;
     write(dir, "results.csv", &Csv.serialize(r))?;
-    write(dir, "per_query.jsonl", &PerQueryJsonl.serialize(r))
+    write(dir, "per_query.jsonl", &PerQueryJsonl.serialize(r))?;
+    write(dir, "results.md", &Markdown.serialize(r))?;
+    write(dir, "report.html", &ReportHtml.serialize(r))
 }
 
 fn print_failures(r: &Report) {
@@ -110,7 +112,7 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
     print_failures(&report);
     if let Some(dir) = &out {
         if !args.quiet {
-            eprintln!("wrote {}/results.json, results.csv, per_query.jsonl", dir.display());
+            eprintln!("wrote {}/results.json, results.csv, per_query.jsonl, results.md, report.html", dir.display());
         }
     }
     Ok(())

@@ -10,6 +10,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::report::csv::Csv;
+use crate::report::html::ReportHtml;
+use crate::report::markdown::Markdown;
 use crate::report::json::{Json, PerQueryJsonl};
 use crate::report::{Exporter, Report};
 use crate::{Config, Dataset, Error, Files, ModelSpec, Progress};
@@ -166,8 +168,10 @@ pub async fn evaluate(files: Object, config_json: String) -> Result<String, JsEr
 }
 
 /// Like [`evaluate`], resolving to every file the CLI's `--out` writes, by name
-/// (`results.json`, `results.csv`, `per_query.jsonl`). `progress(step, done, total)` is called
-/// during long steps and `on_model(results_json_so_far)` after each model; both may be omitted.
+/// (`results.json`, `results.csv`, `per_query.jsonl`, `results.md`, `report.html`), plus the
+/// results-only share (`share.json`, `share.html`: no corpus or query text).
+/// `progress(step, done, total)` is called during long steps and `on_model(results_json_so_far)`
+/// after each model; both may be omitted.
 #[wasm_bindgen(js_name = evaluateAll)]
 pub async fn evaluate_all(
     files: Object,
@@ -177,11 +181,21 @@ pub async fn evaluate_all(
 ) -> Result<Object, JsError> {
     let report = run(&files, &config_json, progress, on_model).await?;
     let out = Object::new();
-    let outputs: [(&str, &dyn Exporter); 3] =
-        [("results.json", &Json), ("results.csv", &Csv), ("per_query.jsonl", &PerQueryJsonl)];
+    let outputs: [(&str, &dyn Exporter); 5] = [
+        ("results.json", &Json),
+        ("results.csv", &Csv),
+        ("per_query.jsonl", &PerQueryJsonl),
+        ("results.md", &Markdown),
+        ("report.html", &ReportHtml),
+    ];
+    let set = |name: &str, value: String| Reflect::set(&out, &name.into(), &value.into()).expect("plain object");
     for (name, exporter) in outputs {
-        Reflect::set(&out, &name.into(), &text(exporter.serialize(&report)).into()).expect("plain object");
+        set(name, text(exporter.serialize(&report)));
     }
+    // The results-only share: ids and numbers, no corpus or query text.
+    let shared = crate::report::html::results_only(&text(Json.serialize(&report))).map_err(js)?;
+    set("share.html", crate::report::html::report_html(&shared));
+    set("share.json", shared);
     Ok(out)
 }
 

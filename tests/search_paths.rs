@@ -140,11 +140,13 @@ fn auto_takes_the_path_the_calibration_timed_faster() {
     assert!(nq * nd * DIM >= AUTO_MIN_WORK);
 
     let (small, path, notice) =
-        top_k(SearchPath::Auto, &q[..8 * DIM], &d[..1000 * DIM], DIM, &ties[..1000], 10).unwrap();
+        embeval::block_on(top_k(SearchPath::Auto, &q[..8 * DIM], &d[..1000 * DIM], DIM, &ties[..1000], 10))
+            .unwrap()
+            .unwrap();
     assert_eq!((path.as_str(), notice), ("cpu", None), "small work stays on the CPU");
     assert_eq!(small, cpu::top_k(&q[..8 * DIM], &d[..1000 * DIM], DIM, &ties[..1000], 10));
 
-    let (hits, path, notice) = top_k(SearchPath::Auto, &q, &d, DIM, &ties, 10).unwrap();
+    let (hits, path, notice) = embeval::block_on(top_k(SearchPath::Auto, &q, &d, DIM, &ties, 10)).unwrap().unwrap();
     eprintln!("auto: {path} {notice:?}");
     if path == "cpu (auto: no GPU adapter)" {
         eprintln!("SKIPPED calibration: no GPU adapter");

@@ -153,6 +153,7 @@ function readConfig() {
     split: $('split').value,
     convention: document.querySelector('input[name=convention]:checked').value,
     search: document.querySelector('input[name=search]:checked').value,
+    details: 'texts', // the views need the per-query detail; shares drop the texts (share.json)
     k,
     models,
   };

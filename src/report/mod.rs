@@ -12,6 +12,8 @@
 //! "top": [[doc_id, score], ..]}`.
 
 pub mod csv;
+pub mod details;
+pub mod html;
 pub mod json;
 pub mod markdown;
 
@@ -42,6 +44,9 @@ pub struct Report {
     pub models: Vec<ModelReport>,
     pub warnings: Vec<String>,
     pub config: Config,
+    /// Per-query detail for the page's views and report.html (`--details`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<details::Details>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -104,6 +109,7 @@ impl Report {
             models: Vec::new(),
             warnings,
             config: config.clone(),
+            details: None,
         }
     }
 
