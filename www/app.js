@@ -223,6 +223,7 @@ function start(files, config, fromSite) {
     }
   };
   job = { cancel: () => { finish(); status('cancelled'); } };
+  let step = { name: null, since: 0, done: 0 }; // the step in progress, for its ETA
   watch(LOAD_TIMEOUT_MS, `no answer ${LOAD_TIMEOUT_MS / 1000} s after starting`);
   worker.onerror = (e) => {
     e.preventDefault();
@@ -239,12 +240,16 @@ function start(files, config, fromSite) {
       case 'status':
         status(data.text);
         break;
-      case 'progress':
-        status(data.unit === 'bytes'
+      case 'progress': {
+        const now = performance.now();
+        if (data.step !== step.name || data.done < step.done) step = { name: data.step, since: now, done: data.done };
+        const left = eta(now - step.since, data.done - step.done, data.total - data.done);
+        status((data.unit === 'bytes'
           ? `${data.step}: ${(data.done / 2 ** 20).toFixed(1)} / ${(data.total / 2 ** 20).toFixed(1)} MB`
-          : `${data.step}: ${data.done} / ${data.total}`);
+          : `${data.step}: ${data.done} / ${data.total}`) + (left ? `, about ${left} left` : ''));
         progress(data.total ? data.done / data.total : 0);
         break;
+      }
       case 'validation':
         showValidation(JSON.parse(data.json));
         break;
@@ -345,6 +350,14 @@ function setLang(el, text) {
 
 function status(text) {
   $('status').textContent = text;
+}
+
+/** "12 s" / "3 min" left at the rate so far: `ms` spent on `done` items, `left` to go; '' until a
+ *  second of work and some items give a rate worth showing. */
+function eta(ms, done, left) {
+  if (ms < 1000 || done <= 0 || left <= 0) return '';
+  const s = (ms / done) * left / 1000;
+  return s < 90 ? `${Math.ceil(s)} s` : `${Math.ceil(s / 60)} min`;
 }
 
 function progress(fraction) {

@@ -356,6 +356,9 @@ async function neural(page, served) {
     shows(/all-MiniLM-L6-v2: download model: [\d.]+ \/ [\d.]+ MB/) && shows(/all-MiniLM-L6-v2: load model/) &&
     shows(/all-MiniLM-L6-v2: encode queries: \d+ \/ 38/) && shows(/all-MiniLM-L6-v2: encode documents: \d+ \/ 50/),
     first.statuses.filter((t, i, a) => a.indexOf(t) === i).slice(0, 12).join(' | '));
+  check('steps longer than a second show the time left',
+    shows(/all-MiniLM-L6-v2: encode documents: \d+ \/ 50, about \d+ (s|min) left/),
+    first.statuses.filter((t) => /left/.test(t)).slice(0, 5).join(' | '));
   check(`the page's thread never stalled (longest gap between 50 ms timers ${first.maxStallMs.toFixed(0)} ms < 1000 ms)`, first.maxStallMs < 1000);
 
   // (c) A second evaluation (page reloaded) takes the model from Cache Storage: no request for its files.
