@@ -9,7 +9,7 @@ cargo build --release --quiet
 "$CARGO_TARGET_DIR/release/embeval" eval --data demo \
     --model bm25 --model models/all-MiniLM-L6-v2 --model models/sre-embedding-model \
     --model models/all-mpnet-base-v2 \
-    --failures 3 --out out/demo
+    --failures 3 --details texts --out out/demo
 scripts/build-web.sh
 echo
 echo "demo: results in out/demo/; the page is built in www/ — serve it with"
