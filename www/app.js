@@ -109,14 +109,60 @@ function showModelFolders() {
 function addModelLine(line) {
   const lines = $('models').value.split('\n').map((l) => l.trim()).filter(Boolean);
   if (!lines.includes(line)) $('models').value = [...lines, line].join('\n');
+  showModelPrompts();
+}
+
+/** [label, spec] of a model line, as ModelSpec::parse splits `LABEL=SPEC`. */
+function splitLabel(line) {
+  const eq = line.indexOf('=');
+  return eq > 0 && !line.slice(0, eq).includes(':') ? [line.slice(0, eq), line.slice(eq + 1)] : [null, line];
 }
 
 /** The model folder a model line names, as ModelSpec::parse reads it; null for bm25, emb:, run:. */
 function neuralDir(line) {
-  const eq = line.indexOf('=');
-  const spec = eq > 0 && !line.slice(0, eq).includes(':') ? line.slice(eq + 1) : line;
+  const spec = splitLabel(line)[1];
   const kind = spec.split(':')[0];
   return !spec || ['bm25', 'emb', 'run'].includes(kind) ? null : spec.replace(/\/+$/, '');
+}
+
+/** A neural model line's label: its own, else the folder's name without `@revision`. */
+function neuralLabel(line) {
+  const dir = neuralDir(line);
+  return dir && (splitLabel(line)[0] ?? dir.split(/[/\\]/).pop().split('@')[0]);
+}
+
+/** One row of prompt inputs per neural model line; typed values survive edits of the lines. */
+function showModelPrompts() {
+  const table = $('model-prompts');
+  const labels = [...new Set($('models').value.split('\n').map((l) => neuralLabel(l.trim())).filter(Boolean))];
+  const kept = new Map([...table.tBodies[0].rows].map((r) => [r.dataset.label, [...r.querySelectorAll('input')].map((i) => i.value)]));
+  table.tBodies[0].replaceChildren(...labels.map((label, i) => {
+    const input = (kind, value) => {
+      const el = document.createElement('input');
+      Object.assign(el, { id: `prompt-${kind}-${i}`, autocomplete: 'off', spellcheck: false, value: value ?? '' });
+      el.dataset.kind = kind;
+      el.setAttribute('aria-label', `${kind === 'query' ? 'query' : 'document'} prompt for ${label}`);
+      const td = document.createElement('td');
+      td.append(el);
+      return td;
+    };
+    const [query, document_] = kept.get(label) ?? [];
+    const tr = row([cell('th', label, { scope: 'row' }), input('query', query), input('document', document_)]);
+    tr.dataset.label = label;
+    return tr;
+  }));
+  table.hidden = labels.length === 0;
+}
+
+/** Config `model_prompts`: {label: {query, document}} for the boxes filled in. */
+function modelPrompts() {
+  const out = {};
+  for (const tr of $('model-prompts').tBodies[0].rows) {
+    for (const input of tr.querySelectorAll('input')) {
+      if (input.value) (out[tr.dataset.label] ??= {})[input.dataset.kind] = input.value;
+    }
+  }
+  return out;
 }
 
 /** Offers the models listed in models/index.json (written by scripts/build-web.sh). */
@@ -160,6 +206,8 @@ function readConfig() {
   // Empty prompt boxes leave each model's own prompts; anything typed applies to every neural model.
   if ($('query-prompt').value) config.query_prompt = $('query-prompt').value;
   if ($('doc-prompt').value) config.doc_prompt = $('doc-prompt').value;
+  const perModel = modelPrompts();
+  if (Object.keys(perModel).length) config.model_prompts = perModel;
   return config;
 }
 
@@ -387,6 +435,7 @@ function clearError() {
 $('folder').addEventListener('change', choose);
 $('files').addEventListener('change', choose);
 $('model-folder').addEventListener('change', chooseModelFolder);
+$('models').addEventListener('input', showModelPrompts);
 loadBundled();
 $('form').addEventListener('submit', run);
 $('cancel').addEventListener('click', () => job?.cancel());

@@ -384,16 +384,18 @@ async function neural(page, served) {
   const line = await page.inputValue('#models');
   check('choosing a model folder adds its model line', line.split('\n').includes('all-MiniLM-L6-v2'), line);
   await page.fill('#models', 'picked=all-MiniLM-L6-v2');
-  await page.fill('#query-prompt', 'query: ');
+  // The query prompt in the model's own row (as --query-prompt picked=...), the document
+  // prompt for every model.
+  await page.fill('#model-prompts input[aria-label="query prompt for picked"]', 'query: ');
   await page.fill('#doc-prompt', 'passage: ');
   from = served.length;
   await page.screenshot({ path: join(artifacts, '07-model-folder.png'), fullPage: true });
   const e2 = await runAndWait(page);
   const picked = JSON.parse(await page.textContent('#results-json'));
   const cli = native(['--data', demo, '--no-cache', '--k', '1,3,5,10,100', '--model', 'picked=all-MiniLM-L6-v2',
-    '--query-prompt', 'query: ', '--doc-prompt', 'passage: '], join(www, 'models'));
+    '--query-prompt', 'picked=query: ', '--doc-prompt', 'passage: '], join(www, 'models'));
   const pickedDiffs = diff(picked, cli.results);
-  check('a chosen model folder with prompts: results.json equals the CLI\'s with --query-prompt/--doc-prompt, fetching nothing',
+  check('a chosen model folder with prompts (one per model, one for all): results.json equals the CLI\'s with --query-prompt/--doc-prompt, fetching nothing',
     e2 === null && modelFiles(from).length === 0 && pickedDiffs.length === 0 && picked.models[0].search.encoder.prompts.source === 'flag',
     `${e2 ?? ''} ${pickedDiffs.slice(0, 3).join('; ')}`);
   check('the prompts change the results (they reached the encoder)', diff(picked.models[0].metrics, second.models[0].metrics).length > 0);
