@@ -296,6 +296,7 @@ async function main() {
     await page.evaluate(() => navigator.serviceWorker.getRegistration().then((r) => r.update()));
     await page.waitForSelector('#update:not([hidden])', { timeout: 30_000 }).catch(() => {});
     check('a new deploy is offered as a reload', await page.isVisible('#update'));
+    await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: join(artifacts, 'site-07-update-1100.png') });
     await Promise.all([page.waitForNavigation({ timeout: 30_000 }).catch(() => {}), page.click('#reload').catch(() => {})]);
     await page.waitForFunction((next) => navigator.serviceWorker.controller && caches.has(`embeval-site-${next}`), next, { timeout: 30_000 }).catch(() => {});
