@@ -7,6 +7,10 @@
 # www/models/index.json lists them with their sizes and a revision (the page keeps them in
 # Cache Storage under that revision, so they are downloaded once).
 #
+# www/demo/ gets the repository's demo/ dataset (the page's "Use the demo dataset" button fetches
+# it), and www/dist/ the static site to deploy: the page, pkg/, models/, demo/ and sw.js, the
+# service worker that keeps the page working offline (see README, "Deploying the page").
+#
 # Env: EMBEVAL_CACHE (default ~/.cache/embeval) keeps the target dir outside the clone so a
 # machine that keeps it rebuilds warm; EMBEVAL_WEB_PROFILE=dist gives an LTO build (slower);
 # EMBEVAL_WEB_MODELS (default all-MiniLM-L6-v2; space-separated folder names under
@@ -84,3 +88,38 @@ for name in ${EMBEVAL_WEB_MODELS-all-MiniLM-L6-v2}; do
     echo "build-web: bundled model $name (${#files[@]} files, rev $rev)"
 done
 echo "{\"models\": [$(IFS=,; echo "${entries[*]}")]}" > www/models/index.json
+
+# ---- the demo dataset beside the page --------------------------------------------------------
+# Hard links (git-ignored) where possible: `cp -l` links each file, copies where it cannot.
+link_tree() { rm -rf "$2"; cp -rl "$1" "$2" 2>/dev/null || { rm -rf "$2"; cp -r "$1" "$2"; }; }
+link_tree demo www/demo
+
+# ---- www/dist: the static site ---------------------------------------------------------------
+# Every top-level file of the page (a new module needs no change here), the module, the bundled
+# models and the demo; nothing else, and only relative URLs, so any static host serves it under
+# any path.
+rm -rf www/dist
+mkdir -p www/dist/pkg
+for f in www/*; do
+    case $f in
+    www/sw.js) ;;       # written below
+    www/report.html) ;; # the template of the CLI's report.html, compiled into the module
+    *.html | *.js | *.css | *.svg | *.png | *.ico | *.webmanifest) cp "$f" www/dist/ ;;
+    esac
+done
+cp www/pkg/embeval.js www/pkg/embeval_bg.wasm www/dist/pkg/
+link_tree www/models www/dist/models
+link_tree www/demo www/dist/demo
+touch www/dist/.nojekyll # GitHub Pages: serve the files as they are, no Jekyll
+
+# The service worker precaches everything the page loads except the bundled models' files, which
+# worker.js keeps in its own cache when first used; its version hashes those files and sw.js, so
+# each deploy that changes anything gets a fresh cache.
+assets=()
+while IFS= read -r f; do assets+=("$f"); done < <(cd www/dist && find . -type f ! -name sw.js ! -name .nojekyll \
+    \( ! -path './models/*' -o -path ./models/index.json \) | sed 's|^\./||' | LC_ALL=C sort)
+version=$({ (cd www/dist && sha256sum "${assets[@]}"); sha256sum < www/sw.js; } | sha256sum | cut -c1-16)
+list=$(printf '"%s", ' "${assets[@]}")
+sed "s|^const BUILD = null;|const BUILD = {\"version\": \"$version\", \"assets\": [${list%, }]};|" www/sw.js > www/dist/sw.js
+grep -q "^const BUILD = {\"version\": \"$version\"" www/dist/sw.js || { echo "build-web: could not write www/dist/sw.js" >&2; exit 1; }
+echo "build-web: www/dist ($(du -shL www/dist | cut -f1), ${#assets[@]} files precached, version $version)"

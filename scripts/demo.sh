@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on the bundled demo: set up, build the CLI, compare models on demo/ (table on
-# stdout, files in out/demo/), and build the browser page into www/ (serve it to try it).
+# stdout, files in out/demo/), and build the browser page into www/dist/ (serve it to try it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >&2
@@ -12,5 +12,5 @@ cargo build --release --quiet
     --failures 3 --details texts --out out/demo
 scripts/build-web.sh
 echo
-echo "demo: results in out/demo/; the page is built in www/ — serve it with"
-echo "      python3 -m http.server -d www 8000   and open http://127.0.0.1:8000/"
+echo "demo: results in out/demo/; the page is built in www/dist/ — serve it with"
+echo "      python3 -m http.server -d www/dist 8000   and open http://127.0.0.1:8000/"

@@ -6,6 +6,8 @@
 #      native twin tests/wasm_parity.rs): the same tiny dataset must give the same bits;
 #   3. tests/e2e/e2e.mjs: the page in headless Chromium against the native CLI on real data
 #      and the bundled all-MiniLM-L6-v2 (vectors, results, Cache Storage).
+#   4. tests/e2e/site.mjs: the deployable www/dist under a path prefix: demo button, drag and
+#      drop, the Content-Security-Policy, offline from the service worker, a new deploy.
 # Exits non-zero on the first failure. Env: EMBEVAL_CACHE (target dirs, default
 # ~/.cache/embeval), EMBEVAL_BIN (a native CLI to compare with; built here when unset).
 # Run alone: once scripts/setup.sh has run; scripts/test.sh runs it after the native tests.
@@ -55,3 +57,5 @@ if [ -z "${EMBEVAL_BIN:-}" ]; then
 fi
 echo "test-web: the page in headless Chromium against $EMBEVAL_BIN"
 node tests/e2e/e2e.mjs
+echo "test-web: the static site www/dist in headless Chromium"
+node tests/e2e/site.mjs

@@ -2,6 +2,9 @@
 // module; the page shows the dataset check, then the comparison table the CLI prints, and
 // offers the files the CLI's --out writes. Nothing is uploaded: files are read in this tab.
 
+import { droppedFiles } from './drop.js';
+import { registerOffline } from './offline.js';
+
 const $ = (id) => document.getElementById(id);
 
 // A silent worker must never leave the page hanging: it has this long to load the module,
@@ -17,8 +20,11 @@ const COLUMNS = [
 
 const MIME = { 'results.json': 'application/json', 'results.csv': 'text/csv', 'per_query.jsonl': 'application/x-ndjson' };
 
-/** logical name (as in src/data/mod.rs `names`) → File */
+/** logical name (as in src/data/mod.rs `names`) → {file, path}, path as a folder picker gives it */
 let chosen = new Map();
+/** Files dropped on the page or fetched by "Use the demo dataset" ([{file, path}] as drop.js
+ *  gives them). Either replaces the whole selection; the file picker can add to it. */
+let dropped = [];
 /** model folder name (its model line) → Map(path inside the folder → File) */
 const modelFolders = new Map();
 /** models/index.json: bundled models, fetched from beside the page by the worker */
@@ -29,20 +35,21 @@ let job = null;
 // ---- choosing files ----------------------------------------------------------------------
 
 /** The name the library looks for: a folder's files keep their path below the folder
- *  (`qrels/test.tsv`); a BEIR split file chosen alone goes under `qrels/`. */
-function logicalName(file) {
-  if (file.webkitRelativePath) return file.webkitRelativePath.split('/').slice(1).join('/');
+ *  (`qrels/test.tsv`); a BEIR split file chosen alone goes under `qrels/`. `path` is the
+ *  file's webkitRelativePath from a folder picker (or a dropped folder), '' for a lone file. */
+function logicalName(file, path) {
+  if (path) return path.split('/').slice(1).join('/');
   if (/^(test|dev|train|validation)\.tsv(\.gz)?$/.test(file.name)) return `qrels/${file.name}`;
   return file.name;
 }
 
+/** Everything chosen, from the pickers, a drop or the demo button, through one mapping. */
 function choose() {
   chosen = new Map();
-  for (const input of [$('folder'), $('files')]) {
-    for (const file of input.files) {
-      const name = logicalName(file);
-      if (name && !name.split('/').some((part) => part.startsWith('.'))) chosen.set(name, file);
-    }
+  const picked = [$('folder'), $('files')].flatMap((input) => [...input.files].map((file) => ({ file, path: file.webkitRelativePath })));
+  for (const { file, path } of [...dropped, ...picked]) {
+    const name = logicalName(file, path);
+    if (name && !name.split('/').some((part) => part.startsWith('.'))) chosen.set(name, { file, path });
   }
   showChosen();
   const splits = [...chosen.keys()].map((n) => n.match(/^qrels\/(.+)\.tsv(\.gz)?$/)).filter(Boolean).map((m) => m[1]);
@@ -54,8 +61,71 @@ function choose() {
 function showChosen() {
   const table = $('chosen');
   table.hidden = chosen.size === 0;
-  table.tBodies[0].replaceChildren(...[...chosen].sort(([a], [b]) => a.localeCompare(b)).map(([name, file]) =>
-    row([cell('th', name, { scope: 'row' }), cell('td', file.webkitRelativePath || file.name), cell('td', size(file.size), { class: 'num' })])));
+  table.tBodies[0].replaceChildren(...[...chosen].sort(([a], [b]) => a.localeCompare(b)).map(([name, { file, path }]) =>
+    row([cell('th', name, { scope: 'row' }), cell('td', path || file.name), cell('td', size(file.size), { class: 'num' })])));
+}
+
+/** A drop or the demo: these files replace whatever was chosen. */
+function chooseOnly(files) {
+  dropped = files;
+  $('folder').value = '';
+  $('files').value = '';
+  clearError();
+  choose();
+}
+
+// Files can be dropped anywhere on the page; while they are dragged over it, the dataset
+// section shows where they go. A drop elsewhere would make the browser open the file instead.
+let dragDepth = 0;
+const dragsFiles = (e) => e.dataTransfer?.types.includes('Files');
+function dragHighlight(on) {
+  $('dataset').classList.toggle('dropping', on);
+}
+document.addEventListener('dragenter', (e) => {
+  if (dragsFiles(e) && dragDepth++ === 0) dragHighlight(true);
+});
+document.addEventListener('dragleave', (e) => {
+  if (dragsFiles(e) && --dragDepth <= 0) {
+    dragDepth = 0;
+    dragHighlight(false);
+  }
+});
+document.addEventListener('dragover', (e) => {
+  if (!dragsFiles(e)) return;
+  e.preventDefault();
+  e.dataTransfer.dropEffect = job ? 'none' : 'copy';
+});
+document.addEventListener('drop', async (e) => {
+  if (!dragsFiles(e)) return;
+  e.preventDefault();
+  dragDepth = 0;
+  dragHighlight(false);
+  if (job) return;
+  try {
+    const files = await droppedFiles(e.dataTransfer);
+    if (files.length) chooseOnly(files);
+  } catch (err) {
+    showError(`Could not read the dropped files: ${err.message}`);
+  }
+});
+
+/** The demo dataset beside the page (scripts/build-web.sh copies the repository's demo/). */
+const DEMO = ['corpus.jsonl', 'queries.jsonl', 'qrels/test.tsv'];
+
+async function useDemo() {
+  const button = $('demo');
+  button.disabled = true;
+  try {
+    chooseOnly(await Promise.all(DEMO.map(async (path) => {
+      const response = await fetch(`demo/${path}`);
+      if (!response.ok) throw new Error(`demo/${path} answered HTTP ${response.status}`);
+      return { file: new File([await response.blob()], path.split('/').pop()), path: `demo/${path}` };
+    })));
+  } catch (e) {
+    showError(`Could not load the demo dataset: ${e.message}`);
+  } finally {
+    button.disabled = false;
+  }
 }
 
 function size(bytes) {
@@ -219,7 +289,7 @@ async function run(event) {
   clearError();
   let config;
   try {
-    if (chosen.size === 0) throw new Error('Choose a dataset folder or its files first.');
+    if (chosen.size === 0) throw new Error('Choose a dataset folder or its files first (or drop them on the page, or use the demo dataset).');
     config = readConfig();
   } catch (e) {
     return showError(e.message);
@@ -232,7 +302,7 @@ async function run(event) {
   const files = {};
   const fromSite = [];
   try {
-    for (const [name, file] of chosen) files[name] = new Uint8Array(await file.arrayBuffer());
+    for (const [name, { file }] of chosen) files[name] = new Uint8Array(await file.arrayBuffer());
     // Neural models: a chosen folder of that name, else a bundled model (the worker fetches
     // it); a name that is neither is left for the library to report.
     for (const dir of new Set(config.models.map(neuralDir).filter(Boolean))) {
@@ -432,11 +502,19 @@ function clearError() {
   $('error').textContent = '';
 }
 
-$('folder').addEventListener('change', choose);
+$('folder').addEventListener('change', () => {
+  dropped = []; // a new dataset folder
+  choose();
+});
 $('files').addEventListener('change', choose);
+$('demo').addEventListener('click', useDemo);
 $('model-folder').addEventListener('change', chooseModelFolder);
 $('models').addEventListener('input', showModelPrompts);
 loadBundled();
 $('form').addEventListener('submit', run);
 $('cancel').addEventListener('click', () => job?.cancel());
 for (const b of document.querySelectorAll('[data-file]')) b.addEventListener('click', () => download(b.dataset.file));
+registerOffline((apply) => {
+  $('update').hidden = false;
+  $('reload').addEventListener('click', apply, { once: true });
+});
