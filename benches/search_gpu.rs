@@ -5,6 +5,9 @@
 //! after one warm-up. One JSON line per measurement: GFLOP/s = 2·nq·nd·dim / s, queries/s.
 //!
 //! cargo bench --bench search_gpu        (benches/run_search.sh runs both adapters)
+//!
+//! Filters, for tuning one case: EMBEVAL_BENCH_SHAPE=256x8192 (or 1000x100000) runs only that
+//! shape; EMBEVAL_BENCH_PATH=cpu or gpu runs only that path.
 
 use std::time::Instant;
 
@@ -46,7 +49,13 @@ fn main() {
         Ok(g) => g.adapter_description(),
         Err(e) => format!("none ({e})"),
     };
+    let shape = std::env::var("EMBEVAL_BENCH_SHAPE").ok();
+    let path = std::env::var("EMBEVAL_BENCH_PATH").ok();
+    let wants = |p: &str| path.as_deref().is_none_or(|want| want == p);
     for (nq, nd) in [(256, 8192), (1000, 100_000)] {
+        if shape.as_ref().is_some_and(|s| *s != format!("{nq}x{nd}")) {
+            continue;
+        }
         let (q, d) = (rows(nq, 1), rows(nd, 2));
         let ties: Vec<u32> = (0..nd as u32).collect();
         let flops = 2.0 * (nq * nd * DIM) as f64;
@@ -58,8 +67,10 @@ fn main() {
                 rayon::current_num_threads()
             );
         };
-        report("cpu", median(&mut || drop(cpu::top_k(&q, &d, DIM, &ties, K))));
-        if let Ok(g) = &gpu {
+        if wants("cpu") {
+            report("cpu", median(&mut || drop(cpu::top_k(&q, &d, DIM, &ties, K))));
+        }
+        if let (Ok(g), true) = (&gpu, wants("gpu")) {
             let s = median(&mut || drop(g.top_k_blocking(&q, &d, DIM, &ties, K).expect("GPU search")));
             report(&format!("gpu: {adapter}"), s);
         }

@@ -4,8 +4,8 @@
 // 4 queries × 4 documents, so one workgroup covers 32 queries × 32 documents.
 // Dispatch: x = ceil(ceil(nd / 4) / 8) doc tiles, y = ceil(ceil(nq / 4) / 8) query tiles.
 // No workgroup (shared) memory and no barriers: on software adapters (lavapipe, SwiftShader)
-// a barrier costs far more than the extra loads it saves, and this shape was the fastest
-// measured there (see docs in src/search/gpu.rs).
+// a barrier costs far more than the extra loads it saves. 16 vec4 accumulators (64 f32) fit a
+// hardware GPU's registers; on software adapters the host runs similarity_8x8.wgsl instead.
 //
 // Input type: the host compiles this file after a prelude that defines `Elem`: the line
 // `alias Elem = f32;`, or shaders/similarity_f16.wgsl (`enable f16; alias Elem = f16;`) on

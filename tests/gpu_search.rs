@@ -24,7 +24,7 @@
 //! each test prints `SKIPPED: no GPU adapter (...)` and passes.
 #![cfg(feature = "gpu")]
 
-use embeval::search::gpu::{GpuError, GpuSearcher, Precision, SearchStats, GPU_TOPK_MAX_K};
+use embeval::search::gpu::{GpuError, GpuSearcher, Precision, SearchStats, Tile, GPU_TOPK_MAX_K};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -389,6 +389,25 @@ mod native {
         assert_eq!(s.top_k_blocking(&[0.0, 1.0], &docs, 2, &[0, 1], 1).unwrap(), vec![vec![(1, 1.0)]]);
     }
 
+    /// Both similarity kernels on this adapter: 4×4 tiles (similarity.wgsl, what hardware GPUs
+    /// run) and 8×8 (similarity_8x8.wgsl, software adapters), with partial tiles at the edges.
+    #[test]
+    fn both_tiles_match_cpu_reference() {
+        let Some(mut s) = searcher() else { return };
+        note(&format!("default tile here: {:?}", s.tile()));
+        for tile in [Tile::Narrow, Tile::Wide] {
+            s = s.with_tile(tile);
+            s = run(s, (37, 1000, 30, 10), None, None, 1);
+            s = run(s, (70, 1805, 64, 8), Some(600), None, 2);
+            let data = Data::quantised(21, 600, 12, 8);
+            for (k, chunk, gpu_topk_max_k) in QUANTISED_CASES {
+                s = configure(s, chunk, gpu_topk_max_k);
+                let got = s.top_k_blocking(&data.queries, &data.docs, data.dim, &data.tie_rank, k).unwrap();
+                data.verify(&format!("{tile:?} tiles, quantised k={k} chunk={chunk:?}"), &got, k, true);
+            }
+        }
+    }
+
     /// The f16 kernel with exact rescoring gives the f32 reference's ids and scores; where f16
     /// cannot separate the scores, the CPU rescue does, and the result is still exact.
     #[test]
@@ -507,6 +526,12 @@ mod web {
                 true,
             );
         }
+        // The other tile than the adapter's default (4×4 and 8×8 both run in the browser).
+        let other = if s.tile() == Tile::Wide { Tile::Narrow } else { Tile::Wide };
+        s = configure(s.with_tile(other), Some(600), None);
+        let data = Data::gaussian(45, 1805, 64, 2);
+        let got = s.top_k(&data.queries, &data.docs, data.dim, &data.tie_rank, 8).await.unwrap();
+        data.verify(&format!("web {other:?} tiles"), &got, 8, false);
         // The f16 kernel, where the browser's adapter offers shader-f16.
         let Some(mut s) = with_f16(s) else { return };
         for (i, (nq, nd, dim, k, chunk, gpu_topk_max_k)) in F16_CASES.into_iter().enumerate() {

@@ -10,8 +10,8 @@
 //!
 //! How: queries are processed in blocks and documents in chunks small enough for the
 //! adapter's buffer limits. For each block × chunk, `shaders/similarity.wgsl` writes the score
-//! block on the GPU (4×4 register tiles, no shared memory: barriers are slow on software
-//! adapters), then either
+//! block on the GPU (register tiles, no shared memory: barriers are slow on software adapters;
+//! 4×4 on hardware GPUs, 8×8 on software adapters, see [`Tile`]), then either
 //! - `shaders/topk.wgsl` keeps a top-k heap per query and document slice, and only those
 //!   k entries per slice are read back (hardware adapters, k ≤ [`GPU_TOPK_MAX_K`] and
 //!   k ≤ a quarter of the chunk), or
@@ -40,7 +40,8 @@ use bytemuck::{Pod, Zeroable};
 use super::topk::{Candidate, TopK};
 
 const SIMILARITY_WGSL: &str = include_str!("../../shaders/similarity.wgsl");
-/// Prepended to `similarity.wgsl` for its f32 variant; `similarity_f16.wgsl` is the f16 one.
+const SIMILARITY_8X8_WGSL: &str = include_str!("../../shaders/similarity_8x8.wgsl");
+/// Prepended to a similarity kernel for its f32 variant; `similarity_f16.wgsl` is the f16 one.
 const SIMILARITY_F32_PRELUDE: &str = "alias Elem = f32;\n";
 const SIMILARITY_F16_PRELUDE: &str = include_str!("../../shaders/similarity_f16.wgsl");
 const TOPK_WGSL: &str = include_str!("../../shaders/topk.wgsl");
@@ -52,9 +53,55 @@ const TOPK_WGSL: &str = include_str!("../../shaders/topk.wgsl");
 /// over reading the scores back; the readback path handles any k. Covers the @1000 metrics.
 pub const GPU_TOPK_MAX_K: usize = 1024;
 
-/// Queries or documents covered by one similarity workgroup along each axis (8 invocations ×
-/// 4-wide register tiles); must match `similarity.wgsl`.
-const SIMILARITY_TILE: usize = 32;
+/// The similarity kernel's register tile (queries × documents per invocation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tile {
+    /// 4×4, `similarity.wgsl`: 16 vec4 accumulators, for hardware GPUs.
+    Narrow,
+    /// 8×8, `similarity_8x8.wgsl`: 64 vec4 accumulators (256 f32: more than a hardware GPU's
+    /// registers per thread), for software adapters, where it measured 1.5–2.1× (lavapipe) and
+    /// 1.2–1.4× (SwiftShader) faster than 4×4 on 256 × 8192 × 384 and 1000 × 100000 × 384
+    /// (BENCHMARKS.md; other tile and workgroup shapes and an unrolled loop were slower or
+    /// within noise with more registers).
+    Wide,
+}
+
+impl Tile {
+    /// Queries or documents covered by one similarity workgroup along each axis (8
+    /// invocations × the tile's width); must match the kernel.
+    fn span(self) -> usize {
+        match self {
+            Tile::Narrow => 32,
+            Tile::Wide => 64,
+        }
+    }
+
+    fn source(self) -> &'static str {
+        match self {
+            Tile::Narrow => SIMILARITY_WGSL,
+            Tile::Wide => SIMILARITY_8X8_WGSL,
+        }
+    }
+}
+
+/// The similarity kernel's pipelines for one tile: f32 inputs, and f16 where the device has
+/// `shader-f16`.
+struct Similarity {
+    tile: Tile,
+    f32: wgpu::ComputePipeline,
+    f16: Option<wgpu::ComputePipeline>,
+}
+
+impl Similarity {
+    fn build(device: &wgpu::Device, tile: Tile) -> Self {
+        let kernel = tile.source();
+        let f32 = compute_pipeline(device, "similarity", &format!("{SIMILARITY_F32_PRELUDE}{kernel}"));
+        let f16 = device.features().contains(wgpu::Features::SHADER_F16).then(|| {
+            compute_pipeline(device, "similarity f16", &format!("{SIMILARITY_F16_PRELUDE}{kernel}"))
+        });
+        Similarity { tile, f32, f16 }
+    }
+}
 /// `topk.wgsl`'s workgroup size.
 const TOPK_WORKGROUP: usize = 64;
 /// Queries per block: bounds the score block and keeps the similarity dispatch small.
@@ -126,9 +173,7 @@ pub struct GpuSearcher {
     device: wgpu::Device,
     queue: wgpu::Queue,
     adapter_info: wgpu::AdapterInfo,
-    similarity: wgpu::ComputePipeline,
-    /// The f16 variant, on devices with `shader-f16`.
-    similarity_f16: Option<wgpu::ComputePipeline>,
+    similarity: Similarity,
     topk: wgpu::ComputePipeline,
     /// Errors wgpu reported outside an error scope (shader compilation, device loss); wgpu
     /// would panic on these by default.
@@ -217,10 +262,8 @@ impl GpuSearcher {
                 }
             });
         }
-        let similarity = compute_pipeline(&device, "similarity", &format!("{SIMILARITY_F32_PRELUDE}{SIMILARITY_WGSL}"));
-        let similarity_f16 = device.features().contains(wgpu::Features::SHADER_F16).then(|| {
-            compute_pipeline(&device, "similarity f16", &format!("{SIMILARITY_F16_PRELUDE}{SIMILARITY_WGSL}"))
-        });
+        let software = adapter_info.device_type == wgpu::DeviceType::Cpu;
+        let similarity = Similarity::build(&device, if software { Tile::Wide } else { Tile::Narrow });
         let topk = compute_pipeline(&device, "topk", TOPK_WGSL);
         // On a software adapter "GPU memory" is host memory: reading the score block back is
         // a memcpy, and selecting on the CPU beat the top-k shader (lavapipe, 256 × 8192 × 384:
@@ -231,7 +274,6 @@ impl GpuSearcher {
             queue,
             adapter_info,
             similarity,
-            similarity_f16,
             topk,
             uncaptured,
             max_chunk_docs: usize::MAX,
@@ -248,7 +290,21 @@ impl GpuSearcher {
 
     /// Whether the device can run the f16 kernel (`shader-f16`).
     pub fn has_f16(&self) -> bool {
-        self.similarity_f16.is_some()
+        self.similarity.f16.is_some()
+    }
+
+    /// Chooses the similarity kernel's tile (default: [`Tile::Wide`] on software adapters,
+    /// [`Tile::Narrow`] on hardware ones). Tests use it to run both kernels on one adapter.
+    pub fn with_tile(mut self, tile: Tile) -> Self {
+        if tile != self.similarity.tile {
+            self.similarity = Similarity::build(&self.device, tile);
+        }
+        self
+    }
+
+    /// The similarity kernel's tile.
+    pub fn tile(&self) -> Tile {
+        self.similarity.tile
     }
 
     /// Caps the documents per chunk (normally set by the adapter's limits). Tests use it to
@@ -462,7 +518,7 @@ impl GpuSearcher {
         let doc_chunk = nd
             .min(rows_per_binding)
             .min(usize::try_from(score_budget / (query_block as u64 * 4)).unwrap_or(usize::MAX))
-            .min(max_groups * SIMILARITY_TILE)
+            .min(max_groups * self.similarity.tile.span())
             .min(self.max_chunk_docs);
         if doc_chunk == 0 {
             return Err(GpuError::Failed(format!(
@@ -564,7 +620,8 @@ impl GpuSearcher {
                 .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("similarity"), timestamp_writes: None });
             pass.set_pipeline(self.similarity_pipeline(plan));
             pass.set_bind_group(0, &buffers.similarity_group, &[]);
-            pass.dispatch_workgroups(nd.div_ceil(SIMILARITY_TILE) as u32, nq.div_ceil(SIMILARITY_TILE) as u32, 1);
+            let span = self.similarity.tile.span();
+            pass.dispatch_workgroups(nd.div_ceil(span) as u32, nq.div_ceil(span) as u32, 1);
         }
         let read_bytes = if let (Some(partial), Some(group)) = (&buffers.partial, &buffers.topk_group) {
             let (x, y) = grid_1d(
@@ -594,9 +651,9 @@ impl GpuSearcher {
     }
 
     fn similarity_pipeline(&self, plan: &Plan) -> &wgpu::ComputePipeline {
-        match (&self.similarity_f16, plan.f16) {
+        match (&self.similarity.f16, plan.f16) {
             (Some(f16), true) => f16,
-            _ => &self.similarity,
+            _ => &self.similarity.f32,
         }
     }
 
