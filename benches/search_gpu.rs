@@ -7,11 +7,14 @@
 //! cargo bench --bench search_gpu        (benches/run_search.sh runs both adapters)
 //!
 //! Filters, for tuning one case: EMBEVAL_BENCH_SHAPE=256x8192 (or 1000x100000) runs only that
-//! shape; EMBEVAL_BENCH_PATH=cpu or gpu runs only that path.
+//! shape; EMBEVAL_BENCH_PATH=cpu or gpu runs only that path. The GPU runs each kernel variant:
+//! its default tile with f32 inputs, the other tile, and f16 inputs (with exact rescoring)
+//! where the adapter has shader-f16.
 
 use std::time::Instant;
 
-use embeval::search::{cpu, gpu::GpuSearcher};
+use embeval::search::cpu;
+use embeval::search::gpu::{GpuSearcher, Precision, Tile};
 
 const DIM: usize = 384;
 const K: usize = 100;
@@ -44,11 +47,16 @@ fn median(f: &mut dyn FnMut()) -> f64 {
 }
 
 fn main() {
-    let gpu = pollster::block_on(GpuSearcher::new());
-    let adapter = match &gpu {
-        Ok(g) => g.adapter_description(),
-        Err(e) => format!("none ({e})"),
-    };
+    let mut gpu = pollster::block_on(GpuSearcher::new()).ok();
+    let adapter = gpu.as_ref().map(GpuSearcher::adapter_description).unwrap_or_default();
+    let mut variants = Vec::new();
+    if let Some(g) = &gpu {
+        let other = if g.tile() == Tile::Wide { Tile::Narrow } else { Tile::Wide };
+        variants.extend([(g.tile(), Precision::F32), (other, Precision::F32)]);
+        if g.has_f16() {
+            variants.push((g.tile(), Precision::F16));
+        }
+    }
     let shape = std::env::var("EMBEVAL_BENCH_SHAPE").ok();
     let path = std::env::var("EMBEVAL_BENCH_PATH").ok();
     let wants = |p: &str| path.as_deref().is_none_or(|want| want == p);
@@ -70,9 +78,11 @@ fn main() {
         if wants("cpu") {
             report("cpu", median(&mut || drop(cpu::top_k(&q, &d, DIM, &ties, K))));
         }
-        if let (Ok(g), true) = (&gpu, wants("gpu")) {
+        for &(tile, precision) in variants.iter().filter(|_| wants("gpu")) {
+            let g = gpu.take().expect("an adapter").with_tile(tile).with_precision(precision);
             let s = median(&mut || drop(g.top_k_blocking(&q, &d, DIM, &ties, K).expect("GPU search")));
-            report(&format!("gpu: {adapter}"), s);
+            report(&format!("gpu: {adapter}, {tile:?} tiles, {precision:?}"), s);
+            gpu = Some(g);
         }
     }
 }
