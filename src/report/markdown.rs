@@ -111,7 +111,10 @@ fn p_value(p: f64) -> String {
     if p < 1e-4 {
         return "< 0.0001".into();
     }
-    let decimals = (2 - p.log10().floor() as i32).max(0) as usize;
+    // The exponent after rounding to 3 digits (0.00099990 is 1.00e-3, so 0.00100).
+    let sci = format!("{p:.2e}");
+    let exponent: i32 = sci[sci.find('e').expect("scientific") + 1..].parse().expect("exponent");
+    let decimals = (2 - exponent).max(0) as usize;
     format!("{p:.decimals$}")
 }
 
@@ -119,7 +122,7 @@ fn p_value(p: f64) -> String {
 mod tests {
     #[test]
     fn p_values_have_3_significant_digits() {
-        let cases = [(1.0, "1.00"), (0.5, "0.500"), (0.04321, "0.0432"), (0.001234, "0.00123"), (9.999e-5, "< 0.0001")];
+        let cases = [(1.0, "1.00"), (0.5, "0.500"), (0.04321, "0.0432"), (0.001234, "0.00123"), (9.999e-5, "< 0.0001"), (0.0009999, "0.00100"), (0.99999, "1.00")];
         for (p, shown) in cases {
             assert_eq!(super::p_value(p), shown);
         }

@@ -194,6 +194,10 @@ fn map_indices(count: usize, f: impl Fn(usize) -> f64 + Sync + Send) -> Vec<f64>
     }
 }
 
+/// Independent partial sums in the resampling loops, so additions need not wait on each other
+/// (a fixed order: the same sums on every platform).
+const LANES: usize = 4;
+
 /// A uniform integer in 0..n (n ≥ 1): Lemire's multiply-and-reject, unbiased.
 fn below(rng: &mut ChaCha8Rng, n: u32) -> u32 {
     let mut m = rng.next_u32() as u64 * n as u64;
@@ -212,7 +216,11 @@ pub fn bootstrap_ci(d: &[f64], resamples: usize, seed: u64, level: f64) -> [f64;
     let n = u32::try_from(d.len()).expect("fewer than 2^32 queries");
     let mut means = map_indices(resamples, |b| {
         let mut rng = stream(seed, 0, b);
-        (0..n).fold(0.0, |acc, _| acc + d[below(&mut rng, n) as usize]) / n as f64
+        let mut lanes = [0.0; LANES];
+        for i in 0..n as usize {
+            lanes[i % LANES] += d[below(&mut rng, n) as usize];
+        }
+        lanes.iter().sum::<f64>() / n as f64
     });
     means.sort_by(f64::total_cmp);
     let alpha = (1.0 - level) / 2.0;
@@ -234,14 +242,14 @@ pub fn sign_flip_p(d: &[f64], permutations: usize, seed: u64) -> f64 {
     let extreme = map_indices(permutations, |r| {
         let mut rng = stream(seed, 1, r);
         // One random bit per query; flipping the sign bit negates exactly.
-        let sum = d.chunks(64).fold(0.0, |acc, chunk| {
+        let mut lanes = [0.0; LANES];
+        for chunk in d.chunks(64) {
             let bits = rng.next_u64();
-            chunk
-                .iter()
-                .enumerate()
-                .fold(acc, |acc, (j, &v)| acc + f64::from_bits(v.to_bits() ^ (((bits >> j) & 1) << 63)))
-        });
-        ((sum / n).abs() >= observed - TIE_EPS) as u8 as f64
+            for (j, &v) in chunk.iter().enumerate() {
+                lanes[j % LANES] += f64::from_bits(v.to_bits() ^ (((bits >> j) & 1) << 63));
+            }
+        }
+        ((lanes.iter().sum::<f64>() / n).abs() >= observed - TIE_EPS) as u8 as f64
     });
     (1.0 + extreme.iter().sum::<f64>()) / (1.0 + permutations as f64)
 }
