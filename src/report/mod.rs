@@ -7,7 +7,11 @@
 //!   "dataset": <validation report>, "models": [{"name", "spec", "metrics": {"ndcg@10": ..},
 //!   "st_metrics": {"cosine_ndcg@10": ..} (st convention only), "num_queries",
 //!   "queries_missing_from_run", "queries_with_ties_at_cutoff", "timings": {..},
-//!   "failures": [..]}], "warnings": [..], "config": {..}}`.
+//!   "failures": [..]}], "significance": {..} (two or more models), "warnings": [..],
+//!   "config": {..}}`. `significance` compares every model with the best one per query
+//!   ([`significance`]): `{"metric": "ndcg@10", "reference", "method": {..}, "comparisons":
+//!   [{"model", "queries", "mean", "reference_mean", "delta", "ci95": [lo, hi], "p_value",
+//!   "p_exact", "wins", "losses", "ties"}]}`.
 //! Each `per_query.jsonl` line: `{"model", "query_id", "metrics": {..}, "first_relevant_rank",
 //! "top": [[doc_id, score], ..]}`.
 
@@ -16,6 +20,7 @@ pub mod details;
 pub mod html;
 pub mod json;
 pub mod markdown;
+pub mod significance;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -42,6 +47,9 @@ pub struct Report {
     pub k: Vec<usize>,
     pub dataset: Validation,
     pub models: Vec<ModelReport>,
+    /// Each model against the best, per query; kept up to date by [`Report::push_model`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub significance: Option<significance::Significance>,
     pub warnings: Vec<String>,
     pub config: Config,
     /// Per-query detail for the page's views and report.html (`--details`).
@@ -107,6 +115,7 @@ impl Report {
             k: config.k.clone(),
             dataset,
             models: Vec::new(),
+            significance: None,
             warnings,
             config: config.clone(),
             details: None,
@@ -132,6 +141,8 @@ impl Report {
             ));
         }
         self.models.push(m);
+        let previous = self.significance.take();
+        self.significance = significance::compute(self, previous);
     }
 
     /// Models sorted best first by nDCG@10 (or the first metric key present), as the table prints.
