@@ -64,9 +64,13 @@ function native(args, cwd) {
   }
 }
 
-/** `| model | nDCG@10 | ... |` → [[cells], ...] without the separator line. */
+/** The first Markdown table (`| model | nDCG@10 | ... |`, the results; the significance table
+ *  follows it) → [[cells], ...] without the separator line. */
 function markdownRows(md) {
-  return md.split('\n').filter((l) => l.startsWith('|') && !l.startsWith('|---'))
+  const lines = md.split('\n');
+  const start = lines.findIndex((l) => l.startsWith('|'));
+  const end = lines.findIndex((l, i) => i > start && !l.startsWith('|'));
+  return lines.slice(start, end < 0 ? undefined : end).filter((l) => !l.startsWith('|---'))
     .map((l) => l.slice(1, -1).split(' | ').map((c) => c.trim()));
 }
 
