@@ -57,8 +57,8 @@ fn main() {
             variants.push((g.tile(), Precision::F16));
         }
     }
-    let shape = std::env::var("EMBEVAL_BENCH_SHAPE").ok();
-    let path = std::env::var("EMBEVAL_BENCH_PATH").ok();
+    let shape = std::env::var("EMBEVAL_BENCH_SHAPE").ok().filter(|s| !s.is_empty());
+    let path = std::env::var("EMBEVAL_BENCH_PATH").ok().filter(|s| !s.is_empty());
     let wants = |p: &str| path.as_deref().is_none_or(|want| want == p);
     for (nq, nd) in [(256, 8192), (1000, 100_000)] {
         if shape.as_ref().is_some_and(|s| *s != format!("{nq}x{nd}")) {
