@@ -114,8 +114,7 @@ function comparison(ctx) {
   }
 
   const table = el('table', { class: 'metrics comparison', id: ctx.tableId });
-  const captionId = ctx.id('caption');
-  table.append(el('caption', { id: captionId }, 'Models compared', el('span', { class: 'hint' }, ' — activate a column header to sort')));
+  table.append(el('caption', {}, 'Models compared'));
   const head = el('tr');
   const body = el('tbody');
   table.append(el('thead', {}, head), body);
@@ -128,8 +127,7 @@ function comparison(ctx) {
     head.replaceChildren(...cols.map((c, i) => {
       const th = el('th', { scope: 'col', class: [c.num && 'num', c.sig && 'sig-col'].filter(Boolean).join(' ') || null });
       if (i === sortBy) th.setAttribute('aria-sort', descending ? 'descending' : 'ascending');
-      const arrow = i === sortBy ? (descending ? '▼' : '▲') : '';
-      th.append(el('button', { type: 'button', class: 'sort' }, c.label, el('span', { class: 'arrow', 'aria-hidden': 'true' }, arrow)));
+      th.append(el('button', { type: 'button', class: 'sort' }, c.label)); // style.css draws the arrow from aria-sort
       th.firstChild.addEventListener('click', () => {
         if (sortBy === i) descending = !descending;
         else {
@@ -176,7 +174,7 @@ function conventionNote(ctx, key, sorted) {
   const rule = r.convention === 'trec' ? 'trec_eval / pytrec_eval' : 'sentence-transformers InformationRetrievalEvaluator';
   const scored = r.models.some((m) => ['emb', 'neural'].includes(m.spec?.kind)) ? `; embeddings scored by ${r.score_function}` : '';
   const by = sorted === null ? ctx.sortKey : `${key} (${sorted ? 'highest' : 'lowest'} first)`;
-  return `convention: ${r.convention} (${rule})${scored}; sorted by ${by}. Every metric at every k is in results.json and results.csv.`;
+  return `convention: ${r.convention} (${rule})${scored}; sorted by ${by}. Every metric at every k is in results.json and results.csv. Activate a column header to sort by it.`;
 }
 
 // ---- 2. curves -----------------------------------------------------------------------------
@@ -497,15 +495,15 @@ function versusResult(ctx, rows, ids, A, B, key) {
     axis.append(svg('line', { x1: L, x2: S - R, y1: Y(v), y2: Y(v), class: 'grid' }),
       svg('line', { x1: X(v), x2: X(v), y1: T, y2: T + P, class: 'grid' }),
       svg('text', { x: L - 6, y: Y(v) + 4, 'text-anchor': 'end' }, v.toFixed(2)),
-      svg('text', { x: X(v), y: T + P + 15, 'text-anchor': 'middle' }, v.toFixed(2)));
+      svg('text', { x: X(v), y: T + P + 18, 'text-anchor': 'middle' }, v.toFixed(2)));
   }
   axis.append(svg('line', { x1: X(0), y1: Y(0), x2: X(1), y2: Y(1), class: 'diagonal' }),
-    svg('text', { x: (L + S - R) / 2, y: T + P + 34, 'text-anchor': 'middle', class: 'axis-label' }, `A: ${clip(A, 30)}`),
+    svg('text', { x: (L + S - R) / 2, y: T + P + 36, 'text-anchor': 'middle', class: 'axis-label' }, `A: ${clip(A, 30)}`),
     svg('text', { x: 10, y: T + P / 2, 'text-anchor': 'middle', class: 'axis-label', transform: `rotate(-90 10 ${T + P / 2})` }, `B: ${clip(B, 30)}`),
     svg('text', { x: X(0.03), y: Y(0.93), class: 'corner' }, 'B better'),
     svg('text', { x: X(0.97), y: Y(0.05), 'text-anchor': 'end', class: 'corner' }, 'A better'));
   // A group, not an img: role=img would hide the points, which are reachable by keyboard.
-  const chart = svg('svg', { viewBox: `0 0 ${S} ${T + P + 42}`, class: 'plot scatter', role: 'group',
+  const chart = svg('svg', { viewBox: `0 0 ${S} ${T + P + 44}`, class: 'plot scatter', role: 'group',
     'aria-label': `${label} per query, ${A} (x) against ${B} (y), ${pairs.length} queries: ${A} better on ${wins}, ${B} on ${losses}, tied on ${ties}. The list beside it has the queries where they differ most.` },
   axis, plot);
 
