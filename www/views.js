@@ -100,9 +100,8 @@ function comparison(ctx) {
     { label: 'model', value: (m) => m.name, text: (m) => m.name },
     ...metricCols.map(([key, label]) => ({ key, label, num: true, value: (m) => m.metrics[key], text: (m) => f4(m.metrics[key]) })),
     { label: 'queries', num: true, value: (m) => m.num_queries, text: (m) => String(m.num_queries) },
-    { label: 'time (s)', num: true, value: (m) => m.timings?.total_s, text: (m) => fixed(m.timings?.total_s, 2) },
-    { label: 'search', value: (m) => m.search?.path ?? '', text: (m) => m.search?.path ?? '', cls: 'search-path' },
   ];
+  // The significance columns come before time and search, so that they show without scrolling.
   if (sig) {
     const c = (m) => vs.get(m.name);
     cols.push(
@@ -112,6 +111,10 @@ function comparison(ctx) {
       { label: 'W / L / T', num: true, value: (m) => c(m) && c(m).wins - c(m).losses, text: (m) => (c(m) ? `${c(m).wins} / ${c(m).losses} / ${c(m).ties}` : ''), sig: true },
     );
   }
+  cols.push(
+    { label: 'time (s)', num: true, value: (m) => m.timings?.total_s, text: (m) => fixed(m.timings?.total_s, 2) },
+    { label: 'search', value: (m) => m.search?.path ?? '', text: (m) => m.search?.path ?? '', cls: 'search-path' },
+  );
 
   const table = el('table', { class: 'metrics comparison', id: ctx.tableId });
   table.append(el('caption', {}, 'Models compared'));

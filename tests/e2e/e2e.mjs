@@ -94,6 +94,42 @@ function diff(a, b, path = '$', out = []) {
   return out;
 }
 
+/** Compares the top lists of per-query rows ({model, query_id, top}, as in per_query.jsonl
+ *  and results.json's details) of embedding and neural models, then removes them so that
+ *  diff() compares the rest exactly. Returns [differences, scores differing at all].
+ *  Embedding scores come from sgemm: natively matrixmultiply picks an FMA kernel at run
+ *  time, wasm has no FMA, so scores may differ in the last f32 bits (2^-21 relative allows
+ *  4 ulps). Neural models' vectors themselves differ by up to VECTOR_TOLERANCE per component
+ *  (the forward pass's sums run in another order), so their scores get that much absolute.
+ *  The ranked doc ids must still be identical; BM25 scores must match exactly (diff). */
+function compareTops(got, want, models) {
+  const kind = new Map(models.map((m) => [m.name, m.spec.kind]));
+  let lastBits = 0;
+  const diffs = [];
+  got.forEach((row, i) => {
+    const k = kind.get(row.model);
+    if (!(k === 'emb' || k === 'neural') || !want[i]) return;
+    const close = (x, y) => (k === 'neural' ? Math.abs(x - y) <= VECTOR_TOLERANCE : Math.abs(x - y) <= 2 ** -21 * Math.abs(y));
+    const [a, b] = [row.top, want[i].top];
+    if (a.map(([d]) => d).join() !== b.map(([d]) => d).join()) diffs.push(`[${i}] ${row.query_id}: ranking differs`);
+    a.forEach(([, x], j) => {
+      const y = b[j]?.[1];
+      if (x !== y) lastBits++;
+      if (!close(x, y)) diffs.push(`[${i}] ${row.query_id} top ${j}: ${x} vs ${y}`);
+    });
+    delete row.top;
+    delete want[i].top;
+  });
+  return [diffs, lastBits];
+}
+
+/** diff() of two results.json, with the details' top lists compared as compareTops does. */
+function diffResults(a, b) {
+  [a, b] = [structuredClone(a), structuredClone(b)];
+  const rows = (r) => Object.values(r.details?.per_query ?? {}).flat();
+  return [...compareTops(rows(a), rows(b), b.models)[0], ...diff(a, b)];
+}
+
 /** Writes a 2-D float32 .npy file. */
 function writeNpy(path, rows, dim, data) {
   let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${rows}, ${dim}), }`;
@@ -286,7 +322,7 @@ async function scenario(page, { name, choose, convention, k, models, cliArgs, cw
   const metricDiffs = ref.results.models.flatMap((m, i) => diff(shown.models[i]?.metrics ?? {}, m.metrics, `models[${i}].metrics`));
   const count = ref.results.models.reduce((n, m) => n + Object.keys(m.metrics).length, 0);
   check(`${name}: all ${count} metric means equal the CLI's to ${TOLERANCE}`, metricDiffs.length === 0, metricDiffs.slice(0, 5).join('; '));
-  const allDiffs = diff(shown, ref.results);
+  const allDiffs = diffResults(shown, ref.results);
   check(`${name}: results.json equals the CLI's (timings aside)`, allDiffs.length === 0, allDiffs.slice(0, 5).join('; '));
 
   const table = await shownTable(page);
@@ -302,28 +338,7 @@ async function scenario(page, { name, choose, convention, k, models, cliArgs, cw
   const perQuery = await download(page, 'per_query.jsonl');
   const lines = (s) => s.trim().split('\n').map((l) => JSON.parse(l));
   const [got, want] = [lines(perQuery), lines(ref.perQuery)];
-  // Embedding scores come from sgemm: natively matrixmultiply picks an FMA kernel at run
-  // time, wasm has no FMA, so scores may differ in the last f32 bits (2^-21 relative allows
-  // 4 ulps). Neural models' vectors themselves differ by up to VECTOR_TOLERANCE per component
-  // (the forward pass's sums run in another order), so their scores get that much absolute.
-  // The ranked doc ids must still be identical; BM25 scores must match exactly.
-  const emb = new Set(ref.results.models.filter((m) => m.spec.kind === 'emb').map((m) => m.name));
-  const neural = new Set(ref.results.models.filter((m) => m.spec.kind === 'neural').map((m) => m.name));
-  let lastBits = 0;
-  const topDiffs = [];
-  got.forEach((row, i) => {
-    if (!(emb.has(row.model) || neural.has(row.model)) || !want[i]) return;
-    const close = (x, y) => (neural.has(row.model) ? Math.abs(x - y) <= VECTOR_TOLERANCE : Math.abs(x - y) <= 2 ** -21 * Math.abs(y));
-    const [a, b] = [row.top, want[i].top];
-    if (a.map(([d]) => d).join() !== b.map(([d]) => d).join()) topDiffs.push(`[${i}] ${row.query_id}: ranking differs`);
-    a.forEach(([, x], j) => {
-      const y = b[j]?.[1];
-      if (x !== y) lastBits++;
-      if (!close(x, y)) topDiffs.push(`[${i}] ${row.query_id} top ${j}: ${x} vs ${y}`);
-    });
-    delete row.top;
-    delete want[i].top;
-  });
+  const [topDiffs, lastBits] = compareTops(got, want, ref.results.models);
   if (lastBits) console.log(`     (${lastBits} embedding scores differ from native in the last bits)`);
   const pqDiffs = [...topDiffs, ...diff(got, want)];
   check(`${name}: per_query.jsonl equals the CLI's (rankings, scores, per-query metrics)`, pqDiffs.length === 0, pqDiffs.slice(0, 5).join('; '));
@@ -474,8 +489,8 @@ async function openReport(page, path, shot) {
   }
 }
 
-/** Screenshots of each view under `root` at 1100 and 390 px, light and dark; at 390 px the
- *  page itself must not scroll sideways (wide tables scroll in their own box). */
+/** Screenshots of each view under `root` at 1100 and 390 px, light and dark; at 390 px nothing
+ *  in the views may reach past the screen's edge (wide tables scroll in their own box). */
 async function shootViews(page, root, prefix) {
   const size = page.viewportSize();
   const overflow = [];
@@ -487,8 +502,12 @@ async function shootViews(page, root, prefix) {
       for (const [i, view] of views.entries()) {
         if (view) await page.locator(`${root} > *`).nth(i).screenshot({ path: join(artifacts, `${prefix}-${view.slice(5)}-${width}-${colorScheme}.png`) });
       }
-      const wide = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-      if (wide > 0) overflow.push(`${width} px ${colorScheme}: ${wide} px too wide`);
+      const wide = await page.evaluate((root) => [...document.querySelectorAll(`${root} *`)].filter((e) => {
+        if (e.getBoundingClientRect().right <= window.innerWidth + 0.5) return false;
+        for (let p = e.parentElement; p; p = p.parentElement) if (getComputedStyle(p).overflowX !== 'visible') return false;
+        return true;
+      }).slice(0, 3).map((e) => `${e.tagName.toLowerCase()}.${e.className.baseVal ?? e.className} ends at ${Math.round(e.getBoundingClientRect().right)} px`), root);
+      if (wide.length) overflow.push(`${width} px ${colorScheme}: ${wide.join(', ')}`);
     }
   }
   await page.emulateMedia({ colorScheme: null });
@@ -572,7 +591,7 @@ async function neural(page, served) {
   const picked = JSON.parse(await page.textContent('#results-json'));
   const cli = native(['--data', demo, '--no-cache', '--k', '1,3,5,10,100', '--model', 'picked=all-MiniLM-L6-v2',
     '--query-prompt', 'picked=query: ', '--doc-prompt', 'passage: '], join(www, 'models'));
-  const pickedDiffs = diff(picked, cli.results);
+  const pickedDiffs = diffResults(picked, cli.results);
   check('a chosen model folder with prompts (one per model, one for all): results.json equals the CLI\'s with --query-prompt/--doc-prompt, fetching nothing',
     e2 === null && modelFiles(from).length === 0 && pickedDiffs.length === 0 && picked.models[0].search.encoder.prompts.source === 'flag',
     `${e2 ?? ''} ${pickedDiffs.slice(0, 3).join('; ')}`);
@@ -600,7 +619,7 @@ async function neural(page, served) {
     console.log(`     (all-mpnet-base-v2 on demo: ${((Date.now() - t0) / 1000).toFixed(1)} s in the page)`);
     await page.screenshot({ path: join(artifacts, '09-mpnet-results.png'), fullPage: true });
     const ref = native(['--data', demo, '--no-cache', '--k', '1,3,5,10,100', '--model', 'all-mpnet-base-v2'], join(root, 'models'));
-    const mpnetDiffs = inPage ? diff(inPage, ref.results) : ['no results'];
+    const mpnetDiffs = inPage ? diffResults(inPage, ref.results) : ['no results'];
     check('all-mpnet-base-v2 chosen from disk: results.json equals the CLI\'s',
       e3 === null && mpnetDiffs.length === 0 && inPage.models[0].search.encoder.architecture === 'mpnet',
       `${e3 ?? ''} ${mpnetDiffs.slice(0, 3).join('; ')}`);
