@@ -336,7 +336,7 @@ function explorer(ctx) {
     el('p', {}, el('label', { for: orderId }, 'Order'), order),
     el('p', { class: 'grow' }, el('label', { for: selectId }, 'Query ', shown), select));
   const parts = [h, controls];
-  if (!ctx.texts) parts.push(omitted(ctx.r.results_only ? 'query and document texts were not included in this share: ids only' : 'texts need results.json written with --details texts: ids only'));
+  if (!ctx.texts) parts.push(el('p', { class: 'omitted' }, ctx.r.results_only ? 'Query and document texts were not included in this share: ids only.' : 'Ids only: texts need results.json written with --details texts.'));
   parts.push(out);
   return section(ctx, 'explorer', parts);
 }
@@ -534,7 +534,7 @@ function failures(ctx) {
   const all = r.models.flatMap((m) => m.failures ?? []);
   const hasText = all.some((f) => f.query || f.missed?.some(([, p]) => p) || f.retrieved?.some(([, , p]) => p));
   const parts = [h, el('p', { class: 'hint' }, `Per model, its worst queries: relevant documents it missed in its top ${fk}, and what it ranked there instead.`)];
-  if (!hasText && all.length) parts.push(omitted(r.results_only ? 'query and document texts were not included in this share: ids only' : 'no texts in these failures: ids only'));
+  if (!hasText && all.length) parts.push(el('p', { class: 'omitted' }, r.results_only ? 'Query and document texts were not included in this share: ids only.' : 'These failures carry no texts: ids only.'));
   ctx.ranked.forEach((m, i) => {
     const list = m.failures ?? [];
     const box = el('details', { class: 'failures', open: i === 0 ? true : null },
