@@ -270,6 +270,7 @@ function readConfig() {
     convention: document.querySelector('input[name=convention]:checked').value,
     search: document.querySelector('input[name=search]:checked').value,
     details: 'texts', // the views need the per-query detail; shares drop the texts (share.json)
+    failures: 5, // each model's 5 worst queries for the failures view (as --failures 5)
     k,
     models,
   };

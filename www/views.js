@@ -453,7 +453,7 @@ function versusResult(ctx, rows, ids, A, B, key) {
     groups.get(k).qs.push(q);
   }
   const points = [...groups.values()].sort((p, r) => p.x - r.x || p.y - r.y);
-  const S = 300, L = 50, T = 10, R = 10;
+  const S = 300, L = 50, T = 12, R = 18; // room for the largest point and the last label
   const P = S - L - R;
   const X = (v) => L + v * P;
   const Y = (v) => T + (1 - v) * P;
@@ -529,7 +529,7 @@ function versusResult(ctx, rows, ids, A, B, key) {
 function failures(ctx) {
   const h = heading(ctx, 'Failures');
   const { r } = ctx;
-  if (!r.models.some((m) => Array.isArray(m.failures))) return section(ctx, 'failures', [h, omitted('failures need results.json written with --failures N')]);
+  if (!r.models.some((m) => m.failures?.length)) return section(ctx, 'failures', [h, omitted('failures need results.json written with --failures N (none was listed)')]);
   const fk = r.config?.failure_k ?? 10;
   const all = r.models.flatMap((m) => m.failures ?? []);
   const hasText = all.some((f) => f.query || f.missed?.some(([, p]) => p) || f.retrieved?.some(([, , p]) => p));
@@ -537,7 +537,7 @@ function failures(ctx) {
   if (!hasText && all.length) parts.push(el('p', { class: 'omitted' }, r.results_only ? 'Query and document texts were not included in this share: ids only.' : 'These failures carry no texts: ids only.'));
   ctx.ranked.forEach((m, i) => {
     const list = m.failures ?? [];
-    const box = el('details', { class: 'failures', open: i === 0 ? true : null },
+    const box = el('details', { class: 'failures', open: i === 0 ? true : null, 'data-model': m.name },
       el('summary', {}, txt(m.name), ` — ${list.length === 0 ? 'no failures listed' : count(list.length, 'query', 'queries')}`));
     if (list.length) box.append(el('ol', { class: 'failure-list' }, list.map((f) => failure(f))));
     parts.push(box);

@@ -49,12 +49,12 @@ function check(name, ok, detail = '') {
 
 // ---- the native reference ------------------------------------------------------------------
 
-/** Runs the CLI with the details the page asks for (`--details texts`); returns its
+/** Runs the CLI with the details and failures the page asks for; returns its
  *  results.json, per_query.jsonl, report.html and the Markdown table it prints. */
 function native(args, cwd) {
   const out = mkdtempSync(join(tmpdir(), 'embeval-e2e-'));
   try {
-    const stdout = execFileSync(bin, ['eval', ...args, '--details', 'texts', '--out', out, '--quiet'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdout = execFileSync(bin, ['eval', ...args, '--details', 'texts', '--failures', '5', '--out', out, '--quiet'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     return {
       results: JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')),
       perQuery: readFileSync(join(out, 'per_query.jsonl'), 'utf8'),
@@ -421,6 +421,12 @@ async function checkViews(page, { name, shot, shown, ref, table, queryTexts }) {
     const opened = await page.inputValue('.view-explorer select.query-select');
     check(`${name}: a scatter point opens its query in the explorer from the keyboard`, points.length > 1 && opened === points[1][0], `${opened} vs ${points[1]?.[0]}`);
   }
+  // Failures: each model's list, as results.json has it.
+  const listed = await page.$$eval('.view-failures details.failures', (ds) => Object.fromEntries(ds.map((d) =>
+    [d.dataset.model, [...d.querySelectorAll('.failure-list > li .failure-head code')].map((c) => c.textContent)])));
+  const wantFailures = Object.fromEntries(shown.models.map((m) => [m.name, (m.failures ?? []).map((f) => f.query_id)]));
+  check(`${name}: the failures view lists each model's failures`, shown.models.some((m) => m.failures?.length) &&
+    JSON.stringify(listed, Object.keys(wantFailures).sort()) === JSON.stringify(wantFailures, Object.keys(wantFailures).sort()), JSON.stringify(listed));
   await shootViews(page, '#views', `${shot}-view`);
 
   // The results-only share: no query or document text, in results.json or report.html.
