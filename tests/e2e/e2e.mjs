@@ -123,11 +123,18 @@ function compareTops(got, want, models) {
   return [diffs, lastBits];
 }
 
-/** diff() of two results.json, with the details' top lists compared as compareTops does. */
+/** diff() of two results.json, with the scores in the details' top lists and in the
+ *  failures' `retrieved` lists compared as compareTops does. */
 function diffResults(a, b) {
   [a, b] = [structuredClone(a), structuredClone(b)];
   const rows = (r) => Object.values(r.details?.per_query ?? {}).flat();
-  return [...compareTops(rows(a), rows(b), b.models)[0], ...diff(a, b)];
+  const diffs = compareTops(rows(a), rows(b), b.models)[0];
+  // Failures: `retrieved` is [[doc, score, preview], ..]; the scores compared, then set aside.
+  const retrieved = (r) => r.models.flatMap((m) => (m.failures ?? []).map((f) => ({ model: m.name, query_id: f.query_id, top: f.retrieved })));
+  const [ra, rb] = [retrieved(a), retrieved(b)];
+  diffs.push(...compareTops(structuredClone(ra), structuredClone(rb), b.models)[0]);
+  for (const f of [...ra, ...rb]) f.top?.forEach((e) => e.splice(1, 1));
+  return [...diffs, ...diff(a, b)];
 }
 
 /** Writes a 2-D float32 .npy file. */
