@@ -4,6 +4,7 @@
 
 import { droppedFiles } from './drop.js';
 import { registerOffline } from './offline.js';
+import { render } from './views.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -12,13 +13,12 @@ const $ = (id) => document.getElementById(id);
 const LOAD_TIMEOUT_MS = 30_000;
 const SILENCE_TIMEOUT_MS = 10 * 60_000;
 
-// The table columns of src/report/markdown.rs: (metric, label, k), shown when k was asked for.
-const COLUMNS = [
-  ['ndcg', 'nDCG', 10], ['mrr', 'MRR', 10], ['map', 'MAP', 100], ['recall', 'Recall', 10],
-  ['recall', 'Recall', 100], ['precision', 'P', 10], ['accuracy', 'Acc', 1],
-];
-
-const MIME = { 'results.json': 'application/json', 'results.csv': 'text/csv', 'per_query.jsonl': 'application/x-ndjson' };
+const MIME = {
+  'results.json': 'application/json', 'results.csv': 'text/csv', 'per_query.jsonl': 'application/x-ndjson',
+  'results.md': 'text/markdown', 'report.html': 'text/html',
+};
+/** Without "include query and document texts", these downloads are the results-only share. */
+const SHARED = { 'results.json': 'share.json', 'report.html': 'share.html' };
 
 /** logical name (as in src/data/mod.rs `names`) → {file, path}, path as a folder picker gives it */
 let chosen = new Map();
@@ -270,6 +270,7 @@ function readConfig() {
     convention: document.querySelector('input[name=convention]:checked').value,
     search: document.querySelector('input[name=search]:checked').value,
     details: 'texts', // the views need the per-query detail; shares drop the texts (share.json)
+    failures: 5, // each model's 5 worst queries for the failures view (as --failures 5)
     k,
     models,
   };
@@ -397,52 +398,72 @@ function showValidation(v) {
   $('validation').hidden = false;
 }
 
-function showResults(json) {
+/** Shows a results.json: the views (views.js), and the downloads when this run made them.
+ *  `opened`: the name of the file it came from ("Open results"), null after a run. */
+function showResults(json, opened = null) {
   const r = JSON.parse(json);
-  const ks = r.k;
-  let cols = COLUMNS.filter(([, , k]) => ks.includes(k)).map(([m, l, k]) => [`${m}@${k}`, `${l}@${k}`]);
-  if (cols.length === 0) cols = ks.flatMap((k) => [[`ndcg@${k}`, `nDCG@${k}`], [`recall@${k}`, `Recall@${k}`]]);
-  const sortKey = `ndcg@${ks.includes(10) ? 10 : Math.max(...ks)}`;
-  const models = [...r.models].sort((a, b) => (b.metrics[sortKey] ?? 0) - (a.metrics[sortKey] ?? 0));
-
-  const table = $('table');
-  const th = (text) => cell('th', text, { scope: 'col', class: 'num' });
-  table.tHead.replaceChildren(row([cell('th', 'model', { scope: 'col' }), ...cols.map(([, l]) => th(l)), th('queries'), th('time (s)'), cell('th', 'search', { scope: 'col' })]));
-  table.tBodies[0].replaceChildren(...models.map((m) => row([
-    cell('th', m.name, { scope: 'row' }),
-    ...cols.map(([key]) => {
-      const v = m.metrics[key];
-      return cell('td', typeof v === 'number' ? v.toFixed(4) : '-', { class: 'num', 'data-key': key });
-    }),
-    cell('td', String(m.num_queries), { class: 'num' }),
-    cell('td', m.timings.total_s.toFixed(2), { class: 'num' }),
-    cell('td', m.search?.path ?? '', { class: 'search-path' }),
-  ])));
-  const rule = r.convention === 'trec' ? 'trec_eval / pytrec_eval' : 'sentence-transformers InformationRetrievalEvaluator';
-  const scored = r.models.some((m) => ['emb', 'neural'].includes(m.spec.kind)) ? `; embeddings scored by ${r.score_function}` : '';
-  $('table-note').textContent = `convention: ${r.convention} (${rule})${scored}; sorted by ${sortKey}. Every metric at every k is in results.json and results.csv.`;
-  const notices = r.models.filter((m) => m.search?.notice).map((m) => `${m.name}: ${m.search.notice}`);
-  $('warnings').replaceChildren(...[...r.warnings, ...notices].map((w) => {
-    const li = cell('li', `warning: ${w}`);
-    setLang(li, w);
-    return li;
-  }));
+  render($('views'), r, { level: 3, tableId: 'table' });
   // The exact numbers, for people and tests that want more than 4 decimals.
   $('results-json').textContent = json;
   window.__embevalLast = r;
   for (const b of document.querySelectorAll('[data-file]')) b.disabled = !outputs; // files come when all models ran
+  $('downloads').hidden = Boolean(opened);
+  $('results-source').hidden = !opened;
+  $('results-source').textContent = opened ? `Opened from ${opened}${r.results_only ? ' (results only: no query or document texts)' : ''}; nothing was run.` : '';
   $('results').hidden = false;
 }
 
 function download(name) {
   if (!outputs) return;
-  const url = URL.createObjectURL(new Blob([outputs[name]], { type: MIME[name] }));
+  const from = SHARED[name] && !$('share-texts').checked ? SHARED[name] : name;
+  const url = URL.createObjectURL(new Blob([outputs[from]], { type: MIME[name] }));
   const a = document.createElement('a');
   a.href = url;
   a.download = name;
   a.click();
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
+
+// ---- opening results -----------------------------------------------------------------------
+
+/** The results.json inside a results.json, share.json or report.html: there, the JSON of the
+ *  embeval-data script, which src/report/html.rs writes with every "</" escaped, so the first
+ *  </script> ends it. (A DOMParser would also parse the report's inline style, which this
+ *  page's policy reports as a violation.) */
+function resultsFrom(text, name) {
+  let json = text;
+  if (/\.html?$/i.test(name) || /^\s*</.test(text)) {
+    const data = text.match(/<script type="application\/json" id="embeval-data">([\s\S]*?)<\/script>/);
+    if (!data) throw new Error(`${name} is not an embeval report.html (it has no embeval-data script)`);
+    json = data[1];
+  }
+  let r;
+  try {
+    r = JSON.parse(json);
+  } catch (e) {
+    throw new Error(`${name} is not a results.json: ${e.message}`);
+  }
+  if (!Array.isArray(r?.models) || !Array.isArray(r?.k)) throw new Error(`${name} is not an embeval results.json (no models and k)`);
+  return JSON.stringify(r, null, 2);
+}
+
+async function openResults() {
+  const file = $('open-results').files[0];
+  if (!file || job) return;
+  clearError();
+  try {
+    const json = resultsFrom(await file.text(), file.name);
+    outputs = null;
+    $('validation').hidden = true;
+    showResults(json, file.name);
+    status(`opened ${file.name}`);
+    $('results-h').focus();
+  } catch (e) {
+    showError(`Could not open ${file.name}: ${e.message}`);
+  }
+}
+
+$('open-results').addEventListener('change', openResults);
 
 // ---- small helpers -----------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ import { createServer } from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { compareVectors } from './vectors.mjs';
 
@@ -49,14 +49,16 @@ function check(name, ok, detail = '') {
 
 // ---- the native reference ------------------------------------------------------------------
 
-/** Runs the CLI; returns its results.json, per_query.jsonl and the Markdown table it prints. */
+/** Runs the CLI with the details and failures the page asks for; returns its
+ *  results.json, per_query.jsonl, report.html and the Markdown table it prints. */
 function native(args, cwd) {
   const out = mkdtempSync(join(tmpdir(), 'embeval-e2e-'));
   try {
-    const stdout = execFileSync(bin, ['eval', ...args, '--out', out, '--quiet'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdout = execFileSync(bin, ['eval', ...args, '--details', 'texts', '--failures', '5', '--out', out, '--quiet'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     return {
       results: JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')),
       perQuery: readFileSync(join(out, 'per_query.jsonl'), 'utf8'),
+      report: readFileSync(join(out, 'report.html'), 'utf8'),
       table: markdownRows(stdout),
     };
   } finally {
@@ -90,6 +92,49 @@ function diff(a, b, path = '$', out = []) {
     out.push(`${path}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
   }
   return out;
+}
+
+/** Compares the top lists of per-query rows ({model, query_id, top}, as in per_query.jsonl
+ *  and results.json's details) of embedding and neural models, then removes them so that
+ *  diff() compares the rest exactly. Returns [differences, scores differing at all].
+ *  Embedding scores come from sgemm: natively matrixmultiply picks an FMA kernel at run
+ *  time, wasm has no FMA, so scores may differ in the last f32 bits (2^-21 relative allows
+ *  4 ulps). Neural models' vectors themselves differ by up to VECTOR_TOLERANCE per component
+ *  (the forward pass's sums run in another order), so their scores get that much absolute.
+ *  The ranked doc ids must still be identical; BM25 scores must match exactly (diff). */
+function compareTops(got, want, models) {
+  const kind = new Map(models.map((m) => [m.name, m.spec.kind]));
+  let lastBits = 0;
+  const diffs = [];
+  got.forEach((row, i) => {
+    const k = kind.get(row.model);
+    if (!(k === 'emb' || k === 'neural') || !want[i]) return;
+    const close = (x, y) => (k === 'neural' ? Math.abs(x - y) <= VECTOR_TOLERANCE : Math.abs(x - y) <= 2 ** -21 * Math.abs(y));
+    const [a, b] = [row.top, want[i].top];
+    if (a.map(([d]) => d).join() !== b.map(([d]) => d).join()) diffs.push(`[${i}] ${row.query_id}: ranking differs`);
+    a.forEach(([, x], j) => {
+      const y = b[j]?.[1];
+      if (x !== y) lastBits++;
+      if (!close(x, y)) diffs.push(`[${i}] ${row.query_id} top ${j}: ${x} vs ${y}`);
+    });
+    delete row.top;
+    delete want[i].top;
+  });
+  return [diffs, lastBits];
+}
+
+/** diff() of two results.json, with the scores in the details' top lists and in the
+ *  failures' `retrieved` lists compared as compareTops does. */
+function diffResults(a, b) {
+  [a, b] = [structuredClone(a), structuredClone(b)];
+  const rows = (r) => Object.values(r.details?.per_query ?? {}).flat();
+  const diffs = compareTops(rows(a), rows(b), b.models)[0];
+  // Failures: `retrieved` is [[doc, score, preview], ..]; the scores compared, then set aside.
+  const retrieved = (r) => r.models.flatMap((m) => (m.failures ?? []).map((f) => ({ model: m.name, query_id: f.query_id, top: f.retrieved })));
+  const [ra, rb] = [retrieved(a), retrieved(b)];
+  diffs.push(...compareTops(structuredClone(ra), structuredClone(rb), b.models)[0]);
+  for (const f of [...ra, ...rb]) f.top?.forEach((e) => e.splice(1, 1));
+  return [...diffs, ...diff(a, b)];
 }
 
 /** Writes a 2-D float32 .npy file. */
@@ -224,20 +269,24 @@ async function runAndWait(page) {
   return page.evaluate(() => (document.getElementById('error').hidden ? null : document.getElementById('error').textContent));
 }
 
-/** The table as shown: header labels and each row's cells. */
-function shownTable(page) {
-  return page.evaluate(() => [...document.querySelectorAll('#table tr')].map((tr) => [...tr.cells].map((c) => c.textContent)));
+/** The comparison table as shown: header labels and each row's cells. */
+function shownTable(page, table = '#table') {
+  return page.evaluate((table) => [...document.querySelectorAll(`${table} tr`)].map((tr) => [...tr.cells].map((c) => c.textContent)), table);
 }
 
-async function download(page, name) {
+/** Downloads `name`; `texts`: with "include query and document texts" checked (the full
+ *  files) or not (results.json and report.html are then the results-only share). */
+async function download(page, name, { texts = true } = {}) {
+  await page.setChecked('#share-texts', texts);
   const [dl] = await Promise.all([page.waitForEvent('download'), page.click(`button[data-file="${name}"]`)]);
-  const path = join(artifacts, `download-${name}`);
+  if (dl.suggestedFilename() !== name) check(`the download is named ${name}`, false, dl.suggestedFilename());
+  const path = join(artifacts, `download-${texts ? '' : 'share-'}${name}`);
   await dl.saveAs(path);
   return readFileSync(path, 'utf8');
 }
 
 /** One dataset run: the page against the CLI for the same files and settings. */
-async function scenario(page, { name, choose, convention, k, models, cliArgs, cwd, shot, search }) {
+async function scenario(page, { name, choose, convention, k, models, cliArgs, cwd, shot, search, views: viewChecks }) {
   await page.goto(page.baseUrl);
   await choose(page);
   await page.check(`input[name=convention][value=${convention}]`);
@@ -280,12 +329,14 @@ async function scenario(page, { name, choose, convention, k, models, cliArgs, cw
   const metricDiffs = ref.results.models.flatMap((m, i) => diff(shown.models[i]?.metrics ?? {}, m.metrics, `models[${i}].metrics`));
   const count = ref.results.models.reduce((n, m) => n + Object.keys(m.metrics).length, 0);
   check(`${name}: all ${count} metric means equal the CLI's to ${TOLERANCE}`, metricDiffs.length === 0, metricDiffs.slice(0, 5).join('; '));
-  const allDiffs = diff(shown, ref.results);
+  const allDiffs = diffResults(shown, ref.results);
   check(`${name}: results.json equals the CLI's (timings aside)`, allDiffs.length === 0, allDiffs.slice(0, 5).join('; '));
 
   const table = await shownTable(page);
-  // The time column differs by nature; the page adds a search column.
-  const [pageRows, cliRows] = [table.map((r) => r.slice(0, -2)), ref.table.map((r) => r.slice(0, -1))];
+  // The time column differs by nature; the page adds a search column (and, with two or more
+  // models, the significance columns) after it.
+  const cliRows = ref.table.map((r) => r.slice(0, -1));
+  const pageRows = table.map((r) => r.slice(0, cliRows[0].length));
   check(`${name}: the table shows the CLI's Markdown table`, JSON.stringify(pageRows) === JSON.stringify(cliRows),
     `page ${JSON.stringify(pageRows)}\n     cli  ${JSON.stringify(cliRows)}`);
 
@@ -294,34 +345,187 @@ async function scenario(page, { name, choose, convention, k, models, cliArgs, cw
   const perQuery = await download(page, 'per_query.jsonl');
   const lines = (s) => s.trim().split('\n').map((l) => JSON.parse(l));
   const [got, want] = [lines(perQuery), lines(ref.perQuery)];
-  // Embedding scores come from sgemm: natively matrixmultiply picks an FMA kernel at run
-  // time, wasm has no FMA, so scores may differ in the last f32 bits (2^-21 relative allows
-  // 4 ulps). Neural models' vectors themselves differ by up to VECTOR_TOLERANCE per component
-  // (the forward pass's sums run in another order), so their scores get that much absolute.
-  // The ranked doc ids must still be identical; BM25 scores must match exactly.
-  const emb = new Set(ref.results.models.filter((m) => m.spec.kind === 'emb').map((m) => m.name));
-  const neural = new Set(ref.results.models.filter((m) => m.spec.kind === 'neural').map((m) => m.name));
-  let lastBits = 0;
-  const topDiffs = [];
-  got.forEach((row, i) => {
-    if (!(emb.has(row.model) || neural.has(row.model)) || !want[i]) return;
-    const close = (x, y) => (neural.has(row.model) ? Math.abs(x - y) <= VECTOR_TOLERANCE : Math.abs(x - y) <= 2 ** -21 * Math.abs(y));
-    const [a, b] = [row.top, want[i].top];
-    if (a.map(([d]) => d).join() !== b.map(([d]) => d).join()) topDiffs.push(`[${i}] ${row.query_id}: ranking differs`);
-    a.forEach(([, x], j) => {
-      const y = b[j]?.[1];
-      if (x !== y) lastBits++;
-      if (!close(x, y)) topDiffs.push(`[${i}] ${row.query_id} top ${j}: ${x} vs ${y}`);
-    });
-    delete row.top;
-    delete want[i].top;
-  });
+  const [topDiffs, lastBits] = compareTops(got, want, ref.results.models);
   if (lastBits) console.log(`     (${lastBits} embedding scores differ from native in the last bits)`);
   const pqDiffs = [...topDiffs, ...diff(got, want)];
   check(`${name}: per_query.jsonl equals the CLI's (rankings, scores, per-query metrics)`, pqDiffs.length === 0, pqDiffs.slice(0, 5).join('; '));
   const csv = await download(page, 'results.csv');
   check(`${name}: results.csv has one row per model`, csv.trim().split('\n').length === models.length + 1, csv);
+  if (viewChecks) await checkViews(page, { name, shot, shown, ref, table, queryTexts: viewChecks.queryTexts });
   return { shown, statuses: await page.evaluate(() => window.__statuses), maxStallMs: await page.evaluate(() => window.__maxStallMs) };
+}
+
+/** The results views (www/views.js) against the data they show: sorting, the per-query
+ *  explorer against the CLI's per_query.jsonl, model vs model against counts made here, the
+ *  results-only share (no text; its report.html renders offline without a request), "Open
+ *  results", and screenshots of every view at desktop and phone width, light and dark. */
+async function checkViews(page, { name, shot, shown, ref, table, queryTexts }) {
+  const byName = new Map(shown.models.map((m) => [m.name, m]));
+  const sorted = (models, key, dir) => models.length === shown.models.length &&
+    models.every((m, i) => i === 0 || dir * (byName.get(m).metrics[key] - byName.get(models[i - 1]).metrics[key]) >= 0);
+  const tableState = (label) => page.evaluate((label) => ({
+    models: [...document.querySelectorAll('#table tbody tr')].map((tr) => tr.dataset.model),
+    sort: [...document.querySelectorAll('#table thead th')].find((th) => th.textContent === label)?.getAttribute('aria-sort'),
+  }), label);
+  const [label, key] = table[0].includes('MRR@10') ? ['MRR@10', 'mrr@10'] : ['Recall@100', 'recall@100'];
+  const header = page.locator('#table thead button', { hasText: new RegExp(`^${label}$`) });
+  await header.click();
+  let state = await tableState(label);
+  check(`${name}: clicking ${label} sorts the table by ${key}, highest first`, state.sort === 'descending' && sorted(state.models, key, -1), JSON.stringify(state));
+  await header.focus();
+  await page.keyboard.press('Enter');
+  state = await tableState(label);
+  check(`${name}: Enter on ${label} sorts it lowest first`, state.sort === 'ascending' && sorted(state.models, key, 1), JSON.stringify(state));
+
+  // The explorer: each model's top 10 for a few queries equal the CLI's per_query.jsonl.
+  const lines = ref.perQuery.trim().split('\n').map((l) => JSON.parse(l));
+  const qids = [...new Set(lines.map((l) => l.query_id))];
+  const qrels = shown.details.qrels;
+  const explorerDiffs = [];
+  for (const qid of [qids[0], qids[Math.floor(qids.length / 2)], qids.at(-1)]) {
+    await page.selectOption('.view-explorer select.query-select', qid);
+    const got = await page.evaluate(() => ({
+      title: document.querySelector('.view-explorer .query-title').textContent,
+      tops: Object.fromEntries([...document.querySelectorAll('.view-explorer table.top')].map((t) => [t.dataset.model,
+        [...t.tBodies[0].rows].map((r) => [r.cells[1].textContent, Number(r.cells[2].textContent), r.classList.contains('relevant')])])),
+    }));
+    const text = shown.details.texts?.queries?.[qid];
+    if (!got.title.startsWith(qid) || (text && !got.title.includes(text))) explorerDiffs.push(`${qid}: title ${got.title}`);
+    for (const m of shown.models) {
+      const want = lines.find((l) => l.model === m.name && l.query_id === qid).top.slice(0, 10)
+        .map(([d, s]) => [d, s, (qrels[qid]?.[d] ?? 0) > 0]);
+      const rows = got.tops[m.name] ?? [];
+      const same = rows.length === want.length && rows.every(([d, s, rel], i) => d === want[i][0] && Math.abs(s - want[i][1]) <= 6e-5 && rel === want[i][2]);
+      if (!same) explorerDiffs.push(`${qid} ${m.name}: ${JSON.stringify(rows.slice(0, 3))} vs ${JSON.stringify(want.slice(0, 3))}`);
+    }
+  }
+  check(`${name}: the explorer shows each model's top 10 of per_query.jsonl, relevant documents marked`, explorerDiffs.length === 0, explorerDiffs.slice(0, 3).join('; '));
+
+  // Model vs model: wins / losses / ties counted here from the details.
+  if (shown.models.length >= 2) {
+    const [A, B] = [shown.models[1].name, shown.models[0].name];
+    const metric = 'recall@10';
+    const selects = page.locator('.view-versus select');
+    await selects.nth(0).selectOption(A);
+    await selects.nth(1).selectOption(B);
+    await selects.nth(2).selectOption(metric);
+    const rows = (m) => new Map(shown.details.per_query[m].map((q) => [q.query_id, q.metrics[metric]]));
+    const [a, b] = [rows(A), rows(B)];
+    const want = [0, 0, 0];
+    for (const [q, x] of a) {
+      if (!b.has(q)) continue;
+      const y = b.get(q);
+      want[Math.abs(x - y) <= 1e-12 ? 2 : x > y ? 0 : 1]++;
+    }
+    const got = await page.$eval('.view-versus .wlt', (p) => ['wins', 'losses', 'ties'].map((c) => Number(p.querySelector(`.${c}`).textContent)));
+    check(`${name}: model vs model counts ${A} vs ${B} on ${metric}: ${want.join(' / ')} wins / losses / ties`, JSON.stringify(got) === JSON.stringify(want), JSON.stringify(got));
+    const points = await page.$$eval('.view-versus circle.pt', (cs) => cs.map((c) => c.dataset.queries.split(' ')));
+    check(`${name}: the scatter plot has every paired query once`, points.flat().length === want[0] + want[1] + want[2]);
+    // Keyboard: Tab lands on one point, arrows move, Enter opens that query in the explorer.
+    await page.focus('.view-versus circle.pt[tabindex="0"]');
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('Enter');
+    const opened = await page.inputValue('.view-explorer select.query-select');
+    check(`${name}: a scatter point opens its query in the explorer from the keyboard`, points.length > 1 && opened === points[1][0], `${opened} vs ${points[1]?.[0]}`);
+  }
+  // Failures: each model's list, as results.json has it.
+  const listed = await page.$$eval('.view-failures details.failures', (ds) => Object.fromEntries(ds.map((d) =>
+    [d.dataset.model, [...d.querySelectorAll('.failure-list > li .failure-head code')].map((c) => c.textContent)])));
+  const wantFailures = Object.fromEntries(shown.models.map((m) => [m.name, (m.failures ?? []).map((f) => f.query_id)]));
+  check(`${name}: the failures view lists each model's failures`, shown.models.some((m) => m.failures?.length) &&
+    JSON.stringify(listed, Object.keys(wantFailures).sort()) === JSON.stringify(wantFailures, Object.keys(wantFailures).sort()), JSON.stringify(listed));
+  await shootViews(page, '#views', `${shot}-view`);
+
+  // The results-only share: no query or document text, in results.json or report.html.
+  const share = await download(page, 'results.json', { texts: false });
+  const shareHtml = await download(page, 'report.html', { texts: false });
+  const fullHtml = await download(page, 'report.html');
+  const texts = [...(queryTexts ?? Object.values(shown.details.texts.queries).slice(0, 5)),
+    ...Object.values(shown.details.texts.docs).slice(0, 5).map((d) => d.slice(0, 30))];
+  // As written inside JSON: quotes and backslashes escaped.
+  const has = (file, t) => file.includes(t) || file.includes(JSON.stringify(t).slice(1, -1));
+  const leaks = texts.filter((t) => has(share, t) || has(shareHtml, t));
+  check(`${name}: the results-only share (texts unchecked) has none of ${texts.length} query and document texts`,
+    JSON.parse(share).results_only === true && leaks.length === 0 && texts.every((t) => has(fullHtml, t)), leaks.slice(0, 3).join(' | '));
+
+  // report.html as a file: the views render, with no request and no policy violation.
+  const report = await openReport(page, join(artifacts, 'download-share-report.html'), `${shot}-report`);
+  check(`${name}: the shared report.html renders the comparison table offline (${report.requests.length} requests, ${report.violations.length} CSP violations)`,
+    report.requests.length === 0 && report.violations.length === 0 && report.errors.length === 0 && JSON.stringify(report.table) === JSON.stringify(table),
+    `${report.requests.join(', ')} ${report.violations.join(', ')} ${report.errors.join(', ')}`);
+  check(`${name}: the shared report.html says its texts were not included`, /not included/.test(report.explorerNote));
+  writeFileSync(join(artifacts, `${shot}-cli-report.html`), ref.report);
+  const cli = await openReport(page, join(artifacts, `${shot}-cli-report.html`));
+  const metricCells = (t) => t.map((r) => r.slice(0, ref.table[0].length - 1));
+  check(`${name}: the CLI's report.html shows the same table, offline`,
+    cli.requests.length === 0 && cli.errors.length === 0 && JSON.stringify(metricCells(cli.table)) === JSON.stringify(metricCells(table)),
+    `${JSON.stringify(cli.table[1])} ${cli.errors.join(', ')}`);
+
+  // "Open results": the downloaded share.json, then the shared report.html, show the same table.
+  for (const file of ['download-share-results.json', 'download-share-report.html']) {
+    await page.setInputFiles('#open-results', join(artifacts, file));
+    await page.waitForFunction((f) => document.getElementById('status').textContent === `opened ${f}`, file);
+    const again = await shownTable(page);
+    check(`${name}: Open results with ${file} shows the same table`, JSON.stringify(again) === JSON.stringify(table) &&
+      await page.isHidden('#downloads') && !(await page.isHidden('#results-source')), JSON.stringify(again[1]));
+  }
+}
+
+/** Opens a report.html from disk in a fresh context; its table, requests, violations, errors. */
+async function openReport(page, path, shot) {
+  const context = await page.context().browser().newContext({ viewport: { width: 1100, height: 900 }, locale: 'ja-JP' });
+  const url = pathToFileURL(path).href;
+  const requests = [];
+  const errors = [];
+  context.on('request', (r) => { if (r.url() !== url) requests.push(r.url()); });
+  await context.addInitScript(() => {
+    window.__violations = [];
+    document.addEventListener('securitypolicyviolation', (e) => window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
+  });
+  const p = await context.newPage();
+  p.on('pageerror', (e) => errors.push(e.message));
+  p.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  try {
+    await p.goto(url);
+    await p.waitForSelector('#report table.comparison', { timeout: 10_000 });
+    if (shot) await shootViews(p, '#report', shot);
+    return {
+      requests, errors,
+      violations: await p.evaluate(() => window.__violations),
+      table: await shownTable(p, '#report table.comparison'),
+      explorerNote: await p.evaluate(() => document.querySelector('#report .view-explorer .omitted')?.textContent ?? ''),
+    };
+  } catch (e) {
+    return { requests, errors: [...errors, e.message], violations: [], table: [], explorerNote: '' };
+  } finally {
+    await context.close();
+  }
+}
+
+/** Screenshots of each view under `root` at 1100 and 390 px, light and dark; at 390 px nothing
+ *  in the views may reach past the screen's edge (wide tables scroll in their own box). */
+async function shootViews(page, root, prefix) {
+  const size = page.viewportSize();
+  const overflow = [];
+  for (const width of [1100, 390]) {
+    await page.setViewportSize({ width, height: 900 });
+    for (const colorScheme of ['light', 'dark']) {
+      await page.emulateMedia({ colorScheme });
+      const views = await page.$$eval(`${root} > *`, (els) => els.map((e) => [...e.classList].find((c) => c.startsWith('view-'))));
+      for (const [i, view] of views.entries()) {
+        if (view) await page.locator(`${root} > *`).nth(i).screenshot({ path: join(artifacts, `${prefix}-${view.slice(5)}-${width}-${colorScheme}.png`) });
+      }
+      const wide = await page.evaluate((root) => [...document.querySelectorAll(`${root} *`)].filter((e) => {
+        if (e.getBoundingClientRect().right <= window.innerWidth + 0.5) return false;
+        for (let p = e.parentElement; p; p = p.parentElement) if (getComputedStyle(p).overflowX !== 'visible') return false;
+        return true;
+      }).slice(0, 3).map((e) => `${e.tagName.toLowerCase()}.${e.className.baseVal ?? e.className} ends at ${Math.round(e.getBoundingClientRect().right)} px`), root);
+      if (wide.length) overflow.push(`${width} px ${colorScheme}: ${wide.join(', ')}`);
+    }
+  }
+  await page.emulateMedia({ colorScheme: null });
+  await page.setViewportSize(size);
+  check(`${prefix}: the views fit a 390 px wide screen without sideways scrolling`, overflow.length === 0, overflow.join('; '));
 }
 
 /** Neural models in the page: bundled MiniLM on demo/ against the CLI, Cache Storage on the
@@ -351,6 +555,8 @@ async function neural(page, served) {
     models: ['bm25', 'all-MiniLM-L6-v2'],
     cliArgs: ['--data', demo, '--no-cache'],
     cwd: join(www, 'models'),
+    // The demo's Japanese questions must stay out of a share.
+    views: { queryTexts: readFileSync(join(demo, 'queries.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).text).filter((t) => /[\u3040-\u30ff]/.test(t)).slice(0, 6) },
   });
   if (!first) return;
   const downloaded = modelFiles(from);
@@ -398,7 +604,7 @@ async function neural(page, served) {
   const picked = JSON.parse(await page.textContent('#results-json'));
   const cli = native(['--data', demo, '--no-cache', '--k', '1,3,5,10,100', '--model', 'picked=all-MiniLM-L6-v2',
     '--query-prompt', 'picked=query: ', '--doc-prompt', 'passage: '], join(www, 'models'));
-  const pickedDiffs = diff(picked, cli.results);
+  const pickedDiffs = diffResults(picked, cli.results);
   check('a chosen model folder with prompts (one per model, one for all): results.json equals the CLI\'s with --query-prompt/--doc-prompt, fetching nothing',
     e2 === null && modelFiles(from).length === 0 && pickedDiffs.length === 0 && picked.models[0].search.encoder.prompts.source === 'flag',
     `${e2 ?? ''} ${pickedDiffs.slice(0, 3).join('; ')}`);
@@ -426,7 +632,7 @@ async function neural(page, served) {
     console.log(`     (all-mpnet-base-v2 on demo: ${((Date.now() - t0) / 1000).toFixed(1)} s in the page)`);
     await page.screenshot({ path: join(artifacts, '09-mpnet-results.png'), fullPage: true });
     const ref = native(['--data', demo, '--no-cache', '--k', '1,3,5,10,100', '--model', 'all-mpnet-base-v2'], join(root, 'models'));
-    const mpnetDiffs = inPage ? diff(inPage, ref.results) : ['no results'];
+    const mpnetDiffs = inPage ? diffResults(inPage, ref.results) : ['no results'];
     check('all-mpnet-base-v2 chosen from disk: results.json equals the CLI\'s',
       e3 === null && mpnetDiffs.length === 0 && inPage.models[0].search.encoder.architecture === 'mpnet',
       `${e3 ?? ''} ${mpnetDiffs.slice(0, 3).join('; ')}`);
@@ -508,6 +714,7 @@ async function main() {
         k: '1,5,10,100',
         models: ['bm25', 'ベースライン=bm25:k1=1.2,b=0.75'],
         cliArgs: ['--data', jsquad],
+        views: {},
       });
     } else {
       console.log(`skip jsquad-valid: ${jsquad} not found`);
