@@ -25,11 +25,11 @@ wasm_test() {
         CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$(command -v wasm-bindgen-test-runner)" "$@" \
         bash -c '
         if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
-            cargo "$@"
+            cargo "$@" -- --nocapture
         else
             PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld \
-                RUSTC_BOOTSTRAP=1 /usr/bin/cargo "$@" -Zbuild-std=std,panic_abort
-        fi' wasm-test test --target wasm32-unknown-unknown --no-default-features --features gpu,models --test wasm --test gpu_search --test wasm_models -- --nocapture
+                RUSTC_BOOTSTRAP=1 /usr/bin/cargo "$@" -Zbuild-std=std,panic_abort -- --nocapture
+        fi' wasm-test test --target wasm32-unknown-unknown --no-default-features --features gpu,models --test wasm --test gpu_search --test wasm_models
 }
 # The tests' own lines (adapters, skips) are shown with --nocapture; skips are repeated at the end
 # of each run so that a missing adapter cannot go unnoticed.

@@ -762,6 +762,29 @@ async function main() {
     await page.setInputFiles('#files', join(xquad, 'queries.jsonl'));
     const err = await runAndWait(page);
     check('a dataset without a corpus shows what to add', err !== null && err.includes('BEIR folder'), String(err));
+
+    // Three kinds of bad file: the message names the file, the line and the fix, as the CLI's.
+    const bad = mkdtempSync(join(tmpdir(), 'embeval-e2e-bad-'));
+    const good = {
+      'corpus.jsonl': '{"_id": "d1", "text": "東京は日本の首都です。"}\n{"_id": "d2", "text": "京都"}\n',
+      'queries.jsonl': '{"_id": "q1", "text": "日本の首都"}\n',
+      'test.tsv': 'query-id\tcorpus-id\tscore\nq1\td1\t1\n',
+    };
+    const cases = [
+      ['corpus.jsonl', '{"_id": "d1", "text": "東京"}\n{"_id": "d2", "text": "unterminated\n', 'corpus.jsonl:2: malformed JSON'],
+      ['test.tsv', 'query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td2\thigh\n', "qrels/test.tsv:3: relevance 'high' is not an integer"],
+      ['queries.jsonl', '{"_id": "q1", "text": "日本"}\n{"text": "no id"}\n', 'queries.jsonl:2: unexpected JSON content'],
+    ];
+    for (const [name, text, want] of cases) {
+      const dir = mkdtempSync(join(bad, 'case-'));
+      for (const [f, t] of Object.entries({ ...good, [name]: text })) writeFileSync(join(dir, f), t);
+      await page.goto(page.baseUrl);
+      await page.setInputFiles('#files', Object.keys(good).map((f) => join(dir, f)));
+      const e = await runAndWait(page);
+      check(`a bad ${name} is named with its line and the fix (${want})`, e !== null && e.includes(want) && e.includes('fix:'), String(e));
+    }
+    await page.screenshot({ path: join(artifacts, '05-bad-file.png'), fullPage: true });
+    rmSync(bad, { recursive: true, force: true });
     check('the error is announced (role=alert)', await page.getAttribute('#error', 'role') === 'alert');
     await page.screenshot({ path: join(artifacts, '05-error.png'), fullPage: true });
     await page.setInputFiles('#folder', xquad);

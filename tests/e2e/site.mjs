@@ -1,6 +1,7 @@
 // The deployable site end to end: serve www/dist (scripts/build-web.sh) from 127.0.0.1 under a
 // path prefix, as GitHub Pages serves a project site, and in headless Chromium:
-//   - the demo button selects demo/'s files and BM25 + the bundled all-MiniLM-L6-v2 run on them;
+//   - the demo button selects demo/'s files and BM25 + the bundled all-MiniLM-L6-v2 run on them,
+//     with every metric equal to the native CLI's on the same files (EMBEVAL_BIN);
 //   - the Content-Security-Policy of index.html (also sent as a header for worker.js, as a host
 //     following the README would) is never violated, and no page or console error appears;
 //   - every request stays on 127.0.0.1 and under the prefix (relative URLs only);
@@ -15,8 +16,10 @@
 //
 // Env: CHROMIUM (default /usr/bin/chromium). Screenshots go to tests/e2e/artifacts/site-*.png.
 
+import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -28,6 +31,20 @@ const artifacts = join(here, 'artifacts');
 const PREFIX = '/embeval/';
 const RUN_TIMEOUT_MS = 180_000;
 const DEMO = ['corpus.jsonl', 'queries.jsonl', 'qrels/test.tsv'];
+const bin = resolve(root, process.env.EMBEVAL_BIN ?? 'target/release/embeval');
+
+/** The native CLI's metric means for the demo run the page makes (its default k). */
+function cliMetrics() {
+  const out = mkdtempSync(join(tmpdir(), 'embeval-site-'));
+  try {
+    execFileSync(bin, ['eval', '--data', join(root, 'demo'), '--model', 'bm25', '--model', 'all-MiniLM-L6-v2',
+      '--k', '1,3,5,10,100', '--no-cache', '--out', out, '--quiet'], { cwd: join(dist, 'models'), stdio: 'ignore' });
+    const r = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    return Object.fromEntries(r.models.map((m) => [m.name, m.metrics]));
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
 
 let passed = 0;
 let failed = 0;
@@ -215,6 +232,10 @@ async function main() {
 
     // 2. The one-click demo, with the bundled model (downloaded into worker.js's cache).
     const online = await demoRun(page, 'online');
+    const cli = cliMetrics();
+    const off = Object.keys(cli).flatMap((m) => Object.keys(cli[m]).filter((k) => !(Math.abs(cli[m][k] - online.metrics[m]?.[k]) <= 1e-12)).map((k) => `${m} ${k}`));
+    check(`the site's demo metrics equal the native CLI's (${Object.keys(cli).length} models, to 1e-12)`,
+      Object.keys(cli).length === 2 && off.length === 0, off.slice(0, 5).join(', '));
     await page.screenshot({ path: join(artifacts, 'site-02-demo-results-1100.png'), fullPage: true });
     const modelCache = (await caches(page))['embeval-models'];
     check('the bundled model is kept once, in worker.js\'s cache (not in the site cache)',
