@@ -43,14 +43,62 @@ function logicalName(file, path) {
   return file.name;
 }
 
-/** Everything chosen, from the pickers, a drop or the demo button, through one mapping. */
-function choose() {
-  chosen = new Map();
+/** Names the library reads as they are (src/data/mod.rs `names`, model files). */
+const KNOWN = /^(corpus|queries|qalog)\.jsonl$|^(queries|corpus|relevant_docs)\.json$|^qrels$|^qrels\/|\.(npy|safetensors)$/;
+
+/** The first non-empty line of a file (gzip undone). */
+async function firstLine(file) {
+  let stream = file.stream();
+  if (file.name.endsWith('.gz')) stream = stream.pipeThrough(new DecompressionStream('gzip'));
+  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  let text = '';
+  while (!/\S[^\n]*\n/.test(text) && text.length < 65536) {
+    const { value, done } = await reader.read().catch(() => ({ done: true }));
+    if (done) break;
+    text += value;
+  }
+  reader.cancel().catch(() => {});
+  return text.split(/\r?\n/).find((l) => l.trim()) ?? '';
+}
+
+/** What a lone file the library does not know by name holds, from its first line: a QA log
+ *  (`{"query_id", "query_text", "references"}`, as --data LOG.jsonl), TREC qrels
+ *  (`qid 0 docid rel`, as --qrels) or a TREC run (`qid Q0 docid rank score tag`, as --run);
+ *  null for anything else (kept under its own name, e.g. for emb: lines). */
+async function sniff(file) {
+  const line = await firstLine(file).catch(() => '');
+  try {
+    const o = JSON.parse(line);
+    if (o && typeof o === 'object' && 'query_text' in o && 'references' in o) return 'qalog';
+  } catch { /* not JSON */ }
+  const f = line.trim().split(/\s+/);
+  if (f.length === 4 && /^-?\d+$/.test(f[3])) return 'qrels';
+  if (f.length === 6 && /^\d+$/.test(f[3]) && Number.isFinite(Number(f[4]))) return 'run';
+  return null;
+}
+
+/** Everything chosen, from the pickers, a drop or the demo button, through one mapping. Lone
+ *  files with other names are looked into: a QA log becomes `qalog.jsonl`, TREC qrels
+ *  `qrels`, and each TREC run gets its `run:` model line. */
+async function choose() {
+  const next = new Map();
+  const runs = [];
   const picked = [$('folder'), $('files')].flatMap((input) => [...input.files].map((file) => ({ file, path: file.webkitRelativePath })));
   for (const { file, path } of [...dropped, ...picked]) {
-    const name = logicalName(file, path);
-    if (name && !name.split('/').some((part) => part.startsWith('.'))) chosen.set(name, { file, path });
+    let name = logicalName(file, path);
+    if (!name || name.split('/').some((part) => part.startsWith('.'))) continue;
+    if (!path && !KNOWN.test(name)) {
+      const role = await sniff(file);
+      if (role === 'qalog') name = 'qalog.jsonl';
+      else if (role === 'qrels') name = 'qrels';
+      else if (role === 'run') runs.push(`run:${name}`);
+    }
+    next.set(name, { file, path });
   }
+  // TREC files have no corpus for the default bm25 line: the runs replace it.
+  if (runs.length && $('models').value.trim() === 'bm25') $('models').value = '';
+  runs.forEach(addModelLine);
+  chosen = next;
   showChosen();
   const splits = [...chosen.keys()].map((n) => n.match(/^qrels\/(.+)\.tsv(\.gz)?$/)).filter(Boolean).map((m) => m[1]);
   const select = $('split');

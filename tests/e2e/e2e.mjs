@@ -528,6 +528,27 @@ async function shootViews(page, root, prefix) {
   check(`${prefix}: the views fit a 390 px wide screen without sideways scrolling`, overflow.length === 0, overflow.join('; '));
 }
 
+/** Lone files with names the library does not know: the page's logical names and model lines,
+ *  then the run's metrics against the CLI's. */
+async function sniffedScenario(page, { name, files, names, lines, cliArgs, format }) {
+  await page.goto(page.baseUrl);
+  await page.setInputFiles('#files', files);
+  await page.waitForFunction((n) => document.querySelectorAll('#chosen tbody tr').length === n, names.length, { timeout: 20_000 }).catch(() => {});
+  const got = await page.$$eval('#chosen tbody th', (ths) => ths.map((th) => th.textContent));
+  check(`${name}: named as the CLI reads them (${names.join(', ')})`, JSON.stringify(got) === JSON.stringify(names), got.join(', '));
+  const modelLines = (await page.inputValue('#models')).split('\n').filter(Boolean);
+  check(`${name}: model lines ${lines.join(', ')}`, JSON.stringify(modelLines) === JSON.stringify(lines), modelLines.join(', '));
+  const error = await runAndWait(page);
+  check(`${name}: the run finishes without an error`, error === null, error ?? '');
+  if (error) return;
+  const shown = JSON.parse(await page.textContent('#results-json'));
+  const ref = native([...cliArgs, '--k', '1,3,5,10,100'], root);
+  if (format) check(`${name}: read as ${format}`, shown.dataset.format === format && ref.results.dataset.format === format, shown.dataset.format);
+  const diffs = ref.results.models.flatMap((m, i) => diff(shown.models[i]?.metrics ?? {}, m.metrics, `${m.name}`));
+  check(`${name}: every metric equals the CLI's (${ref.results.models.map((m) => m.name).join(', ')})`,
+    shown.models.map((m) => m.name).join() === ref.results.models.map((m) => m.name).join() && diffs.length === 0, diffs.slice(0, 3).join('; '));
+}
+
 /** Neural models in the page: bundled MiniLM on demo/ against the CLI, Cache Storage on the
  *  second load, a chosen model folder, and the worker's vectors against native and ST. */
 async function neural(page, served) {
@@ -754,6 +775,39 @@ async function main() {
     });
     rmSync(embDir, { recursive: true, force: true });
 
+    // 3c. Files the library does not know by name, chosen alone: TREC qrels + runs (the real
+    //     JQaRA runs, gzipped) and a QA log. The page looks into them, names them as the CLI's
+    //     --qrels / --run / --data LOG --corpus do, and its metrics equal the CLI's.
+    const jqara = join(data, 'jqara');
+    if (existsSync(join(jqara, 'qrels.trec'))) {
+      const runs = ['bm25.trec.gz', 'ruri-small.trec.gz'];
+      await sniffedScenario(page, {
+        name: 'TREC qrels + runs chosen as files',
+        files: [join(jqara, 'qrels.trec'), ...runs.map((r) => join(jqara, 'runs', r))],
+        names: ['bm25.trec.gz', 'qrels', 'ruri-small.trec.gz'],
+        lines: runs.map((r) => `run:${r}`),
+        cliArgs: ['--qrels', join(jqara, 'qrels.trec'), ...runs.flatMap((r) => ['--run', join(jqara, 'runs', r)])],
+      });
+    }
+    const logDir = mkdtempSync(join(tmpdir(), 'embeval-e2e-qalog-'));
+    writeFileSync(join(logDir, 'support-log.jsonl'), [
+      { query_id: 'l1', query_text: '日本の首都はどこ', references: [{ doc_id: 'd1', relevance_score: 0.9 }] },
+      { query_id: 'l2', query_text: 'cats on mats', references: [{ doc_id: 'd3', relevance_score: 0.8 }, { doc_id: 'd2', relevance_score: 0.2 }] },
+      { query_id: 'l3', query_text: 'big park dogs', references: [{ doc_id: 'd4', relevance_score: 1.0 }] },
+    ].map((o) => JSON.stringify(o)).join('\n') + '\n');
+    writeFileSync(join(logDir, 'corpus.jsonl'), [
+      ['d1', '東京は日本の首都です。'], ['d2', '京都は古い都です。'], ['d3', 'The cat sat on the mat.'], ['d4', 'Dogs chase cats in the big park.'],
+    ].map(([id, text]) => JSON.stringify({ _id: id, text })).join('\n') + '\n');
+    await sniffedScenario(page, {
+      name: 'a QA log and its corpus chosen as files',
+      files: [join(logDir, 'support-log.jsonl'), join(logDir, 'corpus.jsonl')],
+      names: ['corpus.jsonl', 'qalog.jsonl'],
+      lines: ['bm25'],
+      cliArgs: ['--data', join(logDir, 'support-log.jsonl'), '--corpus', join(logDir, 'corpus.jsonl'), '--model', 'bm25'],
+      format: 'qalog',
+    });
+    rmSync(logDir, { recursive: true, force: true });
+
     // 4. Neural models.
     await neural(page, served);
 
@@ -787,13 +841,15 @@ async function main() {
     rmSync(bad, { recursive: true, force: true });
     check('the error is announced (role=alert)', await page.getAttribute('#error', 'role') === 'alert');
     await page.screenshot({ path: join(artifacts, '05-error.png'), fullPage: true });
+    await page.goto(page.baseUrl);
     await page.setInputFiles('#folder', xquad);
     await page.fill('#k', '1,ten');
     await page.click('#run');
     check('bad cut-offs are named', (await page.textContent('#error')).includes("'ten'"));
     await page.fill('#k', '10');
     await page.fill('#models', 'bm25\nbm25');
-    check('a library error reaches the page', (await runAndWait(page) ?? '').includes('two models are named'));
+    const libraryError = await runAndWait(page);
+    check('a library error reaches the page', (libraryError ?? '').includes('two models are named'), String(libraryError));
 
     // A broken deployment (module or wasm missing) is reported, not waited on forever.
     const before = problems.length;
