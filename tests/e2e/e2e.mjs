@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
+import { check, run, runAndWait } from './harness.mjs';
 import { compareVectors } from './vectors.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -33,19 +34,7 @@ const bin = resolve(root, process.env.EMBEVAL_BIN ?? 'target/release/embeval');
 const TOLERANCE = 1e-12;
 const VECTOR_TOLERANCE = 1e-5; // wasm vs native, per component
 const ST_TOLERANCE = 1e-4; // wasm vs sentence-transformers (PyTorch), as tests/st_models.rs
-const RUN_TIMEOUT_MS = 180_000;
 
-let passed = 0;
-let failed = 0;
-function check(name, ok, detail = '') {
-  if (ok) {
-    passed++;
-    console.log(`ok   ${name}`);
-  } else {
-    failed++;
-    console.log(`FAIL ${name}${detail ? `\n     ${detail}` : ''}`);
-  }
-}
 
 // ---- the native reference ------------------------------------------------------------------
 
@@ -258,16 +247,6 @@ function serve() {
 
 // ---- driving the page ----------------------------------------------------------------------
 
-/** Clicks Run and waits for "done" or an error; returns the error text or null. */
-async function runAndWait(page) {
-  await page.click('#run');
-  await page.waitForFunction(
-    () => !document.getElementById('error').hidden || /^done/.test(document.getElementById('status').textContent),
-    null,
-    { timeout: RUN_TIMEOUT_MS },
-  );
-  return page.evaluate(() => (document.getElementById('error').hidden ? null : document.getElementById('error').textContent));
-}
 
 /** The comparison table as shown: header labels and each row's cells. */
 function shownTable(page, table = '#table') {
@@ -744,35 +723,24 @@ async function main() {
     // 3. Precomputed embeddings chosen next to the folder (the CLI reads the same files).
     const embDir = mkdtempSync(join(tmpdir(), 'embeval-e2e-emb-'));
     const npys = makeEmbeddings(xquad, embDir);
-    await scenario(page, {
-      name: 'xquad-en + emb:q.npy,d.npy, trec',
-      shot: '04-emb',
-      choose: async (p) => {
-        await p.setInputFiles('#folder', xquad);
-        await p.setInputFiles('#files', npys);
-      },
-      convention: 'trec',
-      k: '1,3,5,10,100',
-      models: ['bm25', 'emb:q.npy,d.npy'],
-      cliArgs: ['--data', xquad],
-      cwd: embDir,
-    });
     // 3b. The same with the search on WebGPU inside the page (Chromium's SwiftShader adapter
     //     here), against the CLI's GPU search (lavapipe).
-    await scenario(page, {
-      name: 'xquad-en + emb:q.npy,d.npy, search on WebGPU',
-      shot: '04b-emb-webgpu',
-      choose: async (p) => {
-        await p.setInputFiles('#folder', xquad);
-        await p.setInputFiles('#files', npys);
-      },
-      convention: 'trec',
-      k: '1,3,5,10,100',
-      models: ['bm25', 'emb:q.npy,d.npy'],
-      cliArgs: ['--data', xquad, '--search', 'gpu'],
-      cwd: embDir,
-      search: 'gpu',
-    });
+    for (const [search, name, shot] of [[undefined, 'trec', '04-emb'], ['gpu', 'search on WebGPU', '04b-emb-webgpu']]) {
+      await scenario(page, {
+        name: `xquad-en + emb:q.npy,d.npy, ${name}`,
+        shot,
+        choose: async (p) => {
+          await p.setInputFiles('#folder', xquad);
+          await p.setInputFiles('#files', npys);
+        },
+        convention: 'trec',
+        k: '1,3,5,10,100',
+        models: ['bm25', 'emb:q.npy,d.npy'],
+        cliArgs: ['--data', xquad, ...(search ? ['--search', search] : [])],
+        cwd: embDir,
+        search,
+      });
+    }
     rmSync(embDir, { recursive: true, force: true });
 
     // 3c. Files the library does not know by name, chosen alone: TREC qrels + runs (the real
@@ -885,11 +853,4 @@ async function main() {
   check('no page errors or console errors', problems.length === 0, problems.join('\n     '));
 }
 
-try {
-  await main();
-} catch (e) {
-  failed++;
-  console.log(`FAIL ${e.stack ?? e}`);
-}
-console.log(`e2e: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+await run('e2e', main);

@@ -23,13 +23,13 @@ import { tmpdir } from 'node:os';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { check, run, runAndWait } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 const dist = join(root, 'www/dist');
 const artifacts = join(here, 'artifacts');
 const PREFIX = '/embeval/';
-const RUN_TIMEOUT_MS = 180_000;
 const DEMO = ['corpus.jsonl', 'queries.jsonl', 'qrels/test.tsv'];
 const bin = resolve(root, process.env.EMBEVAL_BIN ?? 'target/release/embeval');
 
@@ -46,17 +46,6 @@ function cliMetrics() {
   }
 }
 
-let passed = 0;
-let failed = 0;
-function check(name, ok, detail = '') {
-  if (ok) {
-    passed++;
-    console.log(`ok   ${name}`);
-  } else {
-    failed++;
-    console.log(`FAIL ${name}${detail ? `\n     ${detail}` : ''}`);
-  }
-}
 
 // ---- serving www/dist under PREFIX -----------------------------------------------------------
 
@@ -102,15 +91,6 @@ function serve() {
 
 // ---- driving the page ------------------------------------------------------------------------
 
-async function runAndWait(page) {
-  await page.click('#run');
-  await page.waitForFunction(
-    () => !document.getElementById('error').hidden || /^done/.test(document.getElementById('status').textContent),
-    null,
-    { timeout: RUN_TIMEOUT_MS },
-  );
-  return page.evaluate(() => (document.getElementById('error').hidden ? null : document.getElementById('error').textContent));
-}
 
 /** The chosen-files table: [logical name, file as shown]. */
 function chosenRows(page) {
@@ -337,11 +317,4 @@ async function main() {
   check('no CSP violation, page error or console error', problems.length === 0, problems.join('\n     '));
 }
 
-try {
-  await main();
-} catch (e) {
-  failed++;
-  console.log(`FAIL ${e.stack ?? e}`);
-}
-console.log(`site: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+await run('site', main);
