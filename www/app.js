@@ -104,6 +104,41 @@ async function choose() {
   const select = $('split');
   const keep = splits.includes(select.value) ? select.value : splits.includes('test') ? 'test' : splits[0] ?? 'test';
   select.replaceChildren(...(splits.length ? splits : ['test']).map((s) => new Option(s, s, false, s === keep)));
+  checkChosen();
+}
+
+/** The dataset check (validation report, or what to fix in a bad file) as soon as files are
+ *  chosen, before any Run: a worker loads the chosen data alone (models do not matter here). */
+let checker = null;
+async function checkChosen() {
+  checker?.terminate();
+  checker = null;
+  clearError();
+  $('validation').hidden = true;
+  if (chosen.size === 0 || job) return;
+  const files = {};
+  for (const [name, { file }] of chosen) files[name] = new Uint8Array(await file.arrayBuffer());
+  const settings = { split: $('split').value, models: ['bm25'] };
+  const worker = new Worker('worker.js', { type: 'module' });
+  checker = worker;
+  status('checking the dataset…');
+  const done = () => {
+    worker.terminate();
+    if (checker === worker) checker = null;
+  };
+  worker.onerror = (e) => { e.preventDefault(); done(); };
+  worker.onmessage = ({ data }) => {
+    if (checker !== worker || job) return done(); // superseded by newer files or a run
+    if (data.type === 'ready') return worker.postMessage({ type: 'check', files, config: JSON.stringify(settings) }, Object.values(files).map((a) => a.buffer));
+    if (data.type === 'validation') {
+      showValidation(JSON.parse(data.json));
+      status('dataset checked: ready to run');
+    } else if (data.type === 'error') {
+      status('');
+      showError(data.message);
+    }
+    if (data.type !== 'status') done();
+  };
 }
 
 function showChosen() {
@@ -343,6 +378,8 @@ async function run(event) {
   } catch (e) {
     return showError(e.message);
   }
+  checker?.terminate();
+  checker = null;
   $('validation').hidden = true;
   $('results').hidden = true;
   outputs = null;

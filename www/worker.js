@@ -119,6 +119,11 @@ async function evaluateRun(data) {
   post({ type: 'done', outputs });
 }
 
+/** The dataset check alone, as the page shows it when files are chosen. */
+async function check(data) {
+  post({ type: 'validation', json: validate(data.files, data.config) });
+}
+
 async function embed(data) {
   const files = await withBundled(data);
   progress(`${data.dir}: load model`, 0, 1);
@@ -135,7 +140,7 @@ async function embed(data) {
 }
 
 self.onmessage = async ({ data }) => {
-  const handler = { run: evaluateRun, embed }[data.type];
+  const handler = { run: evaluateRun, embed, check }[data.type];
   if (!handler) return;
   try {
     await ready;

@@ -695,6 +695,9 @@ async function main() {
         await p.setInputFiles('#folder', xquad);
         const names = await p.$$eval('#chosen tbody th', (ths) => ths.map((th) => th.textContent));
         check('the folder maps to BEIR logical names', ['corpus.jsonl', 'qrels/test.tsv', 'queries.jsonl'].every((n) => names.includes(n)), names.join(', '));
+        await p.waitForSelector('#validation:not([hidden])', { timeout: 30_000 }).catch(() => {});
+        const summary = await p.textContent('#validation-summary');
+        check('choosing the folder shows the dataset check before any run', summary.startsWith('dataset (beir)'), summary.slice(0, 80));
       },
       convention: 'trec',
       k: '1,3,5,10,100',
@@ -802,6 +805,9 @@ async function main() {
       for (const [f, t] of Object.entries({ ...good, [name]: text })) writeFileSync(join(dir, f), t);
       await page.goto(page.baseUrl);
       await page.setInputFiles('#files', Object.keys(good).map((f) => join(dir, f)));
+      await page.waitForSelector('#error:not([hidden])', { timeout: 30_000 }).catch(() => {});
+      const early = await page.textContent('#error');
+      check(`a bad ${name} is named as soon as it is chosen`, early.includes(want), early);
       const e = await runAndWait(page);
       check(`a bad ${name} is named with its line and the fix (${want})`, e !== null && e.includes(want) && e.includes('fix:'), String(e));
     }
