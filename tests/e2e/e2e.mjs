@@ -723,6 +723,28 @@ async function main() {
       console.log(`skip jsquad-valid: ${jsquad} not found`);
     }
 
+    // 2b. A sentence-transformers folder (queries.json, corpus.json, relevant_docs.json: the
+    //     dicts InformationRetrievalEvaluator takes), written from xquad-en.
+    const stDir = mkdtempSync(join(tmpdir(), 'embeval-e2e-st-'));
+    const lines = (f) => readFileSync(join(xquad, f), 'utf8').trim().split('\n');
+    const stCorpus = Object.fromEntries(lines('corpus.jsonl').map((l) => JSON.parse(l)).map((d) => [d._id, `${d.title ?? ''} ${d.text}`.trim()]));
+    const stQueries = Object.fromEntries(lines('queries.jsonl').map((l) => JSON.parse(l)).map((q) => [q._id, q.text]));
+    const stRelevant = {};
+    for (const [q, d, rel] of lines('qrels/test.tsv').slice(1).map((l) => l.split('\t'))) if (Number(rel) >= 1) (stRelevant[q] ??= []).push(d);
+    writeFileSync(join(stDir, 'corpus.json'), JSON.stringify(stCorpus));
+    writeFileSync(join(stDir, 'queries.json'), JSON.stringify(stQueries));
+    writeFileSync(join(stDir, 'relevant_docs.json'), JSON.stringify(stRelevant));
+    await scenario(page, {
+      name: 'a sentence-transformers folder, bm25, st',
+      shot: '03b-st-folder',
+      choose: (p) => p.setInputFiles('#folder', stDir),
+      convention: 'st',
+      k: '1,3,5,10',
+      models: ['bm25'],
+      cliArgs: ['--data', stDir],
+    });
+    rmSync(stDir, { recursive: true, force: true });
+
     // 3. Precomputed embeddings chosen next to the folder (the CLI reads the same files).
     const embDir = mkdtempSync(join(tmpdir(), 'embeval-e2e-emb-'));
     const npys = makeEmbeddings(xquad, embDir);
