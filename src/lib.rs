@@ -173,10 +173,13 @@ pub async fn evaluate_dataset_async(
     let specs = config.validate()?;
     let validation = data::validate::validate(dataset);
     let mut report = Report::new(config, validation);
+    report.details = report::details::Details::new(config.details);
     for spec in &specs {
         let m = report::evaluate_model(spec, files, dataset, config, progress).await?;
+        if let Some(details) = &mut report.details {
+            details.add(&m, dataset);
+        }
         report.push_model(m);
-        report.details = report::details::Details::build(&report, dataset, config.details);
         after_model(&report)?;
     }
     Ok(report)

@@ -4,7 +4,7 @@
 
 import { droppedFiles } from './drop.js';
 import { registerOffline } from './offline.js';
-import { render } from './views.js';
+import { el, render, setLang, t as cell } from './views.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -116,8 +116,7 @@ async function checkChosen() {
   clearError();
   $('validation').hidden = true;
   if (chosen.size === 0 || job) return;
-  const files = {};
-  for (const [name, { file }] of chosen) files[name] = new Uint8Array(await file.arrayBuffer());
+  const files = await readFiles([...chosen].map(([name, { file }]) => [name, file]));
   const settings = { split: $('split').value, models: ['bm25'] };
   const worker = new Worker('worker.js', { type: 'module' });
   checker = worker;
@@ -291,13 +290,10 @@ function showModelPrompts() {
   const kept = new Map([...table.tBodies[0].rows].map((r) => [r.dataset.label, [...r.querySelectorAll('input')].map((i) => i.value)]));
   table.tBodies[0].replaceChildren(...labels.map((label, i) => {
     const input = (kind, value) => {
-      const el = document.createElement('input');
-      Object.assign(el, { id: `prompt-${kind}-${i}`, autocomplete: 'off', spellcheck: false, value: value ?? '' });
-      el.dataset.kind = kind;
-      el.setAttribute('aria-label', `${kind === 'query' ? 'query' : 'document'} prompt for ${label}`);
-      const td = document.createElement('td');
-      td.append(el);
-      return td;
+      const box = el('input', { id: `prompt-${kind}-${i}`, autocomplete: 'off', spellcheck: 'false', 'data-kind': kind,
+        'aria-label': `${kind === 'query' ? 'query' : 'document'} prompt for ${label}` });
+      box.value = value ?? '';
+      return el('td', {}, box);
     };
     const [query, document_] = kept.get(label) ?? [];
     const tr = row([cell('th', label, { scope: 'row' }), input('query', query), input('document', document_)]);
@@ -385,10 +381,10 @@ async function run(event) {
   outputs = null;
   busy(true);
   status('reading files…');
-  const files = {};
+  let files;
   const fromSite = [];
   try {
-    for (const [name, { file }] of chosen) files[name] = new Uint8Array(await file.arrayBuffer());
+    files = await readFiles([...chosen].map(([name, { file }]) => [name, file]));
     // Neural models: a chosen folder of that name, else a bundled model (the worker fetches
     // it); a name that is neither is left for the library to report.
     for (const dir of new Set(config.models.map(neuralDir).filter(Boolean))) {
@@ -396,7 +392,7 @@ async function run(event) {
       const site = bundled.find((m) => m.name === dir);
       if (folder) {
         status(`reading the model folder ${dir}…`);
-        for (const [path, file] of folder) files[`${dir}/${path}`] = new Uint8Array(await file.arrayBuffer());
+        Object.assign(files, await readFiles([...folder].map(([path, file]) => [`${dir}/${path}`, file])));
       } else if (site) {
         fromSite.push(site);
       }
@@ -552,24 +548,16 @@ $('open-results').addEventListener('change', openResults);
 
 // ---- small helpers -----------------------------------------------------------------------
 
-function cell(tag, text, attrs = {}) {
-  const el = document.createElement(tag);
-  el.textContent = text;
-  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
-  setLang(el, text);
-  return el;
-}
-
+/** A table row of these cells (cells made by views.js's `t`, imported here as `cell`). */
 function row(cells) {
-  const tr = document.createElement('tr');
-  tr.append(...cells);
-  return tr;
+  return el('tr', {}, cells);
 }
 
-/** Kana mark Japanese: lang=ja picks Japanese glyph forms for the kanji around them. */
-function setLang(el, text) {
-  if (/[\u3040-\u30ff]/.test(text)) el.lang = 'ja';
-  else el.removeAttribute('lang');
+/** `[name, File]` pairs → `{name: Uint8Array}`, the worker's input. */
+async function readFiles(pairs) {
+  const files = {};
+  for (const [name, file] of pairs) files[name] = new Uint8Array(await file.arrayBuffer());
+  return files;
 }
 
 function status(text) {

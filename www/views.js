@@ -628,7 +628,7 @@ function button(text, label, onClick) {
 }
 
 /** Element with attributes (null/false left out) and children (strings become text nodes). */
-function el(tag, attrs = {}, ...children) {
+export function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) if (v != null && v !== false) e.setAttribute(k, v === true ? '' : v);
   append(e, children);
@@ -647,7 +647,7 @@ function append(e, children) {
 }
 
 /** An element holding `text`, marked Japanese when it is. */
-function t(tag, text, attrs = {}) {
+export function t(tag, text, attrs = {}) {
   const e = el(tag, attrs);
   e.textContent = text;
   setLang(e, text);
@@ -660,7 +660,7 @@ function txt(text) {
 }
 
 /** Kana mark Japanese: lang=ja picks Japanese glyph forms for the kanji around them. */
-function setLang(e, text) {
+export function setLang(e, text) {
   if (/[\u3040-\u30ff]/.test(text)) e.lang = 'ja';
   else e.removeAttribute('lang');
 }

@@ -24,6 +24,7 @@ import { homedir } from 'node:os';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { launchChromium } from '../../tests/e2e/harness.mjs';
 import { compareVectors as compare } from '../../tests/e2e/vectors.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -180,9 +181,7 @@ async function main() {
   }
   mkdirSync(out, { recursive: true });
   const { server, requests, port } = await serve();
-  const args = ['--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', '--disable-dev-shm-usage'];
-  if (process.getuid?.() === 0) args.push('--no-sandbox');
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args });
+  const browser = await launchChromium(chromium);
   const foreign = [];
   try {
     const context = await browser.newContext();
@@ -247,9 +246,7 @@ async function searchMain() {
   if (!existsSync(join(root, 'www/pkg/embeval_bg.wasm'))) throw new Error('www/pkg is missing: run scripts/build-web.sh');
   mkdirSync(out, { recursive: true });
   const { server, port } = await serve();
-  const args = ['--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-dev-shm-usage', '--enable-unsafe-webgpu'];
-  if (process.getuid?.() === 0) args.push('--no-sandbox');
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args });
+  const browser = await launchChromium(chromium);
   try {
     const page = await browser.newPage();
     page.on('console', (m) => { if (m.type() === 'error') console.error(`page: ${m.text()}`); });

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{PerQuery, Report};
+use super::{ModelReport, PerQuery};
 use crate::data::{Dataset, Qrels};
 
 /// How much per-query detail `results.json` carries.
@@ -49,43 +49,41 @@ pub struct Texts {
 }
 
 impl Details {
-    /// The details of `report`'s models on `dataset`; `None` for [`DetailLevel::Off`].
-    pub fn build(report: &Report, dataset: &Dataset, level: DetailLevel) -> Option<Details> {
-        if level == DetailLevel::Off {
-            return None;
-        }
-        let per_query: BTreeMap<String, Vec<PerQuery>> =
-            report.models.iter().map(|m| (m.name.clone(), m.per_query.clone())).collect();
-        let evaluated: BTreeSet<&str> = per_query.values().flatten().map(|q| q.query_id.as_str()).collect();
-        let qrels: Qrels = dataset
-            .qrels
-            .iter()
-            .filter(|(q, _)| evaluated.contains(q.as_str()))
-            .map(|(q, docs)| (q.clone(), docs.clone()))
-            .collect();
-        let texts = (level == DetailLevel::Texts).then(|| {
-            let shown: BTreeSet<&str> = qrels
-                .values()
-                .flat_map(|docs| docs.keys())
-                .chain(per_query.values().flatten().flat_map(|q| q.top.iter().map(|(d, _)| d)))
-                .map(String::as_str)
-                .collect();
-            Texts {
-                queries: dataset
-                    .queries
-                    .iter()
-                    .filter(|q| evaluated.contains(q.id.as_str()))
-                    .map(|q| (q.id.clone(), q.text.clone()))
-                    .collect(),
-                docs: dataset
-                    .corpus
-                    .iter()
-                    .filter(|d| shown.contains(d.id.as_str()))
-                    .map(|d| (d.id.clone(), d.text.chars().take(DOC_PREVIEW_CHARS).collect()))
-                    .collect(),
+    /// Empty details at `level`; `None` for [`DetailLevel::Off`].
+    pub fn new(level: DetailLevel) -> Option<Details> {
+        (level != DetailLevel::Off).then(|| Details {
+            qrels: Qrels::new(),
+            per_query: BTreeMap::new(),
+            texts: (level == DetailLevel::Texts).then(|| Texts { queries: BTreeMap::new(), docs: BTreeMap::new() }),
+        })
+    }
+
+    /// Adds one model's rows, and the judgments and texts its rows need that earlier models'
+    /// did not bring: each model costs its own rows, whatever came before.
+    pub fn add(&mut self, model: &ModelReport, dataset: &Dataset) {
+        let mut new_docs: BTreeSet<&str> = BTreeSet::new();
+        let mut new_queries: BTreeSet<&str> = BTreeSet::new();
+        for q in &model.per_query {
+            if !self.qrels.contains_key(&q.query_id) {
+                if let Some(judged) = dataset.qrels.get(&q.query_id) {
+                    self.qrels.insert(q.query_id.clone(), judged.clone());
+                    new_docs.extend(judged.keys().map(String::as_str));
+                }
+                new_queries.insert(&q.query_id);
             }
-        });
-        Some(Details { qrels, per_query, texts })
+            new_docs.extend(q.top.iter().map(|(d, _)| d.as_str()));
+        }
+        self.per_query.insert(model.name.clone(), model.per_query.clone());
+        let Some(texts) = &mut self.texts else { return };
+        new_docs.retain(|d| !texts.docs.contains_key(*d));
+        for q in dataset.queries.iter().filter(|q| new_queries.contains(q.id.as_str())) {
+            texts.queries.insert(q.id.clone(), q.text.clone());
+        }
+        if !new_docs.is_empty() {
+            for d in dataset.corpus.iter().filter(|d| new_docs.contains(d.id.as_str())) {
+                texts.docs.insert(d.id.clone(), d.text.chars().take(DOC_PREVIEW_CHARS).collect());
+            }
+        }
     }
 }
 

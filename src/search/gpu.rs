@@ -95,9 +95,9 @@ struct Similarity {
 impl Similarity {
     fn build(device: &wgpu::Device, tile: Tile) -> Self {
         let kernel = tile.source();
-        let f32 = compute_pipeline(device, "similarity", &format!("{SIMILARITY_F32_PRELUDE}{kernel}"));
+        let f32 = compute_pipeline(device, "similarity", format!("{SIMILARITY_F32_PRELUDE}{kernel}").into());
         let f16 = device.features().contains(wgpu::Features::SHADER_F16).then(|| {
-            compute_pipeline(device, "similarity f16", &format!("{SIMILARITY_F16_PRELUDE}{kernel}"))
+            compute_pipeline(device, "similarity f16", format!("{SIMILARITY_F16_PRELUDE}{kernel}").into())
         });
         Similarity { tile, f32, f16 }
     }
@@ -264,7 +264,7 @@ impl GpuSearcher {
         }
         let software = adapter_info.device_type == wgpu::DeviceType::Cpu;
         let similarity = Similarity::build(&device, if software { Tile::Wide } else { Tile::Narrow });
-        let topk = compute_pipeline(&device, "topk", TOPK_WGSL);
+        let topk = compute_pipeline(&device, "topk", TOPK_WGSL.into());
         // On a software adapter "GPU memory" is host memory: reading the score block back is
         // a memcpy, and selecting on the CPU beat the top-k shader (lavapipe, 256 × 8192 × 384:
         // 166 vs 208 ms at k = 10, 179 vs 215 at k = 100, 198 vs 228 at k = 1000).
@@ -741,10 +741,10 @@ fn record(sink: &Mutex<Vec<String>>, message: String) {
     sink.lock().unwrap_or_else(|e| e.into_inner()).push(message);
 }
 
-fn compute_pipeline(device: &wgpu::Device, label: &str, source: &str) -> wgpu::ComputePipeline {
+fn compute_pipeline(device: &wgpu::Device, label: &str, source: Cow<'static, str>) -> wgpu::ComputePipeline {
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(label),
-        source: wgpu::ShaderSource::Wgsl(Cow::Owned(source.to_string())),
+        source: wgpu::ShaderSource::Wgsl(source),
     });
     device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some(label),

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
-import { check, run, runAndWait } from './harness.mjs';
+import { check, launchChromium, run, runAndWait } from './harness.mjs';
 import { compareVectors } from './vectors.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -664,12 +664,7 @@ async function main() {
   if (!existsSync(bin)) throw new Error(`no native CLI at ${bin}: cargo build --release --no-default-features --features cli, or set EMBEVAL_BIN`);
 
   const { server, served, missing, port } = await serve();
-  const args = [
-    '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
-    '--disable-quic', '--disable-dev-shm-usage', '--enable-unsafe-webgpu',
-  ];
-  if (process.getuid?.() === 0) args.push('--no-sandbox');
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args });
+  const browser = await launchChromium(chromium);
   const requests = [];
   const problems = [];
   try {

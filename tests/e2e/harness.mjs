@@ -39,3 +39,15 @@ export async function runAndWait(page) {
   );
   return page.evaluate(() => (document.getElementById('error').hidden ? null : document.getElementById('error').textContent));
 }
+
+/** Debian's headless Chromium as every script here starts it: no background traffic, WebGPU on
+ *  (SwiftShader where there is no GPU). `chromium` is playwright-core's, passed in so that this
+ *  file needs no package of its own. */
+export function launchChromium(chromium) {
+  const args = [
+    '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
+    '--disable-quic', '--disable-dev-shm-usage', '--enable-unsafe-webgpu',
+  ];
+  if (process.getuid?.() === 0) args.push('--no-sandbox');
+  return chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args });
+}

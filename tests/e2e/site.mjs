@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { check, run, runAndWait } from './harness.mjs';
+import { check, launchChromium, run, runAndWait } from './harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -180,12 +180,7 @@ async function main() {
   }
   const version = readFileSync(join(dist, 'sw.js'), 'utf8').match(/"version": "([0-9a-f]+)"/)[1];
   const { server, served, rewrite, state, port } = await serve();
-  const args = [
-    '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
-    '--disable-quic', '--disable-dev-shm-usage', '--enable-unsafe-webgpu',
-  ];
-  if (process.getuid?.() === 0) args.push('--no-sandbox');
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', headless: true, args });
+  const browser = await launchChromium(chromium);
   const requests = [];
   const problems = [];
   const base = `http://127.0.0.1:${port}${PREFIX}`;
