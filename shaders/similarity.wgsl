@@ -7,15 +7,10 @@
 // a barrier costs far more than the extra loads it saves. 16 vec4 accumulators (64 f32) fit a
 // hardware GPU's registers; on software adapters the host runs similarity_8x8.wgsl instead.
 //
-// Input type: the host compiles this file after a prelude that defines `Elem`: the line
-// `alias Elem = f32;`, or shaders/similarity_f16.wgsl (`enable f16; alias Elem = f16;`) on
-// adapters with shader-f16. Loads are widened to f32; all arithmetic is f32.
-//
-// Bindings (group 0):
-//   0 uniform             Params
-//   1 storage, read       queries: nq × dim4 vec4<Elem>, row-major; rows zero-padded to dim4 * 4
-//   2 storage, read       docs:    nd × dim4 vec4<Elem>, row-major; same padding
-//   3 storage, read_write scores:  nq × score_stride f32; scores[q * score_stride + d]
+// Input type, bindings and helpers: the host compiles this file after a prelude that defines
+// `Elem` (the line `alias Elem = f32;`, or shaders/similarity_f16.wgsl on adapters with
+// shader-f16), params.wgsl and similarity_common.wgsl (bindings, `hsum`, `store4`). Loads are
+// widened to f32; all arithmetic is f32.
 //
 // Summation order (the tests mirror it): for each score, four partial sums, lane l in 0..4
 // accumulating a[4c + l] * b[4c + l] over c = 0, 1, ..., dim4 - 1 in order, then
@@ -26,38 +21,6 @@
 // documents so that it does (nq, nd ≤ 65535 * 32 per dispatch). Inputs are plain f32: cosine
 // similarity needs L2-normalised rows, which the host provides. NaN inputs give NaN scores.
 
-struct Params {
-    nq: u32,           // queries in this block
-    nd: u32,           // documents in this chunk
-    dim4: u32,         // vec4s per row (dim rounded up to a multiple of 4, divided by 4)
-    score_stride: u32, // row stride of `scores`, in f32 (≥ nd)
-    k: u32,            // top-k: used by topk.wgsl only
-    slice_len: u32,    // top-k: used by topk.wgsl only
-    n_slices: u32,     // top-k: used by topk.wgsl only
-    _pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> queries: array<vec4<Elem>>;
-@group(0) @binding(2) var<storage, read> docs: array<vec4<Elem>>;
-@group(0) @binding(3) var<storage, read_write> scores: array<f32>;
-
-fn hsum(v: vec4<f32>) -> f32 {
-    return (v.x + v.y) + (v.z + v.w);
-}
-
-// Stores the scores of query q against documents d0..d0+3, skipping those past the end.
-fn store_row(q: u32, d0: u32, r: vec4<f32>) {
-    if (q >= p.nq) {
-        return;
-    }
-    let base = q * p.score_stride + d0;
-    scores[base] = r.x;
-    if (d0 + 1u < p.nd) { scores[base + 1u] = r.y; }
-    if (d0 + 2u < p.nd) { scores[base + 2u] = r.z; }
-    if (d0 + 3u < p.nd) { scores[base + 3u] = r.w; }
-}
-
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let d0 = gid.x * 4u;
@@ -65,16 +28,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (d0 >= p.nd || q0 >= p.nq) {
         return;
     }
-    // Rows past the end are clamped to the last row, so the inner loop has no branches;
-    // their results are simply not stored.
-    let qr0 = min(q0, p.nq - 1u) * p.dim4;
-    let qr1 = min(q0 + 1u, p.nq - 1u) * p.dim4;
-    let qr2 = min(q0 + 2u, p.nq - 1u) * p.dim4;
-    let qr3 = min(q0 + 3u, p.nq - 1u) * p.dim4;
-    let dr0 = min(d0, p.nd - 1u) * p.dim4;
-    let dr1 = min(d0 + 1u, p.nd - 1u) * p.dim4;
-    let dr2 = min(d0 + 2u, p.nd - 1u) * p.dim4;
-    let dr3 = min(d0 + 3u, p.nd - 1u) * p.dim4;
+    let qr0 = row_start(q0, p.nq);
+    let qr1 = row_start(q0 + 1u, p.nq);
+    let qr2 = row_start(q0 + 2u, p.nq);
+    let qr3 = row_start(q0 + 3u, p.nq);
+    let dr0 = row_start(d0, p.nd);
+    let dr1 = row_start(d0 + 1u, p.nd);
+    let dr2 = row_start(d0 + 2u, p.nd);
+    let dr3 = row_start(d0 + 3u, p.nd);
 
     // sIJ: query q0 + I against document d0 + J, as four lane-wise partial sums.
     var s00 = vec4<f32>(0.0); var s01 = vec4<f32>(0.0); var s02 = vec4<f32>(0.0); var s03 = vec4<f32>(0.0);
@@ -97,8 +58,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         s30 += x3 * y0; s31 += x3 * y1; s32 += x3 * y2; s33 += x3 * y3;
     }
 
-    store_row(q0, d0, vec4<f32>(hsum(s00), hsum(s01), hsum(s02), hsum(s03)));
-    store_row(q0 + 1u, d0, vec4<f32>(hsum(s10), hsum(s11), hsum(s12), hsum(s13)));
-    store_row(q0 + 2u, d0, vec4<f32>(hsum(s20), hsum(s21), hsum(s22), hsum(s23)));
-    store_row(q0 + 3u, d0, vec4<f32>(hsum(s30), hsum(s31), hsum(s32), hsum(s33)));
+    store4(q0, d0, vec4<f32>(hsum(s00), hsum(s01), hsum(s02), hsum(s03)));
+    store4(q0 + 1u, d0, vec4<f32>(hsum(s10), hsum(s11), hsum(s12), hsum(s13)));
+    store4(q0 + 2u, d0, vec4<f32>(hsum(s20), hsum(s21), hsum(s22), hsum(s23)));
+    store4(q0 + 3u, d0, vec4<f32>(hsum(s30), hsum(s31), hsum(s32), hsum(s33)));
 }

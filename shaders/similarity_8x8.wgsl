@@ -10,14 +10,8 @@
 // accumulators (256 f32) exceed a hardware GPU's registers per thread (255 on NVIDIA), so the
 // host uses this kernel on software adapters only (src/search/gpu.rs, `Tile`).
 //
-// Input type: as similarity.wgsl, the host compiles this file after a prelude that defines
-// `Elem` (f32, or f16 with shaders/similarity_f16.wgsl). Loads are widened to f32.
-//
-// Bindings (group 0):
-//   0 uniform             Params
-//   1 storage, read       queries: nq × dim4 vec4<Elem>, row-major; rows zero-padded to dim4 * 4
-//   2 storage, read       docs:    nd × dim4 vec4<Elem>, row-major; same padding
-//   3 storage, read_write scores:  nq × score_stride f32; scores[q * score_stride + d]
+// Input type, bindings and helpers: as similarity.wgsl, the host compiles this file after the
+// `Elem` prelude, params.wgsl and similarity_common.wgsl.
 //
 // Summation order (the tests mirror it): for each score, four partial sums, lane l in 0..4
 // accumulating a[4c + l] * b[4c + l] over c = 0, 1, ..., dim4 - 1 in order, then
@@ -28,26 +22,6 @@
 // documents so that it does (nq, nd ≤ 65535 * 64 per dispatch). Inputs are plain numbers: cosine
 // similarity needs L2-normalised rows, which the host provides. NaN inputs give NaN scores.
 
-struct Params {
-    nq: u32,           // queries in this block
-    nd: u32,           // documents in this chunk
-    dim4: u32,         // vec4s per row (dim rounded up to a multiple of 4, divided by 4)
-    score_stride: u32, // row stride of `scores`, in f32 (≥ nd)
-    k: u32,            // top-k: used by topk.wgsl only
-    slice_len: u32,    // top-k: used by topk.wgsl only
-    n_slices: u32,     // top-k: used by topk.wgsl only
-    _pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> queries: array<vec4<Elem>>;
-@group(0) @binding(2) var<storage, read> docs: array<vec4<Elem>>;
-@group(0) @binding(3) var<storage, read_write> scores: array<f32>;
-
-fn hsum(v: vec4<f32>) -> f32 {
-    return (v.x + v.y) + (v.z + v.w);
-}
-
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let d0 = gid.x * 8u;
@@ -55,24 +29,22 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (d0 >= p.nd || q0 >= p.nq) {
         return;
     }
-    // Rows past the end are clamped to the last row, so the inner loop has no branches;
-    // their results are simply not stored.
-    let qr0 = min(q0, p.nq - 1u) * p.dim4;
-    let qr1 = min(q0 + 1u, p.nq - 1u) * p.dim4;
-    let qr2 = min(q0 + 2u, p.nq - 1u) * p.dim4;
-    let qr3 = min(q0 + 3u, p.nq - 1u) * p.dim4;
-    let qr4 = min(q0 + 4u, p.nq - 1u) * p.dim4;
-    let qr5 = min(q0 + 5u, p.nq - 1u) * p.dim4;
-    let qr6 = min(q0 + 6u, p.nq - 1u) * p.dim4;
-    let qr7 = min(q0 + 7u, p.nq - 1u) * p.dim4;
-    let dr0 = min(d0, p.nd - 1u) * p.dim4;
-    let dr1 = min(d0 + 1u, p.nd - 1u) * p.dim4;
-    let dr2 = min(d0 + 2u, p.nd - 1u) * p.dim4;
-    let dr3 = min(d0 + 3u, p.nd - 1u) * p.dim4;
-    let dr4 = min(d0 + 4u, p.nd - 1u) * p.dim4;
-    let dr5 = min(d0 + 5u, p.nd - 1u) * p.dim4;
-    let dr6 = min(d0 + 6u, p.nd - 1u) * p.dim4;
-    let dr7 = min(d0 + 7u, p.nd - 1u) * p.dim4;
+    let qr0 = row_start(q0, p.nq);
+    let qr1 = row_start(q0 + 1u, p.nq);
+    let qr2 = row_start(q0 + 2u, p.nq);
+    let qr3 = row_start(q0 + 3u, p.nq);
+    let qr4 = row_start(q0 + 4u, p.nq);
+    let qr5 = row_start(q0 + 5u, p.nq);
+    let qr6 = row_start(q0 + 6u, p.nq);
+    let qr7 = row_start(q0 + 7u, p.nq);
+    let dr0 = row_start(d0, p.nd);
+    let dr1 = row_start(d0 + 1u, p.nd);
+    let dr2 = row_start(d0 + 2u, p.nd);
+    let dr3 = row_start(d0 + 3u, p.nd);
+    let dr4 = row_start(d0 + 4u, p.nd);
+    let dr5 = row_start(d0 + 5u, p.nd);
+    let dr6 = row_start(d0 + 6u, p.nd);
+    let dr7 = row_start(d0 + 7u, p.nd);
 
     // s_I_J: query q0 + I against document d0 + J, as four lane-wise partial sums.
     var s0_0 = vec4<f32>(0.0); var s0_1 = vec4<f32>(0.0); var s0_2 = vec4<f32>(0.0); var s0_3 = vec4<f32>(0.0); var s0_4 = vec4<f32>(0.0); var s0_5 = vec4<f32>(0.0); var s0_6 = vec4<f32>(0.0); var s0_7 = vec4<f32>(0.0);
@@ -111,92 +83,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         s7_0 += x7 * y0; s7_1 += x7 * y1; s7_2 += x7 * y2; s7_3 += x7 * y3; s7_4 += x7 * y4; s7_5 += x7 * y5; s7_6 += x7 * y6; s7_7 += x7 * y7;
     }
 
-    if (q0 < p.nq) {
-        let base = q0 * p.score_stride + d0;
-        scores[base] = hsum(s0_0);
-        if (d0 + 1u < p.nd) { scores[base + 1u] = hsum(s0_1); }
-        if (d0 + 2u < p.nd) { scores[base + 2u] = hsum(s0_2); }
-        if (d0 + 3u < p.nd) { scores[base + 3u] = hsum(s0_3); }
-        if (d0 + 4u < p.nd) { scores[base + 4u] = hsum(s0_4); }
-        if (d0 + 5u < p.nd) { scores[base + 5u] = hsum(s0_5); }
-        if (d0 + 6u < p.nd) { scores[base + 6u] = hsum(s0_6); }
-        if (d0 + 7u < p.nd) { scores[base + 7u] = hsum(s0_7); }
-    }
-    if (q0 + 1u < p.nq) {
-        let base = (q0 + 1u) * p.score_stride + d0;
-        scores[base] = hsum(s1_0);
-        if (d0 + 1u < p.nd) { scores[base + 1u] = hsum(s1_1); }
-        if (d0 + 2u < p.nd) { scores[base + 2u] = hsum(s1_2); }
-        if (d0 + 3u < p.nd) { scores[base + 3u] = hsum(s1_3); }
-        if (d0 + 4u < p.nd) { scores[base + 4u] = hsum(s1_4); }
-        if (d0 + 5u < p.nd) { scores[base + 5u] = hsum(s1_5); }
-        if (d0 + 6u < p.nd) { scores[base + 6u] = hsum(s1_6); }
-        if (d0 + 7u < p.nd) { scores[base + 7u] = hsum(s1_7); }
-    }
-    if (q0 + 2u < p.nq) {
-        let base = (q0 + 2u) * p.score_stride + d0;
-        scores[base] = hsum(s2_0);
-        if (d0 + 1u < p.nd) { scores[base + 1u] = hsum(s2_1); }
-        if (d0 + 2u < p.nd) { scores[base + 2u] = hsum(s2_2); }
-        if (d0 + 3u < p.nd) { scores[base + 3u] = hsum(s2_3); }
-        if (d0 + 4u < p.nd) { scores[base + 4u] = hsum(s2_4); }
-        if (d0 + 5u < p.nd) { scores[base + 5u] = hsum(s2_5); }
-        if (d0 + 6u < p.nd) { scores[base + 6u] = hsum(s2_6); }
-        if (d0 + 7u < p.nd) { scores[base + 7u] = hsum(s2_7); }
-    }
-    if (q0 + 3u < p.nq) {
-        let base = (q0 + 3u) * p.score_stride + d0;
-        scores[base] = hsum(s3_0);
-        if (d0 + 1u < p.nd) { scores[base + 1u] = hsum(s3_1); }
-        if (d0 + 2u < p.nd) { scores[base + 2u] = hsum(s3_2); }
-        if (d0 + 3u < p.nd) { scores[base + 3u] = hsum(s3_3); }
-        if (d0 + 4u < p.nd) { scores[base + 4u] = hsum(s3_4); }
-        if (d0 + 5u < p.nd) { scores[base + 5u] = hsum(s3_5); }
-        if (d0 + 6u < p.nd) { scores[base + 6u] = hsum(s3_6); }
-        if (d0 + 7u < p.nd) { scores[base + 7u] = hsum(s3_7); }
-    }
-    if (q0 + 4u < p.nq) {
-        let base = (q0 + 4u) * p.score_stride + d0;
-        scores[base] = hsum(s4_0);
-        if (d0 + 1u < p.nd) { scores[base + 1u] = hsum(s4_1); }
-        if (d0 + 2u < p.nd) { scores[base + 2u] = hsum(s4_2); }
-        if (d0 + 3u < p.nd) { scores[base + 3u] = hsum(s4_3); }
-        if (d0 + 4u < p.nd) { scores[base + 4u] = hsum(s4_4); }
-        if (d0 + 5u < p.nd) { scores[base + 5u] = hsum(s4_5); }
-        if (d0 + 6u < p.nd) { scores[base + 6u] = hsum(s4_6); }
-        if (d0 + 7u < p.nd) { scores[base + 7u] = hsum(s4_7); }
-    }
-    if (q0 + 5u < p.nq) {
-        let base = (q0 + 5u) * p.score_stride + d0;
-        scores[base] = hsum(s5_0);
-        if (d0 + 1u < p.nd) { scores[base + 1u] = hsum(s5_1); }
-        if (d0 + 2u < p.nd) { scores[base + 2u] = hsum(s5_2); }
-        if (d0 + 3u < p.nd) { scores[base + 3u] = hsum(s5_3); }
-        if (d0 + 4u < p.nd) { scores[base + 4u] = hsum(s5_4); }
-        if (d0 + 5u < p.nd) { scores[base + 5u] = hsum(s5_5); }
-        if (d0 + 6u < p.nd) { scores[base + 6u] = hsum(s5_6); }
-        if (d0 + 7u < p.nd) { scores[base + 7u] = hsum(s5_7); }
-    }
-    if (q0 + 6u < p.nq) {
-        let base = (q0 + 6u) * p.score_stride + d0;
-        scores[base] = hsum(s6_0);
-        if (d0 + 1u < p.nd) { scores[base + 1u] = hsum(s6_1); }
-        if (d0 + 2u < p.nd) { scores[base + 2u] = hsum(s6_2); }
-        if (d0 + 3u < p.nd) { scores[base + 3u] = hsum(s6_3); }
-        if (d0 + 4u < p.nd) { scores[base + 4u] = hsum(s6_4); }
-        if (d0 + 5u < p.nd) { scores[base + 5u] = hsum(s6_5); }
-        if (d0 + 6u < p.nd) { scores[base + 6u] = hsum(s6_6); }
-        if (d0 + 7u < p.nd) { scores[base + 7u] = hsum(s6_7); }
-    }
-    if (q0 + 7u < p.nq) {
-        let base = (q0 + 7u) * p.score_stride + d0;
-        scores[base] = hsum(s7_0);
-        if (d0 + 1u < p.nd) { scores[base + 1u] = hsum(s7_1); }
-        if (d0 + 2u < p.nd) { scores[base + 2u] = hsum(s7_2); }
-        if (d0 + 3u < p.nd) { scores[base + 3u] = hsum(s7_3); }
-        if (d0 + 4u < p.nd) { scores[base + 4u] = hsum(s7_4); }
-        if (d0 + 5u < p.nd) { scores[base + 5u] = hsum(s7_5); }
-        if (d0 + 6u < p.nd) { scores[base + 6u] = hsum(s7_6); }
-        if (d0 + 7u < p.nd) { scores[base + 7u] = hsum(s7_7); }
-    }
+    store4(q0, d0, vec4<f32>(hsum(s0_0), hsum(s0_1), hsum(s0_2), hsum(s0_3)));
+    store4(q0, d0 + 4u, vec4<f32>(hsum(s0_4), hsum(s0_5), hsum(s0_6), hsum(s0_7)));
+    store4(q0 + 1u, d0, vec4<f32>(hsum(s1_0), hsum(s1_1), hsum(s1_2), hsum(s1_3)));
+    store4(q0 + 1u, d0 + 4u, vec4<f32>(hsum(s1_4), hsum(s1_5), hsum(s1_6), hsum(s1_7)));
+    store4(q0 + 2u, d0, vec4<f32>(hsum(s2_0), hsum(s2_1), hsum(s2_2), hsum(s2_3)));
+    store4(q0 + 2u, d0 + 4u, vec4<f32>(hsum(s2_4), hsum(s2_5), hsum(s2_6), hsum(s2_7)));
+    store4(q0 + 3u, d0, vec4<f32>(hsum(s3_0), hsum(s3_1), hsum(s3_2), hsum(s3_3)));
+    store4(q0 + 3u, d0 + 4u, vec4<f32>(hsum(s3_4), hsum(s3_5), hsum(s3_6), hsum(s3_7)));
+    store4(q0 + 4u, d0, vec4<f32>(hsum(s4_0), hsum(s4_1), hsum(s4_2), hsum(s4_3)));
+    store4(q0 + 4u, d0 + 4u, vec4<f32>(hsum(s4_4), hsum(s4_5), hsum(s4_6), hsum(s4_7)));
+    store4(q0 + 5u, d0, vec4<f32>(hsum(s5_0), hsum(s5_1), hsum(s5_2), hsum(s5_3)));
+    store4(q0 + 5u, d0 + 4u, vec4<f32>(hsum(s5_4), hsum(s5_5), hsum(s5_6), hsum(s5_7)));
+    store4(q0 + 6u, d0, vec4<f32>(hsum(s6_0), hsum(s6_1), hsum(s6_2), hsum(s6_3)));
+    store4(q0 + 6u, d0 + 4u, vec4<f32>(hsum(s6_4), hsum(s6_5), hsum(s6_6), hsum(s6_7)));
+    store4(q0 + 7u, d0, vec4<f32>(hsum(s7_0), hsum(s7_1), hsum(s7_2), hsum(s7_3)));
+    store4(q0 + 7u, d0 + 4u, vec4<f32>(hsum(s7_4), hsum(s7_5), hsum(s7_6), hsum(s7_7)));
 }

@@ -1,7 +1,8 @@
 // similarity_f16.wgsl — the prelude that turns similarity.wgsl into its half-precision variant.
-// The host compiles this file followed by similarity.wgsl (the f32 variant is similarity.wgsl
-// after the one line `alias Elem = f32;`), so both variants share one kernel: the same 4×4
-// register tiles, dispatch, bindings, Params and summation order.
+// The host compiles this file, then params.wgsl, similarity_common.wgsl and a kernel
+// (similarity.wgsl or similarity_8x8.wgsl); the f32 variant starts with the one line
+// `alias Elem = f32;` instead. So both variants share each kernel: the same register tiles,
+// dispatch, bindings, Params and summation order.
 //
 // With Elem = f16, queries and documents are stored as vec4<f16> (half the memory and
 // bandwidth) and widened to f32 before multiplying. The product of two f16 values is exact in

@@ -9,7 +9,7 @@
 // the host merges slices and chunks and sorts.
 //
 // Bindings (group 0):
-//   0 uniform             Params (same struct as similarity.wgsl)
+//   0 uniform             Params (params.wgsl)
 //   1 storage, read       scores:    nq × score_stride f32 (from similarity.wgsl)
 //   2 storage, read       tie_rank:  nd u32, chunk-local document order
 //   3 storage, read_write partial:   (nq × n_slices) × k vec2<u32>: x = chunk-local document
@@ -28,16 +28,7 @@
 // documents (see src/search/gpu.rs); otherwise it reads the score block back and selects on
 // the CPU.
 
-struct Params {
-    nq: u32,
-    nd: u32,
-    dim4: u32,
-    score_stride: u32,
-    k: u32,         // ≥ 1
-    slice_len: u32, // documents per slice, ≥ 1
-    n_slices: u32,  // ceil(nd / slice_len)
-    _pad: u32,
-}
+// Params: shaders/params.wgsl, which the host compiles in front of this file.
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> scores: array<f32>;

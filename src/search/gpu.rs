@@ -39,6 +39,8 @@ use bytemuck::{Pod, Zeroable};
 
 use super::topk::{Candidate, TopK};
 
+const PARAMS_WGSL: &str = include_str!("../../shaders/params.wgsl");
+const SIMILARITY_COMMON_WGSL: &str = include_str!("../../shaders/similarity_common.wgsl");
 const SIMILARITY_WGSL: &str = include_str!("../../shaders/similarity.wgsl");
 const SIMILARITY_8X8_WGSL: &str = include_str!("../../shaders/similarity_8x8.wgsl");
 /// Prepended to a similarity kernel for its f32 variant; `similarity_f16.wgsl` is the f16 one.
@@ -95,9 +97,9 @@ struct Similarity {
 impl Similarity {
     fn build(device: &wgpu::Device, tile: Tile) -> Self {
         let kernel = tile.source();
-        let f32 = compute_pipeline(device, "similarity", format!("{SIMILARITY_F32_PRELUDE}{kernel}").into());
+        let f32 = compute_pipeline(device, "similarity", format!("{SIMILARITY_F32_PRELUDE}{PARAMS_WGSL}{SIMILARITY_COMMON_WGSL}{kernel}").into());
         let f16 = device.features().contains(wgpu::Features::SHADER_F16).then(|| {
-            compute_pipeline(device, "similarity f16", format!("{SIMILARITY_F16_PRELUDE}{kernel}").into())
+            compute_pipeline(device, "similarity f16", format!("{SIMILARITY_F16_PRELUDE}{PARAMS_WGSL}{SIMILARITY_COMMON_WGSL}{kernel}").into())
         });
         Similarity { tile, f32, f16 }
     }
@@ -153,8 +155,8 @@ pub enum GpuError {
     Failed(String),
 }
 
-/// Uniform block shared by both shaders; field order and size must match `struct Params` in
-/// `similarity.wgsl` and `topk.wgsl`.
+/// Uniform block every search shader reads; field order and size must match `struct Params` in
+/// `shaders/params.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 struct Params {
@@ -264,7 +266,7 @@ impl GpuSearcher {
         }
         let software = adapter_info.device_type == wgpu::DeviceType::Cpu;
         let similarity = Similarity::build(&device, if software { Tile::Wide } else { Tile::Narrow });
-        let topk = compute_pipeline(&device, "topk", TOPK_WGSL.into());
+        let topk = compute_pipeline(&device, "topk", format!("{PARAMS_WGSL}{TOPK_WGSL}").into());
         // On a software adapter "GPU memory" is host memory: reading the score block back is
         // a memcpy, and selecting on the CPU beat the top-k shader (lavapipe, 256 × 8192 × 384:
         // 166 vs 208 ms at k = 10, 179 vs 215 at k = 100, 198 vs 228 at k = 1000).
