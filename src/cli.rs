@@ -117,19 +117,19 @@ pub struct DataArgs {
 }
 
 #[derive(ClapArgs)]
-pub struct EvalArgs {
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// A model, repeatable: [LABEL=]bm25[:k1=0.9,b=0.4] | emb:Q.npy,D.npy[,QIDS,DIDS] | emb:F.safetensors | run:FILE | MODEL_FOLDER
-    #[arg(long = "model", short = 'm', value_name = "MODEL")]
-    pub models: Vec<String>,
-    /// Texts per forward pass for neural models.
+pub struct NeuralArgs {
+    /// Neural models: where they run: auto (a GPU when this build has CUDA or Metal and one is
+    /// there, else the CPU), cpu, cuda, cuda:N or metal.
+    #[arg(long, value_name = "DEVICE", default_value = "auto")]
+    pub device: String,
+    /// Texts per forward pass for neural models (texts per request for API models).
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
     /// Neural models: padded tokens per forward pass at most (texts × longest text), so long
     /// texts go in smaller batches (as text-embeddings-inference's --max-batch-tokens).
-    #[arg(long, value_name = "N", default_value_t = 16384)]
-    pub max_batch_tokens: usize,
+    /// [default: 16384 on the CPU; on a GPU, from its free memory]
+    #[arg(long, value_name = "N")]
+    pub max_batch_tokens: Option<usize>,
     /// Neural models: number format of weights and activations (vectors are f32 either way).
     /// f16 and bf16 are meant for GPUs; on the CPU they run, slower than f32.
     #[arg(long, value_enum, default_value = "f32")]
@@ -155,6 +155,17 @@ pub struct EvalArgs {
     /// Neural models: encode everything, neither reading nor writing the cache.
     #[arg(long, conflicts_with = "cache")]
     pub no_cache: bool,
+}
+
+#[derive(ClapArgs)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// A model, repeatable: [LABEL=]bm25[:k1=0.9,b=0.4] | emb:Q.npy,D.npy[,QIDS,DIDS] | emb:F.safetensors | run:FILE | MODEL_FOLDER
+    #[arg(long = "model", short = 'm', value_name = "MODEL")]
+    pub models: Vec<String>,
+    #[command(flatten)]
+    pub neural: NeuralArgs,
     /// A TREC run file to evaluate as a model (repeatable; same as --model run:FILE).
     #[arg(long = "run", value_name = "FILE")]
     pub runs: Vec<PathBuf>,
@@ -326,25 +337,8 @@ impl EvalArgs {
                 SearchArg::Cpu => embeval::search::SearchPath::Cpu,
                 SearchArg::Gpu => embeval::search::SearchPath::Gpu,
             },
-            neural: embeval::NeuralOptions {
-                batch_size: self.batch_size,
-                max_batch_tokens: self.max_batch_tokens,
-                max_length: self.max_length,
-                truncate_dim: self.truncate_dim,
-                query_prompt: global_prompt("--query-prompt", &self.query_prompt, &labels)?,
-                doc_prompt: global_prompt("--doc-prompt", &self.doc_prompt, &labels)?,
-                model_prompts: model_prompts(&self.query_prompt, &self.doc_prompt, &labels),
-                dtype: match self.dtype {
-                    DtypeArg::F32 => embeval::Dtype::F32,
-                    DtypeArg::F16 => embeval::Dtype::F16,
-                    DtypeArg::Bf16 => embeval::Dtype::Bf16,
-                },
-            },
-            cache: if self.no_cache {
-                None
-            } else {
-                self.cache.clone().or_else(default_cache).map(|p| p.display().to_string())
-            },
+            neural: self.neural.options(&labels)?,
+            cache: self.neural.cache_dir(),
             failures: self.failures,
             failure_k: self.failure_k,
             failure_threshold: self.failure_threshold,
@@ -357,6 +351,36 @@ impl EvalArgs {
         };
         config.validate()?;
         Ok((config, files))
+    }
+}
+
+impl NeuralArgs {
+    /// The neural settings; `labels` are this run's neural models, for `--query-prompt LABEL=TEXT`.
+    pub fn options(&self, labels: &[String]) -> Result<embeval::NeuralOptions> {
+        Ok(embeval::NeuralOptions {
+            batch_size: self.batch_size,
+            max_batch_tokens: self.max_batch_tokens,
+            max_length: self.max_length,
+            truncate_dim: self.truncate_dim,
+            query_prompt: global_prompt("--query-prompt", &self.query_prompt, labels)?,
+            doc_prompt: global_prompt("--doc-prompt", &self.doc_prompt, labels)?,
+            model_prompts: model_prompts(&self.query_prompt, &self.doc_prompt, labels),
+            dtype: match self.dtype {
+                DtypeArg::F32 => embeval::Dtype::F32,
+                DtypeArg::F16 => embeval::Dtype::F16,
+                DtypeArg::Bf16 => embeval::Dtype::Bf16,
+            },
+            device: embeval::embed::device::DeviceChoice::parse(&self.device)?,
+        })
+    }
+
+    /// The embedding cache folder, unless `--no-cache`.
+    pub fn cache_dir(&self) -> Option<String> {
+        if self.no_cache {
+            None
+        } else {
+            self.cache.clone().or_else(default_cache).map(|p| p.display().to_string())
+        }
     }
 }
 

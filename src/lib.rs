@@ -86,7 +86,7 @@ impl Config {
         if n.max_length == Some(0) || n.truncate_dim == Some(0) {
             return Err(Error::usage("--max-length / --truncate-dim", "give a positive number"));
         }
-        if n.batch_size == 0 || n.max_batch_tokens == 0 {
+        if n.batch_size == 0 || n.max_batch_tokens == Some(0) {
             return Err(Error::usage("--batch-size / --max-batch-tokens", "give a positive number"));
         }
         if self.models.is_empty() {

@@ -101,7 +101,15 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
                 };
                 let peak =
                     t["memory"]["peak_mib"].as_f64().map_or(String::new(), |p| format!(", peak memory {p:.0} MiB"));
-                eprintln!("  encoding: {}, {}{peak}", rate("docs"), rate("queries"));
+                let device = m.search.encoder.as_ref().and_then(|e| e["device"].as_str()).unwrap_or("cpu");
+                eprintln!("  encoding on {device}: {}, {}{peak}", rate("docs"), rate("queries"));
+                let retries: u64 = ["queries", "docs"].iter().filter_map(|w| t[w]["oom_retries"].as_u64()).sum();
+                if retries > 0 {
+                    eprintln!(
+                        "  {retries} batches ran out of memory and were split; --max-batch-tokens {} fits",
+                        t["docs"]["max_batch_tokens"]
+                    );
+                }
             }
         }
     }

@@ -11,8 +11,8 @@ use wasm_bindgen::JsCast;
 
 use crate::report::csv::Csv;
 use crate::report::html::ReportHtml;
-use crate::report::markdown::Markdown;
 use crate::report::json::{Json, PerQueryJsonl};
+use crate::report::markdown::Markdown;
 use crate::report::{Exporter, Report};
 use crate::{Config, Dataset, Error, Files, ModelSpec, Progress};
 

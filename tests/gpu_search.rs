@@ -264,7 +264,13 @@ fn f16_blind(nq: usize, nd: usize, dim: usize, seed: u64) -> Data {
 }
 
 /// Checks an f16 search: the kernel ran in f16, and the hits are the f32 reference's.
-fn verify_f16(data: &Data, what: &str, (got, stats): (Vec<Vec<(u32, f32)>>, SearchStats), k: usize, exact: bool) -> usize {
+fn verify_f16(
+    data: &Data,
+    what: &str,
+    (got, stats): (Vec<Vec<(u32, f32)>>, SearchStats),
+    k: usize,
+    exact: bool,
+) -> usize {
     assert!(stats.f16, "{what}: the f16 kernel did not run");
     data.verify(&format!("{what} (f16, {} queries rescued on the CPU)", stats.rescued), &got, k, exact);
     stats.rescued

@@ -150,9 +150,7 @@ fn bm25_variants_significance_block_is_consistent() {
     let key = block["metric"].as_str().unwrap();
     assert_eq!(key, "ndcg@10");
     let models = json["models"].as_array().unwrap();
-    let mean_of = |name: &str| {
-        models.iter().find(|m| m["name"] == name).unwrap()["metrics"][key].as_f64().unwrap()
-    };
+    let mean_of = |name: &str| models.iter().find(|m| m["name"] == name).unwrap()["metrics"][key].as_f64().unwrap();
     let reference = block["reference"].as_str().unwrap();
     let best = models.iter().map(|m| m["metrics"][key].as_f64().unwrap()).fold(f64::MIN, f64::max);
     assert_eq!(mean_of(reference), best);

@@ -64,7 +64,7 @@ fn batch_of_7() -> NeuralOptions {
 fn minilm_vectors_match_sentence_transformers() {
     // With a token budget, the 256-token texts go two a batch and short ones seven: the
     // vectors must not depend on how texts are batched.
-    let budget = NeuralOptions { batch_size: 7, max_batch_tokens: 600, ..Default::default() };
+    let budget = NeuralOptions { batch_size: 7, max_batch_tokens: Some(600), ..Default::default() };
     let stats = vectors_match_sentence_transformers("all-MiniLM-L6-v2", budget);
     assert!(stats.batches > 67usize.div_ceil(7) + 2, "{} batches: the token budget did not split", stats.batches);
 }

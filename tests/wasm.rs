@@ -3,9 +3,9 @@
 //! `tests/wasm_parity.rs` must give the bits the native build gives. See scripts/test-web.sh.
 #![cfg(target_arch = "wasm32")]
 
+mod common;
 #[path = "wasm_parity.rs"]
 mod parity;
-mod common;
 
 use js_sys::{Object, Reflect, Uint8Array};
 use parity::tiny;
@@ -119,9 +119,7 @@ async fn gpu_search_in_the_page_gives_the_cpu_results() {
         obj
     };
     let config = |search: &str| {
-        format!(
-            r#"{{"k": [1, 3, 10], "models": ["emb:q.npy,d.npy"], "score_function": "dot", "search": "{search}"}}"#
-        )
+        format!(r#"{{"k": [1, 3, 10], "models": ["emb:q.npy,d.npy"], "score_function": "dot", "search": "{search}"}}"#)
     };
     let run = |search: &'static str| async move {
         let json = embeval::wasm::evaluate(files(), config(search)).await.unwrap();

@@ -22,7 +22,9 @@ pub fn text_key(text: &str) -> TextKey {
 /// Hash of every file of the model folder (names and bytes, in name order) and the max
 /// length: with the text key (which covers the prompt, part of the text), anything that
 /// changes a vector changes the key.
-pub fn model_key(files: &Files, dir: &str, max_length: usize, dtype: super::Dtype) -> Result<String> {
+/// Vectors made on a GPU (`device` other than `cpu`) are kept apart from the CPU's: the same
+/// model gives slightly different numbers there.
+pub fn model_key(files: &Files, dir: &str, max_length: usize, dtype: super::Dtype, device: &str) -> Result<String> {
     let prefix = format!("{}/", dir.trim_end_matches('/'));
     let mut h = blake3::Hasher::new();
     for name in files.names().filter(|n| n.starts_with(&prefix)) {
@@ -34,6 +36,11 @@ pub fn model_key(files: &Files, dir: &str, max_length: usize, dtype: super::Dtyp
     if dtype != super::Dtype::F32 {
         // f32 keys stay as they were before --dtype existed, so old caches remain valid.
         h.update(format!("\0dtype={}", dtype.name()).as_bytes());
+    }
+    if device != "cpu" {
+        // cuda / metal: the backend, not the card or its number.
+        let backend = device.split([':', ' ']).next().unwrap_or(device);
+        h.update(format!("\0device={backend}").as_bytes());
     }
     Ok(h.finalize().to_hex()[..32].to_string())
 }

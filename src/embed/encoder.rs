@@ -70,6 +70,8 @@ pub struct EncoderInfo {
     pub max_seq_length: usize,
     pub dim: usize,
     pub dtype: Dtype,
+    /// Where it ran: `cpu`, `cuda:0 (NVIDIA H100 80GB HBM3)`, `metal`.
+    pub device: String,
     pub prompts: Prompts,
 }
 
@@ -88,6 +90,11 @@ pub struct EncodeStats {
     pub tokens_per_s: f64,
     pub batch_p50_s: f64,
     pub batch_p95_s: f64,
+    /// Padded tokens per forward pass at most, as finally used (`--max-batch-tokens`, or the
+    /// budget from the GPU's free memory, halved after each out-of-memory error).
+    pub max_batch_tokens: usize,
+    /// Batches that ran out of device memory and were split in two and retried.
+    pub oom_retries: usize,
 }
 
 enum Arch {
@@ -106,6 +113,8 @@ pub struct Encoder {
     lowercase: bool,
     pad_id: u32,
     device: Device,
+    /// (intermediate size, attention heads) from config.json, for the memory estimate.
+    shape: (usize, usize),
     pub info: EncoderInfo,
 }
 
@@ -137,6 +146,10 @@ struct HfConfig {
     max_position_embeddings: Option<usize>,
     #[serde(default)]
     pad_token_id: Option<u32>,
+    #[serde(default)]
+    intermediate_size: Option<usize>,
+    #[serde(default)]
+    num_attention_heads: Option<usize>,
 }
 
 fn join(dir: &str, name: &str) -> String {
@@ -330,7 +343,8 @@ impl Encoder {
             }
         };
 
-        let device = Device::Cpu;
+        let opened = super::device::Opened::open(options.device)?;
+        let device = opened.device;
         let dtype = match options.dtype {
             Dtype::F32 => DType::F32,
             Dtype::F16 => DType::F16,
@@ -361,7 +375,9 @@ impl Encoder {
             Arch::Qwen3(m) => m.hidden_size,
         };
         let pad_id = file_pad_id.or(hf.pad_token_id).unwrap_or(0);
+        let shape = (hf.intermediate_size.unwrap_or(4 * dim), hf.num_attention_heads.unwrap_or((dim / 64).max(1)));
         Ok(Encoder {
+            shape,
             tokenizer,
             arch,
             pooling,
@@ -376,6 +392,7 @@ impl Encoder {
                 max_seq_length,
                 dim,
                 dtype: options.dtype,
+                device: opened.name,
                 prompts,
             },
         })
@@ -401,7 +418,8 @@ impl Encoder {
         let mut stats = EncodeStats { texts: texts.len(), ..Default::default() };
         stats.truncated = enc.iter().filter(|e| !e.get_overflowing().is_empty()).count();
         progress.begin("encode", texts.len() as u64);
-        for batch in batches(&lens, options.batch_size, options.max_batch_tokens) {
+        let budget = options.max_batch_tokens.unwrap_or_else(|| self.token_budget());
+        let schedule = run_batches(&lens, options.batch_size, budget, |batch| {
             let t = web_time::Instant::now();
             let len = batch.iter().map(|&i| lens[i]).max().unwrap_or(0).max(1);
             let mut ids = vec![self.pad_id; batch.len() * len];
@@ -413,15 +431,28 @@ impl Encoder {
                 ids[r * len..r * len + n].copy_from_slice(e.get_ids());
                 mask[r * len..r * len + n].copy_from_slice(e.get_attention_mask());
                 types[r * len..r * len + n].copy_from_slice(e.get_type_ids());
-                stats.tokens += n;
             }
-            let pooled = self.forward(ids, mask, types, batch.len(), len).map_err(|e| fail(candle_message(&e)))?;
+            let pooled = self.forward(ids, mask, types, batch.len(), len).map_err(|e| candle_message(&e))?;
             for (r, &i) in batch.iter().enumerate() {
                 out[i * dim..(i + 1) * dim].copy_from_slice(&pooled[r * dim..(r + 1) * dim]);
+                stats.tokens += lens[i];
             }
             batch_times.push(t.elapsed().as_secs_f64());
             progress.advance(batch.len() as u64);
-        }
+            Ok(())
+        })
+        .map_err(|f| match f {
+            BatchFailure::OutOfMemory { tokens, message } => Error::Model {
+                what: format!(
+                    "out of memory on {} encoding one text of {tokens} tokens ({message}); \
+                     lower --max-length, use --dtype f16 or bf16, or a device with more memory",
+                    self.info.device
+                ),
+            },
+            BatchFailure::Other(message) => fail(message),
+        })?;
+        stats.oom_retries = schedule.halvings;
+        stats.max_batch_tokens = schedule.budget;
         progress.end();
         stats.batches = batch_times.len();
         stats.seconds = clock.elapsed().as_secs_f64();
@@ -433,6 +464,25 @@ impl Encoder {
         stats.batch_p50_s = pct(0.5);
         stats.batch_p95_s = pct(0.95);
         Ok((out, stats))
+    }
+
+    /// Padded tokens per forward pass when `--max-batch-tokens` is not given: 16384 on the CPU
+    /// and Metal; on CUDA as many as 60% of the free memory holds by a rough estimate of one
+    /// layer's activations per token at the longest length (hidden states, the MLP's
+    /// intermediate, one attention row per head, a few temporaries). The estimate only sets the
+    /// start: a batch that still runs out of memory is halved ([`run_batches`]).
+    fn token_budget(&self) -> usize {
+        const CPU_BUDGET: usize = 16384;
+        let Some((free, _)) = super::device::free_memory(&self.device) else {
+            return CPU_BUDGET;
+        };
+        let bytes = match self.info.dtype {
+            Dtype::F32 => 4,
+            Dtype::F16 | Dtype::Bf16 => 2,
+        };
+        let (intermediate, heads) = self.shape;
+        let per_token = bytes * (8 * self.info.dim + 2 * intermediate + 2 * heads * self.info.max_seq_length);
+        (free / 10 * 6 / per_token.max(1)).clamp(self.info.max_seq_length.max(512), 1 << 20)
     }
 
     fn forward(
@@ -491,9 +541,98 @@ pub fn batches(lens: &[usize], size: usize, max_tokens: usize) -> Vec<Vec<usize>
     out
 }
 
+/// Why [`run_batches`] stopped.
+#[derive(Debug, PartialEq)]
+pub enum BatchFailure {
+    /// A single text of `tokens` tokens does not fit in memory.
+    OutOfMemory {
+        tokens: usize,
+        message: String,
+    },
+    Other(String),
+}
+
+/// How [`run_batches`] ended: out-of-memory halvings and the token budget it ended with.
+#[derive(Debug, PartialEq)]
+pub struct Schedule {
+    pub halvings: usize,
+    pub budget: usize,
+}
+
+/// Runs `run` over [`batches`] of the texts. A batch that runs out of device memory (an error
+/// [`super::device::is_out_of_memory`] recognises) is not fatal: the token budget drops to half
+/// of that batch's padded tokens, and its texts and all that remain are batched again — the
+/// "GPU OOM → smaller batch" step done automatically. Every text is passed to `run` exactly once
+/// in a batch that succeeded, or the error says which text could not fit on its own.
+pub fn run_batches(
+    lens: &[usize],
+    size: usize,
+    max_tokens: usize,
+    mut run: impl FnMut(&[usize]) -> std::result::Result<(), String>,
+) -> std::result::Result<Schedule, BatchFailure> {
+    let mut budget = max_tokens;
+    let mut halvings = 0;
+    let mut queue: std::collections::VecDeque<Vec<usize>> = batches(lens, size, budget).into();
+    while let Some(batch) = queue.pop_front() {
+        let padded = batch.len() * batch.iter().map(|&i| lens[i]).max().unwrap_or(0).max(1);
+        match run(&batch) {
+            Ok(()) => {}
+            Err(message) if super::device::is_out_of_memory(&message) && batch.len() > 1 => {
+                halvings += 1;
+                budget = (padded / 2).max(1);
+                let rest: Vec<usize> = batch.into_iter().chain(queue.drain(..).flatten()).collect();
+                let sub: Vec<usize> = rest.iter().map(|&i| lens[i]).collect();
+                queue =
+                    batches(&sub, size, budget).into_iter().map(|b| b.into_iter().map(|j| rest[j]).collect()).collect();
+            }
+            Err(message) if super::device::is_out_of_memory(&message) => {
+                return Err(BatchFailure::OutOfMemory { tokens: lens[batch[0]], message })
+            }
+            Err(message) => return Err(BatchFailure::Other(message)),
+        }
+    }
+    Ok(Schedule { halvings, budget })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{batches, Prompts};
+    use super::{batches, run_batches, BatchFailure, Prompts, Schedule};
+
+    #[test]
+    fn out_of_memory_halves_the_batch_and_retries() {
+        // A device that fits 100 padded tokens a pass. 8 texts padded to 60 (480) fail → budget
+        // 240: 4 × 60 fails → 120: 2 × 60 fails → 60: one long text a pass, six short ones.
+        let lens = [60, 60, 60, 60, 10, 10, 10, 10, 10, 10];
+        let mut seen = Vec::new();
+        let mut passes = Vec::new();
+        let schedule = run_batches(&lens, 8, 1000, |b| {
+            let padded = b.len() * b.iter().map(|&i| lens[i]).max().unwrap();
+            passes.push(b.to_vec());
+            if padded > 100 {
+                return Err("DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")".into());
+            }
+            seen.extend_from_slice(b);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(schedule, Schedule { halvings: 3, budget: 60 });
+        seen.sort();
+        assert_eq!(seen, (0..lens.len()).collect::<Vec<_>>(), "every text once");
+        assert_eq!(passes[0].len(), 8, "the first pass was the full batch");
+        assert!(passes[3..].iter().all(|b| b.len() * b.iter().map(|&i| lens[i]).max().unwrap() <= 60));
+
+        // Other errors stop at once; a single text that does not fit is named by its length.
+        let other = run_batches(&lens, 8, 1000, |_| Err("shape mismatch".into()));
+        assert_eq!(other, Err(BatchFailure::Other("shape mismatch".into())));
+        let alone = run_batches(&[500, 3], 8, 1000, |b| {
+            if b.iter().any(|&i| i == 0) {
+                Err("CUDA_ERROR_OUT_OF_MEMORY".into())
+            } else {
+                Ok(())
+            }
+        });
+        assert!(matches!(alone, Err(BatchFailure::OutOfMemory { tokens: 500, .. })), "{alone:?}");
+    }
 
     #[test]
     fn batches_respect_size_and_token_budget() {

@@ -9,6 +9,7 @@ pub mod bert;
 pub mod bm25;
 #[cfg(all(feature = "models", not(target_arch = "wasm32")))]
 pub mod cache;
+pub mod device;
 #[cfg(feature = "models")]
 pub mod encoder;
 #[cfg(feature = "models")]
@@ -184,7 +185,10 @@ pub struct NeuralOptions {
     pub batch_size: usize,
     /// Padded tokens per forward pass at most (texts × longest text in the batch), as
     /// text-embeddings-inference's `--max-batch-tokens`: long texts go in smaller batches.
-    pub max_batch_tokens: usize,
+    /// `None`: 16384 on the CPU, from the free memory on a CUDA GPU.
+    pub max_batch_tokens: Option<usize>,
+    /// Where neural models run (`--device`).
+    pub device: device::DeviceChoice,
     /// Truncate inputs at this many tokens instead of the folder's `max_seq_length`.
     pub max_length: Option<usize>,
     /// Keep the first D dimensions and re-normalise (Matryoshka).
@@ -227,7 +231,8 @@ impl Default for NeuralOptions {
     fn default() -> Self {
         NeuralOptions {
             batch_size: 32,
-            max_batch_tokens: 16384,
+            max_batch_tokens: None,
+            device: Default::default(),
             max_length: None,
             truncate_dim: None,
             query_prompt: None,
@@ -377,7 +382,7 @@ fn encode_cached(
     #[cfg(not(target_arch = "wasm32"))]
     if let Some(root) = &cx.cache {
         let dim = enc.info.dim;
-        let key = cache::model_key(cx.files, dir, enc.info.max_seq_length, cx.neural.dtype)?;
+        let key = cache::model_key(cx.files, dir, enc.info.max_seq_length, cx.neural.dtype, &enc.info.device)?;
         let mut c = cache::Cache::open(root, &key, dim)?;
         let keys: Vec<cache::TextKey> = texts.iter().map(|t| cache::text_key(t)).collect();
         let missing: Vec<usize> = (0..texts.len()).filter(|&i| c.get(&keys[i]).is_none()).collect();

@@ -110,7 +110,8 @@ mod tests {
     }
 
     fn report(level: DetailLevel) -> serde_json::Value {
-        let config = Config { details: level, models: vec!["bm25".into(), "b=bm25:k1=1.2".into()], ..Config::default() };
+        let config =
+            Config { details: level, models: vec!["bm25".into(), "b=bm25:k1=1.2".into()], ..Config::default() };
         let r = crate::evaluate(&tiny(), &config, &Quiet, &mut |_| Ok(())).unwrap();
         serde_json::from_slice(&crate::report::Exporter::serialize(&crate::report::json::Json, &r)).unwrap()
     }

@@ -22,7 +22,8 @@ pub fn report_html(results_json: &str) -> String {
     // script cannot be replaced by mistake.
     let mut out = String::with_capacity(TEMPLATE.len() + STYLE.len() + data.len() + script.len());
     let mut rest = TEMPLATE;
-    for (marker, value) in [("/*EMBEVAL_STYLE*/", STYLE), ("/*EMBEVAL_DATA*/", &data), ("/*EMBEVAL_SCRIPT*/", &script)] {
+    for (marker, value) in [("/*EMBEVAL_STYLE*/", STYLE), ("/*EMBEVAL_DATA*/", &data), ("/*EMBEVAL_SCRIPT*/", &script)]
+    {
         let at = rest.find(marker).expect("www/report.html has each placeholder once, in this order");
         out.push_str(&rest[..at]);
         out.push_str(value);
@@ -100,7 +101,10 @@ mod tests {
         }
         let v: Value = serde_json::from_str(&shared).unwrap();
         let f = &v["models"][0]["failures"][0];
-        assert_eq!((&f["query_id"], &f["missed"][0][0], &f["retrieved"][0][1]), (&"q1".into(), &"d1".into(), &0.5.into()));
+        assert_eq!(
+            (&f["query_id"], &f["missed"][0][0], &f["retrieved"][0][1]),
+            (&"q1".into(), &"d1".into(), &0.5.into())
+        );
         assert_eq!(v["details"]["qrels"]["q1"]["d1"], 1);
         assert_eq!(v["results_only"], true);
         assert!(results_only("not json").unwrap_err().to_string().contains("results.json"));

@@ -137,11 +137,7 @@ fn paired(model: &ModelReport, reference: &ModelReport, metric: &str) -> (Vec<f6
     let value = |q: &super::PerQuery| q.metrics.get(metric).and_then(Value::as_f64);
     let reference: std::collections::HashMap<&str, f64> =
         reference.per_query.iter().filter_map(|q| Some((q.query_id.as_str(), value(q)?))).collect();
-    model
-        .per_query
-        .iter()
-        .filter_map(|q| Some((value(q)?, *reference.get(q.query_id.as_str())?)))
-        .unzip()
+    model.per_query.iter().filter_map(|q| Some((value(q)?, *reference.get(q.query_id.as_str())?))).unzip()
 }
 
 /// Compares paired values `x` (model) and `y` (reference); `None` when there is no pair.

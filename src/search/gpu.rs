@@ -97,9 +97,17 @@ struct Similarity {
 impl Similarity {
     fn build(device: &wgpu::Device, tile: Tile) -> Self {
         let kernel = tile.source();
-        let f32 = compute_pipeline(device, "similarity", format!("{SIMILARITY_F32_PRELUDE}{PARAMS_WGSL}{SIMILARITY_COMMON_WGSL}{kernel}").into());
+        let f32 = compute_pipeline(
+            device,
+            "similarity",
+            format!("{SIMILARITY_F32_PRELUDE}{PARAMS_WGSL}{SIMILARITY_COMMON_WGSL}{kernel}").into(),
+        );
         let f16 = device.features().contains(wgpu::Features::SHADER_F16).then(|| {
-            compute_pipeline(device, "similarity f16", format!("{SIMILARITY_F16_PRELUDE}{PARAMS_WGSL}{SIMILARITY_COMMON_WGSL}{kernel}").into())
+            compute_pipeline(
+                device,
+                "similarity f16",
+                format!("{SIMILARITY_F16_PRELUDE}{PARAMS_WGSL}{SIMILARITY_COMMON_WGSL}{kernel}").into(),
+            )
         });
         Similarity { tile, f32, f16 }
     }
@@ -847,8 +855,7 @@ fn rescore(
         }
         let exact: Vec<(u32, f32)> = exact.into_sorted().into_iter().map(|c| (c.doc, c.score)).collect();
         let kth = exact.last().map_or(f64::NEG_INFINITY, |&(_, s)| f64::from(s));
-        let proven =
-            candidates.len() == nd || kth > f64::from(lowest_f16) + f16_error_bound(norm(query), d_norm, dim);
+        let proven = candidates.len() == nd || kth > f64::from(lowest_f16) + f16_error_bound(norm(query), d_norm, dim);
         if !proven {
             unproven.push(qi);
         }

@@ -1,0 +1,193 @@
+//! Where neural models run: `--device auto|cpu|cuda|cuda:N|metal`.
+//!
+//! CUDA and Metal come from candle's backends, compiled in with this crate's `cuda` / `metal`
+//! features; the default build is CPU-only. `auto` takes the first CUDA GPU, else the Metal GPU,
+//! else the CPU, and the report says which ([`Opened::name`]). A GPU asked for by name that is
+//! not there (or not compiled in) is an error naming the fix, never a silent CPU run.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::{Error, Result};
+
+/// A `--device` value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DeviceChoice {
+    #[default]
+    Auto,
+    Cpu,
+    Cuda(usize),
+    Metal,
+}
+
+impl DeviceChoice {
+    pub fn parse(s: &str) -> Result<DeviceChoice> {
+        let bad = || Error::usage("--device", format!("'{s}': give auto, cpu, cuda, cuda:N (N = 0, 1, …) or metal"));
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "auto" | "" => DeviceChoice::Auto,
+            "cpu" => DeviceChoice::Cpu,
+            "cuda" | "gpu" => DeviceChoice::Cuda(0),
+            "metal" | "mps" => DeviceChoice::Metal,
+            other => match other.strip_prefix("cuda:") {
+                Some(n) => DeviceChoice::Cuda(n.parse().map_err(|_| bad())?),
+                None => return Err(bad()),
+            },
+        })
+    }
+
+    pub fn name(self) -> String {
+        match self {
+            DeviceChoice::Auto => "auto".into(),
+            DeviceChoice::Cpu => "cpu".into(),
+            DeviceChoice::Cuda(n) => format!("cuda:{n}"),
+            DeviceChoice::Metal => "metal".into(),
+        }
+    }
+}
+
+impl Serialize for DeviceChoice {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceChoice {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        DeviceChoice::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An opened device and what to call it in reports.
+#[cfg(feature = "models")]
+pub struct Opened {
+    pub device: candle_core::Device,
+    /// `cpu`, `cuda:0 (NVIDIA H100 80GB HBM3)`, `metal`.
+    pub name: String,
+}
+
+#[cfg(feature = "models")]
+impl Opened {
+    /// Opens the device a choice names. `auto` never fails: without a usable GPU it is the CPU.
+    pub fn open(choice: DeviceChoice) -> Result<Opened> {
+        use candle_core::{utils, Device};
+        let cpu = || Opened { device: Device::Cpu, name: "cpu".into() };
+        let gpu_error = |what: &str, e: candle_core::Error, fix: &str| {
+            let first = e.to_string().lines().next().unwrap_or_default().to_string();
+            Error::usage("--device", format!("{what}: {first}; {fix}"))
+        };
+        match choice {
+            DeviceChoice::Cpu => Ok(cpu()),
+            DeviceChoice::Cuda(n) if !utils::cuda_is_available() => Err(Error::usage(
+                "--device",
+                format!(
+                    "cuda:{n}: this embeval was built without CUDA; rebuild with `cargo install --features cuda` \
+                     (needs the CUDA toolkit), or use --device cpu"
+                ),
+            )),
+            DeviceChoice::Metal if !utils::metal_is_available() => Err(Error::usage(
+                "--device",
+                "metal: this embeval was built without Metal; rebuild with `cargo install --features metal` on macOS, \
+                 or use --device cpu",
+            )),
+            DeviceChoice::Cuda(n) => Device::new_cuda(n)
+                .map(|device| Opened { name: cuda_name(&device, n), device })
+                .map_err(|e| gpu_error(&format!("cuda:{n}"), e, "check nvidia-smi and the GPU number")),
+            DeviceChoice::Metal => Device::new_metal(0)
+                .map(|device| Opened { device, name: "metal".into() })
+                .map_err(|e| gpu_error("metal", e, "use --device cpu")),
+            DeviceChoice::Auto => {
+                if utils::cuda_is_available() {
+                    if let Ok(device) = Device::new_cuda(0) {
+                        return Ok(Opened { name: cuda_name(&device, 0), device });
+                    }
+                }
+                if utils::metal_is_available() {
+                    if let Ok(device) = Device::new_metal(0) {
+                        return Ok(Opened { device, name: "metal".into() });
+                    }
+                }
+                Ok(cpu())
+            }
+        }
+    }
+}
+
+/// `cuda:N (GPU name)` where the driver tells the name.
+#[cfg(feature = "models")]
+fn cuda_name(device: &candle_core::Device, n: usize) -> String {
+    #[cfg(feature = "cuda")]
+    if let candle_core::Device::Cuda(d) = device {
+        if let Ok(name) = d.cuda_stream().context().name() {
+            return format!("cuda:{n} ({name})");
+        }
+    }
+    let _ = device;
+    format!("cuda:{n}")
+}
+
+/// Free and total memory of a CUDA device in bytes; `None` elsewhere (the CPU and Metal batch
+/// by the fixed token budget, and every device halves a batch that runs out of memory).
+#[cfg(feature = "models")]
+pub fn free_memory(device: &candle_core::Device) -> Option<(usize, usize)> {
+    #[cfg(feature = "cuda")]
+    if let candle_core::Device::Cuda(d) = device {
+        return d.cuda_stream().context().mem_get_info().ok();
+    }
+    let _ = device;
+    None
+}
+
+/// Whether a failed forward pass ran out of device memory (CUDA, Metal or the host allocator as
+/// candle reports it), so the batch can be split and retried.
+pub fn is_out_of_memory(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("out of memory")
+        || m.contains("out_of_memory")
+        || m.contains("outofmemory")
+        || m.contains("failed to create metal resource")
+        || m.contains("failed to allocate")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_out_of_memory, DeviceChoice};
+
+    #[test]
+    fn device_values() {
+        assert_eq!(DeviceChoice::parse("auto").unwrap(), DeviceChoice::Auto);
+        assert_eq!(DeviceChoice::parse("CPU").unwrap(), DeviceChoice::Cpu);
+        assert_eq!(DeviceChoice::parse("cuda").unwrap(), DeviceChoice::Cuda(0));
+        assert_eq!(DeviceChoice::parse("cuda:3").unwrap(), DeviceChoice::Cuda(3));
+        assert_eq!(DeviceChoice::parse("metal").unwrap(), DeviceChoice::Metal);
+        for bad in ["cuda:x", "tpu", "cuda:-1"] {
+            let e = DeviceChoice::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("--device") && e.contains("cuda:N"), "{e}");
+        }
+        let json = serde_json::to_string(&DeviceChoice::Cuda(1)).unwrap();
+        assert_eq!(json, "\"cuda:1\"");
+        assert_eq!(serde_json::from_str::<DeviceChoice>(&json).unwrap(), DeviceChoice::Cuda(1));
+    }
+
+    #[cfg(feature = "models")]
+    #[test]
+    fn a_gpu_not_built_in_is_an_error_and_auto_falls_back() {
+        use super::Opened;
+        // The default build (CI, laptops) has neither backend.
+        if !candle_core::utils::cuda_is_available() {
+            let e = Opened::open(DeviceChoice::Cuda(0)).err().unwrap().to_string();
+            assert!(e.contains("--features cuda"), "{e}");
+            if !candle_core::utils::metal_is_available() {
+                assert_eq!(Opened::open(DeviceChoice::Auto).unwrap().name, "cpu");
+            }
+        }
+        assert_eq!(Opened::open(DeviceChoice::Cpu).unwrap().name, "cpu");
+    }
+
+    #[test]
+    fn out_of_memory_messages() {
+        // cudarc's driver error as candle passes it on; a Metal buffer that cannot be made.
+        assert!(is_out_of_memory("DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")"));
+        assert!(is_out_of_memory("Metal error Failed to create metal resource: Buffer"));
+        assert!(!is_out_of_memory("shape mismatch in matmul, lhs: [2, 3], rhs: [4, 5]"));
+    }
+}
