@@ -7,7 +7,8 @@
 //! cargo bench --bench search_gpu        (benches/run_search.sh runs both adapters)
 //!
 //! Filters, for tuning one case: EMBEVAL_BENCH_SHAPE=256x8192 (or 1000x100000) runs only that
-//! shape; EMBEVAL_BENCH_PATH=cpu or gpu runs only that path. The GPU runs each kernel variant:
+//! shape; any other NQxND[xDIM] runs that shape instead (e.g. 10000x1000000x1024 on a GPU
+//! machine, benches/gpu/run.sh); EMBEVAL_BENCH_PATH=cpu or gpu runs only that path. The GPU runs each kernel variant:
 //! its default tile with f32 inputs, the other tile, and f16 inputs (with exact rescoring)
 //! where the adapter has shader-f16.
 
@@ -17,11 +18,21 @@ use embeval::search::cpu;
 use embeval::search::gpu::{GpuSearcher, Precision, Tile};
 
 const DIM: usize = 384;
+
+/// `NQxND[xDIM]`.
+fn parse_shape(s: &str) -> Option<(usize, usize, usize)> {
+    let v: Vec<usize> = s.split('x').map(|n| n.parse().ok()).collect::<Option<_>>()?;
+    match v[..] {
+        [nq, nd] => Some((nq, nd, DIM)),
+        [nq, nd, dim] => Some((nq, nd, dim)),
+        _ => None,
+    }
+}
 const K: usize = 100;
 
-fn rows(n: usize, seed: u64) -> Vec<f32> {
+fn rows(n: usize, dim: usize, seed: u64) -> Vec<f32> {
     let mut s = seed | 1;
-    let mut v: Vec<f32> = (0..n * DIM)
+    let mut v: Vec<f32> = (0..n * dim)
         .map(|_| {
             s ^= s << 13;
             s ^= s >> 7;
@@ -29,7 +40,7 @@ fn rows(n: usize, seed: u64) -> Vec<f32> {
             (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
         })
         .collect();
-    embeval::search::normalize_rows(&mut v, DIM);
+    embeval::search::normalize_rows(&mut v, dim);
     v
 }
 
@@ -60,27 +71,32 @@ fn main() {
     let shape = std::env::var("EMBEVAL_BENCH_SHAPE").ok().filter(|s| !s.is_empty());
     let path = std::env::var("EMBEVAL_BENCH_PATH").ok().filter(|s| !s.is_empty());
     let wants = |p: &str| path.as_deref().is_none_or(|want| want == p);
-    for (nq, nd) in [(256, 8192), (1000, 100_000)] {
-        if shape.as_ref().is_some_and(|s| *s != format!("{nq}x{nd}")) {
-            continue;
+    let mut shapes = vec![(256, 8192, DIM), (1000, 100_000, DIM)];
+    if let Some(s) = &shape {
+        let one = parse_shape(s).unwrap_or_else(|| panic!("EMBEVAL_BENCH_SHAPE={s}: expected NQxND[xDIM]"));
+        shapes.retain(|&x| x == one);
+        if shapes.is_empty() {
+            shapes.push(one);
         }
-        let (q, d) = (rows(nq, 1), rows(nd, 2));
+    }
+    for (nq, nd, dim) in shapes {
+        let (q, d) = (rows(nq, dim, 1), rows(nd, dim, 2));
         let ties: Vec<u32> = (0..nd as u32).collect();
-        let flops = 2.0 * (nq * nd * DIM) as f64;
+        let flops = 2.0 * (nq * nd * dim) as f64;
         let report = |path: &str, s: f64| {
             println!(
-                "{{\"what\": \"top-{K} {nq}x{nd}x{DIM}\", \"path\": \"{path}\", \"median_s\": {s:.4}, \"gflops\": {:.2}, \"queries_per_s\": {:.1}, \"threads\": {}}}",
+                "{{\"what\": \"top-{K} {nq}x{nd}x{dim}\", \"path\": \"{path}\", \"median_s\": {s:.4}, \"gflops\": {:.2}, \"queries_per_s\": {:.1}, \"threads\": {}}}",
                 flops / s / 1e9,
                 nq as f64 / s,
                 rayon::current_num_threads()
             );
         };
         if wants("cpu") {
-            report("cpu", median(&mut || drop(cpu::top_k(&q, &d, DIM, &ties, K))));
+            report("cpu", median(&mut || drop(cpu::top_k(&q, &d, dim, &ties, K))));
         }
         for &(tile, precision) in variants.iter().filter(|_| wants("gpu")) {
             let g = gpu.take().expect("an adapter").with_tile(tile).with_precision(precision);
-            let s = median(&mut || drop(g.top_k_blocking(&q, &d, DIM, &ties, K).expect("GPU search")));
+            let s = median(&mut || drop(g.top_k_blocking(&q, &d, dim, &ties, K).expect("GPU search")));
             report(&format!("gpu: {adapter}, {tile:?} tiles, {precision:?}"), s);
             gpu = Some(g);
         }

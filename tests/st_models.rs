@@ -163,6 +163,13 @@ fn max_length_and_truncate_dim() {
     let (_, stats) = Encoder::load(&files, "m", &short).unwrap().encode(&refs, &short, &Quiet).unwrap();
     assert_eq!(stats.truncated, counts.iter().filter(|&&c| c > 16).count(), "truncated at --max-length 16");
     assert_eq!(stats.tokens as u64, counts.iter().map(|&c| c.min(16)).sum::<u64>());
+    // Up to the model's limit (BERT: max_position_embeddings 512), not past it.
+    let full = NeuralOptions { max_length: Some(512), ..Default::default() };
+    let (_, stats) = Encoder::load(&files, "m", &full).unwrap().encode(&refs, &full, &Quiet).unwrap();
+    assert_eq!(stats.truncated, counts.iter().filter(|&&c| c > 512).count());
+    let past = NeuralOptions { max_length: Some(513), ..Default::default() };
+    let e = Encoder::load(&files, "m", &past).err().expect("513 > 512 positions").to_string();
+    assert!(e.contains("--max-length") && e.contains("limit of 512") && e.contains("config.json"), "{e}");
 
     // --truncate-dim 128 through the whole evaluation equals ST's vectors cut and re-normalised.
     let (n, dim, want) = read_npy(&fixture("all-MiniLM-L6-v2.npy"));

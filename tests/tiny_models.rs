@@ -227,3 +227,22 @@ fn bf16_close_to_f32_or_refused() {
     let err = Encoder::load(&files, "modernbert", &opts).err().unwrap().to_string();
     assert!(err.contains("--dtype f32"), "{err}");
 }
+
+/// `--max-length` goes up to the model's own limit: max_position_embeddings, less XLM-RoBERTa's
+/// position offset (pad_token_id + 1); one token more is an error naming the limit.
+#[test]
+fn max_length_up_to_the_models_limit() {
+    for (model, limit) in [("xlm-roberta", 62), ("modernbert", 128), ("qwen3-embedding", 256)] {
+        let mut files = Files::new("tiny");
+        add_folder(&mut files, "m", model, &[]);
+        let at = NeuralOptions { max_length: Some(limit), ..Default::default() };
+        let enc = Encoder::load(&files, "m", &at).unwrap_or_else(|e| panic!("{model}: {e}"));
+        let long = "長い文書 long text ".repeat(200);
+        let (v, stats) = enc.encode(&[long.as_str()], &at, &Quiet).unwrap();
+        assert_eq!((stats.tokens, stats.truncated), (limit, 1), "{model}");
+        assert!(v.iter().all(|x| x.is_finite()), "{model}");
+        let past = NeuralOptions { max_length: Some(limit + 1), ..Default::default() };
+        let e = Encoder::load(&files, "m", &past).err().expect("past the limit").to_string();
+        assert!(e.contains(&format!("limit of {limit}")), "{model}: {e}");
+    }
+}

@@ -289,6 +289,24 @@ impl Encoder {
         let config_json = text("config.json")?;
         let hf: HfConfig =
             serde_json::from_str(&config_json).map_err(|e| bad("config.json", e.to_string(), "fix the JSON"))?;
+        // XLM-RoBERTa numbers positions from pad_token_id + 1: 514 positions hold 512 tokens.
+        let position_offset = match hf.model_type.as_deref() {
+            Some("xlm-roberta") | Some("roberta") => hf.pad_token_id.map_or(2, |p| p as usize + 1),
+            _ => 0,
+        };
+        let limit = hf.max_position_embeddings.map(|p| p.saturating_sub(position_offset));
+        if let (Some(n), Some(limit)) = (max_length, limit) {
+            if n > limit {
+                return Err(Error::usage(
+                    "--max-length",
+                    format!(
+                        "{n} tokens is beyond this model's limit of {limit} (max_position_embeddings in {}); \
+                         give --max-length {limit} or less",
+                        files.display(&join(dir, "config.json"))
+                    ),
+                ));
+            }
+        }
         let max_seq_length = max_length
             .or(st.max_seq_length)
             .or(tokenizer_max_length(files, dir, hf.max_position_embeddings))

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Random-weight checkpoints in the shapes of the large models issue 6 benchmarks, made with HF
+transformers and saved as sentence-transformers folders, for speed only (no real model of these
+sizes can be downloaded on the machines this project runs on):
+
+  qwen3-0.6b/   Qwen3-Embedding-0.6B's config (hidden 1024, 28 layers, 16 query / 8 key-value
+                heads of 128, MLP 3072, vocab 151669, RoPE θ 1e6), last-token pooling, Normalize,
+                left padding, max_seq_length 512 for the benchmark.
+  xlmr-large/   bge-m3's XLM-RoBERTa large (hidden 1024, 24 layers, 16 heads, MLP 4096,
+                vocab 250002, 8194 positions), CLS pooling, Normalize, max_seq_length 512.
+
+The tokenizers are the tiny ones of tests/fixtures/tiny_models (a byte-level BPE for Qwen3 and a
+Unigram for XLM-R, trained on this project's texts): token counts differ from the real models',
+but both tools see the same tokens, which is what a throughput comparison needs. Vocabulary
+sizes are the real ones, so the embedding tables weigh what they do in the real models.
+
+Usage: python3 benches/gpu/make_checkpoints.py OUT_DIR [--tiny]
+  --tiny: 2-layer, 64-wide versions, to dry-run benches/gpu/run.sh on a CPU.
+"""
+import json
+import os
+import shutil
+import sys
+
+import tempfile
+
+import torch
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TINY = os.path.join(HERE, "..", "..", "tests", "fixtures", "tiny_models")
+
+SHAPES = {
+    "qwen3-0.6b": dict(
+        source="qwen3-embedding",
+        config=dict(model_type="qwen3", hidden_size=1024, num_hidden_layers=28, num_attention_heads=16,
+                    num_key_value_heads=8, head_dim=128, intermediate_size=3072, vocab_size=151669,
+                    max_position_embeddings=32768, rope_theta=1000000.0, rms_norm_eps=1e-6,
+                    tie_word_embeddings=True, hidden_act="silu"),
+        pooling="lasttoken",
+    ),
+    "xlmr-large": dict(
+        source="xlm-roberta",
+        config=dict(model_type="xlm-roberta", hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
+                    intermediate_size=4096, vocab_size=250002, max_position_embeddings=8194,
+                    type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5),
+        pooling="cls",
+    ),
+}
+TINY_OVERRIDES = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128)
+
+
+def make(name, spec, out, tiny):
+    cfg = dict(spec["config"])
+    if tiny:
+        cfg.update(TINY_OVERRIDES)
+        if cfg["model_type"] == "qwen3":
+            cfg.update(num_key_value_heads=2, head_dim=16)
+    model_type = cfg.pop("model_type")
+    config = AutoConfig.for_model(model_type, **cfg)
+    torch.manual_seed(0)
+    model = AutoModel.from_config(config)
+    folder = os.path.join(out, name)
+    tok = AutoTokenizer.from_pretrained(os.path.join(TINY, spec["source"]))
+    tok.model_max_length = 512
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        # 512 tokens at most, as the seeds' evaluations; Qwen3's tokenizer pads on the left.
+        tr = Transformer(tmp, max_seq_length=512)
+        st = SentenceTransformer(modules=[tr, Pooling(config.hidden_size, pooling_mode=spec["pooling"]), Normalize()],
+                                 device="cpu")
+        shutil.rmtree(folder, ignore_errors=True)
+        st.save(folder)
+    n = sum(p.numel() for p in model.parameters())
+    print(json.dumps({"made": folder, "parameters": n, "config": cfg}), flush=True)
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    out, tiny = sys.argv[1], "--tiny" in sys.argv[2:]
+    os.makedirs(out, exist_ok=True)
+    for name, spec in SHAPES.items():
+        make(name, spec, out, tiny)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""The references for benches/gpu/run.sh, measured on the same machine in the same run:
+
+  encode MODEL_DIR DATA_DIR --device cuda --dtype bf16 [--batch 32]
+      sentence-transformers (PyTorch) encoding the corpus of DATA_DIR (BEIR corpus.jsonl,
+      (title + " " + text).strip()) in `dtype`, batch size 32, max_seq_length as the folder
+      says: median of 3 after a warm-up. Tokens are counted with the model's tokenizer after
+      truncation, special tokens included (embeval's `tokens` count).
+  search NQ ND DIM --device cuda
+      torch.topk(q @ d.T, 100) on random unit vectors, f32, queries in chunks of 1000 so the
+      score block fits; the time includes the chunks' top-k, as embeval's exact search.
+
+One JSON line per measurement on stdout.
+"""
+import argparse
+import json
+import os
+import statistics
+import time
+
+import torch
+
+
+def sync(device):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def median_of_3(f, device):
+    f()
+    sync(device)
+    runs = []
+    for _ in range(3):
+        t = time.perf_counter()
+        f()
+        sync(device)
+        runs.append(time.perf_counter() - t)
+    return statistics.median(runs), runs
+
+
+def encode(a):
+    from sentence_transformers import SentenceTransformer
+    dtype = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[a.dtype]
+    model = SentenceTransformer(a.model, device=a.device)
+    model.to(dtype)
+    with open(os.path.join(a.data, "corpus.jsonl"), encoding="utf-8") as f:
+        docs = [json.loads(line) for line in f if line.strip()]
+    texts = [(d.get("title", "") + " " + d["text"]).strip() for d in docs]
+    tok = model.tokenizer
+    tokens = sum(len(tok(t, truncation=True, max_length=model.max_seq_length)["input_ids"]) for t in texts)
+    m, runs = median_of_3(lambda: model.encode(texts, batch_size=a.batch, convert_to_numpy=True), a.device)
+    name = torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu"
+    print(json.dumps({"tool": "sentence-transformers", "model": os.path.basename(a.model.rstrip("/")),
+                      "dtype": a.dtype, "device": name, "texts": len(texts), "tokens": tokens,
+                      "median_s": m, "tokens_per_s": tokens / m, "texts_per_s": len(texts) / m,
+                      "batch_size": a.batch, "runs": runs,
+                      "versions": {"sentence_transformers": __import__("sentence_transformers").__version__,
+                                   "torch": torch.__version__}}), flush=True)
+
+
+def search(a):
+    g = torch.Generator(device=a.device).manual_seed(0)
+    q = torch.nn.functional.normalize(torch.rand(a.nq, a.dim, device=a.device, generator=g) - 0.5, dim=1)
+    d = torch.nn.functional.normalize(torch.rand(a.nd, a.dim, device=a.device, generator=g) - 0.5, dim=1)
+
+    def run():
+        for s in range(0, a.nq, 1000):
+            torch.topk(q[s:s + 1000] @ d.T, 100, dim=1)
+
+    m, runs = median_of_3(run, a.device)
+    print(json.dumps({"tool": "torch", "what": f"top-100 {a.nq}x{a.nd}x{a.dim}", "device": a.device,
+                      "median_s": m, "gflops": 2 * a.nq * a.nd * a.dim / m / 1e9, "runs": runs,
+                      "torch": torch.__version__}), flush=True)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("encode")
+    e.add_argument("model")
+    e.add_argument("data")
+    e.add_argument("--device", default="cuda")
+    e.add_argument("--dtype", default="bf16", choices=["f32", "f16", "bf16"])
+    e.add_argument("--batch", type=int, default=32)
+    s = sub.add_parser("search")
+    s.add_argument("nq", type=int)
+    s.add_argument("nd", type=int)
+    s.add_argument("dim", type=int)
+    s.add_argument("--device", default="cuda")
+    a = p.parse_args()
+    encode(a) if a.cmd == "encode" else search(a)
+
+
+if __name__ == "__main__":
+    main()
