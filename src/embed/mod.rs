@@ -30,6 +30,8 @@ pub mod precomputed;
 #[cfg(feature = "models")]
 pub mod qwen3;
 #[cfg(feature = "models")]
+pub mod rope;
+#[cfg(feature = "models")]
 pub mod xlm_roberta;
 
 use serde::{Deserialize, Serialize};

@@ -1,26 +1,41 @@
-//! ModernBERT encoders (ruri-v3, AMBER) through candle-transformers' `modernbert`, configured
-//! from the model's `config.json` as transformers 4.x (`global_rope_theta`, `local_rope_theta`,
-//! `global_attn_every_n_layers`, `norm_eps`) or 5.x (`rope_parameters.{full,sliding}_attention`,
-//! `layer_types`) wrote it. Pooling is the caller's (see [`super::pooling`]); ruri-v3 averages.
+//! ModernBERT encoders (ruri-v3, AMBER), after transformers' `modeling_modernbert.py`,
+//! configured from the model's `config.json` as transformers 4.x (`global_rope_theta`,
+//! `local_rope_theta`, `global_attn_every_n_layers`, `norm_eps`) or 5.x
+//! (`rope_parameters.{full,sliding}_attention`, `layer_types`) wrote it. Pooling is the caller's
+//! (see [`super::pooling`]); ruri-v3 averages.
 //!
-//! What candle's implementation assumes, checked here so a model it would get wrong is refused
-//! instead of giving other vectors than transformers: no biases (`attention_bias`, `mlp_bias`,
-//! `norm_bias` false), GeGLU with exact GELU (`hidden_activation` "gelu"), default RoPE, a global
-//! layer every n-th layer starting at layer 0 and local (sliding window) attention elsewhere.
-//! The window is as transformers': a token sees tokens at most `local_attention / 2` away; positions
-//! are 0, 1, ... per row, so right padding (the encoder's) changes nothing for real tokens.
-//! Checkpoints saved as `ModernBertModel` (sentence-transformers) have no `model.` prefix; candle
-//! expects one, so names are mapped.
+//! An own implementation rather than candle-transformers' `modernbert`, which builds its masks in
+//! f32 only: here weights and activations are in the model's dtype (f16/bf16 on a GPU) and only
+//! the attention scores are masked and normalised in f32, so long inputs in half precision keep an
+//! exact softmax. Per layer: x + Wo(attn(rope(q), rope(k), v)) over `attn_norm(x)` (layer 0 has
+//! no attn_norm), then x + Wo(gelu(a) · g) with (a, g) = Wi(mlp_norm(x)) split in two (GeGLU,
+//! exact erf GELU). Global layers (every n-th from layer 0) attend to every real token with the
+//! global RoPE base; the others see tokens at most `local_attention / 2` away, with the local base.
+//! Positions are 0, 1, ... per row, so right padding (the encoder's) changes nothing for real tokens.
+//!
+//! What is refused rather than run wrongly: biases (`attention_bias`, `mlp_bias`, `norm_bias`),
+//! activations other than GELU, scaled RoPE, layer patterns other than "global every n-th layer
+//! from layer 0". Names mirror the checkpoint (`embeddings.tok_embeddings`, `embeddings.norm`,
+//! `layers.N.{attn_norm,attn.Wqkv,attn.Wo,mlp_norm,mlp.Wi,mlp.Wo}`, `final_norm`), with or
+//! without the `model.` prefix of ModernBertForMaskedLM checkpoints.
 
-use candle_core::Tensor;
-use candle_nn::VarBuilder;
-use candle_transformers::models::modernbert::{Config, ModernBert as Model};
+use candle_core::{DType, Device, Module, Tensor, D};
+use candle_nn::{embedding, layer_norm_no_bias, linear_no_bias, Embedding, LayerNorm, Linear, VarBuilder};
 
 use super::hf_config::ConfigJson;
 
-pub struct ModernBert {
-    model: Model,
-    pub hidden_size: usize,
+#[derive(Debug, Clone, PartialEq)]
+struct Config {
+    vocab_size: usize,
+    hidden_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    intermediate_size: usize,
+    layer_norm_eps: f64,
+    global_attn_every_n_layers: usize,
+    global_rope_theta: f64,
+    local_attention: usize,
+    local_rope_theta: f64,
 }
 
 fn config(config_json: &str) -> Result<Config, String> {
@@ -69,36 +84,131 @@ fn config(config_json: &str) -> Result<Config, String> {
         num_hidden_layers: layers,
         num_attention_heads: heads,
         intermediate_size: c.usize("intermediate_size")?,
-        max_position_embeddings: c.usize_or("max_position_embeddings", Some(8192))?,
         layer_norm_eps: c.f64_or("norm_eps", 1e-5)?,
-        pad_token_id: c.usize_or("pad_token_id", Some(50283))? as u32,
         global_attn_every_n_layers: every,
         global_rope_theta: c.rope_theta("global_rope_theta", Some("full_attention"), 160_000.0)?,
         local_attention: c.usize_or("local_attention", Some(128))?,
         local_rope_theta: c.rope_theta("local_rope_theta", Some("sliding_attention"), 10_000.0)?,
-        classifier_config: None,
     })
+}
+
+struct Layer {
+    /// None in layer 0, as transformers' `nn.Identity`.
+    attn_norm: Option<LayerNorm>,
+    wqkv: Linear,
+    attn_wo: Linear,
+    mlp_norm: LayerNorm,
+    wi: Linear,
+    mlp_wo: Linear,
+    local: bool,
+}
+
+impl Layer {
+    fn load(vb: VarBuilder, c: &Config, i: usize) -> candle_core::Result<Layer> {
+        let (h, eps) = (c.hidden_size, c.layer_norm_eps);
+        Ok(Layer {
+            attn_norm: if i == 0 { None } else { Some(layer_norm_no_bias(h, eps, vb.pp("attn_norm"))?) },
+            wqkv: linear_no_bias(h, 3 * h, vb.pp("attn.Wqkv"))?,
+            attn_wo: linear_no_bias(h, h, vb.pp("attn.Wo"))?,
+            mlp_norm: layer_norm_no_bias(h, eps, vb.pp("mlp_norm"))?,
+            wi: linear_no_bias(h, 2 * c.intermediate_size, vb.pp("mlp.Wi"))?,
+            mlp_wo: linear_no_bias(c.intermediate_size, h, vb.pp("mlp.Wo"))?,
+            local: i % c.global_attn_every_n_layers != 0,
+        })
+    }
+
+    /// `x` [b, s, hidden]; `rope` this layer's (cos, sin); `masks` the additive f32 masks:
+    /// padding [b, 1, 1, s] and, for local layers, the window [s, s].
+    fn forward(&self, x: &Tensor, heads: usize, rope: &(Tensor, Tensor), masks: &Masks) -> candle_core::Result<Tensor> {
+        let (b, s, h) = x.dims3()?;
+        let d = h / heads;
+        let normed = match &self.attn_norm {
+            Some(n) => n.forward(x)?,
+            None => x.clone(),
+        };
+        // [b, s, 3, heads, d] → q, k, v as [b, heads, s, d].
+        let qkv = self.wqkv.forward(&normed)?.reshape((b, s, 3, heads, d))?;
+        let part = |i: usize| qkv.narrow(2, i, 1)?.squeeze(2)?.transpose(1, 2)?.contiguous();
+        let q = candle_nn::rotary_emb::rope(&part(0)?, &rope.0, &rope.1)?;
+        let k = candle_nn::rotary_emb::rope(&part(1)?, &rope.0, &rope.1)?;
+        let v = part(2)?;
+        let scores = (q.matmul(&k.t()?)? * (d as f64).powf(-0.5))?.to_dtype(DType::F32)?;
+        let mut scores = scores.broadcast_add(&masks.padding)?;
+        if self.local {
+            scores = scores.broadcast_add(&masks.window)?;
+        }
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(x.dtype())?;
+        let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, h))?;
+        let x = (x + self.attn_wo.forward(&ctx)?)?;
+        let ag = self.wi.forward(&self.mlp_norm.forward(&x)?)?;
+        let half = ag.dim(D::Minus1)? / 2;
+        let mlp = (ag.narrow(D::Minus1, 0, half)?.gelu_erf()? * ag.narrow(D::Minus1, half, half)?)?;
+        x + self.mlp_wo.forward(&mlp)?
+    }
+}
+
+struct Masks {
+    padding: Tensor,
+    window: Tensor,
+}
+
+pub struct ModernBert {
+    tok_embeddings: Embedding,
+    embeddings_norm: LayerNorm,
+    layers: Vec<Layer>,
+    final_norm: LayerNorm,
+    heads: usize,
+    /// Inverse RoPE frequencies of global and local layers.
+    global_freq: Vec<f32>,
+    local_freq: Vec<f32>,
+    half_window: usize,
+    device: Device,
+    pub hidden_size: usize,
 }
 
 impl ModernBert {
     pub fn load(vb: VarBuilder, config_json: &str) -> Result<ModernBert, String> {
-        let config = config(config_json)?;
-        if vb.dtype() != candle_core::DType::F32 {
-            // candle-transformers builds ModernBERT's attention masks in f32 only.
-            return Err(format!("ModernBERT runs in f32 only here, not {:?}: use --dtype f32", vb.dtype()));
-        }
-        let vb = if vb.contains_tensor("model.embeddings.tok_embeddings.weight") {
-            vb
-        } else {
-            vb.rename_f(|name: &str| name.strip_prefix("model.").unwrap_or(name).to_string())
+        let c = config(config_json)?;
+        let vb = if vb.contains_tensor("model.embeddings.tok_embeddings.weight") { vb.pp("model") } else { vb };
+        let load = || -> candle_core::Result<ModernBert> {
+            let (h, eps) = (c.hidden_size, c.layer_norm_eps);
+            let head_dim = h / c.num_attention_heads;
+            Ok(ModernBert {
+                tok_embeddings: embedding(c.vocab_size, h, vb.pp("embeddings.tok_embeddings"))?,
+                embeddings_norm: layer_norm_no_bias(h, eps, vb.pp("embeddings.norm"))?,
+                layers: (0..c.num_hidden_layers)
+                    .map(|i| Layer::load(vb.pp(format!("layers.{i}")), &c, i))
+                    .collect::<candle_core::Result<_>>()?,
+                final_norm: layer_norm_no_bias(h, eps, vb.pp("final_norm"))?,
+                heads: c.num_attention_heads,
+                global_freq: super::rope::inverse_frequencies(c.global_rope_theta, head_dim),
+                local_freq: super::rope::inverse_frequencies(c.local_rope_theta, head_dim),
+                half_window: c.local_attention / 2,
+                device: vb.device().clone(),
+                hidden_size: h,
+            })
         };
-        let model = Model::load(vb, &config).map_err(super::encoder::weights_misfit)?;
-        Ok(ModernBert { model, hidden_size: config.hidden_size })
+        load().map_err(super::encoder::weights_misfit)
     }
 
-    /// Token embeddings [batch, seq, hidden] for right-padded `ids` with `mask` (1 = token).
+    /// Token states [batch, seq, hidden] after the final norm, for right-padded `ids` with `mask`
+    /// (1 = token). Padding keys get f32::MIN (finite, as transformers' padding mask), keys
+    /// outside a local layer's window −∞: every row keeps its own position, so no row is all −∞.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-        self.model.forward(ids, mask)
+        let (b, s) = ids.dims2()?;
+        let padding = ((1.0 - mask.to_dtype(DType::F32)?)? * f32::MIN as f64)?.reshape((b, 1, 1, s))?;
+        let w = self.half_window;
+        let window: Vec<f32> =
+            (0..s).flat_map(|i| (0..s).map(move |j| if i.abs_diff(j) > w { f32::NEG_INFINITY } else { 0.0 })).collect();
+        let masks = Masks { padding, window: Tensor::from_vec(window, (s, s), &self.device)? };
+        let mut x = self.embeddings_norm.forward(&self.tok_embeddings.forward(ids)?)?;
+        let dtype = x.dtype();
+        let global = super::rope::tables(&self.global_freq, s, dtype, &self.device)?;
+        let local = super::rope::tables(&self.local_freq, s, dtype, &self.device)?;
+        for layer in &self.layers {
+            x = layer.forward(&x, self.heads, if layer.local { &local } else { &global }, &masks)?;
+        }
+        self.final_norm.forward(&x)
     }
 }
 

@@ -174,10 +174,7 @@ impl Qwen3 {
             let layers = (0..c.num_hidden_layers)
                 .map(|i| Layer::load(vb.pp(format!("layers.{i}")), &c))
                 .collect::<candle_core::Result<_>>()?;
-            let inv_freq = (0..c.head_dim)
-                .step_by(2)
-                .map(|i| 1.0 / (c.rope_theta as f32).powf(i as f32 / c.head_dim as f32))
-                .collect();
+            let inv_freq = super::rope::inverse_frequencies(c.rope_theta, c.head_dim);
             Ok(Qwen3 {
                 embed_tokens: embedding(c.vocab_size, c.hidden_size, vb.pp("embed_tokens"))?,
                 layers,
@@ -194,13 +191,10 @@ impl Qwen3 {
     /// not needed: with causal attention and right padding no real token attends to padding.
     pub fn forward(&self, ids: &Tensor, _mask: &Tensor) -> candle_core::Result<Tensor> {
         let (_, s) = ids.dims2()?;
-        let half = self.inv_freq.len();
-        let freqs: Vec<f32> = (0..s).flat_map(|p| self.inv_freq.iter().map(move |f| p as f32 * f)).collect();
-        let freqs = Tensor::from_vec(freqs, (s, half), &self.device)?;
         let mut x = self.embed_tokens.forward(ids)?;
         // Rotary tables and the causal mask in the model's dtype (computed in f32 first).
         let dtype = x.dtype();
-        let (cos, sin) = (freqs.cos()?.to_dtype(dtype)?, freqs.sin()?.to_dtype(dtype)?);
+        let (cos, sin) = super::rope::tables(&self.inv_freq, s, dtype, &self.device)?;
         let mask: Vec<f32> =
             (0..s).flat_map(|i| (0..s).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 })).collect();
         let mask = Tensor::from_vec(mask, (s, s), &self.device)?.to_dtype(dtype)?;
