@@ -351,7 +351,7 @@ fn is_zero(n: &usize) -> bool {
 
 impl EncodeStats {
     /// Fills in the time, the rates and the batch-time percentiles once encoding is done.
-    pub(crate) fn finish(&mut self, seconds: f64, mut batch_times: Vec<f64>) {
+    pub fn finish(&mut self, seconds: f64, mut batch_times: Vec<f64>) {
         self.batches = batch_times.len();
         self.seconds = seconds;
         self.texts_per_s = self.texts as f64 / seconds.max(1e-9);
