@@ -140,19 +140,19 @@ pub struct NeuralArgs {
     /// Neural models: keep the first D dimensions of each vector, then re-normalise (Matryoshka).
     #[arg(long, value_name = "D")]
     pub truncate_dim: Option<usize>,
-    /// Neural models: embedding cache folder [default: ~/.cache/embeval/embeddings].
+    /// Neural and API models: embedding cache folder [default: ~/.cache/embeval/embeddings].
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
-    /// Neural models: text put before each query (e.g. "query: " for e5), overriding the
-    /// model folder's prompts and the presets. LABEL=TEXT applies to that model only
-    /// (repeatable); plain TEXT to every neural model.
+    /// Neural and API models: text put before each query (e.g. "query: " for e5), overriding
+    /// the model folder's prompts and the presets. LABEL=TEXT applies to that model only
+    /// (repeatable); plain TEXT to every neural and API model.
     #[arg(long, value_name = "[LABEL=]TEXT")]
     pub query_prompt: Vec<String>,
-    /// Neural models: text put before each document (e.g. "passage: " for e5); LABEL=TEXT as
-    /// for --query-prompt.
+    /// Neural and API models: text put before each document (e.g. "passage: " for e5);
+    /// LABEL=TEXT as for --query-prompt.
     #[arg(long, value_name = "[LABEL=]TEXT")]
     pub doc_prompt: Vec<String>,
-    /// Neural models: encode everything, neither reading nor writing the cache.
+    /// Neural and API models: encode everything, neither reading nor writing the cache.
     #[arg(long, conflicts_with = "cache")]
     pub no_cache: bool,
 }
@@ -162,6 +162,9 @@ pub struct EvalArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// A model, repeatable: [LABEL=]bm25[:k1=0.9,b=0.4] | emb:Q.npy,D.npy[,QIDS,DIDS] | emb:F.safetensors | run:FILE | MODEL_FOLDER
+    /// | hf:ORG/NAME | openai:MODEL[@BASE_URL] | voyage:MODEL[@BASE_URL]. API models send the
+    /// texts to the server (key from OPENAI_API_KEY / VOYAGE_API_KEY, base URL default from
+    /// OPENAI_BASE_URL / VOYAGE_BASE_URL, else the official host).
     #[arg(long = "model", short = 'm', value_name = "MODEL")]
     pub models: Vec<String>,
     #[command(flatten)]
@@ -306,20 +309,27 @@ impl EvalArgs {
                         "model file or folder not found",
                         format!(
                             "check the path in --model {m}; known models are bm25, emb:Q.npy,D.npy, \
-                             emb:FILE.safetensors, run:FILE and sentence-transformers model folders"
+                             emb:FILE.safetensors, run:FILE, openai:MODEL[@BASE_URL], \
+                             voyage:MODEL[@BASE_URL] and sentence-transformers model folders"
                         ),
                     ));
                 }
             }
         }
-        // Neural models' labels, for `--query-prompt LABEL=TEXT`.
+        // Neural and API models' labels, for `--query-prompt LABEL=TEXT`.
         let labels: Vec<String> = models
             .iter()
             .filter_map(|m| match ModelSpec::parse(m) {
-                Ok(ModelSpec::Neural { label, .. }) => Some(label),
+                Ok(ModelSpec::Neural { label, .. } | ModelSpec::Api { label, .. }) => Some(label),
                 _ => None,
             })
             .collect();
+        // A missing API key is reported now, not after the models before it have run.
+        for m in &models {
+            if let Ok(ModelSpec::Api { provider, model, base_url, .. }) = ModelSpec::parse(m) {
+                embeval::embed::api::Client::from_env(provider, &model, base_url.as_deref())?;
+            }
+        }
         let config = Config {
             load: self.data.load_options(),
             convention: match self.convention {
@@ -385,7 +395,7 @@ impl NeuralArgs {
 }
 
 /// Splits a prompt flag's value into (model label, text) when it starts with `LABEL=` for one
-/// of this run's neural models; any other value is a prompt for every model.
+/// of this run's neural or API models; any other value is a prompt for every model.
 fn split_prompt<'a>(value: &'a str, labels: &[String]) -> (Option<&'a str>, &'a str) {
     match value.split_once('=') {
         Some((label, text)) if labels.iter().any(|l| l == label) => (Some(label), text),
@@ -401,7 +411,7 @@ fn global_prompt(flag: &str, values: &[String], labels: &[String]) -> Result<Opt
         return Err(Error::usage(
             flag,
             format!(
-                "given twice for every model; name a model with {flag} LABEL=TEXT (neural models here: {})",
+                "given twice for every model; name a model with {flag} LABEL=TEXT (neural and API models here: {})",
                 labels.join(", ")
             ),
         ));
@@ -425,10 +435,7 @@ fn model_prompts(queries: &[String], docs: &[String], labels: &[String]) -> BTre
 
 /// Where embeddings are cached unless `--cache` or `--no-cache` says otherwise.
 fn default_cache() -> Option<PathBuf> {
-    #[cfg(feature = "models")]
-    return embeval::embed::cache::default_root();
-    #[cfg(not(feature = "models"))]
-    None
+    embeval::embed::cache::default_root()
 }
 
 #[cfg(test)]

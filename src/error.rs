@@ -35,6 +35,9 @@ pub enum Error {
     /// A model failed while running (not a problem with its files).
     #[error("model: {what}")]
     Model { what: String },
+    /// A remote embedding API refused a request or kept failing. Exit code 1.
+    #[error("{url}: {what}\n  fix: {fix}")]
+    Api { url: String, what: String, fix: String },
     /// Writing results failed.
     #[error("{file}: cannot write: {source}")]
     Write { file: String, source: std::io::Error },

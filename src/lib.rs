@@ -33,7 +33,7 @@ pub struct Config {
     pub convention: Convention,
     /// Cut-offs for every metric.
     pub k: Vec<usize>,
-    /// `--model` values: `[LABEL=]bm25`, `emb:...`, `run:FILE`.
+    /// `--model` values: `[LABEL=]bm25`, `emb:...`, `run:FILE`, a model folder, `openai:MODEL`...
     pub models: Vec<String>,
     pub score_function: ScoreFn,
     /// Neural models: batching, truncation, prompts, dtype.
@@ -94,10 +94,14 @@ impl Config {
         }
         let specs = self.models.iter().map(|m| ModelSpec::parse(m)).collect::<Result<Vec<_>>>()?;
         for label in n.model_prompts.keys() {
-            if !specs.iter().any(|s| matches!(s, ModelSpec::Neural { label: l, .. } if l == label)) {
+            let takes_prompts = |s: &ModelSpec| match s {
+                ModelSpec::Neural { label: l, .. } | ModelSpec::Api { label: l, .. } => l == label,
+                _ => false,
+            };
+            if !specs.iter().any(takes_prompts) {
                 return Err(Error::usage(
                     "--query-prompt / --doc-prompt",
-                    format!("prompts for '{label}', which is not a neural model of this run"),
+                    format!("prompts for '{label}', which is not a neural or API model of this run"),
                 ));
             }
         }

@@ -101,8 +101,12 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
                 };
                 let peak =
                     t["memory"]["peak_mib"].as_f64().map_or(String::new(), |p| format!(", peak memory {p:.0} MiB"));
-                let device = m.search.encoder.as_ref().and_then(|e| e["device"].as_str()).unwrap_or("cpu");
-                eprintln!("  encoding on {device}: {}, {}{peak}", rate("docs"), rate("queries"));
+                let on = match &m.search.encoder {
+                    Some(e) if e["api"].is_string() => format!("through the {} API", e["api"].as_str().unwrap_or("")),
+                    Some(e) => format!("on {}", e["device"].as_str().unwrap_or("cpu")),
+                    None => String::new(),
+                };
+                eprintln!("  encoding {on}: {}, {}{peak}", rate("docs"), rate("queries"));
                 let retries: u64 = ["queries", "docs"].iter().filter_map(|w| t[w]["oom_retries"].as_u64()).sum();
                 if retries > 0 {
                     eprintln!(

@@ -33,7 +33,7 @@ fn fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures/st_embeddings").join(name)
 }
 
-fn vectors_match_sentence_transformers(model: &str, opts: NeuralOptions) -> embeval::embed::encoder::EncodeStats {
+fn vectors_match_sentence_transformers(model: &str, opts: NeuralOptions) -> embeval::embed::EncodeStats {
     let dir = model_dir(model);
     let mut files = Files::new("models");
     files.add_dir(model, &dir).unwrap();

@@ -583,7 +583,7 @@ function efficiency(ctx) {
       el('td', { class: 'search-path' }, m.search?.path ?? '')))));
   const encoders = ctx.ranked.filter((m) => m.search?.encoder).map((m) => {
     const e = m.search.encoder;
-    const bits = [e.architecture, e.pooling && `${e.pooling} pooling`, e.normalize && 'normalized', e.dim && `dim ${e.dim}`, e.dtype,
+    const bits = [e.api && `${e.api} API: ${e.model} at ${e.base_url}`, e.architecture, e.pooling && `${e.pooling} pooling`, e.normalize && 'normalized', e.dim && `dim ${e.dim}`, e.dtype,
       e.max_seq_length && `max ${e.max_seq_length} tokens`,
       e.prompts && (e.prompts.query || e.prompts.document ? `prompts “${e.prompts.query}” / “${e.prompts.document}” (${e.prompts.source})` : 'no prompts')];
     return el('li', {}, txt(m.name), `: ${bits.filter(Boolean).join(', ')}`);

@@ -1,7 +1,8 @@
-//! On-disk embedding cache, so re-runs and parameter sweeps don't re-encode: one folder per
-//! (model files' BLAKE3 hash, max length), holding an append-only `vectors.bin` of
-//! records `[16-byte BLAKE3 of the prompted text][dim × f32 LE]`. A record cut short by a crash is
-//! ignored. Native builds only; `--no-cache` turns it off.
+//! On-disk embedding cache, so re-runs and parameter sweeps don't re-encode (and re-runs of an
+//! API model send nothing): one folder per model key — a model folder's BLAKE3 hash and max
+//! length, or an API's provider, base URL, model and input type — and vector size, holding an
+//! append-only `vectors.bin` of records `[16-byte BLAKE3 of the prompted text][dim × f32 LE]`.
+//! A record cut short by a crash is ignored. Native builds only; `--no-cache` turns it off.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -72,6 +73,16 @@ impl Cache {
         Ok(Cache { file, dim, map, pending: Vec::new() })
     }
 
+    /// Vector size, of every record.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The folder holding this cache's records.
+    pub fn folder(&self) -> &Path {
+        self.file.parent().unwrap_or(&self.file)
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }
@@ -113,6 +124,22 @@ impl Cache {
     }
 }
 
+/// The vector size of an existing cache for `key` (the `-dN` of its folder), for models that
+/// tell their size only in their first answer (APIs); the largest cache if there are several.
+pub fn find_dim(root: &Path, key: &str) -> Option<usize> {
+    let prefix = format!("{key}-d");
+    std::fs::read_dir(root)
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let dim: usize = e.file_name().to_str()?.strip_prefix(&prefix)?.parse().ok()?;
+            let size = std::fs::metadata(e.path().join("vectors.bin")).map_or(0, |m| m.len());
+            (dim > 0).then_some((size, dim))
+        })
+        .max()
+        .map(|(_, dim)| dim)
+}
+
 /// `$EMBEVAL_CACHE/embeddings`, else `$XDG_CACHE_HOME/embeval/embeddings`, else
 /// `~/.cache/embeval/embeddings`.
 pub fn default_root() -> Option<PathBuf> {
@@ -150,5 +177,18 @@ mod tests {
         assert_eq!(c.len(), 3);
         assert_eq!(c.get(&text_key("dog")), Some(&[3.0f32, -4.5][..]));
         assert_eq!(c.get(&text_key("bird")), Some(&[0.5f32, 0.25][..]));
+    }
+
+    #[test]
+    fn find_dim_reads_the_folder_name() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(find_dim(dir.path(), "openai-k"), None);
+        let mut c = Cache::open(dir.path(), "openai-k", 3).unwrap();
+        c.insert(text_key("a"), &[1.0, 2.0, 3.0]);
+        c.flush().unwrap();
+        Cache::open(dir.path(), "openai-kk", 5).unwrap();
+        assert_eq!(find_dim(dir.path(), "openai-k"), Some(3));
+        assert_eq!(find_dim(dir.path(), "openai-kk"), Some(5));
+        assert_eq!(find_dim(dir.path(), "voyage-k"), None);
     }
 }

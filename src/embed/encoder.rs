@@ -21,7 +21,7 @@ use super::mpnet::MPNet;
 use super::pooling::{self, Pooling};
 use super::qwen3::Qwen3;
 use super::xlm_roberta::XlmRoberta;
-use super::{Dtype, NeuralOptions};
+use super::{Dtype, EncodeStats, NeuralOptions};
 use crate::data::Files;
 use crate::error::{Error, Result};
 
@@ -73,28 +73,6 @@ pub struct EncoderInfo {
     /// Where it ran: `cpu`, `cuda:0 (NVIDIA H100 80GB HBM3)`, `metal`.
     pub device: String,
     pub prompts: Prompts,
-}
-
-/// Throughput of one `encode` call.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct EncodeStats {
-    pub texts: usize,
-    /// Texts taken from the embedding cache (not encoded, not counted in the rates).
-    pub cached: usize,
-    pub tokens: usize,
-    pub truncated: usize,
-    /// Forward passes (see [`batches`]).
-    pub batches: usize,
-    pub seconds: f64,
-    pub texts_per_s: f64,
-    pub tokens_per_s: f64,
-    pub batch_p50_s: f64,
-    pub batch_p95_s: f64,
-    /// Padded tokens per forward pass at most, as finally used (`--max-batch-tokens`, or the
-    /// budget from the GPU's free memory, halved after each out-of-memory error).
-    pub max_batch_tokens: usize,
-    /// Batches that ran out of device memory and were split in two and retried.
-    pub oom_retries: usize,
 }
 
 enum Arch {
@@ -472,15 +450,7 @@ impl Encoder {
         stats.oom_retries = schedule.halvings;
         stats.max_batch_tokens = schedule.budget;
         progress.end();
-        stats.batches = batch_times.len();
-        stats.seconds = clock.elapsed().as_secs_f64();
-        stats.texts_per_s = stats.texts as f64 / stats.seconds.max(1e-9);
-        stats.tokens_per_s = stats.tokens as f64 / stats.seconds.max(1e-9);
-        batch_times.sort_by(f64::total_cmp);
-        let pct =
-            |p: f64| batch_times.get(((batch_times.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
-        stats.batch_p50_s = pct(0.5);
-        stats.batch_p95_s = pct(0.95);
+        stats.finish(clock.elapsed().as_secs_f64(), batch_times);
         Ok((out, stats))
     }
 

@@ -1,13 +1,16 @@
 //! Models: anything that turns a dataset into rankings. `bm25` ranks lexically; `emb:` loads
-//! vectors made elsewhere; `run:` reads a ranking made by any other system (TREC run file).
-//! Neural encoders (candle) will plug in here as another [`ModelSpec`] kind.
+//! vectors made elsewhere; `run:` reads a ranking made by any other system (TREC run file);
+//! a model folder runs a neural encoder (candle) here; `openai:` / `voyage:` ask a hosted
+//! embedding API (native CLI only).
 //!
 //! A `--model` value is `[LABEL=]SPEC`; the label names the model in every report.
 
+#[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
+pub mod api;
 #[cfg(feature = "models")]
 pub mod bert;
 pub mod bm25;
-#[cfg(all(feature = "models", not(target_arch = "wasm32")))]
+#[cfg(all(any(feature = "models", feature = "cli"), not(target_arch = "wasm32")))]
 pub mod cache;
 pub mod device;
 #[cfg(feature = "models")]
@@ -65,11 +68,64 @@ pub enum ModelSpec {
         label: String,
         dir: String,
     },
+    /// A hosted embedding API; `base_url` as given after `@` (else the provider's environment
+    /// variable or official host, resolved when the model runs).
+    Api {
+        label: String,
+        provider: Provider,
+        model: String,
+        base_url: Option<String>,
+    },
 }
+
+/// The wire protocol of a hosted embedding API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// `POST {base}/embeddings` as OpenAI has it; vLLM, text-embeddings-inference, Ollama and
+    /// LiteLLM serve the same route.
+    OpenAi,
+    /// Voyage AI: OpenAI's shape plus `input_type` (`query` / `document`).
+    Voyage,
+}
+
+impl Provider {
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::OpenAi => "openai",
+            Provider::Voyage => "voyage",
+        }
+    }
+    /// Where requests go when neither the spec nor [`Provider::base_url_var`] says.
+    pub fn official_base_url(self) -> &'static str {
+        match self {
+            Provider::OpenAi => "https://api.openai.com/v1",
+            Provider::Voyage => "https://api.voyageai.com/v1",
+        }
+    }
+    pub fn base_url_var(self) -> &'static str {
+        match self {
+            Provider::OpenAi => "OPENAI_BASE_URL",
+            Provider::Voyage => "VOYAGE_BASE_URL",
+        }
+    }
+    /// The environment variable holding the key sent as `Authorization: Bearer KEY`.
+    pub fn key_var(self) -> &'static str {
+        match self {
+            Provider::OpenAi => "OPENAI_API_KEY",
+            Provider::Voyage => "VOYAGE_API_KEY",
+        }
+    }
+}
+
+/// What `--model` accepts, for error messages.
+const KNOWN_MODELS: &str = "known models are bm25, emb:Q.npy,D.npy, emb:FILE.safetensors, run:FILE, \
+                            openai:MODEL[@BASE_URL], voyage:MODEL[@BASE_URL] and model folders";
 
 impl ModelSpec {
     /// Parses `[LABEL=]bm25[:k1=0.9,b=0.4]`, `[LABEL=]emb:Q.npy,D.npy[,QIDS,DIDS]`,
-    /// `[LABEL=]emb:FILE.safetensors` or `[LABEL=]run:FILE`.
+    /// `[LABEL=]emb:FILE.safetensors`, `[LABEL=]run:FILE`, `[LABEL=]openai:MODEL[@BASE_URL]`,
+    /// `[LABEL=]voyage:MODEL[@BASE_URL]` or `[LABEL=]MODEL_FOLDER`.
     pub fn parse(s: &str) -> Result<ModelSpec> {
         let (label, spec) = match s.split_once('=') {
             Some((l, rest)) if !l.contains(':') && !l.is_empty() => (Some(l.to_string()), rest),
@@ -109,8 +165,37 @@ impl ModelSpec {
             "run" if !args.is_empty() => {
                 Ok(ModelSpec::Run { label: label.unwrap_or_else(|| file_stem(args)), file: args.to_string() })
             }
-            "run" => {
-                Err(bad("known models are bm25, emb:Q.npy,D.npy, emb:FILE.safetensors, run:FILE and model folders"))
+            "run" => Err(bad(KNOWN_MODELS)),
+            "openai" | "voyage" => {
+                let provider = if kind == "openai" { Provider::OpenAi } else { Provider::Voyage };
+                // Model names may hold ':' (Ollama's `nomic-embed-text:latest`), never '@'.
+                let (model, base_url) = match args.split_once('@') {
+                    Some((m, url)) => (m, Some(url.trim_end_matches('/').to_string())),
+                    None => (args, None),
+                };
+                if model.is_empty() {
+                    return Err(bad(&format!(
+                        "expected {kind}:MODEL[@BASE_URL], e.g. {kind}:{}",
+                        if kind == "openai" { "text-embedding-3-small" } else { "voyage-3.5" }
+                    )));
+                }
+                if base_url.as_deref().is_some_and(|u| !u.starts_with("http://") && !u.starts_with("https://")) {
+                    return Err(bad(&format!(
+                        "the base URL after '@' starts with http:// or https://, \
+                         e.g. {kind}:{model}@http://localhost:8000/v1"
+                    )));
+                }
+                if cfg!(target_arch = "wasm32") {
+                    return Err(bad(
+                        "remote embedding APIs run from the command line only: this page never sends your data anywhere",
+                    ));
+                }
+                Ok(ModelSpec::Api {
+                    label: label.unwrap_or_else(|| model.to_string()),
+                    provider,
+                    model: model.into(),
+                    base_url,
+                })
             }
             _ if !spec.is_empty() => {
                 let dir = spec.trim_end_matches('/').to_string();
@@ -127,14 +212,15 @@ impl ModelSpec {
             ModelSpec::Bm25 { label, .. }
             | ModelSpec::Emb { label, .. }
             | ModelSpec::Run { label, .. }
-            | ModelSpec::Neural { label, .. } => label,
+            | ModelSpec::Neural { label, .. }
+            | ModelSpec::Api { label, .. } => label,
         }
     }
 
     /// Files the model reads (logical names), so the CLI can register them.
     pub fn files(&self) -> Vec<String> {
         match self {
-            ModelSpec::Bm25 { .. } => vec![],
+            ModelSpec::Bm25 { .. } | ModelSpec::Api { .. } => vec![],
             ModelSpec::Emb { files, .. } => files.clone(),
             ModelSpec::Run { file, .. } => vec![file.clone()],
             ModelSpec::Neural { dir, .. } => vec![dir.clone()],
@@ -245,6 +331,54 @@ impl Default for NeuralOptions {
     }
 }
 
+/// Throughput of encoding one side (queries or documents), by a local model or an API.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EncodeStats {
+    pub texts: usize,
+    /// Texts taken from the embedding cache (not encoded, not counted in the rates).
+    pub cached: usize,
+    /// Tokens encoded (an API's `usage`, where it reports one).
+    pub tokens: usize,
+    pub truncated: usize,
+    /// Forward passes, or API requests.
+    pub batches: usize,
+    /// API requests sent again after a 429, a 5xx or a dropped connection.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub retries: usize,
+    pub seconds: f64,
+    pub texts_per_s: f64,
+    pub tokens_per_s: f64,
+    pub batch_p50_s: f64,
+    pub batch_p95_s: f64,
+    /// Local models: padded tokens per forward pass at most, as finally used
+    /// (`--max-batch-tokens`, or the budget from the GPU's free memory, halved after each
+    /// out-of-memory error).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub max_batch_tokens: usize,
+    /// Local models: batches that ran out of device memory and were split in two and retried.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub oom_retries: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl EncodeStats {
+    /// Fills in the time, the rates and the batch-time percentiles once encoding is done.
+    pub fn finish(&mut self, seconds: f64, mut batch_times: Vec<f64>) {
+        self.batches = batch_times.len();
+        self.seconds = seconds;
+        self.texts_per_s = self.texts as f64 / seconds.max(1e-9);
+        self.tokens_per_s = self.tokens as f64 / seconds.max(1e-9);
+        batch_times.sort_by(f64::total_cmp);
+        let pct =
+            |p: f64| batch_times.get(((batch_times.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+        self.batch_p50_s = pct(0.5);
+        self.batch_p95_s = pct(0.95);
+    }
+}
+
 /// Settings a model run needs from the evaluation.
 pub struct RunContext<'a> {
     pub files: &'a Files,
@@ -336,26 +470,14 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
             let qtexts: Vec<String> = queries.iter().map(|q| format!("{}{}", p.query, q.text)).collect();
             let dtexts: Vec<String> = ds.corpus.iter().map(|d| format!("{}{}", p.document, d.text)).collect();
             let named = |what: &str| Renamed { inner: cx.progress, step: format!("{label}: {what}") };
-            let (mut qv, qs) = encode_cached(&enc, cx, dir, &qtexts, &named("encode queries"))?;
-            let (mut dv, dstats) = encode_cached(&enc, cx, dir, &dtexts, &named("encode documents"))?;
+            let local = Local { enc: &enc, files: cx.files, dir, options: cx.neural };
+            let cache = cx.cache.as_deref();
+            let (qv, _, qs) = encode_cached(&local, cache, &qtexts, &named("encode queries"))?;
+            let (dv, _, dstats) = encode_cached(&local, cache, &dtexts, &named("encode documents"))?;
             t.index_s = clock.elapsed().as_secs_f64();
             info.encoder = serde_json::to_value(&enc.info).ok();
             info.throughput = Some(serde_json::json!({"queries": qs, "docs": dstats, "memory": memory.read()}));
-            let mut dim = enc.info.dim;
-            if let Some(t) = cx.neural.truncate_dim {
-                if t > dim {
-                    return Err(Error::usage(
-                        "--truncate-dim",
-                        format!("{t} is larger than the model's {dim} dimensions"),
-                    ));
-                }
-                // Matryoshka: keep the first t dimensions, then re-normalise.
-                qv = search::truncate_rows(&qv, dim, t);
-                dv = search::truncate_rows(&dv, dim, t);
-                search::normalize_rows(&mut qv, t);
-                search::normalize_rows(&mut dv, t);
-                dim = t;
-            }
+            let (qv, dv, dim) = truncate_dim(cx, qv, dv, enc.info.dim)?;
             let qids = queries.iter().map(|q| q.id.clone()).collect();
             let q = precomputed::Matrix { ids: qids, dim, data: qv, file: dir.clone() };
             let d = precomputed::Matrix { ids: doc_ids, dim, data: dv, file: dir.clone() };
@@ -365,55 +487,186 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
         ModelSpec::Neural { dir, .. } => {
             return Err(Error::usage("--model", format!("{dir}: this build has no neural models (feature 'models')")));
         }
+        #[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
+        ModelSpec::Api { label, provider, model, base_url } => {
+            let client = api::Client::from_env(*provider, model, base_url.as_deref())?;
+            // Only the user's prompts: API models have no folder to read prompts from, and no presets.
+            let o = cx.neural.for_model(label);
+            let (qp, dp) = (o.query_prompt.unwrap_or_default(), o.doc_prompt.unwrap_or_default());
+            let qtexts: Vec<String> = queries.iter().map(|q| format!("{qp}{}", q.text)).collect();
+            let dtexts: Vec<String> = ds.corpus.iter().map(|d| format!("{dp}{}", d.text)).collect();
+            let named = |what: &str| Renamed { inner: cx.progress, step: format!("{label}: {what}") };
+            let cache = cx.cache.as_deref();
+            let side = |input| api::Side { client: &client, input, batch_size: cx.neural.batch_size };
+            let (qv, qdim, qs) = encode_cached(&side(api::InputType::Query), cache, &qtexts, &named("encode queries"))?;
+            let (dv, ddim, dstats) =
+                encode_cached(&side(api::InputType::Document), cache, &dtexts, &named("encode documents"))?;
+            if qdim != ddim && !qtexts.is_empty() && !dtexts.is_empty() {
+                return Err(Error::Api {
+                    url: client.url().to_string(),
+                    what: format!("{qdim}-dimensional query vectors but {ddim}-dimensional document vectors"),
+                    fix: "queries and documents must come from the same model; if the server's model changed, \
+                          run again with --no-cache or a new --cache folder"
+                        .into(),
+                });
+            }
+            t.index_s = clock.elapsed().as_secs_f64();
+            let source = if qp.is_empty() && dp.is_empty() { "none" } else { "flag" };
+            info.encoder = Some(serde_json::json!({
+                "api": provider.name(),
+                "model": model,
+                "base_url": client.base_url(),
+                "dim": ddim,
+                "prompts": {"query": qp, "document": dp, "source": source},
+            }));
+            info.throughput = Some(serde_json::json!({"queries": qs, "docs": dstats}));
+            let (qv, dv, dim) = truncate_dim(cx, qv, dv, ddim)?;
+            let qids = queries.iter().map(|q| q.id.clone()).collect();
+            let file = client.url().to_string();
+            let q = precomputed::Matrix { ids: qids, dim, data: qv, file: file.clone() };
+            let d = precomputed::Matrix { ids: doc_ids, dim, data: dv, file };
+            search_vectors(cx, &queries, q, d, &mut info).await?
+        }
+        #[cfg(not(all(feature = "cli", not(target_arch = "wasm32"))))]
+        ModelSpec::Api { label, .. } => {
+            return Err(Error::usage(
+                "--model",
+                format!("{label}: remote embedding APIs run from the native command line only (feature 'cli')"),
+            ));
+        }
     };
     t.search_s = clock.elapsed().as_secs_f64() - t.index_s;
     Ok((rankings, t, info))
 }
 
-/// Encodes through the on-disk cache when one is configured: only texts not cached yet go
-/// through the model; the stats count all texts and say how many came from the cache.
+/// Takes each finished batch as `(first, vectors, dim)`: the vectors of `texts[first..]`, row
+/// after row.
+pub type BatchSink<'a> = dyn FnMut(usize, &[f32], usize) -> Result<()> + 'a;
+
+/// Something that turns texts into vectors that can be cached: a local model or a remote API.
+#[cfg(any(feature = "models", all(feature = "cli", not(target_arch = "wasm32"))))]
+trait Embedder {
+    /// Names the cache folder: anything that could change a text's vector changes it.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn cache_key(&self) -> Result<String>;
+    /// The vector size, where known before any text is encoded (an API tells only in its answers).
+    fn dim(&self) -> Option<usize>;
+    /// Encodes `texts`, handing each finished batch to `done`.
+    fn encode(&self, texts: &[&str], progress: &dyn Progress, done: &mut BatchSink) -> Result<EncodeStats>;
+}
+
+/// A model folder's encoder with what names its cache.
 #[cfg(feature = "models")]
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+struct Local<'a> {
+    enc: &'a encoder::Encoder,
+    files: &'a Files,
+    dir: &'a str,
+    options: &'a NeuralOptions,
+}
+
+#[cfg(feature = "models")]
+impl Embedder for Local<'_> {
+    #[cfg(not(target_arch = "wasm32"))]
+    fn cache_key(&self) -> Result<String> {
+        cache::model_key(self.files, self.dir, self.enc.info.max_seq_length, self.options.dtype, &self.enc.info.device)
+    }
+    fn dim(&self) -> Option<usize> {
+        Some(self.enc.info.dim)
+    }
+    fn encode(&self, texts: &[&str], progress: &dyn Progress, done: &mut BatchSink) -> Result<EncodeStats> {
+        let (vectors, stats) = self.enc.encode(texts, self.options, progress)?;
+        done(0, &vectors, self.enc.info.dim)?;
+        Ok(stats)
+    }
+}
+
+/// Encodes through the on-disk cache when one is configured: only texts not cached yet go
+/// through the model, and each finished batch is written at once (a run stopped halfway keeps
+/// what an API was paid for). Returns the vectors, their size and stats that count all texts
+/// and say how many came from the cache.
+#[cfg(any(feature = "models", all(feature = "cli", not(target_arch = "wasm32"))))]
 fn encode_cached(
-    enc: &encoder::Encoder,
-    cx: &RunContext,
-    dir: &str,
+    model: &dyn Embedder,
+    cache_root: Option<&std::path::Path>,
     texts: &[String],
     progress: &dyn Progress,
-) -> Result<(Vec<f32>, encoder::EncodeStats)> {
+) -> Result<(Vec<f32>, usize, EncodeStats)> {
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
     #[cfg(not(target_arch = "wasm32"))]
-    if let Some(root) = &cx.cache {
-        let dim = enc.info.dim;
-        let key = cache::model_key(cx.files, dir, enc.info.max_seq_length, cx.neural.dtype, &enc.info.device)?;
-        let mut c = cache::Cache::open(root, &key, dim)?;
+    if let Some(root) = cache_root {
+        let key = model.cache_key()?;
+        // An API's vector size comes from an earlier run's folder, else from its first answer.
+        let mut c = match model.dim().or_else(|| cache::find_dim(root, &key)) {
+            Some(dim) => Some(cache::Cache::open(root, &key, dim)?),
+            None => None,
+        };
         let keys: Vec<cache::TextKey> = texts.iter().map(|t| cache::text_key(t)).collect();
-        let missing: Vec<usize> = (0..texts.len()).filter(|&i| c.get(&keys[i]).is_none()).collect();
+        let missing: Vec<usize> =
+            (0..texts.len()).filter(|&i| c.as_ref().is_none_or(|c| c.get(&keys[i]).is_none())).collect();
         let todo: Vec<&str> = missing.iter().map(|&i| texts[i]).collect();
-        let (fresh, mut stats) = enc.encode(&todo, cx.neural, progress)?;
-        for (j, &i) in missing.iter().enumerate() {
-            c.insert(keys[i], &fresh[j * dim..(j + 1) * dim]);
-        }
-        c.flush()?;
-        let mut out = Vec::with_capacity(texts.len() * dim);
+        let mut stats = model.encode(&todo, progress, &mut |first, vectors, dim| {
+            let c = match &mut c {
+                Some(c) => c,
+                None => c.insert(cache::Cache::open(root, &key, dim)?),
+            };
+            if dim != c.dim() {
+                return Err(Error::Model {
+                    what: format!(
+                        "vectors of {dim} dimensions, but the cache {} holds {} from an earlier run of this \
+                         model: the model behind the name changed; run with --no-cache or delete that folder",
+                        c.folder().display(),
+                        c.dim()
+                    ),
+                });
+            }
+            for (j, v) in vectors.chunks_exact(dim).enumerate() {
+                c.insert(keys[missing[first + j]], v);
+            }
+            c.flush()
+        })?;
+        stats.cached = texts.len() - missing.len();
+        stats.texts = texts.len();
+        let Some(c) = c else { return Ok((Vec::new(), model.dim().unwrap_or(0), stats)) };
+        let mut out = Vec::with_capacity(texts.len() * c.dim());
         for k in &keys {
             out.extend_from_slice(c.get(k).expect("every text is cached now"));
         }
-        stats.cached = texts.len() - missing.len();
-        stats.texts = texts.len();
-        return Ok((out, stats));
+        return Ok((out, c.dim(), stats));
     }
-    let _ = (dir, &cx.cache);
-    enc.encode(&texts, cx.neural, progress)
+    let _ = cache_root;
+    let mut out = Vec::new();
+    let mut size = model.dim().unwrap_or(0);
+    let stats = model.encode(&texts, progress, &mut |_, vectors, dim| {
+        size = dim;
+        out.extend_from_slice(vectors);
+        Ok(())
+    })?;
+    Ok((out, size, stats))
+}
+
+/// `--truncate-dim D`: keeps the first D dimensions of every vector, then re-normalises
+/// (Matryoshka). Returns the query and document vectors and their size.
+#[cfg(any(feature = "models", all(feature = "cli", not(target_arch = "wasm32"))))]
+fn truncate_dim(cx: &RunContext, qv: Vec<f32>, dv: Vec<f32>, dim: usize) -> Result<(Vec<f32>, Vec<f32>, usize)> {
+    let Some(t) = cx.neural.truncate_dim else { return Ok((qv, dv, dim)) };
+    if t > dim {
+        return Err(Error::usage("--truncate-dim", format!("{t} is larger than the model's {dim} dimensions")));
+    }
+    let (mut qv, mut dv) = (search::truncate_rows(&qv, dim, t), search::truncate_rows(&dv, dim, t));
+    search::normalize_rows(&mut qv, t);
+    search::normalize_rows(&mut dv, t);
+    Ok((qv, dv, t))
 }
 
 /// Progress under another step name (the encoder's "encode" → "MODEL: encode queries").
-#[cfg(feature = "models")]
+#[cfg(any(feature = "models", all(feature = "cli", not(target_arch = "wasm32"))))]
 struct Renamed<'a> {
     inner: &'a dyn Progress,
     step: String,
 }
 
-#[cfg(feature = "models")]
+#[cfg(any(feature = "models", all(feature = "cli", not(target_arch = "wasm32"))))]
 impl Progress for Renamed<'_> {
     fn begin(&self, _step: &str, total: u64) {
         self.inner.begin(&self.step, total);
@@ -465,4 +718,46 @@ async fn search_vectors(
             })
             .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(label: &str, provider: Provider, model: &str, base_url: Option<&str>) -> ModelSpec {
+        ModelSpec::Api { label: label.into(), provider, model: model.into(), base_url: base_url.map(Into::into) }
+    }
+
+    #[test]
+    fn api_specs_parse_with_label_model_and_base_url() {
+        let p = |s: &str| ModelSpec::parse(s).unwrap();
+        let small = "text-embedding-3-small";
+        assert_eq!(p("openai:text-embedding-3-small"), api(small, Provider::OpenAi, small, None));
+        assert_eq!(p("voyage:voyage-3.5"), api("voyage-3.5", Provider::Voyage, "voyage-3.5", None));
+        assert_eq!(
+            p("bge=openai:BAAI/bge-m3@http://localhost:8000/v1/"),
+            api("bge", Provider::OpenAi, "BAAI/bge-m3", Some("http://localhost:8000/v1"))
+        );
+        // Ollama tags hold ':'; a '=' in the URL is no label.
+        assert_eq!(
+            p("openai:nomic-embed-text:latest@http://127.0.0.1:11434/v1?x=y"),
+            api(
+                "nomic-embed-text:latest",
+                Provider::OpenAi,
+                "nomic-embed-text:latest",
+                Some("http://127.0.0.1:11434/v1?x=y")
+            )
+        );
+        assert_eq!(p("v=voyage:voyage-3@https://proxy.example/v1").label(), "v");
+        assert!(p("openai:m").files().is_empty());
+    }
+
+    #[test]
+    fn bad_api_specs_say_what_is_expected() {
+        let e = |s: &str| ModelSpec::parse(s).unwrap_err().to_string();
+        assert!(e("openai:").contains("openai:MODEL[@BASE_URL]"), "{}", e("openai:"));
+        assert!(e("voyage:@http://h/v1").contains("voyage:MODEL[@BASE_URL]"));
+        assert!(e("openai:m@localhost:8000/v1").contains("http://"), "{}", e("openai:m@localhost:8000/v1"));
+        assert!(e("run:").contains("openai:MODEL"));
+    }
 }
