@@ -29,6 +29,8 @@ pub mod pooling;
 pub mod precomputed;
 #[cfg(feature = "models")]
 pub mod qwen3;
+#[cfg(all(feature = "models", not(target_arch = "wasm32")))]
+pub mod shards;
 #[cfg(feature = "models")]
 pub mod xlm_roberta;
 
@@ -255,6 +257,9 @@ pub struct RunContext<'a> {
     pub neural: &'a NeuralOptions,
     /// Embedding cache folder (native); `None` encodes everything every time.
     pub cache: Option<std::path::PathBuf>,
+    /// Folder of document shards made by `embeval encode` (native): the neural model's
+    /// document vectors come from there instead of being encoded here.
+    pub doc_embeddings: Option<std::path::PathBuf>,
     pub progress: &'a dyn Progress,
 }
 
@@ -330,34 +335,45 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
             cx.progress.begin(&format!("{label}: load model"), 1);
             let enc = encoder::Encoder::load(cx.files, dir, &cx.neural.for_model(label))?;
             cx.progress.end();
-            let p = &enc.info.prompts;
-            let qtexts: Vec<String> = queries.iter().map(|q| format!("{}{}", p.query, q.text)).collect();
-            let dtexts: Vec<String> = ds.corpus.iter().map(|d| format!("{}{}", p.document, d.text)).collect();
             let named = |what: &str| Renamed { inner: cx.progress, step: format!("{label}: {what}") };
-            let (mut qv, qs) = encode_cached(&enc, cx, dir, &qtexts, &named("encode queries"))?;
-            let (mut dv, dstats) = encode_cached(&enc, cx, dir, &dtexts, &named("encode documents"))?;
-            t.index_s = clock.elapsed().as_secs_f64();
+            let qtexts: Vec<String> = queries.iter().map(|q| format!("{}{}", enc.info.prompts.query, q.text)).collect();
+            let cache = cx.cache.as_deref();
+            let (qv, qs) = encode_cached(&enc, cx.files, dir, cx.neural, cache, &qtexts, &named("encode queries"))?;
             info.encoder = serde_json::to_value(&enc.info).ok();
-            info.throughput = Some(serde_json::json!({"queries": qs, "docs": dstats, "memory": memory.read()}));
-            let mut dim = enc.info.dim;
-            if let Some(t) = cx.neural.truncate_dim {
-                if t > dim {
-                    return Err(Error::usage(
-                        "--truncate-dim",
-                        format!("{t} is larger than the model's {dim} dimensions"),
-                    ));
-                }
-                // Matryoshka: keep the first t dimensions, then re-normalise.
-                qv = search::truncate_rows(&qv, dim, t);
-                dv = search::truncate_rows(&dv, dim, t);
-                search::normalize_rows(&mut qv, t);
-                search::normalize_rows(&mut dv, t);
-                dim = t;
-            }
+            let (qv, dim) = matryoshka(qv, enc.info.dim, cx.neural.truncate_dim)?;
             let qids = queries.iter().map(|q| q.id.clone()).collect();
             let q = precomputed::Matrix { ids: qids, dim, data: qv, file: dir.clone() };
-            let d = precomputed::Matrix { ids: doc_ids, dim, data: dv, file: dir.clone() };
-            search_vectors(cx, &queries, q, d, &mut info).await?
+            match &cx.doc_embeddings {
+                // The documents were encoded by `embeval encode` jobs: check their shards against
+                // this run, then stream them through the search.
+                Some(shard_dir) => {
+                    #[cfg(not(target_arch = "wasm32"))]
+                    {
+                        let set = shards::ShardSet::open(shard_dir, &shards::Expected::new(cx, &enc, dir, label)?)?;
+                        t.index_s = clock.elapsed().as_secs_f64();
+                        let r = set.search(cx, &queries, q, &mut info).await?;
+                        info.throughput = Some(
+                            serde_json::json!({"queries": qs, "docs": set.docs_summary(), "memory": memory.read()}),
+                        );
+                        r
+                    }
+                    #[cfg(target_arch = "wasm32")]
+                    {
+                        let _ = (shard_dir, memory, q, qs);
+                        return Err(Error::usage("--doc-embeddings", "document shards are read by the CLI only"));
+                    }
+                }
+                None => {
+                    let dtexts = doc_texts(&enc, ds, 0..ds.corpus.len());
+                    let (dv, dstats) =
+                        encode_cached(&enc, cx.files, dir, cx.neural, cache, &dtexts, &named("encode documents"))?;
+                    t.index_s = clock.elapsed().as_secs_f64();
+                    info.throughput = Some(serde_json::json!({"queries": qs, "docs": dstats, "memory": memory.read()}));
+                    let (dv, _) = matryoshka(dv, enc.info.dim, cx.neural.truncate_dim)?;
+                    let d = precomputed::Matrix { ids: doc_ids, dim, data: dv, file: dir.clone() };
+                    search_vectors(cx, &queries, q, d, &mut info).await?
+                }
+            }
         }
         #[cfg(not(feature = "models"))]
         ModelSpec::Neural { dir, .. } => {
@@ -368,26 +384,51 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
     Ok((rankings, t, info))
 }
 
-/// Encodes through the on-disk cache when one is configured: only texts not cached yet go
-/// through the model; the stats count all texts and say how many came from the cache.
+/// The corpus documents `range` as the model reads them: its document prompt, then the text.
 #[cfg(feature = "models")]
-fn encode_cached(
+pub fn doc_texts(enc: &encoder::Encoder, ds: &Dataset, range: std::ops::Range<usize>) -> Vec<String> {
+    ds.corpus[range].iter().map(|d| format!("{}{}", enc.info.prompts.document, d.text)).collect()
+}
+
+/// Matryoshka (`--truncate-dim`): the first `t` dimensions of each row, re-normalised.
+/// Returns the rows and their width.
+pub fn matryoshka(v: Vec<f32>, dim: usize, t: Option<usize>) -> Result<(Vec<f32>, usize)> {
+    match t {
+        None => Ok((v, dim)),
+        Some(t) if t > dim => {
+            Err(Error::usage("--truncate-dim", format!("{t} is larger than the model's {dim} dimensions")))
+        }
+        Some(t) => {
+            let mut v = search::truncate_rows(&v, dim, t);
+            search::normalize_rows(&mut v, t);
+            Ok((v, t))
+        }
+    }
+}
+
+/// Encodes through the on-disk cache `cache` when there is one (native): only texts not
+/// cached yet go through the model; the stats count all texts and say how many came from the
+/// cache. `dir` is the model folder, whose files key the cache.
+#[cfg(feature = "models")]
+pub fn encode_cached(
     enc: &encoder::Encoder,
-    cx: &RunContext,
+    files: &Files,
     dir: &str,
+    neural: &NeuralOptions,
+    cache: Option<&std::path::Path>,
     texts: &[String],
     progress: &dyn Progress,
 ) -> Result<(Vec<f32>, encoder::EncodeStats)> {
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
     #[cfg(not(target_arch = "wasm32"))]
-    if let Some(root) = &cx.cache {
+    if let Some(root) = cache {
         let dim = enc.info.dim;
-        let key = cache::model_key(cx.files, dir, enc.info.max_seq_length, cx.neural.dtype, &enc.info.device)?;
+        let key = cache::model_key(files, dir, enc.info.max_seq_length, neural.dtype, &enc.info.device)?;
         let mut c = cache::Cache::open(root, &key, dim)?;
         let keys: Vec<cache::TextKey> = texts.iter().map(|t| cache::text_key(t)).collect();
         let missing: Vec<usize> = (0..texts.len()).filter(|&i| c.get(&keys[i]).is_none()).collect();
         let todo: Vec<&str> = missing.iter().map(|&i| texts[i]).collect();
-        let (fresh, mut stats) = enc.encode(&todo, cx.neural, progress)?;
+        let (fresh, mut stats) = enc.encode(&todo, neural, progress)?;
         for (j, &i) in missing.iter().enumerate() {
             c.insert(keys[i], &fresh[j * dim..(j + 1) * dim]);
         }
@@ -400,8 +441,8 @@ fn encode_cached(
         stats.texts = texts.len();
         return Ok((out, stats));
     }
-    let _ = (dir, &cx.cache);
-    enc.encode(&texts, cx.neural, progress)
+    let _ = (files, dir, cache);
+    enc.encode(&texts, neural, progress)
 }
 
 /// Progress under another step name (the encoder's "encode" → "MODEL: encode queries").
@@ -428,13 +469,31 @@ impl Progress for Renamed<'_> {
 async fn search_vectors(
     cx: &RunContext<'_>,
     queries: &[&crate::data::Text],
-    mut q: precomputed::Matrix,
+    q: precomputed::Matrix,
     mut d: precomputed::Matrix,
     info: &mut SearchInfo,
 ) -> Result<Rankings> {
+    let (qmat, qkept) = query_rows(cx, queries, q);
+    if cx.score_fn == ScoreFn::Cosine {
+        search::normalize_rows(&mut d.data, d.dim);
+    }
+    let ties = search::tie_ranks(&d.ids, cx.convention);
+    cx.progress.begin("exact search", qkept.len() as u64);
+    let (tops, path, notice) = search::top_k(cx.search, &qmat, &d.data, d.dim, &ties, cx.depth).await?;
+    cx.progress.end();
+    info.path = path;
+    info.notice = notice;
+    Ok(rankings(&d.ids, qkept, tops))
+}
+
+/// The evaluated queries' rows, in their order (normalised under cosine), and their ids.
+fn query_rows(
+    cx: &RunContext<'_>,
+    queries: &[&crate::data::Text],
+    mut q: precomputed::Matrix,
+) -> (Vec<f32>, Vec<String>) {
     if cx.score_fn == ScoreFn::Cosine {
         search::normalize_rows(&mut q.data, q.dim);
-        search::normalize_rows(&mut d.data, d.dim);
     }
     let row: std::collections::HashMap<&str, usize> =
         q.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
@@ -446,14 +505,13 @@ async fn search_vectors(
             qkept.push(qt.id.clone());
         }
     }
-    let ties = search::tie_ranks(&d.ids, cx.convention);
-    cx.progress.begin("exact search", qkept.len() as u64);
-    let (tops, path, notice) = search::top_k(cx.search, &qmat, &d.data, d.dim, &ties, cx.depth).await?;
-    cx.progress.end();
-    info.path = path;
-    info.notice = notice;
-    Ok(Rankings {
-        doc_ids: d.ids.iter().collect(),
+    (qmat, qkept)
+}
+
+/// Per-query hits (doc indices into `doc_ids`) as [`Rankings`].
+fn rankings(doc_ids: &[String], qkept: Vec<String>, tops: search::Hits) -> Rankings {
+    Rankings {
+        doc_ids: doc_ids.iter().collect(),
         queries: qkept
             .into_iter()
             .zip(tops)
@@ -462,5 +520,5 @@ async fn search_vectors(
                 hits: hits.into_iter().map(|(doc, s)| Hit { doc, score: s as f64 }).collect(),
             })
             .collect(),
-    })
+    }
 }
