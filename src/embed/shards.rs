@@ -515,16 +515,12 @@ impl ShardSet {
         let (qmat, qkept) = super::query_rows(cx, queries, q);
         let doc_ids: Vec<String> = cx.dataset.corpus.iter().map(|d| d.id.clone()).collect();
         let ties = search::tie_ranks(&doc_ids, cx.convention);
-        let mut tops: search::Hits = vec![Vec::new(); qkept.len()];
-        let (mut paths, mut notices) = (Vec::<String>::new(), Vec::<String>::new());
-        // Rows from `start` on, not searched yet: a shard's, plus the tail of the last
-        // DOC_BLOCK-aligned block of the shard before.
-        let (mut window, mut start) = (Vec::<f32>::new(), 0usize);
+        let mut stream = Stream::new(cx.search, &qmat, dim, &ties, cx.depth);
         cx.progress.begin("search shards", doc_ids.len() as u64);
         for (i, shard) in self.shards.iter().enumerate() {
-            let before = window.len();
-            shard.append_vectors(&mut window, dim)?;
-            let added = &mut window[before..];
+            let before = stream.window.len();
+            shard.append_vectors(&mut stream.window, dim)?;
+            let added = &mut stream.window[before..];
             // As one process does: Matryoshka re-normalisation, then cosine's.
             if cx.neural.truncate_dim.is_some() {
                 search::normalize_rows(added, dim);
@@ -532,30 +528,77 @@ impl ShardSet {
             if cx.score_fn == ScoreFn::Cosine {
                 search::normalize_rows(added, dim);
             }
-            let end = shard.manifest.shard.end;
-            let cut = if i + 1 == self.shards.len() { end } else { start.max(end / cpu::DOC_BLOCK * cpu::DOC_BLOCK) };
-            if cut > start {
-                let rows = &window[..(cut - start) * dim];
-                let (hits, path, notice) =
-                    search::top_k(cx.search, &qmat, rows, dim, &ties[start..cut], cx.depth).await?;
-                for (top, hits) in tops.iter_mut().zip(hits) {
-                    let global: Vec<(u32, f32)> = hits.into_iter().map(|(d, s)| (d + start as u32, s)).collect();
-                    search::topk::merge(top, &global, &ties, cx.depth);
-                }
-                if !paths.contains(&path) {
-                    paths.push(path);
-                }
-                notices.extend(notice.filter(|n| !notices.contains(n)));
-                window.drain(..(cut - start) * dim);
-                window.shrink_to_fit();
-                start = cut;
-            }
-            cx.progress.advance((end - shard.manifest.shard.start) as u64);
+            let s = &shard.manifest.shard;
+            stream.advance(s.end, i + 1 == self.shards.len()).await?;
+            cx.progress.advance((s.end - s.start) as u64);
         }
         cx.progress.end();
-        info.path = format!("{}, streamed from {} shards", paths.join("; "), self.shards.len());
-        info.notice = (!notices.is_empty()).then(|| notices.join("; "));
-        Ok(super::rankings(&doc_ids, qkept, tops))
+        info.path = format!("{}, streamed from {} shards", stream.paths.join("; "), self.shards.len());
+        info.notice = (!stream.notices.is_empty()).then(|| stream.notices.join("; "));
+        Ok(super::rankings(&doc_ids, qkept, stream.tops))
+    }
+}
+
+/// Exact search over documents that arrive in corpus order, a shard at a time, in the same
+/// [`cpu::DOC_BLOCK`]-aligned blocks as one search over all of them: rows of a block that a
+/// shard ends inside wait in `window` for the next shard. Each search's per-query lists are
+/// merged into `tops` with the global tie ranks.
+struct Stream<'a> {
+    path: search::SearchPath,
+    queries: &'a [f32],
+    dim: usize,
+    ties: &'a [u32],
+    depth: usize,
+    /// Rows of docs `start..`, not searched yet; callers append a shard's rows.
+    window: Vec<f32>,
+    start: usize,
+    tops: search::Hits,
+    /// What ran (`cpu`, `gpu: …`) and notices, each once.
+    paths: Vec<String>,
+    notices: Vec<String>,
+}
+
+impl<'a> Stream<'a> {
+    fn new(path: search::SearchPath, queries: &'a [f32], dim: usize, ties: &'a [u32], depth: usize) -> Self {
+        let nq = queries.len() / dim.max(1);
+        Stream {
+            path,
+            queries,
+            dim,
+            ties,
+            depth,
+            window: Vec::new(),
+            start: 0,
+            tops: vec![Vec::new(); nq],
+            paths: Vec::new(),
+            notices: Vec::new(),
+        }
+    }
+
+    /// `window` now holds the rows up to doc `end`: searches the whole blocks among them (all
+    /// of them when `last`) and keeps the rest.
+    async fn advance(&mut self, end: usize, last: bool) -> Result<()> {
+        let cut = if last { end } else { self.start.max(end / cpu::DOC_BLOCK * cpu::DOC_BLOCK) };
+        if cut <= self.start {
+            return Ok(());
+        }
+        let (start, dim) = (self.start, self.dim);
+        let rows = &self.window[..(cut - start) * dim];
+        let (hits, path, notice) =
+            search::top_k(self.path, self.queries, rows, dim, &self.ties[start..cut], self.depth).await?;
+        for (top, hits) in self.tops.iter_mut().zip(hits) {
+            let global: Vec<(u32, f32)> = hits.into_iter().map(|(d, s)| (d + start as u32, s)).collect();
+            search::topk::merge(top, &global, self.ties, self.depth);
+        }
+        if !self.paths.contains(&path) {
+            self.paths.push(path);
+        }
+        self.notices.extend(notice.filter(|n| !self.notices.contains(n)));
+        self.window.drain(..(cut - start) * dim);
+        // Give the searched shard's memory back before the next one is read.
+        self.window.shrink_to_fit();
+        self.start = cut;
+        Ok(())
     }
 }
 
@@ -767,6 +810,33 @@ mod tests {
         assert_eq!(Shard::from_file_name("shard-1-of-3.json"), None);
         assert_eq!(Shard::from_file_name(".shard-1-of-3.safetensors.partial-12"), None);
         assert_eq!(Shard::from_file_name("shard-x-of-3.safetensors"), None);
+    }
+
+    /// Real-valued vectors wider than gemm's 512-deep k-blocks, shards of every awkward size
+    /// (one doc, a few, across block edges): the streamed search equals one CPU search over
+    /// all docs bit for bit, ids, scores and order. Searching each shard's rows on their own
+    /// instead (no block alignment) fails here: a piece of 30 docs goes through gemm's
+    /// small-matrix path, whose k-blocks round differently from a 4096-doc block's.
+    #[test]
+    fn streamed_search_equals_one_pass_bit_for_bit() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let (nq, nd, dim, k) = (37, 2 * cpu::DOC_BLOCK + 905, 1000, 25);
+        let q: Vec<f32> = (0..nq * dim).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        let d: Vec<f32> = (0..nd * dim).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        let ties: Vec<u32> = (0..nd as u32).rev().collect();
+        let want = cpu::top_k(&q, &d, dim, &ties, k);
+        for ends in [vec![nd], vec![1, 2, 70, 100, 4095, 4097, 4100, 4130, 8191, nd - 1, nd], vec![3000, 6000, nd]] {
+            let mut stream = Stream::new(search::SearchPath::Cpu, &q, dim, &ties, k);
+            let mut from = 0;
+            for (i, &end) in ends.iter().enumerate() {
+                stream.window.extend_from_slice(&d[from * dim..end * dim]);
+                crate::block_on(stream.advance(end, i + 1 == ends.len())).unwrap().unwrap();
+                from = end;
+            }
+            assert!(stream.window.is_empty());
+            assert!(stream.tops == want, "shard ends {ends:?}");
+        }
     }
 
     #[test]
