@@ -138,8 +138,11 @@ fn encode(args: cli::EncodeArgs) -> embeval::Result<()> {
         embeval::embed::shards::encode(&files, &dataset, &spec, &neural, cache.as_deref(), shard, &args.out, &bars)?;
     if !args.quiet {
         let (m, s) = (&w.manifest, &w.stats);
-        let rate =
-            if s.cached == s.texts { "from the cache".to_string() } else { format!("{:.1} texts/s", s.texts_per_s) };
+        let rate = match s.texts {
+            0 => "none to encode (N is larger than the corpus)".to_string(),
+            n if n == s.cached => "from the cache".to_string(),
+            _ => format!("{:.1} texts/s", s.texts_per_s),
+        };
         eprintln!(
             "{}: docs {}..{} of {} ({} dims) encoded on {}, {rate} in {:.1} s",
             m.model.label, m.shard.start, m.shard.end, m.corpus.size, m.dim, m.device, s.seconds
