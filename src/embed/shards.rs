@@ -219,6 +219,7 @@ pub fn encode(
     let range = shard.range(dataset.corpus.len());
     progress.begin(&format!("{label}: load model"), 1);
     let enc = Encoder::load(files, dir, &neural.for_model(label))?;
+    let model_hash = cache::model_hash(files, dir)?;
     progress.end();
     let texts = super::doc_texts(&enc, dataset, range.clone());
     let step = super::Renamed { inner: progress, step: format!("{label}: encode {}/{}", shard.index, shard.count) };
@@ -232,7 +233,7 @@ pub fn encode(
         tool: format!("embeval {}", env!("CARGO_PKG_VERSION")),
         model: ModelId {
             label: label.clone(),
-            hash: cache::model_hash(files, dir)?,
+            hash: model_hash,
             architecture: info.architecture.clone(),
             pooling: info.pooling,
             normalize: info.normalize,
