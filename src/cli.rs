@@ -25,6 +25,9 @@ pub struct Args {
 pub enum Command {
     /// Evaluate one or more models on a dataset and print a comparison table.
     Eval(EvalArgs),
+    /// Encode one slice of the corpus's documents with a neural model into a shard file, one
+    /// job of many (for `eval --doc-embeddings`).
+    Encode(EncodeArgs),
     /// Split a dataset's queries into train/dev/test deterministically (BEIR folder out).
     Split(SplitArgs),
     /// Describe the metrics.
@@ -183,6 +186,10 @@ pub struct EvalArgs {
     /// Where embeddings are searched.
     #[arg(long, value_enum, default_value = "auto")]
     pub search: SearchArg,
+    /// Document vectors from the shard files `embeval encode` wrote into DIR, streamed through
+    /// the search one shard at a time; the one neural --model encodes the queries here.
+    #[arg(long, value_name = "DIR")]
+    pub doc_embeddings: Option<PathBuf>,
     /// Write results.json, results.csv and per_query.jsonl here.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -201,6 +208,27 @@ pub struct EvalArgs {
     #[arg(long, value_enum, default_value = "off")]
     pub details: DetailsArg,
     /// No progress bars or validation report on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(ClapArgs)]
+pub struct EncodeArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The neural model: [LABEL=]MODEL_FOLDER or [LABEL=]hf:ORG/NAME[@REVISION], as for eval.
+    #[arg(long, short = 'm', value_name = "MODEL")]
+    pub model: String,
+    #[command(flatten)]
+    pub neural: NeuralArgs,
+    /// This job's slice: the I-th (0-based) of N contiguous slices of the corpus, e.g.
+    /// --shard $JOB_COMPLETION_INDEX/8 or --shard $SLURM_ARRAY_TASK_ID/8.
+    #[arg(long, value_name = "I/N")]
+    pub shard: String,
+    /// Folder for shard-I-of-N.safetensors and shard-I-of-N.json, shared by all N jobs.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// No progress bar on stderr.
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -294,28 +322,7 @@ impl EvalArgs {
             }
             models.push("bm25".into());
         }
-        for m in &models {
-            for f in ModelSpec::parse(m)?.files() {
-                let p = std::path::Path::new(&f);
-                if let Some(id) = f.strip_prefix("hf:") {
-                    files.add_dir(&f, &embeval::embed::hub::resolve(id)?)?;
-                } else if p.is_dir() {
-                    files.add_dir(&f, p)?;
-                } else if p.is_file() {
-                    files.add_path(f.clone(), &f);
-                } else {
-                    return Err(Error::missing(
-                        &f,
-                        "model file or folder not found",
-                        format!(
-                            "check the path in --model {m}; known models are bm25, emb:Q.npy,D.npy, \
-                             emb:FILE.safetensors, run:FILE, openai:MODEL[@BASE_URL], \
-                             voyage:MODEL[@BASE_URL] and sentence-transformers model folders"
-                        ),
-                    ));
-                }
-            }
-        }
+        add_model_files(&mut files, &models)?;
         // Neural and API models' labels, for `--query-prompt LABEL=TEXT`.
         let labels: Vec<String> = models
             .iter()
@@ -349,6 +356,7 @@ impl EvalArgs {
             },
             neural: self.neural.options(&labels)?,
             cache: self.neural.cache_dir(),
+            doc_embeddings: self.doc_embeddings.as_ref().map(|d| d.display().to_string()),
             failures: self.failures,
             failure_k: self.failure_k,
             failure_threshold: self.failure_threshold,
@@ -362,6 +370,47 @@ impl EvalArgs {
         config.validate()?;
         Ok((config, files))
     }
+}
+
+#[cfg(feature = "models")]
+impl EncodeArgs {
+    /// The files (model registered), the model, the neural settings and the shard.
+    pub fn request(&self) -> Result<(Files, ModelSpec, embeval::NeuralOptions, embeval::embed::shards::Shard)> {
+        let mut files = self.data.files()?;
+        add_model_files(&mut files, std::slice::from_ref(&self.model))?;
+        let spec = ModelSpec::parse(&self.model)?;
+        let neural = self.neural.options(&[spec.label().to_string()])?;
+        let shard = embeval::embed::shards::Shard::parse(&self.shard)?;
+        Ok((files, spec, neural, shard))
+    }
+}
+
+/// Registers each model's files in `files`: `hf:` ids from the hub's cache (downloading them
+/// there first), folders and files from disk.
+fn add_model_files(files: &mut Files, models: &[String]) -> Result<()> {
+    for m in models {
+        for f in ModelSpec::parse(m)?.files() {
+            let p = std::path::Path::new(&f);
+            if let Some(id) = f.strip_prefix("hf:") {
+                files.add_dir(&f, &embeval::embed::hub::resolve(id)?)?;
+            } else if p.is_dir() {
+                files.add_dir(&f, p)?;
+            } else if p.is_file() {
+                files.add_path(f.clone(), &f);
+            } else {
+                return Err(Error::missing(
+                    &f,
+                    "model file or folder not found",
+                    format!(
+                        "check the path in --model {m}; known models are bm25, emb:Q.npy,D.npy, \
+                         emb:FILE.safetensors, run:FILE, openai:MODEL[@BASE_URL], \
+                         voyage:MODEL[@BASE_URL] and sentence-transformers model folders"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 impl NeuralArgs {

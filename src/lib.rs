@@ -43,6 +43,11 @@ pub struct Config {
     /// so it is not written into results.json (cache hits are, per model).
     #[serde(skip_serializing)]
     pub cache: Option<String>,
+    /// `--doc-embeddings`: a folder of document shards made by `embeval encode` (native only),
+    /// searched instead of encoding the corpus here. A local path, so not in results.json
+    /// (each model's `search.path` says it was streamed from shards).
+    #[serde(skip_serializing)]
+    pub doc_embeddings: Option<String>,
     /// Which searcher scores embeddings (`auto`, `cpu` or `gpu`).
     pub search: search::SearchPath,
     /// How many worst queries to list per model (0 = none).
@@ -67,6 +72,7 @@ impl Default for Config {
             search: search::SearchPath::Auto,
             neural: NeuralOptions::default(),
             cache: None,
+            doc_embeddings: None,
             failures: 0,
             failure_k: 10,
             failure_threshold: 1.0,
@@ -102,6 +108,20 @@ impl Config {
                 return Err(Error::usage(
                     "--query-prompt / --doc-prompt",
                     format!("prompts for '{label}', which is not a neural or API model of this run"),
+                ));
+            }
+        }
+        if self.doc_embeddings.is_some() {
+            let neural: Vec<&str> =
+                specs.iter().filter(|s| matches!(s, ModelSpec::Neural { .. })).map(|s| s.label()).collect();
+            if neural.len() != 1 {
+                return Err(Error::usage(
+                    "--doc-embeddings",
+                    format!(
+                        "the shards hold one neural model's document vectors: give exactly that model's folder \
+                         with --model (neural models here: {})",
+                        if neural.is_empty() { "none".to_string() } else { neural.join(", ") }
+                    ),
                 ));
             }
         }

@@ -96,6 +96,7 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
             eprintln!("{}: {} queries evaluated in {:.2} s", m.name, m.num_queries, m.timings.total_s);
             if let Some(t) = &m.search.throughput {
                 let rate = |w: &str| match (t[w]["texts"].as_u64(), t[w]["cached"].as_u64()) {
+                    _ if t[w]["from_shards"].is_u64() => format!("{w} from {} shards", t[w]["from_shards"]),
                     (Some(n), Some(c)) if n == c => format!("{w} from the cache"),
                     _ => format!("{w} {:.1} texts/s", t[w]["texts_per_s"].as_f64().unwrap_or(0.0)),
                 };
@@ -130,6 +131,36 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
     Ok(())
 }
 
+/// One `embeval encode` job: a shard of the corpus's document vectors; its path on stdout.
+#[cfg(feature = "models")]
+fn encode(args: cli::EncodeArgs) -> embeval::Result<()> {
+    let (files, spec, neural, shard) = args.request()?;
+    let dataset = embeval::Dataset::load(&files, &args.data.load_options())?;
+    let bars = Bars { bar: Default::default(), quiet: args.quiet };
+    let cache = args.neural.cache_dir().map(std::path::PathBuf::from);
+    let w =
+        embeval::embed::shards::encode(&files, &dataset, &spec, &neural, cache.as_deref(), shard, &args.out, &bars)?;
+    if !args.quiet {
+        let (m, s) = (&w.manifest, &w.stats);
+        let rate = match s.texts {
+            0 => "none to encode (N is larger than the corpus)".to_string(),
+            n if n == s.cached => "from the cache".to_string(),
+            _ => format!("{:.1} texts/s", s.texts_per_s),
+        };
+        eprintln!(
+            "{}: docs {}..{} of {} ({} dims) encoded on {}, {rate} in {:.1} s",
+            m.model.label, m.shard.start, m.shard.end, m.corpus.size, m.dim, m.device, s.seconds
+        );
+    }
+    println!("{}", w.path.display());
+    Ok(())
+}
+
+#[cfg(not(feature = "models"))]
+fn encode(_: cli::EncodeArgs) -> embeval::Result<()> {
+    Err(Error::usage("encode", "this build has no neural models (feature 'models')"))
+}
+
 fn split(args: cli::SplitArgs) -> embeval::Result<()> {
     let files = args.data.files()?;
     let ds = embeval::Dataset::load(&files, &args.data.load_options())?;
@@ -146,6 +177,7 @@ fn main() -> ExitCode {
     let args = cli::Args::parse();
     let result = match args.command {
         cli::Command::Eval(a) => eval(a),
+        cli::Command::Encode(a) => encode(a),
         cli::Command::Split(a) => split(a),
         cli::Command::Metrics(_) => {
             print!("{}", embeval::metrics::explain());

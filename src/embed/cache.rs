@@ -26,13 +26,8 @@ pub fn text_key(text: &str) -> TextKey {
 /// Vectors made on a GPU (`device` other than `cpu`) are kept apart from the CPU's: the same
 /// model gives slightly different numbers there.
 pub fn model_key(files: &Files, dir: &str, max_length: usize, dtype: super::Dtype, device: &str) -> Result<String> {
-    let prefix = format!("{}/", dir.trim_end_matches('/'));
     let mut h = blake3::Hasher::new();
-    for name in files.names().filter(|n| n.starts_with(&prefix)) {
-        h.update(&name.as_bytes()[prefix.len()..]);
-        h.update(&[0]);
-        h.update(&files.read(name)?);
-    }
+    hash_model_files(&mut h, files, dir)?;
     h.update(format!("\0max_length={max_length}").as_bytes());
     if dtype != super::Dtype::F32 {
         // f32 keys stay as they were before --dtype existed, so old caches remain valid.
@@ -44,6 +39,24 @@ pub fn model_key(files: &Files, dir: &str, max_length: usize, dtype: super::Dtyp
         h.update(format!("\0device={backend}").as_bytes());
     }
     Ok(h.finalize().to_hex()[..32].to_string())
+}
+
+/// Hash of the model folder's files alone (names and bytes): which model made a set of
+/// vectors, whatever device, dtype or length it ran with (document shards record those apart).
+pub fn model_hash(files: &Files, dir: &str) -> Result<String> {
+    let mut h = blake3::Hasher::new();
+    hash_model_files(&mut h, files, dir)?;
+    Ok(h.finalize().to_hex()[..32].to_string())
+}
+
+fn hash_model_files(h: &mut blake3::Hasher, files: &Files, dir: &str) -> Result<()> {
+    let prefix = format!("{}/", dir.trim_end_matches('/'));
+    for name in files.names().filter(|n| n.starts_with(&prefix)) {
+        h.update(&name.as_bytes()[prefix.len()..]);
+        h.update(&[0]);
+        h.update(&files.read(name)?);
+    }
+    Ok(())
 }
 
 pub struct Cache {

@@ -34,6 +34,8 @@ pub mod precomputed;
 pub mod qwen3;
 #[cfg(feature = "models")]
 pub mod rope;
+#[cfg(all(feature = "models", not(target_arch = "wasm32")))]
+pub mod shards;
 #[cfg(feature = "models")]
 pub mod xlm_roberta;
 
@@ -391,6 +393,9 @@ pub struct RunContext<'a> {
     pub neural: &'a NeuralOptions,
     /// Embedding cache folder (native); `None` encodes everything every time.
     pub cache: Option<std::path::PathBuf>,
+    /// Folder of document shards made by `embeval encode` (native): the neural model's
+    /// document vectors come from there instead of being encoded here.
+    pub doc_embeddings: Option<std::path::PathBuf>,
     pub progress: &'a dyn Progress,
 }
 
@@ -466,22 +471,45 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
             cx.progress.begin(&format!("{label}: load model"), 1);
             let enc = encoder::Encoder::load(cx.files, dir, &cx.neural.for_model(label))?;
             cx.progress.end();
-            let p = &enc.info.prompts;
-            let qtexts: Vec<String> = queries.iter().map(|q| format!("{}{}", p.query, q.text)).collect();
-            let dtexts: Vec<String> = ds.corpus.iter().map(|d| format!("{}{}", p.document, d.text)).collect();
             let named = |what: &str| Renamed { inner: cx.progress, step: format!("{label}: {what}") };
+            let qtexts: Vec<String> = queries.iter().map(|q| format!("{}{}", enc.info.prompts.query, q.text)).collect();
             let local = Local { enc: &enc, files: cx.files, dir, options: cx.neural };
             let cache = cx.cache.as_deref();
             let (qv, _, qs) = encode_cached(&local, cache, &qtexts, &named("encode queries"))?;
-            let (dv, _, dstats) = encode_cached(&local, cache, &dtexts, &named("encode documents"))?;
-            t.index_s = clock.elapsed().as_secs_f64();
             info.encoder = serde_json::to_value(&enc.info).ok();
-            info.throughput = Some(serde_json::json!({"queries": qs, "docs": dstats, "memory": memory.read()}));
-            let (qv, dv, dim) = truncate_dim(cx, qv, dv, enc.info.dim)?;
+            let (qv, dim) = matryoshka(qv, enc.info.dim, cx.neural.truncate_dim)?;
             let qids = queries.iter().map(|q| q.id.clone()).collect();
             let q = precomputed::Matrix { ids: qids, dim, data: qv, file: dir.clone() };
-            let d = precomputed::Matrix { ids: doc_ids, dim, data: dv, file: dir.clone() };
-            search_vectors(cx, &queries, q, d, &mut info).await?
+            match &cx.doc_embeddings {
+                // The documents were encoded by `embeval encode` jobs: check their shards against
+                // this run, then stream them through the search.
+                Some(shard_dir) => {
+                    #[cfg(not(target_arch = "wasm32"))]
+                    {
+                        let set = shards::ShardSet::open(shard_dir, &shards::Expected::new(cx, &enc, dir, label)?)?;
+                        t.index_s = clock.elapsed().as_secs_f64();
+                        let r = set.search(cx, &queries, q, &mut info).await?;
+                        info.throughput = Some(
+                            serde_json::json!({"queries": qs, "docs": set.docs_summary(), "memory": memory.read()}),
+                        );
+                        r
+                    }
+                    #[cfg(target_arch = "wasm32")]
+                    {
+                        let _ = (shard_dir, memory, q, qs);
+                        return Err(Error::usage("--doc-embeddings", "document shards are read by the CLI only"));
+                    }
+                }
+                None => {
+                    let dtexts = doc_texts(&enc, ds, 0..ds.corpus.len());
+                    let (dv, _, dstats) = encode_cached(&local, cache, &dtexts, &named("encode documents"))?;
+                    t.index_s = clock.elapsed().as_secs_f64();
+                    info.throughput = Some(serde_json::json!({"queries": qs, "docs": dstats, "memory": memory.read()}));
+                    let (dv, _) = matryoshka(dv, enc.info.dim, cx.neural.truncate_dim)?;
+                    let d = precomputed::Matrix { ids: doc_ids, dim, data: dv, file: dir.clone() };
+                    search_vectors(cx, &queries, q, d, &mut info).await?
+                }
+            }
         }
         #[cfg(not(feature = "models"))]
         ModelSpec::Neural { dir, .. } => {
@@ -520,7 +548,8 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
                 "prompts": {"query": qp, "document": dp, "source": source},
             }));
             info.throughput = Some(serde_json::json!({"queries": qs, "docs": dstats}));
-            let (qv, dv, dim) = truncate_dim(cx, qv, dv, ddim)?;
+            let (qv, dim) = matryoshka(qv, ddim, cx.neural.truncate_dim)?;
+            let (dv, _) = matryoshka(dv, ddim, cx.neural.truncate_dim)?;
             let qids = queries.iter().map(|q| q.id.clone()).collect();
             let file = client.url().to_string();
             let q = precomputed::Matrix { ids: qids, dim, data: qv, file: file.clone() };
@@ -537,6 +566,28 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
     };
     t.search_s = clock.elapsed().as_secs_f64() - t.index_s;
     Ok((rankings, t, info))
+}
+
+/// The corpus documents `range` as the model reads them: its document prompt, then the text.
+#[cfg(feature = "models")]
+pub fn doc_texts(enc: &encoder::Encoder, ds: &Dataset, range: std::ops::Range<usize>) -> Vec<String> {
+    ds.corpus[range].iter().map(|d| format!("{}{}", enc.info.prompts.document, d.text)).collect()
+}
+
+/// Matryoshka (`--truncate-dim`): the first `t` dimensions of each row, re-normalised.
+/// Returns the rows and their width.
+pub fn matryoshka(v: Vec<f32>, dim: usize, t: Option<usize>) -> Result<(Vec<f32>, usize)> {
+    match t {
+        None => Ok((v, dim)),
+        Some(t) if t > dim => {
+            Err(Error::usage("--truncate-dim", format!("{t} is larger than the model's {dim} dimensions")))
+        }
+        Some(t) => {
+            let mut v = search::truncate_rows(&v, dim, t);
+            search::normalize_rows(&mut v, t);
+            Ok((v, t))
+        }
+    }
 }
 
 /// Takes each finished batch as `(first, vectors, dim)`: the vectors of `texts[first..]`, row
@@ -645,20 +696,6 @@ fn encode_cached(
     Ok((out, size, stats))
 }
 
-/// `--truncate-dim D`: keeps the first D dimensions of every vector, then re-normalises
-/// (Matryoshka). Returns the query and document vectors and their size.
-#[cfg(any(feature = "models", all(feature = "cli", not(target_arch = "wasm32"))))]
-fn truncate_dim(cx: &RunContext, qv: Vec<f32>, dv: Vec<f32>, dim: usize) -> Result<(Vec<f32>, Vec<f32>, usize)> {
-    let Some(t) = cx.neural.truncate_dim else { return Ok((qv, dv, dim)) };
-    if t > dim {
-        return Err(Error::usage("--truncate-dim", format!("{t} is larger than the model's {dim} dimensions")));
-    }
-    let (mut qv, mut dv) = (search::truncate_rows(&qv, dim, t), search::truncate_rows(&dv, dim, t));
-    search::normalize_rows(&mut qv, t);
-    search::normalize_rows(&mut dv, t);
-    Ok((qv, dv, t))
-}
-
 /// Progress under another step name (the encoder's "encode" → "MODEL: encode queries").
 #[cfg(any(feature = "models", all(feature = "cli", not(target_arch = "wasm32"))))]
 struct Renamed<'a> {
@@ -683,13 +720,31 @@ impl Progress for Renamed<'_> {
 async fn search_vectors(
     cx: &RunContext<'_>,
     queries: &[&crate::data::Text],
-    mut q: precomputed::Matrix,
+    q: precomputed::Matrix,
     mut d: precomputed::Matrix,
     info: &mut SearchInfo,
 ) -> Result<Rankings> {
+    let (qmat, qkept) = query_rows(cx, queries, q);
+    if cx.score_fn == ScoreFn::Cosine {
+        search::normalize_rows(&mut d.data, d.dim);
+    }
+    let ties = search::tie_ranks(&d.ids, cx.convention);
+    cx.progress.begin("exact search", qkept.len() as u64);
+    let (tops, path, notice) = search::top_k(cx.search, &qmat, &d.data, d.dim, &ties, cx.depth).await?;
+    cx.progress.end();
+    info.path = path;
+    info.notice = notice;
+    Ok(rankings(&d.ids, qkept, tops))
+}
+
+/// The evaluated queries' rows, in their order (normalised under cosine), and their ids.
+fn query_rows(
+    cx: &RunContext<'_>,
+    queries: &[&crate::data::Text],
+    mut q: precomputed::Matrix,
+) -> (Vec<f32>, Vec<String>) {
     if cx.score_fn == ScoreFn::Cosine {
         search::normalize_rows(&mut q.data, q.dim);
-        search::normalize_rows(&mut d.data, d.dim);
     }
     let row: std::collections::HashMap<&str, usize> =
         q.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
@@ -701,14 +756,13 @@ async fn search_vectors(
             qkept.push(qt.id.clone());
         }
     }
-    let ties = search::tie_ranks(&d.ids, cx.convention);
-    cx.progress.begin("exact search", qkept.len() as u64);
-    let (tops, path, notice) = search::top_k(cx.search, &qmat, &d.data, d.dim, &ties, cx.depth).await?;
-    cx.progress.end();
-    info.path = path;
-    info.notice = notice;
-    Ok(Rankings {
-        doc_ids: d.ids.iter().collect(),
+    (qmat, qkept)
+}
+
+/// Per-query hits (doc indices into `doc_ids`) as [`Rankings`].
+fn rankings(doc_ids: &[String], qkept: Vec<String>, tops: search::Hits) -> Rankings {
+    Rankings {
+        doc_ids: doc_ids.iter().collect(),
         queries: qkept
             .into_iter()
             .zip(tops)
@@ -717,7 +771,7 @@ async fn search_vectors(
                 hits: hits.into_iter().map(|(doc, s)| Hit { doc, score: s as f64 }).collect(),
             })
             .collect(),
-    })
+    }
 }
 
 #[cfg(test)]

@@ -179,6 +179,7 @@ pub async fn evaluate_model(
         search: config.search,
         neural: &config.neural,
         cache: config.cache.clone().map(Into::into),
+        doc_embeddings: config.doc_embeddings.clone().map(Into::into),
         progress,
     };
     let (rankings, mut timings, search) = embed::rank(spec, &cx).await?;

@@ -67,10 +67,64 @@ impl TopK {
     }
 }
 
+/// Merges `more` into `into`, both per-query top lists (doc, score) sorted best first by this
+/// module's order (ties by `tie_rank[doc]`), keeping the best `k`. Top lists of disjoint doc
+/// sets merged this way equal the top k of their union: how the per-shard searches of a
+/// streamed evaluation become one ranking.
+pub fn merge(into: &mut Vec<(u32, f32)>, more: &[(u32, f32)], tie_rank: &[u32], k: usize) {
+    let order = |a: &(u32, f32), b: &(u32, f32)| {
+        score_cmp(b.1 as f64, a.1 as f64).then(tie_rank[a.0 as usize].cmp(&tie_rank[b.0 as usize]))
+    };
+    let mut out = Vec::with_capacity(k.min(into.len() + more.len()));
+    let (mut a, mut b) = (into.iter().peekable(), more.iter().peekable());
+    while out.len() < k {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if order(x, y) != Ordering::Greater => a.next(),
+            (_, Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, None) => break,
+        };
+        out.extend(next);
+    }
+    *into = out;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// The corpus cut into contiguous parts at random, each part searched alone (its slice of
+        /// the global tie ranks, indices shifted back), the lists merged: the one-pass top k,
+        /// ids, scores and tie order alike. Small integer vectors make dot products exact and
+        /// ties common.
+        #[test]
+        fn merged_parts_equal_one_pass(nq in 1usize..20, nd in 1usize..600, dim in 1usize..6,
+                                       k in 0usize..40, cuts in proptest::collection::vec(0usize..600, 0..6),
+                                       seed in any::<u64>()) {
+            use rand::{Rng, SeedableRng};
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let q: Vec<f32> = (0..nq * dim).map(|_| rng.random_range(-1i8..2) as f32).collect();
+            let d: Vec<f32> = (0..nd * dim).map(|_| rng.random_range(-1i8..2) as f32).collect();
+            let ids: Vec<String> = (0..nd).map(|_| format!("d{}", rng.random_range(0..1_000_000u32))).collect();
+            let tie = crate::search::tie_ranks(&ids, crate::Convention::Trec);
+            let want = crate::search::cpu::top_k(&q, &d, dim, &tie, k);
+            let mut bounds: Vec<usize> = cuts.into_iter().map(|c| c % (nd + 1)).chain([0, nd]).collect();
+            bounds.sort_unstable();
+            let mut got = vec![Vec::new(); nq];
+            for w in bounds.windows(2) {
+                let (s, e) = (w[0], w[1]);
+                let part = crate::search::cpu::top_k(&q, &d[s * dim..e * dim], dim, &tie[s..e], k);
+                for (g, hits) in got.iter_mut().zip(part) {
+                    let shifted: Vec<(u32, f32)> = hits.into_iter().map(|(i, x)| (i + s as u32, x)).collect();
+                    merge(g, &shifted, &tie, k);
+                }
+            }
+            prop_assert_eq!(got, want);
+        }
+    }
 
     proptest! {
         #[test]

@@ -1,0 +1,856 @@
+//! Evaluations larger than one machine: the corpus's document vectors made in N slices by
+//! separate jobs (`embeval encode --shard I/N`, one per GPU or scheduler task), then streamed
+//! back one shard at a time through the exact search (`embeval eval --doc-embeddings DIR`).
+//!
+//! A shard file `shard-I-of-N.safetensors` holds, for the I-th of N contiguous slices of the
+//! corpus in corpus order (docs `[I·n/N, (I+1)·n/N)`, I 0-based):
+//! - tensor `docs`: F32 `[rows, dim]`, the model's full vectors (`--truncate-dim` applies at
+//!   eval, so one set serves every truncation);
+//! - tensors `doc_ids` (U8, the ids' UTF-8 bytes back to back) and `doc_id_offsets` (U64
+//!   `[rows + 1]`; id r is bytes `offsets[r]..offsets[r+1]`): ids as tensors, since a header
+//!   of millions of ids would pass safetensors' 100 MB header limit;
+//! - `__metadata__["embeval_shard"]`: the [`Manifest`] as JSON, also written beside it as
+//!   `shard-I-of-N.json` for people and scripts.
+//!
+//! Both files are written under a temporary name and renamed, so a killed job never leaves a
+//! file that looks complete. Before any search, every shard is checked against the others and
+//! this run (model files' hash, prompt, dims, dtype, max length, corpus, ranges, ids); then
+//! shards are searched one at a time and each query's top lists merged
+//! ([`crate::search::topk::merge`]) — only one shard's vectors are in memory at once.
+//!
+//! Equality with one process, by construction: documents are searched in the same
+//! [`cpu::DOC_BLOCK`]-aligned blocks as a one-process search (the few rows of a block that
+//! straddles two shards wait for the next shard), with the same global tie ranks, so the
+//! CPU searcher computes every score with the same arithmetic and the merged lists equal the
+//! one-pass lists bit for bit.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::encoder::Encoder;
+use super::pooling::Pooling;
+use super::precomputed::Matrix;
+use super::EncodeStats;
+use super::{cache, Dtype, ModelSpec, NeuralOptions, RunContext, SearchInfo};
+use crate::data::{Dataset, Files, Text};
+use crate::error::{Error, Result};
+use crate::search::{self, cpu, Rankings, ScoreFn};
+use crate::Progress;
+
+/// `format` of every manifest.
+pub const FORMAT: &str = "embeval-doc-shard";
+/// Bumped when the file layout changes; older or newer files are refused with that reason.
+pub const VERSION: u32 = 1;
+/// The safetensors `__metadata__` key holding the manifest.
+const META_KEY: &str = "embeval_shard";
+
+/// `--shard I/N`: the I-th (0-based) of N slices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Parses `I/N` with 0 ≤ I < N.
+    pub fn parse(s: &str) -> Result<Shard> {
+        let bad = || {
+            Error::usage(
+                "--shard",
+                format!(
+                    "'{s}': give I/N with 0 ≤ I < N, e.g. --shard 0/8 (I counts from 0, as Kubernetes' \
+                     JOB_COMPLETION_INDEX and Slurm's SLURM_ARRAY_TASK_ID do)"
+                ),
+            )
+        };
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Its docs in a corpus of `total`: `[I·total/N, (I+1)·total/N)`.
+    pub fn range(self, total: usize) -> Range<usize> {
+        let at = |i: usize| (i as u128 * total as u128 / self.count as u128) as usize;
+        at(self.index)..at(self.index + 1)
+    }
+
+    /// `shard-I-of-N.safetensors`, I zero-padded to N's width so names sort in order.
+    pub fn file_name(self) -> String {
+        format!("{}.safetensors", self.stem())
+    }
+
+    fn stem(self) -> String {
+        format!("shard-{:0w$}-of-{}", self.index, self.count, w = self.count.to_string().len())
+    }
+
+    /// The shard a file name names, if it is one.
+    fn from_file_name(name: &str) -> Option<Shard> {
+        let (i, n) = name.strip_prefix("shard-")?.strip_suffix(".safetensors")?.split_once("-of-")?;
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(i) || !digits(n) {
+            return None;
+        }
+        Some(Shard { index: i.parse().ok()?, count: n.parse().ok()? })
+    }
+}
+
+/// What a shard file says about itself (its `embeval_shard` metadata and its `.json` sidecar).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`FORMAT`].
+    pub format: String,
+    /// [`VERSION`].
+    pub version: u32,
+    /// The embeval that wrote it.
+    pub tool: String,
+    pub model: ModelId,
+    /// The document prompt put before each text.
+    pub prompt: String,
+    /// Columns of `docs`: the model's full dimension.
+    pub dim: usize,
+    pub dtype: Dtype,
+    /// Texts truncated at this many tokens.
+    pub max_length: usize,
+    /// Where it was encoded (`cpu`, `cuda:0 (…)`): informative, not checked.
+    pub device: String,
+    pub shard: Slice,
+    pub corpus: CorpusId,
+    /// BLAKE3 of the `docs` tensor's bytes, checked when the shard is searched.
+    pub checksum: String,
+    /// The encoder's throughput for this shard (texts/s, batches, cached texts...).
+    pub encoding: serde_json::Value,
+}
+
+/// Which model made the vectors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelId {
+    /// The `--model` label.
+    pub label: String,
+    /// BLAKE3 of the model folder's files, names and bytes ([`cache::model_hash`]).
+    pub hash: String,
+    pub architecture: String,
+    pub pooling: Pooling,
+    pub normalize: bool,
+}
+
+/// Which slice of the corpus a shard holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slice {
+    pub index: usize,
+    pub count: usize,
+    /// Docs `start..end` in corpus order.
+    pub start: usize,
+    pub end: usize,
+}
+
+/// The whole corpus the shards were cut from, and this slice's texts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CorpusId {
+    pub size: usize,
+    /// BLAKE3 of every doc id in corpus order ([`ids_fingerprint`]).
+    pub fingerprint: String,
+    /// BLAKE3 of this slice's prompted texts ([`texts_fingerprint`]): catches a corpus whose
+    /// ids stayed but whose texts changed (or another `--doc-text`).
+    pub texts: String,
+}
+
+/// BLAKE3 of ids, each length-prefixed (so no separator can be confused with an id).
+pub fn ids_fingerprint<'a>(ids: impl Iterator<Item = &'a str>) -> String {
+    let mut h = blake3::Hasher::new();
+    for id in ids {
+        h.update(&(id.len() as u64).to_le_bytes());
+        h.update(id.as_bytes());
+    }
+    h.finalize().to_hex()[..32].to_string()
+}
+
+/// BLAKE3 of `prompt + text` of each doc, length-prefixed, without building the strings.
+pub fn texts_fingerprint(prompt: &str, docs: &[Text]) -> String {
+    let mut h = blake3::Hasher::new();
+    for d in docs {
+        h.update(&((prompt.len() + d.text.len()) as u64).to_le_bytes());
+        h.update(prompt.as_bytes());
+        h.update(d.text.as_bytes());
+    }
+    h.finalize().to_hex()[..32].to_string()
+}
+
+/// What `embeval encode` wrote.
+#[derive(Debug)]
+pub struct Written {
+    pub path: PathBuf,
+    pub manifest: Manifest,
+    pub stats: EncodeStats,
+}
+
+/// `embeval encode`: encodes shard `shard` of the dataset's corpus with the neural model `spec`
+/// exactly as `eval` encodes documents (document prompt, truncation, dtype, device, batching,
+/// through the embedding cache `cache` when given), and writes it into `out`.
+#[allow(clippy::too_many_arguments)]
+pub fn encode(
+    files: &Files,
+    dataset: &Dataset,
+    spec: &ModelSpec,
+    neural: &NeuralOptions,
+    cache: Option<&Path>,
+    shard: Shard,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<Written> {
+    let ModelSpec::Neural { dir, label } = spec else {
+        return Err(Error::usage(
+            "--model",
+            format!("'{}' is not a model folder: shards hold a neural model's document vectors", spec.label()),
+        ));
+    };
+    if neural.truncate_dim.is_some() {
+        return Err(Error::usage(
+            "--truncate-dim",
+            "shards keep the model's full vectors; give --truncate-dim to `embeval eval --doc-embeddings`",
+        ));
+    }
+    // Before hours of encoding: can the results be written at all?
+    std::fs::create_dir_all(out).map_err(|e| Error::Write { file: out.display().to_string(), source: e })?;
+    let range = shard.range(dataset.corpus.len());
+    progress.begin(&format!("{label}: load model"), 1);
+    let enc = Encoder::load(files, dir, &neural.for_model(label))?;
+    let model_hash = cache::model_hash(files, dir)?;
+    progress.end();
+    let texts = super::doc_texts(&enc, dataset, range.clone());
+    let step = super::Renamed { inner: progress, step: format!("{label}: encode {}/{}", shard.index, shard.count) };
+    let local = super::Local { enc: &enc, files, dir, options: neural };
+    let (vectors, _, stats) = super::encode_cached(&local, cache, &texts, &step)?;
+    drop(texts);
+    let bytes = le_bytes(&vectors);
+    let info = &enc.info;
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        version: VERSION,
+        tool: format!("embeval {}", env!("CARGO_PKG_VERSION")),
+        model: ModelId {
+            label: label.clone(),
+            hash: model_hash,
+            architecture: info.architecture.clone(),
+            pooling: info.pooling,
+            normalize: info.normalize,
+        },
+        prompt: info.prompts.document.clone(),
+        dim: info.dim,
+        dtype: info.dtype,
+        max_length: info.max_seq_length,
+        device: info.device.clone(),
+        shard: Slice { index: shard.index, count: shard.count, start: range.start, end: range.end },
+        corpus: CorpusId {
+            size: dataset.corpus.len(),
+            fingerprint: ids_fingerprint(dataset.corpus.iter().map(|d| d.id.as_str())),
+            texts: texts_fingerprint(&info.prompts.document, &dataset.corpus[range.clone()]),
+        },
+        checksum: blake3::hash(&bytes).to_hex()[..32].to_string(),
+        encoding: serde_json::to_value(&stats).unwrap_or_default(),
+    };
+    let json = serde_json::to_string_pretty(&manifest).expect("a manifest serializes");
+    let mut ids = Vec::new();
+    let mut offsets = vec![0u64];
+    for d in &dataset.corpus[range.clone()] {
+        ids.extend_from_slice(d.id.as_bytes());
+        offsets.push(ids.len() as u64);
+    }
+    let offsets: Vec<u8> = offsets.iter().flat_map(|o| o.to_le_bytes()).collect();
+    fn view(dtype: safetensors::Dtype, shape: Vec<usize>, data: &[u8]) -> safetensors::tensor::TensorView<'_> {
+        safetensors::tensor::TensorView::new(dtype, shape, data).expect("shape and bytes agree")
+    }
+    use safetensors::Dtype as D;
+    let tensors = [
+        ("docs", view(D::F32, vec![range.len(), info.dim], &bytes)),
+        ("doc_ids", view(D::U8, vec![ids.len()], &ids)),
+        ("doc_id_offsets", view(D::U64, vec![range.len() + 1], &offsets)),
+    ];
+    let metadata = std::collections::HashMap::from([(META_KEY.to_string(), json.clone())]);
+    let path = out.join(shard.file_name());
+    // The sidecar first: a .safetensors that is there always has its .json.
+    write_atomically(&out.join(format!("{}.json", shard.stem())), |tmp| {
+        std::fs::write(tmp, format!("{json}\n")).map_err(|e| e.to_string())
+    })?;
+    write_atomically(&path, |tmp| {
+        safetensors::serialize_to_file(tensors, Some(metadata), tmp).map_err(|e| e.to_string())
+    })?;
+    Ok(Written { path, manifest, stats })
+}
+
+/// f32 values as little-endian bytes (no copy on little-endian machines).
+fn le_bytes(v: &[f32]) -> std::borrow::Cow<'_, [u8]> {
+    if cfg!(target_endian = "little") {
+        std::borrow::Cow::Borrowed(bytemuck::cast_slice(v))
+    } else {
+        std::borrow::Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect())
+    }
+}
+
+/// Writes `path` through `write` on a temporary name beside it, syncs, then renames: readers
+/// see the whole file or none. The temporary name does not look like a shard.
+fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> std::result::Result<(), String>) -> Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    let werr = |what: String| Error::Write { file: path.display().to_string(), source: std::io::Error::other(what) };
+    let done = write(&tmp)
+        .and_then(|()| std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| e.to_string()))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
+    if let Err(e) = done {
+        std::fs::remove_file(&tmp).ok();
+        return Err(werr(e));
+    }
+    // The rename itself survives a crash once the folder is synced (best effort: not every
+    // file system lets a folder be opened).
+    if let Some(parent) = path.parent() {
+        std::fs::File::open(parent).and_then(|f| f.sync_all()).ok();
+    }
+    Ok(())
+}
+
+/// What this run expects of every shard: the query side's model and settings, the corpus, and
+/// how to make a missing shard.
+pub struct Expected<'a> {
+    model_hash: String,
+    label: String,
+    prompt: String,
+    dim: usize,
+    dtype: Dtype,
+    max_length: usize,
+    corpus: &'a [Text],
+    fingerprint: String,
+    /// `embeval encode --data D --model M`, for messages.
+    command: String,
+}
+
+impl<'a> Expected<'a> {
+    /// This run's model `enc` (folder `dir`, label `label`) on `cx`'s dataset.
+    pub fn new(cx: &RunContext<'a>, enc: &Encoder, dir: &str, label: &str) -> Result<Expected<'a>> {
+        let data = match cx.dataset.format {
+            crate::data::Format::Beir | crate::data::Format::St => cx.files.root().to_string(),
+            _ => "DATA".into(),
+        };
+        let model = if dir.rsplit('/').next() == Some(label) { dir.to_string() } else { format!("{label}={dir}") };
+        let info = &enc.info;
+        Ok(Expected {
+            model_hash: cache::model_hash(cx.files, dir)?,
+            label: label.to_string(),
+            prompt: info.prompts.document.clone(),
+            dim: info.dim,
+            dtype: info.dtype,
+            max_length: info.max_seq_length,
+            corpus: &cx.dataset.corpus,
+            fingerprint: ids_fingerprint(cx.dataset.corpus.iter().map(|d| d.id.as_str())),
+            command: format!("embeval encode --data {data} --model {model}"),
+        })
+    }
+
+    fn command(&self, shard: Shard, dir: &Path) -> String {
+        self.command_for(&format!("{}/{}", shard.index, shard.count), dir)
+    }
+
+    fn command_for(&self, shard: &str, dir: &Path) -> String {
+        format!("{} --shard {shard} --out {}", self.command, dir.display())
+    }
+}
+
+/// A shard file that passed every check.
+struct ShardFile {
+    path: PathBuf,
+    manifest: Manifest,
+}
+
+/// Every shard of a `--doc-embeddings` folder, checked against each other and the run.
+pub struct ShardSet {
+    shards: Vec<ShardFile>,
+}
+
+/// A shard file mapped into memory (pages are read as they are touched, and the kernel can
+/// drop them again), with its safetensors header parsed.
+struct Mapped {
+    map: memmap2::Mmap,
+}
+
+impl Mapped {
+    fn open(path: &Path) -> Result<Mapped> {
+        let file = std::fs::File::open(path).map_err(|e| {
+            Error::missing(path.display().to_string(), format!("cannot open: {e}"), "check the path and permissions")
+        })?;
+        // SAFETY: the file is only read; a shard rewritten while it is mapped is the one hazard
+        // (shards are renamed into place, never rewritten, so a new one is a new file).
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| {
+            Error::missing(path.display().to_string(), format!("cannot map: {e}"), "check the path and permissions")
+        })?;
+        Ok(Mapped { map })
+    }
+
+    fn tensors(&self) -> std::result::Result<(Option<String>, safetensors::SafeTensors<'_>), String> {
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&self.map).map_err(|e| format!("{e:?}"))?;
+        let st = safetensors::SafeTensors::deserialize(&self.map).map_err(|e| format!("{e:?}"))?;
+        Ok((meta.metadata().as_ref().and_then(|m| m.get(META_KEY).cloned()), st))
+    }
+}
+
+impl ShardSet {
+    /// Finds the shards in `dir` and checks, before any search: all N are there (else an error
+    /// listing the missing ones with the command that makes each), all name the same N, and
+    /// each shard's manifest and contents agree with this run ([`check`]): together, that they
+    /// agree with each other.
+    pub fn open(dir: &Path, run: &Expected) -> Result<ShardSet> {
+        let shown = dir.display().to_string();
+        let entries = std::fs::read_dir(dir).map_err(|e| {
+            Error::missing(
+                &shown,
+                format!("cannot read the --doc-embeddings folder: {e}"),
+                "give the folder the `embeval encode --out DIR` jobs wrote",
+            )
+        })?;
+        let mut found: BTreeMap<usize, BTreeMap<usize, PathBuf>> = BTreeMap::new();
+        let mut partial = Vec::new();
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(s) = Shard::from_file_name(&name) {
+                if let Some(old) = found.entry(s.count).or_default().insert(s.index, e.path()) {
+                    return Err(Error::input(
+                        e.path().display().to_string(),
+                        0,
+                        format!("a second file for shard {} of {} (the other is {})", s.index, s.count, old.display()),
+                        "keep one file per shard",
+                    ));
+                }
+            } else if name.starts_with(".shard-") && name.contains(".partial-") {
+                partial.push(name);
+            }
+        }
+        let counts: Vec<usize> = found.keys().copied().collect();
+        let count = match counts[..] {
+            [] => {
+                return Err(Error::missing(
+                    &shown,
+                    "no shard files (shard-I-of-N.safetensors) here",
+                    format!(
+                        "make them with `{}` for each I in 0..N, or give the folder they are in",
+                        run.command_for("I/N", dir)
+                    ),
+                ));
+            }
+            [n] => n,
+            _ => {
+                let listed: Vec<String> = found
+                    .iter()
+                    .map(|(n, files)| {
+                        format!(
+                            "{} of N={n} ({})",
+                            files.len(),
+                            files.values().map(|p| file_name(p)).collect::<Vec<_>>().join(", ")
+                        )
+                    })
+                    .collect();
+                return Err(Error::input(
+                    &shown,
+                    0,
+                    format!("shard files of different runs: {}", listed.join("; ")),
+                    "keep the files of one --shard I/N run (one N) in the folder; move or delete the others",
+                ));
+            }
+        };
+        let files = &found[&count];
+        let missing: Vec<Shard> =
+            (0..count).filter(|i| !files.contains_key(i)).map(|index| Shard { index, count }).collect();
+        if !missing.is_empty() {
+            let names: Vec<String> = missing.iter().map(|s| s.file_name()).collect();
+            let cmds: Vec<String> = missing.iter().map(|&s| run.command(s, dir)).collect();
+            let note = if partial.is_empty() {
+                String::new()
+            } else {
+                format!(" (unfinished: {}: a job was stopped while writing)", partial.join(", "))
+            };
+            return Err(Error::missing(
+                &shown,
+                format!("{} of {count} shards missing: {}{note}", missing.len(), names.join(", ")),
+                format!(
+                    "make {} with the same flags as the others (prompts, --max-length, --dtype):\n    {}",
+                    if missing.len() == 1 { "it" } else { "them" },
+                    cmds.join("\n    ")
+                ),
+            ));
+        }
+        let mut shards = Vec::with_capacity(count);
+        for (&index, path) in files {
+            let manifest = check(path, Shard { index, count }, run, dir)?;
+            shards.push(ShardFile { path: path.clone(), manifest });
+        }
+        Ok(ShardSet { shards })
+    }
+
+    /// The documents' side of results.json's throughput: how many texts, from how many
+    /// shards, and the encode jobs' own figures summed.
+    pub fn docs_summary(&self) -> serde_json::Value {
+        let sum = |key: &str| self.shards.iter().filter_map(|s| s.manifest.encoding[key].as_f64()).sum::<f64>();
+        let mut devices: Vec<&str> = self.shards.iter().map(|s| s.manifest.device.as_str()).collect();
+        devices.sort_unstable();
+        devices.dedup();
+        serde_json::json!({
+            "texts": self.shards.iter().map(|s| s.manifest.shard.end - s.manifest.shard.start).sum::<usize>(),
+            "cached": sum("cached") as u64,
+            "tokens": sum("tokens") as u64,
+            "from_shards": self.shards.len(),
+            "encode_seconds": sum("seconds"),
+            "devices": devices,
+        })
+    }
+
+    /// Exact search of the queries `q` against every shard's documents, one shard in memory at
+    /// a time; the same rankings as [`super::search_vectors`] on all documents at once.
+    pub async fn search(
+        &self,
+        cx: &RunContext<'_>,
+        queries: &[&Text],
+        q: Matrix,
+        info: &mut SearchInfo,
+    ) -> Result<Rankings> {
+        let dim = q.dim;
+        let (qmat, qkept) = super::query_rows(cx, queries, q);
+        let doc_ids: Vec<String> = cx.dataset.corpus.iter().map(|d| d.id.clone()).collect();
+        let ties = search::tie_ranks(&doc_ids, cx.convention);
+        let mut stream = Stream::new(cx.search, &qmat, dim, &ties, cx.depth);
+        cx.progress.begin("search shards", doc_ids.len() as u64);
+        for (i, shard) in self.shards.iter().enumerate() {
+            let before = stream.window.len();
+            shard.append_vectors(&mut stream.window, dim)?;
+            let added = &mut stream.window[before..];
+            // As one process does: Matryoshka re-normalisation, then cosine's.
+            if cx.neural.truncate_dim.is_some() {
+                search::normalize_rows(added, dim);
+            }
+            if cx.score_fn == ScoreFn::Cosine {
+                search::normalize_rows(added, dim);
+            }
+            let s = &shard.manifest.shard;
+            stream.advance(s.end, i + 1 == self.shards.len()).await?;
+            cx.progress.advance((s.end - s.start) as u64);
+        }
+        cx.progress.end();
+        info.path = format!("{}, streamed from {} shards", stream.paths.join("; "), self.shards.len());
+        info.notice = (!stream.notices.is_empty()).then(|| stream.notices.join("; "));
+        Ok(super::rankings(&doc_ids, qkept, stream.tops))
+    }
+}
+
+/// Exact search over documents that arrive in corpus order, a shard at a time, in the same
+/// [`cpu::DOC_BLOCK`]-aligned blocks as one search over all of them: rows of a block that a
+/// shard ends inside wait in `window` for the next shard. Each search's per-query lists are
+/// merged into `tops` with the global tie ranks.
+struct Stream<'a> {
+    path: search::SearchPath,
+    queries: &'a [f32],
+    dim: usize,
+    ties: &'a [u32],
+    depth: usize,
+    /// Rows of docs `start..`, not searched yet; callers append a shard's rows.
+    window: Vec<f32>,
+    start: usize,
+    tops: search::Hits,
+    /// What ran (`cpu`, `gpu: …`) and notices, each once.
+    paths: Vec<String>,
+    notices: Vec<String>,
+}
+
+impl<'a> Stream<'a> {
+    fn new(path: search::SearchPath, queries: &'a [f32], dim: usize, ties: &'a [u32], depth: usize) -> Self {
+        let nq = queries.len() / dim.max(1);
+        Stream {
+            path,
+            queries,
+            dim,
+            ties,
+            depth,
+            window: Vec::new(),
+            start: 0,
+            tops: vec![Vec::new(); nq],
+            paths: Vec::new(),
+            notices: Vec::new(),
+        }
+    }
+
+    /// `window` now holds the rows up to doc `end`: searches the whole blocks among them (all
+    /// of them when `last`) and keeps the rest.
+    async fn advance(&mut self, end: usize, last: bool) -> Result<()> {
+        let cut = if last { end } else { self.start.max(end / cpu::DOC_BLOCK * cpu::DOC_BLOCK) };
+        if cut <= self.start {
+            return Ok(());
+        }
+        let (start, dim) = (self.start, self.dim);
+        let rows = &self.window[..(cut - start) * dim];
+        let (hits, path, notice) =
+            search::top_k(self.path, self.queries, rows, dim, &self.ties[start..cut], self.depth).await?;
+        for (top, hits) in self.tops.iter_mut().zip(hits) {
+            let global: Vec<(u32, f32)> = hits.into_iter().map(|(d, s)| (d + start as u32, s)).collect();
+            search::topk::merge(top, &global, self.ties, self.depth);
+        }
+        if !self.paths.contains(&path) {
+            self.paths.push(path);
+        }
+        self.notices.extend(notice.filter(|n| !self.notices.contains(n)));
+        self.window.drain(..(cut - start) * dim);
+        // Give the searched shard's memory back before the next one is read.
+        self.window.shrink_to_fit();
+        self.start = cut;
+        Ok(())
+    }
+}
+
+impl ShardFile {
+    /// Appends this shard's vectors to `out`, each row cut to its first `dim` values (the
+    /// Matryoshka truncation, as [`search::truncate_rows`]), after checking the bytes against
+    /// the manifest's checksum.
+    fn append_vectors(&self, out: &mut Vec<f32>, dim: usize) -> Result<()> {
+        let file = self.path.display().to_string();
+        let m = Mapped::open(&self.path)?;
+        let corrupt = |what: String| {
+            Error::input(
+                &file,
+                0,
+                what,
+                "the file changed or was damaged after it was checked; re-make it with `embeval encode` for this shard",
+            )
+        };
+        let (_, st) = m.tensors().map_err(|e| corrupt(format!("not a complete shard file ({e})")))?;
+        let data = st.tensor("docs").map_err(|e| corrupt(format!("no tensor 'docs' ({e:?})")))?.data();
+        if blake3::hash(data).to_hex()[..32] != self.manifest.checksum {
+            return Err(corrupt("the vectors do not match the checksum in its manifest: the file is damaged".into()));
+        }
+        let full = self.manifest.dim;
+        out.reserve(data.len() / 4 / full * dim);
+        for row in data.chunks_exact(4 * full) {
+            out.extend(row[..4 * dim].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+        }
+        Ok(())
+    }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// One shard file against this run: readable and complete, its manifest (format, the slot its
+/// name says, model files' hash, prompt, dims, dtype, max length, corpus size and fingerprint,
+/// its range) and its contents (the vectors' shape, its ids = the corpus slice, the slice's
+/// texts). Each mismatch is an error naming the file and the fix.
+fn check(path: &Path, shard: Shard, run: &Expected, dir: &Path) -> Result<Manifest> {
+    let file = path.display().to_string();
+    let remake = || format!("re-make it: {}", run.command(shard, dir));
+    let bad = |what: String, fix: String| Error::input(&file, 0, what, fix);
+    let m = Mapped::open(path)?;
+    let (meta, st) = m.tensors().map_err(|e| {
+        bad(
+            format!("not a complete shard file ({e}): the job that wrote it was stopped, or the copy is cut short"),
+            remake(),
+        )
+    })?;
+    let meta = meta.ok_or_else(|| {
+        bad(format!("no '{META_KEY}' manifest in its metadata: not made by embeval encode"), remake())
+    })?;
+    let man: Manifest = serde_json::from_str(&meta)
+        .map_err(|e| bad(format!("its manifest is not one this embeval reads ({e})"), remake()))?;
+    if man.format != FORMAT || man.version != VERSION {
+        return Err(bad(
+            format!("format '{}' version {}; this embeval reads '{FORMAT}' version {VERSION}", man.format, man.version),
+            remake(),
+        ));
+    }
+    if (man.shard.index, man.shard.count) != (shard.index, shard.count) {
+        return Err(bad(
+            format!(
+                "its name says shard {} of {} but its manifest says shard {} of {}: renamed?",
+                shard.index, shard.count, man.shard.index, man.shard.count
+            ),
+            format!(
+                "give it back its name {} or {}",
+                Shard { index: man.shard.index, count: man.shard.count }.file_name(),
+                remake()
+            ),
+        ));
+    }
+    let n = run.corpus.len();
+    if man.corpus.size != n || man.corpus.fingerprint != run.fingerprint {
+        return Err(bad(
+            format!(
+                "made from another corpus ({} docs, ids fingerprint {}); this dataset's corpus has {n} docs, \
+                 ids fingerprint {}",
+                man.corpus.size, man.corpus.fingerprint, run.fingerprint
+            ),
+            format!(
+                "encode the shards from this --data (same --format, --split and --doc-text), or evaluate the \
+                 dataset they were made from; {}",
+                remake()
+            ),
+        ));
+    }
+    if man.model.hash != run.model_hash {
+        return Err(bad(
+            format!(
+                "made by another model: '{}' (files hash {}); this run's '{}' has files hash {}",
+                man.model.label, man.model.hash, run.label, run.model_hash
+            ),
+            format!("evaluate with the model folder that made the shards, or {}", remake()),
+        ));
+    }
+    if man.prompt != run.prompt {
+        return Err(bad(
+            format!(
+                "documents encoded with the prompt {:?}; this run's document prompt is {:?}",
+                man.prompt, run.prompt
+            ),
+            format!("give this run the encode jobs' --doc-prompt, or {}", remake()),
+        ));
+    }
+    if man.dtype != run.dtype {
+        return Err(bad(
+            format!("encoded in {}; this run encodes queries in {}", man.dtype.name(), run.dtype.name()),
+            format!("give --dtype {} (queries and documents in one format), or {}", man.dtype.name(), remake()),
+        ));
+    }
+    if man.max_length != run.max_length {
+        return Err(bad(
+            format!("texts truncated at {} tokens; this run truncates at {}", man.max_length, run.max_length),
+            format!("give --max-length {}, or {}", man.max_length, remake()),
+        ));
+    }
+    if man.dim != run.dim {
+        return Err(bad(format!("{} dimensions; this run's model has {}", man.dim, run.dim), remake()));
+    }
+    let range = shard.range(n);
+    if (man.shard.start, man.shard.end) != (range.start, range.end) {
+        return Err(bad(
+            format!(
+                "holds docs {}..{}, but shard {} of {} of {n} docs is {}..{}",
+                man.shard.start, man.shard.end, shard.index, shard.count, range.start, range.end
+            ),
+            remake(),
+        ));
+    }
+    let rows = range.len();
+    let tensor = |name: &str, dtype: safetensors::Dtype, shape: &[usize]| {
+        st.tensor(name).ok().filter(|t| t.dtype() == dtype && t.shape() == shape).ok_or_else(|| {
+            bad(
+                format!("no {dtype:?} tensor '{name}' of shape {shape:?}: damaged, or not made by embeval encode"),
+                remake(),
+            )
+        })
+    };
+    tensor("docs", safetensors::Dtype::F32, &[rows, man.dim])?;
+    let ids = st.tensor("doc_ids").ok().filter(|t| t.dtype() == safetensors::Dtype::U8 && t.shape().len() == 1);
+    let ids = ids.ok_or_else(|| bad("no U8 tensor 'doc_ids'".into(), remake()))?.data();
+    let offsets = tensor("doc_id_offsets", safetensors::Dtype::U64, &[rows + 1])?.data();
+    let offsets: Vec<usize> =
+        offsets.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize).collect();
+    for (r, doc) in run.corpus[range.clone()].iter().enumerate() {
+        let id = ids
+            .get(offsets[r]..offsets[r + 1])
+            .ok_or_else(|| bad("its doc id offsets run past the ids".into(), remake()))?;
+        if id != doc.id.as_bytes() {
+            return Err(bad(
+                format!(
+                    "row {r} holds doc '{}', but doc {} of this corpus is '{}'",
+                    String::from_utf8_lossy(id),
+                    range.start + r,
+                    doc.id
+                ),
+                remake(),
+            ));
+        }
+    }
+    if man.corpus.texts != texts_fingerprint(&run.prompt, &run.corpus[range]) {
+        return Err(bad(
+            "its documents' texts differ from this dataset's (the same ids): the corpus was edited, or \
+             --doc-text differs"
+                .into(),
+            format!("encode from the same files and --doc-text, or {}", remake()),
+        ));
+    }
+    Ok(man)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_cover_the_corpus_in_order() {
+        for total in [0usize, 1, 2, 7, 240, 1001] {
+            for count in 1..12 {
+                let mut next = 0;
+                for index in 0..count {
+                    let r = Shard { index, count }.range(total);
+                    assert_eq!(r.start, next, "total {total}, {index}/{count}");
+                    assert!(r.len() <= total / count + 1);
+                    next = r.end;
+                }
+                assert_eq!(next, total);
+            }
+        }
+        // No overflow at seven million docs and thousands of shards.
+        let r = Shard { index: 4095, count: 4096 }.range(7_000_000);
+        assert_eq!(r.end, 7_000_000);
+    }
+
+    #[test]
+    fn shard_flags_and_file_names() {
+        assert_eq!(Shard::parse("2/3").unwrap(), Shard { index: 2, count: 3 });
+        for bad in ["3/3", "1", "-1/3", "1/0", "a/b", "1/3/4"] {
+            let e = Shard::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("--shard") && e.contains("I/N"), "{bad}: {e}");
+        }
+        assert_eq!(Shard { index: 2, count: 3 }.file_name(), "shard-2-of-3.safetensors");
+        assert_eq!(Shard { index: 7, count: 100 }.file_name(), "shard-007-of-100.safetensors");
+        assert_eq!(Shard::from_file_name("shard-007-of-100.safetensors"), Some(Shard { index: 7, count: 100 }));
+        assert_eq!(Shard::from_file_name("shard-1-of-3.json"), None);
+        assert_eq!(Shard::from_file_name(".shard-1-of-3.safetensors.partial-12"), None);
+        assert_eq!(Shard::from_file_name("shard-x-of-3.safetensors"), None);
+    }
+
+    /// Real-valued vectors wider than gemm's 512-deep k-blocks, shards of every awkward size
+    /// (one doc, a few, across block edges): the streamed search equals one CPU search over
+    /// all docs bit for bit, ids, scores and order. Searching each shard's rows on their own
+    /// instead (no block alignment) fails here: a piece of 30 docs goes through gemm's
+    /// small-matrix path, whose k-blocks round differently from a 4096-doc block's.
+    #[test]
+    fn streamed_search_equals_one_pass_bit_for_bit() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let (nq, nd, dim, k) = (37, 2 * cpu::DOC_BLOCK + 905, 1000, 25);
+        let q: Vec<f32> = (0..nq * dim).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        let d: Vec<f32> = (0..nd * dim).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        let ties: Vec<u32> = (0..nd as u32).rev().collect();
+        let want = cpu::top_k(&q, &d, dim, &ties, k);
+        for ends in [vec![nd], vec![1, 2, 70, 100, 4095, 4097, 4100, 4130, 8191, nd - 1, nd], vec![3000, 6000, nd]] {
+            let mut stream = Stream::new(search::SearchPath::Cpu, &q, dim, &ties, k);
+            let mut from = 0;
+            for (i, &end) in ends.iter().enumerate() {
+                stream.window.extend_from_slice(&d[from * dim..end * dim]);
+                crate::block_on(stream.advance(end, i + 1 == ends.len())).unwrap().unwrap();
+                from = end;
+            }
+            assert!(stream.window.is_empty());
+            assert!(stream.tops == want, "shard ends {ends:?}");
+        }
+    }
+
+    #[test]
+    fn fingerprints_see_every_id_and_text() {
+        let a = ids_fingerprint(["ab", "c"].into_iter());
+        assert_ne!(a, ids_fingerprint(["a", "bc"].into_iter()));
+        assert_ne!(a, ids_fingerprint(["c", "ab"].into_iter()));
+        assert_eq!(a, ids_fingerprint(["ab", "c"].into_iter()));
+        let t = |id: &str, text: &str| Text { id: id.into(), text: text.into() };
+        let docs = [t("1", "猫"), t("2", "dog")];
+        assert_ne!(texts_fingerprint("", &docs), texts_fingerprint("passage: ", &docs));
+        assert_ne!(texts_fingerprint("", &docs), texts_fingerprint("", &[t("1", "猫"), t("2", "dogs")]));
+    }
+}

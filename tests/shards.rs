@@ -1,0 +1,335 @@
+//! Evaluations larger than one machine, through the binary: `embeval encode --shard I/N` jobs
+//! run as separate processes, then `embeval eval --doc-embeddings DIR`, with the tiny
+//! Qwen3-Embedding-shaped model (tests/fixtures/tiny_models/qwen3-embedding, last-token
+//! pooling) on real data from ../shared/data:
+//! - vaswani-npl (11,429 physics abstracts, 93 queries; its TREC files are turned into a BEIR
+//!   folder here): three encode jobs, then the streamed eval, equal one `embeval eval` exactly:
+//!   every metric and every query's top 100 (doc ids and scores). The shard boundaries (docs
+//!   3809 and 7619) straddle the search's 4096-doc blocks, so the streaming and merging run;
+//! - xquad-en (240 paragraphs): the same with `--truncate-dim`, `--score dot` and the st
+//!   convention; the files and their manifest; and each mismatch — a missing shard, another
+//!   model, prompt or corpus, shards of two different N, a truncated or damaged file — an error
+//!   (exit code 2) naming the file and the fix.
+//!
+//! Exactness needs equal vectors, and a document's vector depends on its batch here: with the
+//! default `--batch-size 32`, 113 of vaswani's 11,429 doc vectors from three shards differ from
+//! one process's in the last bits (up to 3e-7: different neighbours give another padded length,
+//! so other GEMM shapes), which moves scores in every query's top 100 (not the ids). So both
+//! sides run `--batch-size 1`: every text is encoded alone, the vectors are bit-equal by
+//! construction, and the results are compared exactly, not within a tolerance.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn model(name: &str) -> String {
+    root().join("tests/fixtures/tiny_models").join(name).display().to_string()
+}
+
+fn xquad() -> String {
+    root().join("../shared/data/xquad-en").display().to_string()
+}
+
+fn embeval(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_embeval")).args(args).output().expect("run embeval")
+}
+
+fn ok(o: Output) -> Output {
+    assert!(o.status.success(), "embeval failed: {}", String::from_utf8_lossy(&o.stderr));
+    o
+}
+
+/// The error message of a run that must fail with exit code 2.
+fn fails(o: Output) -> String {
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "expected exit code 2, got {:?}: {err}", o.status.code());
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+/// One `embeval encode` job.
+fn encode(data: &str, model: &str, shard: &str, out: &Path, extra: &[&str]) -> Output {
+    let out = out.display().to_string();
+    let mut args =
+        vec!["encode", "--data", data, "--model", model, "--shard", shard, "--out", &out, "--no-cache", "-q"];
+    args.extend_from_slice(extra);
+    embeval(&args)
+}
+
+/// `embeval eval` of the tiny Qwen3 model, one process or (`shards`) streamed from shards;
+/// returns results.json and per_query.jsonl.
+fn eval(data: &str, shards: Option<&Path>, extra: &[&str]) -> (Value, String) {
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().display().to_string();
+    let m = model("qwen3-embedding");
+    let mut args = vec!["eval", "--data", data, "--model", &m, "--no-cache", "--search", "cpu", "--out", &o, "-q"];
+    let dir = shards.map(|s| s.display().to_string());
+    if let Some(d) = &dir {
+        args.extend(["--doc-embeddings", d]);
+    }
+    args.extend_from_slice(extra);
+    ok(embeval(&args));
+    let results = serde_json::from_str(&std::fs::read_to_string(out.path().join("results.json")).unwrap()).unwrap();
+    (results, std::fs::read_to_string(out.path().join("per_query.jsonl")).unwrap())
+}
+
+/// results.json without what may differ between the two ways: timings and how it searched.
+fn comparable(mut r: Value) -> (Value, Value) {
+    let m = r["models"][0].as_object_mut().unwrap();
+    m.remove("timings");
+    let search = m.remove("search").unwrap();
+    (r, search)
+}
+
+/// Three encode processes, then the streamed eval, against one process: equal in everything
+/// but timings, and the search path says it streamed.
+fn sharded_equals_one_process(data: &str, extra: &[&str]) -> (Value, Value) {
+    let shards = tempfile::tempdir().unwrap();
+    let m = model("qwen3-embedding");
+    for i in 0..3 {
+        let o = ok(encode(data, &m, &format!("{i}/3"), shards.path(), &["--batch-size", "1"]));
+        let printed = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        assert_eq!(printed, shards.path().join(format!("shard-{i}-of-3.safetensors")).display().to_string());
+    }
+    let mut args = vec!["--batch-size", "1", "--top", "100"];
+    args.extend_from_slice(extra);
+    let (one, one_pq) = eval(data, None, &args);
+    let (streamed, streamed_pq) = eval(data, Some(shards.path()), &args);
+    assert_eq!(one_pq.lines().count(), one["models"][0]["num_queries"].as_u64().unwrap() as usize);
+    assert!(one_pq == streamed_pq, "per_query.jsonl differs");
+    let (one, _) = comparable(one);
+    let (streamed, search) = comparable(streamed);
+    assert_eq!(one, streamed);
+    assert_eq!(search["path"], "cpu, streamed from 3 shards");
+    assert_eq!(search["throughput"]["docs"]["from_shards"], 3);
+    (one, search)
+}
+
+/// vaswani-npl as a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv), made once.
+fn vaswani() -> String {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let src = root().join("../shared/data/vaswani-npl");
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("shards-vaswani");
+        std::fs::create_dir_all(dir.join("qrels")).unwrap();
+        let between = |s: &str, open: &str, close: &str| -> Vec<String> {
+            s.split(open).skip(1).map(|p| p.split(close).next().unwrap().to_string()).collect()
+        };
+        let line = |id: &str, text: &str| serde_json::json!({"_id": id.trim(), "text": text.split_whitespace().collect::<Vec<_>>().join(" ")});
+        let docs = std::fs::read_to_string(src.join("doc-text.trec")).unwrap();
+        let corpus: Vec<String> = between(&docs, "<DOC>", "</DOC>")
+            .iter()
+            .map(|d| line(&between(d, "<DOCNO>", "</DOCNO>")[0], d.rsplit("</DOCNO>").next().unwrap()).to_string())
+            .collect();
+        assert_eq!(corpus.len(), 11429);
+        std::fs::write(dir.join("corpus.jsonl"), corpus.join("\n")).unwrap();
+        let topics = std::fs::read_to_string(src.join("query-text.trec")).unwrap();
+        let queries: Vec<String> = between(&topics, "<top>", "</top>")
+            .iter()
+            .map(|t| line(&between(t, "<num>", "</num>")[0], &between(t, "<title>", "</title>")[0]).to_string())
+            .collect();
+        std::fs::write(dir.join("queries.jsonl"), queries.join("\n")).unwrap();
+        let mut qrels = String::from("query-id\tcorpus-id\tscore\n");
+        for l in std::fs::read_to_string(src.join("qrels")).unwrap().lines() {
+            if let [q, _, d, r] = l.split_whitespace().collect::<Vec<_>>()[..] {
+                qrels.push_str(&format!("{q}\t{d}\t{r}\n"));
+            }
+        }
+        std::fs::write(dir.join("qrels/test.tsv"), qrels).unwrap();
+        dir
+    })
+    .display()
+    .to_string()
+}
+
+#[test]
+fn three_encode_jobs_then_streamed_eval_equal_one_process() {
+    let (one, _) = sharded_equals_one_process(&vaswani(), &[]);
+    assert_eq!(one["dataset"]["num_docs"], 11429, "{}", one["dataset"]);
+    assert_eq!(one["models"][0]["num_queries"], 93);
+}
+
+/// Matryoshka truncation and re-normalisation, dot product and the st convention's tie rule
+/// apply to the shards' vectors as to vectors encoded in the run.
+#[test]
+fn truncate_dim_and_dot_product_streamed_equal_one_process() {
+    let (one, _) =
+        sharded_equals_one_process(&xquad(), &["--truncate-dim", "16", "--score", "dot", "--convention", "st"]);
+    assert_eq!(one["models"][0]["num_queries"], 1190);
+}
+
+/// Three shards of xquad-en made once with the default settings; each test copies them.
+fn xquad_shards() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("shards-xquad");
+        std::fs::remove_dir_all(&dir).ok();
+        for i in 0..3 {
+            ok(encode(&xquad(), &model("qwen3-embedding"), &format!("{i}/3"), &dir, &[]));
+        }
+        dir
+    })
+}
+
+fn copy_of_xquad_shards() -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(xquad_shards()).unwrap().flatten() {
+        std::fs::copy(e.path(), t.path().join(e.file_name())).unwrap();
+    }
+    t
+}
+
+/// The streamed eval of xquad-en from `dir`, expected to fail: its message.
+fn eval_fails(dir: &Path, extra: &[&str]) -> String {
+    let d = dir.display().to_string();
+    let (data, m) = (xquad(), model("qwen3-embedding"));
+    let mut args = vec!["eval", "--data", &data, "--model", &m, "--no-cache", "-q", "--doc-embeddings", &d];
+    args.extend_from_slice(extra);
+    fails(embeval(&args))
+}
+
+#[test]
+fn encode_writes_vectors_ids_and_the_manifest_in_the_file_and_beside_it() {
+    let dir = xquad_shards();
+    let bytes = std::fs::read(dir.join("shard-1-of-3.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let docs = st.tensor("docs").unwrap();
+    assert_eq!((docs.dtype(), docs.shape()), (safetensors::Dtype::F32, &[80usize, 32][..]));
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let inner: Value = serde_json::from_str(&meta.metadata().as_ref().unwrap()["embeval_shard"]).unwrap();
+    let sidecar: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("shard-1-of-3.json")).unwrap()).unwrap();
+    assert_eq!(inner, sidecar);
+    assert_eq!(sidecar["format"], "embeval-doc-shard");
+    assert_eq!(sidecar["model"]["label"], "qwen3-embedding");
+    assert_eq!(sidecar["model"]["pooling"], "last_token");
+    assert_eq!(sidecar["shard"], serde_json::json!({"index": 1, "count": 3, "start": 80, "end": 160}));
+    assert_eq!(sidecar["corpus"]["size"], 240);
+    assert_eq!((sidecar["dim"].as_u64(), sidecar["dtype"].as_str()), (Some(32), Some("f32")));
+    assert_eq!(sidecar["encoding"]["texts"], 80);
+    // The ids: the corpus's docs 80..160 in order.
+    let ids = st.tensor("doc_ids").unwrap().data().to_vec();
+    let offsets: Vec<usize> = st
+        .tensor("doc_id_offsets")
+        .unwrap()
+        .data()
+        .chunks(8)
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap()) as usize)
+        .collect();
+    let corpus = std::fs::read_to_string(root().join("../shared/data/xquad-en/corpus.jsonl")).unwrap();
+    let want: Vec<String> = corpus
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["_id"].as_str().unwrap().to_string())
+        .collect();
+    let got: Vec<&str> = offsets.windows(2).map(|w| std::str::from_utf8(&ids[w[0]..w[1]]).unwrap()).collect();
+    assert_eq!(got, want[80..160]);
+    // Nothing half-written is left behind.
+    let names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(names.len(), 6, "{names:?}");
+}
+
+#[test]
+fn a_missing_shard_is_named_with_the_command_that_makes_it() {
+    let t = copy_of_xquad_shards();
+    std::fs::remove_file(t.path().join("shard-1-of-3.safetensors")).unwrap();
+    let err = eval_fails(t.path(), &[]);
+    assert!(err.contains("1 of 3 shards missing: shard-1-of-3.safetensors"), "{err}");
+    assert!(err.contains("embeval encode --data") && err.contains("--shard 1/3 --out"), "{err}");
+    let empty = tempfile::tempdir().unwrap();
+    let err = eval_fails(empty.path(), &[]);
+    assert!(err.contains("no shard files") && err.contains("--shard I/N"), "{err}");
+}
+
+#[test]
+fn a_shard_of_another_model_prompt_or_corpus_is_refused() {
+    let cases: [(&str, String, &[&str], &str); 3] = [
+        ("model", model("xlm-roberta"), &[], "made by another model: 'xlm-roberta'"),
+        (
+            "prompt",
+            model("qwen3-embedding"),
+            &["--doc-prompt", "passage: "],
+            "documents encoded with the prompt \"passage: \"",
+        ),
+        ("corpus", model("qwen3-embedding"), &[], "made from another corpus"),
+    ];
+    for (what, m, extra, want) in cases {
+        let t = copy_of_xquad_shards();
+        let data =
+            if what == "corpus" { root().join("../shared/data/tatoeba-ja-en").display().to_string() } else { xquad() };
+        ok(encode(&data, &m, "2/3", t.path(), extra));
+        let err = eval_fails(t.path(), &[]);
+        assert!(err.contains("shard-2-of-3.safetensors: ") && err.contains(want), "{what}: {err}");
+        assert!(err.contains("fix: ") && err.contains("--shard 2/3"), "{what}: {err}");
+    }
+}
+
+#[test]
+fn shards_of_two_counts_are_refused() {
+    let t = copy_of_xquad_shards();
+    ok(encode(&xquad(), &model("qwen3-embedding"), "1/2", t.path(), &[]));
+    let err = eval_fails(t.path(), &[]);
+    assert!(err.contains("shard files of different runs") && err.contains("shard-1-of-2.safetensors"), "{err}");
+    assert!(err.contains("N=3") && err.contains("fix: keep the files of one"), "{err}");
+}
+
+#[test]
+fn a_truncated_or_damaged_shard_is_refused() {
+    let t = copy_of_xquad_shards();
+    let f = t.path().join("shard-0-of-3.safetensors");
+    let whole = std::fs::read(&f).unwrap();
+    // Cut short, as by a copy that stopped.
+    std::fs::write(&f, &whole[..whole.len() / 2]).unwrap();
+    let err = eval_fails(t.path(), &[]);
+    assert!(err.contains("shard-0-of-3.safetensors: not a complete shard file"), "{err}");
+    assert!(err.contains("--shard 0/3"), "{err}");
+    // One bit flipped in the vectors: the checksum catches it when the shard is read.
+    let st = safetensors::SafeTensors::deserialize(&whole).unwrap();
+    let at = st.tensor("docs").unwrap().data().as_ptr() as usize - whole.as_ptr() as usize;
+    let mut damaged = whole.clone();
+    damaged[at + 100] ^= 1;
+    std::fs::write(&f, &damaged).unwrap();
+    let err = eval_fails(t.path(), &[]);
+    assert!(err.contains("shard-0-of-3.safetensors: the vectors do not match the checksum"), "{err}");
+    // Another shard copied into this one's name.
+    std::fs::copy(t.path().join("shard-1-of-3.safetensors"), &f).unwrap();
+    let err = eval_fails(t.path(), &[]);
+    assert!(err.contains("its name says shard 0 of 3 but its manifest says shard 1 of 3"), "{err}");
+}
+
+#[test]
+fn shards_need_this_runs_settings_and_one_neural_model() {
+    let t = copy_of_xquad_shards();
+    let err = eval_fails(t.path(), &["--max-length", "20"]);
+    assert!(
+        err.contains("texts truncated at 40 tokens; this run truncates at 20") && err.contains("--max-length 40"),
+        "{err}"
+    );
+    let m2 = format!("other={}", model("qwen3-embedding"));
+    let err = eval_fails(t.path(), &["--model", &m2]);
+    assert!(err.contains("--doc-embeddings") && err.contains("exactly that model's folder"), "{err}");
+    let err = eval_fails(t.path(), &["--truncate-dim", "64"]);
+    assert!(err.contains("--truncate-dim: 64 is larger than the model's 32 dimensions"), "{err}");
+}
+
+#[test]
+fn encode_refuses_bad_flags_before_encoding() {
+    let t = tempfile::tempdir().unwrap();
+    let m = model("qwen3-embedding");
+    for (shard, extra, want) in [
+        ("3/3", &[][..], "--shard: '3/3': give I/N with 0 ≤ I < N"),
+        ("0/3", &["--truncate-dim", "16"][..], "give --truncate-dim to `embeval eval --doc-embeddings`"),
+    ] {
+        let err = fails(encode(&xquad(), &m, shard, t.path(), extra));
+        assert!(err.contains(want), "{err}");
+    }
+    let err = fails(encode(&xquad(), "bm25", "0/3", t.path(), &[]));
+    assert!(err.contains("not a model folder"), "{err}");
+    assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 0, "no file for a refused job");
+}
