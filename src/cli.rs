@@ -128,6 +128,9 @@ pub struct NeuralArgs {
     /// Texts per forward pass for neural models (texts per request for API models).
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
+    /// API models: requests in flight at once (each of --batch-size texts).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub api_concurrency: usize,
     /// Neural models: padded tokens per forward pass at most (texts × longest text), so long
     /// texts go in smaller batches (as text-embeddings-inference's --max-batch-tokens).
     /// [default: 16384 on the CPU; on a GPU, from its free memory]
@@ -418,6 +421,7 @@ impl NeuralArgs {
     pub fn options(&self, labels: &[String]) -> Result<embeval::NeuralOptions> {
         Ok(embeval::NeuralOptions {
             batch_size: self.batch_size,
+            api_concurrency: self.api_concurrency,
             max_batch_tokens: self.max_batch_tokens,
             max_length: self.max_length,
             truncate_dim: self.truncate_dim,

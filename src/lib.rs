@@ -92,8 +92,11 @@ impl Config {
         if n.max_length == Some(0) || n.truncate_dim == Some(0) {
             return Err(Error::usage("--max-length / --truncate-dim", "give a positive number"));
         }
-        if n.batch_size == 0 || n.max_batch_tokens == Some(0) {
-            return Err(Error::usage("--batch-size / --max-batch-tokens", "give a positive number"));
+        if n.batch_size == 0 || n.max_batch_tokens == Some(0) || n.api_concurrency == 0 {
+            return Err(Error::usage(
+                "--batch-size / --max-batch-tokens / --api-concurrency",
+                "give a positive number",
+            ));
         }
         if self.models.is_empty() {
             return Err(Error::usage("--model", "give at least one model, e.g. --model bm25"));

@@ -12,6 +12,7 @@ mod common;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
@@ -75,6 +76,8 @@ struct Server {
     /// `http://127.0.0.1:PORT/v1`
     base: String,
     log: Arc<Mutex<Vec<Logged>>>,
+    /// The most requests in flight at once.
+    most: Arc<AtomicUsize>,
     server: Arc<tiny_http::Server>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -84,67 +87,85 @@ impl Server {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
         let port = server.server_addr().to_ip().unwrap().port();
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (s, l) = (server.clone(), log.clone());
+        let most = Arc::new(AtomicUsize::new(0));
+        let (s, l, m) = (server.clone(), log.clone(), most.clone());
+        let b = Arc::new(b);
         let thread = std::thread::spawn(move || {
+            // Each request on its own thread, held 20 ms, so requests a client sends at once
+            // overlap here and `most` sees how many were in flight together.
+            let (count, now) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+            let mut handlers = Vec::new();
             for mut req in s.incoming_requests() {
-                let mut body = String::new();
-                let _ = req.as_reader().read_to_string(&mut body);
-                let auth =
-                    req.headers().iter().find(|h| h.field.equiv("Authorization")).map(|h| h.value.as_str().to_string());
-                let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-                let texts: Vec<String> = v["input"]
-                    .as_array()
-                    .map(|a| a.iter().map(|t| t.as_str().unwrap_or("").to_string()).collect())
-                    .unwrap_or_default();
-                let input_type = v["input_type"].as_str().map(str::to_string);
-                let n = l.lock().unwrap().len() + 1;
-                let status = if req.url() != "/v1/embeddings" || req.method() != &tiny_http::Method::Post {
-                    404
-                } else if b.key.is_some_and(|k| auth.as_deref() != Some(&format!("Bearer {k}"))) {
-                    401
-                } else if let Some(s) = b.always.or(b.fail.get(&n).copied()) {
-                    s
-                } else if match b.protocol {
-                    Protocol::Voyage => !matches!(input_type.as_deref(), Some("query" | "document")),
-                    Protocol::OpenAi => input_type.is_some() || v["encoding_format"] != "float",
-                } {
-                    400
-                } else {
-                    200
-                };
-                l.lock().unwrap().push(Logged {
-                    auth,
-                    model: v["model"].as_str().unwrap_or("").to_string(),
-                    input_type,
-                    texts: texts.clone(),
-                    status,
-                });
-                let answer = match status {
-                    200 => {
-                        // Backwards, as a server may: the client must order by `index`.
-                        let data: Vec<Value> = texts
-                            .iter()
-                            .enumerate()
-                            .rev()
-                            .map(|(i, t)| json!({"object": "embedding", "embedding": embed(t), "index": i}))
-                            .collect();
-                        let tokens: usize = texts.iter().map(|t| t.chars().count()).sum();
-                        json!({"object": "list", "data": data, "model": v["model"],
-                               "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+                let (b, l, m, count, now) = (b.clone(), l.clone(), m.clone(), count.clone(), now.clone());
+                handlers.push(std::thread::spawn(move || {
+                    m.fetch_max(now.fetch_add(1, SeqCst) + 1, SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    let mut body = String::new();
+                    let _ = req.as_reader().read_to_string(&mut body);
+                    let auth = req
+                        .headers()
+                        .iter()
+                        .find(|h| h.field.equiv("Authorization"))
+                        .map(|h| h.value.as_str().to_string());
+                    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                    let texts: Vec<String> = v["input"]
+                        .as_array()
+                        .map(|a| a.iter().map(|t| t.as_str().unwrap_or("").to_string()).collect())
+                        .unwrap_or_default();
+                    let input_type = v["input_type"].as_str().map(str::to_string);
+                    let n = count.fetch_add(1, SeqCst) + 1;
+                    let status = if req.url() != "/v1/embeddings" || req.method() != &tiny_http::Method::Post {
+                        404
+                    } else if b.key.is_some_and(|k| auth.as_deref() != Some(&format!("Bearer {k}"))) {
+                        401
+                    } else if let Some(s) = b.always.or(b.fail.get(&n).copied()) {
+                        s
+                    } else if match b.protocol {
+                        Protocol::Voyage => !matches!(input_type.as_deref(), Some("query" | "document")),
+                        Protocol::OpenAi => input_type.is_some() || v["encoding_format"] != "float",
+                    } {
+                        400
+                    } else {
+                        200
+                    };
+                    l.lock().unwrap().push(Logged {
+                        auth,
+                        model: v["model"].as_str().unwrap_or("").to_string(),
+                        input_type,
+                        texts: texts.clone(),
+                        status,
+                    });
+                    let answer = match status {
+                        200 => {
+                            // Backwards, as a server may: the client must order by `index`.
+                            let data: Vec<Value> = texts
+                                .iter()
+                                .enumerate()
+                                .rev()
+                                .map(|(i, t)| json!({"object": "embedding", "embedding": embed(t), "index": i}))
+                                .collect();
+                            let tokens: usize = texts.iter().map(|t| t.chars().count()).sum();
+                            json!({"object": "list", "data": data, "model": v["model"],
+                                   "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+                        }
+                        401 => {
+                            json!({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}})
+                        }
+                        s => json!({"error": {"message": format!("status {s}")}}),
+                    };
+                    let mut r = tiny_http::Response::from_string(answer.to_string()).with_status_code(status);
+                    // 429 says when to come back; a 503 does so only in `always` mode (the client's
+                    // own backoff is tested by the other 503s).
+                    if status == 429 || b.always.is_some() {
+                        r.add_header(tiny_http::Header::from_bytes(&b"Retry-After"[..], &b"0"[..]).unwrap());
                     }
-                    401 => json!({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}),
-                    s => json!({"error": {"message": format!("status {s}")}}),
-                };
-                let mut r = tiny_http::Response::from_string(answer.to_string()).with_status_code(status);
-                // 429 says when to come back; a 503 does so only in `always` mode (the client's
-                // own backoff is tested by the other 503s).
-                if status == 429 || b.always.is_some() {
-                    r.add_header(tiny_http::Header::from_bytes(&b"Retry-After"[..], &b"0"[..]).unwrap());
-                }
-                let _ = req.respond(r);
+                    now.fetch_sub(1, SeqCst);
+                    let _ = req.respond(r);
+                }));
             }
+            handlers.into_iter().for_each(|h| drop(h.join()));
         });
-        Server { base: format!("http://127.0.0.1:{port}/v1"), log, server, thread: Some(thread) }
+        Server { base: format!("http://127.0.0.1:{port}/v1"), log, most, server, thread: Some(thread) }
     }
 
     fn log(&self) -> Vec<Logged> {
@@ -233,7 +254,9 @@ fn openai_metrics_equal_the_same_vectors_given_as_npy() {
     let server = Server::start(Behaviour::new(Protocol::OpenAi, Some("test-key")));
     let model = format!("api=openai:test-model@{}", server.base);
     let env = [("OPENAI_API_KEY", "test-key")];
-    let (api, api_pq) = eval_ok(&dir, &tmp.path().join("api"), &["--model", &model, "--no-cache"], &env);
+    // One request at a time, so the log's order is the client's (the other tests send several).
+    let args = ["--model", &model, "--no-cache", "--api-concurrency", "1"];
+    let (api, api_pq) = eval_ok(&dir, &tmp.path().join("api"), &args, &env);
     let emb = format!("api={}", same_vectors_as_npy(&dir, tmp.path()));
     let (npy, npy_pq) = eval_ok(&dir, &tmp.path().join("npy"), &["--model", &emb], &[]);
 
@@ -273,7 +296,8 @@ fn rate_limits_and_unavailable_servers_are_retried() {
     b.fail = HashMap::from([(1, 429), (4, 503), (5, 502)]);
     let server = Server::start(b);
     let model = format!("openai:m@{}", server.base);
-    let args = ["--model", &model, "--no-cache", "--batch-size", "100"];
+    // One request at a time: the failures hit the requests numbered in `fail`.
+    let args = ["--model", &model, "--no-cache", "--batch-size", "100", "--api-concurrency", "1"];
     let clock = std::time::Instant::now();
     let (r, _) = eval_ok(&dir, &tmp.path().join("retried"), &args, &[]);
     // 429 waits for its Retry-After (0 s); the 503 then 502 of one request back off 1 s, then 2 s.
@@ -294,6 +318,8 @@ fn rate_limits_and_unavailable_servers_are_retried() {
     assert!(c["models"][0]["search"]["throughput"]["queries"].get("retries").is_none(), "no retries, no field");
 }
 
+/// At most --batch-size texts a request and --api-concurrency requests in flight (they do
+/// overlap: the stand-in holds each 20 ms on its own thread).
 #[test]
 fn no_request_carries_more_than_the_batch_size() {
     let dir = data("xquad-en");
@@ -303,9 +329,19 @@ fn no_request_carries_more_than_the_batch_size() {
     eval_ok(
         &dir,
         &tmp.path().join("out"),
-        &["--model", "openai:m", "--no-cache", "--batch-size", "7"],
+        &["--model", "openai:m", "--no-cache", "--batch-size", "7", "--api-concurrency", "3"],
         &[("OPENAI_BASE_URL", &server.base)],
     );
+    let most = server.most.load(SeqCst);
+    assert!((2..=3).contains(&most), "{most} requests in flight at most");
+    // Answers arriving out of order still land on their texts: the same results one at a time.
+    let one = Server::start(Behaviour::new(Protocol::OpenAi, None));
+    let model = format!("openai:m@{}", one.base);
+    let args = ["--model", &model, "--no-cache", "--batch-size", "50", "--api-concurrency", "1"];
+    let (_, sequential) = eval_ok(&dir, &tmp.path().join("one"), &args, &[]);
+    assert_eq!(one.most.load(SeqCst), 1, "one request at a time");
+    let concurrent = std::fs::read_to_string(tmp.path().join("out/per_query.jsonl")).unwrap();
+    assert_eq!(concurrent, sequential);
     let (queries, docs) = texts(&dir);
     let log = server.log();
     assert!(log.iter().all(|r| r.texts.len() <= 7 && !r.texts.is_empty()));
@@ -321,7 +357,7 @@ fn a_second_run_with_the_same_cache_sends_nothing() {
     let server = Server::start(Behaviour::new(Protocol::OpenAi, None));
     let model = format!("openai:m@{}", server.base);
     let cache = tmp.path().join("cache");
-    let args = ["--model", &model, "--cache", cache.to_str().unwrap()];
+    let args = ["--model", &model, "--cache", cache.to_str().unwrap(), "--api-concurrency", "1"];
     let (first, first_pq) = eval_ok(&dir, &tmp.path().join("1"), &args, &[]);
     let (queries, docs) = texts(&dir);
     assert_eq!(server.log().iter().map(|r| r.texts.len()).sum::<usize>(), queries.len() + docs.len());
@@ -351,7 +387,7 @@ fn voyage_sends_queries_and_documents_with_their_input_type() {
     let model = format!("v=voyage:voyage-test@{}", server.base);
     let cache = tmp.path().join("cache");
     let env = [("VOYAGE_API_KEY", "voyage-key"), ("OPENAI_API_KEY", "not-this-one")];
-    let args = ["--model", &model, "--cache", cache.to_str().unwrap(), "--batch-size", "128"];
+    let args = ["--model", &model, "--cache", cache.to_str().unwrap(), "--batch-size", "128", "--api-concurrency", "1"];
     let (api, api_pq) = eval_ok(&dir, &tmp.path().join("api"), &args, &env);
     let emb = format!("v={}", same_vectors_as_npy(&dir, tmp.path()));
     let (npy, npy_pq) = eval_ok(&dir, &tmp.path().join("npy"), &["--model", &emb], &[]);

@@ -144,6 +144,7 @@ impl Client {
         texts: &[&str],
         input: InputType,
         batch_size: usize,
+        concurrency: usize,
         progress: &dyn Progress,
         done: &mut BatchSink,
     ) -> Result<EncodeStats> {
@@ -153,29 +154,48 @@ impl Client {
         let mut times = Vec::new();
         let mut size = None;
         progress.begin("encode", texts.len() as u64);
-        for (b, chunk) in texts.chunks(batch_size).enumerate() {
-            let t = web_time::Instant::now();
-            let (bytes, retries) = self.post(&self.body(chunk, input).to_string())?;
-            stats.retries += retries;
-            let answer = parse_response(&bytes, chunk.len()).map_err(|what| Error::Api {
-                url: self.url.clone(),
-                what,
-                fix: "point the model at an OpenAI-compatible /embeddings endpoint (BASE_URL is the part before \
-                      /embeddings, often ending in /v1)"
-                    .into(),
-            })?;
-            if let Some(d) = size.filter(|&d| d != answer.dim) {
-                return Err(Error::Api {
-                    url: self.url.clone(),
-                    what: format!("vectors of {} dimensions in answer {}, of {d} before", answer.dim, b + 1),
-                    fix: "the server changed models mid-run; run again".into(),
-                });
+        let batches: Vec<&[&str]> = texts.chunks(batch_size).collect();
+        // `concurrency` requests in flight at a time, one thread each (the work is waiting on
+        // the network); answers are taken in batch order, so the cache and the output see the
+        // same order as one request at a time.
+        for (w, window) in batches.chunks(concurrency.max(1)).enumerate() {
+            let answers: Vec<Result<(Answer, usize, f64)>> = std::thread::scope(|scope| {
+                let jobs: Vec<_> = window
+                    .iter()
+                    .map(|chunk| {
+                        scope.spawn(move || {
+                            let t = web_time::Instant::now();
+                            let (bytes, retries) = self.post(&self.body(chunk, input).to_string())?;
+                            let answer = parse_response(&bytes, chunk.len()).map_err(|what| Error::Api {
+                                url: self.url.clone(),
+                                what,
+                                fix: "point the model at an OpenAI-compatible /embeddings endpoint (BASE_URL is the \
+                                      part before /embeddings, often ending in /v1)"
+                                    .into(),
+                            })?;
+                            progress.advance(chunk.len() as u64);
+                            Ok((answer, retries, t.elapsed().as_secs_f64()))
+                        })
+                    })
+                    .collect();
+                jobs.into_iter().map(|j| j.join().expect("a request thread panicked")).collect()
+            });
+            for (i, answer) in answers.into_iter().enumerate() {
+                let (answer, retries, seconds) = answer?;
+                let b = w * concurrency.max(1) + i;
+                if let Some(d) = size.filter(|&d| d != answer.dim) {
+                    return Err(Error::Api {
+                        url: self.url.clone(),
+                        what: format!("vectors of {} dimensions in answer {}, of {d} before", answer.dim, b + 1),
+                        fix: "the server changed models mid-run; run again".into(),
+                    });
+                }
+                size = Some(answer.dim);
+                stats.retries += retries;
+                stats.tokens += answer.tokens.unwrap_or(0);
+                done(b * batch_size, &answer.vectors, answer.dim)?;
+                times.push(seconds);
             }
-            size = Some(answer.dim);
-            stats.tokens += answer.tokens.unwrap_or(0);
-            done(b * batch_size, &answer.vectors, answer.dim)?;
-            times.push(t.elapsed().as_secs_f64());
-            progress.advance(chunk.len() as u64);
         }
         progress.end();
         stats.finish(clock.elapsed().as_secs_f64(), times);
@@ -363,6 +383,8 @@ pub(super) struct Side<'a> {
     pub client: &'a Client,
     pub input: InputType,
     pub batch_size: usize,
+    /// Requests in flight at once (`--api-concurrency`).
+    pub concurrency: usize,
 }
 
 impl super::Embedder for Side<'_> {
@@ -373,7 +395,7 @@ impl super::Embedder for Side<'_> {
         None
     }
     fn encode(&self, texts: &[&str], progress: &dyn Progress, done: &mut BatchSink) -> Result<EncodeStats> {
-        self.client.encode(texts, self.input, self.batch_size, progress, done)
+        self.client.encode(texts, self.input, self.batch_size, self.concurrency, progress, done)
     }
 }
 

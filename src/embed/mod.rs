@@ -279,6 +279,8 @@ pub struct NeuralOptions {
     pub max_batch_tokens: Option<usize>,
     /// Where neural models run (`--device`).
     pub device: device::DeviceChoice,
+    /// API models: requests in flight at once.
+    pub api_concurrency: usize,
     /// Truncate inputs at this many tokens instead of the folder's `max_seq_length`.
     pub max_length: Option<usize>,
     /// Keep the first D dimensions and re-normalise (Matryoshka).
@@ -323,6 +325,7 @@ impl Default for NeuralOptions {
             batch_size: 32,
             max_batch_tokens: None,
             device: Default::default(),
+            api_concurrency: 4,
             max_length: None,
             truncate_dim: None,
             query_prompt: None,
@@ -525,7 +528,12 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
             let dtexts: Vec<String> = ds.corpus.iter().map(|d| format!("{dp}{}", d.text)).collect();
             let named = |what: &str| Renamed { inner: cx.progress, step: format!("{label}: {what}") };
             let cache = cx.cache.as_deref();
-            let side = |input| api::Side { client: &client, input, batch_size: cx.neural.batch_size };
+            let side = |input| api::Side {
+                client: &client,
+                input,
+                batch_size: cx.neural.batch_size,
+                concurrency: cx.neural.api_concurrency,
+            };
             let (qv, qdim, qs) = encode_cached(&side(api::InputType::Query), cache, &qtexts, &named("encode queries"))?;
             let (dv, ddim, dstats) =
                 encode_cached(&side(api::InputType::Document), cache, &dtexts, &named("encode documents"))?;
