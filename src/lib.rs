@@ -102,6 +102,9 @@ impl Config {
             return Err(Error::usage("--model", "give at least one model, e.g. --model bm25"));
         }
         let specs = self.models.iter().map(|m| ModelSpec::parse(m)).collect::<Result<Vec<_>>>()?;
+        if specs.iter().any(|s| matches!(s, ModelSpec::Neural { .. })) {
+            n.device.check_built_in()?;
+        }
         for label in n.model_prompts.keys() {
             let takes_prompts = |s: &ModelSpec| match s {
                 ModelSpec::Neural { label: l, .. } | ModelSpec::Api { label: l, .. } => l == label,

@@ -44,6 +44,32 @@ impl DeviceChoice {
     }
 }
 
+impl DeviceChoice {
+    /// A GPU asked for by name must be compiled into this build: checked when the flags are
+    /// read, before any model runs.
+    pub fn check_built_in(self) -> Result<()> {
+        #[cfg(feature = "models")]
+        use candle_core::utils::{cuda_is_available, metal_is_available};
+        #[cfg(not(feature = "models"))]
+        let (cuda_is_available, metal_is_available) = (|| false, || false);
+        match self {
+            DeviceChoice::Cuda(n) if !cuda_is_available() => Err(Error::usage(
+                "--device",
+                format!(
+                    "cuda:{n}: this embeval was built without CUDA; rebuild with `cargo install --features cuda` \
+                     (needs the CUDA toolkit), or use --device cpu"
+                ),
+            )),
+            DeviceChoice::Metal if !metal_is_available() => Err(Error::usage(
+                "--device",
+                "metal: this embeval was built without Metal; rebuild with `cargo install --features metal` on macOS, \
+                 or use --device cpu",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl Serialize for DeviceChoice {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         s.serialize_str(&self.name())
@@ -75,20 +101,9 @@ impl Opened {
             let first = e.to_string().lines().next().unwrap_or_default().to_string();
             Error::usage("--device", format!("{what}: {first}; {fix}"))
         };
+        choice.check_built_in()?;
         match choice {
             DeviceChoice::Cpu => Ok(cpu()),
-            DeviceChoice::Cuda(n) if !utils::cuda_is_available() => Err(Error::usage(
-                "--device",
-                format!(
-                    "cuda:{n}: this embeval was built without CUDA; rebuild with `cargo install --features cuda` \
-                     (needs the CUDA toolkit), or use --device cpu"
-                ),
-            )),
-            DeviceChoice::Metal if !utils::metal_is_available() => Err(Error::usage(
-                "--device",
-                "metal: this embeval was built without Metal; rebuild with `cargo install --features metal` on macOS, \
-                 or use --device cpu",
-            )),
             DeviceChoice::Cuda(n) => Device::new_cuda(n)
                 .map(|device| Opened { name: cuda_name(&device, n), device })
                 .map_err(|e| gpu_error(&format!("cuda:{n}"), e, "check nvidia-smi and the GPU number")),
@@ -176,6 +191,14 @@ mod tests {
         if !candle_core::utils::cuda_is_available() {
             let e = Opened::open(DeviceChoice::Cuda(0)).err().unwrap().to_string();
             assert!(e.contains("--features cuda"), "{e}");
+            // The same check runs when the flags are read, before any model.
+            let config = crate::Config {
+                models: vec!["bm25".into(), "some/model-folder".into()],
+                neural: crate::NeuralOptions { device: DeviceChoice::Cuda(0), ..Default::default() },
+                ..Default::default()
+            };
+            assert!(config.validate().unwrap_err().to_string().contains("--features cuda"));
+            assert!(DeviceChoice::Cpu.check_built_in().is_ok());
             if !candle_core::utils::metal_is_available() {
                 assert_eq!(Opened::open(DeviceChoice::Auto).unwrap().name, "cpu");
             }
