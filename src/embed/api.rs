@@ -155,10 +155,11 @@ impl Client {
         let mut size = None;
         progress.begin("encode", texts.len() as u64);
         let batches: Vec<&[&str]> = texts.chunks(batch_size).collect();
+        let concurrency = concurrency.max(1);
         // `concurrency` requests in flight at a time, one thread each (the work is waiting on
         // the network); answers are taken in batch order, so the cache and the output see the
         // same order as one request at a time.
-        for (w, window) in batches.chunks(concurrency.max(1)).enumerate() {
+        for (w, window) in batches.chunks(concurrency).enumerate() {
             let answers: Vec<Result<(Answer, usize, f64)>> = std::thread::scope(|scope| {
                 let jobs: Vec<_> = window
                     .iter()
@@ -182,7 +183,7 @@ impl Client {
             });
             for (i, answer) in answers.into_iter().enumerate() {
                 let (answer, retries, seconds) = answer?;
-                let b = w * concurrency.max(1) + i;
+                let b = w * concurrency + i;
                 if let Some(d) = size.filter(|&d| d != answer.dim) {
                     return Err(Error::Api {
                         url: self.url.clone(),

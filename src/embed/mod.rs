@@ -491,7 +491,7 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
                     {
                         let set = shards::ShardSet::open(shard_dir, &shards::Expected::new(cx, &enc, dir, label)?)?;
                         t.index_s = clock.elapsed().as_secs_f64();
-                        let r = set.search(cx, &queries, q, &mut info).await?;
+                        let r = set.search(cx, &queries, q, &doc_ids, &mut info).await?;
                         info.throughput = Some(
                             serde_json::json!({"queries": qs, "docs": set.docs_summary(), "memory": memory.read()}),
                         );

@@ -505,19 +505,20 @@ impl ShardSet {
         })
     }
 
-    /// Exact search of the queries `q` against every shard's documents, one shard in memory at
-    /// a time; the same rankings as [`super::search_vectors`] on all documents at once.
+    /// Exact search of the queries `q` against every shard's documents (`doc_ids`: the corpus's,
+    /// in order), one shard in memory at a time; the same rankings as
+    /// [`super::search_vectors`] on all documents at once.
     pub async fn search(
         &self,
         cx: &RunContext<'_>,
         queries: &[&Text],
         q: Matrix,
+        doc_ids: &[String],
         info: &mut SearchInfo,
     ) -> Result<Rankings> {
         let dim = q.dim;
         let (qmat, qkept) = super::query_rows(cx, queries, q);
-        let doc_ids: Vec<String> = cx.dataset.corpus.iter().map(|d| d.id.clone()).collect();
-        let ties = search::tie_ranks(&doc_ids, cx.convention);
+        let ties = search::tie_ranks(doc_ids, cx.convention);
         let mut stream = Stream::new(cx.search, &qmat, dim, &ties, cx.depth);
         cx.progress.begin("search shards", doc_ids.len() as u64);
         for (i, shard) in self.shards.iter().enumerate() {
@@ -538,7 +539,7 @@ impl ShardSet {
         cx.progress.end();
         info.path = format!("{}, streamed from {} shards", stream.paths.join("; "), self.shards.len());
         info.notice = (!stream.notices.is_empty()).then(|| stream.notices.join("; "));
-        Ok(super::rankings(&doc_ids, qkept, stream.tops))
+        Ok(super::rankings(doc_ids, qkept, stream.tops))
     }
 }
 
