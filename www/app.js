@@ -184,8 +184,13 @@ document.addEventListener('drop', async (e) => {
   dragHighlight(false);
   if (job) return;
   try {
-    const files = await droppedFiles(e.dataTransfer);
-    if (files.length) chooseOnly(files);
+    // Model folders join the model lines (as the model-folder picker); the rest replaces the dataset.
+    const { models, data } = splitDropped(await droppedFiles(e.dataTransfer));
+    if (models.length) {
+      clearError();
+      addModelFolders(models);
+    }
+    if (data.length) chooseOnly(data);
   } catch (err) {
     showError(`Could not read the dropped files: ${err.message}`);
   }
@@ -227,21 +232,44 @@ function modelFile(path) {
   return path.endsWith('.json') || path === 'model.safetensors';
 }
 
-function chooseModelFolder() {
+/** Adds model folders from [{file, path}], path as a folder picker gives it ('<folder>/<path>');
+ *  each folder becomes a model line. Returns how many folders had model files. */
+function addModelFolders(entries) {
   const byFolder = new Map();
-  for (const file of $('model-folder').files) {
-    const [folder, ...rest] = file.webkitRelativePath.split('/');
-    const path = rest.join('/');
-    if (!folder || !modelFile(path)) continue;
+  for (const { file, path } of entries) {
+    const [folder, ...rest] = path.split('/');
+    const inside = rest.join('/');
+    if (!folder || !modelFile(inside)) continue;
     if (!byFolder.has(folder)) byFolder.set(folder, new Map());
-    byFolder.get(folder).set(path, file);
+    byFolder.get(folder).set(inside, file);
   }
   for (const [folder, files] of byFolder) {
     modelFolders.set(folder, files);
     addModelLine(folder);
   }
-  if (byFolder.size === 0 && $('model-folder').files.length) showError('That folder has no model files (config.json, model.safetensors, …).');
   showModelFolders();
+  return byFolder.size;
+}
+
+function chooseModelFolder() {
+  const files = [...$('model-folder').files];
+  const found = addModelFolders(files.map((file) => ({ file, path: file.webkitRelativePath })));
+  if (found === 0 && files.length) showError('That folder has no model files (config.json, model.safetensors, …).');
+}
+
+/** Splits dropped files into model folders (a folder with config.json and weights or a
+ *  tokenizer at its top, as a sentence-transformers or HF model folder has; a dataset folder
+ *  never has config.json) and the rest, which is the dataset. */
+function splitDropped(files) {
+  const MODEL = ['model.safetensors', 'pytorch_model.bin', 'tokenizer.json'];
+  const tops = new Map();
+  for (const f of files) {
+    const [top, ...rest] = f.path.split('/');
+    if (f.path) (tops.get(top) ?? tops.set(top, new Set()).get(top)).add(rest.join('/'));
+  }
+  const models = new Set([...tops].filter(([, inside]) => inside.has('config.json') && MODEL.some((m) => inside.has(m))).map(([top]) => top));
+  const isModel = (f) => f.path && models.has(f.path.split('/')[0]);
+  return { models: files.filter(isModel), data: files.filter((f) => !isModel(f)) };
 }
 
 function showModelFolders() {

@@ -8,7 +8,7 @@
 //   - offline (context.setOffline), the page reloads and runs the demo again from the service
 //     worker's cache and worker.js's model cache, without a single request reaching the server;
 //   - dropping the demo files, or a folder (read recursively through webkitGetAsEntry), selects
-//     them as the pickers do;
+//     them as the pickers do; a dropped model folder joins the model lines and runs;
 //   - a new deploy (a sw.js with another version) is offered as a reload and replaces the cache;
 //   - the page at 1100 px and at phone width (390 px) has no horizontal overflow.
 //
@@ -273,6 +273,38 @@ async function main() {
     await page.screenshot({ path: join(artifacts, 'site-04-dragging-1100.png') });
     await context.setOffline(false);
     state.down = false;
+
+    // A model folder dropped together with a dataset folder joins the model lines, as the
+    // model-folder picker takes it, and the dataset is the other folder; a copy of the bundled
+    // model's files under another name gives the bundled model's metrics.
+    const bundledModel = JSON.parse(readFileSync(join(dist, 'models/index.json'), 'utf8')).models[0];
+    const modelTree = {};
+    for (const { path } of bundledModel.files) {
+      const parts = path.split('/');
+      let node = modelTree;
+      for (const dir of parts.slice(0, -1)) node = node[dir] ??= {};
+      node[parts.at(-1)] = `models/${bundledModel.name}/${path}`;
+    }
+    await page.goto(base);
+    await page.fill('#models', 'bm25');
+    await drop(page, 'main', { 'my-minilm': modelTree, mydata: tree.mydata });
+    await page.waitForFunction(() => !document.getElementById('model-folders').hidden && document.querySelectorAll('#chosen tbody tr').length === 5,
+      null, { timeout: 30_000 }).catch(() => {});
+    const folders = await page.$$eval('#model-folders tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+    check('a dropped model folder is listed as a model folder with its files',
+      folders.length === 1 && folders[0][0] === 'my-minilm' && folders[0][1] === String(bundledModel.files.length), JSON.stringify(folders));
+    const lines = await page.inputValue('#models');
+    check('the dropped model folder becomes a model line', lines === 'bm25\nmy-minilm', JSON.stringify(lines));
+    const beside = (await chosenRows(page)).map(([name]) => name).sort();
+    check('the dataset folder dropped with it is the dataset (no model file among its rows)',
+      JSON.stringify(beside) === JSON.stringify(['README.md', 'corpus.jsonl', 'qrels/dev.tsv', 'qrels/test.tsv', 'queries.jsonl']), JSON.stringify(beside));
+    await page.selectOption('#split', 'test');
+    const modelError = await runAndWait(page);
+    check('the dropped model folder runs', modelError === null, modelError ?? '');
+    const fromFolder = await results(page);
+    check('the dropped model folder gives the bundled model\'s metrics',
+      JSON.stringify(fromFolder.metrics['my-minilm']) === JSON.stringify(online.metrics['all-MiniLM-L6-v2']) && fromFolder.metrics['my-minilm'] !== undefined);
+    await page.screenshot({ path: join(artifacts, 'site-04b-dropped-model-1100.png'), fullPage: true });
 
     // 5. Phone width, with results.
     await page.goto(base);
