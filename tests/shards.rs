@@ -242,6 +242,15 @@ fn a_missing_shard_is_named_with_the_command_that_makes_it() {
     let err = eval_fails(t.path(), &[]);
     assert!(err.contains("1 of 3 shards missing: shard-1-of-3.safetensors"), "{err}");
     assert!(err.contains("embeval encode --data") && err.contains("--shard 1/3 --out"), "{err}");
+    // A job stopped while writing leaves its temporary file: named in the error, and removed
+    // when the job is run again and its shard is in place.
+    let stale = t.path().join(".shard-1-of-3.safetensors.partial-4242");
+    std::fs::write(&stale, b"half a shard").unwrap();
+    let err = eval_fails(t.path(), &[]);
+    assert!(err.contains("unfinished: .shard-1-of-3.safetensors.partial-4242"), "{err}");
+    ok(encode(&xquad(), &model("qwen3-embedding"), "1/3", t.path(), &[]));
+    assert!(!stale.exists(), "the stopped job's temporary file is left");
+    assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 6, "three shards and their manifests");
     let empty = tempfile::tempdir().unwrap();
     let err = eval_fails(empty.path(), &[]);
     assert!(err.contains("no shard files") && err.contains("--shard I/N"), "{err}");
@@ -301,6 +310,52 @@ fn a_truncated_or_damaged_shard_is_refused() {
     std::fs::copy(t.path().join("shard-1-of-3.safetensors"), &f).unwrap();
     let err = eval_fails(t.path(), &[]);
     assert!(err.contains("its name says shard 0 of 3 but its manifest says shard 1 of 3"), "{err}");
+}
+
+/// Shards encoded on different devices (here one relabelled as made on a GPU) are searched as
+/// any others, with a warning that their vectors differ in the last bits.
+#[test]
+fn shards_from_different_devices_are_searched_with_a_warning() {
+    let t = copy_of_xquad_shards();
+    let (data, dir) = (xquad(), t.path().display().to_string());
+    let run = || {
+        let out = tempfile::tempdir().unwrap();
+        let o = out.path().display().to_string();
+        let m = model("qwen3-embedding");
+        ok(embeval(&[
+            "eval",
+            "--data",
+            &data,
+            "--model",
+            &m,
+            "--no-cache",
+            "-q",
+            "--out",
+            &o,
+            "--doc-embeddings",
+            &dir,
+        ]));
+        serde_json::from_str::<Value>(&std::fs::read_to_string(out.path().join("results.json")).unwrap()).unwrap()
+    };
+    let before = run();
+    assert!(before["models"][0]["search"]["notice"].is_null(), "{}", before["models"][0]["search"]);
+    let f = t.path().join("shard-2-of-3.safetensors");
+    let bytes = std::fs::read(&f).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut meta = header.metadata().clone().unwrap();
+    let mut manifest: Value = serde_json::from_str(&meta["embeval_shard"]).unwrap();
+    manifest["device"] = "cuda:0 (NVIDIA H100 80GB HBM3)".into();
+    meta.insert("embeval_shard".into(), manifest.to_string());
+    std::fs::write(&f, safetensors::serialize(st.tensors(), Some(meta)).unwrap()).unwrap();
+    let after = run();
+    let notice = after["models"][0]["search"]["notice"].as_str().unwrap_or_default();
+    assert!(notice.contains("encoded on different devices (cpu, cuda:0 (NVIDIA H100 80GB HBM3))"), "{notice}");
+    assert_eq!(
+        after["models"][0]["search"]["throughput"]["docs"]["devices"],
+        serde_json::json!(["cpu", "cuda:0 (NVIDIA H100 80GB HBM3)"])
+    );
+    assert_eq!(after["models"][0]["metrics"], before["models"][0]["metrics"]);
 }
 
 #[test]

@@ -293,10 +293,12 @@ fn le_bytes(v: &[f32]) -> std::borrow::Cow<'_, [u8]> {
 }
 
 /// Writes `path` through `write` on a temporary name beside it, syncs, then renames: readers
-/// see the whole file or none. The temporary name does not look like a shard.
+/// see the whole file or none. The temporary name does not look like a shard. Once the file is
+/// in place, temporary files a stopped job left for the same name are removed.
 fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> std::result::Result<(), String>) -> Result<()> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    let partial = format!(".{name}.partial-");
+    let tmp = path.with_file_name(format!("{partial}{}", std::process::id()));
     let werr = |what: String| Error::Write { file: path.display().to_string(), source: std::io::Error::other(what) };
     let done = write(&tmp)
         .and_then(|()| std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| e.to_string()))
@@ -309,6 +311,11 @@ fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> std::result::Resul
     // file system lets a folder be opened).
     if let Some(parent) = path.parent() {
         std::fs::File::open(parent).and_then(|f| f.sync_all()).ok();
+        for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&partial) {
+                std::fs::remove_file(entry.path()).ok();
+            }
+        }
     }
     Ok(())
 }
@@ -492,9 +499,7 @@ impl ShardSet {
     /// shards, and the encode jobs' own figures summed.
     pub fn docs_summary(&self) -> serde_json::Value {
         let sum = |key: &str| self.shards.iter().filter_map(|s| s.manifest.encoding[key].as_f64()).sum::<f64>();
-        let mut devices: Vec<&str> = self.shards.iter().map(|s| s.manifest.device.as_str()).collect();
-        devices.sort_unstable();
-        devices.dedup();
+        let devices = self.devices();
         serde_json::json!({
             "texts": self.shards.iter().map(|s| s.manifest.shard.end - s.manifest.shard.start).sum::<usize>(),
             "cached": sum("cached") as u64,
@@ -503,6 +508,14 @@ impl ShardSet {
             "encode_seconds": sum("seconds"),
             "devices": devices,
         })
+    }
+
+    /// The devices the shards were encoded on, each once, sorted.
+    fn devices(&self) -> Vec<&str> {
+        let mut devices: Vec<&str> = self.shards.iter().map(|s| s.manifest.device.as_str()).collect();
+        devices.sort_unstable();
+        devices.dedup();
+        devices
     }
 
     /// Exact search of the queries `q` against every shard's documents (`doc_ids`: the corpus's,
@@ -538,6 +551,14 @@ impl ShardSet {
         }
         cx.progress.end();
         info.path = format!("{}, streamed from {} shards", stream.paths.join("; "), self.shards.len());
+        // Shards may be encoded anywhere; say so when their vectors come from different devices.
+        if let devices @ [_, _, ..] = self.devices().as_slice() {
+            stream.notices.push(format!(
+                "the shards were encoded on different devices ({}): their vectors differ in the last bits, \
+                 so nearly tied documents may rank differently than if one device had encoded them all",
+                devices.join(", ")
+            ));
+        }
         info.notice = (!stream.notices.is_empty()).then(|| stream.notices.join("; "));
         Ok(super::rankings(doc_ids, qkept, stream.tops))
     }
