@@ -445,6 +445,21 @@ fn a_server_that_never_succeeds_fails_after_the_retry_limit() {
     assert_eq!(server.log().len(), 7);
 }
 
+/// Nothing listening at the base URL (a wrong port): three tries, not the minute of retries a
+/// server that answered once gets, and the error says to check the server and the URL.
+#[test]
+fn no_server_at_the_url_fails_after_three_tries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tiny_dataset(tmp.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let model = format!("openai:m@http://127.0.0.1:{port}/v1");
+    let o = embeval(&["--data", data.to_str().unwrap(), "--model", &model, "--no-cache", "--quiet"], &[]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("gave up after 3 attempts") && stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert!(stderr.contains("check that a server is running at the base URL"), "{stderr}");
+}
+
 #[test]
 fn an_official_host_without_a_key_fails_before_anything_runs() {
     let tmp = tempfile::tempdir().unwrap();

@@ -4,9 +4,10 @@
 //! model this sends the dataset's texts to a server, so it lives in the native CLI only: the
 //! browser page never sends data anywhere.
 //!
-//! Texts go `--batch-size` at a time, one request after another. 429, 5xx gateway errors and
-//! dropped connections are retried with exponential backoff (or after the server's
-//! `Retry-After`); 4xx answers are not, and say what to fix. Answers are checked — one finite
+//! Texts go `--batch-size` at a time, `--api-concurrency` requests in flight. 429, 5xx gateway
+//! errors and dropped connections are retried with exponential backoff (or after the server's
+//! `Retry-After`), only briefly while no server has answered at all; 4xx answers are not, and
+//! say what to fix. Answers are checked — one finite
 //! vector per text, all of one size — and put back in input order by their `index`.
 
 use std::io::Read;
@@ -35,18 +36,22 @@ impl InputType {
     }
 }
 
-/// Exponential backoff: `first`, doubling up to `cap`, at most `attempts` tries of one request.
+/// Exponential backoff: `first`, doubling up to `cap`, at most `attempts` tries of one request;
+/// `unreached` tries while no server has answered at all and connections are refused (a wrong
+/// URL or port fails in seconds, a server that answered once and went away gets the minute).
 #[derive(Debug, Clone, Copy)]
 pub struct Retry {
     pub attempts: u32,
+    pub unreached: u32,
     pub first: Duration,
     pub cap: Duration,
 }
 
 impl Default for Retry {
-    /// Seven tries over about a minute (1 + 2 + 4 + 8 + 16 + 30 s of waiting).
+    /// Seven tries over about a minute (1 + 2 + 4 + 8 + 16 + 30 s of waiting); three (3 s) for
+    /// a server never reached.
     fn default() -> Self {
-        Retry { attempts: 7, first: Duration::from_secs(1), cap: Duration::from_secs(30) }
+        Retry { attempts: 7, unreached: 3, first: Duration::from_secs(1), cap: Duration::from_secs(30) }
     }
 }
 
@@ -62,6 +67,8 @@ pub struct Client {
     key: Option<String>,
     agent: ureq::Agent,
     pub retry: Retry,
+    /// Whether the server has answered anything (even an error) in this run.
+    reached: std::sync::atomic::AtomicBool,
 }
 
 impl Client {
@@ -106,7 +113,8 @@ impl Client {
             .try_proxy_from_env(!local)
             .build();
         let url = format!("{base_url}/embeddings");
-        Ok(Client { provider, model: model.to_string(), base_url, url, key, agent, retry: Retry::default() })
+        let reached = false.into();
+        Ok(Client { provider, model: model.to_string(), base_url, url, key, agent, retry: Retry::default(), reached })
     }
 
     pub fn base_url(&self) -> &str {
@@ -214,7 +222,11 @@ impl Client {
                 request = request.set("Authorization", &format!("Bearer {key}"));
             }
             // (what failed, the server's Retry-After, whether it answered at all)
-            let (failure, wait, answered) = match request.send_string(body) {
+            let sent = request.send_string(body);
+            if !matches!(&sent, Err(ureq::Error::Transport(_))) {
+                self.reached.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            let (failure, wait, answered) = match sent {
                 Ok(response) => {
                     let mut bytes = Vec::new();
                     match response.into_reader().read_to_end(&mut bytes) {
@@ -246,7 +258,8 @@ impl Client {
                     })
                 }
             };
-            if attempt >= self.retry.attempts {
+            let refused = !answered && !self.reached.load(std::sync::atomic::Ordering::Relaxed);
+            if attempt >= self.retry.attempts || (refused && attempt >= self.retry.unreached) {
                 let fix = if answered {
                     "the server is overloaded or down: try again later (with the cache on, texts already \
                      encoded are not sent again), or lower --batch-size"
