@@ -161,6 +161,7 @@ pub fn is_out_of_memory(message: &str) -> bool {
         || m.contains("outofmemory")
         || m.contains("failed to create metal resource")
         || m.contains("failed to allocate")
+        || m.contains("alloc_failed")
 }
 
 #[cfg(test)]
@@ -208,9 +209,13 @@ mod tests {
 
     #[test]
     fn out_of_memory_messages() {
-        // cudarc's driver error as candle passes it on; a Metal buffer that cannot be made.
+        // cudarc 0.19's driver error as candle passes it on (Display is its Debug form); a
+        // Metal buffer that cannot be made.
         assert!(is_out_of_memory("DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")"));
         assert!(is_out_of_memory("Metal error Failed to create metal resource: Buffer"));
+        // cuBLAS's workspace allocation (cudarc's Debug form, as candle's error shows it).
+        assert!(is_out_of_memory("Cublas(CublasError(CUBLAS_STATUS_ALLOC_FAILED))"));
+        assert!(!is_out_of_memory("Cublas(CublasError(CUBLAS_STATUS_NOT_SUPPORTED))"));
         assert!(!is_out_of_memory("shape mismatch in matmul, lhs: [2, 3], rhs: [4, 5]"));
     }
 }
