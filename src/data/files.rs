@@ -128,36 +128,62 @@ impl Files {
 
     /// The bytes of `name`, gunzipped when the file name ends in `.gz`.
     pub fn read(&self, name: &str) -> Result<Vec<u8>> {
+        self.bytes(name).map(std::borrow::Cow::into_owned)
+    }
+
+    /// [`Files::read`] without a copy where there is nothing to undo: bytes handed over (the
+    /// browser's files, model weights among them) are lent, not cloned.
+    pub fn bytes(&self, name: &str) -> Result<std::borrow::Cow<'_, [u8]>> {
+        use std::borrow::Cow;
         let display = self.display(name);
         let (key, entry) = self.resolve(name).ok_or_else(|| {
             Error::missing(&display, "file not found", format!("add {name} (see README, 'Input formats')"))
         })?;
         let raw = match entry {
             #[cfg(not(target_arch = "wasm32"))]
-            Entry::Path(p) => std::fs::read(p)
-                .map_err(|e| Error::missing(&display, format!("cannot read: {e}"), "check the path and permissions"))?,
-            Entry::Bytes { bytes, .. } => bytes.clone(),
+            Entry::Path(p) => Cow::Owned(std::fs::read(p).map_err(|e| {
+                Error::missing(&display, format!("cannot read: {e}"), "check the path and permissions")
+            })?),
+            Entry::Bytes { bytes, .. } => Cow::Borrowed(&bytes[..]),
         };
-        if key.ends_with(".gz") || display.ends_with(".gz") {
-            use std::io::Read;
-            let mut out = Vec::new();
-            flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| {
-                Error::input(
-                    &display,
-                    0,
-                    format!("not a valid gzip file: {e}"),
-                    "decompress it or re-create it with gzip",
-                )
-            })?;
-            Ok(out)
-        } else {
-            Ok(raw)
+        if !(key.ends_with(".gz") || display.ends_with(".gz")) {
+            return Ok(raw);
         }
+        use std::io::Read;
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| {
+            Error::input(&display, 0, format!("not a valid gzip file: {e}"), "decompress it or re-create it with gzip")
+        })?;
+        Ok(Cow::Owned(out))
     }
 
     /// The text of `name`: UTF-8 checked (the error names the line), BOM dropped, not empty.
     pub fn read_text(&self, name: &str) -> Result<String> {
         let bytes = self.read(name)?;
         super::text::decode(&self.display(name), bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::io::Write;
+
+    use super::Files;
+
+    /// Bytes handed over are lent, not copied (a model's weights would otherwise be in memory
+    /// twice); a `.gz` file is decompressed into its own buffer.
+    #[test]
+    fn handed_over_bytes_are_lent_and_gz_decompressed() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all("日本語 text".as_bytes()).unwrap();
+        let mut files = Files::new("t");
+        files.add_bytes("model.safetensors", "model.safetensors", vec![1, 2, 3]);
+        files.add_bytes("queries.jsonl.gz", "queries.jsonl.gz", gz.finish().unwrap());
+        let Cow::Borrowed(lent) = files.bytes("model.safetensors").unwrap() else { panic!("copied") };
+        assert_eq!(lent, [1, 2, 3]);
+        assert_eq!(files.bytes("queries.jsonl").unwrap().as_ref(), "日本語 text".as_bytes());
+        assert_eq!(files.read("queries.jsonl").unwrap(), "日本語 text".as_bytes());
+        assert!(files.bytes("corpus.jsonl").unwrap_err().to_string().contains("file not found"));
     }
 }

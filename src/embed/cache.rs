@@ -54,7 +54,23 @@ fn hash_model_files(h: &mut blake3::Hasher, files: &Files, dir: &str) -> Result<
     for name in files.names().filter(|n| n.starts_with(&prefix)) {
         h.update(&name.as_bytes()[prefix.len()..]);
         h.update(&[0]);
-        h.update(&files.read(name)?);
+        // Files on disk stream through the hasher (a large model is not read into memory for
+        // this); bytes handed over are lent.
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(path) =
+            files.local_path(name).filter(|p| !name.ends_with(".gz") && p.extension().is_none_or(|e| e != "gz"))
+        {
+            let read = std::fs::File::open(path).and_then(|f| h.update_reader(f).map(drop));
+            read.map_err(|e| {
+                Error::missing(
+                    path.display().to_string(),
+                    format!("cannot read: {e}"),
+                    "check the path and permissions",
+                )
+            })?;
+            continue;
+        }
+        h.update(&files.bytes(name)?);
     }
     Ok(())
 }
@@ -168,6 +184,29 @@ pub fn default_root() -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A model folder on disk (streamed through the hasher) and the same files handed over as
+    /// bytes (the browser, tests) have one hash: caches and shard manifests match either way.
+    #[test]
+    fn model_hash_is_the_same_from_disk_and_from_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let big: Vec<u8> = (0..300_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        std::fs::create_dir(dir.path().join("1_Pooling")).unwrap();
+        for (name, bytes) in
+            [("config.json", &b"{}"[..]), ("model.safetensors", &big), ("1_Pooling/config.json", b"[]")]
+        {
+            std::fs::write(dir.path().join(name), bytes).unwrap();
+        }
+        let mut on_disk = Files::new("t");
+        on_disk.add_dir("m", dir.path()).unwrap();
+        let mut lent = Files::new("t");
+        for name in ["config.json", "model.safetensors", "1_Pooling/config.json"] {
+            lent.add_bytes(format!("m/{name}"), name, std::fs::read(dir.path().join(name)).unwrap());
+        }
+        assert_eq!(model_hash(&on_disk, "m").unwrap(), model_hash(&lent, "m").unwrap());
+        lent.add_bytes("m/extra.json", "extra.json", b"{}".to_vec());
+        assert_ne!(model_hash(&on_disk, "m").unwrap(), model_hash(&lent, "m").unwrap());
+    }
 
     #[test]
     fn records_survive_reopen_and_a_torn_tail() {

@@ -150,19 +150,31 @@ fn tokenizer_max_length(files: &Files, dir: &str, max_positions: Option<usize>) 
 }
 
 /// The folder's weights: `model.safetensors`, else (natively) `pytorch_model.bin`. Returns the
-/// file name for error messages and the tensors.
-fn load_weights(
-    files: &Files,
+/// file name for error messages and the tensors. A file on disk is memory-mapped, bytes handed
+/// over (the browser) are read where they lie: each tensor is copied once, into the model.
+fn load_weights<'a>(
+    files: &'a Files,
     dir: &str,
     dtype: DType,
     device: &Device,
-) -> Result<(&'static str, VarBuilder<'static>)> {
+) -> Result<(&'static str, VarBuilder<'a>)> {
     let safetensors = join(dir, "model.safetensors");
     if files.has(&safetensors) {
-        let vb = VarBuilder::from_buffered_safetensors(files.read(&safetensors)?, dtype, device).map_err(|e| {
+        let bad = |e: candle_core::Error| {
             Error::input(files.display(&safetensors), 0, format!("cannot read: {e}"), "re-download the model")
-        })?;
-        return Ok(("model.safetensors", vb));
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(path) = files.local_path(&safetensors) {
+            // SAFETY: the map is read while the model loads and dropped after; as with every
+            // memory-mapped reader, a file changed meanwhile by another process gives wrong bytes.
+            let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[path], dtype, device) }.map_err(bad)?;
+            return Ok(("model.safetensors", vb));
+        }
+        let vb = match files.bytes(&safetensors)? {
+            std::borrow::Cow::Borrowed(bytes) => VarBuilder::from_slice_safetensors(bytes, dtype, device),
+            std::borrow::Cow::Owned(bytes) => VarBuilder::from_buffered_safetensors(bytes, dtype, device),
+        };
+        return Ok(("model.safetensors", vb.map_err(bad)?));
     }
     let bin = join(dir, "pytorch_model.bin");
     if files.has(&bin) {
@@ -291,7 +303,7 @@ impl Encoder {
             .or(hf.max_position_embeddings)
             .unwrap_or(512);
 
-        let mut tokenizer = Tokenizer::from_bytes(files.read(&join(dir, "tokenizer.json"))?).map_err(|e| {
+        let mut tokenizer = Tokenizer::from_bytes(files.bytes(&join(dir, "tokenizer.json"))?).map_err(|e| {
             bad(
                 "tokenizer.json",
                 format!("cannot load: {e}"),
