@@ -22,7 +22,7 @@ pub struct Matrix {
 
 fn npy(files: &Files, name: &str) -> Result<(usize, usize, Vec<f32>)> {
     let file = files.display(name);
-    let bytes = files.read(name)?;
+    let bytes = files.bytes(name)?;
     let bad = |what: String| Error::input(&file, 0, what, "save a 2-D float32 array with numpy.save");
     let arr = npyz::NpyFile::new(&bytes[..]).map_err(|e| bad(format!("not a .npy file: {e}")))?;
     let shape = arr.shape().to_vec();
@@ -126,7 +126,7 @@ pub fn load(
 
 fn safetensors(files: &Files, name: &str) -> Result<(Matrix, Matrix)> {
     let file = files.display(name);
-    let bytes = files.read(name)?;
+    let bytes = files.bytes(name)?;
     let bad = |what: String| {
         Error::input(
             &file,
