@@ -10,7 +10,8 @@
 //   - dropping the demo files, or a folder (read recursively through webkitGetAsEntry), selects
 //     them as the pickers do; a dropped model folder joins the model lines and runs;
 //   - a new deploy (a sw.js with another version) is offered as a reload and replaces the cache;
-//   - the page at 1100 px and at phone width (390 px) has no horizontal overflow.
+//   - the page at 1100 px and at phone width (390 px) has no horizontal overflow; at 1600 px the
+//     comparison table shows whole.
 //
 //   node tests/e2e/site.mjs    (after scripts/build-web.sh; scripts/test-web.sh runs it after e2e.mjs)
 //
@@ -317,6 +318,18 @@ async function main() {
     await page.setViewportSize({ width: 1100, height: 900 });
     const overflowWide = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     check('at 1100 px the page does not scroll sideways', overflowWide <= 0, `${overflowWide} px too wide`);
+    // A desktop screen: the comparison table uses the window's margins and shows whole.
+    await page.setViewportSize({ width: 1600, height: 900 });
+    const desktop = await page.evaluate(() => {
+      const box = document.getElementById('table').closest('.scroll');
+      return { page: document.documentElement.scrollWidth - document.documentElement.clientWidth, table: box.scrollWidth - box.clientWidth,
+        right: window.innerWidth - box.getBoundingClientRect().right };
+    });
+    check('at 1600 px the comparison table shows whole (no sideways scrolling), inside the window',
+      desktop.page <= 0 && desktop.table <= 0 && desktop.right >= 16, JSON.stringify(desktop));
+    await page.evaluate(() => document.getElementById('table').scrollIntoView());
+    await page.screenshot({ path: join(artifacts, 'site-06b-results-1600.png') });
+    await page.setViewportSize({ width: 1100, height: 900 });
 
     // 6. A new deploy: another sw.js version is offered as a reload and replaces the old cache.
     const next = `${version.slice(0, 12)}beef`;
