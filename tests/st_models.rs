@@ -110,10 +110,11 @@ fn half_precision_matches_sentence_transformers_in_that_dtype() {
         let full = worst(&got, &f32_want, dim);
         let st_vs_f32 = worst(&want, &f32_want, dim);
         eprintln!("{name}: vs ST {name} {same:?}; vs ST f32 {full:?}; ST {name} vs ST f32 {st_vs_f32:?}");
-        // Measured: f16 ≥ 0.99997 cosine to ST f16; bf16 ≈ 0.9955 to ST bf16 — candle's BERT
-        // attention sums its softmax in bf16 where PyTorch accumulates in f32 (ST bf16 vs ST f32
-        // is 0.99986).
-        let (min_cos, max_diff) = if name == "f16" { (0.9999, 2e-3) } else { (0.99, 3e-2) };
+        // Measured: f16 0.999997 cosine to ST f16 (max diff 4e-4); bf16 0.99985 to ST bf16
+        // (max diff 3.7e-3), as close as ST bf16 is to ST f32 (0.99986). bf16 was 0.9955 while the
+        // attention softmax ran in bf16 (candle's BertModel); graph_layer.rs upcasts the scores
+        // to f32 for the softmax as PyTorch's kernels accumulate in f32.
+        let (min_cos, max_diff) = if name == "f16" { (0.9999, 2e-3) } else { (0.9995, 8e-3) };
         assert!(same.0 >= min_cos && same.1 <= max_diff, "{name} vs sentence-transformers {name}: {same:?}");
         assert!(full.0 >= min_cos, "{name} vs f32: {full:?}");
     }

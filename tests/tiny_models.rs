@@ -204,12 +204,13 @@ fn config_weights_mismatch_names_the_file() {
 }
 
 /// `--dtype bf16` and `f16` give finite vectors close to sentence-transformers' f32 ones (bf16
-/// keeps 8 bits of mantissa: cosine ≥ 0.99, not 0.99999) on every architecture.
+/// keeps 8 bits of mantissa: cosine ≥ 0.999, not 0.99999; measured worst 0.99952, Qwen3) on
+/// every architecture.
 #[test]
 fn half_precision_close_to_f32() {
     let texts: Vec<String> = texts().into_iter().map(|(_, t)| t).collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    for (dtype, floor) in [(embeval::Dtype::Bf16, 0.99), (embeval::Dtype::F16, 0.9999)] {
+    for (dtype, floor) in [(embeval::Dtype::Bf16, 0.999), (embeval::Dtype::F16, 0.9999)] {
         let opts = NeuralOptions { dtype, batch_size: 7, ..Default::default() };
         for model in ["xlm-roberta", "modernbert", "qwen3-embedding"] {
             let mut files = Files::new("tiny");

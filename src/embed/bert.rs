@@ -1,21 +1,21 @@
-//! BERT-family encoders (all-MiniLM-L6-v2, multilingual-e5-*, bge-*, ruri-base with a
-//! tokenizer.json), configured from the model's `config.json`. Pooling is the caller's (see
-//! [`super::pooling`]).
+//! BERT-family encoders (all-MiniLM-L6-v2, bge-*, ruri-base with a tokenizer.json), configured
+//! from the model's `config.json`, and the same layers under XLM-RoBERTa's embeddings (see
+//! [`super::xlm_roberta`]: positions start at `pad_token_id + 1` there, at 0 here). Pooling is
+//! the caller's (see [`super::pooling`]).
 //!
 //! f32 weights on the CPU run the fast forward of [`super::encoder_layer`] (packed tokens, fused
-//! passes); any other dtype or device, or an activation it does not have, runs
-//! candle-transformers' BERT encoder layers.
-//!
-//! On that candle path the embeddings and the attention mask are built here rather than by
-//! candle's `BertModel`: its mask is `(1 − mask) · f32::MIN` computed in the model's dtype, where
-//! `f32::MIN` is −∞ in f16 / bf16 and `0 · −∞` is NaN on every real token. transformers uses the
-//! dtype's own finite minimum, as done here.
+//! passes); any other dtype or device, or an activation it does not have, runs the same layers
+//! as a candle graph ([`super::graph_layer`]: attention normalised in f32, as PyTorch does).
+//! candle-transformers' `BertModel` is not used: its padding mask is `(1 − mask) · f32::MIN`
+//! computed in the model's dtype, where `f32::MIN` is −∞ in f16 / bf16 and `0 · −∞` is NaN on
+//! every real token, and its softmax sums in the model's dtype.
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, VarBuilder};
-use candle_transformers::models::bert::{BertEncoder, Config, HiddenAct};
+use candle_transformers::models::bert::{Config, HiddenAct};
 
 use super::encoder_layer::{self as el, Layer, Linear, Norm};
+use super::graph_layer::{self as gl, Act, GraphLayer};
 
 pub struct Bert {
     model: Model,
@@ -30,14 +30,24 @@ enum Model {
 impl Bert {
     pub fn load(vb: VarBuilder, config_json: &str) -> Result<Bert, String> {
         let config: Config = serde_json::from_str(config_json).map_err(|e| format!("config.json: {e}"))?;
-        let hidden_size = config.hidden_size;
+        Bert::with_config(vb, &config, 0)
+    }
+
+    /// The layers of `config` with absolute positions numbered from `first_position` (BERT: 0;
+    /// RoBERTa / XLM-RoBERTa: `pad_token_id + 1`). Weights may sit under `bert.` or `roberta.`.
+    pub fn with_config(vb: VarBuilder, config: &Config, first_position: usize) -> Result<Bert, String> {
+        let word = "embeddings.word_embeddings.weight";
+        let vb = match ["bert", "roberta"].into_iter().find(|p| vb.contains_tensor(&format!("{p}.{word}"))) {
+            Some(p) if !vb.contains_tensor(word) => vb.pp(p),
+            _ => vb,
+        };
         let fast = matches!(vb.device(), Device::Cpu) && vb.dtype() == DType::F32;
-        let model = match fast.then(|| FastBert::load(&vb, &config)) {
+        let model = match fast.then(|| FastBert::load(&vb, config, first_position)) {
             Some(Ok(m)) => Model::Fast(m),
             // Whatever the fast path cannot read, candle reads or explains.
-            _ => Model::Candle(Box::new(CandleBert::load(vb, &config).map_err(super::encoder::weights_misfit)?)),
+            _ => Model::Candle(Box::new(CandleBert::load(vb, config, first_position).map_err(super::encoder::weights_misfit)?)),
         };
-        Ok(Bert { model, hidden_size })
+        Ok(Bert { model, hidden_size: config.hidden_size })
     }
 
     /// Token embeddings [batch, seq, hidden] for right-padded `ids` with `mask` (1 = token).
@@ -49,55 +59,81 @@ impl Bert {
     }
 }
 
-/// candle-transformers' BERT layers with embeddings and a dtype-safe padding mask.
+#[cfg(test)]
+impl Bert {
+    /// The candle path whatever the dtype and device (the fast one is chosen for f32 on the CPU).
+    pub(crate) fn candle_path(vb: VarBuilder, config: &Config, first_position: usize) -> Bert {
+        let model = Model::Candle(Box::new(CandleBert::load(vb, config, first_position).unwrap()));
+        Bert { model, hidden_size: config.hidden_size }
+    }
+}
+
+/// BERT as a candle graph, for every dtype and device. Positions are
+/// counted in integers: candle's XLM-RoBERTa counts them in the model's dtype (a cumulative sum),
+/// and bf16 holds integers exactly only up to 256 (f16: 2048), so long inputs got wrong positions.
 struct CandleBert {
+    first_position: u32,
     word_embeddings: Embedding,
     position_embeddings: Embedding,
     token_type_embeddings: Embedding,
     layer_norm: LayerNorm,
-    encoder: BertEncoder,
+    layers: Vec<GraphLayer>,
 }
 
 impl CandleBert {
-    fn load(vb: VarBuilder, c: &Config) -> candle_core::Result<CandleBert> {
-        let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") { vb.pp("bert") } else { vb };
+    fn load(vb: VarBuilder, c: &Config, first_position: usize) -> candle_core::Result<CandleBert> {
         let e = vb.pp("embeddings");
         Ok(CandleBert {
+            first_position: first_position as u32,
             word_embeddings: embedding(c.vocab_size, c.hidden_size, e.pp("word_embeddings"))?,
             position_embeddings: embedding(c.max_position_embeddings, c.hidden_size, e.pp("position_embeddings"))?,
             token_type_embeddings: embedding(c.type_vocab_size, c.hidden_size, e.pp("token_type_embeddings"))?,
             layer_norm: layer_norm(c.hidden_size, c.layer_norm_eps, e.pp("LayerNorm"))?,
-            encoder: BertEncoder::load(vb.pp("encoder"), c)?,
+            layers: (0..c.num_hidden_layers)
+                .map(|n| {
+                    let l = vb.pp(format!("encoder.layer.{n}"));
+                    let (att, out) = (l.pp("attention"), l.pp("output"));
+                    let names = gl::Names {
+                        q: att.pp("self").pp("query"),
+                        k: att.pp("self").pp("key"),
+                        v: att.pp("self").pp("value"),
+                        attn_out: att.pp("output").pp("dense"),
+                        attn_norm: att.pp("output").pp("LayerNorm"),
+                        ffn_in: l.pp("intermediate").pp("dense"),
+                        ffn_out: out.pp("dense"),
+                        out_norm: out.pp("LayerNorm"),
+                    };
+                    let act = match c.hidden_act {
+                        HiddenAct::Gelu => Act::Gelu,
+                        HiddenAct::GeluApproximate => Act::GeluTanh,
+                        HiddenAct::Relu => Act::Relu,
+                    };
+                    GraphLayer::load(names, c.hidden_size, c.intermediate_size, c.layer_norm_eps, c.num_attention_heads, act)
+                })
+                .collect::<candle_core::Result<_>>()?,
         })
     }
 
     fn forward(&self, ids: &Tensor, type_ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, s) = ids.dims2()?;
-        let positions = Tensor::arange(0u32, s as u32, ids.device())?;
+        let s = ids.dim(1)?;
+        // Real tokens come first in each row (right padding), so token t sits at position
+        // first + t; padding gets positions too, masked out of attention.
+        let positions = Tensor::arange(self.first_position, self.first_position + s as u32, ids.device())?;
         let x = (self.word_embeddings.forward(ids)? + self.token_type_embeddings.forward(type_ids)?)?
             .broadcast_add(&self.position_embeddings.forward(&positions)?)?;
-        let x = self.layer_norm.forward(&x)?;
-        let bias = padding_bias(mask, x.dtype())?.reshape((b, 1, 1, s))?;
-        self.encoder.forward(&x, &bias)
+        let mut x = self.layer_norm.forward(&x)?;
+        let bias = gl::padding_bias(mask)?;
+        for layer in &self.layers {
+            x = layer.forward(&x, &bias)?;
+        }
+        Ok(x)
     }
-}
-
-/// `[b, s]` mask (1 = token) → additive attention bias in `dtype`: 0 on tokens, the dtype's
-/// most negative finite value on padding (transformers' `torch.finfo(dtype).min`).
-pub fn padding_bias(mask: &Tensor, dtype: DType) -> candle_core::Result<Tensor> {
-    let min = match dtype {
-        DType::F16 => f64::from(half::f16::MIN),
-        DType::BF16 => f64::from(half::bf16::MIN),
-        DType::F64 => f64::MIN,
-        _ => f64::from(f32::MIN),
-    };
-    let m = mask.to_dtype(DType::F32)?;
-    ((m.ones_like()? - m)? * min)?.to_dtype(dtype)
 }
 
 /// BERT in plain f32: embeddings (word + token type + absolute position, LayerNorm), then the
 /// shared encoder layers.
 struct FastBert {
+    first_position: usize,
     word: Vec<f32>,
     position: Vec<f32>,
     token_type: Vec<f32>,
@@ -108,11 +144,10 @@ struct FastBert {
 }
 
 impl FastBert {
-    fn load(vb: &VarBuilder, c: &Config) -> candle_core::Result<FastBert> {
+    fn load(vb: &VarBuilder, c: &Config, first_position: usize) -> candle_core::Result<FastBert> {
         if c.hidden_act != HiddenAct::Gelu || c.hidden_size % c.num_attention_heads != 0 {
             candle_core::bail!("not a fast-path configuration");
         }
-        let vb = if vb.contains_tensor("embeddings.word_embeddings.weight") { vb.clone() } else { vb.pp("bert") };
         let (h, i) = (c.hidden_size, c.intermediate_size);
         let emb = vb.pp("embeddings");
         let layers = (0..c.num_hidden_layers)
@@ -130,6 +165,7 @@ impl FastBert {
             })
             .collect::<candle_core::Result<_>>()?;
         Ok(FastBert {
+            first_position,
             word: el::read(&emb.pp("word_embeddings"), "weight", &[c.vocab_size, h])?,
             position: el::read(&emb.pp("position_embeddings"), "weight", &[c.max_position_embeddings, h])?,
             token_type: el::read(&emb.pp("token_type_embeddings"), "weight", &[c.type_vocab_size, h])?,
@@ -144,7 +180,7 @@ impl FastBert {
         let h = self.hidden;
         let batch = el::Batch::new(ids, mask)?;
         let types = type_ids.flatten_all()?.to_vec1::<u32>()?;
-        if batch.seq_len > self.position.len() / h {
+        if self.first_position + batch.seq_len > self.position.len() / h {
             candle_core::bail!("{} tokens exceed max_position_embeddings", batch.seq_len);
         }
         // torch's order: (word + token type) + position.
@@ -155,7 +191,8 @@ impl FastBert {
                 let at = r * batch.seq_len + t;
                 let word = el::row(&self.word, batch.ids[at], h)?;
                 let tt = el::row(&self.token_type, types[at], h)?;
-                let pos = &self.position[t * h..(t + 1) * h];
+                let p = self.first_position + t;
+                let pos = &self.position[p * h..(p + 1) * h];
                 for (((o, w), y), p) in rows.next().unwrap().iter_mut().zip(word).zip(tt).zip(pos) {
                     *o = w + y + p;
                 }
@@ -168,31 +205,24 @@ impl FastBert {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::embed::encoder_layer::testing;
 
-    #[test]
-    fn fast_path_equals_candle_bert() {
-        let (v, h, i, p) = (50, 16, 40, 24);
-        let config: Config = serde_json::from_value(serde_json::json!({
-            "vocab_size": v, "hidden_size": h, "num_hidden_layers": 2, "num_attention_heads": 4,
-            "intermediate_size": i, "hidden_act": "gelu", "hidden_dropout_prob": 0.0,
-            "max_position_embeddings": p, "type_vocab_size": 2, "initializer_range": 0.02,
-            "layer_norm_eps": 1e-12, "pad_token_id": 0, "classifier_dropout": null, "model_type": "bert"
-        }))
-        .unwrap();
+    /// A BERT checkpoint's tensor names and shapes: vocabulary `v`, hidden `h`, intermediate
+    /// `i`, `p` positions, `types` token types, `layers` layers.
+    pub(crate) fn weight_names(v: usize, h: usize, i: usize, p: usize, types: usize, layers: usize) -> Vec<(String, Vec<usize>)> {
         let mut names = vec![
             ("embeddings.word_embeddings.weight".to_string(), vec![v, h]),
             ("embeddings.position_embeddings.weight".into(), vec![p, h]),
-            ("embeddings.token_type_embeddings.weight".into(), vec![2, h]),
+            ("embeddings.token_type_embeddings.weight".into(), vec![types, h]),
         ];
         let mut dense = |prefix: String, n_out: usize, n_in: usize| {
             names.push((format!("{prefix}.weight"), vec![n_out, n_in]));
             names.push((format!("{prefix}.bias"), vec![n_out]));
         };
         dense("embeddings.LayerNorm".into(), h, 0);
-        for l in 0..2 {
+        for l in 0..layers {
             let at = format!("encoder.layer.{l}");
             for n in ["query", "key", "value"] {
                 dense(format!("{at}.attention.self.{n}"), h, h);
@@ -207,9 +237,22 @@ mod tests {
         for (_, shape) in names.iter_mut() {
             shape.retain(|&d| d != 0);
         }
-        let vb = testing::weights(&names);
-        let fast = FastBert::load(&vb, &config).unwrap();
-        let ours = CandleBert::load(vb.clone(), &config).unwrap();
+        names
+    }
+
+    #[test]
+    fn fast_path_equals_candle_bert() {
+        let (v, h, i, p) = (50, 16, 40, 24);
+        let config: Config = serde_json::from_value(serde_json::json!({
+            "vocab_size": v, "hidden_size": h, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "intermediate_size": i, "hidden_act": "gelu", "hidden_dropout_prob": 0.0,
+            "max_position_embeddings": p, "type_vocab_size": 2, "initializer_range": 0.02,
+            "layer_norm_eps": 1e-12, "pad_token_id": 0, "classifier_dropout": null, "model_type": "bert"
+        }))
+        .unwrap();
+        let vb = testing::weights(&weight_names(v, h, i, p, 2, 2));
+        let fast = FastBert::load(&vb, &config, 0).unwrap();
+        let ours = CandleBert::load(vb.clone(), &config, 0).unwrap();
         let candle = candle_transformers::models::bert::BertModel::load(vb, &config).unwrap();
         let lens = [17, 5, 1, 12];
         let (ids, types, mask) = testing::batch(&lens, v as u32, 0);

@@ -20,7 +20,6 @@ use super::modernbert::ModernBert;
 use super::mpnet::MPNet;
 use super::pooling::{self, Pooling};
 use super::qwen3::Qwen3;
-use super::xlm_roberta::XlmRoberta;
 use super::{Dtype, EncodeStats, NeuralOptions};
 use crate::data::Files;
 use crate::error::{Error, Result};
@@ -78,7 +77,6 @@ pub struct EncoderInfo {
 enum Arch {
     Bert(Bert),
     MPNet(MPNet),
-    XlmRoberta(XlmRoberta),
     ModernBert(ModernBert),
     Qwen3(Qwen3),
 }
@@ -91,8 +89,9 @@ pub struct Encoder {
     lowercase: bool,
     pad_id: u32,
     device: Device,
-    /// (intermediate size, attention heads) from config.json, for the memory estimate.
-    shape: (usize, usize),
+    /// Intermediate size and attention heads from config.json, for the memory estimate and the
+    /// tensor-size limit.
+    shape: Widths,
     pub info: EncoderInfo,
 }
 
@@ -364,7 +363,7 @@ impl Encoder {
         let arch = match model_type.as_str() {
             "bert" => Arch::Bert(Bert::load(vb, &config_json).map_err(misfit)?),
             "mpnet" => Arch::MPNet(MPNet::load(vb, &config_json).map_err(misfit)?),
-            "xlm-roberta" => Arch::XlmRoberta(XlmRoberta::load(vb, &config_json).map_err(misfit)?),
+            "xlm-roberta" => Arch::Bert(super::xlm_roberta::load(vb, &config_json).map_err(misfit)?),
             "modernbert" => Arch::ModernBert(ModernBert::load(vb, &config_json).map_err(misfit)?),
             "qwen3" => Arch::Qwen3(Qwen3::load(vb, &config_json).map_err(misfit)?),
             other => {
@@ -378,12 +377,14 @@ impl Encoder {
         let dim = match &arch {
             Arch::Bert(b) => b.hidden_size,
             Arch::MPNet(m) => m.hidden_size,
-            Arch::XlmRoberta(m) => m.hidden_size,
             Arch::ModernBert(m) => m.hidden_size,
             Arch::Qwen3(m) => m.hidden_size,
         };
         let pad_id = file_pad_id.or(hf.pad_token_id).unwrap_or(0);
-        let shape = (hf.intermediate_size.unwrap_or(4 * dim), hf.num_attention_heads.unwrap_or((dim / 64).max(1)));
+        let shape = Widths {
+            widest: hf.intermediate_size.unwrap_or(4 * dim).max(dim),
+            heads: hf.num_attention_heads.unwrap_or((dim / 64).max(1)),
+        };
         Ok(Encoder {
             shape,
             tokenizer,
@@ -427,9 +428,16 @@ impl Encoder {
         stats.truncated = enc.iter().filter(|e| !e.get_overflowing().is_empty()).count();
         progress.begin("encode", texts.len() as u64);
         let budget = options.max_batch_tokens.unwrap_or_else(|| self.token_budget());
-        let schedule = run_batches(&lens, options.batch_size, budget, |batch| {
+        let schedule = run_batches(&lens, options.batch_size, budget, self.shape, |batch| {
             let t = web_time::Instant::now();
             let len = batch.iter().map(|&i| lens[i]).max().unwrap_or(0).max(1);
+            if !matches!(self.device, Device::Cpu) && len * self.shape.per_token(len) > MAX_TENSOR_ELEMENTS {
+                return Err(format!(
+                    "a text of {len} tokens makes attention scores of {} elements, more than candle's GPU \
+                     kernels can count (2^31 here); lower --max-length",
+                    len * self.shape.per_token(len)
+                ));
+            }
             let mut ids = vec![self.pad_id; batch.len() * len];
             let mut mask = vec![0u32; batch.len() * len];
             let mut types = vec![0u32; batch.len() * len];
@@ -480,7 +488,7 @@ impl Encoder {
             Dtype::F32 => 4,
             Dtype::F16 | Dtype::Bf16 => 2,
         };
-        let (intermediate, heads) = self.shape;
+        let Widths { widest: intermediate, heads } = self.shape;
         let per_token = bytes * (8 * self.info.dim + 2 * intermediate + 2 * heads * self.info.max_seq_length);
         (free / 10 * 6 / per_token.max(1)).clamp(self.info.max_seq_length.max(512), 1 << 20)
     }
@@ -499,7 +507,6 @@ impl Encoder {
         let hidden = match &self.arch {
             Arch::Bert(m) => m.forward(&ids, &types, &mask)?,
             Arch::MPNet(m) => m.forward(&ids, &mask)?,
-            Arch::XlmRoberta(m) => m.forward(&ids, &types, &mask)?,
             Arch::ModernBert(m) => m.forward(&ids, &mask)?,
             Arch::Qwen3(m) => m.forward(&ids, &mask)?,
         };
@@ -524,17 +531,46 @@ pub(super) fn weights_misfit(e: candle_core::Error) -> String {
     format!("weights do not fit config.json: {}", candle_message(&e))
 }
 
+/// candle's CUDA kernels count a tensor's elements in 32 bits (`LaunchConfig::for_num_elems(n
+/// as u32)`): a tensor of 2^32 elements or more is launched over the wrong count (seen on an
+/// H100: `CUDA_ERROR_INVALID_VALUE` for 512 texts of 2,700 tokens in one batch). Batches keep
+/// their largest tensor under 2^31 elements.
+pub const MAX_TENSOR_ELEMENTS: usize = 1 << 31;
+
+/// How wide a forward pass's largest tensors are, per padded token.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Widths {
+    /// The widest per-token activation: the MLP's intermediate (or the hidden size).
+    pub widest: usize,
+    /// Attention heads: one row of `len` scores each per token.
+    pub heads: usize,
+}
+
+impl Widths {
+    /// Elements per padded token at padded length `len`.
+    pub fn per_token(self, len: usize) -> usize {
+        self.widest.max(self.heads * len)
+    }
+}
+
 /// Texts (by index) in forward passes: longest first, so each batch pads only to its own
 /// longest text; at most `size` texts and `max_tokens` padded tokens (texts × longest) a batch,
-/// at least one text. Short texts fill whole batches; long ones go a few at a time.
-pub fn batches(lens: &[usize], size: usize, max_tokens: usize) -> Vec<Vec<usize>> {
+/// and no tensor of [`MAX_TENSOR_ELEMENTS`] or more (`widths`); at least one text. Short texts
+/// fill whole batches; long ones go a few at a time.
+pub fn batches(lens: &[usize], size: usize, max_tokens: usize, widths: Widths) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..lens.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(lens[i]));
     let mut out: Vec<Vec<usize>> = Vec::new();
     for i in order {
         match out.last_mut() {
             // The batch's first text is its longest.
-            Some(b) if b.len() < size.max(1) && (b.len() + 1) * lens[b[0]].max(1) <= max_tokens => b.push(i),
+            Some(b) if b.len() < size.max(1) && {
+                let (padded, len) = ((b.len() + 1) * lens[b[0]].max(1), lens[b[0]].max(1));
+                padded <= max_tokens && padded * widths.per_token(len) <= MAX_TENSOR_ELEMENTS
+            } =>
+            {
+                b.push(i)
+            }
             _ => out.push(vec![i]),
         }
     }
@@ -568,11 +604,12 @@ pub fn run_batches(
     lens: &[usize],
     size: usize,
     max_tokens: usize,
+    widths: Widths,
     mut run: impl FnMut(&[usize]) -> std::result::Result<(), String>,
 ) -> std::result::Result<Schedule, BatchFailure> {
     let mut budget = max_tokens;
     let mut halvings = 0;
-    let mut queue: std::collections::VecDeque<Vec<usize>> = batches(lens, size, budget).into();
+    let mut queue: std::collections::VecDeque<Vec<usize>> = batches(lens, size, budget, widths).into();
     while let Some(batch) = queue.pop_front() {
         let padded = batch.len() * batch.iter().map(|&i| lens[i]).max().unwrap_or(0).max(1);
         match run(&batch) {
@@ -583,7 +620,7 @@ pub fn run_batches(
                 let rest: Vec<usize> = batch.into_iter().chain(queue.drain(..).flatten()).collect();
                 let sub: Vec<usize> = rest.iter().map(|&i| lens[i]).collect();
                 queue =
-                    batches(&sub, size, budget).into_iter().map(|b| b.into_iter().map(|j| rest[j]).collect()).collect();
+                    batches(&sub, size, budget, widths).into_iter().map(|b| b.into_iter().map(|j| rest[j]).collect()).collect();
             }
             Err(message) if super::device::is_out_of_memory(&message) => {
                 return Err(BatchFailure::OutOfMemory { tokens: lens[batch[0]], message })
@@ -596,7 +633,10 @@ pub fn run_batches(
 
 #[cfg(test)]
 mod tests {
-    use super::{batches, run_batches, BatchFailure, Prompts, Schedule};
+    use super::{batches, run_batches, BatchFailure, Prompts, Schedule, Widths, MAX_TENSOR_ELEMENTS};
+
+    /// Narrow enough never to bind.
+    const W: Widths = Widths { widest: 1, heads: 1 };
 
     #[test]
     fn out_of_memory_halves_the_batch_and_retries() {
@@ -605,7 +645,7 @@ mod tests {
         let lens = [60, 60, 60, 60, 10, 10, 10, 10, 10, 10];
         let mut seen = Vec::new();
         let mut passes = Vec::new();
-        let schedule = run_batches(&lens, 8, 1000, |b| {
+        let schedule = run_batches(&lens, 8, 1000, W, |b| {
             let padded = b.len() * b.iter().map(|&i| lens[i]).max().unwrap();
             passes.push(b.to_vec());
             if padded > 100 {
@@ -622,9 +662,9 @@ mod tests {
         assert!(passes[3..].iter().all(|b| b.len() * b.iter().map(|&i| lens[i]).max().unwrap() <= 60));
 
         // Other errors stop at once; a single text that does not fit is named by its length.
-        let other = run_batches(&lens, 8, 1000, |_| Err("shape mismatch".into()));
+        let other = run_batches(&lens, 8, 1000, W, |_| Err("shape mismatch".into()));
         assert_eq!(other, Err(BatchFailure::Other("shape mismatch".into())));
-        let alone = run_batches(&[500, 3], 8, 1000, |b| {
+        let alone = run_batches(&[500, 3], 8, 1000, W, |b| {
             if b.iter().any(|&i| i == 0) {
                 Err("CUDA_ERROR_OUT_OF_MEMORY".into())
             } else {
@@ -637,7 +677,7 @@ mod tests {
     #[test]
     fn batches_respect_size_and_token_budget() {
         let lens = [5, 300, 10, 300, 7, 120, 3, 9];
-        let b = batches(&lens, 4, 640);
+        let b = batches(&lens, 4, 640, W);
         // 300-token texts: two a batch (600 ≤ 640); 120 + shorter: up to 4 (480 ≤ 640).
         assert_eq!(b, vec![vec![1, 3], vec![5, 2, 7, 4], vec![0, 6]]);
         for batch in &b {
@@ -648,8 +688,24 @@ mod tests {
         let mut all: Vec<usize> = b.concat();
         all.sort();
         assert_eq!(all, (0..lens.len()).collect::<Vec<_>>());
-        assert_eq!(batches(&[1000, 2], 8, 100), vec![vec![0], vec![1]]);
-        assert!(batches(&[], 8, 100).is_empty());
+        assert_eq!(batches(&[1000, 2], 8, 100, W), vec![vec![0], vec![1]]);
+        assert!(batches(&[], 8, 100, W).is_empty());
+    }
+
+    #[test]
+    fn no_batch_makes_a_tensor_past_32_bit_counts() {
+        // Qwen3-0.6B-like: 16 heads, MLP 3072. 512 texts of 2,700 tokens in one pass would make
+        // 512 × 16 × 2700² ≈ 6e10 attention scores; the budget allows it, the element cap not.
+        let w = Widths { widest: 3072, heads: 16 };
+        let lens = vec![2700; 512];
+        let b = batches(&lens, 512, usize::MAX, w);
+        let per_batch = MAX_TENSOR_ELEMENTS / (2700 * w.per_token(2700));
+        assert_eq!(per_batch, 18);
+        assert!(b.iter().all(|x| x.len() <= per_batch) && b[0].len() == per_batch, "{:?}", b[0].len());
+        assert_eq!(b.concat().len(), 512);
+        // Short texts: the MLP is the widest tensor, and the cap does not bind at usual sizes.
+        assert_eq!(w.per_token(100), 3072);
+        assert_eq!(batches(&[100; 64], 64, usize::MAX, w).len(), 1);
     }
 
     #[test]

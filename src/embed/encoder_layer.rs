@@ -546,6 +546,11 @@ pub(crate) mod testing {
     use rand::{Rng, SeedableRng};
 
     pub fn weights(names: &[(String, Vec<usize>)]) -> VarBuilder<'static> {
+        weights_as(names, candle_core::DType::F32)
+    }
+
+    /// The same random weights as [`weights`], read as `dtype`.
+    pub fn weights_as(names: &[(String, Vec<usize>)], dtype: candle_core::DType) -> VarBuilder<'static> {
         let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         let map = names
             .iter()
@@ -554,7 +559,7 @@ pub(crate) mod testing {
                 (n.clone(), Tensor::from_vec(v, shape.as_slice(), &Device::Cpu).unwrap())
             })
             .collect();
-        VarBuilder::from_tensors(map, candle_core::DType::F32, &Device::Cpu)
+        VarBuilder::from_tensors(map, dtype, &Device::Cpu)
     }
 
     /// `(ids, type ids, mask)` for sequences of `lens` tokens right-padded with `pad`.

@@ -18,6 +18,8 @@ pub mod encoder;
 #[cfg(feature = "models")]
 pub mod encoder_layer;
 #[cfg(feature = "models")]
+pub mod graph_layer;
+#[cfg(feature = "models")]
 pub mod hf_config;
 #[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
 pub mod hub;

@@ -10,13 +10,15 @@
 //!   exact (erf) GELU.
 //!
 //! f32 weights on the CPU run the fast forward of [`super::encoder_layer`] (the layers BERT uses,
-//! plus this bias); other dtypes and devices run the candle graph below.
+//! plus this bias); other dtypes and devices run the same layers as a candle graph
+//! ([`super::graph_layer`]: attention normalised in f32).
 
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{embedding, layer_norm, linear, Embedding, LayerNorm, Linear, VarBuilder};
+use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, VarBuilder};
 use serde::Deserialize;
 
 use super::encoder_layer::{self as el, Norm};
+use super::graph_layer::{self as gl, Act, GraphLayer};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
@@ -64,52 +66,6 @@ impl Embeddings {
     }
 }
 
-struct Layer {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
-    attn_norm: LayerNorm,
-    intermediate: Linear,
-    output: Linear,
-    out_norm: LayerNorm,
-    heads: usize,
-}
-
-impl Layer {
-    fn load(vb: VarBuilder, c: &Config) -> candle_core::Result<Self> {
-        let h = c.hidden_size;
-        let attn = vb.pp("attention");
-        Ok(Layer {
-            q: linear(h, h, attn.pp("attn").pp("q"))?,
-            k: linear(h, h, attn.pp("attn").pp("k"))?,
-            v: linear(h, h, attn.pp("attn").pp("v"))?,
-            o: linear(h, h, attn.pp("attn").pp("o"))?,
-            attn_norm: layer_norm(h, c.layer_norm_eps, attn.pp("LayerNorm"))?,
-            intermediate: linear(h, c.intermediate_size, vb.pp("intermediate").pp("dense"))?,
-            output: linear(c.intermediate_size, h, vb.pp("output").pp("dense"))?,
-            out_norm: layer_norm(h, c.layer_norm_eps, vb.pp("output").pp("LayerNorm"))?,
-            heads: c.num_attention_heads,
-        })
-    }
-
-    /// `x` [b, s, h]; `bias` [1, heads, s, s] (position) + [b, 1, 1, s] (mask), pre-summed.
-    fn forward(&self, x: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, s, h) = x.dims3()?;
-        let d = h / self.heads;
-        let split = |t: Tensor| t.reshape((b, s, self.heads, d))?.transpose(1, 2)?.contiguous();
-        let q = split(self.q.forward(x)?)?;
-        let k = split(self.k.forward(x)?)?;
-        let v = split(self.v.forward(x)?)?;
-        let scores = (q.matmul(&k.t()?)? / (d as f64).sqrt())?.broadcast_add(bias)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, h))?;
-        let a = self.attn_norm.forward(&(self.o.forward(&ctx)? + x)?)?;
-        let i = self.intermediate.forward(&a)?.gelu_erf()?;
-        self.out_norm.forward(&(self.output.forward(&i)? + a)?)
-    }
-}
-
 pub struct MPNet {
     model: Model,
     pub hidden_size: usize,
@@ -123,7 +79,7 @@ enum Model {
 /// The candle graph, for dtypes and devices other than f32 on the CPU.
 struct CandleMPNet {
     embeddings: Embeddings,
-    layers: Vec<Layer>,
+    layers: Vec<GraphLayer>,
     relative_attention_bias: Embedding,
     buckets: usize,
     device: Device,
@@ -175,7 +131,21 @@ impl MPNet {
 impl CandleMPNet {
     fn load(vb: VarBuilder, c: &Config) -> candle_core::Result<CandleMPNet> {
         let layers = (0..c.num_hidden_layers)
-            .map(|i| Layer::load(vb.pp(format!("encoder.layer.{i}")), c))
+            .map(|i| {
+                let l = vb.pp(format!("encoder.layer.{i}"));
+                let (att, out) = (l.pp("attention"), l.pp("output"));
+                let names = gl::Names {
+                    q: att.pp("attn").pp("q"),
+                    k: att.pp("attn").pp("k"),
+                    v: att.pp("attn").pp("v"),
+                    attn_out: att.pp("attn").pp("o"),
+                    attn_norm: att.pp("LayerNorm"),
+                    ffn_in: l.pp("intermediate").pp("dense"),
+                    ffn_out: out.pp("dense"),
+                    out_norm: out.pp("LayerNorm"),
+                };
+                GraphLayer::load(names, c.hidden_size, c.intermediate_size, c.layer_norm_eps, c.num_attention_heads, Act::Gelu)
+            })
             .collect::<Result<_, _>>()?;
         Ok(CandleMPNet {
             embeddings: Embeddings::load(vb.pp("embeddings"), c)?,
@@ -191,16 +161,15 @@ impl CandleMPNet {
     }
 
     fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, s) = ids.dims2()?;
+        let s = ids.dim(1)?;
         let mut x = self.embeddings.forward(ids, mask)?;
         // Relative position bias [1, heads, s, s], computed once for all layers.
         let buckets: Vec<u32> =
             (0..s as i64).flat_map(|qi| (0..s as i64).map(move |ki| bucket(ki - qi, self.buckets))).collect();
         let buckets = Tensor::from_vec(buckets, (s, s), &self.device)?;
         let pos_bias = self.relative_attention_bias.forward(&buckets)?.permute((2, 0, 1))?.unsqueeze(0)?;
-        // Padding mask [b, 1, 1, s]: 0 for tokens, the dtype's minimum on padding (as transformers).
-        let neg = super::bert::padding_bias(mask, x.dtype())?.reshape((b, 1, 1, s))?;
-        let bias = pos_bias.broadcast_add(&neg)?;
+        // Plus the padding mask [b, 1, 1, s], both in f32 as the attention scores.
+        let bias = pos_bias.to_dtype(DType::F32)?.broadcast_add(&gl::padding_bias(mask)?)?;
         for layer in &self.layers {
             x = layer.forward(&x, &bias)?;
         }
