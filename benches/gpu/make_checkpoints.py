@@ -8,14 +8,18 @@ sizes can be downloaded on the machines this project runs on):
                 left padding, max_seq_length 512 for the benchmark.
   xlmr-large/   bge-m3's XLM-RoBERTa large (hidden 1024, 24 layers, 16 heads, MLP 4096,
                 vocab 250002, 8194 positions), CLS pooling, Normalize, max_seq_length 512.
+  xlmr-base/    multilingual-e5-base's XLM-RoBERTa base (hidden 768, 12 layers, 12 heads, MLP
+                3072, vocab 250002, 514 positions), mean pooling, Normalize: the CPU benchmark
+                (benches/run_encode.sh), made only when named.
 
 The tokenizers are the tiny ones of tests/fixtures/tiny_models (a byte-level BPE for Qwen3 and a
 Unigram for XLM-R, trained on this project's texts): token counts differ from the real models',
 but both tools see the same tokens, which is what a throughput comparison needs. Vocabulary
 sizes are the real ones, so the embedding tables weigh what they do in the real models.
 
-Usage: python3 benches/gpu/make_checkpoints.py OUT_DIR [--tiny]
+Usage: python3 benches/gpu/make_checkpoints.py OUT_DIR [--tiny] [NAME ...]
   --tiny: 2-layer, 64-wide versions, to dry-run benches/gpu/run.sh on a CPU.
+  NAME: make only these (default: qwen3-0.6b and xlmr-large, the GPU benchmark's).
 """
 import json
 import os
@@ -26,7 +30,10 @@ import tempfile
 
 import torch
 from sentence_transformers import SentenceTransformer
-from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+try:
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+except ImportError:  # sentence-transformers < 6.1
+    from sentence_transformers.models import Normalize, Pooling, Transformer
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -48,7 +55,15 @@ SHAPES = {
                     type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5),
         pooling="cls",
     ),
+    "xlmr-base": dict(
+        source="xlm-roberta",
+        config=dict(model_type="xlm-roberta", hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                    intermediate_size=3072, vocab_size=250002, max_position_embeddings=514,
+                    type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5),
+        pooling="mean",
+    ),
 }
+GPU_BENCHMARK = ["qwen3-0.6b", "xlmr-large"]
 TINY_OVERRIDES = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128)
 
 
@@ -82,9 +97,13 @@ def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     out, tiny = sys.argv[1], "--tiny" in sys.argv[2:]
+    names = [a for a in sys.argv[2:] if a != "--tiny"] or GPU_BENCHMARK
+    unknown = [n for n in names if n not in SHAPES]
+    if unknown:
+        sys.exit(f"unknown checkpoint {unknown}: choose from {list(SHAPES)}")
     os.makedirs(out, exist_ok=True)
-    for name, spec in SHAPES.items():
-        make(name, spec, out, tiny)
+    for name in names:
+        make(name, SHAPES[name], out, tiny)
 
 
 if __name__ == "__main__":

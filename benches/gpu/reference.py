@@ -6,6 +6,9 @@
       (title + " " + text).strip()) in `dtype`, batch size 32, max_seq_length as the folder
       says: median of 3 after a warm-up. Tokens are counted with the model's tokenizer after
       truncation, special tokens included (embeval's `tokens` count).
+  parity MODEL_DIR DATA_DIR SHARD --device cuda --dtype f32
+      sentence-transformers' vectors for the same corpus, in that dtype, against the `docs` of an
+      `embeval encode --shard 0/1` file: worst cosine and max |diff| over all documents.
   search NQ ND DIM --device cuda
       torch.topk(q @ d.T, 100) on random unit vectors, f32, queries in chunks of 1000 so the
       score block fits; the time includes the chunks' top-k, as embeval's exact search.
@@ -38,14 +41,34 @@ def median_of_3(f, device):
     return statistics.median(runs), runs
 
 
-def encode(a):
+def load(a):
     from sentence_transformers import SentenceTransformer
     dtype = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[a.dtype]
     model = SentenceTransformer(a.model, device=a.device)
     model.to(dtype)
     with open(os.path.join(a.data, "corpus.jsonl"), encoding="utf-8") as f:
         docs = [json.loads(line) for line in f if line.strip()]
-    texts = [(d.get("title", "") + " " + d["text"]).strip() for d in docs]
+    return model, docs, [(d.get("title", "") + " " + d["text"]).strip() for d in docs]
+
+
+def parity(a):
+    from safetensors.numpy import load_file
+    model, docs, texts = load(a)
+    want = model.encode(texts, batch_size=32, convert_to_tensor=True).float().cpu()
+    shard = load_file(a.shard)
+    got = torch.from_numpy(shard["docs"])
+    ids, offsets = bytes(shard["doc_ids"]), shard["doc_id_offsets"]
+    got_ids = [ids[offsets[i]:offsets[i + 1]].decode() for i in range(len(offsets) - 1)]
+    assert got_ids == [d["_id"] for d in docs], "the shard's ids are not the corpus's, in order"
+    cos = torch.nn.functional.cosine_similarity(got, want, dim=1)
+    print(json.dumps({"check": "parity with sentence-transformers", "model": os.path.basename(a.model.rstrip("/")),
+                      "dtype": a.dtype, "device": a.device, "texts": len(texts),
+                      "worst_cosine": cos.min().item(), "mean_cosine": cos.mean().item(),
+                      "max_abs_diff": (got - want).abs().max().item()}), flush=True)
+
+
+def encode(a):
+    model, _, texts = load(a)
     tok = model.tokenizer
     tokens = sum(len(tok(t, truncation=True, max_length=model.max_seq_length)["input_ids"]) for t in texts)
     m, runs = median_of_3(lambda: model.encode(texts, batch_size=a.batch, convert_to_numpy=True), a.device)
@@ -82,13 +105,19 @@ def main():
     e.add_argument("--device", default="cuda")
     e.add_argument("--dtype", default="bf16", choices=["f32", "f16", "bf16"])
     e.add_argument("--batch", type=int, default=32)
+    c = sub.add_parser("parity")
+    c.add_argument("model")
+    c.add_argument("data")
+    c.add_argument("shard")
+    c.add_argument("--device", default="cuda")
+    c.add_argument("--dtype", default="f32", choices=["f32", "f16", "bf16"])
     s = sub.add_parser("search")
     s.add_argument("nq", type=int)
     s.add_argument("nd", type=int)
     s.add_argument("dim", type=int)
     s.add_argument("--device", default="cuda")
     a = p.parse_args()
-    encode(a) if a.cmd == "encode" else search(a)
+    {"encode": encode, "parity": parity, "search": search}[a.cmd](a)
 
 
 if __name__ == "__main__":

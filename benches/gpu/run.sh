@@ -5,52 +5,151 @@
 # 10,000 queries over 1,000,000 × 1024-dim documents, embeval vs torch.topk(q @ d.T).
 # One JSON line per measurement; the ratio is embeval tokens/s ÷ sentence-transformers tokens/s.
 #
-# Needs: an NVIDIA GPU, the CUDA toolkit (nvcc) for candle's kernels, python3 with torch (CUDA),
-# transformers and sentence-transformers. `--tiny` dry-runs everything on the CPU with 2-layer
-# models and a small search (checks the script, measures nothing of interest).
-# Usage: benches/gpu/run.sh [OUT_DIR] [--tiny]
+# Steps (default: all, in this order):
+#   checks           the checkpoints' vectors on the GPU equal sentence-transformers' (f32 and
+#                    bf16, worst cosine and max |diff| over the corpus)
+#   oom              an out-of-memory batch halves and retries (another process holds all but
+#                    6 GiB); 512 texts of ~2,700 tokens asked in one pass are batched under
+#                    candle's 32-bit element counts
+#   encode:MODEL     tokens/s per dtype, MODEL = qwen3-0.6b or xlmr-large
+#   search           exact top-100 at the end-to-end size
+#
+# Needs: an NVIDIA GPU, python3 with torch (CUDA), transformers, sentence-transformers and
+# safetensors; either cargo and the CUDA toolkit (nvcc) for candle's kernels, or binaries built
+# elsewhere: EMBEVAL_BIN (embeval built with --features cuda) and EMBEVAL_SEARCH_BENCH (the
+# `search_gpu` bench, `cargo bench --no-run --bench search_gpu`). EMBEVAL_BENCH_DATA: the BEIR
+# folder to encode (default ../shared/data/jsquad-valid, 1,145 Japanese paragraphs).
+# EMBEVAL_BENCH_BATCH: texts per batch for both tools (32); EMBEVAL_BENCH_DTYPES ("bf16 f16 f32").
+# `--tiny` dry-runs everything on the CPU with 2-layer models and a small search (checks the
+# script, measures nothing of interest).
+# Usage: benches/gpu/run.sh [OUT_DIR] [--tiny] [STEP ...]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-/tmp/embeval-gpu-bench}
-tiny=${2:-}
-data=../shared/data/jsquad-valid   # 1,145 Japanese paragraphs
+shift || true
+tiny=
+if [ "${1:-}" = --tiny ]; then tiny=--tiny; shift; fi
+steps=("$@")
+[ ${#steps[@]} -eq 0 ] && steps=(checks oom encode:qwen3-0.6b encode:xlmr-large search)
+data=${EMBEVAL_BENCH_DATA:-../shared/data/jsquad-valid}
 device=cuda features=(--features cuda) shape=10000x1000000x1024
 if [ "$tiny" = --tiny ]; then
     device=cpu features=() shape=100x10000x1024
 fi
-python3 benches/gpu/make_checkpoints.py "$out/models" $tiny >&2
-cargo build --release "${features[@]}" >&2
-bin=${CARGO_TARGET_DIR:-target}/release/embeval
+bin=${EMBEVAL_BIN:-}
+if [ -z "$bin" ]; then
+    cargo build --release "${features[@]}" >&2
+    bin=${CARGO_TARGET_DIR:-target}/release/embeval
+fi
 [ "$device" = cuda ] && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >&2
+for m in qwen3-0.6b xlmr-large; do
+    [ -f "$out/models/$m/modules.json" ] || python3 benches/gpu/make_checkpoints.py "$out/models" $tiny $m >&2
+done
 
-for model in qwen3-0.6b xlmr-large; do
-    for dtype in bf16 f16 f32; do
-        python3 benches/gpu/reference.py encode "$out/models/$model" "$data" --device "$device" --dtype "$dtype"
-        # Batches of 32 texts as sentence-transformers (a token budget that never binds), then
-        # embeval's own batching (token budget from the GPU's free memory).
+checks() {
+    for model in qwen3-0.6b xlmr-large; do
+        for dtype in f32 bf16; do
+            rm -rf "$out/shard"
+            "$bin" encode --data "$data" --model "$out/models/$model" --device "$device" --dtype "$dtype" \
+                --shard 0/1 --out "$out/shard" --no-cache --quiet >&2
+            python3 benches/gpu/reference.py parity "$out/models/$model" "$data" "$out/shard/shard-0-of-1.safetensors" \
+                --device "$device" --dtype "$dtype"
+        done
+    done
+}
+
+oom() {
+    # GPU only: on the CPU the allocator aborts the process instead of failing an allocation.
+    [ "$device" = cuda ] || return 0
+    summary() {
+        python3 - "$1" "$2" <<'EOF'
+import json, sys
+s = json.load(open(sys.argv[2]))["models"][0]["search"]
+t = s["throughput"]["docs"]
+print(json.dumps({"check": sys.argv[1], "device": s["encoder"]["device"], "texts": t["texts"], "tokens": t["tokens"],
+                  "oom_retries": t.get("oom_retries", 0), "final_max_batch_tokens": t.get("max_batch_tokens"),
+                  "seconds": t["seconds"]}))
+EOF
+    }
+    # Out of memory on purpose: another process holds all but 6 GiB of the GPU and embeval is
+    # told to put 512 texts in a pass (a token budget far above what fits), Qwen3-shaped, bf16:
+    # the batch must halve until it fits.
+    rm -f "$out/held"
+    python3 -c "import torch, time; free, _ = torch.cuda.mem_get_info(); x = torch.empty(free - 6 * 2**30, dtype=torch.uint8, device='cuda'); open('$out/held', 'w').close(); time.sleep(900)" &
+    local hog=$!
+    while [ ! -f "$out/held" ]; do sleep 0.5; done
+    "$bin" eval --data "$data" --model "$out/models/qwen3-0.6b" --device "$device" --dtype bf16 \
+        --batch-size 512 --max-batch-tokens 100000000 --no-cache --search cpu --quiet --out "$out/oom" >/dev/null
+    kill $hog; wait $hog 2>/dev/null || true
+    summary "out of memory (6 GiB free): the batch halves and retries" "$out/oom/results.json"
+    # Long texts, many at once: 512 texts of ~10 paragraphs (~2,700 tokens) with the budget far
+    # above what fits: attention scores past 2^32 elements unless the batch is capped.
+    python3 - "$data" "$out/long" <<'EOF'
+import json, os, shutil, sys
+src, dst = sys.argv[1], sys.argv[2]
+os.makedirs(dst, exist_ok=True)
+docs = [json.loads(l) for l in open(os.path.join(src, "corpus.jsonl"), encoding="utf-8") if l.strip()]
+with open(os.path.join(dst, "corpus.jsonl"), "w", encoding="utf-8") as f:
+    for i, d in enumerate(docs):
+        text = " ".join(docs[(i + j) % len(docs)]["text"] for j in range(10)) if i < 512 else d["text"]
+        f.write(json.dumps({"_id": d["_id"], "title": d.get("title", ""), "text": text}, ensure_ascii=False) + "\n")
+shutil.copy(os.path.join(src, "queries.jsonl"), dst)
+shutil.copytree(os.path.join(src, "qrels"), os.path.join(dst, "qrels"), dirs_exist_ok=True)
+EOF
+    "$bin" eval --data "$out/long" --model "$out/models/qwen3-0.6b" --device "$device" --dtype bf16 \
+        --batch-size 512 --max-batch-tokens 100000000 --max-length 4096 --no-cache --search cpu --quiet \
+        --out "$out/long-run" >/dev/null
+    summary "512 long texts in one pass asked: batches capped under 2^31 elements" "$out/long-run/results.json"
+}
+
+encode() {
+    local model=$1
+    local batch=${EMBEVAL_BENCH_BATCH:-32}
+    for dtype in ${EMBEVAL_BENCH_DTYPES:-bf16 f16 f32}; do
+        python3 benches/gpu/reference.py encode "$out/models/$model" "$data" --device "$device" --dtype "$dtype" \
+            --batch "$batch"
+        # Batches of $batch texts as sentence-transformers (a token budget that never binds),
+        # then with the token budget from the GPU's free memory.
         for budget in 100000000 auto; do
             flag=(--max-batch-tokens "$budget")
             [ "$budget" = auto ] && flag=()
             for i in 1 2 3; do
                 "$bin" eval --data "$data" --model "$out/models/$model" --device "$device" --dtype "$dtype" \
-                    --batch-size 32 "${flag[@]}" --no-cache --search cpu --quiet --out "$out/run" >/dev/null
+                    --batch-size "$batch" "${flag[@]}" --no-cache --search cpu --quiet --out "$out/run" >/dev/null
                 cp "$out/run/results.json" "$out/run/results-$i.json"
             done
-            python3 - "$model" "$dtype" "$budget" "$out"/run/results-{1,2,3}.json <<'EOF'
+            python3 - "$model" "$dtype" "$budget" "$batch" "$out"/run/results-{1,2,3}.json <<'EOF'
 import json, statistics, sys
-model, dtype, budget, files = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+model, dtype, budget, batch, files = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5:]
 docs = [json.load(open(f))["models"][0]["search"] for f in files]
 t = [d["throughput"]["docs"] for d in docs]
 m = statistics.median(x["seconds"] for x in t)
-print(json.dumps({"tool": "embeval", "model": model, "dtype": dtype, "device": docs[0]["encoder"]["device"],
-                  "max_batch_tokens": budget, "texts": t[0]["texts"], "tokens": t[0]["tokens"],
+print(json.dumps({"tool": "embeval", "model": model, "dtype": dtype, "device": docs[0]["encoder"]["device"], "batch_size": batch,
+                  "max_batch_tokens": budget if budget != "auto" else f"auto ({t[0].get('max_batch_tokens')})",
+                  "texts": t[0]["texts"], "tokens": t[0]["tokens"],
                   "median_s": m, "tokens_per_s": t[0]["tokens"] / m, "texts_per_s": t[0]["texts"] / m,
-                  "oom_retries": max(x["oom_retries"] for x in t), "runs": [x["seconds"] for x in t]}))
+                  "oom_retries": max(x.get("oom_retries", 0) for x in t), "runs": [x["seconds"] for x in t]}))
 EOF
         done
     done
-done
+}
 
-# Exact search at the end-to-end size (encoding 1M documents is the tokens/s above × their length).
-python3 benches/gpu/reference.py search ${shape//x/ } --device "$device"
-EMBEVAL_BENCH_SHAPE=$shape cargo bench --quiet --bench search_gpu "${features[@]}" | grep '^{'
+search() {
+    # Encoding 1M documents takes their token count ÷ the tokens/s above; this is the search.
+    python3 benches/gpu/reference.py search ${shape//x/ } --device "$device"
+    if [ -n "${EMBEVAL_SEARCH_BENCH:-}" ]; then
+        EMBEVAL_BENCH_SHAPE=$shape EMBEVAL_BENCH_PATH=gpu "$EMBEVAL_SEARCH_BENCH" | grep '^{'
+    else
+        EMBEVAL_BENCH_SHAPE=$shape EMBEVAL_BENCH_PATH=gpu cargo bench --quiet --bench search_gpu | grep '^{'
+    fi
+}
+
+for step in "${steps[@]}"; do
+    case $step in
+        checks) checks ;;
+        oom) oom ;;
+        encode:*) encode "${step#encode:}" ;;
+        search) search ;;
+        *) echo "unknown step '$step': checks, oom, encode:qwen3-0.6b, encode:xlmr-large or search" >&2; exit 2 ;;
+    esac
+done
