@@ -45,7 +45,9 @@ impl Bert {
         let model = match fast.then(|| FastBert::load(&vb, config, first_position)) {
             Some(Ok(m)) => Model::Fast(m),
             // Whatever the fast path cannot read, candle reads or explains.
-            _ => Model::Candle(Box::new(CandleBert::load(vb, config, first_position).map_err(super::encoder::weights_misfit)?)),
+            _ => Model::Candle(Box::new(
+                CandleBert::load(vb, config, first_position).map_err(super::encoder::weights_misfit)?,
+            )),
         };
         Ok(Bert { model, hidden_size: config.hidden_size })
     }
@@ -83,6 +85,11 @@ struct CandleBert {
 impl CandleBert {
     fn load(vb: VarBuilder, c: &Config, first_position: usize) -> candle_core::Result<CandleBert> {
         let e = vb.pp("embeddings");
+        let act = match c.hidden_act {
+            HiddenAct::Gelu => Act::Gelu,
+            HiddenAct::GeluApproximate => Act::GeluTanh,
+            HiddenAct::Relu => Act::Relu,
+        };
         Ok(CandleBert {
             first_position: first_position as u32,
             word_embeddings: embedding(c.vocab_size, c.hidden_size, e.pp("word_embeddings"))?,
@@ -103,12 +110,14 @@ impl CandleBert {
                         ffn_out: out.pp("dense"),
                         out_norm: out.pp("LayerNorm"),
                     };
-                    let act = match c.hidden_act {
-                        HiddenAct::Gelu => Act::Gelu,
-                        HiddenAct::GeluApproximate => Act::GeluTanh,
-                        HiddenAct::Relu => Act::Relu,
-                    };
-                    GraphLayer::load(names, c.hidden_size, c.intermediate_size, c.layer_norm_eps, c.num_attention_heads, act)
+                    GraphLayer::load(
+                        names,
+                        c.hidden_size,
+                        c.intermediate_size,
+                        c.layer_norm_eps,
+                        c.num_attention_heads,
+                        act,
+                    )
                 })
                 .collect::<candle_core::Result<_>>()?,
         })
@@ -211,7 +220,14 @@ pub(crate) mod tests {
 
     /// A BERT checkpoint's tensor names and shapes: vocabulary `v`, hidden `h`, intermediate
     /// `i`, `p` positions, `types` token types, `layers` layers.
-    pub(crate) fn weight_names(v: usize, h: usize, i: usize, p: usize, types: usize, layers: usize) -> Vec<(String, Vec<usize>)> {
+    pub(crate) fn weight_names(
+        v: usize,
+        h: usize,
+        i: usize,
+        p: usize,
+        types: usize,
+        layers: usize,
+    ) -> Vec<(String, Vec<usize>)> {
         let mut names = vec![
             ("embeddings.word_embeddings.weight".to_string(), vec![v, h]),
             ("embeddings.position_embeddings.weight".into(), vec![p, h]),

@@ -431,11 +431,12 @@ impl Encoder {
         let schedule = run_batches(&lens, options.batch_size, budget, self.shape, |batch| {
             let t = web_time::Instant::now();
             let len = batch.iter().map(|&i| lens[i]).max().unwrap_or(0).max(1);
-            if !matches!(self.device, Device::Cpu) && len * self.shape.per_token(len) > MAX_TENSOR_ELEMENTS {
+            // batches() caps several texts; one text alone can still be too long for the GPU.
+            let elements = len * self.shape.per_token(len);
+            if !matches!(self.device, Device::Cpu) && elements > MAX_TENSOR_ELEMENTS {
                 return Err(format!(
-                    "a text of {len} tokens makes attention scores of {} elements, more than candle's GPU \
-                     kernels can count (2^31 here); lower --max-length",
-                    len * self.shape.per_token(len)
+                    "a text of {len} tokens makes attention scores of {elements} elements, more than candle's GPU \
+                     kernels can count (2^31 here); lower --max-length"
                 ));
             }
             let mut ids = vec![self.pad_id; batch.len() * len];
@@ -564,10 +565,12 @@ pub fn batches(lens: &[usize], size: usize, max_tokens: usize, widths: Widths) -
     for i in order {
         match out.last_mut() {
             // The batch's first text is its longest.
-            Some(b) if b.len() < size.max(1) && {
-                let (padded, len) = ((b.len() + 1) * lens[b[0]].max(1), lens[b[0]].max(1));
-                padded <= max_tokens && padded * widths.per_token(len) <= MAX_TENSOR_ELEMENTS
-            } =>
+            Some(b)
+                if b.len() < size.max(1) && {
+                    let len = lens[b[0]].max(1);
+                    let padded = (b.len() + 1) * len;
+                    padded <= max_tokens && padded * widths.per_token(len) <= MAX_TENSOR_ELEMENTS
+                } =>
             {
                 b.push(i)
             }
@@ -619,8 +622,10 @@ pub fn run_batches(
                 budget = (padded / 2).max(1);
                 let rest: Vec<usize> = batch.into_iter().chain(queue.drain(..).flatten()).collect();
                 let sub: Vec<usize> = rest.iter().map(|&i| lens[i]).collect();
-                queue =
-                    batches(&sub, size, budget, widths).into_iter().map(|b| b.into_iter().map(|j| rest[j]).collect()).collect();
+                queue = batches(&sub, size, budget, widths)
+                    .into_iter()
+                    .map(|b| b.into_iter().map(|j| rest[j]).collect())
+                    .collect();
             }
             Err(message) if super::device::is_out_of_memory(&message) => {
                 return Err(BatchFailure::OutOfMemory { tokens: lens[batch[0]], message })

@@ -50,7 +50,14 @@ pub struct GraphLayer {
 
 impl GraphLayer {
     /// `hidden` wide, `intermediate` in the feed-forward, LayerNorm `eps`.
-    pub fn load(n: Names, hidden: usize, intermediate: usize, eps: f64, heads: usize, act: Act) -> candle_core::Result<Self> {
+    pub fn load(
+        n: Names,
+        hidden: usize,
+        intermediate: usize,
+        eps: f64,
+        heads: usize,
+        act: Act,
+    ) -> candle_core::Result<Self> {
         let h = hidden;
         Ok(GraphLayer {
             q: linear(h, h, n.q)?,

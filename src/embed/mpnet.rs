@@ -144,7 +144,14 @@ impl CandleMPNet {
                     ffn_out: out.pp("dense"),
                     out_norm: out.pp("LayerNorm"),
                 };
-                GraphLayer::load(names, c.hidden_size, c.intermediate_size, c.layer_norm_eps, c.num_attention_heads, Act::Gelu)
+                GraphLayer::load(
+                    names,
+                    c.hidden_size,
+                    c.intermediate_size,
+                    c.layer_norm_eps,
+                    c.num_attention_heads,
+                    Act::Gelu,
+                )
             })
             .collect::<Result<_, _>>()?;
         Ok(CandleMPNet {

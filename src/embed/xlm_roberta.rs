@@ -90,7 +90,9 @@ mod tests {
             .unwrap()
             .into_iter()
             .zip(&m)
-            .map(|(row, mask)| row.into_iter().zip(mask).map(|(id, &m)| if m == 1 && id == 1 { 2 } else { id }).collect())
+            .map(|(row, mask)| {
+                row.into_iter().zip(mask).map(|(id, &m)| if m == 1 && id == 1 { 2 } else { id }).collect()
+            })
             .collect();
         (Tensor::new(fixed, ids.device()).unwrap(), types, mask)
     }
