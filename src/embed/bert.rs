@@ -15,6 +15,7 @@ use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, VarBuilder};
 use candle_transformers::models::bert::{Config, HiddenAct};
 
 use super::encoder_layer::{self as el, Layer, Linear, Norm};
+use super::attention;
 use super::graph_layer::{self as gl, Act, GraphLayer};
 
 pub struct Bert {
@@ -131,7 +132,7 @@ impl CandleBert {
         let x = (self.word_embeddings.forward(ids)? + self.token_type_embeddings.forward(type_ids)?)?
             .broadcast_add(&self.position_embeddings.forward(&positions)?)?;
         let mut x = self.layer_norm.forward(&x)?;
-        let bias = gl::padding_bias(mask)?;
+        let bias = attention::padding_bias(mask, attention::score_dtype(x.dtype(), x.device()))?;
         for layer in &self.layers {
             x = layer.forward(&x, &bias)?;
         }

@@ -2,14 +2,10 @@
 //! and device (f16/bf16, CUDA, Metal): BERT, XLM-RoBERTa ([`super::bert`]) and MPNet
 //! ([`super::mpnet`]) run it wherever the fast f32 CPU forward does not apply.
 //!
-//! Attention scores are normalised in f32 whatever the model's dtype, as PyTorch's attention
-//! kernels do (`scaled_dot_product_attention` accumulates its softmax in f32 for f16/bf16
-//! inputs): `q·kᵀ` comes out of the matrix product in the model's dtype, is scaled, biased and
-//! softmaxed in f32, and the probabilities go back to the model's dtype for `·v`. Summing a
-//! softmax over hundreds of keys in bf16 (8 bits of mantissa) is what put candle's BERT at cosine
-//! 0.9955 to sentence-transformers' bf16 vectors.
+//! Attention is [`super::attention`]'s: its softmax sums in f32 whatever the model's dtype, as
+//! PyTorch's attention kernels do.
 
-use candle_core::{DType, Module, Tensor};
+use candle_core::{Module, Tensor};
 use candle_nn::{layer_norm, linear, LayerNorm, Linear, VarBuilder};
 
 /// The activation between the two feed-forward products.
@@ -73,8 +69,8 @@ impl GraphLayer {
         })
     }
 
-    /// `x` `[b, s, h]` in the model's dtype; `bias` f32, broadcastable to `[b, heads, s, s]`
-    /// (padding mask, plus MPNet's relative positions).
+    /// `x` `[b, s, h]` in the model's dtype; `bias` broadcastable to `[b, heads, s, s]` in
+    /// [`super::attention::score_dtype`] (padding mask, plus MPNet's relative positions).
     pub fn forward(&self, x: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
         let (b, s, h) = x.dims3()?;
         let d = h / self.heads;
@@ -82,9 +78,7 @@ impl GraphLayer {
         let q = split(self.q.forward(x)?)?;
         let k = split(self.k.forward(x)?)?;
         let v = split(self.v.forward(x)?)?;
-        let scores = (q.matmul(&k.t()?)?.to_dtype(DType::F32)? / (d as f64).sqrt())?.broadcast_add(bias)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(x.dtype())?;
-        let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, h))?;
+        let ctx = super::attention::attention(&q, &k, &v, &[bias])?.transpose(1, 2)?.reshape((b, s, h))?;
         let a = self.attn_norm.forward(&(self.attn_out.forward(&ctx)? + x)?)?;
         let i = self.ffn_in.forward(&a)?;
         let i = match self.act {
@@ -94,12 +88,4 @@ impl GraphLayer {
         };
         self.out_norm.forward(&(self.ffn_out.forward(&i)? + a)?)
     }
-}
-
-/// `[b, s]` mask (1 = token) → the additive f32 attention bias `[b, 1, 1, s]`: 0 on tokens,
-/// `f32::MIN` on padding (transformers' `torch.finfo(dtype).min`; the scores are f32 here).
-pub fn padding_bias(mask: &Tensor) -> candle_core::Result<Tensor> {
-    let (b, s) = mask.dims2()?;
-    let m = mask.to_dtype(DType::F32)?;
-    ((m.ones_like()? - m)? * f64::from(f32::MIN))?.reshape((b, 1, 1, s))
 }

@@ -8,6 +8,8 @@
 #[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
 pub mod api;
 #[cfg(feature = "models")]
+pub mod attention;
+#[cfg(feature = "models")]
 pub mod bert;
 pub mod bm25;
 #[cfg(all(any(feature = "models", feature = "cli"), not(target_arch = "wasm32")))]

@@ -19,7 +19,7 @@
 //! `layers.N.{attn_norm,attn.Wqkv,attn.Wo,mlp_norm,mlp.Wi,mlp.Wo}`, `final_norm`), with or
 //! without the `model.` prefix of ModernBertForMaskedLM checkpoints.
 
-use candle_core::{DType, Device, Module, Tensor, D};
+use candle_core::{Device, Module, Tensor, D};
 use candle_nn::{embedding, layer_norm_no_bias, linear_no_bias, Embedding, LayerNorm, Linear, VarBuilder};
 
 use super::hf_config::ConfigJson;
@@ -117,8 +117,8 @@ impl Layer {
         })
     }
 
-    /// `x` [b, s, hidden]; `rope` this layer's (cos, sin); `masks` the additive f32 masks:
-    /// padding [b, 1, 1, s] and, for local layers, the window [s, s].
+    /// `x` [b, s, hidden]; `rope` this layer's (cos, sin); `masks` the additive masks in the
+    /// attention scores' dtype: padding [b, 1, 1, s] and, for local layers, the window [s, s].
     fn forward(&self, x: &Tensor, heads: usize, rope: &(Tensor, Tensor), masks: &Masks) -> candle_core::Result<Tensor> {
         let (b, s, h) = x.dims3()?;
         let d = h / heads;
@@ -132,13 +132,8 @@ impl Layer {
         let q = candle_nn::rotary_emb::rope(&part(0)?, &rope.0, &rope.1)?;
         let k = candle_nn::rotary_emb::rope(&part(1)?, &rope.0, &rope.1)?;
         let v = part(2)?;
-        let scores = (q.matmul(&k.t()?)? * (d as f64).powf(-0.5))?.to_dtype(DType::F32)?;
-        let mut scores = scores.broadcast_add(&masks.padding)?;
-        if self.local {
-            scores = scores.broadcast_add(&masks.window)?;
-        }
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(x.dtype())?;
-        let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, h))?;
+        let biases: &[&Tensor] = if self.local { &[&masks.padding, &masks.window] } else { &[&masks.padding] };
+        let ctx = super::attention::attention(&q, &k, &v, biases)?.transpose(1, 2)?.reshape((b, s, h))?;
         let x = (x + self.attn_wo.forward(&ctx)?)?;
         let ag = self.wi.forward(&self.mlp_norm.forward(&x)?)?;
         let half = ag.dim(D::Minus1)? / 2;
@@ -192,17 +187,19 @@ impl ModernBert {
     }
 
     /// Token states [batch, seq, hidden] after the final norm, for right-padded `ids` with `mask`
-    /// (1 = token). Padding keys get f32::MIN (finite, as transformers' padding mask), keys
-    /// outside a local layer's window −∞: every row keeps its own position, so no row is all −∞.
+    /// (1 = token). Padding keys get the dtype's lowest finite value (as transformers' padding
+    /// mask), keys outside a local layer's window −∞: every row keeps its own position, so no row
+    /// is all −∞.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, s) = ids.dims2()?;
-        let padding = ((1.0 - mask.to_dtype(DType::F32)?)? * f32::MIN as f64)?.reshape((b, 1, 1, s))?;
+        let s = ids.dim(1)?;
+        let mut x = self.embeddings_norm.forward(&self.tok_embeddings.forward(ids)?)?;
+        let dtype = x.dtype();
+        let scores = super::attention::score_dtype(dtype, &self.device);
+        let padding = super::attention::padding_bias(mask, scores)?;
         let w = self.half_window;
         let window: Vec<f32> =
             (0..s).flat_map(|i| (0..s).map(move |j| if i.abs_diff(j) > w { f32::NEG_INFINITY } else { 0.0 })).collect();
-        let masks = Masks { padding, window: Tensor::from_vec(window, (s, s), &self.device)? };
-        let mut x = self.embeddings_norm.forward(&self.tok_embeddings.forward(ids)?)?;
-        let dtype = x.dtype();
+        let masks = Masks { padding, window: Tensor::from_vec(window, (s, s), &self.device)?.to_dtype(scores)? };
         let global = super::rope::tables(&self.global_freq, s, dtype, &self.device)?;
         let local = super::rope::tables(&self.local_freq, s, dtype, &self.device)?;
         for layer in &self.layers {

@@ -18,6 +18,7 @@ use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, VarBuilder};
 use serde::Deserialize;
 
 use super::encoder_layer::{self as el, Norm};
+use super::attention;
 use super::graph_layer::{self as gl, Act, GraphLayer};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -175,8 +176,9 @@ impl CandleMPNet {
             (0..s as i64).flat_map(|qi| (0..s as i64).map(move |ki| bucket(ki - qi, self.buckets))).collect();
         let buckets = Tensor::from_vec(buckets, (s, s), &self.device)?;
         let pos_bias = self.relative_attention_bias.forward(&buckets)?.permute((2, 0, 1))?.unsqueeze(0)?;
-        // Plus the padding mask [b, 1, 1, s], both in f32 as the attention scores.
-        let bias = pos_bias.to_dtype(DType::F32)?.broadcast_add(&gl::padding_bias(mask)?)?;
+        // Plus the padding mask [b, 1, 1, s], both in the attention scores' dtype.
+        let dtype = attention::score_dtype(x.dtype(), x.device());
+        let bias = pos_bias.to_dtype(dtype)?.broadcast_add(&attention::padding_bias(mask, dtype)?)?;
         for layer in &self.layers {
             x = layer.forward(&x, &bias)?;
         }

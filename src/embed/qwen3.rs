@@ -114,12 +114,7 @@ impl Attention {
         let v = heads(self.v_proj.forward(x)?, self.kv_heads, None)?;
         let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
         let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
-        let groups = self.heads / self.kv_heads;
-        let k = candle_transformers::utils::repeat_kv(k, groups)?.contiguous()?;
-        let v = candle_transformers::utils::repeat_kv(v, groups)?.contiguous()?;
-        let scores = (q.matmul(&k.t()?)? * (d as f64).powf(-0.5))?.broadcast_add(mask)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, self.heads * d))?;
+        let ctx = super::attention::attention(&q, &k, &v, &[mask])?.transpose(1, 2)?.reshape((b, s, self.heads * d))?;
         self.o_proj.forward(&ctx)
     }
 }
@@ -192,12 +187,14 @@ impl Qwen3 {
     pub fn forward(&self, ids: &Tensor, _mask: &Tensor) -> candle_core::Result<Tensor> {
         let (_, s) = ids.dims2()?;
         let mut x = self.embed_tokens.forward(ids)?;
-        // Rotary tables and the causal mask in the model's dtype (computed in f32 first).
+        // Rotary tables in the model's dtype (computed in f32 first), the causal mask in the
+        // attention scores'.
         let dtype = x.dtype();
         let (cos, sin) = super::rope::tables(&self.inv_freq, s, dtype, &self.device)?;
         let mask: Vec<f32> =
             (0..s).flat_map(|i| (0..s).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 })).collect();
-        let mask = Tensor::from_vec(mask, (s, s), &self.device)?.to_dtype(dtype)?;
+        let mask = Tensor::from_vec(mask, (s, s), &self.device)?
+            .to_dtype(super::attention::score_dtype(dtype, &self.device))?;
         for layer in &self.layers {
             x = layer.forward(&x, &cos, &sin, &mask)?;
         }

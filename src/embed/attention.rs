@@ -1,0 +1,148 @@
+//! Scaled dot-product attention as candle ops, for every candle-graph encoder (BERT, XLM-RoBERTa
+//! and MPNet through [`super::graph_layer`], [`super::modernbert`], [`super::qwen3`]):
+//! `softmax(q·kᵀ/√d + bias)·v`, with the work over the `b·heads·s²` scores kept to one matrix
+//! product out, one bias add, one softmax and one matrix product in.
+//!
+//! - **Where the softmax sums.** PyTorch's attention kernels accumulate an f16/bf16 softmax in
+//!   f32. candle's CUDA and Metal softmax kernels do too (candle-kernels `reduce.cu`:
+//!   `SOFTMAX_OP(__nv_bfloat16, float, softmax_bf16)`), so on a GPU the scores stay in the
+//!   model's dtype. candle's CPU softmax sums in the tensor's own dtype — a bf16 sum over
+//!   hundreds of keys is what put candle's BERT at cosine 0.9955 to sentence-transformers' bf16
+//!   vectors — so on the CPU the scores are upcast to f32 first ([`score_dtype`]).
+//! - **The scale** multiplies `q` (`b·heads·s·d` values) rather than the scores (`b·heads·s²`).
+//! - **Grouped-query attention** (Qwen3: fewer key/value heads than query heads) multiplies each
+//!   key/value head with its group of query heads in one product, without copying k and v
+//!   `heads / kv_heads` times.
+
+use candle_core::{DType, Device, Tensor};
+
+/// The dtype attention scores are biased and normalised in: the model's on CUDA and Metal, f32
+/// on the CPU (see the module doc). Biases are built in this dtype once per forward pass.
+pub fn score_dtype(model: DType, device: &Device) -> DType {
+    if device.is_cpu() {
+        DType::F32
+    } else {
+        model
+    }
+}
+
+/// The additive bias that masks a key: the dtype's lowest finite value, transformers'
+/// `torch.finfo(dtype).min` (finite, so a padded query's row never becomes all −∞).
+pub fn masked(dtype: DType) -> f64 {
+    match dtype {
+        DType::F16 => f64::from(half::f16::MIN),
+        DType::BF16 => f64::from(half::bf16::MIN),
+        _ => f64::from(f32::MIN),
+    }
+}
+
+/// `[b, s]` mask (1 = token) → the additive padding bias `[b, 1, 1, s]` in `dtype`: 0 on
+/// tokens, [`masked`] on padding.
+pub fn padding_bias(mask: &Tensor, dtype: DType) -> candle_core::Result<Tensor> {
+    let (b, s) = mask.dims2()?;
+    let m = mask.to_dtype(DType::F32)?;
+    ((m.ones_like()? - m)? * masked(dtype))?.reshape((b, 1, 1, s))?.to_dtype(dtype)
+}
+
+/// `softmax(q·kᵀ·d^-½ + Σ biases)·v` → `[b, heads, s, d]`, in `q`'s dtype. `q` is
+/// `[b, heads, s, d]`, `k` and `v` `[b, kv_heads, s, d]` contiguous, with `kv_heads` dividing
+/// `heads` (query head `i` reads key/value head `i / (heads / kv_heads)`, as transformers'
+/// `repeat_kv`). Each bias broadcasts to `[b, heads, s, s]`; it is converted to
+/// [`score_dtype`] if it is not already in it.
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, biases: &[&Tensor]) -> candle_core::Result<Tensor> {
+    attention_in(q, k, v, biases, score_dtype(q.dtype(), q.device()))
+}
+
+fn attention_in(q: &Tensor, k: &Tensor, v: &Tensor, biases: &[&Tensor], scores_in: DType) -> candle_core::Result<Tensor> {
+    let (b, heads, s, d) = q.dims4()?;
+    let kv_heads = k.dim(1)?;
+    let group = heads / kv_heads;
+    // [b, kv_heads, group·s, d]: the query heads of one group stacked, a free reshape.
+    let q = (q * (d as f64).powf(-0.5))?.reshape((b, kv_heads, group * s, d))?;
+    let mut scores = q.matmul(&k.t()?)?.reshape((b, heads, s, s))?.to_dtype(scores_in)?;
+    for bias in biases {
+        scores = scores.broadcast_add(&bias.to_dtype(scores_in)?)?;
+    }
+    let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(v.dtype())?;
+    probs.reshape((b, kv_heads, group * s, s))?.matmul(v)?.reshape((b, heads, s, d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// The textbook formula in f64, with k and v repeated per query head.
+    fn reference(q: &[f32], k: &[f32], v: &[f32], dims: (usize, usize, usize, usize, usize), bias: &[f64]) -> Vec<f64> {
+        let (b, h, kvh, s, d) = dims;
+        let mut out = vec![0f64; b * h * s * d];
+        for bi in 0..b {
+            for hi in 0..h {
+                let kh = hi / (h / kvh);
+                for i in 0..s {
+                    let qrow = &q[((bi * h + hi) * s + i) * d..][..d];
+                    let scores: Vec<f64> = (0..s)
+                        .map(|j| {
+                            let krow = &k[((bi * kvh + kh) * s + j) * d..][..d];
+                            let dot: f64 = qrow.iter().zip(krow).map(|(a, c)| f64::from(*a) * f64::from(*c)).sum();
+                            dot / (d as f64).sqrt() + bias[(bi * s + i) * s + j]
+                        })
+                        .collect();
+                    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let exps: Vec<f64> = scores.iter().map(|x| (x - max).exp()).collect();
+                    let sum: f64 = exps.iter().sum();
+                    for j in 0..s {
+                        let vrow = &v[((bi * kvh + kh) * s + j) * d..][..d];
+                        for (o, x) in out[((bi * h + hi) * s + i) * d..][..d].iter_mut().zip(vrow) {
+                            *o += exps[j] / sum * f64::from(*x);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Grouped heads, padding and a causal mask, in f32 (scores f32) and in bf16 with the scores
+    /// in f32 (the CPU's choice) and in bf16 (the GPU's choice, here on candle's CPU softmax).
+    #[test]
+    fn equals_the_formula_with_grouped_heads_padding_and_causal_masks() -> candle_core::Result<()> {
+        let (b, h, kvh, s, d) = (2, 4, 2, 5, 8);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut random = |n: usize| (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect::<Vec<_>>();
+        let (q, k, v) = (random(b * h * s * d), random(b * kvh * s * d), random(b * kvh * s * d));
+        let lens = [5, 3];
+        let mask: Vec<u32> = lens.iter().flat_map(|&l| (0..s).map(move |j| u32::from(j < l))).collect();
+        let bias: Vec<f64> = (0..b)
+            .flat_map(|bi| {
+                (0..s).flat_map(move |i| (0..s).map(move |j| if j >= lens[bi] || j > i { -1e30 } else { 0.0 }))
+            })
+            .collect();
+        let want = reference(&q, &k, &v, (b, h, kvh, s, d), &bias);
+        let dev = Device::Cpu;
+        let causal: Vec<f32> = (0..s).flat_map(|i| (0..s).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 })).collect();
+        for (dtype, scores_in, tolerance) in
+            [(DType::F32, DType::F32, 1e-6), (DType::BF16, DType::F32, 2e-2), (DType::BF16, DType::BF16, 3e-2)]
+        {
+            let t = |x: &[f32], heads| Tensor::from_slice(x, (b, heads, s, d), &dev)?.to_dtype(dtype);
+            let padding = padding_bias(&Tensor::from_vec(mask.clone(), (b, s), &dev)?, scores_in)?;
+            let causal = Tensor::from_slice(&causal, (s, s), &dev)?.to_dtype(scores_in)?;
+            let got = attention_in(&t(&q, h)?, &t(&k, kvh)?, &t(&v, kvh)?, &[&padding, &causal], scores_in)?;
+            assert_eq!(got.dtype(), dtype);
+            let got = got.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
+            let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0.0, f64::max);
+            assert!(worst < tolerance, "{dtype:?} with scores in {scores_in:?}: max |diff| {worst}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn scores_stay_in_f32_on_the_cpu_and_the_masked_value_is_finite() {
+        assert_eq!(score_dtype(DType::BF16, &Device::Cpu), DType::F32);
+        for dtype in [DType::F16, DType::BF16, DType::F32] {
+            let t = Tensor::new(&[masked(dtype) as f32], &Device::Cpu).unwrap().to_dtype(dtype).unwrap();
+            let back = t.to_dtype(DType::F64).unwrap().to_vec1::<f64>().unwrap()[0];
+            assert!(back.is_finite() && back < -6e4, "{dtype:?}: {back}");
+        }
+    }
+}
