@@ -152,6 +152,26 @@ pub fn free_memory(device: &candle_core::Device) -> Option<(usize, usize)> {
     None
 }
 
+/// Memory the host can still give this process without swapping, in bytes: `MemAvailable` in
+/// `/proc/meminfo` on Linux; `None` elsewhere (and in wasm, whose memory the browser limits).
+pub fn host_available_memory() -> Option<usize> {
+    #[cfg(target_os = "linux")]
+    {
+        let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+        parse_mem_available(&info)
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
+/// `MemAvailable:   20971520 kB` → bytes.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn parse_mem_available(meminfo: &str) -> Option<usize> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 /// Whether a failed forward pass ran out of device memory (CUDA, Metal or the host allocator as
 /// candle reports it), so the batch can be split and retried.
 pub fn is_out_of_memory(message: &str) -> bool {
@@ -166,7 +186,16 @@ pub fn is_out_of_memory(message: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_out_of_memory, DeviceChoice};
+    use super::{is_out_of_memory, parse_mem_available, DeviceChoice};
+
+    #[test]
+    fn mem_available_from_proc_meminfo() {
+        let info = "MemTotal:       24576000 kB\nMemFree:         1000 kB\nMemAvailable:   20971520 kB\n";
+        assert_eq!(parse_mem_available(info), Some(20 << 30));
+        assert_eq!(parse_mem_available("MemTotal: 1 kB\n"), None);
+        #[cfg(target_os = "linux")]
+        assert!(super::host_available_memory().is_some_and(|b| b > 0));
+    }
 
     #[test]
     fn device_values() {

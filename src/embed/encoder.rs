@@ -439,6 +439,13 @@ impl Encoder {
                      kernels can count (2^31 here); lower --max-length"
                 ));
             }
+            // On the CPU an allocation the host cannot give aborts the process (Rust's allocator)
+            // or wakes the OOM killer: a batch estimated past the available memory is treated as
+            // out of memory before it runs, so it is halved like a GPU batch.
+            if matches!(self.device, Device::Cpu) {
+                let available = super::device::host_available_memory();
+                fits_in_host(batch.len(), len, self.bytes_per_token(len), available)?;
+            }
             let mut ids = vec![self.pad_id; batch.len() * len];
             let mut mask = vec![0u32; batch.len() * len];
             let mut types = vec![0u32; batch.len() * len];
@@ -485,13 +492,20 @@ impl Encoder {
         let Some((free, _)) = super::device::free_memory(&self.device) else {
             return CPU_BUDGET;
         };
+        let per_token = self.bytes_per_token(self.info.max_seq_length);
+        (free / 10 * 6 / per_token.max(1)).clamp(self.info.max_seq_length.max(512), 1 << 20)
+    }
+
+    /// A rough estimate of one forward pass's memory per padded token at padded length `len`:
+    /// one layer's hidden states and temporaries, the MLP's intermediate, and one row of
+    /// attention scores and probabilities per head.
+    fn bytes_per_token(&self, len: usize) -> usize {
         let bytes = match self.info.dtype {
             Dtype::F32 => 4,
             Dtype::F16 | Dtype::Bf16 => 2,
         };
         let Widths { widest: intermediate, heads } = self.shape;
-        let per_token = bytes * (8 * self.info.dim + 2 * intermediate + 2 * heads * self.info.max_seq_length);
-        (free / 10 * 6 / per_token.max(1)).clamp(self.info.max_seq_length.max(512), 1 << 20)
+        bytes * (8 * self.info.dim + 2 * intermediate + 2 * heads * len)
     }
 
     fn forward(
@@ -580,6 +594,21 @@ pub fn batches(lens: &[usize], size: usize, max_tokens: usize, widths: Widths) -
     out
 }
 
+/// `Err` ("out of memory: ...", which [`run_batches`] halves) when `texts` texts padded to
+/// `len` tokens need more than the `available` host memory by estimate.
+pub fn fits_in_host(texts: usize, len: usize, bytes_per_token: usize, available: Option<usize>) -> std::result::Result<(), String> {
+    let need = texts * len * bytes_per_token;
+    match available {
+        Some(available) if need > available => Err(format!(
+            "out of memory: {texts} texts of {len} tokens need about {} MiB by estimate, {} MiB of host memory \
+             is available",
+            need >> 20,
+            available >> 20
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Why [`run_batches`] stopped.
 #[derive(Debug, PartialEq)]
 pub enum BatchFailure {
@@ -638,7 +667,28 @@ pub fn run_batches(
 
 #[cfg(test)]
 mod tests {
-    use super::{batches, run_batches, BatchFailure, Prompts, Schedule, Widths, MAX_TENSOR_ELEMENTS};
+    use super::{batches, fits_in_host, run_batches, BatchFailure, Prompts, Schedule, Widths, MAX_TENSOR_ELEMENTS};
+
+    /// On the CPU a batch past the host's available memory is halved before it runs, like a
+    /// GPU batch that ran out of memory; a text too long on its own is the out-of-memory error.
+    #[test]
+    fn host_memory_estimate_halves_cpu_batches() {
+        let lens = [400; 64];
+        let per_token = 1 << 20; // 1 MiB a padded token: 64 texts of 400 need 25 GiB, 10 GiB available
+        let mut sizes = Vec::new();
+        let schedule = run_batches(&lens, 256, 1 << 30, W, |b| {
+            fits_in_host(b.len(), 400, per_token, Some(10 << 30))?;
+            sizes.push(b.len());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(sizes.iter().sum::<usize>(), 64);
+        assert!(sizes.iter().all(|&n| n * 400 <= 10 << 10), "{sizes:?}");
+        assert_eq!(schedule.halvings, 2, "64 → 32 (12.5 GiB) → 16 texts (6.25 GiB): {sizes:?}");
+        assert!(fits_in_host(64, 400, per_token, None).is_ok(), "unknown host memory: no estimate");
+        let alone = run_batches(&[20_000], 8, 1 << 30, W, |b| fits_in_host(b.len(), 20_000, per_token, Some(10 << 30)));
+        assert!(matches!(alone, Err(BatchFailure::OutOfMemory { tokens: 20_000, .. })), "{alone:?}");
+    }
 
     /// Narrow enough never to bind.
     const W: Widths = Widths { widest: 1, heads: 1 };
