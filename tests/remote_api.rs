@@ -120,10 +120,13 @@ impl Server {
                         401
                     } else if let Some(s) = b.always.or(b.fail.get(&n).copied()) {
                         s
-                    } else if match b.protocol {
-                        Protocol::Voyage => !matches!(input_type.as_deref(), Some("query" | "document")),
-                        Protocol::OpenAi => input_type.is_some() || v["encoding_format"] != "float",
-                    } {
+                    } else if texts.iter().any(|t| t.trim().is_empty())
+                        || match b.protocol {
+                            Protocol::Voyage => !matches!(input_type.as_deref(), Some("query" | "document")),
+                            Protocol::OpenAi => input_type.is_some() || v["encoding_format"] != "float",
+                        }
+                    {
+                        // OpenAI answers 400 to an empty or whitespace-only input; so does this.
                         400
                     } else {
                         200
@@ -286,6 +289,32 @@ fn openai_metrics_equal_the_same_vectors_given_as_npy() {
     assert_eq!(s["throughput"]["docs"]["tokens"], tokens, "from the answers' usage");
     assert!(s["throughput"]["docs"]["texts_per_s"].as_f64().unwrap() > 0.0);
     assert!(!std::fs::read_to_string(tmp.path().join("api/results.json")).unwrap().contains("test-key"));
+}
+
+/// Blank texts are not sent (OpenAI refuses them with a 400): they get zero vectors, as in
+/// MTEB's API models — the same ranking as the stand-in's own vectors, which are zero for them.
+#[test]
+fn blank_texts_are_not_sent_and_score_as_zero_vectors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tiny_dataset(tmp.path());
+    let corpus = dir.join("corpus.jsonl");
+    let mut docs = std::fs::read_to_string(&corpus).unwrap();
+    docs.push_str("{\"_id\": \"blank\", \"text\": \"\u{3000} \"}\n{\"_id\": \"d5\", \"text\": \"猫の日\"}\n");
+    std::fs::write(&corpus, docs).unwrap();
+    let server = Server::start(Behaviour::new(Protocol::OpenAi, None));
+    let model = format!("api=openai:test-model@{}", server.base);
+    let args = ["--model", &model, "--no-cache", "--batch-size", "2"];
+    let (api, api_pq) = eval_ok(&dir, &tmp.path().join("api"), &args, &[]);
+    let emb = format!("api={}", same_vectors_as_npy(&dir, tmp.path()));
+    let (npy, npy_pq) = eval_ok(&dir, &tmp.path().join("npy"), &["--model", &emb], &[]);
+    assert_eq!(api["models"][0]["metrics"], npy["models"][0]["metrics"]);
+    assert_eq!(api_pq, npy_pq);
+    let log = server.log();
+    assert!(log.iter().all(|r| r.status == 200), "no request refused");
+    let sent: Vec<String> = log.iter().flat_map(|r| r.texts.clone()).collect();
+    assert_eq!(sent, ["猫", "猫が好き", "dogs bark", "雨の日", "猫の日"], "the blank doc was not sent");
+    let docs = &api["models"][0]["search"]["throughput"]["docs"];
+    assert_eq!((docs["texts"].as_u64(), docs["empty"].as_u64()), (Some(5), Some(1)), "{docs}");
 }
 
 #[test]

@@ -146,7 +146,8 @@ impl Client {
     }
 
     /// Encodes `texts` in requests of at most `batch_size`, handing each answer's vectors to
-    /// `done(first, vectors, dim)` as it comes.
+    /// `done(first, vectors, dim)` as it comes. Texts that are empty or only whitespace are not
+    /// sent (the APIs refuse them) and get zero vectors, as in MTEB's API models.
     pub fn encode(
         &self,
         texts: &[&str],
@@ -158,11 +159,25 @@ impl Client {
     ) -> Result<EncodeStats> {
         let clock = web_time::Instant::now();
         let batch_size = batch_size.max(1);
-        let mut stats = EncodeStats { texts: texts.len(), ..Default::default() };
+        let empty = |t: &str| t.trim().is_empty();
+        let mut stats =
+            EncodeStats { texts: texts.len(), empty: texts.iter().filter(|t| empty(t)).count(), ..Default::default() };
+        if stats.empty == texts.len() && !texts.is_empty() {
+            return Err(Error::Api {
+                url: self.url.clone(),
+                what: format!("all {} texts to embed are empty or only whitespace", texts.len()),
+                fix: "check the file's text fields (and --doc-text)".into(),
+            });
+        }
         let mut times = Vec::new();
         let mut size = None;
         progress.begin("encode", texts.len() as u64);
-        let batches: Vec<&[&str]> = texts.chunks(batch_size).collect();
+        // Requests of `batch_size` non-empty texts; each range of `texts` it covers also holds the
+        // empty texts around them, which come back as zero rows.
+        let ranges = request_ranges(texts, batch_size, empty);
+        let sent: Vec<Vec<&str>> =
+            ranges.iter().map(|r| texts[r.clone()].iter().filter(|t| !empty(t)).copied().collect()).collect();
+        let batches: Vec<&[&str]> = sent.iter().map(Vec::as_slice).collect();
         let concurrency = concurrency.max(1);
         // `concurrency` requests in flight at a time, one thread each (the work is waiting on
         // the network); answers are taken in batch order, so the cache and the output see the
@@ -183,6 +198,7 @@ impl Client {
                                     .into(),
                             })?;
                             progress.advance(chunk.len() as u64);
+                            // (empty texts advance with the answer that carries their rows)
                             Ok((answer, retries, t.elapsed().as_secs_f64()))
                         })
                     })
@@ -202,7 +218,17 @@ impl Client {
                 size = Some(answer.dim);
                 stats.retries += retries;
                 stats.tokens += answer.tokens.unwrap_or(0);
-                done(b * batch_size, &answer.vectors, answer.dim)?;
+                let range = ranges[b].clone();
+                let mut rows = answer.vectors.chunks_exact(answer.dim);
+                let vectors: Vec<f32> = texts[range.clone()]
+                    .iter()
+                    .flat_map(|t| match empty(t) {
+                        true => vec![0.0; answer.dim],
+                        false => rows.next().expect("one row per text sent").to_vec(),
+                    })
+                    .collect();
+                progress.advance((range.len() - batches[b].len()) as u64);
+                done(range.start, &vectors, answer.dim)?;
                 times.push(seconds);
             }
         }
@@ -302,6 +328,28 @@ impl Client {
 }
 
 /// The host of an `http://` or `https://` URL (`None` for anything else).
+/// `texts` cut into consecutive ranges of at most `batch_size` texts that are not `empty`
+/// (at least one each), the empty ones joining the range around them.
+fn request_ranges(texts: &[&str], batch_size: usize, empty: impl Fn(&str) -> bool) -> Vec<std::ops::Range<usize>> {
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut start = 0;
+    let mut full = 0;
+    for (i, t) in texts.iter().enumerate() {
+        if empty(t) {
+            continue;
+        }
+        if full == batch_size {
+            ranges.push(start..i);
+            (start, full) = (i, 0);
+        }
+        full += 1;
+    }
+    if full > 0 {
+        ranges.push(start..texts.len());
+    }
+    ranges
+}
+
 fn host(url: &str) -> Option<&str> {
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
     let authority = rest.split(['/', '?', '#']).next()?;
@@ -472,6 +520,16 @@ mod tests {
         assert_eq!(host("http://[::1]:8080/v1"), Some("[::1]"));
         assert_eq!(host("localhost:8000"), None);
         assert_eq!(host("http:///v1"), None);
+    }
+
+    #[test]
+    fn empty_texts_ride_along_with_their_neighbours() {
+        let empty = |t: &str| t.trim().is_empty();
+        let texts = ["", "a", " ", "b", "c", "\u{3000}", "d", ""];
+        assert_eq!(request_ranges(&texts, 2, empty), vec![0..4, 4..8]);
+        assert_eq!(request_ranges(&texts, 10, empty), vec![0..8]);
+        assert_eq!(request_ranges(&texts, 1, empty), vec![0..3, 3..4, 4..6, 6..8]);
+        assert!(request_ranges(&["", " "], 4, empty).is_empty());
     }
 
     #[test]

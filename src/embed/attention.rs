@@ -53,7 +53,13 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, biases: &[&Tensor]) -> cand
     attention_in(q, k, v, biases, score_dtype(q.dtype(), q.device()))
 }
 
-fn attention_in(q: &Tensor, k: &Tensor, v: &Tensor, biases: &[&Tensor], scores_in: DType) -> candle_core::Result<Tensor> {
+fn attention_in(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    biases: &[&Tensor],
+    scores_in: DType,
+) -> candle_core::Result<Tensor> {
     let (b, heads, s, d) = q.dims4()?;
     let kv_heads = k.dim(1)?;
     let group = heads / kv_heads;
@@ -120,7 +126,8 @@ mod tests {
             .collect();
         let want = reference(&q, &k, &v, (b, h, kvh, s, d), &bias);
         let dev = Device::Cpu;
-        let causal: Vec<f32> = (0..s).flat_map(|i| (0..s).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 })).collect();
+        let causal: Vec<f32> =
+            (0..s).flat_map(|i| (0..s).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 })).collect();
         for (dtype, scores_in, tolerance) in
             [(DType::F32, DType::F32, 1e-6), (DType::BF16, DType::F32, 2e-2), (DType::BF16, DType::BF16, 3e-2)]
         {

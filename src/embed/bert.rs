@@ -14,8 +14,8 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, VarBuilder};
 use candle_transformers::models::bert::{Config, HiddenAct};
 
-use super::encoder_layer::{self as el, Layer, Linear, Norm};
 use super::attention;
+use super::encoder_layer::{self as el, Layer, Linear, Norm};
 use super::graph_layer::{self as gl, Act, GraphLayer};
 
 pub struct Bert {

@@ -596,7 +596,12 @@ pub fn batches(lens: &[usize], size: usize, max_tokens: usize, widths: Widths) -
 
 /// `Err` ("out of memory: ...", which [`run_batches`] halves) when `texts` texts padded to
 /// `len` tokens need more than the `available` host memory by estimate.
-pub fn fits_in_host(texts: usize, len: usize, bytes_per_token: usize, available: Option<usize>) -> std::result::Result<(), String> {
+pub fn fits_in_host(
+    texts: usize,
+    len: usize,
+    bytes_per_token: usize,
+    available: Option<usize>,
+) -> std::result::Result<(), String> {
     let need = texts * len * bytes_per_token;
     match available {
         Some(available) if need > available => Err(format!(

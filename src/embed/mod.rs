@@ -367,6 +367,10 @@ pub struct EncodeStats {
     /// Local models: batches that ran out of device memory and were split in two and retried.
     #[serde(skip_serializing_if = "is_zero")]
     pub oom_retries: usize,
+    /// API models: texts that are empty or only whitespace, which the APIs refuse (OpenAI
+    /// answers 400): not sent, given zero vectors, as MTEB's API models do.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub empty: usize,
 }
 
 fn is_zero(n: &usize) -> bool {

@@ -17,8 +17,8 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, VarBuilder};
 use serde::Deserialize;
 
-use super::encoder_layer::{self as el, Norm};
 use super::attention;
+use super::encoder_layer::{self as el, Norm};
 use super::graph_layer::{self as gl, Act, GraphLayer};
 
 #[derive(Debug, Clone, Deserialize)]
