@@ -569,7 +569,7 @@ impl ShardSet {
 /// shard ends inside wait in `window` for the next shard. Each search's per-query lists are
 /// merged into `tops` with the global tie ranks.
 struct Stream<'a> {
-    path: search::SearchPath,
+    searcher: search::Searcher,
     queries: &'a [f32],
     dim: usize,
     ties: &'a [u32],
@@ -587,7 +587,7 @@ impl<'a> Stream<'a> {
     fn new(path: search::SearchPath, queries: &'a [f32], dim: usize, ties: &'a [u32], depth: usize) -> Self {
         let nq = queries.len() / dim.max(1);
         Stream {
-            path,
+            searcher: search::Searcher::new(path),
             queries,
             dim,
             ties,
@@ -610,7 +610,7 @@ impl<'a> Stream<'a> {
         let (start, dim) = (self.start, self.dim);
         let rows = &self.window[..(cut - start) * dim];
         let (hits, path, notice) =
-            search::top_k(self.path, self.queries, rows, dim, &self.ties[start..cut], self.depth).await?;
+            self.searcher.top_k(self.queries, rows, dim, &self.ties[start..cut], self.depth).await?;
         for (top, hits) in self.tops.iter_mut().zip(hits) {
             let global: Vec<(u32, f32)> = hits.into_iter().map(|(d, s)| (d + start as u32, s)).collect();
             search::topk::merge(top, &global, self.ties, self.depth);

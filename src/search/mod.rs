@@ -160,45 +160,89 @@ pub async fn top_k(
     tie_rank: &[u32],
     k: usize,
 ) -> crate::Result<(Hits, String, Option<String>)> {
-    let cpu = || cpu::top_k(queries, docs, dim, tie_rank, k);
-    let work = (queries.len() / dim.max(1)).saturating_mul(docs.len());
-    if path == SearchPath::Cpu || (path == SearchPath::Auto && work < AUTO_MIN_WORK) {
-        return Ok((cpu(), "cpu".into(), None));
-    }
+    Searcher::new(path).top_k(queries, docs, dim, tie_rank, k).await
+}
+
+/// A search path kept across searches: the GPU adapter is looked for, and `auto`'s calibration
+/// made, once — a streamed evaluation searches once per shard.
+pub struct Searcher {
+    path: SearchPath,
+    /// The adapter, or why there is none, once looked for.
     #[cfg(feature = "gpu")]
-    {
-        let g = match gpu::GpuSearcher::new().await {
-            Ok(g) => g,
-            Err(e) if path == SearchPath::Gpu => {
-                return Ok((cpu(), "cpu".into(), Some(format!("{e}; searching on the CPU instead"))));
-            }
-            Err(_) => return Ok((cpu(), "cpu (auto: no GPU adapter)".into(), None)),
-        };
-        let gpu_name = format!("gpu: {}", g.adapter_description());
-        if path == SearchPath::Auto {
-            // A GPU that fails under `auto` is reported, and the CPU answers.
-            let failed = |e: gpu::GpuError| Ok((cpu(), "cpu".into(), Some(format!("{e}; searched on the CPU"))));
-            let (gpu_s, cpu_s) = match calibrate(&g, queries, docs, dim, tie_rank, k).await {
-                Ok(t) => t,
-                Err(e) => return failed(e),
-            };
-            let why = format!("auto: calibration gpu {:.1} ms, cpu {:.1} ms", gpu_s * 1e3, cpu_s * 1e3);
-            if cpu_s <= gpu_s {
-                return Ok((cpu(), format!("cpu ({why} on {})", g.adapter_description()), None));
-            }
-            return match g.top_k_with_stats(queries, docs, dim, tie_rank, k).await {
-                Ok((hits, stats)) => Ok((hits, format!("{gpu_name}{} ({why})", describe(&stats)), None)),
-                Err(e) => failed(e),
-            };
+    gpu: Option<Result<gpu::GpuSearcher, String>>,
+    /// `auto`'s calibration, once made: whether the GPU won, and the figures.
+    #[cfg(feature = "gpu")]
+    calibrated: Option<(bool, String)>,
+}
+
+impl Searcher {
+    pub fn new(path: SearchPath) -> Searcher {
+        Searcher {
+            path,
+            #[cfg(feature = "gpu")]
+            gpu: None,
+            #[cfg(feature = "gpu")]
+            calibrated: None,
         }
-        let (hits, stats) = g.top_k_with_stats(queries, docs, dim, tie_rank, k).await?;
-        Ok((hits, format!("{gpu_name}{}", describe(&stats)), None))
     }
-    #[cfg(not(feature = "gpu"))]
-    {
-        let notice = (path == SearchPath::Gpu)
-            .then(|| "GPU search is not available in this build; searching on the CPU instead".to_string());
-        Ok((cpu(), "cpu".into(), notice))
+
+    /// [`top_k`] on this path.
+    pub async fn top_k(
+        &mut self,
+        queries: &[f32],
+        docs: &[f32],
+        dim: usize,
+        tie_rank: &[u32],
+        k: usize,
+    ) -> crate::Result<(Hits, String, Option<String>)> {
+        let path = self.path;
+        let cpu = || cpu::top_k(queries, docs, dim, tie_rank, k);
+        let work = (queries.len() / dim.max(1)).saturating_mul(docs.len());
+        if path == SearchPath::Cpu || (path == SearchPath::Auto && work < AUTO_MIN_WORK) {
+            return Ok((cpu(), "cpu".into(), None));
+        }
+        #[cfg(feature = "gpu")]
+        {
+            if self.gpu.is_none() {
+                self.gpu = Some(gpu::GpuSearcher::new().await.map_err(|e| e.to_string()));
+            }
+            let g = match self.gpu.as_ref().expect("looked for above") {
+                Ok(g) => g,
+                Err(e) if path == SearchPath::Gpu => {
+                    return Ok((cpu(), "cpu".into(), Some(format!("{e}; searching on the CPU instead"))));
+                }
+                Err(_) => return Ok((cpu(), "cpu (auto: no GPU adapter)".into(), None)),
+            };
+            let gpu_name = format!("gpu: {}", g.adapter_description());
+            if path == SearchPath::Auto {
+                // A GPU that fails under `auto` is reported, and the CPU answers.
+                let failed = |e: gpu::GpuError| Ok((cpu(), "cpu".into(), Some(format!("{e}; searched on the CPU"))));
+                if self.calibrated.is_none() {
+                    let (gpu_s, cpu_s) = match calibrate(g, queries, docs, dim, tie_rank, k).await {
+                        Ok(t) => t,
+                        Err(e) => return failed(e),
+                    };
+                    let why = format!("auto: calibration gpu {:.1} ms, cpu {:.1} ms", gpu_s * 1e3, cpu_s * 1e3);
+                    self.calibrated = Some((gpu_s < cpu_s, why));
+                }
+                let (gpu_won, why) = self.calibrated.clone().expect("calibrated above");
+                if !gpu_won {
+                    return Ok((cpu(), format!("cpu ({why} on {})", g.adapter_description()), None));
+                }
+                return match g.top_k_with_stats(queries, docs, dim, tie_rank, k).await {
+                    Ok((hits, stats)) => Ok((hits, format!("{gpu_name}{} ({why})", describe(&stats)), None)),
+                    Err(e) => failed(e),
+                };
+            }
+            let (hits, stats) = g.top_k_with_stats(queries, docs, dim, tie_rank, k).await?;
+            Ok((hits, format!("{gpu_name}{}", describe(&stats)), None))
+        }
+        #[cfg(not(feature = "gpu"))]
+        {
+            let notice = (path == SearchPath::Gpu)
+                .then(|| "GPU search is not available in this build; searching on the CPU instead".to_string());
+            Ok((cpu(), "cpu".into(), notice))
+        }
     }
 }
 
