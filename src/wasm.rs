@@ -281,7 +281,8 @@ pub async fn search_top_k(
         )));
     }
     let ties: Vec<u32> = (0..(docs.len() / dim) as u32).collect();
-    let (hits, ran, notice) = crate::search::top_k(path, &queries, &docs, dim, &ties, k).await.map_err(js)?;
+    let (hits, ran, notice) =
+        crate::search::Searcher::new(path).top_k(&queries, &docs, dim, &ties, k).await.map_err(js)?;
     let ids: Vec<u32> = hits.iter().flatten().map(|&(d, _)| d).collect();
     let scores: Vec<f32> = hits.iter().flatten().map(|&(_, s)| s).collect();
     let out = Object::new();

@@ -146,23 +146,6 @@ const CALIBRATION_QUERIES: usize = 256;
 #[cfg(feature = "gpu")]
 const CALIBRATION_DOCS: usize = 16384;
 
-/// Exact top-k through the requested path. Returns the hits and a description of what ran
-/// (`"cpu"`, `"gpu: <adapter>"`, with `auto` the calibration that decided), plus a notice when
-/// the GPU was asked for but not usable.
-///
-/// Asynchronous because in the browser every GPU wait is a callback (see [`gpu`]); natively the
-/// future does its own waiting, and [`crate::block_on`] runs it. The CPU path never suspends.
-pub async fn top_k(
-    path: SearchPath,
-    queries: &[f32],
-    docs: &[f32],
-    dim: usize,
-    tie_rank: &[u32],
-    k: usize,
-) -> crate::Result<(Hits, String, Option<String>)> {
-    Searcher::new(path).top_k(queries, docs, dim, tie_rank, k).await
-}
-
 /// A search path kept across searches: the GPU adapter is looked for, and `auto`'s calibration
 /// made, once — a streamed evaluation searches once per shard.
 pub struct Searcher {
@@ -186,7 +169,13 @@ impl Searcher {
         }
     }
 
-    /// [`top_k`] on this path.
+    /// Exact top-k through this path. Returns the hits and a description of what ran (`"cpu"`,
+    /// `"gpu: <adapter>"`, with `auto` the calibration that decided), plus a notice when the GPU
+    /// was asked for but not usable.
+    ///
+    /// Asynchronous because in the browser every GPU wait is a callback (see [`gpu`]); natively
+    /// the future does its own waiting, and [`crate::block_on`] runs it. The CPU path never
+    /// suspends.
     pub async fn top_k(
         &mut self,
         queries: &[f32],
