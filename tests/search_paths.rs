@@ -125,7 +125,7 @@ fn no_adapter_falls_back_to_the_cpu_with_a_notice() {
 /// hits are those of the path it names.
 #[test]
 fn auto_takes_the_path_the_calibration_timed_faster() {
-    use embeval::search::{cpu, top_k, AUTO_MIN_WORK};
+    use embeval::search::{cpu, Searcher, AUTO_MIN_WORK};
     let mut rng = 0x2545f491u32;
     let mut next = || {
         rng ^= rng << 13;
@@ -139,14 +139,20 @@ fn auto_takes_the_path_the_calibration_timed_faster() {
     let ties: Vec<u32> = (0..nd as u32).collect();
     assert!(nq * nd * DIM >= AUTO_MIN_WORK);
 
-    let (small, path, notice) =
-        embeval::block_on(top_k(SearchPath::Auto, &q[..8 * DIM], &d[..1000 * DIM], DIM, &ties[..1000], 10))
-            .unwrap()
-            .unwrap();
+    let (small, path, notice) = embeval::block_on(Searcher::new(SearchPath::Auto).top_k(
+        &q[..8 * DIM],
+        &d[..1000 * DIM],
+        DIM,
+        &ties[..1000],
+        10,
+    ))
+    .unwrap()
+    .unwrap();
     assert_eq!((path.as_str(), notice), ("cpu", None), "small work stays on the CPU");
     assert_eq!(small, cpu::top_k(&q[..8 * DIM], &d[..1000 * DIM], DIM, &ties[..1000], 10));
 
-    let (hits, path, notice) = embeval::block_on(top_k(SearchPath::Auto, &q, &d, DIM, &ties, 10)).unwrap().unwrap();
+    let (hits, path, notice) =
+        embeval::block_on(Searcher::new(SearchPath::Auto).top_k(&q, &d, DIM, &ties, 10)).unwrap().unwrap();
     eprintln!("auto: {path} {notice:?}");
     if path == "cpu (auto: no GPU adapter)" {
         eprintln!("SKIPPED calibration: no GPU adapter");
