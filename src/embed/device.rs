@@ -105,7 +105,7 @@ impl Opened {
         match choice {
             DeviceChoice::Cpu => Ok(cpu()),
             DeviceChoice::Cuda(n) => Device::new_cuda(n)
-                .map(|device| Opened { name: cuda_name(&device, n), device })
+                .map(|device| cuda_opened(device, n))
                 .map_err(|e| gpu_error(&format!("cuda:{n}"), e, "check nvidia-smi and the GPU number")),
             DeviceChoice::Metal => Device::new_metal(0)
                 .map(|device| Opened { device, name: "metal".into() })
@@ -113,7 +113,7 @@ impl Opened {
             DeviceChoice::Auto => {
                 if utils::cuda_is_available() {
                     if let Ok(device) = Device::new_cuda(0) {
-                        return Ok(Opened { name: cuda_name(&device, 0), device });
+                        return Ok(cuda_opened(device, 0));
                     }
                 }
                 if utils::metal_is_available() {
@@ -125,6 +125,62 @@ impl Opened {
             }
         }
     }
+}
+
+/// A CUDA device as opened: named, its memory pool keeping what it frees.
+#[cfg(feature = "models")]
+fn cuda_opened(device: candle_core::Device, n: usize) -> Opened {
+    keep_freed_memory(&device);
+    Opened { name: cuda_name(&device, n), device }
+}
+
+/// cudarc allocates with `cuMemAllocAsync` from the device's memory pool, whose release threshold
+/// is 0 by default: at every synchronisation — each batch ends in one, copying its vectors to
+/// the host — the pool hands all its unused memory back to the driver, and the next batch maps
+/// it again. A threshold of `u64::MAX` keeps it, as PyTorch's caching allocator does; an
+/// out-of-memory retry first gives it back ([`release_freed_memory`]). Best effort: a driver
+/// that refuses leaves the default.
+#[cfg(feature = "models")]
+fn keep_freed_memory(device: &candle_core::Device) {
+    #[cfg(feature = "cuda")]
+    if let candle_core::Device::Cuda(d) = device {
+        use candle_core::cuda_backend::cudarc::driver::{result, sys};
+        let stream = d.cuda_stream();
+        let ctx = stream.context();
+        if ctx.has_async_alloc() {
+            let mut keep = u64::MAX;
+            // SAFETY: the pool is the device's current one, and the release threshold is a u64.
+            let _ = unsafe {
+                result::device::get_mem_pool(ctx.cu_device()).and_then(|pool| {
+                    result::mem_pool::set_attribute(
+                        pool,
+                        sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+                        (&mut keep as *mut u64).cast(),
+                    )
+                })
+            };
+        }
+    }
+    let _ = device;
+}
+
+/// Gives the memory a CUDA pool keeps ([`keep_freed_memory`]) back to the driver, so that a
+/// batch retried after running out of memory finds all of it. Nothing elsewhere.
+#[cfg(feature = "models")]
+pub fn release_freed_memory(device: &candle_core::Device) {
+    #[cfg(feature = "cuda")]
+    if let candle_core::Device::Cuda(d) = device {
+        use candle_core::cuda_backend::cudarc::driver::result;
+        let stream = d.cuda_stream();
+        let ctx = stream.context();
+        if ctx.has_async_alloc() {
+            let _ = stream.synchronize();
+            // SAFETY: the pool is the device's current one; trimming frees only unused memory.
+            let _ =
+                unsafe { result::device::get_mem_pool(ctx.cu_device()).and_then(|p| result::mem_pool::trim_to(p, 0)) };
+        }
+    }
+    let _ = device;
 }
 
 /// `cuda:N (GPU name)` where the driver tells the name.

@@ -456,7 +456,13 @@ impl Encoder {
                 mask[r * len..r * len + n].copy_from_slice(e.get_attention_mask());
                 types[r * len..r * len + n].copy_from_slice(e.get_type_ids());
             }
-            let pooled = self.forward(ids, mask, types, batch.len(), len).map_err(|e| candle_message(&e))?;
+            let pooled = self.forward(ids, mask, types, batch.len(), len).map_err(|e| {
+                let message = candle_message(&e);
+                if super::device::is_out_of_memory(&message) {
+                    super::device::release_freed_memory(&self.device);
+                }
+                message
+            })?;
             for (r, &i) in batch.iter().enumerate() {
                 out[i * dim..(i + 1) * dim].copy_from_slice(&pooled[r * dim..(r + 1) * dim]);
                 stats.tokens += lens[i];
