@@ -495,6 +495,8 @@ impl Encoder {
     /// start: a batch that still runs out of memory is halved ([`run_batches`]).
     fn token_budget(&self) -> usize {
         const CPU_BUDGET: usize = 16384;
+        // Memory an earlier model's batches left in the CUDA pool counts as free.
+        super::device::release_freed_memory(&self.device);
         let Some((free, _)) = super::device::free_memory(&self.device) else {
             return CPU_BUDGET;
         };
