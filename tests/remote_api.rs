@@ -303,7 +303,8 @@ fn blank_texts_are_not_sent_and_score_as_zero_vectors() {
     std::fs::write(&corpus, docs).unwrap();
     let server = Server::start(Behaviour::new(Protocol::OpenAi, None));
     let model = format!("api=openai:test-model@{}", server.base);
-    let args = ["--model", &model, "--no-cache", "--batch-size", "2"];
+    // One request at a time, so the log's order is the client's.
+    let args = ["--model", &model, "--no-cache", "--batch-size", "2", "--api-concurrency", "1"];
     let (api, api_pq) = eval_ok(&dir, &tmp.path().join("api"), &args, &[]);
     let emb = format!("api={}", same_vectors_as_npy(&dir, tmp.path()));
     let (npy, npy_pq) = eval_ok(&dir, &tmp.path().join("npy"), &["--model", &emb], &[]);

@@ -12,6 +12,9 @@
 #                    6 GiB); 512 texts of ~2,700 tokens asked in one pass are batched under
 #                    candle's 32-bit element counts
 #   encode:MODEL     tokens/s per dtype, MODEL = qwen3-0.6b or xlmr-large
+#   profile:MODEL    where embeval's time goes in bf16, phase by phase (EMBEVAL_PROFILE=1:
+#                    the device synchronised around each phase; shares, not speed) — not in
+#                    the default steps
 #   search           exact top-100 at the end-to-end size
 #
 # Needs: an NVIDIA GPU, python3 with torch (CUDA), transformers, sentence-transformers and
@@ -134,6 +137,12 @@ EOF
     done
 }
 
+profile() {
+    EMBEVAL_PROFILE=1 "$bin" eval --data "$data" --model "$out/models/$1" --device "$device" --dtype bf16 \
+        --batch-size "${EMBEVAL_BENCH_BATCH:-32}" --max-batch-tokens 100000000 --no-cache --search cpu --quiet \
+        --out "$out/profile" 2>&1 >/dev/null | grep -A12 '^profile of encoding'
+}
+
 search() {
     # Encoding 1M documents takes their token count ÷ the tokens/s above; this is the search.
     python3 benches/gpu/reference.py search ${shape//x/ } --device "$device"
@@ -149,7 +158,8 @@ for step in "${steps[@]}"; do
         checks) checks ;;
         oom) oom ;;
         encode:*) encode "${step#encode:}" ;;
+        profile:*) profile "${step#profile:}" ;;
         search) search ;;
-        *) echo "unknown step '$step': checks, oom, encode:qwen3-0.6b, encode:xlmr-large or search" >&2; exit 2 ;;
+        *) echo "unknown step '$step': checks, oom, encode:MODEL, profile:MODEL (MODEL: qwen3-0.6b, xlmr-large) or search" >&2; exit 2 ;;
     esac
 done

@@ -484,6 +484,9 @@ impl Encoder {
         stats.oom_retries = schedule.halvings;
         stats.max_batch_tokens = schedule.budget;
         progress.end();
+        if let Some(table) = super::profile::take(&format!("encoding {} texts on {}", texts.len(), self.info.device)) {
+            eprint!("{table}");
+        }
         stats.finish(clock.elapsed().as_secs_f64(), batch_times);
         Ok((out, stats))
     }
@@ -534,12 +537,14 @@ impl Encoder {
             Arch::Qwen3(m) => m.forward(&ids, &mask)?,
         };
         // Pooling and normalisation in f32 whatever the model's dtype.
-        let hidden = hidden.to_dtype(DType::F32)?;
-        let mut pooled = self.pooling.apply(&hidden, &mask)?;
-        if self.normalize {
-            pooled = pooling::normalize(&pooled)?;
-        }
-        pooled.flatten_all()?.to_vec1::<f32>()
+        super::profile::phase("pooling, to the host", &self.device, || {
+            let hidden = hidden.to_dtype(DType::F32)?;
+            let mut pooled = self.pooling.apply(&hidden, &mask)?;
+            if self.normalize {
+                pooled = pooling::normalize(&pooled)?;
+            }
+            pooled.flatten_all()?.to_vec1::<f32>()
+        })
     }
 }
 

@@ -6,6 +6,8 @@
 //! PyTorch's attention kernels do.
 
 use candle_core::{Module, Tensor};
+
+use super::profile::phase;
 use candle_nn::{layer_norm, linear, LayerNorm, Linear, VarBuilder};
 
 /// The activation between the two feed-forward products.
@@ -74,18 +76,24 @@ impl GraphLayer {
     pub fn forward(&self, x: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
         let (b, s, h) = x.dims3()?;
         let d = h / self.heads;
+        let dev = x.device();
         let split = |t: Tensor| t.reshape((b, s, self.heads, d))?.transpose(1, 2)?.contiguous();
-        let q = split(self.q.forward(x)?)?;
-        let k = split(self.k.forward(x)?)?;
-        let v = split(self.v.forward(x)?)?;
-        let ctx = super::attention::attention(&q, &k, &v, &[bias])?.transpose(1, 2)?.reshape((b, s, h))?;
-        let a = self.attn_norm.forward(&(self.attn_out.forward(&ctx)? + x)?)?;
-        let i = self.ffn_in.forward(&a)?;
-        let i = match self.act {
-            Act::Gelu => i.gelu_erf()?,
-            Act::GeluTanh => i.gelu()?,
-            Act::Relu => i.relu()?,
-        };
-        self.out_norm.forward(&(self.ffn_out.forward(&i)? + a)?)
+        let (q, k, v) = phase("q k v", dev, || {
+            Ok((split(self.q.forward(x)?)?, split(self.k.forward(x)?)?, split(self.v.forward(x)?)?))
+        })?;
+        let ctx = phase("attention", dev, || super::attention::attention(&q, &k, &v, &[bias]))?;
+        let a = phase("attention output", dev, || {
+            let ctx = ctx.transpose(1, 2)?.reshape((b, s, h))?;
+            self.attn_norm.forward(&(self.attn_out.forward(&ctx)? + x)?)
+        })?;
+        phase("feed-forward", dev, || {
+            let i = self.ffn_in.forward(&a)?;
+            let i = match self.act {
+                Act::Gelu => i.gelu_erf()?,
+                Act::GeluTanh => i.gelu()?,
+                Act::Relu => i.relu()?,
+            };
+            self.out_norm.forward(&(self.ffn_out.forward(&i)? + &a)?)
+        })
     }
 }

@@ -35,6 +35,8 @@ pub mod mpnet;
 pub mod pooling;
 pub mod precomputed;
 #[cfg(feature = "models")]
+pub mod profile;
+#[cfg(feature = "models")]
 pub mod qwen3;
 #[cfg(feature = "models")]
 pub mod rope;

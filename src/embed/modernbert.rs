@@ -23,6 +23,7 @@ use candle_core::{Device, Module, Tensor, D};
 use candle_nn::{embedding, layer_norm_no_bias, linear_no_bias, Embedding, LayerNorm, Linear, VarBuilder};
 
 use super::hf_config::ConfigJson;
+use super::profile::phase;
 
 #[derive(Debug, Clone, PartialEq)]
 struct Config {
@@ -122,23 +123,28 @@ impl Layer {
     fn forward(&self, x: &Tensor, heads: usize, rope: &(Tensor, Tensor), masks: &Masks) -> candle_core::Result<Tensor> {
         let (b, s, h) = x.dims3()?;
         let d = h / heads;
-        let normed = match &self.attn_norm {
-            Some(n) => n.forward(x)?,
-            None => x.clone(),
-        };
-        // [b, s, 3, heads, d] → q, k, v as [b, heads, s, d].
-        let qkv = self.wqkv.forward(&normed)?.reshape((b, s, 3, heads, d))?;
-        let part = |i: usize| qkv.narrow(2, i, 1)?.squeeze(2)?.transpose(1, 2)?.contiguous();
-        let q = candle_nn::rotary_emb::rope(&part(0)?, &rope.0, &rope.1)?;
-        let k = candle_nn::rotary_emb::rope(&part(1)?, &rope.0, &rope.1)?;
-        let v = part(2)?;
+        let dev = x.device();
+        let (q, k, v) = phase("q k v", dev, || {
+            let normed = match &self.attn_norm {
+                Some(n) => n.forward(x)?,
+                None => x.clone(),
+            };
+            // [b, s, 3, heads, d] → q, k, v as [b, heads, s, d].
+            let qkv = self.wqkv.forward(&normed)?.reshape((b, s, 3, heads, d))?;
+            let part = |i: usize| qkv.narrow(2, i, 1)?.squeeze(2)?.transpose(1, 2)?.contiguous();
+            let q = candle_nn::rotary_emb::rope(&part(0)?, &rope.0, &rope.1)?;
+            Ok((q, candle_nn::rotary_emb::rope(&part(1)?, &rope.0, &rope.1)?, part(2)?))
+        })?;
         let biases: &[&Tensor] = if self.local { &[&masks.padding, &masks.window] } else { &[&masks.padding] };
-        let ctx = super::attention::attention(&q, &k, &v, biases)?.transpose(1, 2)?.reshape((b, s, h))?;
-        let x = (x + self.attn_wo.forward(&ctx)?)?;
-        let ag = self.wi.forward(&self.mlp_norm.forward(&x)?)?;
-        let half = ag.dim(D::Minus1)? / 2;
-        let mlp = (ag.narrow(D::Minus1, 0, half)?.gelu_erf()? * ag.narrow(D::Minus1, half, half)?)?;
-        x + self.mlp_wo.forward(&mlp)?
+        let ctx = phase("attention", dev, || super::attention::attention(&q, &k, &v, biases))?;
+        let x =
+            phase("attention output", dev, || x + self.attn_wo.forward(&ctx.transpose(1, 2)?.reshape((b, s, h))?)?)?;
+        phase("feed-forward", dev, || {
+            let ag = self.wi.forward(&self.mlp_norm.forward(&x)?)?;
+            let half = ag.dim(D::Minus1)? / 2;
+            let mlp = (ag.narrow(D::Minus1, 0, half)?.gelu_erf()? * ag.narrow(D::Minus1, half, half)?)?;
+            x.add(&self.mlp_wo.forward(&mlp)?)
+        })
     }
 }
 

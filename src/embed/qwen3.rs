@@ -24,6 +24,7 @@ use candle_core::{Device, Module, Tensor};
 use candle_nn::{embedding, linear_b, linear_no_bias, rms_norm, Embedding, Linear, RmsNorm, VarBuilder};
 
 use super::hf_config::ConfigJson;
+use super::profile::phase;
 
 #[derive(Debug)]
 struct Config {
@@ -109,13 +110,15 @@ impl Attention {
             };
             t.transpose(1, 2)?.contiguous()
         };
-        let q = heads(self.q_proj.forward(x)?, self.heads, Some(&self.q_norm))?;
-        let k = heads(self.k_proj.forward(x)?, self.kv_heads, Some(&self.k_norm))?;
-        let v = heads(self.v_proj.forward(x)?, self.kv_heads, None)?;
-        let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
-        let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
-        let ctx = super::attention::attention(&q, &k, &v, &[mask])?.transpose(1, 2)?.reshape((b, s, self.heads * d))?;
-        self.o_proj.forward(&ctx)
+        let dev = x.device();
+        let (q, k, v) = phase("q k v", dev, || {
+            let q = heads(self.q_proj.forward(x)?, self.heads, Some(&self.q_norm))?;
+            let k = heads(self.k_proj.forward(x)?, self.kv_heads, Some(&self.k_norm))?;
+            let v = heads(self.v_proj.forward(x)?, self.kv_heads, None)?;
+            Ok((candle_nn::rotary_emb::rope(&q, cos, sin)?, candle_nn::rotary_emb::rope(&k, cos, sin)?, v))
+        })?;
+        let ctx = phase("attention", dev, || super::attention::attention(&q, &k, &v, &[mask]))?;
+        phase("attention output", dev, || self.o_proj.forward(&ctx.transpose(1, 2)?.reshape((b, s, self.heads * d))?))
     }
 }
 
@@ -143,10 +146,13 @@ impl Layer {
     }
 
     fn forward(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-        let x = (x + self.self_attn.forward(&self.input_layernorm.forward(x)?, cos, sin, mask)?)?;
-        let h = self.post_attention_layernorm.forward(&x)?;
-        let mlp = self.down_proj.forward(&(self.gate_proj.forward(&h)?.silu()? * self.up_proj.forward(&h)?)?)?;
-        x + mlp
+        let normed = phase("norms", x.device(), || self.input_layernorm.forward(x))?;
+        let x = (x + self.self_attn.forward(&normed, cos, sin, mask)?)?;
+        phase("feed-forward", x.device(), || {
+            let h = self.post_attention_layernorm.forward(&x)?;
+            let mlp = self.down_proj.forward(&(self.gate_proj.forward(&h)?.silu()? * self.up_proj.forward(&h)?)?)?;
+            x.add(&mlp)
+        })
     }
 }
 
