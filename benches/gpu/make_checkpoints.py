@@ -39,6 +39,10 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 HERE = os.path.dirname(os.path.abspath(__file__))
 TINY = os.path.join(HERE, "..", "..", "tests", "fixtures", "tiny_models")
 
+# What every XLM-RoBERTa shape below shares (the real models' vocabulary and special tokens).
+XLMR = dict(model_type="xlm-roberta", vocab_size=250002, type_vocab_size=1, pad_token_id=1, bos_token_id=0,
+            eos_token_id=2, layer_norm_eps=1e-5)
+
 SHAPES = {
     "qwen3-0.6b": dict(
         source="qwen3-embedding",
@@ -50,16 +54,14 @@ SHAPES = {
     ),
     "xlmr-large": dict(
         source="xlm-roberta",
-        config=dict(model_type="xlm-roberta", hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
-                    intermediate_size=4096, vocab_size=250002, max_position_embeddings=8194,
-                    type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5),
+        config=dict(XLMR, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
+                    max_position_embeddings=8194),
         pooling="cls",
     ),
     "xlmr-base": dict(
         source="xlm-roberta",
-        config=dict(model_type="xlm-roberta", hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                    intermediate_size=3072, vocab_size=250002, max_position_embeddings=514,
-                    type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5),
+        config=dict(XLMR, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+                    max_position_embeddings=514),
         pooling="mean",
     ),
 }

@@ -197,8 +197,6 @@ impl Client {
                                       part before /embeddings, often ending in /v1)"
                                     .into(),
                             })?;
-                            progress.advance(chunk.len() as u64);
-                            // (empty texts advance with the answer that carries their rows)
                             Ok((answer, retries, t.elapsed().as_secs_f64()))
                         })
                     })
@@ -218,16 +216,17 @@ impl Client {
                 size = Some(answer.dim);
                 stats.retries += retries;
                 stats.tokens += answer.tokens.unwrap_or(0);
+                // This range's rows: the answer's, with zeros for its empty texts.
                 let range = ranges[b].clone();
                 let mut rows = answer.vectors.chunks_exact(answer.dim);
-                let vectors: Vec<f32> = texts[range.clone()]
-                    .iter()
-                    .flat_map(|t| match empty(t) {
-                        true => vec![0.0; answer.dim],
-                        false => rows.next().expect("one row per text sent").to_vec(),
-                    })
-                    .collect();
-                progress.advance((range.len() - batches[b].len()) as u64);
+                let mut vectors = Vec::with_capacity(range.len() * answer.dim);
+                for t in &texts[range.clone()] {
+                    match empty(t) {
+                        true => vectors.resize(vectors.len() + answer.dim, 0.0),
+                        false => vectors.extend_from_slice(rows.next().expect("one row per text sent")),
+                    }
+                }
+                progress.advance(range.len() as u64);
                 done(range.start, &vectors, answer.dim)?;
                 times.push(seconds);
             }
@@ -327,7 +326,6 @@ impl Client {
     }
 }
 
-/// The host of an `http://` or `https://` URL (`None` for anything else).
 /// `texts` cut into consecutive ranges of at most `batch_size` texts that are not `empty`
 /// (at least one each), the empty ones joining the range around them.
 fn request_ranges(texts: &[&str], batch_size: usize, empty: impl Fn(&str) -> bool) -> Vec<std::ops::Range<usize>> {
@@ -350,6 +348,7 @@ fn request_ranges(texts: &[&str], batch_size: usize, empty: impl Fn(&str) -> boo
     ranges
 }
 
+/// The host of an `http://` or `https://` URL (`None` for anything else).
 fn host(url: &str) -> Option<&str> {
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
     let authority = rest.split(['/', '?', '#']).next()?;

@@ -86,10 +86,16 @@ struct CandleBert {
 impl CandleBert {
     fn load(vb: VarBuilder, c: &Config, first_position: usize) -> candle_core::Result<CandleBert> {
         let e = vb.pp("embeddings");
-        let act = match c.hidden_act {
-            HiddenAct::Gelu => Act::Gelu,
-            HiddenAct::GeluApproximate => Act::GeluTanh,
-            HiddenAct::Relu => Act::Relu,
+        let shape = gl::Shape {
+            hidden: c.hidden_size,
+            intermediate: c.intermediate_size,
+            eps: c.layer_norm_eps,
+            heads: c.num_attention_heads,
+            act: match c.hidden_act {
+                HiddenAct::Gelu => Act::Gelu,
+                HiddenAct::GeluApproximate => Act::GeluTanh,
+                HiddenAct::Relu => Act::Relu,
+            },
         };
         Ok(CandleBert {
             first_position: first_position as u32,
@@ -97,30 +103,10 @@ impl CandleBert {
             position_embeddings: embedding(c.max_position_embeddings, c.hidden_size, e.pp("position_embeddings"))?,
             token_type_embeddings: embedding(c.type_vocab_size, c.hidden_size, e.pp("token_type_embeddings"))?,
             layer_norm: layer_norm(c.hidden_size, c.layer_norm_eps, e.pp("LayerNorm"))?,
-            layers: (0..c.num_hidden_layers)
-                .map(|n| {
-                    let l = vb.pp(format!("encoder.layer.{n}"));
-                    let (att, out) = (l.pp("attention"), l.pp("output"));
-                    let names = gl::Names {
-                        q: att.pp("self").pp("query"),
-                        k: att.pp("self").pp("key"),
-                        v: att.pp("self").pp("value"),
-                        attn_out: att.pp("output").pp("dense"),
-                        attn_norm: att.pp("output").pp("LayerNorm"),
-                        ffn_in: l.pp("intermediate").pp("dense"),
-                        ffn_out: out.pp("dense"),
-                        out_norm: out.pp("LayerNorm"),
-                    };
-                    GraphLayer::load(
-                        names,
-                        c.hidden_size,
-                        c.intermediate_size,
-                        c.layer_norm_eps,
-                        c.num_attention_heads,
-                        act,
-                    )
-                })
-                .collect::<candle_core::Result<_>>()?,
+            layers: GraphLayer::load_all(&vb, c.num_hidden_layers, &shape, |att| {
+                let (s, o) = (att.pp("self"), att.pp("output"));
+                [s.pp("query"), s.pp("key"), s.pp("value"), o.pp("dense"), o.pp("LayerNorm")]
+            })?,
         })
     }
 

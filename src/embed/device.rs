@@ -143,23 +143,12 @@ fn cuda_opened(device: candle_core::Device, n: usize) -> Opened {
 #[cfg(feature = "models")]
 fn keep_freed_memory(device: &candle_core::Device) {
     #[cfg(feature = "cuda")]
-    if let candle_core::Device::Cuda(d) = device {
+    if let Some(pool) = memory_pool(device) {
         use candle_core::cuda_backend::cudarc::driver::{result, sys};
-        let stream = d.cuda_stream();
-        let ctx = stream.context();
-        if ctx.has_async_alloc() {
-            let mut keep = u64::MAX;
-            // SAFETY: the pool is the device's current one, and the release threshold is a u64.
-            let _ = unsafe {
-                result::device::get_mem_pool(ctx.cu_device()).and_then(|pool| {
-                    result::mem_pool::set_attribute(
-                        pool,
-                        sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
-                        (&mut keep as *mut u64).cast(),
-                    )
-                })
-            };
-        }
+        let mut keep = u64::MAX;
+        let threshold = sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD;
+        // SAFETY: a valid pool, and the release threshold is a u64.
+        let _ = unsafe { result::mem_pool::set_attribute(pool, threshold, (&mut keep as *mut u64).cast()) };
     }
     let _ = device;
 }
@@ -169,18 +158,28 @@ fn keep_freed_memory(device: &candle_core::Device) {
 #[cfg(feature = "models")]
 pub fn release_freed_memory(device: &candle_core::Device) {
     #[cfg(feature = "cuda")]
-    if let candle_core::Device::Cuda(d) = device {
-        use candle_core::cuda_backend::cudarc::driver::result;
-        let stream = d.cuda_stream();
-        let ctx = stream.context();
-        if ctx.has_async_alloc() {
-            let _ = stream.synchronize();
-            // SAFETY: the pool is the device's current one; trimming frees only unused memory.
-            let _ =
-                unsafe { result::device::get_mem_pool(ctx.cu_device()).and_then(|p| result::mem_pool::trim_to(p, 0)) };
+    if let Some(pool) = memory_pool(device) {
+        if device.synchronize().is_ok() {
+            // SAFETY: a valid pool; trimming frees only memory no allocation uses.
+            let _ = unsafe { candle_core::cuda_backend::cudarc::driver::result::mem_pool::trim_to(pool, 0) };
         }
     }
     let _ = device;
+}
+
+/// The memory pool cudarc allocates from on a CUDA device (`None`: not CUDA, or the driver
+/// allocates without pools).
+#[cfg(feature = "cuda")]
+fn memory_pool(device: &candle_core::Device) -> Option<candle_core::cuda_backend::cudarc::driver::sys::CUmemoryPool> {
+    use candle_core::cuda_backend::cudarc::driver::result;
+    let candle_core::Device::Cuda(d) = device else { return None };
+    let stream = d.cuda_stream();
+    let ctx = stream.context();
+    if !ctx.has_async_alloc() {
+        return None;
+    }
+    // SAFETY: the device is the context's own.
+    unsafe { result::device::get_mem_pool(ctx.cu_device()) }.ok()
 }
 
 /// `cuda:N (GPU name)` where the driver tells the name.

@@ -431,20 +431,21 @@ impl Encoder {
         let schedule = run_batches(&lens, options.batch_size, budget, self.shape, |batch| {
             let t = web_time::Instant::now();
             let len = batch.iter().map(|&i| lens[i]).max().unwrap_or(0).max(1);
-            // batches() caps several texts; one text alone can still be too long for the GPU.
-            let elements = len * self.shape.per_token(len);
-            if !matches!(self.device, Device::Cpu) && elements > MAX_TENSOR_ELEMENTS {
-                return Err(format!(
-                    "a text of {len} tokens makes attention scores of {elements} elements, more than candle's GPU \
-                     kernels can count (2^31 here); lower --max-length"
-                ));
-            }
-            // On the CPU an allocation the host cannot give aborts the process (Rust's allocator)
-            // or wakes the OOM killer: a batch estimated past the available memory is treated as
-            // out of memory before it runs, so it is halved like a GPU batch.
             if matches!(self.device, Device::Cpu) {
+                // An allocation the host cannot give aborts the process (Rust's allocator) or
+                // wakes the OOM killer: a batch estimated past the available memory is treated as
+                // out of memory before it runs, so it is halved like a GPU batch.
                 let available = super::device::host_available_memory();
                 fits_in_host(batch.len(), len, self.bytes_per_token(len), available)?;
+            } else {
+                // batches() caps several texts; one text alone can still be too long for the GPU.
+                let elements = len * self.shape.per_token(len);
+                if elements > MAX_TENSOR_ELEMENTS {
+                    return Err(format!(
+                        "a text of {len} tokens makes attention scores of {elements} elements, more than candle's \
+                         GPU kernels can count (2^31 here); lower --max-length"
+                    ));
+                }
             }
             let mut ids = vec![self.pad_id; batch.len() * len];
             let mut mask = vec![0u32; batch.len() * len];

@@ -6,9 +6,9 @@
 //! PyTorch's attention kernels do.
 
 use candle_core::{Module, Tensor};
+use candle_nn::{layer_norm, linear, LayerNorm, Linear, VarBuilder};
 
 use super::profile::phase;
-use candle_nn::{layer_norm, linear, LayerNorm, Linear, VarBuilder};
 
 /// The activation between the two feed-forward products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,17 +20,20 @@ pub enum Act {
     Relu,
 }
 
-/// Where a layer's tensors sit in the checkpoint (each a [`VarBuilder`] prefix).
-pub struct Names<'a> {
-    pub q: VarBuilder<'a>,
-    pub k: VarBuilder<'a>,
-    pub v: VarBuilder<'a>,
-    pub attn_out: VarBuilder<'a>,
-    pub attn_norm: VarBuilder<'a>,
-    pub ffn_in: VarBuilder<'a>,
-    pub ffn_out: VarBuilder<'a>,
-    pub out_norm: VarBuilder<'a>,
+/// A layer's widths and activation.
+pub struct Shape {
+    pub hidden: usize,
+    /// The feed-forward's inner width.
+    pub intermediate: usize,
+    /// LayerNorm's epsilon.
+    pub eps: f64,
+    pub heads: usize,
+    pub act: Act,
 }
+
+/// Where one layer's attention tensors sit under its `attention.` prefix: q, k, v, the output
+/// projection and its LayerNorm.
+pub type AttentionNames<'a> = [VarBuilder<'a>; 5];
 
 /// `a = LN(x + Attn(x)·Wo)`, `LN(a + act(a·W1)·W2)`.
 pub struct GraphLayer {
@@ -47,28 +50,34 @@ pub struct GraphLayer {
 }
 
 impl GraphLayer {
-    /// `hidden` wide, `intermediate` in the feed-forward, LayerNorm `eps`.
-    pub fn load(
-        n: Names,
-        hidden: usize,
-        intermediate: usize,
-        eps: f64,
-        heads: usize,
-        act: Act,
-    ) -> candle_core::Result<Self> {
-        let h = hidden;
-        Ok(GraphLayer {
-            q: linear(h, h, n.q)?,
-            k: linear(h, h, n.k)?,
-            v: linear(h, h, n.v)?,
-            attn_out: linear(h, h, n.attn_out)?,
-            attn_norm: layer_norm(h, eps, n.attn_norm)?,
-            ffn_in: linear(h, intermediate, n.ffn_in)?,
-            ffn_out: linear(intermediate, h, n.ffn_out)?,
-            out_norm: layer_norm(h, eps, n.out_norm)?,
-            heads,
-            act,
-        })
+    /// The `layers` layers under `encoder.layer.N`, with the feed-forward where BERT and MPNet
+    /// both keep it (`intermediate.dense`, `output.dense`, `output.LayerNorm`) and the attention
+    /// where `attention` says, given `encoder.layer.N.attention`.
+    pub fn load_all<'a>(
+        vb: &VarBuilder<'a>,
+        layers: usize,
+        shape: &Shape,
+        attention: impl Fn(VarBuilder<'a>) -> AttentionNames<'a>,
+    ) -> candle_core::Result<Vec<GraphLayer>> {
+        let (h, eps) = (shape.hidden, shape.eps);
+        (0..layers)
+            .map(|n| {
+                let l = vb.pp(format!("encoder.layer.{n}"));
+                let [q, k, v, attn_out, attn_norm] = attention(l.pp("attention"));
+                Ok(GraphLayer {
+                    q: linear(h, h, q)?,
+                    k: linear(h, h, k)?,
+                    v: linear(h, h, v)?,
+                    attn_out: linear(h, h, attn_out)?,
+                    attn_norm: layer_norm(h, eps, attn_norm)?,
+                    ffn_in: linear(h, shape.intermediate, l.pp("intermediate").pp("dense"))?,
+                    ffn_out: linear(shape.intermediate, h, l.pp("output").pp("dense"))?,
+                    out_norm: layer_norm(h, eps, l.pp("output").pp("LayerNorm"))?,
+                    heads: shape.heads,
+                    act: shape.act,
+                })
+            })
+            .collect()
     }
 
     /// `x` `[b, s, h]` in the model's dtype; `bias` broadcastable to `[b, heads, s, s]` in

@@ -131,30 +131,17 @@ impl MPNet {
 
 impl CandleMPNet {
     fn load(vb: VarBuilder, c: &Config) -> candle_core::Result<CandleMPNet> {
-        let layers = (0..c.num_hidden_layers)
-            .map(|i| {
-                let l = vb.pp(format!("encoder.layer.{i}"));
-                let (att, out) = (l.pp("attention"), l.pp("output"));
-                let names = gl::Names {
-                    q: att.pp("attn").pp("q"),
-                    k: att.pp("attn").pp("k"),
-                    v: att.pp("attn").pp("v"),
-                    attn_out: att.pp("attn").pp("o"),
-                    attn_norm: att.pp("LayerNorm"),
-                    ffn_in: l.pp("intermediate").pp("dense"),
-                    ffn_out: out.pp("dense"),
-                    out_norm: out.pp("LayerNorm"),
-                };
-                GraphLayer::load(
-                    names,
-                    c.hidden_size,
-                    c.intermediate_size,
-                    c.layer_norm_eps,
-                    c.num_attention_heads,
-                    Act::Gelu,
-                )
-            })
-            .collect::<Result<_, _>>()?;
+        let shape = gl::Shape {
+            hidden: c.hidden_size,
+            intermediate: c.intermediate_size,
+            eps: c.layer_norm_eps,
+            heads: c.num_attention_heads,
+            act: Act::Gelu,
+        };
+        let layers = GraphLayer::load_all(&vb, c.num_hidden_layers, &shape, |att| {
+            let a = att.pp("attn");
+            [a.pp("q"), a.pp("k"), a.pp("v"), a.pp("o"), att.pp("LayerNorm")]
+        })?;
         Ok(CandleMPNet {
             embeddings: Embeddings::load(vb.pp("embeddings"), c)?,
             layers,

@@ -214,8 +214,8 @@ impl Searcher {
                     let why = format!("auto: calibration gpu {:.1} ms, cpu {:.1} ms", gpu_s * 1e3, cpu_s * 1e3);
                     self.calibrated = Some((gpu_s < cpu_s, why));
                 }
-                let (gpu_won, why) = self.calibrated.clone().expect("calibrated above");
-                if !gpu_won {
+                let (gpu_won, why) = self.calibrated.as_ref().expect("calibrated above");
+                if !*gpu_won {
                     return Ok((cpu(), format!("cpu ({why} on {})", g.adapter_description()), None));
                 }
                 return match g.top_k_with_stats(queries, docs, dim, tie_rank, k).await {
