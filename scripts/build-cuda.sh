@@ -12,6 +12,13 @@
 # $(python3 -c 'import nvidia, os; print(os.path.join(nvidia.__path__[0], "cu13", "lib"))')).
 # On a machine with the CUDA toolkit installed, plain `cargo build --release --features cuda`.
 #
+# EMBEVAL_FLASH_ATTN=1 adds `--features flash-attn` (flash-attention 2 for `--attention varlen`,
+# the default on CUDA in f16/bf16): candle-flash-attn compiles 53 CUTLASS kernel files with nvcc
+# — 2.5–5 h on 2 cores, minutes on a big machine — into CANDLE_FLASH_ATTN_BUILD_DIR (default
+# ~/.cache/embeval/flash-attn), reused by later builds. Its build script (cudaforge) clones
+# CUTLASS 7d49e6c7 from GitHub into ~/.cudaforge/git/checkouts/cutlass-7d49e6c7e2f8896c; where
+# GitHub is unreachable, put a checkout of NVIDIA/cutlass at that commit there first.
+#
 # Usage: scripts/build-cuda.sh [WORK_DIR]   (default ~/.cache/embeval/cu130)
 #        → $CARGO_TARGET_DIR/release/embeval and the tiny_models test binary (its path is printed)
 set -euo pipefail
@@ -40,6 +47,12 @@ fi
 export PATH=$root/bin:$PATH CUDA_ROOT=$root CUDA_PATH=$root CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-90}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$work/target}
 nvcc --version | tail -2
+features=cuda
+if [ "${EMBEVAL_FLASH_ATTN:-0}" = 1 ]; then
+    features=flash-attn
+    export CANDLE_FLASH_ATTN_BUILD_DIR=${CANDLE_FLASH_ATTN_BUILD_DIR:-$HOME/.cache/embeval/flash-attn}
+    mkdir -p "$CANDLE_FLASH_ATTN_BUILD_DIR"
+fi
 # The test binary needs the embeval binary too, so this builds both.
-cargo test --release --features cuda --no-run --test tiny_models
+cargo test --release --features "$features" --no-run --test tiny_models
 echo "$CARGO_TARGET_DIR/release/embeval"

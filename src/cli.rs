@@ -85,6 +85,16 @@ pub enum DtypeArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+pub enum AttentionArg {
+    /// varlen where flash-attention runs, eager elsewhere
+    Auto,
+    /// padded batches, scores as a tensor
+    Eager,
+    /// packed tokens without padding (flash-attention where it runs)
+    Varlen,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 pub enum DocTextArg {
     /// `(title + " " + text).strip()` as BEIR and MTEB
     TitleText,
@@ -140,6 +150,12 @@ pub struct NeuralArgs {
     /// f16 and bf16 are meant for GPUs; on the CPU they run, slower than f32.
     #[arg(long, value_enum, default_value = "f32")]
     pub dtype: DtypeArg,
+    /// Neural models: how attention runs, as transformers' attn_implementation. varlen packs
+    /// the tokens without padding and runs flash-attention 2's kernel in a `--features
+    /// flash-attn` build on CUDA in f16/bf16 (elsewhere it runs eager ops, slower: for checking).
+    /// MPNet always runs eager. Reported as encoder.attention in the results.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub attention: AttentionArg,
     /// Neural models: truncate texts at N tokens (default: the model's max_seq_length).
     #[arg(long, value_name = "N")]
     pub max_length: Option<usize>,
@@ -432,6 +448,11 @@ impl NeuralArgs {
                 DtypeArg::F32 => embeval::Dtype::F32,
                 DtypeArg::F16 => embeval::Dtype::F16,
                 DtypeArg::Bf16 => embeval::Dtype::Bf16,
+            },
+            attention: match self.attention {
+                AttentionArg::Auto => embeval::AttentionChoice::Auto,
+                AttentionArg::Eager => embeval::AttentionChoice::Eager,
+                AttentionArg::Varlen => embeval::AttentionChoice::Varlen,
             },
             device: embeval::embed::device::DeviceChoice::parse(&self.device)?,
         })

@@ -18,7 +18,7 @@ pub mod wasm;
 use serde::{Deserialize, Serialize};
 
 pub use data::{Dataset, Files, LoadOptions};
-pub use embed::{Dtype, ModelSpec, NeuralOptions};
+pub use embed::{AttentionChoice, Dtype, ModelSpec, NeuralOptions};
 pub use error::{Error, Result};
 pub use metrics::Convention;
 pub use report::{ModelReport, Report};

@@ -16,7 +16,7 @@ mod common;
 
 use common::{cosine_and_max_diff, read_npy, st_texts as texts};
 use embeval::embed::encoder::Encoder;
-use embeval::{Files, NeuralOptions, Quiet};
+use embeval::{AttentionChoice, Files, NeuralOptions, Quiet};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_models").join(name)
@@ -73,11 +73,18 @@ fn counts(model: &serde_json::Value, key: &str, texts: &[(String, String)]) -> V
 /// Loads fixture folder `model`, checks what the encoder read from it against what ST reported,
 /// and compares the vectors of the plain texts.
 fn matches_sentence_transformers(model: &str, architecture: &str) {
+    matches_sentence_transformers_with(model, architecture, AttentionChoice::Auto);
+}
+
+fn matches_sentence_transformers_with(model: &str, architecture: &str, attention: AttentionChoice) {
     let mut files = Files::new("tiny");
     add_folder(&mut files, model, model, &[]);
-    let enc = Encoder::load(&files, model, &NeuralOptions::default()).unwrap();
+    let enc = Encoder::load(&files, model, &NeuralOptions { attention, ..Default::default() }).unwrap();
     let exp = &expected()["models"][model];
     assert_eq!(enc.info.architecture, architecture);
+    if attention == AttentionChoice::Varlen {
+        assert!(enc.info.attention.starts_with("varlen"), "{model}: {}", enc.info.attention);
+    }
     assert_eq!(enc.info.max_seq_length as u64, exp["max_seq_length"].as_u64().unwrap());
     assert_eq!(enc.info.dim as u64, exp["dimension"].as_u64().unwrap());
     assert_eq!(serde_json::to_value(enc.info.pooling).unwrap().as_str().unwrap().replace('_', ""), exp["pooling_mode"]);
@@ -109,6 +116,18 @@ fn modernbert_matches_sentence_transformers() {
 #[test]
 fn qwen3_embedding_matches_sentence_transformers() {
     matches_sentence_transformers("qwen3-embedding", "qwen3");
+}
+
+/// `--attention varlen`: the tokens packed without padding (flash-attention's layout; its
+/// kernel runs only on CUDA in f16/bf16, so here and in f32 the same candle ops run per packed
+/// batch). Same vectors as sentence-transformers' padded batches.
+#[test]
+fn packed_tokens_match_sentence_transformers() {
+    for (model, architecture) in
+        [("xlm-roberta", "xlm-roberta"), ("modernbert", "modernbert"), ("qwen3-embedding", "qwen3")]
+    {
+        matches_sentence_transformers_with(model, architecture, AttentionChoice::Varlen);
+    }
 }
 
 /// Queries get Qwen3-Embedding's instruction: from config_sentence_transformers.json when the
@@ -210,8 +229,11 @@ fn config_weights_mismatch_names_the_file() {
 fn half_precision_close_to_f32() {
     let texts: Vec<String> = texts().into_iter().map(|(_, t)| t).collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    for (dtype, floor) in [(embeval::Dtype::Bf16, 0.999), (embeval::Dtype::F16, 0.9999)] {
-        let opts = NeuralOptions { dtype, batch_size: 7, ..Default::default() };
+    let runs = [(embeval::Dtype::Bf16, 0.999), (embeval::Dtype::F16, 0.9999)]
+        .into_iter()
+        .flat_map(|d| [AttentionChoice::Auto, AttentionChoice::Varlen].map(|a| (d, a)));
+    for ((dtype, floor), attention) in runs {
+        let opts = NeuralOptions { dtype, batch_size: 7, attention, ..Default::default() };
         for model in ["xlm-roberta", "modernbert", "qwen3-embedding"] {
             let mut files = Files::new("tiny");
             add_folder(&mut files, model, model, &[]);
@@ -221,10 +243,10 @@ fn half_precision_close_to_f32() {
             let mut worst = 1.0f64;
             for (i, (g, w)) in got.chunks(dim).zip(want.chunks(dim)).enumerate() {
                 let (cos, _) = cosine_and_max_diff(g, w);
-                assert!(cos >= floor, "{model} {dtype:?} text {i}: cosine {cos} to ST f32");
+                assert!(cos >= floor, "{model} {dtype:?} {attention:?} text {i}: cosine {cos} to ST f32");
                 worst = worst.min(cos);
             }
-            eprintln!("{model} {dtype:?}: worst cosine to ST f32 {worst:.6}");
+            eprintln!("{model} {dtype:?} ({}): worst cosine to ST f32 {worst:.6}", enc.info.attention);
         }
     }
 }

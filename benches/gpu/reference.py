@@ -62,7 +62,7 @@ def parity(a):
     assert got_ids == [d["_id"] for d in docs], "the shard's ids are not the corpus's, in order"
     cos = torch.nn.functional.cosine_similarity(got, want, dim=1)
     print(json.dumps({"check": "parity with sentence-transformers", "model": os.path.basename(a.model.rstrip("/")),
-                      "dtype": a.dtype, "device": a.device, "texts": len(texts),
+                      "embeval": a.label, "dtype": a.dtype, "device": a.device, "texts": len(texts),
                       "worst_cosine": cos.min().item(), "mean_cosine": cos.mean().item(),
                       "max_abs_diff": (got - want).abs().max().item()}), flush=True)
 
@@ -77,6 +77,7 @@ def encode(a):
                       "dtype": a.dtype, "device": name, "texts": len(texts), "tokens": tokens,
                       "median_s": m, "tokens_per_s": tokens / m, "texts_per_s": len(texts) / m,
                       "batch_size": a.batch, "runs": runs,
+                      "attn_implementation": getattr(model[0].auto_model.config, "_attn_implementation", None),
                       "versions": {"sentence_transformers": __import__("sentence_transformers").__version__,
                                    "torch": torch.__version__}}), flush=True)
 
@@ -111,6 +112,7 @@ def main():
     c.add_argument("shard")
     c.add_argument("--device", default="cuda")
     c.add_argument("--dtype", default="f32", choices=["f32", "f16", "bf16"])
+    c.add_argument("--label", default="", help="how embeval ran (recorded with the result)")
     s = sub.add_parser("search")
     s.add_argument("nq", type=int)
     s.add_argument("nd", type=int)

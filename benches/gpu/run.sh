@@ -22,7 +22,9 @@
 # elsewhere: EMBEVAL_BIN (embeval built with --features cuda) and EMBEVAL_SEARCH_BENCH (the
 # `search_gpu` bench, `cargo bench --no-run --bench search_gpu`). EMBEVAL_BENCH_DATA: the BEIR
 # folder to encode (default ../shared/data/jsquad-valid, 1,145 Japanese paragraphs).
-# EMBEVAL_BENCH_BATCH: texts per batch for both tools (32); EMBEVAL_BENCH_DTYPES ("bf16 f16 f32").
+# EMBEVAL_BENCH_BATCH: texts per batch for both tools (32); EMBEVAL_BENCH_DTYPES ("bf16 f16 f32");
+# EMBEVAL_BENCH_ATTENTION: embeval's --attention values to measure and check ("auto"; e.g.
+# "auto eager" with a --features flash-attn build compares flash-attention with eager).
 # `--tiny` dry-runs everything on the CPU with 2-layer models and a small search (checks the
 # script, measures nothing of interest).
 # Usage: benches/gpu/run.sh [OUT_DIR] [--tiny] [STEP ...]
@@ -52,11 +54,13 @@ done
 checks() {
     for model in qwen3-0.6b xlmr-large; do
         for dtype in f32 bf16; do
-            rm -rf "$out/shard"
-            "$bin" encode --data "$data" --model "$out/models/$model" --device "$device" --dtype "$dtype" \
-                --shard 0/1 --out "$out/shard" --no-cache --quiet >&2
-            python3 benches/gpu/reference.py parity "$out/models/$model" "$data" "$out/shard/shard-0-of-1.safetensors" \
-                --device "$device" --dtype "$dtype"
+            for attention in ${EMBEVAL_BENCH_ATTENTION:-auto}; do
+                rm -rf "$out/shard"
+                "$bin" encode --data "$data" --model "$out/models/$model" --device "$device" --dtype "$dtype" \
+                    --attention "$attention" --shard 0/1 --out "$out/shard" --no-cache --quiet >&2
+                python3 benches/gpu/reference.py parity "$out/models/$model" "$data" \
+                    "$out/shard/shard-0-of-1.safetensors" --device "$device" --dtype "$dtype" --label "attention $attention"
+            done
         done
     done
 }
@@ -113,12 +117,14 @@ encode() {
             --batch "$batch"
         # Batches of $batch texts as sentence-transformers (a token budget that never binds),
         # then with the token budget from the GPU's free memory.
+        for attention in ${EMBEVAL_BENCH_ATTENTION:-auto}; do
         for budget in 100000000 auto; do
             flag=(--max-batch-tokens "$budget")
             [ "$budget" = auto ] && flag=()
             for i in 1 2 3; do
                 "$bin" eval --data "$data" --model "$out/models/$model" --device "$device" --dtype "$dtype" \
-                    --batch-size "$batch" "${flag[@]}" --no-cache --search cpu --quiet --out "$out/run" >/dev/null
+                    --attention "$attention" --batch-size "$batch" "${flag[@]}" --no-cache --search cpu --quiet \
+                    --out "$out/run" >/dev/null
                 cp "$out/run/results.json" "$out/run/results-$i.json"
             done
             python3 - "$model" "$dtype" "$budget" "$batch" "$out"/run/results-{1,2,3}.json <<'EOF'
@@ -127,18 +133,22 @@ model, dtype, budget, batch, files = sys.argv[1], sys.argv[2], sys.argv[3], int(
 docs = [json.load(open(f))["models"][0]["search"] for f in files]
 t = [d["throughput"]["docs"] for d in docs]
 m = statistics.median(x["seconds"] for x in t)
-print(json.dumps({"tool": "embeval", "model": model, "dtype": dtype, "device": docs[0]["encoder"]["device"], "batch_size": batch,
+print(json.dumps({"tool": "embeval", "model": model, "dtype": dtype, "device": docs[0]["encoder"]["device"],
+                  "attention": docs[0]["encoder"]["attention"], "batch_size": batch,
                   "max_batch_tokens": budget if budget != "auto" else f"auto ({t[0].get('max_batch_tokens')})",
                   "texts": t[0]["texts"], "tokens": t[0]["tokens"],
                   "median_s": m, "tokens_per_s": t[0]["tokens"] / m, "texts_per_s": t[0]["texts"] / m,
                   "oom_retries": max(x.get("oom_retries", 0) for x in t), "runs": [x["seconds"] for x in t]}))
 EOF
         done
+        done
     done
 }
 
 profile() {
+    local attention=${EMBEVAL_BENCH_ATTENTION:-auto}
     EMBEVAL_PROFILE=1 "$bin" eval --data "$data" --model "$out/models/$1" --device "$device" --dtype bf16 \
+        --attention "${attention%% *}" \
         --batch-size "${EMBEVAL_BENCH_BATCH:-32}" --max-batch-tokens 100000000 --no-cache --search cpu --quiet \
         --out "$out/profile" 2>&1 >/dev/null | grep -A12 '^profile of encoding'
 }

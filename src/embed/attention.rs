@@ -13,8 +13,166 @@
 //! - **Grouped-query attention** (Qwen3: fewer key/value heads than query heads) multiplies each
 //!   key/value head with its group of query heads in one product, without copying k and v
 //!   `heads / kv_heads` times.
+//!
+//! **Two layouts** ([`Attend`]): *eager* keeps the padded batch and the scores as a tensor
+//! (`b·heads·s²` values written and read several times); *varlen* packs the real tokens
+//! ([`super::packing`]) and, built with `--features flash-attn` on CUDA in f16/bf16, runs
+//! flash-attention 2's variable-length kernel (candle-flash-attn): scores never leave the
+//! chip, padding costs nothing. Without that kernel, varlen runs the eager ops on a re-padded
+//! copy — slower, kept so the packed models are tested on every machine.
 
 use candle_core::{DType, Device, Tensor};
+
+use super::packing::Packing;
+use super::AttentionChoice;
+
+/// Which keys a query sees within its own sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span {
+    All,
+    /// Itself and the keys before it (decoders: Qwen3).
+    Causal,
+    /// Keys at most this many positions away on either side (ModernBERT's local layers).
+    Window(usize),
+}
+
+/// What an encoder's candle graph runs, resolved once at load ([`resolve`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Implementation {
+    Eager,
+    Varlen,
+}
+
+/// Whether flash-attention's kernel runs heads of width `head_dim` in `dtype` on `device`: a
+/// `--features flash-attn` build, a CUDA device, f16 or bf16, a width that is a multiple of 8
+/// up to 256 (the kernels candle-flash-attn builds).
+pub fn flash_runs(dtype: DType, device: &Device, head_dim: usize) -> bool {
+    cfg!(feature = "flash-attn")
+        && device.is_cuda()
+        && matches!(dtype, DType::F16 | DType::BF16)
+        && head_dim % 8 == 0
+        && head_dim <= 256
+}
+
+/// `--attention`: `auto` is varlen exactly where flash-attention runs.
+pub fn resolve(choice: AttentionChoice, dtype: DType, device: &Device, head_dim: usize) -> Implementation {
+    match choice {
+        AttentionChoice::Eager => Implementation::Eager,
+        AttentionChoice::Varlen => Implementation::Varlen,
+        AttentionChoice::Auto if flash_runs(dtype, device, head_dim) => Implementation::Varlen,
+        AttentionChoice::Auto => Implementation::Eager,
+    }
+}
+
+/// [`describe`] of flash-attention: the scores never exist as a tensor.
+pub const FLASH: &str = "varlen (flash-attn 2)";
+
+/// How a run's attention is reported (`encoder.attention` in the results).
+pub fn describe(implementation: Implementation, dtype: DType, device: &Device, head_dim: usize) -> &'static str {
+    match implementation {
+        Implementation::Eager => "eager",
+        Implementation::Varlen if flash_runs(dtype, device, head_dim) => FLASH,
+        Implementation::Varlen => "varlen (candle ops)",
+    }
+}
+
+/// One forward pass's attention layout, shared by its layers.
+pub enum Attend<'a> {
+    /// Padded `[b, s, …]` activations; the complete additive bias, broadcastable to
+    /// `[b, heads, s, s]`, in [`score_dtype`].
+    Padded(&'a Tensor),
+    /// Packed `[total, …]` activations and which keys each query sees.
+    Packed(&'a Packing, Span),
+}
+
+impl Attend<'_> {
+    /// A projection `[b, s, n·d]` / `[total, n·d]` → `[b, s, n, d]` / `[total, n, d]`.
+    pub fn split(&self, t: &Tensor, n: usize) -> candle_core::Result<Tensor> {
+        let mut dims = t.dims().to_vec();
+        let width = dims.pop().unwrap_or(0);
+        dims.extend([n, width / n.max(1)]);
+        t.reshape(dims)
+    }
+
+    /// Split heads → what [`Attend::attend`] takes, contiguous: `[b, n, s, d]` (eager) or
+    /// `[total, n, d]` (varlen).
+    pub fn arrange(&self, t: Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Attend::Padded(_) => t.transpose(1, 2)?.contiguous(),
+            Attend::Packed(..) => t.contiguous(),
+        }
+    }
+
+    /// [`Attend::arrange`] of [`Attend::split`].
+    pub fn heads(&self, t: &Tensor, n: usize) -> candle_core::Result<Tensor> {
+        self.arrange(self.split(t, n)?)
+    }
+
+    /// Attention over arranged `q` (`heads`) and `k`, `v` (`kv_heads`, dividing `heads`), scaled
+    /// by d^-½; the heads merged back: `[b, s, heads·d]` / `[total, heads·d]`.
+    pub fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Attend::Padded(bias) => {
+                let (b, heads, s, d) = q.dims4()?;
+                attention(q, k, v, &[bias])?.transpose(1, 2)?.reshape((b, s, heads * d))
+            }
+            Attend::Packed(p, span) => {
+                let (total, heads, d) = q.dims3()?;
+                varlen(q, k, v, p, *span)?.reshape((total, heads * d))
+            }
+        }
+    }
+}
+
+/// The additive bias `[s, s]` in `dtype` that hides from query `i` the keys outside `span`
+/// (−∞: every query keeps at least itself; zeros for [`Span::All`]).
+pub fn span_bias(span: Span, s: usize, dtype: DType, device: &Device) -> candle_core::Result<Tensor> {
+    let hidden = |i: usize, j: usize| match span {
+        Span::All => false,
+        Span::Causal => j > i,
+        Span::Window(w) => i.abs_diff(j) > w,
+    };
+    let bias: Vec<f32> =
+        (0..s).flat_map(|i| (0..s).map(move |j| if hidden(i, j) { f32::NEG_INFINITY } else { 0.0 })).collect();
+    Tensor::from_vec(bias, (s, s), device)?.to_dtype(dtype)
+}
+
+/// Attention over packed `q` `[total, heads, d]`, `k`, `v` `[total, kv_heads, d]` → `[total,
+/// heads, d]`: flash-attention's varlen kernel where [`flash_runs`], else [`attention`] over a
+/// re-padded copy with the padding and `span` biases.
+pub fn varlen(q: &Tensor, k: &Tensor, v: &Tensor, p: &Packing, span: Span) -> candle_core::Result<Tensor> {
+    let d = q.dim(2)?;
+    if flash_runs(q.dtype(), q.device(), d) {
+        return flash(q, k, v, p, span);
+    }
+    let scores = score_dtype(q.dtype(), q.device());
+    let padding = padding_bias(&p.mask, scores)?;
+    let bias = match span {
+        Span::All => padding,
+        _ => padding.broadcast_add(&span_bias(span, p.seq_len, scores, q.device())?)?,
+    };
+    let padded = |t: &Tensor| p.unpack(t)?.transpose(1, 2)?.contiguous();
+    let ctx = attention(&padded(q)?, &padded(k)?, &padded(v)?, &[&bias])?;
+    p.pack(&ctx.transpose(1, 2)?)
+}
+
+#[cfg(feature = "flash-attn")]
+fn flash(q: &Tensor, k: &Tensor, v: &Tensor, p: &Packing, span: Span) -> candle_core::Result<Tensor> {
+    // (left, right) window: None is unbounded; causal is (None, Some(0)).
+    let (left, right) = match span {
+        Span::All => (None, None),
+        Span::Causal => (None, Some(0)),
+        Span::Window(w) => (Some(w), Some(w)),
+    };
+    let scale = (q.dim(2)? as f32).powf(-0.5);
+    let (cu, n) = (&p.cu_seqlens, p.max_len);
+    candle_flash_attn::flash_attn_varlen_windowed(q, k, v, cu, cu, n, n, scale, left, right)
+}
+
+#[cfg(not(feature = "flash-attn"))]
+fn flash(_: &Tensor, _: &Tensor, _: &Tensor, _: &Packing, _: Span) -> candle_core::Result<Tensor> {
+    candle_core::bail!("built without the flash-attn feature")
+}
 
 /// The dtype attention scores are biased and normalised in: the model's on CUDA and Metal, f32
 /// on the CPU (see the module doc). Biases are built in this dtype once per forward pass.

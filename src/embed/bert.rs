@@ -14,9 +14,11 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, VarBuilder};
 use candle_transformers::models::bert::{Config, HiddenAct};
 
-use super::attention;
+use super::attention::{self, Attend, Implementation, Span};
 use super::encoder_layer::{self as el, Layer, Linear, Norm};
 use super::graph_layer::{self as gl, Act, GraphLayer};
+use super::packing::Packing;
+use super::AttentionChoice;
 
 pub struct Bert {
     model: Model,
@@ -29,28 +31,42 @@ enum Model {
 }
 
 impl Bert {
-    pub fn load(vb: VarBuilder, config_json: &str) -> Result<Bert, String> {
+    pub fn load(vb: VarBuilder, config_json: &str, attention: AttentionChoice) -> Result<Bert, String> {
         let config: Config = serde_json::from_str(config_json).map_err(|e| format!("config.json: {e}"))?;
-        Bert::with_config(vb, &config, 0)
+        Bert::with_config(vb, &config, 0, attention)
     }
 
     /// The layers of `config` with absolute positions numbered from `first_position` (BERT: 0;
     /// RoBERTa / XLM-RoBERTa: `pad_token_id + 1`). Weights may sit under `bert.` or `roberta.`.
-    pub fn with_config(vb: VarBuilder, config: &Config, first_position: usize) -> Result<Bert, String> {
+    pub fn with_config(
+        vb: VarBuilder,
+        config: &Config,
+        first_position: usize,
+        attention: AttentionChoice,
+    ) -> Result<Bert, String> {
         let word = "embeddings.word_embeddings.weight";
         let vb = match ["bert", "roberta"].into_iter().find(|p| vb.contains_tensor(&format!("{p}.{word}"))) {
             Some(p) if !vb.contains_tensor(word) => vb.pp(p),
             _ => vb,
         };
-        let fast = matches!(vb.device(), Device::Cpu) && vb.dtype() == DType::F32;
+        // An explicit --attention asks for the candle graph's.
+        let fast = matches!(vb.device(), Device::Cpu) && vb.dtype() == DType::F32 && attention == AttentionChoice::Auto;
         let model = match fast.then(|| FastBert::load(&vb, config, first_position)) {
             Some(Ok(m)) => Model::Fast(m),
             // Whatever the fast path cannot read, candle reads or explains.
             _ => Model::Candle(Box::new(
-                CandleBert::load(vb, config, first_position).map_err(super::encoder::weights_misfit)?,
+                CandleBert::load(vb, config, first_position, attention).map_err(super::encoder::weights_misfit)?,
             )),
         };
         Ok(Bert { model, hidden_size: config.hidden_size })
+    }
+
+    /// How attention runs (`encoder.attention` in the results).
+    pub fn attention(&self) -> &'static str {
+        match &self.model {
+            Model::Fast(_) => "packed f32 (CPU fast path)",
+            Model::Candle(m) => m.attention,
+        }
     }
 
     /// Token embeddings [batch, seq, hidden] for right-padded `ids` with `mask` (1 = token).
@@ -65,8 +81,13 @@ impl Bert {
 #[cfg(test)]
 impl Bert {
     /// The candle path whatever the dtype and device (the fast one is chosen for f32 on the CPU).
-    pub(crate) fn candle_path(vb: VarBuilder, config: &Config, first_position: usize) -> Bert {
-        let model = Model::Candle(Box::new(CandleBert::load(vb, config, first_position).unwrap()));
+    pub(crate) fn candle_path(
+        vb: VarBuilder,
+        config: &Config,
+        first_position: usize,
+        attention: AttentionChoice,
+    ) -> Bert {
+        let model = Model::Candle(Box::new(CandleBert::load(vb, config, first_position, attention).unwrap()));
         Bert { model, hidden_size: config.hidden_size }
     }
 }
@@ -81,11 +102,20 @@ struct CandleBert {
     token_type_embeddings: Embedding,
     layer_norm: LayerNorm,
     layers: Vec<GraphLayer>,
+    implementation: Implementation,
+    attention: &'static str,
 }
 
 impl CandleBert {
-    fn load(vb: VarBuilder, c: &Config, first_position: usize) -> candle_core::Result<CandleBert> {
+    fn load(
+        vb: VarBuilder,
+        c: &Config,
+        first_position: usize,
+        attention: AttentionChoice,
+    ) -> candle_core::Result<CandleBert> {
         let e = vb.pp("embeddings");
+        let (dtype, head_dim) = (vb.dtype(), c.hidden_size / c.num_attention_heads.max(1));
+        let implementation = attention::resolve(attention, dtype, vb.device(), head_dim);
         let shape = gl::Shape {
             hidden: c.hidden_size,
             intermediate: c.intermediate_size,
@@ -107,20 +137,36 @@ impl CandleBert {
                 let (s, o) = (att.pp("self"), att.pp("output"));
                 [s.pp("query"), s.pp("key"), s.pp("value"), o.pp("dense"), o.pp("LayerNorm")]
             })?,
+            implementation,
+            attention: attention::describe(implementation, dtype, vb.device(), head_dim),
         })
     }
 
     fn forward(&self, ids: &Tensor, type_ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
         let s = ids.dim(1)?;
         // Real tokens come first in each row (right padding), so token t sits at position
-        // first + t; padding gets positions too, masked out of attention.
-        let positions = Tensor::arange(self.first_position, self.first_position + s as u32, ids.device())?;
-        let x = (self.word_embeddings.forward(ids)? + self.token_type_embeddings.forward(type_ids)?)?
-            .broadcast_add(&self.position_embeddings.forward(&positions)?)?;
-        let mut x = self.layer_norm.forward(&x)?;
+        // first + t; padding gets positions too, masked out of attention (eager) or dropped (varlen).
+        let first = self.first_position;
+        let embed = |ids: &Tensor, types: &Tensor, positions: &Tensor| {
+            let x = (self.word_embeddings.forward(ids)? + self.token_type_embeddings.forward(types)?)?;
+            self.layer_norm.forward(&x.broadcast_add(&self.position_embeddings.forward(positions)?)?)
+        };
+        if self.implementation == Implementation::Varlen {
+            let p = Packing::new(mask)?;
+            let mut x = embed(
+                &p.pack(ids)?,
+                &p.pack(type_ids)?,
+                &p.positions.broadcast_add(&Tensor::new(first, ids.device())?)?,
+            )?;
+            for layer in &self.layers {
+                x = layer.forward(&x, &Attend::Packed(&p, Span::All))?;
+            }
+            return p.unpack(&x);
+        }
+        let mut x = embed(ids, type_ids, &Tensor::arange(first, first + s as u32, ids.device())?)?;
         let bias = attention::padding_bias(mask, attention::score_dtype(x.dtype(), x.device()))?;
         for layer in &self.layers {
-            x = layer.forward(&x, &bias)?;
+            x = layer.forward(&x, &Attend::Padded(&bias))?;
         }
         Ok(x)
     }
@@ -255,7 +301,7 @@ pub(crate) mod tests {
         .unwrap();
         let vb = testing::weights(&weight_names(v, h, i, p, 2, 2));
         let fast = FastBert::load(&vb, &config, 0).unwrap();
-        let ours = CandleBert::load(vb.clone(), &config, 0).unwrap();
+        let ours = CandleBert::load(vb.clone(), &config, 0, AttentionChoice::Eager).unwrap();
         let candle = candle_transformers::models::bert::BertModel::load(vb, &config).unwrap();
         let lens = [17, 5, 1, 12];
         let (ids, types, mask) = testing::batch(&lens, v as u32, 0);

@@ -71,6 +71,9 @@ pub struct EncoderInfo {
     pub dtype: Dtype,
     /// Where it ran: `cpu`, `cuda:0 (NVIDIA H100 80GB HBM3)`, `metal`.
     pub device: String,
+    /// How attention ran (`--attention`): `eager`, `varlen (flash-attn 2)`, `varlen (candle
+    /// ops)`, or the f32 CPU fast path's own.
+    pub attention: String,
     pub prompts: Prompts,
 }
 
@@ -361,11 +364,11 @@ impl Encoder {
         let model_type = hf.model_type.unwrap_or_else(|| "bert".into());
         let misfit = |e: String| bad(weights, e, "check that config.json belongs to these weights");
         let arch = match model_type.as_str() {
-            "bert" => Arch::Bert(Bert::load(vb, &config_json).map_err(misfit)?),
+            "bert" => Arch::Bert(Bert::load(vb, &config_json, options.attention).map_err(misfit)?),
             "mpnet" => Arch::MPNet(MPNet::load(vb, &config_json).map_err(misfit)?),
-            "xlm-roberta" => Arch::Bert(super::xlm_roberta::load(vb, &config_json).map_err(misfit)?),
-            "modernbert" => Arch::ModernBert(ModernBert::load(vb, &config_json).map_err(misfit)?),
-            "qwen3" => Arch::Qwen3(Qwen3::load(vb, &config_json).map_err(misfit)?),
+            "xlm-roberta" => Arch::Bert(super::xlm_roberta::load(vb, &config_json, options.attention).map_err(misfit)?),
+            "modernbert" => Arch::ModernBert(ModernBert::load(vb, &config_json, options.attention).map_err(misfit)?),
+            "qwen3" => Arch::Qwen3(Qwen3::load(vb, &config_json, options.attention).map_err(misfit)?),
             other => {
                 return Err(bad(
                     "config.json",
@@ -374,16 +377,21 @@ impl Encoder {
                 ))
             }
         };
-        let dim = match &arch {
-            Arch::Bert(b) => b.hidden_size,
-            Arch::MPNet(m) => m.hidden_size,
-            Arch::ModernBert(m) => m.hidden_size,
-            Arch::Qwen3(m) => m.hidden_size,
+        let (dim, attention) = match &arch {
+            Arch::Bert(b) => (b.hidden_size, b.attention()),
+            Arch::MPNet(m) => (m.hidden_size, m.attention()),
+            Arch::ModernBert(m) => (m.hidden_size, m.attention),
+            Arch::Qwen3(m) => (m.hidden_size, m.attention),
         };
         let pad_id = file_pad_id.or(hf.pad_token_id).unwrap_or(0);
         let shape = Widths {
             widest: hf.intermediate_size.unwrap_or(4 * dim).max(dim),
-            heads: hf.num_attention_heads.unwrap_or((dim / 64).max(1)),
+            // Flash-attention keeps the scores on chip: no [len] row per head and token.
+            heads: if attention == super::attention::FLASH {
+                0
+            } else {
+                hf.num_attention_heads.unwrap_or((dim / 64).max(1))
+            },
         };
         Ok(Encoder {
             shape,
@@ -402,6 +410,7 @@ impl Encoder {
                 dim,
                 dtype: options.dtype,
                 device: opened.name,
+                attention: attention.into(),
                 prompts,
             },
         })
@@ -442,8 +451,8 @@ impl Encoder {
                 let elements = len * self.shape.per_token(len);
                 if elements > MAX_TENSOR_ELEMENTS {
                     return Err(format!(
-                        "a text of {len} tokens makes attention scores of {elements} elements, more than candle's \
-                         GPU kernels can count (2^31 here); lower --max-length"
+                        "a text of {len} tokens makes a tensor (attention scores or the feed-forward's) of {elements} \
+                         elements, more than candle's GPU kernels can count (2^31 here); lower --max-length"
                     ));
                 }
             }
@@ -571,7 +580,8 @@ pub const MAX_TENSOR_ELEMENTS: usize = 1 << 31;
 pub struct Widths {
     /// The widest per-token activation: the MLP's intermediate (or the hidden size).
     pub widest: usize,
-    /// Attention heads: one row of `len` scores each per token.
+    /// Attention heads: one row of `len` scores each per token (0 where the scores never
+    /// exist as a tensor: flash-attention).
     pub heads: usize,
 }
 

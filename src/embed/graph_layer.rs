@@ -2,12 +2,12 @@
 //! and device (f16/bf16, CUDA, Metal): BERT, XLM-RoBERTa ([`super::bert`]) and MPNet
 //! ([`super::mpnet`]) run it wherever the fast f32 CPU forward does not apply.
 //!
-//! Attention is [`super::attention`]'s: its softmax sums in f32 whatever the model's dtype, as
-//! PyTorch's attention kernels do.
+//! Attention is [`super::attention`]'s, over padded or packed tokens ([`Attend`]).
 
 use candle_core::{Module, Tensor};
 use candle_nn::{layer_norm, linear, LayerNorm, Linear, VarBuilder};
 
+use super::attention::Attend;
 use super::profile::phase;
 
 /// The activation between the two feed-forward products.
@@ -80,21 +80,16 @@ impl GraphLayer {
             .collect()
     }
 
-    /// `x` `[b, s, h]` in the model's dtype; `bias` broadcastable to `[b, heads, s, s]` in
-    /// [`super::attention::score_dtype`] (padding mask, plus MPNet's relative positions).
-    pub fn forward(&self, x: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, s, h) = x.dims3()?;
-        let d = h / self.heads;
+    /// `x` `[b, s, h]` (padded) or `[total, h]` (packed) in the model's dtype; `attend` its
+    /// layout and, padded, the bias (padding mask, plus MPNet's relative positions).
+    pub fn forward(&self, x: &Tensor, attend: &Attend) -> candle_core::Result<Tensor> {
         let dev = x.device();
-        let split = |t: Tensor| t.reshape((b, s, self.heads, d))?.transpose(1, 2)?.contiguous();
         let (q, k, v) = phase("q k v", dev, || {
-            Ok((split(self.q.forward(x)?)?, split(self.k.forward(x)?)?, split(self.v.forward(x)?)?))
+            let heads = |l: &Linear| attend.heads(&l.forward(x)?, self.heads);
+            Ok((heads(&self.q)?, heads(&self.k)?, heads(&self.v)?))
         })?;
-        let ctx = phase("attention", dev, || super::attention::attention(&q, &k, &v, &[bias]))?;
-        let a = phase("attention output", dev, || {
-            let ctx = ctx.transpose(1, 2)?.reshape((b, s, h))?;
-            self.attn_norm.forward(&(self.attn_out.forward(&ctx)? + x)?)
-        })?;
+        let ctx = phase("attention", dev, || attend.attend(&q, &k, &v))?;
+        let a = phase("attention output", dev, || self.attn_norm.forward(&(self.attn_out.forward(&ctx)? + x)?))?;
         phase("feed-forward", dev, || {
             let i = self.ffn_in.forward(&a)?;
             let i = match self.act {

@@ -32,6 +32,8 @@ pub mod modernbert;
 #[cfg(feature = "models")]
 pub mod mpnet;
 #[cfg(feature = "models")]
+pub mod packing;
+#[cfg(feature = "models")]
 pub mod pooling;
 pub mod precomputed;
 #[cfg(feature = "models")]
@@ -273,6 +275,23 @@ impl Dtype {
     }
 }
 
+/// How the candle-graph encoders attend (`--attention`), as transformers'
+/// `attn_implementation`. MPNet (relative position bias) always runs its own; BERT and
+/// XLM-RoBERTa in f32 on the CPU run their fast path under `Auto`, the candle graph otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttentionChoice {
+    /// `varlen` where flash-attention runs (a `--features flash-attn` build, CUDA, f16/bf16),
+    /// `eager` elsewhere.
+    #[default]
+    Auto,
+    /// Padded batches, the scores as a tensor: product, bias, softmax, product.
+    Eager,
+    /// Packed tokens without padding; flash-attention's variable-length kernel where it runs,
+    /// else the eager ops on a re-padded copy (slower; for checking).
+    Varlen,
+}
+
 /// How neural models are run: the same for every `--model` folder of one evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -299,6 +318,7 @@ pub struct NeuralOptions {
     /// model compared in one run each get their own.
     pub model_prompts: std::collections::BTreeMap<String, ModelPrompts>,
     pub dtype: Dtype,
+    pub attention: AttentionChoice,
 }
 
 /// One model's prompt overrides (`--query-prompt LABEL=TEXT`, `--doc-prompt LABEL=TEXT`).
@@ -338,6 +358,7 @@ impl Default for NeuralOptions {
             doc_prompt: None,
             model_prompts: Default::default(),
             dtype: Dtype::F32,
+            attention: AttentionChoice::Auto,
         }
     }
 }

@@ -22,8 +22,12 @@
 use candle_core::{Device, Module, Tensor, D};
 use candle_nn::{embedding, layer_norm_no_bias, linear_no_bias, Embedding, LayerNorm, Linear, VarBuilder};
 
+use super::attention::{Attend, Implementation, Span};
 use super::hf_config::ConfigJson;
+use super::packing::Packing;
 use super::profile::phase;
+use super::rope::Rope;
+use super::AttentionChoice;
 
 #[derive(Debug, Clone, PartialEq)]
 struct Config {
@@ -118,27 +122,22 @@ impl Layer {
         })
     }
 
-    /// `x` [b, s, hidden]; `rope` this layer's (cos, sin); `masks` the additive masks in the
-    /// attention scores' dtype: padding [b, 1, 1, s] and, for local layers, the window [s, s].
-    fn forward(&self, x: &Tensor, heads: usize, rope: &(Tensor, Tensor), masks: &Masks) -> candle_core::Result<Tensor> {
-        let (b, s, h) = x.dims3()?;
-        let d = h / heads;
+    /// `x` [b, s, hidden] (padded) or [total, hidden] (packed); `rope` this layer's tables;
+    /// `attend` the layout with this layer's padding and window (see [`Masks`]).
+    fn forward(&self, x: &Tensor, heads: usize, rope: &Rope, attend: &Attend) -> candle_core::Result<Tensor> {
         let dev = x.device();
         let (q, k, v) = phase("q k v", dev, || {
             let normed = match &self.attn_norm {
                 Some(n) => n.forward(x)?,
                 None => x.clone(),
             };
-            // [b, s, 3, heads, d] → q, k, v as [b, heads, s, d].
-            let qkv = self.wqkv.forward(&normed)?.reshape((b, s, 3, heads, d))?;
-            let part = |i: usize| qkv.narrow(2, i, 1)?.squeeze(2)?.transpose(1, 2)?.contiguous();
-            let q = candle_nn::rotary_emb::rope(&part(0)?, &rope.0, &rope.1)?;
-            Ok((q, candle_nn::rotary_emb::rope(&part(1)?, &rope.0, &rope.1)?, part(2)?))
+            // [.., 3·hidden] → [.., 3, heads, d] → q, k, v arranged for attention.
+            let qkv = attend.split(&self.wqkv.forward(&normed)?, 3 * heads)?;
+            let part = |i: usize| attend.arrange(qkv.narrow(qkv.rank() - 2, i * heads, heads)?);
+            Ok((rope.apply(&part(0)?)?, rope.apply(&part(1)?)?, part(2)?))
         })?;
-        let biases: &[&Tensor] = if self.local { &[&masks.padding, &masks.window] } else { &[&masks.padding] };
-        let ctx = phase("attention", dev, || super::attention::attention(&q, &k, &v, biases))?;
-        let x =
-            phase("attention output", dev, || x + self.attn_wo.forward(&ctx.transpose(1, 2)?.reshape((b, s, h))?)?)?;
+        let ctx = phase("attention", dev, || attend.attend(&q, &k, &v))?;
+        let x = phase("attention output", dev, || x + self.attn_wo.forward(&ctx)?)?;
         phase("feed-forward", dev, || {
             let ag = self.wi.forward(&self.mlp_norm.forward(&x)?)?;
             let half = ag.dim(D::Minus1)? / 2;
@@ -146,11 +145,6 @@ impl Layer {
             x.add(&self.mlp_wo.forward(&mlp)?)
         })
     }
-}
-
-struct Masks {
-    padding: Tensor,
-    window: Tensor,
 }
 
 pub struct ModernBert {
@@ -164,16 +158,20 @@ pub struct ModernBert {
     local_freq: Vec<f32>,
     half_window: usize,
     device: Device,
+    implementation: Implementation,
+    /// How attention runs (`encoder.attention` in the results).
+    pub attention: &'static str,
     pub hidden_size: usize,
 }
 
 impl ModernBert {
-    pub fn load(vb: VarBuilder, config_json: &str) -> Result<ModernBert, String> {
+    pub fn load(vb: VarBuilder, config_json: &str, attention: AttentionChoice) -> Result<ModernBert, String> {
         let c = config(config_json)?;
         let vb = if vb.contains_tensor("model.embeddings.tok_embeddings.weight") { vb.pp("model") } else { vb };
         let load = || -> candle_core::Result<ModernBert> {
             let (h, eps) = (c.hidden_size, c.layer_norm_eps);
             let head_dim = h / c.num_attention_heads;
+            let implementation = super::attention::resolve(attention, vb.dtype(), vb.device(), head_dim);
             Ok(ModernBert {
                 tok_embeddings: embedding(c.vocab_size, h, vb.pp("embeddings.tok_embeddings"))?,
                 embeddings_norm: layer_norm_no_bias(h, eps, vb.pp("embeddings.norm"))?,
@@ -186,6 +184,8 @@ impl ModernBert {
                 local_freq: super::rope::inverse_frequencies(c.local_rope_theta, head_dim),
                 half_window: c.local_attention / 2,
                 device: vb.device().clone(),
+                implementation,
+                attention: super::attention::describe(implementation, vb.dtype(), vb.device(), head_dim),
                 hidden_size: h,
             })
         };
@@ -193,26 +193,53 @@ impl ModernBert {
     }
 
     /// Token states [batch, seq, hidden] after the final norm, for right-padded `ids` with `mask`
-    /// (1 = token). Padding keys get the dtype's lowest finite value (as transformers' padding
-    /// mask), keys outside a local layer's window −∞: every row keeps its own position, so no row
-    /// is all −∞.
+    /// (1 = token). Eager: padding keys get the dtype's lowest finite value (as transformers'
+    /// padding mask), keys outside a local layer's window −∞ (every row keeps its own position,
+    /// so no row is all −∞); varlen: no padding, the window as flash-attention's.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
         let s = ids.dim(1)?;
-        let mut x = self.embeddings_norm.forward(&self.tok_embeddings.forward(ids)?)?;
-        let dtype = x.dtype();
-        let scores = super::attention::score_dtype(dtype, &self.device);
-        let padding = super::attention::padding_bias(mask, scores)?;
-        let w = self.half_window;
-        let window: Vec<f32> =
-            (0..s).flat_map(|i| (0..s).map(move |j| if i.abs_diff(j) > w { f32::NEG_INFINITY } else { 0.0 })).collect();
-        let masks = Masks { padding, window: Tensor::from_vec(window, (s, s), &self.device)?.to_dtype(scores)? };
-        let global = super::rope::tables(&self.global_freq, s, dtype, &self.device)?;
-        let local = super::rope::tables(&self.local_freq, s, dtype, &self.device)?;
+        let window = Span::Window(self.half_window);
+        let dtype = self.tok_embeddings.embeddings().dtype();
+        let plan = match self.implementation {
+            Implementation::Varlen => Plan::Packed(Packing::new(mask)?),
+            Implementation::Eager => {
+                let scores = super::attention::score_dtype(dtype, &self.device);
+                let padding = super::attention::padding_bias(mask, scores)?;
+                let local = padding.broadcast_add(&super::attention::span_bias(window, s, scores, &self.device)?)?;
+                Plan::Padded { padding, local }
+            }
+        };
+        let packing = match &plan {
+            Plan::Packed(p) => Some(p),
+            Plan::Padded { .. } => None,
+        };
+        let ids = match packing {
+            Some(p) => p.pack(ids)?,
+            None => ids.clone(),
+        };
+        let mut x = self.embeddings_norm.forward(&self.tok_embeddings.forward(&ids)?)?;
+        let global = Rope::new(&self.global_freq, s, packing, dtype, &self.device)?;
+        let local = Rope::new(&self.local_freq, s, packing, dtype, &self.device)?;
         for layer in &self.layers {
-            x = layer.forward(&x, self.heads, if layer.local { &local } else { &global }, &masks)?;
+            let attend = match &plan {
+                Plan::Packed(p) => Attend::Packed(p, if layer.local { window } else { Span::All }),
+                Plan::Padded { padding, local } => Attend::Padded(if layer.local { local } else { padding }),
+            };
+            x = layer.forward(&x, self.heads, if layer.local { &local } else { &global }, &attend)?;
         }
-        self.final_norm.forward(&x)
+        let x = self.final_norm.forward(&x)?;
+        match packing {
+            Some(p) => p.unpack(&x),
+            None => Ok(x),
+        }
     }
+}
+
+/// A forward pass's attention layout: packed tokens, or padded ones with the additive biases of
+/// global layers (padding) and local ones (padding and window), in the scores' dtype.
+enum Plan {
+    Packed(Packing),
+    Padded { padding: Tensor, local: Tensor },
 }
 
 #[cfg(test)]

@@ -121,6 +121,15 @@ impl MPNet {
     }
 
     /// Token embeddings [batch, seq, hidden] for right-padded `ids` with `mask` (1 = token).
+    /// How attention runs (`encoder.attention` in the results): relative position bias, so
+    /// never varlen.
+    pub fn attention(&self) -> &'static str {
+        match &self.model {
+            Model::Fast(_) => "packed f32 (CPU fast path)",
+            Model::Candle(_) => "eager",
+        }
+    }
+
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
         match &self.model {
             Model::Fast(m) => m.forward(ids, mask),
@@ -167,7 +176,7 @@ impl CandleMPNet {
         let dtype = attention::score_dtype(x.dtype(), x.device());
         let bias = pos_bias.to_dtype(dtype)?.broadcast_add(&attention::padding_bias(mask, dtype)?)?;
         for layer in &self.layers {
-            x = layer.forward(&x, &bias)?;
+            x = layer.forward(&x, &attention::Attend::Padded(&bias))?;
         }
         Ok(x)
     }

@@ -23,8 +23,12 @@
 use candle_core::{Device, Module, Tensor};
 use candle_nn::{embedding, linear_b, linear_no_bias, rms_norm, Embedding, Linear, RmsNorm, VarBuilder};
 
+use super::attention::{span_bias, Attend, Implementation, Span};
 use super::hf_config::ConfigJson;
+use super::packing::Packing;
 use super::profile::phase;
+use super::rope::Rope;
+use super::AttentionChoice;
 
 #[derive(Debug)]
 struct Config {
@@ -78,7 +82,6 @@ struct Attention {
     k_norm: RmsNorm,
     heads: usize,
     kv_heads: usize,
-    head_dim: usize,
 }
 
 impl Attention {
@@ -93,32 +96,22 @@ impl Attention {
             k_norm: rms_norm(d, c.rms_norm_eps, vb.pp("k_norm"))?,
             heads: c.num_attention_heads,
             kv_heads: c.num_key_value_heads,
-            head_dim: d,
         })
     }
 
-    /// `x` [b, s, hidden]; `cos`/`sin` [s, head_dim/2]; `mask` [s, s] additive (causal).
-    fn forward(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, s, _) = x.dims3()?;
-        let d = self.head_dim;
-        // [b, s, heads, d] → per-head RMSNorm → [b, heads, s, d], as transformers orders them.
-        let heads = |t: Tensor, n: usize, norm: Option<&RmsNorm>| -> candle_core::Result<Tensor> {
-            let t = t.reshape((b, s, n, d))?;
-            let t = match norm {
-                Some(norm) => norm.forward(&t)?,
-                None => t,
-            };
-            t.transpose(1, 2)?.contiguous()
-        };
+    /// `x` [b, s, hidden] (padded) or [total, hidden] (packed); `attend` causal.
+    fn forward(&self, x: &Tensor, rope: &Rope, attend: &Attend) -> candle_core::Result<Tensor> {
         let dev = x.device();
         let (q, k, v) = phase("q k v", dev, || {
-            let q = heads(self.q_proj.forward(x)?, self.heads, Some(&self.q_norm))?;
-            let k = heads(self.k_proj.forward(x)?, self.kv_heads, Some(&self.k_norm))?;
-            let v = heads(self.v_proj.forward(x)?, self.kv_heads, None)?;
-            Ok((candle_nn::rotary_emb::rope(&q, cos, sin)?, candle_nn::rotary_emb::rope(&k, cos, sin)?, v))
+            // [.., heads, d] → per-head RMSNorm → arranged for attention, as transformers orders them.
+            let normed =
+                |l: &Linear, n: usize, norm: &RmsNorm| attend.arrange(norm.forward(&attend.split(&l.forward(x)?, n)?)?);
+            let q = normed(&self.q_proj, self.heads, &self.q_norm)?;
+            let k = normed(&self.k_proj, self.kv_heads, &self.k_norm)?;
+            Ok((rope.apply(&q)?, rope.apply(&k)?, attend.heads(&self.v_proj.forward(x)?, self.kv_heads)?))
         })?;
-        let ctx = phase("attention", dev, || super::attention::attention(&q, &k, &v, &[mask]))?;
-        phase("attention output", dev, || self.o_proj.forward(&ctx.transpose(1, 2)?.reshape((b, s, self.heads * d))?))
+        let ctx = phase("attention", dev, || attend.attend(&q, &k, &v))?;
+        phase("attention output", dev, || self.o_proj.forward(&ctx))
     }
 }
 
@@ -145,9 +138,9 @@ impl Layer {
         })
     }
 
-    fn forward(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    fn forward(&self, x: &Tensor, rope: &Rope, attend: &Attend) -> candle_core::Result<Tensor> {
         let normed = phase("norms", x.device(), || self.input_layernorm.forward(x))?;
-        let x = (x + self.self_attn.forward(&normed, cos, sin, mask)?)?;
+        let x = (x + self.self_attn.forward(&normed, rope, attend)?)?;
         phase("feed-forward", x.device(), || {
             let h = self.post_attention_layernorm.forward(&x)?;
             let mlp = self.down_proj.forward(&(self.gate_proj.forward(&h)?.silu()? * self.up_proj.forward(&h)?)?)?;
@@ -163,11 +156,14 @@ pub struct Qwen3 {
     /// RoPE inverse frequencies, θ^(-2i/head_dim), in f32 as transformers computes them.
     inv_freq: Vec<f32>,
     device: Device,
+    implementation: Implementation,
+    /// How attention runs (`encoder.attention` in the results).
+    pub attention: &'static str,
     pub hidden_size: usize,
 }
 
 impl Qwen3 {
-    pub fn load(vb: VarBuilder, config_json: &str) -> Result<Qwen3, String> {
+    pub fn load(vb: VarBuilder, config_json: &str, attention: AttentionChoice) -> Result<Qwen3, String> {
         let c = config(config_json)?;
         // Saved as Qwen3Model (sentence-transformers) or as Qwen3ForCausalLM (`model.` prefix).
         let vb = if vb.contains_tensor("model.embed_tokens.weight") { vb.pp("model") } else { vb };
@@ -176,35 +172,55 @@ impl Qwen3 {
                 .map(|i| Layer::load(vb.pp(format!("layers.{i}")), &c))
                 .collect::<candle_core::Result<_>>()?;
             let inv_freq = super::rope::inverse_frequencies(c.rope_theta, c.head_dim);
+            let implementation = super::attention::resolve(attention, vb.dtype(), vb.device(), c.head_dim);
             Ok(Qwen3 {
                 embed_tokens: embedding(c.vocab_size, c.hidden_size, vb.pp("embed_tokens"))?,
                 layers,
                 norm: rms_norm(c.hidden_size, c.rms_norm_eps, vb.pp("norm"))?,
                 inv_freq,
                 device: vb.device().clone(),
+                implementation,
+                attention: super::attention::describe(implementation, vb.dtype(), vb.device(), c.head_dim),
                 hidden_size: c.hidden_size,
             })
         };
         load().map_err(super::encoder::weights_misfit)
     }
 
-    /// Token states [batch, seq, hidden] after the final norm, for right-padded `ids`. `_mask` is
-    /// not needed: with causal attention and right padding no real token attends to padding.
-    pub fn forward(&self, ids: &Tensor, _mask: &Tensor) -> candle_core::Result<Tensor> {
-        let (_, s) = ids.dims2()?;
-        let mut x = self.embed_tokens.forward(ids)?;
-        // Rotary tables in the model's dtype (computed in f32 first), the causal mask in the
-        // attention scores'.
-        let dtype = x.dtype();
-        let (cos, sin) = super::rope::tables(&self.inv_freq, s, dtype, &self.device)?;
-        let mask: Vec<f32> =
-            (0..s).flat_map(|i| (0..s).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 })).collect();
-        let mask = Tensor::from_vec(mask, (s, s), &self.device)?
-            .to_dtype(super::attention::score_dtype(dtype, &self.device))?;
+    /// Token states [batch, seq, hidden] after the final norm, for right-padded `ids`. Eager
+    /// needs no padding mask: with causal attention and right padding no real token attends to
+    /// padding. Varlen packs the tokens by `mask`.
+    pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        let s = ids.dim(1)?;
+        let dtype = self.embed_tokens.embeddings().dtype();
+        let dev = &self.device;
+        let (packing, causal) = match self.implementation {
+            Implementation::Varlen => (Some(Packing::new(mask)?), None),
+            // Rotary tables in the model's dtype (computed in f32 first), the causal mask in
+            // the attention scores'.
+            Implementation::Eager => {
+                (None, Some(span_bias(Span::Causal, s, super::attention::score_dtype(dtype, dev), dev)?))
+            }
+        };
+        let attend = match (&packing, &causal) {
+            (Some(p), _) => Attend::Packed(p, Span::Causal),
+            (None, Some(bias)) => Attend::Padded(bias),
+            (None, None) => candle_core::bail!("no attention layout"),
+        };
+        let ids = match &packing {
+            Some(p) => p.pack(ids)?,
+            None => ids.clone(),
+        };
+        let mut x = self.embed_tokens.forward(&ids)?;
+        let rope = Rope::new(&self.inv_freq, s, packing.as_ref(), dtype, dev)?;
         for layer in &self.layers {
-            x = layer.forward(&x, &cos, &sin, &mask)?;
+            x = layer.forward(&x, &rope, &attend)?;
         }
-        self.norm.forward(&x)
+        let x = self.norm.forward(&x)?;
+        match &packing {
+            Some(p) => p.unpack(&x),
+            None => Ok(x),
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use candle_transformers::models::bert::{Config, HiddenAct, PositionEmbeddingType
 
 use super::bert::Bert;
 use super::hf_config::ConfigJson;
+use super::AttentionChoice;
 
 /// BERT's `Config` from an XLM-RoBERTa `config.json`, with transformers' defaults for absent
 /// fields, and where positions start.
@@ -51,10 +52,10 @@ fn config(config_json: &str) -> Result<(Config, usize), String> {
 }
 
 /// Loads the encoder; token embeddings come from [`Bert::forward`] (ids right-padded, mask 1 = token).
-pub fn load(vb: VarBuilder, config_json: &str) -> Result<Bert, String> {
+pub fn load(vb: VarBuilder, config_json: &str, attention: AttentionChoice) -> Result<Bert, String> {
     let (config, first_position) = config(config_json)?;
     // Saved as XLMRobertaModel (sentence-transformers) or inside a task model (`roberta.`).
-    Bert::with_config(vb, &config, first_position)
+    Bert::with_config(vb, &config, first_position, attention)
 }
 
 #[cfg(test)]
@@ -64,6 +65,7 @@ mod tests {
 
     use crate::embed::bert::{tests::weight_names, Bert};
     use crate::embed::encoder_layer::testing;
+    use crate::embed::AttentionChoice;
 
     const V: usize = 50;
 
@@ -126,13 +128,18 @@ mod tests {
         let lens = [22, 5, 1, 12];
         let b = batch(&lens);
         let want = want_model.forward(&b.0, &b.2, &b.1, None, None, None).unwrap();
-        let fast = super::load(vb.clone(), &json).unwrap();
+        let fast = super::load(vb.clone(), &json, AttentionChoice::Auto).unwrap();
         let diff = testing::max_diff(&run(&fast, &b), &want, &lens);
         assert!(diff < 2e-5, "max |fast − candle's XLMRobertaModel| = {diff:e}");
         let (bert, first) = super::config(&json).unwrap();
-        let candle = Bert::candle_path(vb, &bert, first);
+        let candle = Bert::candle_path(vb.clone(), &bert, first, AttentionChoice::Eager);
         let diff = testing::max_diff(&run(&candle, &b), &want, &lens);
         assert!(diff < 1e-6, "max |candle path − candle's XLMRobertaModel| = {diff:e}");
+        // Packed tokens (varlen): the same numbers without the padding.
+        let packed = Bert::candle_path(vb, &bert, first, AttentionChoice::Varlen);
+        assert_eq!(packed.attention(), "varlen (candle ops)");
+        let diff = testing::max_diff(&run(&packed, &b), &want, &lens);
+        assert!(diff < 1e-5, "max |packed candle path − candle's XLMRobertaModel| = {diff:e}");
     }
 
     /// Past 256 tokens bf16 cannot count positions: ours are integers, so bf16 stays as close to
@@ -143,8 +150,12 @@ mod tests {
         let (json, config, names) = tiny(320);
         let lens = [300, 270, 7];
         let b = batch(&lens);
-        let f32 = run(&super::load(testing::weights(&names), &json).unwrap(), &b);
-        let bf16 = run(&super::load(testing::weights_as(&names, DType::BF16), &json).unwrap(), &b);
+        let load = |dtype, attention| super::load(testing::weights_as(&names, dtype), &json, attention).unwrap();
+        let f32 = run(&load(DType::F32, AttentionChoice::Auto), &b);
+        let bf16 = run(&load(DType::BF16, AttentionChoice::Auto), &b);
+        let packed = run(&load(DType::BF16, AttentionChoice::Varlen), &b);
+        let late_packed = worst_cosine(&packed, &f32, &lens, 256);
+        assert!(late_packed >= 0.998, "packed bf16 past token 256: cosine {late_packed} to f32");
         let (early, late) = (worst_cosine(&bf16, &f32, &lens, 0), worst_cosine(&bf16, &f32, &lens, 256));
         let candle = XLMRobertaModel::new(&config, testing::weights_as(&names, DType::BF16)).unwrap();
         let theirs = candle.forward(&b.0, &b.2, &b.1, None, None, None).unwrap().to_dtype(DType::F32).unwrap();
