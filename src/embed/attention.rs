@@ -67,6 +67,9 @@ pub fn resolve(choice: AttentionChoice, dtype: DType, device: &Device, head_dim:
 /// [`describe`] of flash-attention: the scores never exist as a tensor.
 pub const FLASH: &str = "varlen (flash-attn 2)";
 
+/// [`describe`]-style name of BERT's and MPNet's f32 CPU fast path, which attends its own way.
+pub const FAST_PATH: &str = "packed f32 (CPU fast path)";
+
 /// How a run's attention is reported (`encoder.attention` in the results).
 pub fn describe(implementation: Implementation, dtype: DType, device: &Device, head_dim: usize) -> &'static str {
     match implementation {

@@ -64,7 +64,7 @@ impl Bert {
     /// How attention runs (`encoder.attention` in the results).
     pub fn attention(&self) -> &'static str {
         match &self.model {
-            Model::Fast(_) => "packed f32 (CPU fast path)",
+            Model::Fast(_) => attention::FAST_PATH,
             Model::Candle(m) => m.attention,
         }
     }

@@ -125,7 +125,7 @@ impl MPNet {
     /// never varlen.
     pub fn attention(&self) -> &'static str {
         match &self.model {
-            Model::Fast(_) => "packed f32 (CPU fast path)",
+            Model::Fast(_) => attention::FAST_PATH,
             Model::Candle(_) => "eager",
         }
     }

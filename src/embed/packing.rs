@@ -9,7 +9,7 @@
 //! but positions ([`Packing::positions`]) are column indices, which is each token's position
 //! only under the encoder's right padding.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 
 pub struct Packing {
     /// `[b, s]` attention mask, as given.
@@ -73,10 +73,6 @@ impl Packing {
         })
     }
 
-    pub fn device(&self) -> &Device {
-        self.mask.device()
-    }
-
     /// `[b, s, …]` → `[total, …]`: the real tokens' rows, in row-major order.
     pub fn pack(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let dims = x.dims();
@@ -100,6 +96,7 @@ impl Packing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::Device;
 
     #[test]
     fn packs_and_unpacks_right_and_left_padded_rows() -> candle_core::Result<()> {

@@ -194,24 +194,25 @@ impl Qwen3 {
         let s = ids.dim(1)?;
         let dtype = self.embed_tokens.embeddings().dtype();
         let dev = &self.device;
-        let (packing, causal) = match self.implementation {
-            Implementation::Varlen => (Some(Packing::new(mask)?), None),
-            // Rotary tables in the model's dtype (computed in f32 first), the causal mask in
-            // the attention scores'.
-            Implementation::Eager => {
-                (None, Some(span_bias(Span::Causal, s, super::attention::score_dtype(dtype, dev), dev)?))
-            }
+        let packing = match self.implementation {
+            Implementation::Varlen => Some(Packing::new(mask)?),
+            Implementation::Eager => None,
         };
-        let attend = match (&packing, &causal) {
-            (Some(p), _) => Attend::Packed(p, Span::Causal),
-            (None, Some(bias)) => Attend::Padded(bias),
-            (None, None) => candle_core::bail!("no attention layout"),
+        let causal;
+        let attend = match &packing {
+            Some(p) => Attend::Packed(p, Span::Causal),
+            // The causal mask in the attention scores' dtype.
+            None => {
+                causal = span_bias(Span::Causal, s, super::attention::score_dtype(dtype, dev), dev)?;
+                Attend::Padded(&causal)
+            }
         };
         let ids = match &packing {
             Some(p) => p.pack(ids)?,
             None => ids.clone(),
         };
         let mut x = self.embed_tokens.forward(&ids)?;
+        // Rotary tables in the model's dtype (computed in f32 first).
         let rope = Rope::new(&self.inv_freq, s, packing.as_ref(), dtype, dev)?;
         for layer in &self.layers {
             x = layer.forward(&x, &rope, &attend)?;
