@@ -11,6 +11,11 @@
 //! machine, benches/gpu/run.sh); EMBEVAL_BENCH_PATH=cpu or gpu runs only that path. The GPU runs each kernel variant:
 //! its default tile with f32 inputs, the other tile, and f16 inputs (with exact rescoring)
 //! where the adapter has shader-f16.
+//!
+//! Path `device`: the search on the models' device through candle (`search::device`: cuBLAS
+//! on a `--features cuda` build with a GPU, Metal's matmul with `metal`; candle's CPU matmul
+//! otherwise — there it measures the bound's overhead against the CPU searcher).
+//! EMBEVAL_BENCH_PATH takes a comma-separated list (`gpu,device`).
 
 use std::time::Instant;
 
@@ -70,7 +75,10 @@ fn main() {
     }
     let shape = std::env::var("EMBEVAL_BENCH_SHAPE").ok().filter(|s| !s.is_empty());
     let path = std::env::var("EMBEVAL_BENCH_PATH").ok().filter(|s| !s.is_empty());
-    let wants = |p: &str| path.as_deref().is_none_or(|want| want == p);
+    let wants = |p: &str| path.as_deref().is_none_or(|want| want.split(',').any(|w| w.trim() == p));
+    let on_device = embeval::embed::device::Opened::open(embeval::embed::device::DeviceChoice::Auto)
+        .map(|o| embeval::search::device::DeviceSearcher::new(o.device, o.name))
+        .expect("--device auto never fails");
     let mut shapes = vec![(256, 8192, DIM), (1000, 100_000, DIM)];
     if let Some(s) = &shape {
         let one = parse_shape(s).unwrap_or_else(|| panic!("EMBEVAL_BENCH_SHAPE={s}: expected NQxND[xDIM]"));
@@ -93,6 +101,15 @@ fn main() {
         };
         if wants("cpu") {
             report("cpu", median(&mut || drop(cpu::top_k(&q, &d, dim, &ties, K))));
+        }
+        if wants("device") {
+            let mut kept = String::new();
+            let s = median(&mut || {
+                let (hits, stats) = on_device.top_k(&q, &d, dim, &ties, K).expect("device search");
+                kept = embeval::search::device::describe(&stats);
+                drop(hits);
+            });
+            report(&format!("device: {}, candle matmul{kept}", on_device.name()), s);
         }
         for &(tile, precision) in variants.iter().filter(|_| wants("gpu")) {
             let g = gpu.take().expect("an adapter").with_tile(tile).with_precision(precision);

@@ -20,7 +20,7 @@
 # GitHub is unreachable, put a checkout of NVIDIA/cutlass at that commit there first.
 #
 # Usage: scripts/build-cuda.sh [WORK_DIR]   (default ~/.cache/embeval/cu130)
-#        → $CARGO_TARGET_DIR/release/embeval and the tiny_models test binary (its path is printed)
+#        → $CARGO_TARGET_DIR/release/embeval, the tiny_models test and search_gpu bench binaries (paths printed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-$HOME/.cache/embeval/cu130}
@@ -53,6 +53,8 @@ if [ "${EMBEVAL_FLASH_ATTN:-0}" = 1 ]; then
     export CANDLE_FLASH_ATTN_BUILD_DIR=${CANDLE_FLASH_ATTN_BUILD_DIR:-$HOME/.cache/embeval/flash-attn}
     mkdir -p "$CANDLE_FLASH_ATTN_BUILD_DIR"
 fi
-# The test binary needs the embeval binary too, so this builds both.
+# The test binary needs the embeval binary too, so this builds both; then the search bench
+# (benches/gpu/run.sh's EMBEVAL_SEARCH_BENCH: cuBLAS search through candle and the WGSL shaders).
 cargo test --release --features "$features" --no-run --test tiny_models
+cargo bench --features "$features" --no-run --bench search_gpu
 echo "$CARGO_TARGET_DIR/release/embeval"

@@ -15,7 +15,9 @@
 #   profile:MODEL    where embeval's time goes in bf16, phase by phase (EMBEVAL_PROFILE=1:
 #                    the device synchronised around each phase; shares, not speed) — not in
 #                    the default steps
-#   search           exact top-100 at the end-to-end size
+#   search           exact top-100 at the end-to-end size: torch.topk(q @ d.T); embeval on the
+#                    models' device through candle (cuBLAS, the path `--search gpu|auto` takes
+#                    on a cuda build) and the WGSL shaders through wgpu/Vulkan
 #
 # Needs: an NVIDIA GPU, python3 with torch (CUDA), transformers, sentence-transformers and
 # safetensors; either cargo and the CUDA toolkit (nvcc) for candle's kernels, or binaries built
@@ -157,9 +159,9 @@ search() {
     # Encoding 1M documents takes their token count ÷ the tokens/s above; this is the search.
     python3 benches/gpu/reference.py search ${shape//x/ } --device "$device"
     if [ -n "${EMBEVAL_SEARCH_BENCH:-}" ]; then
-        EMBEVAL_BENCH_SHAPE=$shape EMBEVAL_BENCH_PATH=gpu "$EMBEVAL_SEARCH_BENCH" | grep '^{'
+        EMBEVAL_BENCH_SHAPE=$shape EMBEVAL_BENCH_PATH=gpu,device "$EMBEVAL_SEARCH_BENCH" | grep '^{'
     else
-        EMBEVAL_BENCH_SHAPE=$shape EMBEVAL_BENCH_PATH=gpu cargo bench --quiet --bench search_gpu | grep '^{'
+        EMBEVAL_BENCH_SHAPE=$shape EMBEVAL_BENCH_PATH=gpu,device cargo bench --quiet --bench search_gpu | grep '^{'
     fi
 }
 

@@ -769,7 +769,8 @@ async fn search_vectors(
     }
     let ties = search::tie_ranks(&d.ids, cx.convention);
     cx.progress.begin("exact search", qkept.len() as u64);
-    let (tops, path, notice) = search::Searcher::new(cx.search).top_k(&qmat, &d.data, d.dim, &ties, cx.depth).await?;
+    let (tops, path, notice) =
+        search::Searcher::new(cx.search).on(cx.neural.device).top_k(&qmat, &d.data, d.dim, &ties, cx.depth).await?;
     cx.progress.end();
     info.path = path;
     info.notice = notice;

@@ -532,7 +532,8 @@ impl ShardSet {
         let dim = q.dim;
         let (qmat, qkept) = super::query_rows(cx, queries, q);
         let ties = search::tie_ranks(doc_ids, cx.convention);
-        let mut stream = Stream::new(cx.search, &qmat, dim, &ties, cx.depth);
+        let mut stream =
+            Stream::new(search::Searcher::new(cx.search).on(cx.neural.device), &qmat, dim, &ties, cx.depth);
         cx.progress.begin("search shards", doc_ids.len() as u64);
         for (i, shard) in self.shards.iter().enumerate() {
             let before = stream.window.len();
@@ -584,10 +585,10 @@ struct Stream<'a> {
 }
 
 impl<'a> Stream<'a> {
-    fn new(path: search::SearchPath, queries: &'a [f32], dim: usize, ties: &'a [u32], depth: usize) -> Self {
+    fn new(searcher: search::Searcher, queries: &'a [f32], dim: usize, ties: &'a [u32], depth: usize) -> Self {
         let nq = queries.len() / dim.max(1);
         Stream {
-            searcher: search::Searcher::new(path),
+            searcher,
             queries,
             dim,
             ties,
@@ -852,7 +853,7 @@ mod tests {
         let ties: Vec<u32> = (0..nd as u32).rev().collect();
         let want = cpu::top_k(&q, &d, dim, &ties, k);
         for ends in [vec![nd], vec![1, 2, 70, 100, 4095, 4097, 4100, 4130, 8191, nd - 1, nd], vec![3000, 6000, nd]] {
-            let mut stream = Stream::new(search::SearchPath::Cpu, &q, dim, &ties, k);
+            let mut stream = Stream::new(search::Searcher::new(search::SearchPath::Cpu), &q, dim, &ties, k);
             let mut from = 0;
             for (i, &end) in ends.iter().enumerate() {
                 stream.window.extend_from_slice(&d[from * dim..end * dim]);

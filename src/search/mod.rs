@@ -4,6 +4,8 @@
 //! `tie_rank` derived from the doc ids and the metric convention.
 
 pub mod cpu;
+#[cfg(all(feature = "models", feature = "cli"))]
+pub mod device;
 #[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod topk;
@@ -150,6 +152,13 @@ const CALIBRATION_DOCS: usize = 16384;
 /// made, once — a streamed evaluation searches once per shard.
 pub struct Searcher {
     path: SearchPath,
+    /// The models' `--device`: a GPU there (CUDA, Metal) is searched with candle's matrix
+    /// product ([`device`]) rather than the WGSL shaders.
+    #[cfg(all(feature = "models", feature = "cli"))]
+    device: crate::embed::device::DeviceChoice,
+    /// That device, once opened; `None` inside when it is the CPU.
+    #[cfg(all(feature = "models", feature = "cli"))]
+    on_device: Option<Option<device::DeviceSearcher>>,
     /// The adapter, or why there is none, once looked for.
     #[cfg(feature = "gpu")]
     gpu: Option<Result<gpu::GpuSearcher, String>>,
@@ -162,11 +171,43 @@ impl Searcher {
     pub fn new(path: SearchPath) -> Searcher {
         Searcher {
             path,
+            #[cfg(all(feature = "models", feature = "cli"))]
+            device: Default::default(),
+            #[cfg(all(feature = "models", feature = "cli"))]
+            on_device: None,
             #[cfg(feature = "gpu")]
             gpu: None,
             #[cfg(feature = "gpu")]
             calibrated: None,
         }
+    }
+
+    /// Searches on the models' device when it is a GPU (`auto`: the GPU the models would take)
+    /// and the path is `gpu` or `auto`; a CPU-only build ignores it.
+    pub fn on(mut self, device: crate::embed::device::DeviceChoice) -> Searcher {
+        #[cfg(all(feature = "models", feature = "cli"))]
+        {
+            self.device = device;
+        }
+        let _ = device;
+        self
+    }
+
+    /// The models' GPU to search on, opened once; `None` when the device is the CPU or cannot
+    /// be opened (the other paths then answer as without it).
+    #[cfg(all(feature = "models", feature = "cli"))]
+    fn model_gpu(&mut self) -> Option<&device::DeviceSearcher> {
+        use crate::embed::device::{DeviceChoice, Opened};
+        let choice = self.device;
+        self.on_device
+            .get_or_insert_with(|| {
+                if choice == DeviceChoice::Cpu {
+                    return None;
+                }
+                let opened = Opened::open(choice).ok()?;
+                (!opened.device.is_cpu()).then(|| device::DeviceSearcher::new(opened.device, opened.name))
+            })
+            .as_ref()
     }
 
     /// Exact top-k through this path. Returns the hits and a description of what ran (`"cpu"`,
@@ -189,6 +230,22 @@ impl Searcher {
         let work = (queries.len() / dim.max(1)).saturating_mul(docs.len());
         if path == SearchPath::Cpu || (path == SearchPath::Auto && work < AUTO_MIN_WORK) {
             return Ok((cpu(), "cpu".into(), None));
+        }
+        #[cfg(all(feature = "models", feature = "cli"))]
+        if let Some(on) = self.model_gpu() {
+            return Ok(match on.top_k(queries, docs, dim, tie_rank, k) {
+                Ok((hits, stats)) => {
+                    (hits, format!("gpu: {}, candle matmul{}", on.name(), device::describe(&stats)), None)
+                }
+                Err(e) => {
+                    let first = e.to_string().lines().next().unwrap_or_default().to_string();
+                    (
+                        cpu(),
+                        "cpu".into(),
+                        Some(format!("search on {} failed ({first}); searched on the CPU", on.name())),
+                    )
+                }
+            });
         }
         #[cfg(feature = "gpu")]
         {
@@ -292,6 +349,38 @@ pub fn normalize_rows(m: &mut [f32], dim: usize) {
         let n = row.iter().map(|x| x * x).sum::<f32>().sqrt();
         if n > 0.0 {
             row.iter_mut().for_each(|x| *x /= n);
+        }
+    }
+}
+
+#[cfg(all(test, feature = "models", feature = "cli"))]
+mod tests {
+    use super::*;
+
+    /// `gpu` and `auto` (on enough work) go to the models' device when there is one and say so
+    /// with what the bound saved; `cpu` never does. The CPU device stands in for a GPU.
+    #[test]
+    fn gpu_and_auto_search_on_the_models_device() {
+        let (nq, nd, dim, k) = (40, 40_000, 1024, 10);
+        let q: Vec<f32> = (0..nq * dim).map(|i| ((i * 7919) % 13) as f32 - 6.0).collect();
+        let d: Vec<f32> = (0..nd * dim).map(|i| ((i * 104_729) % 11) as f32 - 5.0).collect();
+        assert!(nq * nd * dim >= AUTO_MIN_WORK);
+        let ties: Vec<u32> = (0..nd as u32).rev().collect();
+        let want = cpu::top_k(&q, &d, dim, &ties, k);
+        for path in [SearchPath::Gpu, SearchPath::Auto, SearchPath::Cpu] {
+            let mut s = Searcher::new(path);
+            s.on_device = Some(Some(device::DeviceSearcher::new(candle_core::Device::Cpu, "stand-in")));
+            let (hits, ran, notice) = crate::block_on(s.top_k(&q, &d, dim, &ties, k)).unwrap().unwrap();
+            assert_eq!(hits, want, "{path:?}");
+            assert_eq!(notice, None);
+            if path == SearchPath::Cpu {
+                assert_eq!(ran, "cpu");
+            } else {
+                assert!(
+                    ran.starts_with("gpu: stand-in, candle matmul, ") && ran.ends_with("% of scores read back"),
+                    "{ran}"
+                );
+            }
         }
     }
 }

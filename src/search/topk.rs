@@ -53,6 +53,12 @@ impl TopK {
         }
     }
 
+    /// A score below which no candidate can enter the top k: the k-th best at the last
+    /// truncation (none before 2k candidates came). Candidates equal to it still can, by tie rank.
+    pub fn threshold(&self) -> Option<f32> {
+        self.threshold.map(|t| t.score)
+    }
+
     fn truncate(&mut self) {
         self.buf.select_nth_unstable_by(self.k - 1, better);
         self.buf.truncate(self.k);
