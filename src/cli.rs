@@ -59,11 +59,13 @@ pub enum ScoreArg {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum SearchArg {
-    /// the GPU if a short calibration on this workload says it is faster, else the CPU
+    /// large work on the models' GPU in a cuda/metal build; else the WGSL shaders if a short
+    /// calibration on this workload says they are faster than the CPU, else the CPU
     Auto,
     /// all cores, block-wise sgemm + top-k
     Cpu,
-    /// the WGSL shaders through wgpu (Vulkan/Metal/DX12); falls back to the CPU if no adapter
+    /// the models' GPU (--device) through candle's matrix product in a cuda/metal build; else
+    /// the WGSL shaders through wgpu (Vulkan/Metal/DX12); the CPU if neither is there
     Gpu,
 }
 

@@ -1,7 +1,8 @@
 //! Exact search: every query scored against every document, block by block, keeping a
-//! per-query top-k so the full Q×D matrix never sits in memory. CPU ([`cpu`]) and GPU
-//! ([`gpu`], WGSL through wgpu) share the tie rule: equal scores are ordered by a per-doc
-//! `tie_rank` derived from the doc ids and the metric convention.
+//! per-query top-k so the full Q×D matrix never sits in memory. CPU ([`cpu`]), the models' GPU
+//! ([`device`], candle: cuBLAS / Metal) and WGSL ([`gpu`], through wgpu) share the tie rule:
+//! equal scores are ordered by a per-doc `tie_rank` derived from the doc ids and the metric
+//! convention.
 
 pub mod cpu;
 #[cfg(all(feature = "models", feature = "cli"))]
@@ -124,14 +125,17 @@ impl ScoreFn {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum SearchPath {
-    /// The GPU when a short calibration on this adapter and this workload says it is faster
-    /// than the CPU (never on work too small to pay for starting a GPU), else the CPU.
+    /// Never a GPU on work too small to pay for starting one. Else the models' GPU ([`device`],
+    /// cuda/metal builds); else the WGSL shaders when a short calibration on this adapter and
+    /// this workload says they are faster than the CPU; else the CPU.
     #[default]
     Auto,
     /// Block-wise sgemm + top-k on all cores ([`cpu`]).
     Cpu,
-    /// The WGSL shaders through wgpu ([`gpu`]): natively Vulkan/Metal/DX12, in the browser
-    /// WebGPU; falls back to the CPU with a notice when no adapter is found.
+    /// The models' GPU through candle's matrix product ([`device`]) where the build and
+    /// `--device` have one; else the WGSL shaders through wgpu ([`gpu`]): natively
+    /// Vulkan/Metal/DX12, in the browser WebGPU; falls back to the CPU with a notice when no
+    /// adapter is found.
     Gpu,
 }
 
@@ -184,13 +188,14 @@ impl Searcher {
 
     /// Searches on the models' device when it is a GPU (`auto`: the GPU the models would take)
     /// and the path is `gpu` or `auto`; a CPU-only build ignores it.
-    pub fn on(mut self, device: crate::embed::device::DeviceChoice) -> Searcher {
+    pub fn on(self, device: crate::embed::device::DeviceChoice) -> Searcher {
         #[cfg(all(feature = "models", feature = "cli"))]
+        return Searcher { device, ..self };
+        #[cfg(not(all(feature = "models", feature = "cli")))]
         {
-            self.device = device;
+            let _ = device;
+            self
         }
-        let _ = device;
-        self
     }
 
     /// The models' GPU to search on, opened once; `None` when the device is the CPU or cannot
