@@ -45,6 +45,8 @@ pub struct Stats {
     pub runs: u64,
     /// Of those, the runs whose scores came back to the host.
     pub kept: u64,
+    /// Pieces of work split in two after the device ran out of memory.
+    pub splits: u64,
 }
 
 /// Block sizes; tests shrink them to cross every edge with small inputs.
@@ -52,6 +54,8 @@ pub struct Stats {
 struct Plan {
     query_block: usize,
     score_budget: usize,
+    /// Tests: pieces of more documents than this run out of memory.
+    fail_above: Option<usize>,
 }
 
 /// An opened device to search on, and its name for reports.
@@ -66,7 +70,7 @@ impl DeviceSearcher {
         DeviceSearcher {
             device,
             name: name.into(),
-            plan: Plan { query_block: QUERY_BLOCK, score_budget: SCORE_BUDGET },
+            plan: Plan { query_block: QUERY_BLOCK, score_budget: SCORE_BUDGET, fail_above: None },
         }
     }
 
@@ -77,7 +81,7 @@ impl DeviceSearcher {
 
     #[cfg(test)]
     pub(crate) fn with_plan(mut self, query_block: usize, score_budget: usize) -> Self {
-        self.plan = Plan { query_block, score_budget };
+        self.plan = Plan { query_block, score_budget, fail_above: None };
         self
     }
 
@@ -113,14 +117,54 @@ impl DeviceSearcher {
                 let d = Tensor::from_slice(&docs[d0 * dim..(d0 + n) * dim], (n, dim), &self.device)?;
                 for (q0, q) in &query_tensors {
                     let block = &mut tops[*q0..*q0 + q.dim(0)?];
-                    let s = self.chunk(q, &d, block, d0, n, &tie_rank[d0..d0 + n], k)?;
-                    stats.runs += s.runs;
-                    stats.kept += s.kept;
+                    self.split_on_oom(q, &d, block, d0, (0, n), tie_rank, k, &mut stats)?;
                 }
             }
         }
         let hits = tops.into_iter().map(|t| t.into_sorted().into_iter().map(|c| (c.doc, c.score)).collect()).collect();
         Ok((hits, stats))
+    }
+
+    /// Documents `rows` of chunk `d` (which starts at document `d0`) for one block of queries;
+    /// a device out of memory splits the rows in two (whole runs each) and tries each half, down
+    /// to one run. [`Self::chunk`] touches the top lists only once everything on the device
+    /// succeeded, so a retried half is never counted twice.
+    #[allow(clippy::too_many_arguments)]
+    fn split_on_oom(
+        &self,
+        q: &Tensor,
+        d: &Tensor,
+        tops: &mut [TopK],
+        d0: usize,
+        rows: (usize, usize),
+        tie_rank: &[u32],
+        k: usize,
+        stats: &mut Stats,
+    ) -> candle_core::Result<()> {
+        let (from, to) = rows;
+        let start = d0 + from;
+        let attempt = match self.plan.fail_above {
+            #[cfg(test)]
+            Some(limit) if to - from > limit => {
+                Err(candle_core::Error::Msg("CUDA_ERROR_OUT_OF_MEMORY (simulated)".into()))
+            }
+            _ => self.chunk(q, &d.narrow(0, from, to - from)?, tops, start, to - from, &tie_rank[start..d0 + to], k),
+        };
+        match attempt {
+            Ok(s) => {
+                stats.runs += s.runs;
+                stats.kept += s.kept;
+                Ok(())
+            }
+            Err(e) if to - from > BLOCK && crate::embed::device::is_out_of_memory(&e.to_string()) => {
+                crate::embed::device::release_freed_memory(&self.device);
+                stats.splits += 1;
+                let half = from + (to - from).div_ceil(2 * BLOCK) * BLOCK;
+                self.split_on_oom(q, d, tops, d0, (from, half), tie_rank, k, stats)?;
+                self.split_on_oom(q, d, tops, d0, (half, to), tie_rank, k, stats)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// One block of queries against one chunk of `n` documents starting at `d0`, into the
@@ -149,7 +193,7 @@ impl DeviceSearcher {
         let maxima: Vec<f32> = scores.max(D::Minus1)?.to_vec1()?;
         let kept: Vec<Vec<u32>> = map_rows(tops, maxima.chunks(runs), |top, row| kept_runs(top, row, k));
         let total: usize = kept.iter().map(Vec::len).sum();
-        let stats = Stats { runs: (m * runs) as u64, kept: total as u64 };
+        let stats = Stats { runs: (m * runs) as u64, kept: total as u64, splits: 0 };
         // The kept runs' scores, row after row in `kept`'s order. Past half of all runs a
         // gather saves little over reading everything back.
         let (values, whole) = if 2 * total > m * runs {
@@ -196,7 +240,11 @@ pub fn describe(stats: &Stats) -> String {
     if stats.runs == 0 {
         return String::new();
     }
-    format!(", {:.2}% of scores read back", 100.0 * stats.kept as f64 / stats.runs as f64)
+    let splits = match stats.splits {
+        0 => String::new(),
+        n => format!(", {n} out-of-memory split{}", if n == 1 { "" } else { "s" }),
+    };
+    format!(", {:.2}% of scores read back{splits}", 100.0 * stats.kept as f64 / stats.runs as f64)
 }
 
 /// `f(top, row)` for each query's top list and its row of run maxima, in parallel natively.
@@ -286,6 +334,27 @@ mod tests {
         assert_eq!(stats.runs, (nq * nd.div_ceil(BLOCK)) as u64);
         // One chunk: at least k runs per query come back, and with random vectors few more.
         assert!(stats.kept >= (nq * k) as u64 && stats.kept < (nq * 2 * k) as u64, "{stats:?}");
+    }
+
+    /// Out of memory above 2 runs: every piece is split down to what fits, each counted once
+    /// — the result equals the CPU search exactly (integer vectors) — and the splits are
+    /// reported; below one run there is nothing left to split and the error comes back.
+    #[test]
+    fn out_of_memory_splits_the_work() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let (nq, nd, dim, k) = (7, 1000, 3, 20);
+        let q: Vec<f32> = (0..nq * dim).map(|_| rng.random_range(-1i8..2) as f32).collect();
+        let d: Vec<f32> = (0..nd * dim).map(|_| rng.random_range(-2i8..3) as f32).collect();
+        let ties: Vec<u32> = (0..nd as u32).rev().collect();
+        let mut s = searcher(4, 4 * 10 * BLOCK);
+        s.plan.fail_above = Some(2 * BLOCK);
+        let (got, stats) = s.top_k(&q, &d, dim, &ties, k).unwrap();
+        assert_eq!(got, cpu::top_k(&q, &d, dim, &ties, k));
+        assert!(stats.splits >= 8, "{stats:?}");
+        assert!(describe(&stats).contains("out-of-memory splits"), "{}", describe(&stats));
+        s.plan.fail_above = Some(BLOCK / 2);
+        let e = s.top_k(&q, &d, dim, &ties, k).unwrap_err().to_string();
+        assert!(e.contains("OUT_OF_MEMORY"), "{e}");
     }
 
     #[test]
