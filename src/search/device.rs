@@ -24,6 +24,7 @@
 //! than gemm): scores agree to ~1e-6, and documents whose scores differ by less may swap.
 
 use candle_core::{Device, Tensor, D};
+use rayon::prelude::*;
 
 use super::topk::{Candidate, TopK};
 use super::Hits;
@@ -191,7 +192,8 @@ impl DeviceSearcher {
         }
         let scores = scores.reshape((m * runs, BLOCK))?;
         let maxima: Vec<f32> = scores.max(D::Minus1)?.to_vec1()?;
-        let kept: Vec<Vec<u32>> = map_rows(tops, maxima.chunks(runs), |top, row| kept_runs(top, row, k));
+        let kept: Vec<Vec<u32>> =
+            tops.par_iter().zip(maxima.par_chunks(runs)).map(|(top, row)| kept_runs(top, row, k)).collect();
         let total: usize = kept.iter().map(Vec::len).sum();
         let stats = Stats { runs: (m * runs) as u64, kept: total as u64, splits: 0 };
         // The kept runs' scores, row after row in `kept`'s order. Past half of all runs a
@@ -224,13 +226,7 @@ impl DeviceSearcher {
                 }
             }
         };
-        #[cfg(feature = "cli")]
-        {
-            use rayon::prelude::*;
-            tops.par_iter_mut().zip(kept.par_iter().zip(offsets.par_iter())).for_each(push);
-        }
-        #[cfg(not(feature = "cli"))]
-        tops.iter_mut().zip(kept.iter().zip(offsets.iter())).for_each(push);
+        tops.par_iter_mut().zip(kept.par_iter().zip(offsets.par_iter())).for_each(push);
         Ok(stats)
     }
 }
@@ -245,22 +241,6 @@ pub fn describe(stats: &Stats) -> String {
         n => format!(", {n} out-of-memory split{}", if n == 1 { "" } else { "s" }),
     };
     format!(", {:.2}% of scores read back{splits}", 100.0 * stats.kept as f64 / stats.runs as f64)
-}
-
-/// `f(top, row)` for each query's top list and its row of run maxima, in parallel natively.
-fn map_rows<'a, R: Send>(
-    tops: &[TopK],
-    rows: impl Iterator<Item = &'a [f32]>,
-    f: impl Fn(&TopK, &[f32]) -> R + Sync + Send,
-) -> Vec<R> {
-    let rows: Vec<&[f32]> = rows.collect();
-    #[cfg(feature = "cli")]
-    {
-        use rayon::prelude::*;
-        tops.par_iter().zip(rows.par_iter()).map(|(t, r)| f(t, r)).collect()
-    }
-    #[cfg(not(feature = "cli"))]
-    tops.iter().zip(rows.iter()).map(|(t, r)| f(t, r)).collect()
 }
 
 /// The runs of one query that can still place a document in its top k: those whose maximum

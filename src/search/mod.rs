@@ -5,6 +5,7 @@
 //! convention.
 
 pub mod cpu;
+// Native only (a GPU through candle; host work on rayon's threads).
 #[cfg(all(feature = "models", feature = "cli"))]
 pub mod device;
 #[cfg(feature = "gpu")]
