@@ -237,9 +237,12 @@ fn with_f16(searcher: GpuSearcher) -> Option<GpuSearcher> {
     None
 }
 
-/// (nq, nd, dim, k, max_chunk_docs, gpu_topk_max_k) of gaussian searches through the f16
-/// kernel: GPU top-k and readback, one chunk and several, k from 1 to 1000.
-const F16_CASES: [(usize, usize, usize, usize, Option<usize>, Option<usize>); 5] = [
+/// (nq, nd, dim, k, max_chunk_docs, gpu_topk_max_k) of one gaussian search.
+type F16Case = (usize, usize, usize, usize, Option<usize>, Option<usize>);
+
+/// Gaussian searches through the f16 kernel: GPU top-k and readback, one chunk and several, k
+/// from 1 to 1000.
+const F16_CASES: [F16Case; 5] = [
     (37, 1000, 30, 10, None, None),
     (45, 1805, 64, 8, Some(600), None),
     (33, 777, 17, 100, Some(256), Some(0)),

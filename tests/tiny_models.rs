@@ -251,6 +251,39 @@ fn half_precision_close_to_f32() {
     }
 }
 
+/// Texts encoded a window at a time (here 10 of the 67, so the last window is short): each
+/// window is handed over in input order, once, and the vectors still match sentence-transformers'
+/// — for the padded candle graph (Qwen3, token type ids all 0) and XLM-R's.
+#[test]
+fn windows_hand_over_in_order_and_match_sentence_transformers() {
+    let texts: Vec<String> = texts().into_iter().map(|(_, t)| t).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let opts = NeuralOptions { batch_size: 4, ..Default::default() };
+    for model in ["qwen3-embedding", "xlm-roberta"] {
+        let mut files = Files::new("tiny");
+        add_folder(&mut files, model, model, &[]);
+        let enc = Encoder::load(&files, model, &opts).unwrap();
+        let (mut got, mut handed) = (Vec::new(), Vec::new());
+        let stats = enc
+            .encode_in_windows(&refs, &opts, &Quiet, 10, &mut |first, v| {
+                handed.push((first, v.len() / enc.info.dim));
+                got.extend_from_slice(v);
+                Ok(())
+            })
+            .unwrap();
+        let want: Vec<(usize, usize)> = (0..67).step_by(10).map(|f| (f, 10.min(67 - f))).collect();
+        assert_eq!(handed, want, "{model}");
+        let (_, whole) = enc.encode(&refs, &opts, &Quiet).unwrap();
+        assert_eq!((stats.texts, stats.tokens, stats.truncated), (whole.texts, whole.tokens, whole.truncated));
+        let (n, dim, st) = read_npy(&fixture(&format!("{model}.npy")));
+        assert_eq!(got.len(), n * dim);
+        for (i, (g, w)) in got.chunks(dim).zip(st.chunks(dim)).enumerate() {
+            let (cos, diff) = cosine_and_max_diff(g, w);
+            assert!(cos >= 0.99999 && diff <= 1e-4, "{model} text {i}: cosine {cos}, max |diff| {diff}");
+        }
+    }
+}
+
 /// `--max-length` goes up to the model's own limit: max_position_embeddings, less XLM-RoBERTa's
 /// position offset (pad_token_id + 1); one token more is an error naming the limit.
 #[test]

@@ -12,11 +12,17 @@
   search NQ ND DIM --device cuda
       torch.topk(q @ d.T, 100) on random unit vectors, f32, queries in chunks of 1000 so the
       score block fits; the time includes the chunks' top-k, as embeval's exact search.
+  e2e MODEL_DIR DATA_DIR --device cuda --dtype bf16 [--batch 32]
+      what `embeval eval` does, once, in PyTorch: load the model and the BEIR folder, encode the
+      queries and the corpus with sentence-transformers (vectors stay on the device), exact
+      top-100 by cosine in f32 (torch.topk(q @ d.T) per 1000 queries), nDCG@10 (trec_eval's
+      formula) from the qrels. Each phase's seconds and the total from before the model load.
 
 One JSON line per measurement on stdout.
 """
 import argparse
 import json
+import math
 import os
 import statistics
 import time
@@ -97,6 +103,67 @@ def search(a):
                       "torch": torch.__version__}), flush=True)
 
 
+def e2e(a):
+    from sentence_transformers import SentenceTransformer
+    start = time.perf_counter()
+    phases = {}
+
+    def phase(name, f):
+        t = time.perf_counter()
+        out = f()
+        sync(a.device)
+        phases[name] = time.perf_counter() - t
+        return out
+
+    dtype = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[a.dtype]
+    model = phase("load_s", lambda: SentenceTransformer(a.model, device=a.device).to(dtype))
+
+    def read():
+        with open(os.path.join(a.data, "corpus.jsonl"), encoding="utf-8") as f:
+            docs = [json.loads(line) for line in f if line.strip()]
+        with open(os.path.join(a.data, "queries.jsonl"), encoding="utf-8") as f:
+            queries = [json.loads(line) for line in f if line.strip()]
+        qrels = {}
+        with open(os.path.join(a.data, "qrels", "test.tsv"), encoding="utf-8") as f:
+            for line in list(f)[1:]:
+                q, d, s = line.rstrip("\n").split("\t")
+                qrels.setdefault(q, {})[d] = int(s)
+        return docs, [q for q in queries if q["_id"] in qrels], qrels
+
+    docs, queries, qrels = phase("data_s", read)
+    encode = lambda texts: model.encode(texts, batch_size=a.batch, convert_to_tensor=True)
+    q = phase("encode_queries_s", lambda: encode([x["text"] for x in queries]))
+    d = phase("encode_docs_s", lambda: encode([(x.get("title", "") + " " + x["text"]).strip() for x in docs]))
+
+    def search():
+        qn = torch.nn.functional.normalize(q.float(), dim=1)
+        dn = torch.nn.functional.normalize(d.float(), dim=1)
+        top = [torch.topk(qn[s:s + 1000] @ dn.T, 100, dim=1).indices.cpu() for s in range(0, len(qn), 1000)]
+        return torch.cat(top).tolist()
+
+    top = phase("search_s", search)
+
+    def ndcg10():
+        ids = [x["_id"] for x in docs]
+        total = 0.0
+        for query, ranked in zip(queries, top):
+            rel = qrels[query["_id"]]
+            dcg = sum(max(rel.get(ids[j], 0), 0) / math.log2(r + 2) for r, j in enumerate(ranked[:10]))
+            ideal = sorted((g for g in rel.values() if g > 0), reverse=True)[:10]
+            idcg = sum(g / math.log2(r + 2) for r, g in enumerate(ideal))
+            total += dcg / idcg if idcg > 0 else 0.0
+        return total / len(queries)
+
+    ndcg = phase("metrics_s", ndcg10)
+    name = torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu"
+    print(json.dumps({"tool": "sentence-transformers + torch.topk", "what": "e2e",
+                      "model": os.path.basename(a.model.rstrip("/")), "dtype": a.dtype, "device": name,
+                      "queries": len(queries), "docs": len(docs), "dim": d.shape[1], "batch_size": a.batch,
+                      "total_s": time.perf_counter() - start, **phases, "ndcg@10": ndcg,
+                      "versions": {"sentence_transformers": __import__("sentence_transformers").__version__,
+                                   "torch": torch.__version__}}), flush=True)
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -118,8 +185,14 @@ def main():
     s.add_argument("nd", type=int)
     s.add_argument("dim", type=int)
     s.add_argument("--device", default="cuda")
+    r = sub.add_parser("e2e")
+    r.add_argument("model")
+    r.add_argument("data")
+    r.add_argument("--device", default="cuda")
+    r.add_argument("--dtype", default="bf16", choices=["f32", "f16", "bf16"])
+    r.add_argument("--batch", type=int, default=32)
     a = p.parse_args()
-    {"encode": encode, "parity": parity, "search": search}[a.cmd](a)
+    {"encode": encode, "parity": parity, "search": search, "e2e": e2e}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,13 @@
 #   search           exact top-100 at the end-to-end size: torch.topk(q @ d.T); embeval on the
 #                    models' device through candle (cuBLAS, the path `--search gpu|auto` takes
 #                    on a cuda build) and the WGSL shaders through wgpu/Vulkan
+#   e2e              one whole evaluation at the issue's size, once per tool, Qwen3-shaped, bf16:
+#                    10,000 queries and 1,000,000 documents (make_e2e_data.py: jsquad paragraphs
+#                    and ~80-character distractors) encoded, searched exactly (top 100) and
+#                    scored — `embeval eval --search auto` vs reference.py e2e (sentence-
+#                    transformers + torch.topk); wall-clock seconds from process start, and each
+#                    phase. EMBEVAL_E2E_DOCS / EMBEVAL_E2E_QUERIES shrink it. Not in the default
+#                    steps (about 20 minutes of GPU time for both tools)
 #
 # Needs: an NVIDIA GPU, python3 with torch (CUDA), transformers, sentence-transformers and
 # safetensors; either cargo and the CUDA toolkit (nvcc) for candle's kernels, or binaries built
@@ -40,8 +47,10 @@ steps=("$@")
 [ ${#steps[@]} -eq 0 ] && steps=(checks oom encode:qwen3-0.6b encode:xlmr-large search)
 data=${EMBEVAL_BENCH_DATA:-../shared/data/jsquad-valid}
 device=cuda features=(--features cuda) shape=10000x1000000x1024
+e2e_docs=${EMBEVAL_E2E_DOCS:-1000000} e2e_queries=${EMBEVAL_E2E_QUERIES:-10000}
 if [ "$tiny" = --tiny ]; then
     device=cpu features=() shape=100x10000x1024
+    e2e_docs=${EMBEVAL_E2E_DOCS:-5000} e2e_queries=${EMBEVAL_E2E_QUERIES:-200}
 fi
 bin=${EMBEVAL_BIN:-}
 if [ -z "$bin" ]; then
@@ -165,6 +174,31 @@ search() {
     fi
 }
 
+e2e() {
+    local data="$out/e2e-data-${e2e_docs}x${e2e_queries}" model="$out/models/qwen3-0.6b"
+    [ -f "$data/qrels/test.tsv" ] || python3 benches/gpu/make_e2e_data.py "$data" --docs "$e2e_docs" --queries "$e2e_queries"
+    python3 benches/gpu/reference.py e2e "$model" "$data" --device "$device" --dtype bf16 --batch 32
+    local start end
+    start=$(date +%s.%N)
+    "$bin" eval --data "$data" --model "$model" --device "$device" --dtype bf16 --batch-size 32 --search auto \
+        --no-cache --quiet --out "$out/e2e-run" >/dev/null
+    end=$(date +%s.%N)
+    python3 - "$start" "$end" "$out/e2e-run/results.json" <<'EOF'
+import json, sys
+start, end, path = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+r = json.load(open(path))
+m = r["models"][0]
+s, t = m["search"], m["timings"]
+print(json.dumps({"tool": "embeval", "what": "e2e", "model": "qwen3-0.6b", "dtype": "bf16",
+                  "device": s["encoder"]["device"], "attention": s["encoder"]["attention"], "search": s["path"],
+                  "queries": m["num_queries"], "docs": s["throughput"]["docs"]["texts"],
+                  "doc_tokens": s["throughput"]["docs"]["tokens"], "batch_size": 32, "total_s": end - start,
+                  "encode_queries_s": s["throughput"]["queries"]["seconds"],
+                  "encode_docs_s": s["throughput"]["docs"]["seconds"], "index_s": t["index_s"],
+                  "search_s": t["search_s"], "metrics_s": t["metrics_s"], "ndcg@10": m["metrics"]["ndcg@10"]}))
+EOF
+}
+
 for step in "${steps[@]}"; do
     case $step in
         checks) checks ;;
@@ -172,6 +206,7 @@ for step in "${steps[@]}"; do
         encode:*) encode "${step#encode:}" ;;
         profile:*) profile "${step#profile:}" ;;
         search) search ;;
-        *) echo "unknown step '$step': checks, oom, encode:MODEL, profile:MODEL (MODEL: qwen3-0.6b, xlmr-large) or search" >&2; exit 2 ;;
+        e2e) e2e ;;
+        *) echo "unknown step '$step': checks, oom, encode:MODEL, profile:MODEL (MODEL: qwen3-0.6b, xlmr-large), search or e2e" >&2; exit 2 ;;
     esac
 done

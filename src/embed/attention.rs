@@ -142,18 +142,20 @@ pub fn span_bias(span: Span, s: usize, dtype: DType, device: &Device) -> candle_
 
 /// Attention over packed `q` `[total, heads, d]`, `k`, `v` `[total, kv_heads, d]` → `[total,
 /// heads, d]`: flash-attention's varlen kernel where [`flash_runs`], else [`attention`] over a
-/// re-padded copy with the padding and `span` biases.
+/// re-padded copy with the padding and `span` biases (made once per batch, [`Packing::bias`]).
 pub fn varlen(q: &Tensor, k: &Tensor, v: &Tensor, p: &Packing, span: Span) -> candle_core::Result<Tensor> {
     let d = q.dim(2)?;
     if flash_runs(q.dtype(), q.device(), d) {
         return flash(q, k, v, p, span);
     }
     let scores = score_dtype(q.dtype(), q.device());
-    let padding = padding_bias(&p.mask, scores)?;
-    let bias = match span {
-        Span::All => padding,
-        _ => padding.broadcast_add(&span_bias(span, p.seq_len, scores, q.device())?)?,
-    };
+    let bias = p.bias(span, scores, || {
+        let padding = padding_bias(&p.mask, scores)?;
+        match span {
+            Span::All => Ok(padding),
+            _ => padding.broadcast_add(&span_bias(span, p.seq_len, scores, q.device())?),
+        }
+    })?;
     let padded = |t: &Tensor| p.unpack(t)?.transpose(1, 2)?.contiguous();
     let ctx = attention(&padded(q)?, &padded(k)?, &padded(v)?, &[&bias])?;
     p.pack(&ctx.transpose(1, 2)?)

@@ -8,7 +8,10 @@
 //! the user picked in the browser load the same way.
 //!
 //! Throughput: texts are tokenized once, sorted by length and batched longest-first, so each
-//! batch pads only to its own longest text.
+//! batch pads only to its own longest text. Memory: a [`WINDOW`] of texts at a time, kept as
+//! token ids only (the tokenizer's `Encoding`s — every token's string, offsets and masks, and
+//! the overflow cut off by truncation — last one [`TOKENIZE_CHUNK`]), so a million documents
+//! cost their vectors, not their tokenizations.
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -424,81 +427,144 @@ impl Encoder {
         options: &NeuralOptions,
         progress: &dyn crate::Progress,
     ) -> Result<(Vec<f32>, EncodeStats)> {
+        let mut all = Vec::with_capacity(texts.len() * self.info.dim);
+        let stats = self.encode_into(texts, options, progress, &mut |_, v| {
+            all.extend_from_slice(v);
+            Ok(())
+        })?;
+        Ok((all, stats))
+    }
+
+    /// [`Encoder::encode`] a [`WINDOW`] of texts at a time: each window is tokenized, sorted
+    /// and batched on its own, and its vectors handed to `done(first, vectors)` (`texts[first..]`,
+    /// row after row) before the next starts — a million documents never hold a million
+    /// tokenizations, and what is done survives a failure later on (the embedding cache
+    /// writes each window).
+    pub fn encode_into(
+        &self,
+        texts: &[&str],
+        options: &NeuralOptions,
+        progress: &dyn crate::Progress,
+        done: &mut dyn FnMut(usize, &[f32]) -> Result<()>,
+    ) -> Result<EncodeStats> {
+        self.encode_in_windows(texts, options, progress, WINDOW, done)
+    }
+
+    /// [`Encoder::encode_into`] with windows of `window` texts (tests use small ones).
+    #[doc(hidden)]
+    pub fn encode_in_windows(
+        &self,
+        texts: &[&str],
+        options: &NeuralOptions,
+        progress: &dyn crate::Progress,
+        window: usize,
+        done: &mut dyn FnMut(usize, &[f32]) -> Result<()>,
+    ) -> Result<EncodeStats> {
         let clock = web_time::Instant::now();
         let fail = |e: String| Error::Model { what: e };
-        let inputs: Vec<String> =
-            texts.iter().map(|t| if self.lowercase { t.to_lowercase() } else { t.to_string() }).collect();
-        let enc = self.tokenizer.encode_batch(inputs, true).map_err(|e| fail(format!("tokenizing: {e}")))?;
-        let lens: Vec<usize> = enc.iter().map(|e| e.get_ids().len()).collect();
         let dim = self.info.dim;
-        let mut out = vec![0f32; texts.len() * dim];
         let mut batch_times = Vec::new();
         let mut stats = EncodeStats { texts: texts.len(), ..Default::default() };
-        stats.truncated = enc.iter().filter(|e| !e.get_overflowing().is_empty()).count();
         progress.begin("encode", texts.len() as u64);
-        let budget = options.max_batch_tokens.unwrap_or_else(|| self.token_budget());
-        let schedule = run_batches(&lens, options.batch_size, budget, self.shape, |batch| {
-            let t = web_time::Instant::now();
-            let len = batch.iter().map(|&i| lens[i]).max().unwrap_or(0).max(1);
-            if matches!(self.device, Device::Cpu) {
-                // An allocation the host cannot give aborts the process (Rust's allocator) or
-                // wakes the OOM killer: a batch estimated past the available memory is treated as
-                // out of memory before it runs, so it is halved like a GPU batch.
-                let available = super::device::host_available_memory();
-                fits_in_host(batch.len(), len, self.bytes_per_token(len), available)?;
-            } else {
-                // batches() caps several texts; one text alone can still be too long for the GPU.
-                let elements = len * self.shape.per_token(len);
-                if elements > MAX_TENSOR_ELEMENTS {
-                    return Err(format!(
-                        "a text of {len} tokens makes a tensor (attention scores or the feed-forward's) of {elements} \
-                         elements, more than candle's GPU kernels can count (2^31 here); lower --max-length"
-                    ));
+        // The budget an out-of-memory error lowered stays lowered for the windows after.
+        let mut budget = options.max_batch_tokens.unwrap_or_else(|| self.token_budget());
+        for (w, texts) in texts.chunks(window.max(1)).enumerate() {
+            let tokens = self.tokenize(texts)?;
+            stats.truncated += tokens.truncated;
+            let lens: Vec<usize> = tokens.starts.windows(2).map(|s| s[1] - s[0]).collect();
+            let mut out = vec![0f32; texts.len() * dim];
+            let schedule = run_batches(&lens, options.batch_size, budget, self.shape, |batch| {
+                let t = web_time::Instant::now();
+                let len = batch.iter().map(|&i| lens[i]).max().unwrap_or(0).max(1);
+                if matches!(self.device, Device::Cpu) {
+                    // An allocation the host cannot give aborts the process (Rust's allocator) or
+                    // wakes the OOM killer: a batch estimated past the available memory is treated
+                    // as out of memory before it runs, so it is halved like a GPU batch.
+                    let available = super::device::host_available_memory();
+                    fits_in_host(batch.len(), len, self.bytes_per_token(len), available)?;
+                } else {
+                    // batches() caps several texts; one text alone can still be too long for the GPU.
+                    let elements = len * self.shape.per_token(len);
+                    if elements > MAX_TENSOR_ELEMENTS {
+                        return Err(format!(
+                            "a text of {len} tokens makes a tensor (attention scores or the feed-forward's) of \
+                             {elements} elements, more than candle's GPU kernels can count (2^31 here); lower \
+                             --max-length"
+                        ));
+                    }
                 }
-            }
-            let mut ids = vec![self.pad_id; batch.len() * len];
-            let mut mask = vec![0u32; batch.len() * len];
-            let mut types = vec![0u32; batch.len() * len];
-            for (r, &i) in batch.iter().enumerate() {
-                let e = &enc[i];
-                let n = lens[i];
-                ids[r * len..r * len + n].copy_from_slice(e.get_ids());
-                mask[r * len..r * len + n].copy_from_slice(e.get_attention_mask());
-                types[r * len..r * len + n].copy_from_slice(e.get_type_ids());
-            }
-            let pooled = self.forward(ids, mask, types, batch.len(), len).map_err(|e| {
-                let message = candle_message(&e);
-                if super::device::is_out_of_memory(&message) {
-                    super::device::release_freed_memory(&self.device);
+                // The tokenizer never pads (its padding is switched off at load), so every
+                // token of a text is attended to: the mask is ones over its length.
+                let mut ids = vec![self.pad_id; batch.len() * len];
+                let mut mask = vec![0u32; batch.len() * len];
+                let mut types = vec![0u32; batch.len() * len];
+                for (r, &i) in batch.iter().enumerate() {
+                    let (from, n) = (tokens.starts[i], lens[i]);
+                    ids[r * len..r * len + n].copy_from_slice(&tokens.ids[from..from + n]);
+                    mask[r * len..r * len + n].fill(1);
+                    if let Some(t) = &tokens.types {
+                        types[r * len..r * len + n].copy_from_slice(&t[from..from + n]);
+                    }
                 }
-                message
+                let pooled = self.forward(ids, mask, types, batch.len(), len).map_err(|e| {
+                    let message = candle_message(&e);
+                    if super::device::is_out_of_memory(&message) {
+                        super::device::release_freed_memory(&self.device);
+                    }
+                    message
+                })?;
+                for (r, &i) in batch.iter().enumerate() {
+                    out[i * dim..(i + 1) * dim].copy_from_slice(&pooled[r * dim..(r + 1) * dim]);
+                    stats.tokens += lens[i];
+                }
+                batch_times.push(t.elapsed().as_secs_f64());
+                progress.advance(batch.len() as u64);
+                Ok(())
+            })
+            .map_err(|f| match f {
+                BatchFailure::OutOfMemory { tokens, message } => Error::Model {
+                    what: format!(
+                        "out of memory on {} encoding one text of {tokens} tokens ({message}); \
+                         lower --max-length, use --dtype f16 or bf16, or a device with more memory",
+                        self.info.device
+                    ),
+                },
+                BatchFailure::Other(message) => fail(message),
             })?;
-            for (r, &i) in batch.iter().enumerate() {
-                out[i * dim..(i + 1) * dim].copy_from_slice(&pooled[r * dim..(r + 1) * dim]);
-                stats.tokens += lens[i];
-            }
-            batch_times.push(t.elapsed().as_secs_f64());
-            progress.advance(batch.len() as u64);
-            Ok(())
-        })
-        .map_err(|f| match f {
-            BatchFailure::OutOfMemory { tokens, message } => Error::Model {
-                what: format!(
-                    "out of memory on {} encoding one text of {tokens} tokens ({message}); \
-                     lower --max-length, use --dtype f16 or bf16, or a device with more memory",
-                    self.info.device
-                ),
-            },
-            BatchFailure::Other(message) => fail(message),
-        })?;
-        stats.oom_retries = schedule.halvings;
-        stats.max_batch_tokens = schedule.budget;
+            stats.oom_retries += schedule.halvings;
+            budget = schedule.budget;
+            done(w * window.max(1), &out)?;
+        }
+        stats.max_batch_tokens = budget;
         progress.end();
         if let Some(table) = super::profile::take(&format!("encoding {} texts on {}", texts.len(), self.info.device)) {
             eprint!("{table}");
         }
         stats.finish(clock.elapsed().as_secs_f64(), batch_times);
-        Ok((out, stats))
+        Ok(stats)
+    }
+
+    /// The token ids of `texts` (lowercased first where the model says so), truncated at
+    /// `max_seq_length`, [`TOKENIZE_CHUNK`] texts per call to the tokenizer.
+    fn tokenize(&self, texts: &[&str]) -> Result<Tokens> {
+        let mut t = Tokens { ids: Vec::new(), starts: vec![0], types: None, truncated: 0 };
+        let mut types = Vec::new();
+        for chunk in texts.chunks(TOKENIZE_CHUNK) {
+            let inputs: Vec<String> =
+                chunk.iter().map(|t| if self.lowercase { t.to_lowercase() } else { t.to_string() }).collect();
+            let encodings = self
+                .tokenizer
+                .encode_batch(inputs, true)
+                .map_err(|e| Error::Model { what: format!("tokenizing: {e}") })?;
+            for e in &encodings {
+                t.ids.extend_from_slice(e.get_ids());
+                types.extend_from_slice(e.get_type_ids());
+                t.starts.push(t.ids.len());
+                t.truncated += usize::from(!e.get_overflowing().is_empty());
+            }
+        }
+        t.types = types.iter().any(|&x| x != 0).then_some(types);
+        Ok(t)
     }
 
     /// Padded tokens per forward pass when `--max-batch-tokens` is not given: 16384 on the CPU
@@ -567,6 +633,27 @@ fn candle_message(e: &candle_core::Error) -> String {
 /// describes.
 pub(super) fn weights_misfit(e: candle_core::Error) -> String {
     format!("weights do not fit config.json: {}", candle_message(&e))
+}
+
+/// Texts tokenized, sorted and batched together by [`Encoder::encode_into`], and handed over
+/// when done: big enough that batches of similar lengths form (sentence-transformers'
+/// `InformationRetrievalEvaluator` sorts its corpus in chunks of 50,000), small enough that a
+/// window's ids and vectors (65,536 × 1,024 f32 = 256 MiB) are little next to a corpus's.
+pub const WINDOW: usize = 65_536;
+
+/// Texts per call to the tokenizer: its `Encoding`s take ~200 bytes a token (measured: 6 GB for
+/// a million 30-token texts tokenized at once), so they live only this many at a time.
+const TOKENIZE_CHUNK: usize = 1024;
+
+/// The token ids of a window of texts, back to back.
+struct Tokens {
+    ids: Vec<u32>,
+    /// Where each text's ids start, and one past the last.
+    starts: Vec<usize>,
+    /// Token type ids, kept only when one is not 0.
+    types: Option<Vec<u32>>,
+    /// Texts cut at `max_seq_length`.
+    truncated: usize,
 }
 
 /// candle's CUDA kernels count a tensor's elements in 32 bits (`LaunchConfig::for_num_elems(n
@@ -749,7 +836,7 @@ mod tests {
         let other = run_batches(&lens, 8, 1000, W, |_| Err("shape mismatch".into()));
         assert_eq!(other, Err(BatchFailure::Other("shape mismatch".into())));
         let alone = run_batches(&[500, 3], 8, 1000, W, |b| {
-            if b.iter().any(|&i| i == 0) {
+            if b.contains(&0) {
                 Err("CUDA_ERROR_OUT_OF_MEMORY".into())
             } else {
                 Ok(())

@@ -665,9 +665,8 @@ impl Embedder for Local<'_> {
         Some(self.enc.info.dim)
     }
     fn encode(&self, texts: &[&str], progress: &dyn Progress, done: &mut BatchSink) -> Result<EncodeStats> {
-        let (vectors, stats) = self.enc.encode(texts, self.options, progress)?;
-        done(0, &vectors, self.enc.info.dim)?;
-        Ok(stats)
+        let dim = self.enc.info.dim;
+        self.enc.encode_into(texts, self.options, progress, &mut |first, vectors| done(first, vectors, dim))
     }
 }
 

@@ -9,7 +9,11 @@
 //! but positions ([`Packing::positions`]) are column indices, which is each token's position
 //! only under the encoder's right padding.
 
+use std::sync::Mutex;
+
 use candle_core::{DType, Tensor};
+
+use super::attention::Span;
 
 pub struct Packing {
     /// `[b, s]` attention mask, as given.
@@ -29,6 +33,8 @@ pub struct Packing {
     pub total: usize,
     pub batch: usize,
     pub seq_len: usize,
+    /// Attention biases made for this batch ([`Packing::bias`]), by span and dtype.
+    biases: Mutex<Vec<(Span, DType, Tensor)>>,
 }
 
 impl Packing {
@@ -70,7 +76,26 @@ impl Packing {
             total,
             batch: b,
             seq_len: s,
+            biases: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The bias for `span` in `dtype`, made by `make` the first time it is asked for: the layers
+    /// of one forward pass share a batch, so the eager fallback of varlen attention builds its
+    /// padding and span bias once per pass instead of once per layer.
+    pub fn bias(
+        &self,
+        span: Span,
+        dtype: DType,
+        make: impl FnOnce() -> candle_core::Result<Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        let mut biases = self.biases.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((.., t)) = biases.iter().find(|(sp, dt, _)| *sp == span && *dt == dtype) {
+            return Ok(t.clone());
+        }
+        let t = make()?;
+        biases.push((span, dtype, t.clone()));
+        Ok(t)
     }
 
     /// `[b, s, …]` → `[total, …]`: the real tokens' rows, in row-major order.
@@ -116,6 +141,26 @@ mod tests {
         // Trailing dimensions travel along: [b, s, heads, d].
         let heads = x.reshape((4, 3, 2, 1))?;
         assert_eq!(p.unpack(&p.pack(&heads)?)?.dims(), [4, 3, 2, 1]);
+        Ok(())
+    }
+
+    #[test]
+    fn each_bias_is_made_once_per_span_and_dtype() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let p = Packing::new(&Tensor::new(&[[1u32, 1], [1, 0]], &dev)?)?;
+        let made = std::cell::Cell::new(0);
+        let make = |v: f32| {
+            made.set(made.get() + 1);
+            Tensor::new(&[v], &dev)
+        };
+        for _ in 0..3 {
+            assert_eq!(p.bias(Span::All, DType::F32, || make(1.0))?.to_vec1::<f32>()?, [1.0]);
+        }
+        assert_eq!(p.bias(Span::Causal, DType::F32, || make(2.0))?.to_vec1::<f32>()?, [2.0]);
+        assert_eq!(p.bias(Span::Window(1), DType::F32, || make(3.0))?.to_vec1::<f32>()?, [3.0]);
+        assert_eq!(p.bias(Span::All, DType::BF16, || make(4.0))?.to_vec1::<f32>()?, [4.0]);
+        assert_eq!(p.bias(Span::Causal, DType::F32, || make(5.0))?.to_vec1::<f32>()?, [2.0]);
+        assert_eq!(made.get(), 4);
         Ok(())
     }
 }

@@ -65,7 +65,10 @@ mod tests {
     fn phases_add_up_in_first_run_order() -> candle_core::Result<()> {
         let dev = candle_core::Device::Cpu;
         for _ in 0..3 {
-            super::timed("attention", &dev, || Ok(std::thread::sleep(std::time::Duration::from_millis(2))))?;
+            super::timed("attention", &dev, || {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                Ok(())
+            })?;
             super::timed("feed-forward", &dev, || Ok(()))?;
         }
         let table = super::take("a test").expect("three phases timed");
