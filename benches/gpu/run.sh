@@ -24,7 +24,7 @@
 #                    scored — `embeval eval --search auto` vs reference.py e2e (sentence-
 #                    transformers + torch.topk); wall-clock seconds from process start, and each
 #                    phase. EMBEVAL_E2E_DOCS / EMBEVAL_E2E_QUERIES shrink it. Not in the default
-#                    steps (about 20 minutes of GPU time for both tools)
+#                    steps (~33M tokens a tool: about 12 minutes of GPU time for both)
 #
 # Needs: an NVIDIA GPU, python3 with torch (CUDA), transformers, sentence-transformers and
 # safetensors; either cargo and the CUDA toolkit (nvcc) for candle's kernels, or binaries built
