@@ -167,30 +167,24 @@ def e2e(a):
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
-    e = sub.add_parser("encode")
-    e.add_argument("model")
-    e.add_argument("data")
-    e.add_argument("--device", default="cuda")
-    e.add_argument("--dtype", default="bf16", choices=["f32", "f16", "bf16"])
-    e.add_argument("--batch", type=int, default=32)
-    c = sub.add_parser("parity")
-    c.add_argument("model")
-    c.add_argument("data")
-    c.add_argument("shard")
-    c.add_argument("--device", default="cuda")
-    c.add_argument("--dtype", default="f32", choices=["f32", "f16", "bf16"])
-    c.add_argument("--label", default="", help="how embeval ran (recorded with the result)")
+
+    def model_step(name, dtype, *extra):
+        """A step over a model folder and a BEIR folder (and `extra` positionals) in `dtype`."""
+        step = sub.add_parser(name)
+        for positional in ("model", "data", *extra):
+            step.add_argument(positional)
+        step.add_argument("--device", default="cuda")
+        step.add_argument("--dtype", default=dtype, choices=["f32", "f16", "bf16"])
+        return step
+
+    model_step("encode", "bf16").add_argument("--batch", type=int, default=32)
+    model_step("parity", "f32", "shard").add_argument("--label", default="", help="how embeval ran (recorded with the result)")
+    model_step("e2e", "bf16").add_argument("--batch", type=int, default=32)
     s = sub.add_parser("search")
     s.add_argument("nq", type=int)
     s.add_argument("nd", type=int)
     s.add_argument("dim", type=int)
     s.add_argument("--device", default="cuda")
-    r = sub.add_parser("e2e")
-    r.add_argument("model")
-    r.add_argument("data")
-    r.add_argument("--device", default="cuda")
-    r.add_argument("--dtype", default="bf16", choices=["f32", "f16", "bf16"])
-    r.add_argument("--batch", type=int, default=32)
     a = p.parse_args()
     {"encode": encode, "parity": parity, "search": search, "e2e": e2e}[a.cmd](a)
 
