@@ -47,14 +47,26 @@ def median_of_3(f, device):
     return statistics.median(runs), runs
 
 
-def load(a):
+def model_in(a):
+    """The model folder on `a.device` in `a.dtype`."""
     from sentence_transformers import SentenceTransformer
     dtype = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[a.dtype]
-    model = SentenceTransformer(a.model, device=a.device)
-    model.to(dtype)
-    with open(os.path.join(a.data, "corpus.jsonl"), encoding="utf-8") as f:
-        docs = [json.loads(line) for line in f if line.strip()]
-    return model, docs, [(d.get("title", "") + " " + d["text"]).strip() for d in docs]
+    return SentenceTransformer(a.model, device=a.device).to(dtype)
+
+
+def jsonl(data, name):
+    with open(os.path.join(data, name), encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def corpus(data):
+    """The BEIR corpus and its texts as both tools read them: (title + " " + text).strip()."""
+    docs = jsonl(data, "corpus.jsonl")
+    return docs, [(d.get("title", "") + " " + d["text"]).strip() for d in docs]
+
+
+def load(a):
+    return (model_in(a), *corpus(a.data))
 
 
 def parity(a):
@@ -104,7 +116,6 @@ def search(a):
 
 
 def e2e(a):
-    from sentence_transformers import SentenceTransformer
     start = time.perf_counter()
     phases = {}
 
@@ -115,25 +126,21 @@ def e2e(a):
         phases[name] = time.perf_counter() - t
         return out
 
-    dtype = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[a.dtype]
-    model = phase("load_s", lambda: SentenceTransformer(a.model, device=a.device).to(dtype))
+    model = phase("load_s", lambda: model_in(a))
 
     def read():
-        with open(os.path.join(a.data, "corpus.jsonl"), encoding="utf-8") as f:
-            docs = [json.loads(line) for line in f if line.strip()]
-        with open(os.path.join(a.data, "queries.jsonl"), encoding="utf-8") as f:
-            queries = [json.loads(line) for line in f if line.strip()]
+        docs, texts = corpus(a.data)
         qrels = {}
         with open(os.path.join(a.data, "qrels", "test.tsv"), encoding="utf-8") as f:
             for line in list(f)[1:]:
                 q, d, s = line.rstrip("\n").split("\t")
                 qrels.setdefault(q, {})[d] = int(s)
-        return docs, [q for q in queries if q["_id"] in qrels], qrels
+        return docs, texts, [q for q in jsonl(a.data, "queries.jsonl") if q["_id"] in qrels], qrels
 
-    docs, queries, qrels = phase("data_s", read)
+    docs, texts, queries, qrels = phase("data_s", read)
     encode = lambda texts: model.encode(texts, batch_size=a.batch, convert_to_tensor=True)
     q = phase("encode_queries_s", lambda: encode([x["text"] for x in queries]))
-    d = phase("encode_docs_s", lambda: encode([(x.get("title", "") + " " + x["text"]).strip() for x in docs]))
+    d = phase("encode_docs_s", lambda: encode(texts))
 
     def search():
         qn = torch.nn.functional.normalize(q.float(), dim=1)

@@ -91,6 +91,12 @@ pub struct Opened {
     pub name: String,
 }
 
+/// A candle error's message without the backtrace candle appends to some of them.
+#[cfg(feature = "models")]
+pub fn candle_message(e: &candle_core::Error) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_string()
+}
+
 #[cfg(feature = "models")]
 impl Opened {
     /// Opens the device a choice names. `auto` never fails: without a usable GPU it is the CPU.
@@ -98,8 +104,7 @@ impl Opened {
         use candle_core::{utils, Device};
         let cpu = || Opened { device: Device::Cpu, name: "cpu".into() };
         let gpu_error = |what: &str, e: candle_core::Error, fix: &str| {
-            let first = e.to_string().lines().next().unwrap_or_default().to_string();
-            Error::usage("--device", format!("{what}: {first}; {fix}"))
+            Error::usage("--device", format!("{what}: {}; {fix}", candle_message(&e)))
         };
         choice.check_built_in()?;
         match choice {

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokenizers::{Tokenizer, TruncationParams};
 
 use super::bert::Bert;
+use super::device::candle_message;
 use super::modernbert::ModernBert;
 use super::mpnet::MPNet;
 use super::pooling::{self, Pooling};
@@ -461,14 +462,14 @@ impl Encoder {
         done: &mut dyn FnMut(usize, &[f32]) -> Result<()>,
     ) -> Result<EncodeStats> {
         let clock = web_time::Instant::now();
-        let fail = |e: String| Error::Model { what: e };
+        let window = window.max(1);
         let dim = self.info.dim;
         let mut batch_times = Vec::new();
         let mut stats = EncodeStats { texts: texts.len(), ..Default::default() };
         progress.begin("encode", texts.len() as u64);
         // The budget an out-of-memory error lowered stays lowered for the windows after.
         let mut budget = options.max_batch_tokens.unwrap_or_else(|| self.token_budget());
-        for (w, texts) in texts.chunks(window.max(1)).enumerate() {
+        for (w, texts) in texts.chunks(window).enumerate() {
             let tokens = self.tokenize(texts)?;
             stats.truncated += tokens.truncated;
             let lens: Vec<usize> = tokens.starts.windows(2).map(|s| s[1] - s[0]).collect();
@@ -529,11 +530,11 @@ impl Encoder {
                         self.info.device
                     ),
                 },
-                BatchFailure::Other(message) => fail(message),
+                BatchFailure::Other(what) => Error::Model { what },
             })?;
             stats.oom_retries += schedule.halvings;
             budget = schedule.budget;
-            done(w * window.max(1), &out)?;
+            done(w * window, &out)?;
         }
         stats.max_batch_tokens = budget;
         progress.end();
@@ -622,11 +623,6 @@ impl Encoder {
             pooled.flatten_all()?.to_vec1::<f32>()
         })
     }
-}
-
-/// A candle error's message without the backtrace candle appends to some of them.
-fn candle_message(e: &candle_core::Error) -> String {
-    e.to_string().lines().next().unwrap_or_default().to_string()
 }
 
 /// What every architecture says when the weights' names or shapes are not what config.json

@@ -244,12 +244,8 @@ impl Searcher {
                     (hits, format!("gpu: {}, candle matmul{}", on.name(), device::describe(&stats)), None)
                 }
                 Err(e) => {
-                    let first = e.to_string().lines().next().unwrap_or_default().to_string();
-                    (
-                        cpu(),
-                        "cpu".into(),
-                        Some(format!("search on {} failed ({first}); searched on the CPU", on.name())),
-                    )
+                    let why = crate::embed::device::candle_message(&e);
+                    (cpu(), "cpu".into(), Some(format!("search on {} failed ({why}); searched on the CPU", on.name())))
                 }
             });
         }
