@@ -173,7 +173,20 @@ fn split(args: cli::SplitArgs) -> embeval::Result<()> {
     Ok(())
 }
 
+/// Outside a desktop session (containers, CI, ssh) Mesa's Vulkan device-select layer asks
+/// Wayland for the display's GPU while wgpu looks for an adapter, and libwayland prints
+/// `error: XDG_RUNTIME_DIR is invalid or not set in the environment.` to stderr — twice, though
+/// nothing failed. With no session there is no display GPU to prefer: `NODEVICE_SELECT=1` turns
+/// the layer off, and wgpu's own high-performance preference picks the adapter. Runs first in
+/// `main`, before any other thread exists (the environment is not safe to change after).
+fn quiet_vulkan_device_select() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() && std::env::var_os("NODEVICE_SELECT").is_none() {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
+}
+
 fn main() -> ExitCode {
+    quiet_vulkan_device_select();
     let args = cli::Args::parse();
     let result = match args.command {
         cli::Command::Eval(a) => eval(a),

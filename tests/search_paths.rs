@@ -86,10 +86,8 @@ fn gpu_search_equals_cpu_search_on_real_text() {
     eprintln!("largest metric difference (from near-tie order): {max_diff:e}");
 }
 
-/// With no GPU driver at all, `--search gpu` says so in one line and searches on the CPU:
-/// exit 0, the same numbers, never a panic or a hang.
-#[test]
-fn no_adapter_falls_back_to_the_cpu_with_a_notice() {
+/// Two documents, one query, and their toy vectors as `q.npy`/`d.npy`, in a new folder.
+fn tiny_dataset() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
     std::fs::create_dir_all(p.join("qrels")).unwrap();
@@ -102,6 +100,15 @@ fn no_adapter_falls_back_to_the_cpu_with_a_notice() {
     std::fs::write(p.join("qrels/test.tsv"), "query-id\tcorpus-id\tscore\nq1\td1\t1\n").unwrap();
     std::fs::write(p.join("q.npy"), npy(&[embed("猫")])).unwrap();
     std::fs::write(p.join("d.npy"), npy(&[embed("猫"), embed("dog")])).unwrap();
+    dir
+}
+
+/// With no GPU driver at all, `--search gpu` says so in one line and searches on the CPU:
+/// exit 0, the same numbers, never a panic or a hang.
+#[test]
+fn no_adapter_falls_back_to_the_cpu_with_a_notice() {
+    let dir = tiny_dataset();
+    let p = dir.path();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_embeval"))
         .current_dir(p)
         .args(["eval", "--data", ".", "--model", "emb:q.npy,d.npy", "--search", "gpu", "--out", "out"])
@@ -176,4 +183,22 @@ fn auto_takes_the_path_the_calibration_timed_faster() {
             }
         }
     }
+}
+
+/// Outside a desktop session (no `XDG_RUNTIME_DIR`: containers, CI, ssh) the GPU search prints
+/// nothing of the Vulkan layers' display probing (Mesa's device-select layer made libwayland
+/// print `error: XDG_RUNTIME_DIR is invalid ...` twice on a run that went fine).
+#[test]
+fn gpu_search_without_a_desktop_session_prints_no_errors() {
+    let dir = tiny_dataset();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_embeval"))
+        .current_dir(dir.path())
+        .args(["eval", "--data", ".", "--model", "emb:q.npy,d.npy", "--search", "gpu", "--out", "out"])
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("NODEVICE_SELECT")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
 }
