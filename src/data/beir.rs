@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::text::{json_line, lines};
+use super::text::json_line;
 use super::{dedup_texts, names, Dataset, DocText, Files, LoadOptions, LoaderNotes, Qrels, Text};
 use crate::error::{Error, Result};
 
@@ -56,41 +56,49 @@ pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
 
 pub fn read_corpus(files: &Files, name: &str, doc_text: DocText) -> Result<Vec<Text>> {
     let file = files.display(name);
-    let text = files.read_text(name)?;
     let mut out = Vec::new();
-    for (n, line) in lines(&text) {
+    files.for_each_line(name, |n, line| {
         let d: Doc = json_line(&file, n, line, r#"{"_id": "d1", "title": "...", "text": "..."}"#)?;
         let body = match (doc_text, d.title.as_deref()) {
             (DocText::TitleText, Some(t)) if !t.is_empty() => format!("{t} {}", d.text).trim().to_string(),
-            _ => d.text.trim().to_string(),
+            _ => trimmed(d.text),
         };
         out.push(Text { id: d.id, text: body });
-    }
+        Ok(())
+    })?;
     Ok(out)
+}
+
+/// `s` without surrounding whitespace; moved, not copied, where there is none (most texts).
+fn trimmed(s: String) -> String {
+    if s.trim().len() == s.len() {
+        s
+    } else {
+        s.trim().to_string()
+    }
 }
 
 pub fn read_queries(files: &Files, name: &str) -> Result<Vec<Text>> {
     let file = files.display(name);
-    let text = files.read_text(name)?;
     let mut out = Vec::new();
-    for (n, line) in lines(&text) {
+    files.for_each_line(name, |n, line| {
         let q: Query = json_line(&file, n, line, r#"{"_id": "q1", "text": "..."}"#)?;
         out.push(Text { id: q.id, text: q.text });
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
 /// `query-id<TAB>corpus-id<TAB>score` with an optional header line.
 pub fn read_qrels_tsv(files: &Files, name: &str, dups: &mut Vec<String>) -> Result<Qrels> {
     let file = files.display(name);
-    let text = files.read_text(name)?;
     let mut qrels = Qrels::new();
-    for (n, line) in lines(&text) {
+    files.for_each_line(name, |n, line| {
         let cols: Vec<&str> = line.split('\t').map(str::trim).collect();
         if n == 1
             && cols.first().is_some_and(|c| c.eq_ignore_ascii_case("query-id") || c.eq_ignore_ascii_case("query_id"))
         {
-            continue;
+            return Ok(());
         }
         if cols.len() != 3 {
             return Err(Error::input(
@@ -105,7 +113,8 @@ pub fn read_qrels_tsv(files: &Files, name: &str, dups: &mut Vec<String>) -> Resu
         if prev.is_some() {
             dups.push(format!("{} {}", cols[0], cols[1]));
         }
-    }
+        Ok(())
+    })?;
     Ok(qrels)
 }
 

@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::text::{json_line, lines};
+use super::text::json_line;
 use super::{dedup_texts, names, Dataset, Files, LoadOptions, LoaderNotes, Qrels, Text};
 use crate::error::{Error, Result};
 
@@ -34,10 +34,9 @@ struct Doc {
 pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
     let mut notes = LoaderNotes::default();
     let file = files.display(names::QALOG);
-    let text = files.read_text(names::QALOG)?;
     let mut queries = Vec::new();
     let mut qrels = Qrels::new();
-    for (n, line) in lines(&text) {
+    files.for_each_line(names::QALOG, |n, line| {
         let e: Entry = json_line(
             &file,
             n,
@@ -62,22 +61,21 @@ pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
         }
         if kept.is_empty() {
             notes.dropped_queries.push(e.query_id);
-            continue;
-        }
-        if qrels.contains_key(&e.query_id) {
+        } else if qrels.contains_key(&e.query_id) {
             notes.duplicate_query_ids.push(e.query_id.clone());
-            continue;
+        } else {
+            qrels.insert(e.query_id.clone(), kept);
+            queries.push(Text { id: e.query_id, text: e.query_text });
         }
-        qrels.insert(e.query_id.clone(), kept);
-        queries.push(Text { id: e.query_id, text: e.query_text });
-    }
+        Ok(())
+    })?;
     let cfile = files.display(names::BEIR_CORPUS);
-    let ctext = files.read_text(names::BEIR_CORPUS)?;
     let mut corpus = Vec::new();
-    for (n, line) in lines(&ctext) {
+    files.for_each_line(names::BEIR_CORPUS, |n, line| {
         let d: Doc = json_line(&cfile, n, line, r#"{"doc_id": "d1", "text": "..."}"#)?;
         corpus.push(Text { id: d.doc_id, text: d.text });
-    }
+        Ok(())
+    })?;
     let corpus = dedup_texts(corpus, &mut notes.duplicate_doc_ids);
     Ok(Dataset { format: super::Format::Qalog, queries, corpus, qrels, notes })
 }

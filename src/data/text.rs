@@ -1,6 +1,8 @@
 //! Turning bytes into lines, with errors that name the file and line: UTF-8 checked, a BOM
 //! dropped, CRLF accepted, empty files refused.
 
+use std::io::BufRead;
+
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
@@ -19,6 +21,56 @@ pub fn decode(file: &str, mut bytes: Vec<u8>) -> Result<String> {
         return Err(Error::input(file, 0, "the file is empty", "check that the right file was given"));
     }
     Ok(text)
+}
+
+/// [`decode`] and [`lines`] a line at a time: hands each non-blank line and its 1-based number
+/// to `f` as it is read, so a file is never in memory whole. The same errors: invalid UTF-8
+/// names its line, a file without a non-blank line is empty. `gz`: `r` is a gzip stream (its
+/// read errors say so).
+pub fn each_line(
+    file: &str,
+    mut r: impl BufRead,
+    gz: bool,
+    mut f: impl FnMut(usize, &str) -> Result<()>,
+) -> Result<()> {
+    let mut buf = Vec::new();
+    let (mut n, mut any) = (0, false);
+    loop {
+        buf.clear();
+        let got = r.read_until(b'\n', &mut buf).map_err(|e| {
+            if gz {
+                Error::input(
+                    file,
+                    n + 1,
+                    format!("not a valid gzip file: {e}"),
+                    "decompress it or re-create it with gzip",
+                )
+            } else {
+                Error::input(file, n + 1, format!("cannot read: {e}"), "check the file and its permissions")
+            }
+        })?;
+        if got == 0 {
+            break;
+        }
+        n += 1;
+        let mut bytes = &buf[..];
+        if n == 1 {
+            bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
+        }
+        bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        let line = std::str::from_utf8(bytes).map_err(|_| {
+            Error::input(file, n, "invalid UTF-8", "save the file as UTF-8 (e.g. `iconv -f SHIFT_JIS -t UTF-8`)")
+        })?;
+        if !line.trim().is_empty() {
+            any = true;
+            f(n, line)?;
+        }
+    }
+    if !any {
+        return Err(Error::input(file, 0, "the file is empty", "check that the right file was given"));
+    }
+    Ok(())
 }
 
 /// Non-blank lines with their 1-based numbers, `\r` stripped.

@@ -14,9 +14,8 @@ use crate::search::{Hit, Ids, QueryRanking, Rankings};
 /// Reads `qid 0 docid rel` lines.
 pub fn read_qrels(files: &Files, name: &str, dups: &mut Vec<String>) -> Result<Qrels> {
     let file = files.display(name);
-    let text = files.read_text(name)?;
     let mut qrels = Qrels::new();
-    for (n, line) in lines(&text) {
+    files.for_each_line(name, |n, line| {
         let cols: Vec<&str> = line.split_whitespace().collect();
         if cols.len() != 4 {
             return Err(Error::input(
@@ -30,7 +29,8 @@ pub fn read_qrels(files: &Files, name: &str, dups: &mut Vec<String>) -> Result<Q
         if qrels.entry(cols[0].to_string()).or_default().insert(cols[2].to_string(), rel).is_some() {
             dups.push(format!("{} {}", cols[0], cols[2]));
         }
-    }
+        Ok(())
+    })?;
     Ok(qrels)
 }
 
@@ -43,14 +43,14 @@ pub fn load_dataset(files: &Files) -> Result<Dataset> {
         super::beir::read_queries(files, super::names::BEIR_QUERIES)?.into_iter().map(|t| (t.id, t.text)).collect()
     } else if files.has("queries.tsv") {
         let file = files.display("queries.tsv");
-        let text = files.read_text("queries.tsv")?;
         let mut m = HashMap::new();
-        for (n, line) in lines(&text) {
+        files.for_each_line("queries.tsv", |n, line| {
             let (id, t) = line
                 .split_once('\t')
                 .ok_or_else(|| Error::input(&file, n, "no tab found", "each line must be `query-id<TAB>query text`"))?;
             m.insert(id.trim().to_string(), t.to_string());
-        }
+            Ok(())
+        })?;
         m
     } else {
         HashMap::new()

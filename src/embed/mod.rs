@@ -506,7 +506,7 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
             let enc = encoder::Encoder::load(cx.files, dir, &cx.neural.for_model(label))?;
             cx.progress.end();
             let named = |what: &str| Renamed { inner: cx.progress, step: format!("{label}: {what}") };
-            let qtexts: Vec<String> = queries.iter().map(|q| format!("{}{}", enc.info.prompts.query, q.text)).collect();
+            let qtexts = prompted(&enc.info.prompts.query, queries.iter().copied());
             let local = Local { enc: &enc, files: cx.files, dir, options: cx.neural };
             let cache = cx.cache.as_deref();
             let (qv, _, qs) = encode_cached(&local, cache, &qtexts, &named("encode queries"))?;
@@ -555,8 +555,8 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
             // Only the user's prompts: API models have no folder to read prompts from, and no presets.
             let o = cx.neural.for_model(label);
             let (qp, dp) = (o.query_prompt.unwrap_or_default(), o.doc_prompt.unwrap_or_default());
-            let qtexts: Vec<String> = queries.iter().map(|q| format!("{qp}{}", q.text)).collect();
-            let dtexts: Vec<String> = ds.corpus.iter().map(|d| format!("{dp}{}", d.text)).collect();
+            let qtexts = prompted(&qp, queries.iter().copied());
+            let dtexts = prompted(&dp, &ds.corpus);
             let named = |what: &str| Renamed { inner: cx.progress, step: format!("{label}: {what}") };
             let cache = cx.cache.as_deref();
             let side = |input| api::Side {
@@ -609,8 +609,24 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
 
 /// The corpus documents `range` as the model reads them: its document prompt, then the text.
 #[cfg(feature = "models")]
-pub fn doc_texts(enc: &encoder::Encoder, ds: &Dataset, range: std::ops::Range<usize>) -> Vec<String> {
-    ds.corpus[range].iter().map(|d| format!("{}{}", enc.info.prompts.document, d.text)).collect()
+pub fn doc_texts<'a>(
+    enc: &encoder::Encoder,
+    ds: &'a Dataset,
+    range: std::ops::Range<usize>,
+) -> Vec<std::borrow::Cow<'a, str>> {
+    prompted(&enc.info.prompts.document, &ds.corpus[range])
+}
+
+/// `prompt` before each text; the texts themselves, not copies, where there is no prompt (a
+/// million documents' texts are not held twice for nothing).
+#[cfg(any(feature = "models", all(feature = "cli", not(target_arch = "wasm32"))))]
+fn prompted<'a>(
+    prompt: &str,
+    texts: impl IntoIterator<Item = &'a crate::data::Text>,
+) -> Vec<std::borrow::Cow<'a, str>> {
+    use std::borrow::Cow;
+    let with = |t: &'a str| if prompt.is_empty() { Cow::Borrowed(t) } else { Cow::Owned(format!("{prompt}{t}")) };
+    texts.into_iter().map(|t| with(&t.text)).collect()
 }
 
 /// Matryoshka (`--truncate-dim`): the first `t` dimensions of each row, re-normalised.
@@ -678,10 +694,10 @@ impl Embedder for Local<'_> {
 fn encode_cached(
     model: &dyn Embedder,
     cache_root: Option<&std::path::Path>,
-    texts: &[String],
+    texts: &[std::borrow::Cow<str>],
     progress: &dyn Progress,
 ) -> Result<(Vec<f32>, usize, EncodeStats)> {
-    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let texts: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
     #[cfg(not(target_arch = "wasm32"))]
     if let Some(root) = cache_root {
         let key = model.cache_key()?;

@@ -7,7 +7,6 @@
 //! - `.safetensors`: tensors `queries` and `docs` (F32, F64 or F16 → f32) and metadata keys
 //!   `query_ids` and `doc_ids`, each a JSON list of strings.
 
-use super::super::data::text::lines;
 use super::super::data::Files;
 use crate::error::{Error, Result};
 
@@ -49,8 +48,12 @@ fn npy(files: &Files, name: &str) -> Result<(usize, usize, Vec<f32>)> {
 }
 
 fn ids_file(files: &Files, name: &str) -> Result<Vec<String>> {
-    let text = files.read_text(name)?;
-    Ok(lines(&text).map(|(_, l)| l.trim().to_string()).collect())
+    let mut ids = Vec::new();
+    files.for_each_line(name, |_, l| {
+        ids.push(l.trim().to_string());
+        Ok(())
+    })?;
+    Ok(ids)
 }
 
 /// Refuses NaN/∞, naming the row (1-based, as a line would be).
