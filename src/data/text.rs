@@ -14,13 +14,20 @@ pub fn decode(file: &str, mut bytes: Vec<u8>) -> Result<String> {
     }
     let text = String::from_utf8(bytes).map_err(|e| {
         let good = e.utf8_error().valid_up_to();
-        let line = e.as_bytes()[..good].iter().filter(|&&b| b == b'\n').count() + 1;
-        Error::input(file, line, "invalid UTF-8", "save the file as UTF-8 (e.g. `iconv -f SHIFT_JIS -t UTF-8`)")
+        invalid_utf8(file, e.as_bytes()[..good].iter().filter(|&&b| b == b'\n').count() + 1)
     })?;
     if text.trim().is_empty() {
-        return Err(Error::input(file, 0, "the file is empty", "check that the right file was given"));
+        return Err(empty(file));
     }
     Ok(text)
+}
+
+fn invalid_utf8(file: &str, line: usize) -> Error {
+    Error::input(file, line, "invalid UTF-8", "save the file as UTF-8 (e.g. `iconv -f SHIFT_JIS -t UTF-8`)")
+}
+
+fn empty(file: &str) -> Error {
+    Error::input(file, 0, "the file is empty", "check that the right file was given")
 }
 
 /// [`decode`] and [`lines`] a line at a time: hands each non-blank line and its 1-based number
@@ -59,16 +66,14 @@ pub fn each_line(
         }
         bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-        let line = std::str::from_utf8(bytes).map_err(|_| {
-            Error::input(file, n, "invalid UTF-8", "save the file as UTF-8 (e.g. `iconv -f SHIFT_JIS -t UTF-8`)")
-        })?;
+        let line = std::str::from_utf8(bytes).map_err(|_| invalid_utf8(file, n))?;
         if !line.trim().is_empty() {
             any = true;
             f(n, line)?;
         }
     }
     if !any {
-        return Err(Error::input(file, 0, "the file is empty", "check that the right file was given"));
+        return Err(empty(file));
     }
     Ok(())
 }
