@@ -20,7 +20,7 @@
 #                    on a cuda build) and the WGSL shaders through wgpu/Vulkan
 #   e2e              one whole evaluation at the size, once per tool, Qwen3-shaped, bf16:
 #                    10,000 queries and 1,000,000 documents (make_e2e_data.py: jsquad paragraphs
-#                    and ~80-character distractors) encoded, searched exactly (top 100) and
+#                    and 10–30-character distractors) encoded, searched exactly (top 100) and
 #                    scored — `embeval eval --search auto` vs reference.py e2e (sentence-
 #                    transformers + torch.topk); wall-clock seconds from process start, and each
 #                    phase. EMBEVAL_E2E_DOCS / EMBEVAL_E2E_QUERIES shrink it. Not in the default
@@ -175,8 +175,12 @@ search() {
 }
 
 e2e() {
+    # Built from the same BEIR folder as the other steps (EMBEVAL_BENCH_DATA): on a lent GPU
+    # machine ../shared is not there, a carried copy is.
+    local source=$data
     local data="$out/e2e-data-${e2e_docs}x${e2e_queries}" model="$out/models/qwen3-0.6b"
-    [ -f "$data/qrels/test.tsv" ] || python3 benches/gpu/make_e2e_data.py "$data" --docs "$e2e_docs" --queries "$e2e_queries"
+    [ -f "$data/qrels/test.tsv" ] || python3 benches/gpu/make_e2e_data.py "$data" --docs "$e2e_docs" \
+        --queries "$e2e_queries" --source "$source"
     python3 benches/gpu/reference.py e2e "$model" "$data" --device "$device" --dtype bf16 --batch 32
     local start end
     start=$(date +%s.%N)
