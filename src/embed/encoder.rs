@@ -551,8 +551,9 @@ impl Encoder {
         let mut t = Tokens { ids: Vec::new(), starts: vec![0], types: None, truncated: 0 };
         let mut types = Vec::new();
         for chunk in texts.chunks(TOKENIZE_CHUNK) {
-            let inputs: Vec<String> =
-                chunk.iter().map(|t| if self.lowercase { t.to_lowercase() } else { t.to_string() }).collect();
+            // The texts themselves (the tokenizer borrows them); a copy only to lowercase.
+            let inputs: Vec<std::borrow::Cow<str>> =
+                chunk.iter().map(|&t| if self.lowercase { t.to_lowercase().into() } else { t.into() }).collect();
             let encodings = self
                 .tokenizer
                 .encode_batch(inputs, true)
