@@ -324,6 +324,7 @@ impl DataArgs {
                 DocTextArg::TitleText => DocText::TitleText,
                 DocTextArg::Text => DocText::Text,
             },
+            keep_doc_texts: true,
         }
     }
 }

@@ -83,6 +83,15 @@ impl Default for Config {
 }
 
 impl Config {
+    /// How to load the dataset for this evaluation: [`Config::load`], the documents' texts
+    /// left out when no model reads them (document vectors from shards, precomputed vectors
+    /// or runs only) — at millions of documents, gigabytes not held.
+    pub fn load_options(&self) -> LoadOptions {
+        let shards = self.doc_embeddings.is_some();
+        let reads = |m: &String| ModelSpec::parse(m).map_or(true, |s| s.reads_doc_texts(shards));
+        LoadOptions { keep_doc_texts: self.models.iter().any(reads), ..self.load.clone() }
+    }
+
     /// Checks values a user can get wrong, naming the flag.
     pub fn validate(&self) -> Result<Vec<ModelSpec>> {
         if self.k.is_empty() || self.k.contains(&0) {
@@ -177,7 +186,7 @@ pub async fn evaluate_async(
     progress: &dyn Progress,
     after_model: &mut dyn FnMut(&Report) -> Result<()>,
 ) -> Result<Report> {
-    let dataset = Dataset::load(files, &config.load)?;
+    let dataset = Dataset::load(files, &config.load_options())?;
     evaluate_dataset_async(files, &dataset, config, progress, after_model).await
 }
 
@@ -207,7 +216,7 @@ pub async fn evaluate_dataset_async(
     for spec in &specs {
         let m = report::evaluate_model(spec, files, dataset, config, progress).await?;
         if let Some(details) = &mut report.details {
-            details.add(&m, dataset);
+            details.add(&m, files, dataset)?;
         }
         report.push_model(m);
         after_model(&report)?;
@@ -234,5 +243,29 @@ pub fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
                  (the page's evaluate/evaluateAll), or search on the cpu",
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_are_left_out_only_when_no_model_reads_them() {
+        let keeps = |models: &[&str], shards: bool| {
+            let c = Config {
+                models: models.iter().map(|m| m.to_string()).collect(),
+                doc_embeddings: shards.then(|| "shards".into()),
+                ..Default::default()
+            };
+            c.load_options().keep_doc_texts
+        };
+        assert!(!keeps(&["some/model"], true), "vectors from shards");
+        assert!(keeps(&["some/model"], false), "the model encodes the corpus");
+        assert!(keeps(&["some/model", "bm25"], true));
+        assert!(keeps(&["some/model", "openai:text-embedding-3-small"], true));
+        assert!(!keeps(&["run:a.run", "emb:q.npy,d.npy"], false), "runs and precomputed vectors");
+        assert!(ModelSpec::parse("run:").is_err());
+        assert!(keeps(&["run:"], false), "unparsable: kept (the error comes later)");
     }
 }

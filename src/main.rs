@@ -81,7 +81,7 @@ fn print_failures(r: &Report) {
 fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
     let (config, files) = args.config()?;
     let bars = Bars { bar: Default::default(), quiet: args.quiet };
-    let dataset = embeval::Dataset::load(&files, &config.load)?;
+    let dataset = embeval::Dataset::load(&files, &config.load_options())?;
     if !args.quiet {
         // The validation report comes first, before any model runs.
         eprint!("{}", embeval::data::validate::validate(&dataset));

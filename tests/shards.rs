@@ -148,11 +148,20 @@ fn vaswani() -> String {
     .to_string()
 }
 
+/// The streamed eval does not hold the documents' texts (it checks them by digest, and reads
+/// the corpus again for the previews a report shows): its failure lists and `--details texts`
+/// previews equal those of the run that held them.
 #[test]
 fn three_encode_jobs_then_streamed_eval_equal_one_process() {
-    let (one, _) = sharded_equals_one_process(&vaswani(), &[]);
+    let (one, _) = sharded_equals_one_process(&vaswani(), &["--failures", "5", "--details", "texts"]);
     assert_eq!(one["dataset"]["num_docs"], 11429, "{}", one["dataset"]);
     assert_eq!(one["models"][0]["num_queries"], 93);
+    let failures = one["models"][0]["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 5);
+    let (doc, _, text) = serde_json::from_value::<(String, f64, String)>(failures[0]["retrieved"][0].clone()).unwrap();
+    assert!(!doc.is_empty() && !text.is_empty() && text.chars().count() <= 100, "{doc}: {text}");
+    let previews = one["details"]["texts"]["docs"].as_object().unwrap();
+    assert!(previews.len() > 93 && previews.values().all(|t| t.as_str().unwrap().chars().count() <= 300));
 }
 
 /// Matryoshka truncation and re-normalisation, dot product and the st convention's tie rule
@@ -277,6 +286,30 @@ fn a_shard_of_another_model_prompt_or_corpus_is_refused() {
         assert!(err.contains("shard-2-of-3.safetensors: ") && err.contains(want), "{what}: {err}");
         assert!(err.contains("fix: ") && err.contains("--shard 2/3"), "{what}: {err}");
     }
+}
+
+/// Same ids, other texts: another `--doc-text`, or one document edited after encoding. The
+/// streamed eval holds only each text's digest, and finds the shard holding the edited one.
+#[test]
+fn a_corpus_whose_texts_changed_under_the_same_ids_is_refused() {
+    let t = copy_of_xquad_shards();
+    let err = eval_fails(t.path(), &["--doc-text", "text"]);
+    assert!(err.contains("shard-0-of-3.safetensors: ") && err.contains("texts differ"), "{err}");
+    let edited = tempfile::tempdir().unwrap();
+    let src = Path::new(&xquad()).to_path_buf();
+    std::fs::create_dir(edited.path().join("qrels")).unwrap();
+    for f in ["queries.jsonl", "qrels/test.tsv"] {
+        std::fs::copy(src.join(f), edited.path().join(f)).unwrap();
+    }
+    let corpus = std::fs::read_to_string(src.join("corpus.jsonl")).unwrap();
+    let last = corpus.trim_end().lines().last().unwrap();
+    let changed = corpus.replace(last, &last.replacen("\"text\": \"", "\"text\": \"Edited. ", 1));
+    assert_ne!(changed, corpus);
+    std::fs::write(edited.path().join("corpus.jsonl"), changed).unwrap();
+    let (data, m, d) = (edited.path().display().to_string(), model("qwen3-embedding"), t.path().display().to_string());
+    let err = fails(embeval(&["eval", "--data", &data, "--model", &m, "--no-cache", "-q", "--doc-embeddings", &d]));
+    assert!(err.contains("shard-2-of-3.safetensors: ") && err.contains("texts differ"), "{err}");
+    assert!(!err.contains("shard-0-of-3") && !err.contains("shard-1-of-3"), "{err}");
 }
 
 #[test]

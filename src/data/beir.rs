@@ -5,6 +5,7 @@
 
 use serde::Deserialize;
 
+use super::corpus::Builder;
 use super::text::json_line;
 use super::{dedup_texts, names, Dataset, DocText, Files, LoadOptions, LoaderNotes, Qrels, Text};
 use crate::error::{Error, Result};
@@ -27,8 +28,9 @@ struct Query {
 
 pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
     let mut notes = LoaderNotes::default();
-    let corpus = read_corpus(files, names::BEIR_CORPUS, opts.doc_text)?;
-    let corpus = dedup_texts(corpus, &mut notes.duplicate_doc_ids);
+    let mut docs = Builder::new(opts.keep_doc_texts);
+    each_doc(files, names::BEIR_CORPUS, opts.doc_text, &mut |_, id, text| docs.push(id, text))?;
+    let (corpus, doc_texts) = docs.finish(&mut notes.duplicate_doc_ids, opts.doc_text);
     let queries = read_queries(files, names::BEIR_QUERIES)?;
     let queries = dedup_texts(queries, &mut notes.duplicate_query_ids);
     let qrels_name = names::beir_qrels(&opts.split);
@@ -51,22 +53,21 @@ pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
         ));
     }
     let qrels = read_qrels_tsv(files, &qrels_name, &mut notes.duplicate_qrels)?;
-    Ok(Dataset { format: super::Format::Beir, queries, corpus, qrels, notes })
+    Ok(Dataset { format: super::Format::Beir, queries, corpus, qrels, notes, doc_texts })
 }
 
-pub fn read_corpus(files: &Files, name: &str, doc_text: DocText) -> Result<Vec<Text>> {
+/// Each document of the corpus file `name`, in file order: `f(line, id, text)`.
+pub fn each_doc(files: &Files, name: &str, doc_text: DocText, f: &mut dyn FnMut(usize, String, String)) -> Result<()> {
     let file = files.display(name);
-    let mut out = Vec::new();
     files.for_each_line(name, |n, line| {
         let d: Doc = json_line(&file, n, line, r#"{"_id": "d1", "title": "...", "text": "..."}"#)?;
         let body = match (doc_text, d.title.as_deref()) {
             (DocText::TitleText, Some(t)) if !t.is_empty() => format!("{t} {}", d.text).trim().to_string(),
             _ => trimmed(d.text),
         };
-        out.push(Text { id: d.id, text: body });
+        f(n, d.id, body);
         Ok(())
-    })?;
-    Ok(out)
+    })
 }
 
 /// `s` without surrounding whitespace; moved, not copied, where there is none (most texts).

@@ -7,6 +7,7 @@
 //! report printed before every evaluation.
 
 pub mod beir;
+pub mod corpus;
 pub mod files;
 pub mod qalog;
 pub mod split;
@@ -79,11 +80,22 @@ pub struct LoadOptions {
     /// QA logs: references with a lower `relevance_score` are dropped.
     pub min_relevance: f64,
     pub doc_text: DocText,
+    /// Keep each document's text in memory (see [`corpus`]); off only for evaluations that read
+    /// no document text ([`crate::Config::load_options`]). Not a setting that changes a result,
+    /// so not in results.json.
+    #[serde(skip)]
+    pub keep_doc_texts: bool,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { format: Format::Auto, split: "test".into(), min_relevance: 0.7, doc_text: DocText::TitleText }
+        LoadOptions {
+            format: Format::Auto,
+            split: "test".into(),
+            min_relevance: 0.7,
+            doc_text: DocText::TitleText,
+            keep_doc_texts: true,
+        }
     }
 }
 
@@ -106,10 +118,13 @@ pub mod names {
 pub struct Dataset {
     pub format: Format,
     pub queries: Vec<Text>,
+    /// Documents in file order; each text is empty where [`Dataset::doc_texts`] says dropped.
     pub corpus: Vec<Text>,
     pub qrels: Qrels,
     /// What the loader itself noticed (dropped QA-log references, duplicates, ...).
     pub notes: LoaderNotes,
+    /// Whether the corpus holds its texts, and what was kept of them where not.
+    pub doc_texts: corpus::DocTexts,
 }
 
 /// Counts a loader collects while reading, reported in the validation report.
@@ -133,7 +148,7 @@ impl Dataset {
         };
         let mut ds = match format {
             Format::Beir => beir::load(files, opts)?,
-            Format::St => st_triple::load(files)?,
+            Format::St => st_triple::load(files, opts)?,
             Format::Qalog => qalog::load(files, opts)?,
             Format::Trec => trec::load_dataset(files)?,
             Format::Auto => unreachable!("detect never returns Auto"),
@@ -172,14 +187,9 @@ pub fn detect(files: &Files) -> Result<Format> {
 
 /// Keeps the first of each id and records the later ones.
 pub(crate) fn dedup_texts(items: Vec<Text>, dups: &mut Vec<String>) -> Vec<Text> {
-    let mut seen = std::collections::HashSet::with_capacity(items.len());
-    let mut out = Vec::with_capacity(items.len());
+    let mut b = corpus::Builder::new(true);
     for t in items {
-        if seen.insert(t.id.clone()) {
-            out.push(t);
-        } else {
-            dups.push(t.id);
-        }
+        b.push(t.id, t.text);
     }
-    out
+    b.finish(dups, DocText::default()).0
 }

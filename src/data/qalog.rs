@@ -5,8 +5,9 @@
 
 use serde::Deserialize;
 
+use super::corpus::Builder;
 use super::text::json_line;
-use super::{dedup_texts, names, Dataset, Files, LoadOptions, LoaderNotes, Qrels, Text};
+use super::{names, Dataset, Files, LoadOptions, LoaderNotes, Qrels, Text};
 use crate::error::{Error, Result};
 
 #[derive(Deserialize)]
@@ -69,13 +70,18 @@ pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
         }
         Ok(())
     })?;
-    let cfile = files.display(names::BEIR_CORPUS);
-    let mut corpus = Vec::new();
+    let mut docs = Builder::new(opts.keep_doc_texts);
+    each_doc(files, &mut |_, id, text| docs.push(id, text))?;
+    let (corpus, doc_texts) = docs.finish(&mut notes.duplicate_doc_ids, opts.doc_text);
+    Ok(Dataset { format: super::Format::Qalog, queries, corpus, qrels, notes, doc_texts })
+}
+
+/// Each document of the corpus JSONL, in file order: `f(line, id, text)`.
+pub fn each_doc(files: &Files, f: &mut dyn FnMut(usize, String, String)) -> Result<()> {
+    let file = files.display(names::BEIR_CORPUS);
     files.for_each_line(names::BEIR_CORPUS, |n, line| {
-        let d: Doc = json_line(&cfile, n, line, r#"{"doc_id": "d1", "text": "..."}"#)?;
-        corpus.push(Text { id: d.doc_id, text: d.text });
+        let d: Doc = json_line(&file, n, line, r#"{"doc_id": "d1", "text": "..."}"#)?;
+        f(n, d.doc_id, d.text);
         Ok(())
-    })?;
-    let corpus = dedup_texts(corpus, &mut notes.duplicate_doc_ids);
-    Ok(Dataset { format: super::Format::Qalog, queries, corpus, qrels, notes })
+    })
 }

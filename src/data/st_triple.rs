@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::corpus::Builder;
 use super::text::json_file;
-use super::{names, Dataset, Files, LoaderNotes, Qrels, Text};
+use super::{names, Dataset, Files, LoadOptions, LoaderNotes, Qrels, Text};
 use crate::error::Result;
 
 #[derive(Deserialize)]
@@ -37,15 +38,24 @@ mod ordered {
     }
 }
 
-pub fn load(files: &Files) -> Result<Dataset> {
+/// The `{id: text}` pairs of the JSON object file `name`, in file order.
+fn read(files: &Files, name: &str) -> Result<Vec<(String, String)>> {
+    let text = files.read_text(name)?;
+    let m: IdMap = json_file(&files.display(name), &text, r#"{"id1": "text", "id2": "text"}"#)?;
+    Ok(m.0)
+}
+
+/// Each document of `corpus.json`, in file order: `f(0, id, text)` (one JSON object: no lines).
+pub fn each_doc(files: &Files, f: &mut dyn FnMut(usize, String, String)) -> Result<()> {
+    read(files, names::ST_CORPUS)?.into_iter().for_each(|(id, text)| f(0, id, text));
+    Ok(())
+}
+
+pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
     let mut notes = LoaderNotes::default();
-    let read = |name: &str| -> Result<Vec<Text>> {
-        let text = files.read_text(name)?;
-        let m: IdMap = json_file(&files.display(name), &text, r#"{"id1": "text", "id2": "text"}"#)?;
-        Ok(m.0.into_iter().map(|(id, text)| Text { id, text }).collect())
-    };
-    let queries = read(names::ST_QUERIES)?;
-    let corpus = read(names::ST_CORPUS)?;
+    let queries: Vec<Text> = read(files, names::ST_QUERIES)?.into_iter().map(|(id, text)| Text { id, text }).collect();
+    let mut docs = Builder::new(opts.keep_doc_texts);
+    each_doc(files, &mut |_, id, text| docs.push(id, text))?;
     let rel_text = files.read_text(names::ST_RELEVANT)?;
     let rel: BTreeMap<String, Vec<String>> =
         json_file(&files.display(names::ST_RELEVANT), &rel_text, r#"{"q1": ["d1", "d2"]}"#)?;
@@ -60,6 +70,6 @@ pub fn load(files: &Files) -> Result<Dataset> {
     }
     // JSON objects cannot hold duplicate keys meaningfully; serde keeps every pair, so dedup here.
     let queries = super::dedup_texts(queries, &mut notes.duplicate_query_ids);
-    let corpus = super::dedup_texts(corpus, &mut notes.duplicate_doc_ids);
-    Ok(Dataset { format: super::Format::St, queries, corpus, qrels, notes })
+    let (corpus, doc_texts) = docs.finish(&mut notes.duplicate_doc_ids, opts.doc_text);
+    Ok(Dataset { format: super::Format::St, queries, corpus, qrels, notes, doc_texts })
 }

@@ -57,7 +57,7 @@ pub fn load_dataset(files: &Files) -> Result<Dataset> {
     };
     let queries =
         qrels.keys().map(|id| Text { id: id.clone(), text: texts.get(id).cloned().unwrap_or_default() }).collect();
-    Ok(Dataset { format: super::Format::Trec, queries, corpus: Vec::new(), qrels, notes })
+    Ok(Dataset { format: super::Format::Trec, queries, qrels, notes, ..Default::default() })
 }
 
 /// One parsed run line, borrowing from the file's text.

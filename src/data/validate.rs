@@ -96,7 +96,7 @@ pub fn validate(ds: &Dataset) -> Validation {
                 .filter(|q| q.text.trim().is_empty() && ds.format != super::Format::Trec)
                 .map(|q| q.id.clone()),
         ),
-        empty_docs: Finding::from(ds.corpus.iter().filter(|d| d.text.trim().is_empty()).map(|d| d.id.clone())),
+        empty_docs: Finding::from(ds.empty_doc_ids()),
         ids_shared_by_query_and_doc: Finding::from(
             ds.queries.iter().filter(|q| dids.contains(q.id.as_str())).map(|q| q.id.clone()),
         ),

@@ -227,6 +227,16 @@ impl ModelSpec {
         }
     }
 
+    /// Whether ranking with this model reads the documents' texts: BM25 and API models do, a
+    /// neural model does unless its document vectors come from shards (`doc_shards`).
+    pub fn reads_doc_texts(&self, doc_shards: bool) -> bool {
+        match self {
+            ModelSpec::Bm25 { .. } | ModelSpec::Api { .. } => true,
+            ModelSpec::Neural { .. } => !doc_shards,
+            ModelSpec::Emb { .. } | ModelSpec::Run { .. } => false,
+        }
+    }
+
     /// Files the model reads (logical names), so the CLI can register them.
     pub fn files(&self) -> Vec<String> {
         match self {
@@ -453,6 +463,16 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
     let mut info = SearchInfo::default();
     let clock = web_time::Instant::now();
     let ds = cx.dataset;
+    if !ds.has_doc_texts() && spec.reads_doc_texts(cx.doc_embeddings.is_some()) {
+        return Err(Error::usage(
+            "--model",
+            format!(
+                "{}: reads the documents' texts, but the dataset was loaded without them; load it with \
+                 Config::load_options()",
+                spec.label()
+            ),
+        ));
+    }
     let queries: Vec<&crate::data::Text> = ds.judged_queries().collect();
     let doc_ids: Vec<String> = ds.corpus.iter().map(|d| d.id.clone()).collect();
     let rankings = match spec {

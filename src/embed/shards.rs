@@ -35,15 +35,16 @@ use super::pooling::Pooling;
 use super::precomputed::Matrix;
 use super::EncodeStats;
 use super::{cache, Dtype, ModelSpec, NeuralOptions, RunContext, SearchInfo};
-use crate::data::{Dataset, Files, Text};
+use crate::data::{corpus, Dataset, Files, Text};
 use crate::error::{Error, Result};
 use crate::search::{self, cpu, Rankings, ScoreFn};
 use crate::Progress;
 
 /// `format` of every manifest.
 pub const FORMAT: &str = "embeval-doc-shard";
-/// Bumped when the file layout changes; older or newer files are refused with that reason.
-pub const VERSION: u32 = 1;
+/// Bumped when the file layout or a fingerprint's definition changes; older or newer files are
+/// refused with that reason. 2: `corpus.texts` is taken over per-document digests.
+pub const VERSION: u32 = 2;
 /// The safetensors `__metadata__` key holding the manifest.
 const META_KEY: &str = "embeval_shard";
 
@@ -155,8 +156,8 @@ pub struct CorpusId {
     pub size: usize,
     /// BLAKE3 of every doc id in corpus order ([`ids_fingerprint`]).
     pub fingerprint: String,
-    /// BLAKE3 of this slice's prompted texts ([`texts_fingerprint`]): catches a corpus whose
-    /// ids stayed but whose texts changed (or another `--doc-text`).
+    /// BLAKE3 of the document prompt and this slice's texts ([`texts_fingerprint`]): catches a
+    /// corpus whose ids stayed but whose texts changed (or another `--doc-text`).
     pub texts: String,
 }
 
@@ -170,13 +171,14 @@ pub fn ids_fingerprint<'a>(ids: impl Iterator<Item = &'a str>) -> String {
     h.finalize().to_hex()[..32].to_string()
 }
 
-/// BLAKE3 of `prompt + text` of each doc, length-prefixed, without building the strings.
-pub fn texts_fingerprint(prompt: &str, docs: &[Text]) -> String {
+/// BLAKE3 of the length-prefixed prompt and each doc's text digest ([`corpus::digest`]): an
+/// evaluation that does not hold the texts checks them from the digests taken while loading.
+pub fn texts_fingerprint(prompt: &str, digests: &[corpus::Digest]) -> String {
     let mut h = blake3::Hasher::new();
-    for d in docs {
-        h.update(&((prompt.len() + d.text.len()) as u64).to_le_bytes());
-        h.update(prompt.as_bytes());
-        h.update(d.text.as_bytes());
+    h.update(&(prompt.len() as u64).to_le_bytes());
+    h.update(prompt.as_bytes());
+    for d in digests {
+        h.update(d);
     }
     h.finalize().to_hex()[..32].to_string()
 }
@@ -249,7 +251,7 @@ pub fn encode(
         corpus: CorpusId {
             size: dataset.corpus.len(),
             fingerprint: ids_fingerprint(dataset.corpus.iter().map(|d| d.id.as_str())),
-            texts: texts_fingerprint(&info.prompts.document, &dataset.corpus[range.clone()]),
+            texts: texts_fingerprint(&info.prompts.document, &dataset.doc_digests(range.clone())),
         },
         checksum: blake3::hash(&bytes).to_hex()[..32].to_string(),
         encoding: serde_json::to_value(&stats).unwrap_or_default(),
@@ -329,7 +331,7 @@ pub struct Expected<'a> {
     dim: usize,
     dtype: Dtype,
     max_length: usize,
-    corpus: &'a [Text],
+    dataset: &'a Dataset,
     fingerprint: String,
     /// `embeval encode --data D --model M`, for messages.
     command: String,
@@ -351,7 +353,7 @@ impl<'a> Expected<'a> {
             dim: info.dim,
             dtype: info.dtype,
             max_length: info.max_seq_length,
-            corpus: &cx.dataset.corpus,
+            dataset: cx.dataset,
             fingerprint: ids_fingerprint(cx.dataset.corpus.iter().map(|d| d.id.as_str())),
             command: format!("embeval encode --data {data} --model {model}"),
         })
@@ -700,7 +702,7 @@ fn check(path: &Path, shard: Shard, run: &Expected, dir: &Path) -> Result<Manife
             ),
         ));
     }
-    let n = run.corpus.len();
+    let n = run.dataset.corpus.len();
     if man.corpus.size != n || man.corpus.fingerprint != run.fingerprint {
         return Err(bad(
             format!(
@@ -773,7 +775,7 @@ fn check(path: &Path, shard: Shard, run: &Expected, dir: &Path) -> Result<Manife
     let offsets = tensor("doc_id_offsets", safetensors::Dtype::U64, &[rows + 1])?.data();
     let offsets: Vec<usize> =
         offsets.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize).collect();
-    for (r, doc) in run.corpus[range.clone()].iter().enumerate() {
+    for (r, doc) in run.dataset.corpus[range.clone()].iter().enumerate() {
         let id = ids
             .get(offsets[r]..offsets[r + 1])
             .ok_or_else(|| bad("its doc id offsets run past the ids".into(), remake()))?;
@@ -789,7 +791,7 @@ fn check(path: &Path, shard: Shard, run: &Expected, dir: &Path) -> Result<Manife
             ));
         }
     }
-    if man.corpus.texts != texts_fingerprint(&run.prompt, &run.corpus[range]) {
+    if man.corpus.texts != texts_fingerprint(&run.prompt, &run.dataset.doc_digests(range)) {
         return Err(bad(
             "its documents' texts differ from this dataset's (the same ids): the corpus was edited, or \
              --doc-text differs"
@@ -871,9 +873,12 @@ mod tests {
         assert_ne!(a, ids_fingerprint(["a", "bc"].into_iter()));
         assert_ne!(a, ids_fingerprint(["c", "ab"].into_iter()));
         assert_eq!(a, ids_fingerprint(["ab", "c"].into_iter()));
-        let t = |id: &str, text: &str| Text { id: id.into(), text: text.into() };
-        let docs = [t("1", "猫"), t("2", "dog")];
+        let d = corpus::digest;
+        let docs = [d("猫"), d("dog")];
         assert_ne!(texts_fingerprint("", &docs), texts_fingerprint("passage: ", &docs));
-        assert_ne!(texts_fingerprint("", &docs), texts_fingerprint("", &[t("1", "猫"), t("2", "dogs")]));
+        assert_ne!(texts_fingerprint("", &docs), texts_fingerprint("", &[d("猫"), d("dogs")]));
+        assert_ne!(texts_fingerprint("", &docs), texts_fingerprint("", &[d("dog"), d("猫")]));
+        // The prompt is not run into the first text.
+        assert_ne!(texts_fingerprint("passage: ", &[d("x")]), texts_fingerprint("", &[d("passage: x")]));
     }
 }

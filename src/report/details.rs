@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::{ModelReport, PerQuery};
-use crate::data::{Dataset, Qrels};
+use crate::data::{Dataset, Files, Qrels};
+use crate::error::Result;
 
 /// How much per-query detail `results.json` carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -60,7 +61,7 @@ impl Details {
 
     /// Adds one model's rows, and the judgments and texts its rows need that earlier models'
     /// did not bring: each model costs its own rows, whatever came before.
-    pub fn add(&mut self, model: &ModelReport, dataset: &Dataset) {
+    pub fn add(&mut self, model: &ModelReport, files: &Files, dataset: &Dataset) -> Result<()> {
         let mut new_docs: BTreeSet<&str> = BTreeSet::new();
         let mut new_queries: BTreeSet<&str> = BTreeSet::new();
         for q in &model.per_query {
@@ -74,16 +75,13 @@ impl Details {
             new_docs.extend(q.top.iter().map(|(d, _)| d.as_str()));
         }
         self.per_query.insert(model.name.clone(), model.per_query.clone());
-        let Some(texts) = &mut self.texts else { return };
+        let Some(texts) = &mut self.texts else { return Ok(()) };
         new_docs.retain(|d| !texts.docs.contains_key(*d));
         for q in dataset.queries.iter().filter(|q| new_queries.contains(q.id.as_str())) {
             texts.queries.insert(q.id.clone(), q.text.clone());
         }
-        if !new_docs.is_empty() {
-            for d in dataset.corpus.iter().filter(|d| new_docs.contains(d.id.as_str())) {
-                texts.docs.insert(d.id.clone(), d.text.chars().take(DOC_PREVIEW_CHARS).collect());
-            }
-        }
+        texts.docs.extend(dataset.doc_previews(files, &new_docs, DOC_PREVIEW_CHARS)?);
+        Ok(())
     }
 }
 

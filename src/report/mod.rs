@@ -224,7 +224,7 @@ pub async fn evaluate_model(
             top: top_of(&s.query_id, config.top),
         })
         .collect();
-    let failures = find_failures(dataset, &scores, config, &top_of);
+    let failures = find_failures(files, dataset, &scores, config, &top_of)?;
     Ok(ModelReport {
         name: spec.label().to_string(),
         spec: spec.clone(),
@@ -243,22 +243,22 @@ pub async fn evaluate_model(
 /// A query's top n (doc id, score).
 type TopOf<'a> = dyn Fn(&str, usize) -> Vec<(String, f64)> + 'a;
 
-/// First 100 characters (not bytes: Japanese text must not be cut mid-character).
-fn preview(s: &str) -> String {
-    s.chars().take(100).collect()
-}
+/// Characters of each document shown in a failure list.
+const FAILURE_PREVIEW_CHARS: usize = 100;
 
 /// The `config.failures` worst queries: Recall@failure_k below the threshold, lowest recall
 /// first, then the latest first relevant rank (none = worst), then query id.
-fn find_failures(ds: &Dataset, scores: &[metrics::QueryScores], config: &Config, top_of: &TopOf) -> Vec<Failure> {
+fn find_failures(
+    files: &Files,
+    ds: &Dataset,
+    scores: &[metrics::QueryScores],
+    config: &Config,
+    top_of: &TopOf,
+) -> Result<Vec<Failure>> {
     if config.failures == 0 {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let fk = config.failure_k;
-    let qtext: std::collections::HashMap<&str, &str> =
-        ds.queries.iter().map(|q| (q.id.as_str(), q.text.as_str())).collect();
-    let dtext: std::collections::HashMap<&str, &str> =
-        ds.corpus.iter().map(|d| (d.id.as_str(), d.text.as_str())).collect();
     let mut cands: Vec<(f64, usize, &str)> = scores
         .iter()
         .filter_map(|s| {
@@ -275,26 +275,38 @@ fn find_failures(ds: &Dataset, scores: &[metrics::QueryScores], config: &Config,
         })
         .collect();
     cands.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2)));
-    cands
+    cands.truncate(config.failures);
+    let failures: Vec<Failure> = cands
         .into_iter()
-        .take(config.failures)
         .map(|(recall, first, qid)| {
             let judged = &ds.qrels[qid];
             let top = top_of(qid, fk);
             let in_top: std::collections::HashSet<&str> = top.iter().map(|(d, _)| d.as_str()).collect();
-            let text = |d: &str| preview(dtext.get(d).copied().unwrap_or(""));
             Failure {
                 query_id: qid.to_string(),
-                query: qtext.get(qid).copied().unwrap_or("").to_string(),
+                query: ds.queries.iter().find(|q| q.id == qid).map(|q| q.text.clone()).unwrap_or_default(),
                 recall,
                 first_relevant_rank: (first != usize::MAX).then_some(first),
                 missed: judged
                     .iter()
                     .filter(|(d, &r)| r >= 1 && !in_top.contains(d.as_str()))
-                    .map(|(d, _)| (d.clone(), text(d)))
+                    .map(|(d, _)| (d.clone(), String::new()))
                     .collect(),
-                retrieved: top.iter().take(3).map(|(d, s)| (d.clone(), *s, text(d))).collect(),
+                retrieved: top.iter().take(3).map(|(d, s)| (d.clone(), *s, String::new())).collect(),
             }
         })
-        .collect()
+        .collect();
+    // Then the texts of the documents named, at once (the corpus may have to be read again).
+    let named = failures.iter().flat_map(|f| f.missed.iter().map(|m| &m.0).chain(f.retrieved.iter().map(|r| &r.0)));
+    let wanted: std::collections::BTreeSet<&str> = named.map(String::as_str).collect();
+    let texts = ds.doc_previews(files, &wanted, FAILURE_PREVIEW_CHARS)?;
+    let text = |d: &str| texts.get(d).cloned().unwrap_or_default();
+    Ok(failures
+        .into_iter()
+        .map(|mut f| {
+            f.missed.iter_mut().for_each(|m| m.1 = text(&m.0));
+            f.retrieved.iter_mut().for_each(|r| r.2 = text(&r.0));
+            f
+        })
+        .collect())
 }

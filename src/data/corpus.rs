@@ -1,0 +1,272 @@
+//! What a dataset keeps of its documents' texts.
+//!
+//! An evaluation that searches document vectors made elsewhere (`eval --doc-embeddings`, the
+//! shards of `embeval encode`) needs of each text only a digest — to check that the shards were
+//! made from these texts — and, for the few documents a report shows, a preview. At millions of
+//! documents the texts themselves are gigabytes, so such a run loads the corpus with
+//! [`LoadOptions::keep_doc_texts`] off: [`Builder`] keeps each document's id and
+//! [`Digest`] instead of its text, and [`Dataset::doc_previews`] reads the files again for the
+//! documents a report names.
+//!
+//! [`LoadOptions::keep_doc_texts`]: super::LoadOptions::keep_doc_texts
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ops::Range;
+
+use super::{names, Dataset, DocText, Files, Format, Text};
+use crate::error::{Error, Result};
+
+/// The first 16 bytes of a text's BLAKE3 hash.
+pub type Digest = [u8; 16];
+
+/// A text's [`Digest`].
+pub fn digest(text: &str) -> Digest {
+    blake3::hash(text.as_bytes()).as_bytes()[..16].try_into().expect("16 of 32 bytes")
+}
+
+/// Whether `Dataset::corpus[i].text` holds the documents' texts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum DocTexts {
+    /// Every document's text is in the corpus.
+    #[default]
+    Kept,
+    /// The texts were read and dropped (each `corpus[i].text` is empty); what was kept of them.
+    Dropped {
+        /// [`digest`] of each document's text, in corpus order.
+        digests: Vec<Digest>,
+        /// Corpus positions of the documents whose text is empty or whitespace.
+        empty: Vec<usize>,
+        /// How the texts were built, to read them again the same way.
+        doc_text: DocText,
+    },
+}
+
+/// Collects a corpus as a loader reads it: the first of each id (later ones are recorded as
+/// duplicates), with its text or, when texts are not kept, its digest.
+pub(crate) struct Builder {
+    keep: bool,
+    seen: HashSet<String>,
+    docs: Vec<Text>,
+    digests: Vec<Digest>,
+    empty: Vec<usize>,
+    dups: Vec<String>,
+}
+
+impl Builder {
+    pub fn new(keep_texts: bool) -> Builder {
+        Builder {
+            keep: keep_texts,
+            seen: HashSet::new(),
+            docs: Vec::new(),
+            digests: Vec::new(),
+            empty: Vec::new(),
+            dups: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, id: String, mut text: String) {
+        if !self.seen.insert(id.clone()) {
+            self.dups.push(id);
+            return;
+        }
+        if !self.keep {
+            if text.trim().is_empty() {
+                self.empty.push(self.docs.len());
+            }
+            self.digests.push(digest(&text));
+            text = String::new();
+        }
+        self.docs.push(Text { id, text });
+    }
+
+    /// The texts (or empty texts and what was kept of them), and the duplicate ids appended to `dups`.
+    pub fn finish(self, dups: &mut Vec<String>, doc_text: DocText) -> (Vec<Text>, DocTexts) {
+        dups.extend(self.dups);
+        let texts = if self.keep {
+            DocTexts::Kept
+        } else {
+            DocTexts::Dropped { digests: self.digests, empty: self.empty, doc_text }
+        };
+        (self.docs, texts)
+    }
+}
+
+/// Reads every document of `format`'s corpus file in file order (duplicates included), its
+/// text built as the loader builds it.
+fn each_doc(files: &Files, format: Format, doc_text: DocText, f: &mut dyn FnMut(usize, String, String)) -> Result<()> {
+    match format {
+        Format::Beir => super::beir::each_doc(files, names::BEIR_CORPUS, doc_text, f),
+        Format::Qalog => super::qalog::each_doc(files, f),
+        Format::St => super::st_triple::each_doc(files, f),
+        Format::Trec | Format::Auto => Ok(()),
+    }
+}
+
+/// The corpus file a format reads its documents from, for messages.
+fn corpus_name(format: Format) -> &'static str {
+    match format {
+        Format::St => names::ST_CORPUS,
+        _ => names::BEIR_CORPUS,
+    }
+}
+
+impl Dataset {
+    /// Whether `corpus[i].text` holds the documents' texts (see [`DocTexts`]).
+    pub fn has_doc_texts(&self) -> bool {
+        self.doc_texts == DocTexts::Kept
+    }
+
+    /// [`digest`] of the texts of documents `range`: kept from loading, or computed now.
+    pub fn doc_digests(&self, range: Range<usize>) -> Cow<'_, [Digest]> {
+        match &self.doc_texts {
+            DocTexts::Kept => Cow::Owned(self.corpus[range].iter().map(|d| digest(&d.text)).collect()),
+            DocTexts::Dropped { digests, .. } => Cow::Borrowed(&digests[range]),
+        }
+    }
+
+    /// Ids of the documents whose text is empty or whitespace, in corpus order.
+    pub fn empty_doc_ids(&self) -> Vec<String> {
+        match &self.doc_texts {
+            DocTexts::Kept => self.corpus.iter().filter(|d| d.text.trim().is_empty()).map(|d| d.id.clone()).collect(),
+            DocTexts::Dropped { empty, .. } => empty.iter().map(|&i| self.corpus[i].id.clone()).collect(),
+        }
+    }
+
+    /// The first `chars` characters (whole characters: Japanese is never cut in two) of the
+    /// text of each document in `wanted` that the corpus has. Texts that were not kept are read
+    /// again from `files`, and each is checked against its digest from loading: a corpus file
+    /// changed since is an error, not a wrong preview.
+    pub fn doc_previews(
+        &self,
+        files: &Files,
+        wanted: &BTreeSet<&str>,
+        chars: usize,
+    ) -> Result<BTreeMap<String, String>> {
+        let cut = |t: &str| t.chars().take(chars).collect::<String>();
+        let mut out = BTreeMap::new();
+        match &self.doc_texts {
+            DocTexts::Kept => {
+                for d in self.corpus.iter().filter(|d| wanted.contains(d.id.as_str())) {
+                    out.insert(d.id.clone(), cut(&d.text));
+                }
+            }
+            DocTexts::Dropped { digests, doc_text, .. } => {
+                if wanted.is_empty() {
+                    return Ok(out);
+                }
+                let at: HashMap<&str, usize> = self
+                    .corpus
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, d)| wanted.contains(d.id.as_str()))
+                    .map(|(i, d)| (d.id.as_str(), i))
+                    .collect();
+                let mut changed = None;
+                each_doc(files, self.format, *doc_text, &mut |line, id, text| {
+                    let Some(&i) = at.get(id.as_str()) else { return };
+                    if out.contains_key(&id) {
+                        return; // a later duplicate: the first one is the corpus's
+                    }
+                    if digest(&text) != digests[i] && changed.is_none() {
+                        changed = Some((line, id.clone()));
+                    }
+                    out.insert(id, cut(&text));
+                })?;
+                if let Some((line, id)) = changed {
+                    return Err(Error::input(
+                        files.display(corpus_name(self.format)),
+                        line,
+                        format!(
+                            "document '{id}' is not the text this evaluation loaded: the file changed while it ran"
+                        ),
+                        "evaluate again once the corpus file is no longer being written",
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::LoadOptions;
+
+    fn beir(corpus: &str) -> Files {
+        let mut f = Files::new("mem");
+        f.add_bytes("corpus.jsonl", "mem/corpus.jsonl", corpus.as_bytes().to_vec());
+        f.add_bytes("queries.jsonl", "mem/queries.jsonl", b"{\"_id\": \"q1\", \"text\": \"cat\"}\n".to_vec());
+        f.add_bytes("qrels/test.tsv", "mem/qrels/test.tsv", b"q1\td2\t1\n".to_vec());
+        f
+    }
+
+    const CORPUS: &str = "{\"_id\": \"d1\", \"title\": \"首都\", \"text\": \"東京は日本の首都です。\"}\n\
+                          {\"_id\": \"d2\", \"text\": \"  \"}\n\
+                          {\"_id\": \"d1\", \"text\": \"a later duplicate\"}\n\
+                          {\"_id\": \"d3\", \"text\": \"cats and dogs\"}\n";
+
+    fn load(files: &Files, keep_doc_texts: bool) -> Dataset {
+        Dataset::load(files, &LoadOptions { keep_doc_texts, ..Default::default() }).unwrap()
+    }
+
+    #[test]
+    fn dropped_texts_give_what_kept_texts_give() {
+        let files = beir(CORPUS);
+        let (kept, dropped) = (load(&files, true), load(&files, false));
+        assert!(kept.has_doc_texts() && !dropped.has_doc_texts());
+        assert!(dropped.corpus.iter().all(|d| d.text.is_empty()));
+        let ids = |ds: &Dataset| ds.corpus.iter().map(|d| d.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&kept), ["d1", "d2", "d3"]);
+        assert_eq!(ids(&kept), ids(&dropped));
+        assert_eq!(kept.notes.duplicate_doc_ids, dropped.notes.duplicate_doc_ids);
+        assert_eq!(kept.doc_digests(0..3), dropped.doc_digests(0..3));
+        assert_eq!(dropped.doc_digests(0..1)[0], digest("首都 東京は日本の首都です。"));
+        assert_eq!(kept.empty_doc_ids(), ["d2"]);
+        assert_eq!(dropped.empty_doc_ids(), ["d2"]);
+        let wanted: BTreeSet<&str> = ["d1", "d3", "not in the corpus"].into();
+        let previews = kept.doc_previews(&files, &wanted, 4).unwrap();
+        assert_eq!(previews, dropped.doc_previews(&files, &wanted, 4).unwrap());
+        assert_eq!(previews["d1"], "首都 東", "the first of a duplicate id, cut at whole characters");
+        assert_eq!(previews["d3"], "cats");
+        assert_eq!(previews.len(), 2);
+    }
+
+    #[test]
+    fn a_corpus_changed_since_loading_is_an_error_not_a_wrong_preview() {
+        let dropped = load(&beir(CORPUS), false);
+        let edited = beir(&CORPUS.replace("cats and dogs", "cats and mice"));
+        let err = dropped.doc_previews(&edited, &["d3"].into(), 100).unwrap_err().to_string();
+        assert!(err.contains("mem/corpus.jsonl:4") && err.contains("'d3'") && err.contains("changed"), "{err}");
+        // Documents no report asks for are not checked (nor read into memory).
+        assert_eq!(dropped.doc_previews(&edited, &["d1"].into(), 2).unwrap()["d1"], "首都");
+    }
+
+    #[test]
+    fn every_format_with_a_corpus_reads_it_again_the_same_way() {
+        let mut st = Files::new("st");
+        st.add_bytes("queries.json", "st/queries.json", br#"{"q1": "cat"}"#.to_vec());
+        st.add_bytes("corpus.json", "st/corpus.json", r#"{"d1": "猫です", "d2": "dog"}"#.as_bytes().to_vec());
+        st.add_bytes("relevant_docs.json", "st/relevant_docs.json", br#"{"q1": ["d1"]}"#.to_vec());
+        let mut qa = Files::new("qa");
+        qa.add_bytes(
+            "qalog.jsonl",
+            "qa/qalog.jsonl",
+            br#"{"query_id": "q1", "query_text": "cat", "references": [{"doc_id": "d1", "relevance_score": 0.9}]}"#
+                .to_vec(),
+        );
+        qa.add_bytes(
+            "corpus.jsonl",
+            "qa/corpus.jsonl",
+            "{\"doc_id\": \"d1\", \"text\": \"猫です\"}\n".as_bytes().to_vec(),
+        );
+        for files in [st, qa] {
+            let (kept, dropped) = (load(&files, true), load(&files, false));
+            assert_eq!(kept.doc_digests(0..1), dropped.doc_digests(0..1));
+            let wanted: BTreeSet<&str> = ["d1"].into();
+            assert_eq!(kept.doc_previews(&files, &wanted, 9).unwrap()["d1"], "猫です");
+            assert_eq!(dropped.doc_previews(&files, &wanted, 9).unwrap()["d1"], "猫です");
+        }
+    }
+}
