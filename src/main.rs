@@ -135,7 +135,10 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
 #[cfg(feature = "models")]
 fn encode(args: cli::EncodeArgs) -> embeval::Result<()> {
     let (files, spec, neural, shard) = args.request()?;
-    let dataset = embeval::Dataset::load(&files, &args.data.load_options())?;
+    // Every document's id and text digest (for the manifest); the slice's texts are read when
+    // encoding starts, so each of N jobs holds 1/N of the texts.
+    let load = embeval::LoadOptions { keep_doc_texts: false, ..args.data.load_options() };
+    let dataset = embeval::Dataset::load(&files, &load)?;
     let bars = Bars { bar: Default::default(), quiet: args.quiet };
     let cache = args.neural.cache_dir().map(std::path::PathBuf::from);
     let w =

@@ -6,7 +6,8 @@
 //! documents the texts themselves are gigabytes, so such a run loads the corpus with
 //! [`LoadOptions::keep_doc_texts`] off: [`Builder`] keeps each document's id and
 //! [`Digest`] instead of its text, and [`Dataset::doc_previews`] reads the files again for the
-//! documents a report names.
+//! documents a report names. An `embeval encode` job loads the same way and reads back only its
+//! slice's texts ([`Dataset::docs_with_texts`]).
 //!
 //! [`LoadOptions::keep_doc_texts`]: super::LoadOptions::keep_doc_texts
 
@@ -133,6 +134,19 @@ impl Dataset {
         }
     }
 
+    /// The documents `range` with their texts: the corpus's own where kept, else read again
+    /// from `files` (as [`Dataset::doc_previews`] does, whole): a job that encodes one slice of
+    /// a corpus holds that slice's texts only.
+    pub fn docs_with_texts(&self, files: &Files, range: Range<usize>) -> Result<Cow<'_, [Text]>> {
+        if self.has_doc_texts() {
+            return Ok(Cow::Borrowed(&self.corpus[range]));
+        }
+        let docs = &self.corpus[range];
+        let mut texts = self.doc_previews(files, &docs.iter().map(|d| d.id.as_str()).collect(), usize::MAX)?;
+        let mut text = |id: &str| texts.remove(id).unwrap_or_default();
+        Ok(Cow::Owned(docs.iter().map(|d| Text { id: d.id.clone(), text: text(&d.id) }).collect()))
+    }
+
     /// The first `chars` characters (whole characters: Japanese is never cut in two) of the
     /// text of each document in `wanted` that the corpus has. Texts that were not kept are read
     /// again from `files`, and each is checked against its digest from loading: a corpus file
@@ -143,12 +157,13 @@ impl Dataset {
         wanted: &BTreeSet<&str>,
         chars: usize,
     ) -> Result<BTreeMap<String, String>> {
-        let cut = |t: &str| t.chars().take(chars).collect::<String>();
+        // Bytes of the first `chars` characters.
+        let end = |t: &str| t.char_indices().nth(chars).map_or(t.len(), |(i, _)| i);
         let mut out = BTreeMap::new();
         match &self.doc_texts {
             DocTexts::Kept => {
                 for d in self.corpus.iter().filter(|d| wanted.contains(d.id.as_str())) {
-                    out.insert(d.id.clone(), cut(&d.text));
+                    out.insert(d.id.clone(), d.text[..end(&d.text)].to_string());
                 }
             }
             DocTexts::Dropped { digests, doc_text, .. } => {
@@ -163,7 +178,7 @@ impl Dataset {
                     .map(|(i, d)| (d.id.as_str(), i))
                     .collect();
                 let mut changed = None;
-                each_doc(files, self.format, *doc_text, &mut |line, id, text| {
+                each_doc(files, self.format, *doc_text, &mut |line, id, mut text| {
                     let Some(&i) = at.get(id.as_str()) else { return };
                     if out.contains_key(&id) {
                         return; // a later duplicate: the first one is the corpus's
@@ -171,8 +186,13 @@ impl Dataset {
                     if digest(&text) != digests[i] && changed.is_none() {
                         changed = Some((line, id.clone()));
                     }
-                    out.insert(id, cut(&text));
+                    text.truncate(end(&text));
+                    out.insert(id, text);
                 })?;
+                if changed.is_none() {
+                    // A document the corpus had that the file no longer has.
+                    changed = at.keys().find(|id| !out.contains_key(**id)).map(|id| (0, id.to_string()));
+                }
                 if let Some((line, id)) = changed {
                     return Err(Error::input(
                         files.display(corpus_name(self.format)),
@@ -231,6 +251,13 @@ mod tests {
         assert_eq!(previews["d1"], "首都 東", "the first of a duplicate id, cut at whole characters");
         assert_eq!(previews["d3"], "cats");
         assert_eq!(previews.len(), 2);
+        // An encode job's slice, whole texts.
+        let slice = dropped.docs_with_texts(&files, 0..2).unwrap();
+        assert!(
+            matches!(slice, Cow::Owned(_)) && matches!(kept.docs_with_texts(&files, 0..2).unwrap(), Cow::Borrowed(_))
+        );
+        assert_eq!(slice[..], kept.corpus[0..2]);
+        assert_eq!(slice[0].text, "首都 東京は日本の首都です。");
     }
 
     #[test]
@@ -241,6 +268,9 @@ mod tests {
         assert!(err.contains("mem/corpus.jsonl:4") && err.contains("'d3'") && err.contains("changed"), "{err}");
         // Documents no report asks for are not checked (nor read into memory).
         assert_eq!(dropped.doc_previews(&edited, &["d1"].into(), 2).unwrap()["d1"], "首都");
+        let cut = beir(&CORPUS.replace("{\"_id\": \"d3\", \"text\": \"cats and dogs\"}\n", ""));
+        let err = dropped.doc_previews(&cut, &["d1", "d3"].into(), 100).unwrap_err().to_string();
+        assert!(err.starts_with("mem/corpus.jsonl: document 'd3'") && err.contains("changed"), "{err}");
     }
 
     #[test]

@@ -555,7 +555,7 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
                     }
                 }
                 None => {
-                    let dtexts = doc_texts(&enc, ds, 0..ds.corpus.len());
+                    let dtexts = doc_texts(&enc, &ds.corpus);
                     let (dv, _, dstats) = encode_cached(&local, cache, &dtexts, &named("encode documents"))?;
                     t.index_s = clock.elapsed().as_secs_f64();
                     info.throughput = Some(serde_json::json!({"queries": qs, "docs": dstats, "memory": memory.read()}));
@@ -627,14 +627,10 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
     Ok((rankings, t, info))
 }
 
-/// The corpus documents `range` as the model reads them: its document prompt, then the text.
+/// Documents as the model reads them: its document prompt, then the text.
 #[cfg(feature = "models")]
-pub fn doc_texts<'a>(
-    enc: &encoder::Encoder,
-    ds: &'a Dataset,
-    range: std::ops::Range<usize>,
-) -> Vec<std::borrow::Cow<'a, str>> {
-    prompted(&enc.info.prompts.document, &ds.corpus[range])
+pub fn doc_texts<'a>(enc: &encoder::Encoder, docs: &'a [crate::data::Text]) -> Vec<std::borrow::Cow<'a, str>> {
+    prompted(&enc.info.prompts.document, docs)
 }
 
 /// `prompt` before each text; the texts themselves, not copies, where there is no prompt (a

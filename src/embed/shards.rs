@@ -224,11 +224,16 @@ pub fn encode(
     let enc = Encoder::load(files, dir, &neural.for_model(label))?;
     let model_hash = cache::model_hash(files, dir)?;
     progress.end();
-    let texts = super::doc_texts(&enc, dataset, range.clone());
+    // Only this slice's texts: the dataset may hold digests in their place (main.rs).
+    progress.begin(&format!("read the texts of docs {}..{}", range.start, range.end), 1);
+    let docs = dataset.docs_with_texts(files, range.clone())?;
+    progress.end();
+    let texts = super::doc_texts(&enc, &docs);
     let step = super::Renamed { inner: progress, step: format!("{label}: encode {}/{}", shard.index, shard.count) };
     let local = super::Local { enc: &enc, files, dir, options: neural };
     let (vectors, _, stats) = super::encode_cached(&local, cache, &texts, &step)?;
     drop(texts);
+    drop(docs);
     let bytes = le_bytes(&vectors);
     let info = &enc.info;
     let manifest = Manifest {
