@@ -238,6 +238,12 @@ fn encode_writes_vectors_ids_and_the_manifest_in_the_file_and_beside_it() {
         .collect();
     let got: Vec<&str> = offsets.windows(2).map(|w| std::str::from_utf8(&ids[w[0]..w[1]]).unwrap()).collect();
     assert_eq!(got, want[80..160]);
+    // Each text's digest: BLAKE3 of BEIR's `(title + " " + text).strip()`, first 16 bytes.
+    let digests = st.tensor("doc_text_digests").unwrap();
+    assert_eq!((digests.dtype(), digests.shape()), (safetensors::Dtype::U8, &[80usize, 16][..]));
+    let line: Value = serde_json::from_str(corpus.lines().nth(80).unwrap()).unwrap();
+    let text = format!("{} {}", line["title"].as_str().unwrap(), line["text"].as_str().unwrap());
+    assert_eq!(&digests.data()[..16], &blake3::hash(text.trim().as_bytes()).as_bytes()[..16]);
     // Nothing half-written is left behind.
     let names: Vec<String> =
         std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
@@ -295,6 +301,7 @@ fn a_corpus_whose_texts_changed_under_the_same_ids_is_refused() {
     let t = copy_of_xquad_shards();
     let err = eval_fails(t.path(), &["--doc-text", "text"]);
     assert!(err.contains("shard-0-of-3.safetensors: ") && err.contains("texts differ"), "{err}");
+    assert!(err.contains("under the same ids, first doc 0 'xq00p00': "), "{err}");
     let edited = tempfile::tempdir().unwrap();
     let src = Path::new(&xquad()).to_path_buf();
     std::fs::create_dir(edited.path().join("qrels")).unwrap();
@@ -309,6 +316,9 @@ fn a_corpus_whose_texts_changed_under_the_same_ids_is_refused() {
     let (data, m, d) = (edited.path().display().to_string(), model("qwen3-embedding"), t.path().display().to_string());
     let err = fails(embeval(&["eval", "--data", &data, "--model", &m, "--no-cache", "-q", "--doc-embeddings", &d]));
     assert!(err.contains("shard-2-of-3.safetensors: ") && err.contains("texts differ"), "{err}");
+    let id = serde_json::from_str::<Value>(last).unwrap()["_id"].as_str().unwrap().to_string();
+    let n = corpus.trim_end().lines().count() - 1;
+    assert!(err.contains(&format!(", first doc {n} '{id}': ")), "{err}");
     assert!(!err.contains("shard-0-of-3") && !err.contains("shard-1-of-3"), "{err}");
 }
 

@@ -235,6 +235,7 @@ pub fn encode(
     drop(texts);
     drop(docs);
     let bytes = le_bytes(&vectors);
+    let digests = dataset.doc_digests(range.clone());
     let info = &enc.info;
     let manifest = Manifest {
         format: FORMAT.into(),
@@ -256,7 +257,7 @@ pub fn encode(
         corpus: CorpusId {
             size: dataset.corpus.len(),
             fingerprint: ids_fingerprint(dataset.corpus.iter().map(|d| d.id.as_str())),
-            texts: texts_fingerprint(&info.prompts.document, &dataset.doc_digests(range.clone())),
+            texts: texts_fingerprint(&info.prompts.document, &digests),
         },
         checksum: blake3::hash(&bytes).to_hex()[..32].to_string(),
         encoding: serde_json::to_value(&stats).unwrap_or_default(),
@@ -277,6 +278,7 @@ pub fn encode(
         ("docs", view(D::F32, vec![range.len(), info.dim], &bytes)),
         ("doc_ids", view(D::U8, vec![ids.len()], &ids)),
         ("doc_id_offsets", view(D::U64, vec![range.len() + 1], &offsets)),
+        ("doc_text_digests", view(D::U8, vec![range.len(), 16], digests.as_flattened())),
     ];
     let metadata = std::collections::HashMap::from([(META_KEY.to_string(), json.clone())]);
     let path = out.join(shard.file_name());
@@ -796,11 +798,19 @@ fn check(path: &Path, shard: Shard, run: &Expected, dir: &Path) -> Result<Manife
             ));
         }
     }
-    if man.corpus.texts != texts_fingerprint(&run.prompt, &run.dataset.doc_digests(range)) {
+    let digests = run.dataset.doc_digests(range.clone());
+    if man.corpus.texts != texts_fingerprint(&run.prompt, &digests) {
+        // Which document, where the shard has each text's digest.
+        let encoded = st.tensor("doc_text_digests").ok().filter(|t| t.shape() == [rows, 16]);
+        let first = encoded.and_then(|t| t.data().chunks_exact(16).zip(digests.iter()).position(|(a, b)| a != b));
+        let which = first.map_or(String::new(), |r| {
+            format!(", first doc {} '{}'", range.start + r, run.dataset.corpus[range.start + r].id)
+        });
         return Err(bad(
-            "its documents' texts differ from this dataset's (the same ids): the corpus was edited, or \
-             --doc-text differs"
-                .into(),
+            format!(
+                "its documents' texts differ from this dataset's under the same ids{which}: the corpus was \
+                 edited, or --doc-text differs"
+            ),
             format!("encode from the same files and --doc-text, or {}", remake()),
         ));
     }
