@@ -216,7 +216,10 @@ pub async fn evaluate_dataset_async(
     for spec in &specs {
         let m = report::evaluate_model(spec, files, dataset, config, progress).await?;
         if let Some(details) = &mut report.details {
-            details.add(&m, files, dataset)?;
+            if let Err(e) = details.add(&m, files, dataset) {
+                // The metrics stand; only previews are missing.
+                report.warnings.push(format!("{}: details without some document previews: {e}", m.name));
+            }
         }
         report.push_model(m);
         after_model(&report)?;

@@ -131,4 +131,45 @@ mod tests {
         assert_eq!(t["docs"]["d1"], "東京は日本の首都です。");
         assert!(t["docs"].get("d3").is_none(), "d3 is neither judged nor ranked");
     }
+
+    /// A run file's evaluation reads no document text, so the corpus is loaded without them and
+    /// previews are read again: the same report as with the texts held. A corpus file changed
+    /// in between costs the previews (with a warning), never the metrics.
+    #[test]
+    fn previews_read_again_equal_held_ones_and_a_changed_corpus_costs_only_them() {
+        let mut files = tiny();
+        files.add_bytes("r.run", "mem/r.run", "q1 Q0 d2 1 0.9 t\nq1 Q0 d1 2 0.5 t\nq2 Q0 d3 1 0.7 t\n".into());
+        let config = Config {
+            details: DetailLevel::Texts,
+            models: vec!["run:r.run".into()],
+            failures: 5,
+            failure_k: 1,
+            ..Config::default()
+        };
+        assert!(!config.load_options().keep_doc_texts);
+        let run = |load: &crate::LoadOptions| {
+            let ds = Dataset::load(&files, load).unwrap();
+            let r = crate::evaluate_dataset(&files, &ds, &config, &Quiet, &mut |_| Ok(())).unwrap();
+            let json = crate::report::Exporter::serialize(&crate::report::json::Json, &r);
+            let mut v = serde_json::from_slice::<serde_json::Value>(&json).unwrap();
+            v["models"][0].as_object_mut().unwrap().remove("timings");
+            v
+        };
+        let dropped = run(&config.load_options());
+        let held = run(&config.load);
+        assert_eq!(dropped, held);
+        assert_eq!(held["details"]["texts"]["docs"]["d1"], "東京は日本の首都です。");
+        assert_eq!(held["models"][0]["failures"][0]["retrieved"][0], serde_json::json!(["d3", 0.7, "unrelated"]));
+
+        // The corpus file changes after loading: same metrics, previews left out, said why.
+        let ds = Dataset::load(&files, &config.load_options()).unwrap();
+        let mut changed = files.clone();
+        changed.add_bytes("corpus.jsonl", "mem/corpus.jsonl", "{\"_id\": \"d1\", \"text\": \"edited\"}\n".into());
+        let r = crate::evaluate_dataset(&changed, &ds, &config, &Quiet, &mut |_| Ok(())).unwrap();
+        assert_eq!(serde_json::to_value(&r.models[0].metrics).unwrap(), held["models"][0]["metrics"]);
+        let warnings = r.warnings.join("\n");
+        assert!(warnings.contains("listed without document texts") && warnings.contains("changed"), "{warnings}");
+        assert!(warnings.contains("details without some document previews"), "{warnings}");
+        assert!(r.models[0].failures.iter().all(|f| f.retrieved.iter().all(|d| d.2.is_empty())));
+    }
 }

@@ -182,7 +182,7 @@ pub async fn evaluate_model(
         doc_embeddings: config.doc_embeddings.clone().map(Into::into),
         progress,
     };
-    let (rankings, mut timings, search) = embed::rank(spec, &cx).await?;
+    let (rankings, mut timings, mut search) = embed::rank(spec, &cx).await?;
     let t_metrics = web_time::Instant::now();
     let (scores, summary) = metrics::evaluate(&rankings, &dataset.qrels, config.convention, &config.k);
     timings.metrics_s = t_metrics.elapsed().as_secs_f64();
@@ -224,7 +224,12 @@ pub async fn evaluate_model(
             top: top_of(&s.query_id, config.top),
         })
         .collect();
-    let failures = find_failures(files, dataset, &scores, config, &top_of)?;
+    let mut failures = find_failures(dataset, &scores, config, &top_of);
+    if let Err(e) = failure_texts(files, dataset, &mut failures) {
+        // The metrics stand; only the previews are missing.
+        let n = format!("its worst queries are listed without document texts: {e}");
+        search.notice = Some(search.notice.map_or(n.clone(), |old| format!("{old}; {n}")));
+    }
     Ok(ModelReport {
         name: spec.label().to_string(),
         spec: spec.clone(),
@@ -247,16 +252,11 @@ type TopOf<'a> = dyn Fn(&str, usize) -> Vec<(String, f64)> + 'a;
 const FAILURE_PREVIEW_CHARS: usize = 100;
 
 /// The `config.failures` worst queries: Recall@failure_k below the threshold, lowest recall
-/// first, then the latest first relevant rank (none = worst), then query id.
-fn find_failures(
-    files: &Files,
-    ds: &Dataset,
-    scores: &[metrics::QueryScores],
-    config: &Config,
-    top_of: &TopOf,
-) -> Result<Vec<Failure>> {
+/// first, then the latest first relevant rank (none = worst), then query id. Document texts
+/// are left empty for [`failure_texts`].
+fn find_failures(ds: &Dataset, scores: &[metrics::QueryScores], config: &Config, top_of: &TopOf) -> Vec<Failure> {
     if config.failures == 0 {
-        return Ok(Vec::new());
+        return Vec::new();
     }
     let fk = config.failure_k;
     let mut cands: Vec<(f64, usize, &str)> = scores
@@ -275,9 +275,9 @@ fn find_failures(
         })
         .collect();
     cands.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2)));
-    cands.truncate(config.failures);
-    let failures: Vec<Failure> = cands
+    cands
         .into_iter()
+        .take(config.failures)
         .map(|(recall, first, qid)| {
             let judged = &ds.qrels[qid];
             let top = top_of(qid, fk);
@@ -295,18 +295,18 @@ fn find_failures(
                 retrieved: top.iter().take(3).map(|(d, s)| (d.clone(), *s, String::new())).collect(),
             }
         })
-        .collect();
-    // Then the texts of the documents named, at once (the corpus may have to be read again).
+        .collect()
+}
+
+/// Fills in the failures' document previews, all at once (the corpus may have to be read again).
+fn failure_texts(files: &Files, ds: &Dataset, failures: &mut [Failure]) -> Result<()> {
     let named = failures.iter().flat_map(|f| f.missed.iter().map(|m| &m.0).chain(f.retrieved.iter().map(|r| &r.0)));
     let wanted: std::collections::BTreeSet<&str> = named.map(String::as_str).collect();
     let texts = ds.doc_previews(files, &wanted, FAILURE_PREVIEW_CHARS)?;
     let text = |d: &str| texts.get(d).cloned().unwrap_or_default();
-    Ok(failures
-        .into_iter()
-        .map(|mut f| {
-            f.missed.iter_mut().for_each(|m| m.1 = text(&m.0));
-            f.retrieved.iter_mut().for_each(|r| r.2 = text(&r.0));
-            f
-        })
-        .collect())
+    for f in failures.iter_mut() {
+        f.missed.iter_mut().for_each(|m| m.1 = text(&m.0));
+        f.retrieved.iter_mut().for_each(|r| r.2 = text(&r.0));
+    }
+    Ok(())
 }
