@@ -5,9 +5,8 @@
 
 use serde::Deserialize;
 
-use super::corpus::Builder;
 use super::text::json_line;
-use super::{dedup_texts, names, Dataset, DocText, Files, LoadOptions, LoaderNotes, Qrels, Text};
+use super::{dedup_texts, names, Dataset, DocText, Files, Format, LoadOptions, LoaderNotes, Qrels, Text};
 use crate::error::{Error, Result};
 
 #[derive(Deserialize)]
@@ -28,9 +27,7 @@ struct Query {
 
 pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
     let mut notes = LoaderNotes::default();
-    let mut docs = Builder::new(opts.keep_doc_texts);
-    each_doc(files, names::BEIR_CORPUS, opts.doc_text, &mut |_, id, text| docs.push(id, text))?;
-    let (corpus, doc_texts) = docs.finish(&mut notes.duplicate_doc_ids, opts.doc_text);
+    let (corpus, doc_texts) = super::corpus::load(files, Format::Beir, opts, &mut notes.duplicate_doc_ids)?;
     let queries = read_queries(files, names::BEIR_QUERIES)?;
     let queries = dedup_texts(queries, &mut notes.duplicate_query_ids);
     let qrels_name = names::beir_qrels(&opts.split);
@@ -53,13 +50,13 @@ pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
         ));
     }
     let qrels = read_qrels_tsv(files, &qrels_name, &mut notes.duplicate_qrels)?;
-    Ok(Dataset { format: super::Format::Beir, queries, corpus, qrels, notes, doc_texts })
+    Ok(Dataset { format: Format::Beir, queries, corpus, qrels, notes, doc_texts })
 }
 
-/// Each document of the corpus file `name`, in file order: `f(line, id, text)`.
-pub fn each_doc(files: &Files, name: &str, doc_text: DocText, f: &mut dyn FnMut(usize, String, String)) -> Result<()> {
-    let file = files.display(name);
-    files.for_each_line(name, |n, line| {
+/// Each document of `corpus.jsonl`, in file order: `f(line, id, text)`.
+pub fn each_doc(files: &Files, doc_text: DocText, f: &mut dyn FnMut(usize, String, String)) -> Result<()> {
+    let file = files.display(names::BEIR_CORPUS);
+    files.for_each_line(names::BEIR_CORPUS, |n, line| {
         let d: Doc = json_line(&file, n, line, r#"{"_id": "d1", "title": "...", "text": "..."}"#)?;
         let body = match (doc_text, d.title.as_deref()) {
             (DocText::TitleText, Some(t)) if !t.is_empty() => format!("{t} {}", d.text).trim().to_string(),

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 
-use super::{names, Dataset, DocText, Files, Format, Text};
+use super::{names, Dataset, DocText, Files, Format, LoadOptions, Text};
 use crate::error::{Error, Result};
 
 /// The first 16 bytes of a text's BLAKE3 hash.
@@ -93,11 +93,24 @@ impl Builder {
     }
 }
 
+/// Reads `format`'s corpus: the first of each id (later ones appended to `dups`), with its text
+/// or, where `opts.keep_doc_texts` is off, its digest.
+pub(crate) fn load(
+    files: &Files,
+    format: Format,
+    opts: &LoadOptions,
+    dups: &mut Vec<String>,
+) -> Result<(Vec<Text>, DocTexts)> {
+    let mut docs = Builder::new(opts.keep_doc_texts);
+    each_doc(files, format, opts.doc_text, &mut |_, id, text| docs.push(id, text))?;
+    Ok(docs.finish(dups, opts.doc_text))
+}
+
 /// Reads every document of `format`'s corpus file in file order (duplicates included), its
 /// text built as the loader builds it.
 fn each_doc(files: &Files, format: Format, doc_text: DocText, f: &mut dyn FnMut(usize, String, String)) -> Result<()> {
     match format {
-        Format::Beir => super::beir::each_doc(files, names::BEIR_CORPUS, doc_text, f),
+        Format::Beir => super::beir::each_doc(files, doc_text, f),
         Format::Qalog => super::qalog::each_doc(files, f),
         Format::St => super::st_triple::each_doc(files, f),
         Format::Trec | Format::Auto => Ok(()),
@@ -157,8 +170,11 @@ impl Dataset {
         wanted: &BTreeSet<&str>,
         chars: usize,
     ) -> Result<BTreeMap<String, String>> {
-        // Bytes of the first `chars` characters.
-        let end = |t: &str| t.char_indices().nth(chars).map_or(t.len(), |(i, _)| i);
+        // Bytes of the first `chars` characters (all of a text with no more bytes than that).
+        let end = |t: &str| match chars >= t.len() {
+            true => t.len(),
+            false => t.char_indices().nth(chars).map_or(t.len(), |(i, _)| i),
+        };
         let mut out = BTreeMap::new();
         match &self.doc_texts {
             DocTexts::Kept => {
@@ -212,7 +228,6 @@ impl Dataset {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::LoadOptions;
 
     fn beir(corpus: &str) -> Files {
         let mut f = Files::new("mem");

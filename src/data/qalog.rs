@@ -5,7 +5,6 @@
 
 use serde::Deserialize;
 
-use super::corpus::Builder;
 use super::text::json_line;
 use super::{names, Dataset, Files, LoadOptions, LoaderNotes, Qrels, Text};
 use crate::error::{Error, Result};
@@ -70,9 +69,7 @@ pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
         }
         Ok(())
     })?;
-    let mut docs = Builder::new(opts.keep_doc_texts);
-    each_doc(files, &mut |_, id, text| docs.push(id, text))?;
-    let (corpus, doc_texts) = docs.finish(&mut notes.duplicate_doc_ids, opts.doc_text);
+    let (corpus, doc_texts) = super::corpus::load(files, super::Format::Qalog, opts, &mut notes.duplicate_doc_ids)?;
     Ok(Dataset { format: super::Format::Qalog, queries, corpus, qrels, notes, doc_texts })
 }
 

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::corpus::Builder;
 use super::text::json_file;
 use super::{names, Dataset, Files, LoadOptions, LoaderNotes, Qrels, Text};
 use crate::error::Result;
@@ -54,8 +53,7 @@ pub fn each_doc(files: &Files, f: &mut dyn FnMut(usize, String, String)) -> Resu
 pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
     let mut notes = LoaderNotes::default();
     let queries: Vec<Text> = read(files, names::ST_QUERIES)?.into_iter().map(|(id, text)| Text { id, text }).collect();
-    let mut docs = Builder::new(opts.keep_doc_texts);
-    each_doc(files, &mut |_, id, text| docs.push(id, text))?;
+    let (corpus, doc_texts) = super::corpus::load(files, super::Format::St, opts, &mut notes.duplicate_doc_ids)?;
     let rel_text = files.read_text(names::ST_RELEVANT)?;
     let rel: BTreeMap<String, Vec<String>> =
         json_file(&files.display(names::ST_RELEVANT), &rel_text, r#"{"q1": ["d1", "d2"]}"#)?;
@@ -70,6 +68,5 @@ pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
     }
     // JSON objects cannot hold duplicate keys meaningfully; serde keeps every pair, so dedup here.
     let queries = super::dedup_texts(queries, &mut notes.duplicate_query_ids);
-    let (corpus, doc_texts) = docs.finish(&mut notes.duplicate_doc_ids, opts.doc_text);
     Ok(Dataset { format: super::Format::St, queries, corpus, qrels, notes, doc_texts })
 }
