@@ -7,8 +7,9 @@
 //! - token counts and truncations at max_seq_length equal ST's tokenizer's;
 //! - Qwen3-Embedding: ST pads on the left, embeval on the right — same vectors; the query prompt
 //!   comes from config_sentence_transformers.json or, without it, from the family preset;
-//! - pytorch_model.bin gives the same vectors as model.safetensors; missing or misfitting
-//!   weights give errors that name the files.
+//! - pytorch_model.bin gives the same vectors as model.safetensors, and so do sharded
+//!   checkpoints (an index + several files, safetensors or .bin; make_sharded.py); missing or
+//!   misfitting weights give errors that name the files.
 
 use std::path::PathBuf;
 
@@ -184,12 +185,88 @@ fn pytorch_model_bin_equals_safetensors() {
     assert_eq!(bin, safe);
 }
 
+/// qwen3-embedding/ with its weights replaced by the sharded checkpoint in fixture folder
+/// `shards` (make_sharded.py), under logical folder `name`; `lent`: the shards handed over as
+/// bytes, as the browser does, instead of paths on disk.
+fn add_sharded(files: &mut Files, name: &str, shards: &str, lent: bool) {
+    add_folder(files, name, "qwen3-embedding", &["model.safetensors"]);
+    for entry in std::fs::read_dir(fixture(shards)).unwrap().flatten() {
+        let file = entry.file_name().to_string_lossy().to_string();
+        if lent {
+            files.add_bytes(format!("{name}/{file}"), file.clone(), std::fs::read(entry.path()).unwrap());
+        } else {
+            files.add_path(format!("{name}/{file}"), entry.path());
+        }
+    }
+}
+
+/// Checkpoints in several files with an index (how Qwen3-Embedding-4B/8B ship), written by
+/// transformers' save_pretrained(max_shard_size=...), and the same shards as torch.save'd
+/// pytorch_model-0000K-of-00003.bin files: sentence-transformers' vectors, and bit for bit those
+/// of the single model.safetensors — from disk and, for safetensors, from bytes handed over.
 #[test]
-fn missing_weights_name_the_folder_and_both_files() {
+fn sharded_checkpoints_match_sentence_transformers() {
+    let exp = &expected()["models"]["qwen3-embedding"];
+    let texts = texts();
+    let plain: Vec<String> = texts.iter().map(|(_, t)| t.clone()).collect();
+    let refs: Vec<&str> = plain.iter().map(String::as_str).collect();
+    let options = NeuralOptions { batch_size: 7, ..Default::default() };
+    let mut files = Files::new("tiny");
+    add_folder(&mut files, "single", "qwen3-embedding", &[]);
+    let (single, _) =
+        Encoder::load(&files, "single", &NeuralOptions::default()).unwrap().encode(&refs, &options, &Quiet).unwrap();
+    for (shards, lent) in
+        [("qwen3-embedding-sharded", false), ("qwen3-embedding-sharded", true), ("qwen3-embedding-sharded-bin", false)]
+    {
+        let label = format!("{shards}{}", if lent { " (bytes)" } else { "" });
+        let mut files = Files::new("tiny");
+        add_sharded(&mut files, "m", shards, lent);
+        assert!(!files.has("m/model.safetensors"));
+        let enc = Encoder::load(&files, "m", &NeuralOptions::default()).unwrap();
+        check(&enc, &label, &plain, "qwen3-embedding.npy", &counts(exp, "n_tokens_before_truncation", &texts));
+        let (got, _) = enc.encode(&refs, &options, &Quiet).unwrap();
+        assert_eq!(got, single, "{label}: not the single file's vectors");
+    }
+}
+
+/// A shard the index lists but the folder lacks is named before anything loads; a config.json
+/// that does not fit the shards names the index.
+#[test]
+fn a_missing_shard_or_misfit_config_names_the_file() {
+    for (shards, gone, index) in [
+        ("qwen3-embedding-sharded", "model-00002-of-00003.safetensors", "model.safetensors.index.json"),
+        ("qwen3-embedding-sharded-bin", "pytorch_model-00003-of-00003.bin", "pytorch_model.bin.index.json"),
+    ] {
+        let mut files = Files::new("tiny");
+        add_sharded(&mut files, "m", shards, false);
+        let mut partial = Files::new("tiny");
+        for name in files.names().filter(|n| !n.ends_with(gone)) {
+            partial.add_path(name, files.local_path(name).unwrap());
+        }
+        let err = Encoder::load(&partial, "m", &NeuralOptions::default()).err().unwrap().to_string();
+        assert!(err.contains(gone) && err.contains(&format!("{index} lists 3 weight files")), "{err}");
+
+        let mut config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(fixture("qwen3-embedding/config.json")).unwrap()).unwrap();
+        config["intermediate_size"] = 65.into();
+        files.add_bytes("m/config.json", "m/config.json", config.to_string().into_bytes());
+        let err = Encoder::load(&files, "m", &NeuralOptions::default()).err().unwrap().to_string();
+        let path = fixture(shards).join(index).display().to_string();
+        assert!(err.contains(&path) && err.contains("config.json"), "{err}");
+    }
+}
+
+#[test]
+fn missing_weights_name_the_folder_and_every_layout() {
     let mut files = Files::new("tiny");
     add_folder(&mut files, "m", "xlm-roberta", &["model.safetensors"]);
     let err = Encoder::load(&files, "m", &NeuralOptions::default()).err().unwrap().to_string();
-    assert!(err.contains("model.safetensors") && err.contains("pytorch_model.bin"), "{err}");
+    assert!(
+        err.contains("model.safetensors,")
+            && err.contains("model.safetensors.index.json")
+            && err.contains("pytorch_model.bin"),
+        "{err}"
+    );
     assert!(err.starts_with(&format!("{}: ", fixture("xlm-roberta").display())), "{err}");
 }
 

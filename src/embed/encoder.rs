@@ -1,5 +1,5 @@
-//! A sentence-transformers model folder — `modules.json`, `config.json`, `model.safetensors`,
-//! `tokenizer.json`, `sentence_bert_config.json`, `1_Pooling/config.json`, optional
+//! A sentence-transformers model folder — `modules.json`, `config.json`, the weights
+//! ([`super::weights`]: `model.safetensors` or a sharded checkpoint), `tokenizer.json`, `sentence_bert_config.json`, `1_Pooling/config.json`, optional
 //! `2_Normalize` — turned into an [`Encoder`] that embeds texts exactly as
 //! `SentenceTransformer.encode` does: truncation at `max_seq_length` (special tokens included),
 //! the model's pooling, normalisation only where the folder has a Normalize module.
@@ -14,7 +14,6 @@
 //! cost their vectors, not their tokenizations.
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 use tokenizers::{Tokenizer, TruncationParams};
 
@@ -136,7 +135,7 @@ struct HfConfig {
     num_attention_heads: Option<usize>,
 }
 
-fn join(dir: &str, name: &str) -> String {
+pub(super) fn join(dir: &str, name: &str) -> String {
     if dir.is_empty() || dir == "." {
         name.to_string()
     } else {
@@ -153,77 +152,6 @@ fn tokenizer_max_length(files: &Files, dir: &str, max_positions: Option<usize>) 
     let n = config.get("model_max_length")?.as_f64()?;
     let n = if n >= 1e15 { max_positions? } else { n as usize };
     Some(max_positions.map_or(n, |m| n.min(m)))
-}
-
-/// The folder's weights: `model.safetensors`, else (natively) `pytorch_model.bin`. Returns the
-/// file name for error messages and the tensors. A file on disk is memory-mapped, bytes handed
-/// over (the browser) are read where they lie: each tensor is copied once, into the model.
-fn load_weights<'a>(
-    files: &'a Files,
-    dir: &str,
-    dtype: DType,
-    device: &Device,
-) -> Result<(&'static str, VarBuilder<'a>)> {
-    let safetensors = join(dir, "model.safetensors");
-    if files.has(&safetensors) {
-        let bad = |e: candle_core::Error| {
-            Error::input(files.display(&safetensors), 0, format!("cannot read: {e}"), "re-download the model")
-        };
-        #[cfg(not(target_arch = "wasm32"))]
-        if let Some(path) = files.local_path(&safetensors) {
-            // SAFETY: the map is read while the model loads and dropped after; as with every
-            // memory-mapped reader, a file changed meanwhile by another process gives wrong bytes.
-            let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[path], dtype, device) }.map_err(bad)?;
-            return Ok(("model.safetensors", vb));
-        }
-        let vb = match files.bytes(&safetensors)? {
-            std::borrow::Cow::Borrowed(bytes) => VarBuilder::from_slice_safetensors(bytes, dtype, device),
-            std::borrow::Cow::Owned(bytes) => VarBuilder::from_buffered_safetensors(bytes, dtype, device),
-        };
-        return Ok(("model.safetensors", vb.map_err(bad)?));
-    }
-    let bin = join(dir, "pytorch_model.bin");
-    if files.has(&bin) {
-        return load_pytorch_bin(files, &bin, dtype, device).map(|vb| ("pytorch_model.bin", vb));
-    }
-    // The folder as the user gave it: where its config.json (read before this) lies.
-    let config = files.display(&join(dir, "config.json"));
-    let folder = config.strip_suffix("config.json").map_or(config.as_str(), |f| f.trim_end_matches(['/', '\\']));
-    Err(Error::missing(
-        folder,
-        "no model.safetensors or pytorch_model.bin in this model folder",
-        "add the model's weights (model.safetensors, or pytorch_model.bin natively)",
-    ))
-}
-
-/// `pytorch_model.bin` (a torch.save zip) through candle's pickle reader, which reads from a file.
-#[cfg(not(target_arch = "wasm32"))]
-fn load_pytorch_bin(files: &Files, bin: &str, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
-    let path = files.local_path(bin).ok_or_else(|| {
-        Error::missing(
-            files.display(bin),
-            "pytorch_model.bin is read from disk only",
-            "pass the model folder on disk, or convert the weights to model.safetensors",
-        )
-    })?;
-    let tensors = candle_core::pickle::read_all(path).map_err(|e| {
-        Error::input(
-            files.display(bin),
-            0,
-            format!("cannot read as a PyTorch checkpoint: {e}"),
-            "re-save it with torch.save(model.state_dict()), or convert it to model.safetensors",
-        )
-    })?;
-    Ok(VarBuilder::from_tensors(tensors.into_iter().collect(), dtype, device))
-}
-
-#[cfg(target_arch = "wasm32")]
-fn load_pytorch_bin(files: &Files, bin: &str, _dtype: DType, _device: &Device) -> Result<VarBuilder<'static>> {
-    Err(Error::missing(
-        files.display(bin),
-        "pytorch_model.bin cannot be read in the browser (no model.safetensors in this folder)",
-        "convert the weights to model.safetensors (e.g. safetensors.torch.save_file) and pick the folder again",
-    ))
 }
 
 impl Encoder {
@@ -364,7 +292,7 @@ impl Encoder {
             Dtype::F16 => DType::F16,
             Dtype::Bf16 => DType::BF16,
         };
-        let (weights, vb) = load_weights(files, dir, dtype, &device)?;
+        let (weights, vb) = super::weights::load(files, dir, dtype, &device)?;
         let model_type = hf.model_type.unwrap_or_else(|| "bert".into());
         let misfit = |e: String| bad(weights, e, "check that config.json belongs to these weights");
         let arch = match model_type.as_str() {

@@ -45,6 +45,8 @@ pub mod rope;
 #[cfg(all(feature = "models", not(target_arch = "wasm32")))]
 pub mod shards;
 #[cfg(feature = "models")]
+pub mod weights;
+#[cfg(feature = "models")]
 pub mod xlm_roberta;
 
 use serde::{Deserialize, Serialize};
