@@ -80,7 +80,7 @@ pub fn shards(files: &Files, dir: &str, index: &str) -> Result<Vec<String>> {
 }
 
 /// The distinct file names of an index's `weight_map`, sorted; `Err((line, what))`.
-fn index_files(text: &str) -> std::result::Result<Vec<String>, (usize, String)> {
+pub(crate) fn index_files(text: &str) -> std::result::Result<Vec<String>, (usize, String)> {
     #[derive(serde::Deserialize)]
     struct Index {
         weight_map: HashMap<String, String>,
