@@ -34,7 +34,7 @@ pub enum Command {
     Metrics(MetricsArgs),
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
 pub enum FormatArg {
     Auto,
     Beir,
@@ -254,6 +254,13 @@ pub struct EncodeArgs {
     pub quiet: bool,
 }
 
+/// One `--ratios` weight.
+fn weight(s: &str) -> std::result::Result<u32, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("'{s}': weights are whole numbers ≥ 0, e.g. 70,15,15 (or 8,1,1 for 0.8,0.1,0.1)"))
+}
+
 #[derive(ClapArgs)]
 pub struct SplitArgs {
     #[command(flatten)]
@@ -261,8 +268,8 @@ pub struct SplitArgs {
     /// Output BEIR folder (qrels/train.tsv, dev.tsv, test.tsv).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Weights of train, dev, test.
-    #[arg(long, value_delimiter = ',', default_value = "70,15,15")]
+    /// Weights of train, dev, test (whole numbers).
+    #[arg(long, value_delimiter = ',', default_value = "70,15,15", value_parser = weight)]
     pub ratios: Vec<u32>,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -278,6 +285,7 @@ pub struct MetricsArgs {
 impl DataArgs {
     /// The files of the evaluation, by logical name.
     pub fn files(&self) -> Result<Files> {
+        self.check()?;
         let mut files = match &self.data {
             Some(p) if p.is_dir() => Files::from_dir(p)?,
             Some(p) if p.is_file() => {
@@ -306,6 +314,31 @@ impl DataArgs {
             files.add_path(name, q);
         }
         Ok(files)
+    }
+
+    /// Flags that would otherwise be ignored without a word.
+    fn check(&self) -> Result<()> {
+        let folder = self.data.as_ref().is_some_and(|p| p.is_dir());
+        if self.qrels.is_some() && folder && self.format != FormatArg::Trec {
+            return Err(Error::usage(
+                "--qrels",
+                "a dataset folder has its own judgments (qrels/SPLIT.tsv, relevant_docs.json): drop --qrels, or add \
+                 --format trec to judge the folder's queries by this TREC qrels file instead",
+            ));
+        }
+        if self.queries.is_some() && self.qrels.is_none() {
+            return Err(Error::usage("--queries", "query texts go with TREC judgments: give --qrels FILE too"));
+        }
+        if self.corpus.is_some() && folder {
+            return Err(Error::usage(
+                "--corpus",
+                "is for a QA log given as --data FILE.jsonl; a dataset folder has its own corpus",
+            ));
+        }
+        if !self.min_relevance.is_finite() {
+            return Err(Error::usage("--min-relevance", "give a number, e.g. 0.7"));
+        }
+        Ok(())
     }
 
     pub fn load_options(&self) -> embeval::LoadOptions {
@@ -411,12 +444,22 @@ impl EncodeArgs {
 /// there first), folders and files from disk.
 fn add_model_files(files: &mut Files, models: &[String]) -> Result<()> {
     for m in models {
-        for f in ModelSpec::parse(m)?.files() {
+        let spec = ModelSpec::parse(m)?;
+        for f in spec.files() {
             let p = std::path::Path::new(&f);
             if let Some(id) = f.strip_prefix("hf:") {
                 files.add_dir(&f, &embeval::embed::hub::resolve(id)?)?;
             } else if p.is_dir() {
                 files.add_dir(&f, p)?;
+            } else if p.is_file() && matches!(spec, ModelSpec::Neural { .. }) {
+                return Err(Error::missing(
+                    &f,
+                    "a file, where a model folder (config.json, tokenizer.json, the weights) was expected",
+                    format!(
+                        "pass the model's folder in --model {m}; precomputed vectors are emb:Q.npy,D.npy, a \
+                         ranking run:FILE"
+                    ),
+                ));
             } else if p.is_file() {
                 files.add_path(f.clone(), &f);
             } else {

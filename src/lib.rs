@@ -211,6 +211,9 @@ pub async fn evaluate_dataset_async(
 ) -> Result<Report> {
     let specs = config.validate()?;
     let validation = data::validate::validate(dataset);
+    if validation.num_evaluated_queries == 0 {
+        return Err(data::validate::nothing_to_evaluate(dataset, files, &dataset.judgments_file(&config.load.split)));
+    }
     let mut report = Report::new(config, validation);
     report.details = report::details::Details::new(config.details);
     for spec in &specs {

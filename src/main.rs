@@ -57,25 +57,38 @@ fn write_outputs(dir: &Path, r: &Report) -> embeval::Result<()> {
     write(dir, "report.html", &ReportHtml.serialize(r))
 }
 
-fn print_failures(r: &Report) {
+/// Writes `text` to stdout. A reader that closed the pipe (`| head`) has what it wanted: the
+/// rest is dropped quietly (the output files, if any, are already written).
+fn stdout(text: &str) {
+    let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
+fn failures_text(r: &Report) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
     for m in &r.models {
         if m.failures.is_empty() {
             continue;
         }
-        println!("\n## {}: worst queries (Recall@{} < {})\n", m.name, r.config.failure_k, r.config.failure_threshold);
+        let _ = writeln!(
+            s,
+            "\n## {}: worst queries (Recall@{} < {})\n",
+            m.name, r.config.failure_k, r.config.failure_threshold
+        );
         for f in &m.failures {
             let rank = f
                 .first_relevant_rank
                 .map_or("no relevant doc retrieved".into(), |r| format!("first relevant at rank {r}"));
-            println!("- {} \"{}\" — recall {:.2}, {}", f.query_id, f.query, f.recall, rank);
+            let _ = writeln!(s, "- {} \"{}\" — recall {:.2}, {}", f.query_id, f.query, f.recall, rank);
             for (id, text) in &f.missed {
-                println!("    missed    {id}: {text}");
+                let _ = writeln!(s, "    missed    {id}: {text}");
             }
             for (id, score, text) in &f.retrieved {
-                println!("    retrieved {id} ({score:.4}): {text}");
+                let _ = writeln!(s, "    retrieved {id} ({score:.4}): {text}");
             }
         }
     }
+    s
 }
 
 fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
@@ -87,10 +100,30 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
         eprint!("{}", embeval::data::validate::validate(&dataset));
     }
     let out = args.out.clone();
-    let report = embeval::evaluate_dataset(&files, &dataset, &config, &bars, &mut |r| match &out {
-        Some(dir) => write_outputs(dir, r),
-        None => Ok(()),
-    })?;
+    // The models done so far, for an error in a later one: their table still reaches stdout, and
+    // the output files say the run stopped.
+    let mut done: Option<Report> = None;
+    let result = embeval::evaluate_dataset(&files, &dataset, &config, &bars, &mut |r| {
+        done = Some(r.clone());
+        match &out {
+            Some(dir) => write_outputs(dir, r),
+            None => Ok(()),
+        }
+    });
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            if let Some(mut r) = done.filter(|r| !r.models.is_empty()) {
+                r.warnings.push(format!("stopped by an error after {} model(s): {e}", r.models.len()));
+                if let Some(dir) = &out {
+                    let _ = write_outputs(dir, &r);
+                }
+                stdout(&String::from_utf8_lossy(&Markdown.serialize(&r)));
+                eprintln!("the table holds the {} model(s) evaluated before this error:", r.models.len());
+            }
+            return Err(e);
+        }
+    };
     for m in &report.models {
         if !args.quiet {
             eprintln!("{}: {} queries evaluated in {:.2} s", m.name, m.num_queries, m.timings.total_s);
@@ -121,8 +154,7 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
     for w in report.warnings.iter().filter(|w| !report.dataset.warnings().contains(w)) {
         eprintln!("warning: {w}");
     }
-    std::io::stdout().write_all(&Markdown.serialize(&report)).ok();
-    print_failures(&report);
+    stdout(&(String::from_utf8_lossy(&Markdown.serialize(&report)).into_owned() + &failures_text(&report)));
     if let Some(dir) = &out {
         if !args.quiet {
             eprintln!("wrote {}/results.json, results.csv, per_query.jsonl, results.md, report.html", dir.display());
@@ -155,7 +187,7 @@ fn encode(args: cli::EncodeArgs) -> embeval::Result<()> {
             m.model.label, m.shard.start, m.shard.end, m.corpus.size, m.dim, m.device, s.seconds
         );
     }
-    println!("{}", w.path.display());
+    stdout(&format!("{}\n", w.path.display()));
     Ok(())
 }
 
@@ -168,10 +200,9 @@ fn split(args: cli::SplitArgs) -> embeval::Result<()> {
     let files = args.data.files()?;
     let ds = embeval::Dataset::load(&files, &args.data.load_options())?;
     let splits = embeval::data::split::split(&ds, &args.ratios, args.seed)?;
-    embeval::data::split::write_beir(&ds, &splits, &args.out)?;
-    for s in &splits {
-        println!("{}: {} queries", s.name, s.queries.len());
-    }
+    let inputs: Vec<&Path> = files.names().filter_map(|n| files.local_path(n)).collect();
+    embeval::data::split::write_beir(&ds, &splits, &args.out, &inputs)?;
+    stdout(&splits.iter().map(|s| format!("{}: {} queries\n", s.name, s.queries.len())).collect::<String>());
     eprintln!("wrote {} (BEIR layout; pick a split with --split)", args.out.display());
     Ok(())
 }
@@ -196,7 +227,7 @@ fn main() -> ExitCode {
         cli::Command::Encode(a) => encode(a),
         cli::Command::Split(a) => split(a),
         cli::Command::Metrics(_) => {
-            print!("{}", embeval::metrics::explain());
+            stdout(&embeval::metrics::explain());
             Ok(())
         }
     };

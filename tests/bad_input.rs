@@ -383,3 +383,176 @@ fn bad_model_and_k_flags() {
     assert_bad(&eval_beir(&d, &["--k", "0,10"]), &["--k", "positive cut-offs"]);
     assert_bad(&eval_beir(&d, &["--model", "bm25", "--model", "bm25"]), &["--model", "two models are named 'bm25'"]);
 }
+
+/// A cut-off far past the corpus ranks the whole corpus: no allocation for k up front.
+#[test]
+fn huge_cut_offs_rank_the_whole_corpus() {
+    let (t, d) = beir(&[]);
+    let q = t.path().join("q.npy");
+    std::fs::write(&q, npy("(3, 2)", &[1.0, 0.0, 0.0, 1.0, 1.0, 1.0])).unwrap();
+    let emb = format!("emb:{},{}", q.display(), q.display());
+    for k in ["99999999999", "18446744073709551615"] {
+        for model in ["bm25", emb.as_str()] {
+            let o = eval_beir(&d, &["--k", k, "--model", model, "--failures", "2", "--failure-k", k]);
+            assert_eq!(o.code, Some(0), "{model} --k {k}: {}", o.stderr);
+            assert!(o.stdout.contains(&format!("Recall@{k}")), "{}", o.stdout);
+        }
+    }
+}
+
+/// A .npy header whose shape multiplies past the address space is a truncated file, not a panic.
+#[test]
+fn emb_npy_shape_that_wraps() {
+    let (t, d) = beir(&[]);
+    let q = t.path().join("q.npy");
+    std::fs::write(&q, npy("(3, 6148914691236517206)", &[1.0, 2.0])).unwrap();
+    let o = eval_beir(&d, &["--model", &format!("emb:{},{}", q.display(), q.display())]);
+    assert_bad(&o, &[&q.display().to_string(), "cut short"]);
+}
+
+/// Id files: an id twice names its line; ids none of which are the dataset's (vectors of another
+/// dataset, files swapped) are refused rather than scored 0.
+#[test]
+fn emb_id_files_repeated_or_foreign() {
+    let (t, d) = beir(&[]);
+    let v = t.path().join("v.npy");
+    std::fs::write(&v, npy("(3, 2)", &[1.0, 0.0, 0.0, 1.0, 1.0, 1.0])).unwrap();
+    let (qids, dids) = (t.path().join("q.txt"), t.path().join("d.txt"));
+    std::fs::write(&qids, "q1\nq2\nq3\n").unwrap();
+    let spec = format!("emb:{},{},{},{}", v.display(), v.display(), qids.display(), dids.display());
+    std::fs::write(&dids, "d1\nd2\nd1\n").unwrap();
+    assert_bad(&eval_beir(&d, &["--model", &spec]), &[&at(&dids, 3), "id 'd1' again (first on line 1)"]);
+    std::fs::write(&dids, "x1\nx2\nx3\n").unwrap();
+    assert_bad(
+        &eval_beir(&d, &["--model", &spec]),
+        &[&dids.display().to_string(), "none of its 3 document ids is one of the dataset's", "'x1'", "'d1'"],
+    );
+    std::fs::write(&dids, "d3\nd2\nd1\n").unwrap();
+    assert_eq!(eval_beir(&d, &["--model", &spec]).code, Some(0));
+}
+
+/// Judgments that leave no query to evaluate are an error naming the qrels file and why.
+#[test]
+fn nothing_to_evaluate() {
+    for (qrels, why) in [
+        (
+            "query-id\tcorpus-id\tscore\n1\td1\t1\n2\td2\t1\n",
+            "none of its 2 judged query ids is a query's id (judged: '1', '2'",
+        ),
+        ("query-id\tcorpus-id\tscore\nq1\td1\t0\n", "no judgment has relevance ≥ 1"),
+        ("query-id\tcorpus-id\tscore\n", "there are no judgments"),
+    ] {
+        let (_t, d) = beir(&[("qrels/test.tsv", qrels.as_bytes())]);
+        assert_bad(&eval_beir(&d, &[]), &[&d.join("qrels/test.tsv").display().to_string(), "nothing to evaluate", why]);
+    }
+}
+
+#[test]
+fn bm25_parameters_out_of_range() {
+    let (_t, d) = beir(&[]);
+    for (spec, what) in [
+        ("bm25:k1=nan", "k1 must be a finite number ≥ 0"),
+        ("bm25:k1=-1", "k1 must be a finite number ≥ 0"),
+        ("bm25:k1=1e308", "k1 must be a finite number ≥ 0"),
+        ("bm25:b=2", "b must be between 0 and 1"),
+        ("bm25:b=inf", "b must be between 0 and 1"),
+    ] {
+        assert_bad(&eval_beir(&d, &["--model", spec]), &["--model", what]);
+    }
+    assert_eq!(eval_beir(&d, &["--model", "bm25:k1=0,b=1"]).code, Some(0));
+}
+
+/// `split --out` onto the dataset itself would replace its judgments: refused, files intact.
+/// Weights whose sum passes u32 still split 1/1/1; judgments alone cannot be split.
+#[test]
+fn split_never_overwrites_its_input() {
+    let (t, d) = beir(&[]);
+    let o = embeval(&["split", "--data", d.to_str().unwrap(), "--out", d.to_str().unwrap()]);
+    assert_bad(&o, &["--out", "is a file of the dataset being split"]);
+    assert_eq!(std::fs::read_to_string(d.join("qrels/test.tsv")).unwrap(), QRELS);
+    let out = t.path().join("out");
+    let huge = "4294967295,4294967295,4294967295";
+    let o = embeval(&["split", "--data", d.to_str().unwrap(), "--out", out.to_str().unwrap(), "--ratios", huge]);
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    assert_eq!(o.stdout, "train: 1 queries\ndev: 1 queries\ntest: 1 queries\n");
+    let o =
+        embeval(&["split", "--data", d.to_str().unwrap(), "--out", out.to_str().unwrap(), "--ratios", "0.8,0.1,0.1"]);
+    assert_eq!(o.code, Some(2), "{}", o.stderr);
+    assert!(o.stderr.contains("weights are whole numbers"), "{}", o.stderr);
+    let trec = t.path().join("qrels.txt");
+    std::fs::write(&trec, "q1 0 d1 1\nq2 0 d2 1\n").unwrap();
+    let o = embeval(&["split", "--qrels", trec.to_str().unwrap(), "--out", t.path().join("o2").to_str().unwrap()]);
+    assert_bad(&o, &["needs the corpus and the queries' texts"]);
+    assert!(!t.path().join("o2").exists());
+}
+
+/// Flags that a dataset folder would silently ignore.
+#[test]
+fn contradictory_data_flags() {
+    let (t, d) = beir(&[]);
+    let trec = t.path().join("qrels.txt");
+    std::fs::write(&trec, "q1 0 d2 1\n").unwrap();
+    let run = t.path().join("run.txt");
+    std::fs::write(&run, "q1 Q0 d2 1 1.0 x\n").unwrap();
+    let o = eval_beir(&d, &["--qrels", trec.to_str().unwrap(), "--run", run.to_str().unwrap()]);
+    assert_bad(&o, &["--qrels", "has its own judgments", "--format trec"]);
+    // With --format trec the folder's queries are judged by the TREC file: d2 is q1's answer.
+    let o = eval_beir(&d, &["--format", "trec", "--qrels", trec.to_str().unwrap(), "--run", run.to_str().unwrap()]);
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    assert!(o.stdout.contains("| 1.0000 |"), "{}", o.stdout);
+    assert_bad(&eval_beir(&d, &["--queries", d.join("queries.jsonl").to_str().unwrap()]), &["--queries", "--qrels"]);
+    assert_bad(&eval_beir(&d, &["--corpus", d.join("corpus.jsonl").to_str().unwrap()]), &["--corpus", "QA log"]);
+}
+
+/// A model folder's missing file is shown in that folder (not under the dataset's); a file given
+/// where a model folder belongs says so.
+#[test]
+fn model_folder_paths_in_errors() {
+    let (t, d) = beir(&[]);
+    let m = t.path().join("model");
+    std::fs::create_dir(&m).unwrap();
+    std::fs::write(m.join("config.json"), r#"{"model_type": "bert", "hidden_size": 8}"#).unwrap();
+    let o = eval_beir(&d, &["--model", m.to_str().unwrap()]);
+    assert_bad(&o, &[&format!("error: {}/", m.display()), "file not found", "to the folder"]);
+    assert!(!o.stderr.contains(&format!("{}/{}", d.display(), m.display())), "{}", o.stderr);
+    let o = eval_beir(&d, &["--model", d.join("corpus.jsonl").to_str().unwrap()]);
+    assert_bad(&o, &["a file, where a model folder", "emb:"]);
+}
+
+/// stdout closed early (`| head -1`): the table is dropped quietly, no panic, exit 0.
+#[test]
+fn closed_stdout_is_not_a_panic() {
+    // q1 judged to d3, which BM25 never ranks for "alpha": a failure list to print.
+    let (_t, d) = beir(&[("qrels/test.tsv", b"query-id\tcorpus-id\tscore\nq1\td3\t1\nq2\td2\t1\n")]);
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = Command::new(env!("CARGO_BIN_EXE_embeval"))
+        .args(["eval", "--data", d.to_str().unwrap(), "--failures", "3"])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+}
+
+/// A model that fails after others finished: their table still reaches stdout (and, with --out,
+/// the files say the run stopped), then the error, exit 2.
+#[test]
+fn a_later_models_failure_keeps_the_earlier_results() {
+    let (t, d) = beir(&[]);
+    let m = t.path().join("broken");
+    std::fs::create_dir(&m).unwrap();
+    let tiny = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_models/qwen3-embedding");
+    for f in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(tiny.join(f), m.join(f)).unwrap();
+    }
+    std::fs::write(m.join("model.safetensors"), b"\x08\x00\x00\x00\x00\x00\x00\x00{\"a\":1}").unwrap();
+    let out = t.path().join("out");
+    let o = eval_beir(&d, &["--model", "bm25", "--model", m.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_bad(&o, &["model.safetensors", "the table holds the 1 model(s) evaluated before this error"]);
+    assert!(o.stdout.contains("| bm25 | 1.0000 |"), "{}", o.stdout);
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(r["models"].as_array().unwrap().len(), 1);
+    assert!(r["warnings"].to_string().contains("stopped by an error after 1 model(s)"), "{}", r["warnings"]);
+}

@@ -269,6 +269,12 @@ fn a_missing_shard_is_named_with_the_command_that_makes_it() {
     let empty = tempfile::tempdir().unwrap();
     let err = eval_fails(empty.path(), &[]);
     assert!(err.contains("no shard files") && err.contains("--shard I/N"), "{err}");
+    // N far past the corpus: the first few are named, the rest counted (not ten million names).
+    let far = tempfile::tempdir().unwrap();
+    ok(encode(&xquad(), &model("qwen3-embedding"), "0/10000000", far.path(), &[]));
+    let err = eval_fails(far.path(), &[]);
+    assert!(err.contains("9999999 of 10000000 shards missing") && err.contains("and 9999991 more"), "{err}");
+    assert!(err.len() < 4000, "{} bytes of error", err.len());
 }
 
 #[test]

@@ -22,11 +22,23 @@ enum Entry {
 pub struct Files {
     root: String,
     entries: BTreeMap<String, Entry>,
+    /// Folders added under a prefix ([`Files::add_dir`]): where a missing file of theirs would be.
+    #[cfg(not(target_arch = "wasm32"))]
+    folders: BTreeMap<String, PathBuf>,
 }
 
 impl Files {
     pub fn new(root: impl Into<String>) -> Self {
-        Files { root: root.into(), entries: BTreeMap::new() }
+        Files { root: root.into(), ..Default::default() }
+    }
+
+    /// The folder added under a prefix that `name` lies in, and `name`'s path there.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn in_folder(&self, name: &str) -> Option<PathBuf> {
+        self.folders.iter().find_map(|(prefix, dir)| {
+            let rest = name.strip_prefix(prefix.as_str())?.strip_prefix('/')?;
+            Some(rest.split('/').fold(dir.clone(), |p, c| p.join(c)))
+        })
     }
 
     /// Every file below `dir`, named by its path relative to `dir` with `/` separators.
@@ -62,9 +74,11 @@ impl Files {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn add_dir(&mut self, prefix: &str, dir: &Path) -> Result<&mut Self> {
         let sub = Files::from_dir(dir)?;
+        let prefix = prefix.trim_end_matches('/');
         for (name, entry) in sub.entries {
-            self.entries.insert(format!("{}/{name}", prefix.trim_end_matches('/')), entry);
+            self.entries.insert(format!("{prefix}/{name}"), entry);
         }
+        self.folders.insert(prefix.to_string(), dir.to_path_buf());
         Ok(self)
     }
 
@@ -106,6 +120,8 @@ impl Files {
             #[cfg(not(target_arch = "wasm32"))]
             Some((_, Entry::Path(p))) => p.display().to_string(),
             Some((_, Entry::Bytes { display, .. })) => display.clone(),
+            #[cfg(not(target_arch = "wasm32"))]
+            None if self.in_folder(name).is_some() => self.in_folder(name).expect("checked").display().to_string(),
             None => {
                 if self.root.is_empty() {
                     name.to_string()
@@ -192,6 +208,17 @@ impl Files {
         let display = self.display(name);
         match self.resolve(name) {
             Some((key, entry)) => Ok((display, key, entry)),
+            #[cfg(not(target_arch = "wasm32"))]
+            None if self.in_folder(name).is_some() => {
+                let file = name.rsplit('/').next().unwrap_or(name);
+                Err(Error::missing(
+                    &display,
+                    "file not found",
+                    format!(
+                        "add {file} to the folder (download the whole model, or save it with sentence-transformers)"
+                    ),
+                ))
+            }
             None => {
                 Err(Error::missing(&display, "file not found", format!("add {name} (see README, 'Input formats')")))
             }

@@ -140,6 +140,16 @@ pub struct LoaderNotes {
 }
 
 impl Dataset {
+    /// The logical name of the file the judgments came from (for errors about them).
+    pub fn judgments_file(&self, split: &str) -> String {
+        match self.format {
+            Format::St => names::ST_RELEVANT.into(),
+            Format::Qalog => names::QALOG.into(),
+            Format::Trec => names::QRELS.into(),
+            Format::Beir | Format::Auto => names::beir_qrels(split),
+        }
+    }
+
     /// Reads a dataset, choosing the loader from `opts.format` or, for `Auto`, from the files present.
     pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
         let format = match opts.format {

@@ -21,19 +21,27 @@ pub struct Split {
 
 /// Splits the queries that have judgments. `ratios` are weights (e.g. 70,15,15).
 pub fn split(ds: &Dataset, ratios: &[u32], seed: u64) -> Result<Vec<Split>> {
-    if ratios.len() != 3 || ratios.iter().sum::<u32>() == 0 {
+    let total: u64 = ratios.iter().map(|&r| r as u64).sum();
+    if ratios.len() != 3 || total == 0 {
         return Err(Error::usage("--ratios", "give three weights for train,dev,test, e.g. 70,15,15"));
+    }
+    if ds.corpus.is_empty() {
+        return Err(Error::usage(
+            "--data",
+            "a split is written as a BEIR folder, which needs the corpus and the queries' texts; give a dataset \
+             with them (BEIR, sentence-transformers or QA-log), not judgments alone",
+        ));
     }
     let mut ids: Vec<&str> =
         ds.queries.iter().filter(|q| ds.qrels.contains_key(&q.id)).map(|q| q.id.as_str()).collect();
     ids.sort_unstable();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     ids.shuffle(&mut rng);
-    let total: u64 = ratios.iter().map(|&r| r as u64).sum();
-    let n = ids.len() as u64;
-    // Cumulative rounding so the three sizes always add up to n.
-    let cut1 = (n * ratios[0] as u64 + total / 2) / total;
-    let cut2 = (n * (ratios[0] + ratios[1]) as u64 + total / 2) / total;
+    // Cumulative rounding so the three sizes always add up to n; in u128, as n × a u32 weight
+    // sum can pass u64.
+    let (n, total) = (ids.len() as u128, total as u128);
+    let cut1 = (n * ratios[0] as u128 + total / 2) / total;
+    let cut2 = (n * (ratios[0] as u128 + ratios[1] as u128) + total / 2) / total;
     let bounds = [0, cut1 as usize, cut2 as usize, ids.len()];
     let mut which = std::collections::HashMap::new();
     for s in 0..3 {
@@ -55,12 +63,30 @@ pub fn split(ds: &Dataset, ratios: &[u32], seed: u64) -> Result<Vec<Split>> {
 /// Writes the splits as one BEIR folder: `corpus.jsonl`, `queries.jsonl` (all split queries)
 /// and `qrels/{train,dev,test}.tsv`, so `--split dev` picks one.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn write_beir(ds: &Dataset, splits: &[Split], out: &std::path::Path) -> Result<()> {
+pub fn write_beir(ds: &Dataset, splits: &[Split], out: &std::path::Path, inputs: &[&std::path::Path]) -> Result<()> {
     use std::io::Write;
     let werr = |p: &std::path::Path| {
         let f = p.display().to_string();
         move |e| Error::Write { file: f, source: e }
     };
+    // Never over an input: `--out` the dataset's own folder would replace its judgments.
+    let targets: Vec<std::path::PathBuf> = ["corpus.jsonl", "queries.jsonl"]
+        .iter()
+        .map(|f| out.join(f))
+        .chain(splits.iter().map(|s| out.join("qrels").join(format!("{}.tsv", s.name))))
+        .collect();
+    for t in &targets {
+        let t = std::fs::canonicalize(t).unwrap_or_else(|_| t.clone());
+        if inputs.iter().any(|i| std::fs::canonicalize(i).is_ok_and(|i| i == t)) {
+            return Err(Error::usage(
+                "--out",
+                format!(
+                    "{} is a file of the dataset being split; writing there would replace it — pick another folder",
+                    t.display()
+                ),
+            ));
+        }
+    }
     std::fs::create_dir_all(out.join("qrels")).map_err(werr(out))?;
     let mut buf = Vec::new();
     for d in &ds.corpus {

@@ -87,25 +87,36 @@ pub fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 }
 
 /// serde's complaint without its " at line L column C" (serde counts lines of the string it
-/// was given, not of the file), prefixed by the column.
-fn json_what(e: &serde_json::Error) -> String {
+/// was given, not of the file), prefixed by the column in characters (serde counts bytes: a
+/// Japanese character is 3 of them).
+fn json_what(e: &serde_json::Error, s: &str) -> String {
     let msg = e.to_string();
     let msg = msg.strip_suffix(&format!(" at line {} column {}", e.line(), e.column())).unwrap_or(&msg);
     let kind = if e.is_syntax() || e.is_eof() { "malformed JSON" } else { "unexpected JSON content" };
-    format!("{kind} (column {}): {msg}", e.column())
+    format!("{kind} (column {}): {msg}", char_column(s, e.line(), e.column()))
+}
+
+/// Byte column `col` (1-based) of 1-based line `line` of `s`, in characters.
+fn char_column(s: &str, line: usize, col: usize) -> usize {
+    let l = s.split('\n').nth(line.saturating_sub(1)).unwrap_or("");
+    let mut end = col.min(l.len());
+    while !l.is_char_boundary(end) {
+        end += 1;
+    }
+    l[..end].chars().count()
 }
 
 /// Parses one JSONL line into `T`, the error naming file, line and serde's complaint.
 pub fn json_line<T: DeserializeOwned>(file: &str, line: usize, s: &str, expect: &str) -> Result<T> {
     serde_json::from_str(s).map_err(|e| {
-        Error::input(file, line, json_what(&e), format!("each line must be one JSON object like {expect}"))
+        Error::input(file, line, json_what(&e, s), format!("each line must be one JSON object like {expect}"))
     })
 }
 
 /// Parses a whole JSON file into `T`; serde's line number becomes the error's line.
 pub fn json_file<T: DeserializeOwned>(file: &str, s: &str, expect: &str) -> Result<T> {
     serde_json::from_str(s).map_err(|e| {
-        Error::input(file, e.line(), json_what(&e), format!("the file must be one JSON object like {expect}"))
+        Error::input(file, e.line(), json_what(&e, s), format!("the file must be one JSON object like {expect}"))
     })
 }
 
@@ -127,5 +138,20 @@ pub mod id {
             Ok(Id::U(u)) => Ok(u.to_string()),
             Err(_) => Err(de::Error::custom("an id must be a string or an integer")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_line;
+
+    /// A JSON error's column counts characters: Japanese text before it (3 bytes a character in
+    /// UTF-8) puts it where the same number of ASCII characters would.
+    #[test]
+    fn json_columns_count_characters() {
+        let what = |s: &str| json_line::<serde_json::Value>("f", 1, s, "{}").unwrap_err().to_string();
+        let (ja, ascii) = (what(r#"{"title": "猫が座った", "text": 5,}"#), what(r#"{"title": "abcde", "text": 5,}"#));
+        assert!(ascii.contains("(column 30)"), "{ascii}");
+        assert_eq!(ja, ascii);
     }
 }

@@ -105,6 +105,33 @@ pub fn validate(ds: &Dataset) -> Validation {
     }
 }
 
+/// Why no query of `ds` can be evaluated (none has a judgment of relevance ≥ 1), as an error
+/// naming the judgments file (`qrels`, a logical name in `files`): every metric would be 0.
+pub fn nothing_to_evaluate(ds: &Dataset, files: &crate::data::Files, qrels: &str) -> crate::Error {
+    let qids: HashSet<&str> = ds.queries.iter().map(|q| q.id.as_str()).collect();
+    let first =
+        |it: &mut dyn Iterator<Item = &str>| it.take(EXAMPLES).map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+    let relevant = ds.qrels.values().flat_map(|m| m.values()).any(|&r| r >= 1);
+    let (what, fix) = if ds.qrels.is_empty() {
+        ("there are no judgments".to_string(), "add judgments (query id, doc id, relevance ≥ 1)")
+    } else if !relevant {
+        ("no judgment has relevance ≥ 1".to_string(), "mark relevant documents with a relevance of 1 or more")
+    } else if !ds.qrels.keys().any(|q| qids.contains(q.as_str())) {
+        (
+            format!(
+                "none of its {} judged query ids is a query's id (judged: {}; queries: {})",
+                ds.qrels.len(),
+                first(&mut ds.qrels.keys().map(String::as_str)),
+                first(&mut ds.queries.iter().map(|q| q.id.as_str())),
+            ),
+            "use the queries file's ids in the judgments (the same strings)",
+        )
+    } else {
+        ("no query has a relevant judgment".to_string(), "judge at least one query")
+    };
+    crate::Error::input(files.display(qrels), 0, format!("nothing to evaluate: {what}"), fix)
+}
+
 impl Validation {
     /// (label, finding) pairs, in print order.
     fn findings(&self) -> [(&'static str, &Finding); 10] {

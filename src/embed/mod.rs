@@ -152,8 +152,11 @@ impl ModelSpec {
                     let (k, v) = kv.split_once('=').ok_or_else(|| bad("bm25 options are k1=..,b=.."))?;
                     let v: f32 = v.parse().map_err(|_| bad("bm25 k1 and b must be numbers"))?;
                     match k {
-                        "k1" => params.k1 = v,
-                        "b" => params.b = v,
+                        // Lucene's BM25Similarity refuses the same: k1 finite ≥ 0, b in [0, 1].
+                        "k1" if v.is_finite() && v >= 0.0 => params.k1 = v,
+                        "b" if (0.0..=1.0).contains(&v) => params.b = v,
+                        "k1" => return Err(bad("bm25 k1 must be a finite number ≥ 0 (e.g. 0.9, 1.2)")),
+                        "b" => return Err(bad("bm25 b must be between 0 and 1 (e.g. 0.4, 0.75)")),
                         _ => return Err(bad("bm25 options are k1 and b")),
                     }
                 }

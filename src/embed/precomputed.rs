@@ -44,16 +44,56 @@ fn npy(files: &Files, name: &str) -> Result<(usize, usize, Vec<f32>)> {
         }
         other => return Err(bad(format!("unsupported dtype {}", other.descr()))),
     };
-    Ok((shape[0] as usize, shape[1] as usize, data))
+    // npyz reads as many elements as the shape's product, which wraps for absurd headers.
+    let (rows, cols) = (shape[0] as usize, shape[1] as usize);
+    if rows.checked_mul(cols) != Some(data.len()) {
+        return Err(truncated(format!("{} values read", data.len())));
+    }
+    Ok((rows, cols, data))
 }
 
+/// One id per non-blank line; a repeated id is an error naming its line (a ranking would list
+/// that document twice, as a run file with a repeated document is refused).
 fn ids_file(files: &Files, name: &str) -> Result<Vec<String>> {
     let mut ids = Vec::new();
-    files.for_each_line(name, |_, l| {
-        ids.push(l.trim().to_string());
+    let mut seen = std::collections::HashMap::new();
+    files.for_each_line(name, |line, l| {
+        let id = l.trim().to_string();
+        if let Some(first) = seen.insert(id.clone(), line) {
+            return Err(Error::input(
+                files.display(name),
+                line,
+                format!("id '{id}' again (first on line {first})"),
+                "list each id once, one per row of the vectors",
+            ));
+        }
+        ids.push(id);
         Ok(())
     })?;
     Ok(ids)
+}
+
+/// Refuses ids of which none is the dataset's (`known`): every metric would be 0 — vectors of
+/// another dataset, or id files swapped.
+fn check_ids_match(ids: &[String], file: &str, what: &str, known: &[String]) -> Result<()> {
+    if ids.is_empty() || known.is_empty() {
+        return Ok(());
+    }
+    let set: std::collections::HashSet<&str> = known.iter().map(String::as_str).collect();
+    if ids.iter().any(|id| set.contains(id.as_str())) {
+        return Ok(());
+    }
+    Err(Error::input(
+        file,
+        0,
+        format!(
+            "none of its {} {what} ids is one of the dataset's (its first: '{}'; the dataset's first: '{}')",
+            ids.len(),
+            ids[0],
+            known[0]
+        ),
+        "give the vectors of this dataset, with the id files in the order queries, docs",
+    ))
 }
 
 /// Refuses NaN/∞, naming the row (1-based, as a line would be).
@@ -82,12 +122,21 @@ pub fn load(
     default_doc_ids: &[String],
 ) -> Result<(Matrix, Matrix)> {
     let (q, d) = match paths {
-        [st] if st.ends_with(".safetensors") => safetensors(files, st)?,
+        [st] if st.ends_with(".safetensors") => {
+            let (q, d) = safetensors(files, st)?;
+            check_ids_match(&q.ids, &q.file, "query", default_query_ids)?;
+            check_ids_match(&d.ids, &d.file, "document", default_doc_ids)?;
+            (q, d)
+        }
         [qp, dp, rest @ ..] if rest.is_empty() || rest.len() == 2 => {
-            let with_ids = |p: &str, ids: Option<&String>, default: &[String]| -> Result<Matrix> {
+            let with_ids = |p: &str, ids: Option<&String>, what: &str, default: &[String]| -> Result<Matrix> {
                 let (rows, dim, data) = npy(files, p)?;
                 let ids = match ids {
-                    Some(f) => ids_file(files, f)?,
+                    Some(f) => {
+                        let ids = ids_file(files, f)?;
+                        check_ids_match(&ids, &files.display(f), what, default)?;
+                        ids
+                    }
                     None => default.to_vec(),
                 };
                 if ids.len() != rows {
@@ -100,7 +149,10 @@ pub fn load(
                 }
                 Ok(Matrix { ids, dim, data, file: files.display(p) })
             };
-            (with_ids(qp, rest.first(), default_query_ids)?, with_ids(dp, rest.get(1), default_doc_ids)?)
+            (
+                with_ids(qp, rest.first(), "query", default_query_ids)?,
+                with_ids(dp, rest.get(1), "document", default_doc_ids)?,
+            )
         }
         _ => {
             return Err(Error::usage(
@@ -165,6 +217,12 @@ fn safetensors(files: &Files, name: &str) -> Result<(Matrix, Matrix)> {
             .map_err(|e| bad(format!("metadata '{key}' is not a JSON list of strings: {e}")))?;
         if ids.len() != shape[0] {
             return Err(bad(format!("tensor '{tensor}' has {} rows but '{key}' lists {} ids", shape[0], ids.len())));
+        }
+        let mut seen = std::collections::HashMap::new();
+        for (i, id) in ids.iter().enumerate() {
+            if let Some(first) = seen.insert(id.as_str(), i) {
+                return Err(bad(format!("'{key}' lists '{id}' twice (entries {} and {})", first + 1, i + 1)));
+            }
         }
         Ok(Matrix { ids, dim: shape[1], data, file: file.clone() })
     };

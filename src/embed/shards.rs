@@ -47,6 +47,8 @@ pub const FORMAT: &str = "embeval-doc-shard";
 pub const VERSION: u32 = 2;
 /// The safetensors `__metadata__` key holding the manifest.
 const META_KEY: &str = "embeval_shard";
+/// Missing shards named (with the command that makes each) before the rest are counted.
+const SHOWN: usize = 8;
 
 /// `--shard I/N`: the I-th (0-based) of N slices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -476,11 +478,17 @@ impl ShardSet {
             }
         };
         let files = &found[&count];
+        // Counted without listing every index: N may be far past the corpus (empty shards).
+        let absent = count - files.len();
         let missing: Vec<Shard> =
-            (0..count).filter(|i| !files.contains_key(i)).map(|index| Shard { index, count }).collect();
-        if !missing.is_empty() {
+            (0..count).filter(|i| !files.contains_key(i)).take(SHOWN).map(|index| Shard { index, count }).collect();
+        if absent > 0 {
+            let more = if absent > SHOWN { format!(" and {} more", absent - SHOWN) } else { String::new() };
             let names: Vec<String> = missing.iter().map(|s| s.file_name()).collect();
-            let cmds: Vec<String> = missing.iter().map(|&s| run.command(s, dir)).collect();
+            let mut cmds: Vec<String> = missing.iter().map(|&s| run.command(s, dir)).collect();
+            if absent > SHOWN {
+                cmds.push(format!("… ({} more: the same with the other I of {count})", absent - SHOWN));
+            }
             let note = if partial.is_empty() {
                 String::new()
             } else {
@@ -488,10 +496,10 @@ impl ShardSet {
             };
             return Err(Error::missing(
                 &shown,
-                format!("{} of {count} shards missing: {}{note}", missing.len(), names.join(", ")),
+                format!("{absent} of {count} shards missing: {}{more}{note}", names.join(", ")),
                 format!(
                     "make {} with the same flags as the others (prompts, --max-length, --dtype):\n    {}",
-                    if missing.len() == 1 { "it" } else { "them" },
+                    if absent == 1 { "it" } else { "them" },
                     cmds.join("\n    ")
                 ),
             ));

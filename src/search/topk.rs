@@ -34,7 +34,9 @@ pub struct TopK {
 
 impl TopK {
     pub fn new(k: usize) -> Self {
-        TopK { k, buf: Vec::with_capacity(2 * k.max(1)), threshold: None }
+        // A k past the corpus (`--k 99999999999`) costs only the candidates pushed: the buffer
+        // grows from a bounded start.
+        TopK { k, buf: Vec::with_capacity(k.clamp(1, 1 << 16) * 2), threshold: None }
     }
 
     #[inline]
@@ -48,7 +50,7 @@ impl TopK {
             }
         }
         self.buf.push(c);
-        if self.buf.len() == 2 * self.k {
+        if self.buf.len() == self.k.saturating_mul(2) {
             self.truncate();
         }
     }
@@ -129,6 +131,16 @@ mod tests {
                 }
             }
             prop_assert_eq!(got, want);
+        }
+    }
+
+    /// A k far past the candidates (`--k 99999999999`) reserves nothing for it.
+    #[test]
+    fn a_huge_k_keeps_every_candidate() {
+        for k in [99_999_999_999, usize::MAX] {
+            let mut t = TopK::new(k);
+            (0..3).for_each(|i| t.push(Candidate { score: i as f32, tie: i, doc: i }));
+            assert_eq!(t.into_sorted().iter().map(|c| c.doc).collect::<Vec<_>>(), [2, 1, 0]);
         }
     }
 
