@@ -335,6 +335,26 @@ impl DataArgs {
                 "is for a QA log given as --data FILE.jsonl; a dataset folder has its own corpus",
             ));
         }
+        if let Some(p) = self.data.as_ref().filter(|p| p.is_file()) {
+            let name =
+                p.file_name().map(|n| n.to_string_lossy().trim_end_matches(".gz").to_string()).unwrap_or_default();
+            use embeval::data::names::*;
+            if [BEIR_CORPUS, BEIR_QUERIES, ST_QUERIES, ST_CORPUS, ST_RELEVANT].contains(&name.as_str()) {
+                return Err(Error::usage(
+                    "--data",
+                    format!(
+                        "{} is one file of a dataset: give the folder that holds it{}",
+                        p.display(),
+                        p.parent()
+                            .map(|d| format!(
+                                " (--data {})",
+                                if d.as_os_str().is_empty() { ".".into() } else { d.display().to_string() }
+                            ))
+                            .unwrap_or_default()
+                    ),
+                ));
+            }
+        }
         if !self.min_relevance.is_finite() {
             return Err(Error::usage("--min-relevance", "give a number, e.g. 0.7"));
         }
@@ -365,6 +385,7 @@ impl DataArgs {
 impl EvalArgs {
     /// The validated config and the files (model files registered under their paths).
     pub fn config(&self) -> Result<(Config, Files)> {
+        folders(&[("--out", self.out.as_ref()), ("--cache", self.neural.cache.as_ref())])?;
         let mut files = self.data.files()?;
         let mut models = self.models.clone();
         models.extend(self.runs.iter().map(|r| format!("run:{}", r.display())));
@@ -431,6 +452,7 @@ impl EvalArgs {
 impl EncodeArgs {
     /// The files (model registered), the model, the neural settings and the shard.
     pub fn request(&self) -> Result<(Files, ModelSpec, embeval::NeuralOptions, embeval::embed::shards::Shard)> {
+        folders(&[("--out", Some(&self.out)), ("--cache", self.neural.cache.as_ref())])?;
         let mut files = self.data.files()?;
         add_model_files(&mut files, std::slice::from_ref(&self.model))?;
         let spec = ModelSpec::parse(&self.model)?;
@@ -449,8 +471,14 @@ fn add_model_files(files: &mut Files, models: &[String]) -> Result<()> {
             let p = std::path::Path::new(&f);
             if let Some(id) = f.strip_prefix("hf:") {
                 files.add_dir(&f, &embeval::embed::hub::resolve(id)?)?;
-            } else if p.is_dir() {
+            } else if p.is_dir() && matches!(spec, ModelSpec::Neural { .. }) {
                 files.add_dir(&f, p)?;
+            } else if p.is_dir() {
+                return Err(Error::missing(
+                    &f,
+                    "a folder, where a file was expected",
+                    format!("give the file itself in --model {m} (run:FILE is a TREC run; emb: takes .npy/.safetensors files)"),
+                ));
             } else if p.is_file() && matches!(spec, ModelSpec::Neural { .. }) {
                 return Err(Error::missing(
                     &f,
@@ -514,6 +542,17 @@ impl NeuralArgs {
     }
 }
 
+/// Refuses folder flags that name an existing file (the write would fail later, naming a path
+/// inside it rather than the flag).
+pub fn folders(flags: &[(&str, Option<&PathBuf>)]) -> Result<()> {
+    for (flag, path) in flags {
+        if let Some(p) = path.filter(|p| p.exists() && !p.is_dir()) {
+            return Err(Error::usage(*flag, format!("{} is a file: give a folder (created if missing)", p.display())));
+        }
+    }
+    Ok(())
+}
+
 /// Splits a prompt flag's value into (model label, text) when it starts with `LABEL=` for one
 /// of this run's neural or API models; any other value is a prompt for every model.
 fn split_prompt<'a>(value: &'a str, labels: &[String]) -> (Option<&'a str>, &'a str) {
@@ -527,6 +566,20 @@ fn split_prompt<'a>(value: &'a str, labels: &[String]) -> (Option<&'a str>, &'a 
 fn global_prompt(flag: &str, values: &[String], labels: &[String]) -> Result<Option<String>> {
     let mut global = values.iter().filter(|v| split_prompt(v, labels).0.is_none());
     let first = global.next().cloned();
+    // `LABEL=TEXT` whose label is no model's would otherwise become every model's prompt.
+    if let Some((prefix, _)) = first.as_deref().and_then(|v| v.split_once('=')) {
+        let word = !prefix.is_empty() && prefix.chars().all(|c| c.is_alphanumeric() || "_-.:/()".contains(c));
+        if word && !prefix.ends_with(':') {
+            return Err(Error::usage(
+                flag,
+                format!(
+                    "'{prefix}=' names no model of this run (neural and API models here: {}); labels are matched \
+                     exactly — or, for one prompt for every model, leave out the '{prefix}=' part",
+                    if labels.is_empty() { "none".to_string() } else { labels.join(", ") }
+                ),
+            ));
+        }
+    }
     if global.next().is_some() {
         return Err(Error::usage(
             flag,

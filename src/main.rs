@@ -197,6 +197,7 @@ fn encode(_: cli::EncodeArgs) -> embeval::Result<()> {
 }
 
 fn split(args: cli::SplitArgs) -> embeval::Result<()> {
+    cli::folders(&[("--out", Some(&args.out))])?;
     let files = args.data.files()?;
     let ds = embeval::Dataset::load(&files, &args.data.load_options())?;
     let splits = embeval::data::split::split(&ds, &args.ratios, args.seed)?;

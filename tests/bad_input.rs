@@ -556,3 +556,84 @@ fn a_later_models_failure_keeps_the_earlier_results() {
     assert_eq!(r["models"].as_array().unwrap().len(), 1);
     assert!(r["warnings"].to_string().contains("stopped by an error after 1 model(s)"), "{}", r["warnings"]);
 }
+
+/// `--query-prompt LABEL=TEXT` whose label is no model's (here a case slip) is refused, not
+/// made every model's prompt; labels that match and plain prompts work.
+#[test]
+fn prompt_for_a_label_that_is_no_model() {
+    let (_t, d) = beir(&[]);
+    let tiny = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_models/qwen3-embedding");
+    let model = format!("mini={}", tiny.display());
+    let o = eval_beir(&d, &["--model", &model, "--query-prompt", "Mini=query: ", "--no-cache"]);
+    assert_bad(&o, &["--query-prompt", "'Mini=' names no model of this run (neural and API models here: mini)"]);
+    for prompt in ["mini=query: ", "query: ", "Instruct: a=b\nQuery:"] {
+        let o = eval_beir(&d, &["--model", &model, "--query-prompt", prompt, "--no-cache"]);
+        assert_eq!(o.code, Some(0), "{prompt:?}: {}", o.stderr);
+    }
+}
+
+/// Files and folders in each other's place, and a gzip file not named .gz: each says what it is.
+#[test]
+fn files_folders_and_compression_in_the_wrong_place() {
+    use std::io::Write;
+    let (t, d) = beir(&[]);
+    let gz = |text: &str| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap()
+    };
+    // A gzipped run and a gzipped corpus under plain names.
+    let run = t.path().join("run.txt");
+    std::fs::write(&run, gz("q1 Q0 d1 1 1.0 x\n")).unwrap();
+    assert_bad(
+        &eval_beir(&d, &["--run", run.to_str().unwrap()]),
+        &[&run.display().to_string(), "gzip-compressed", ".gz"],
+    );
+    let (_t2, d2) = beir(&[("corpus.jsonl", &gz(CORPUS))]);
+    assert_bad(&eval_beir(&d2, &[]), &[&d2.join("corpus.jsonl").display().to_string(), "gzip-compressed"]);
+    // A folder for a run file; a dataset file for its folder.
+    assert_bad(&eval_beir(&d, &["--run", t.path().to_str().unwrap()]), &["a folder, where a file was expected"]);
+    let o = embeval(&["eval", "--data", d.join("corpus.jsonl").to_str().unwrap()]);
+    assert_bad(&o, &["--data", "is one file of a dataset: give the folder that holds it", &d.display().to_string()]);
+    // Half a BEIR folder.
+    std::fs::remove_file(d2.join("queries.jsonl")).unwrap();
+    assert_bad(&eval_beir(&d2, &[]), &[&d2.join("queries.jsonl").display().to_string(), "beside corpus.jsonl"]);
+    // Files where folders belong.
+    let file = t.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    assert_bad(&eval_beir(&d, &["--out", file.to_str().unwrap()]), &["--out", "is a file: give a folder"]);
+    assert_bad(&eval_beir(&d, &["--cache", file.to_str().unwrap()]), &["--cache", "is a file: give a folder"]);
+    let o = embeval(&["split", "--data", d.to_str().unwrap(), "--out", file.to_str().unwrap()]);
+    assert_bad(&o, &["--out", "is a file"]);
+}
+
+/// (Not bad input, the same harness.) Cut-offs without 10 still show the column the table is
+/// sorted by: nDCG and Recall at each k first.
+#[test]
+fn unusual_cut_offs_show_the_sort_column() {
+    let (_t, d) = beir(&[]);
+    let o = eval_beir(&d, &["--k", "1,3"]);
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    assert!(
+        o.stdout.starts_with("| model | nDCG@1 | Recall@1 | nDCG@3 | Recall@3 | Acc@1 | queries |"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("sorted by ndcg@3"), "{}", o.stdout);
+}
+
+/// Judgments and rankings in each other's flags, and BEIR qrels given as TREC qrels, are named.
+#[test]
+fn qrels_and_runs_swapped() {
+    let (t, d) = beir(&[]);
+    let (qrels, run) = (t.path().join("qrels.txt"), t.path().join("run.txt"));
+    std::fs::write(&qrels, "q1 0 d1 1\n").unwrap();
+    std::fs::write(&run, "q1 Q0 d1 1 1.0 x\n").unwrap();
+    let o = embeval(&["eval", "--qrels", run.to_str().unwrap(), "--run", qrels.to_str().unwrap()]);
+    assert_bad(&o, &[&at(&run, 1), "found 6", "looks like a TREC run"]);
+    let o = embeval(&["eval", "--qrels", qrels.to_str().unwrap(), "--run", qrels.to_str().unwrap()]);
+    assert_bad(&o, &[&at(&qrels, 1), "found 4", "looks like TREC qrels"]);
+    let beir_qrels = d.join("qrels/test.tsv");
+    let o = embeval(&["eval", "--qrels", beir_qrels.to_str().unwrap(), "--run", run.to_str().unwrap()]);
+    assert_bad(&o, &[&at(&beir_qrels, 1), "looks like BEIR qrels", "--data"]);
+}

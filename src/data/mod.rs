@@ -184,6 +184,15 @@ pub fn detect(files: &Files) -> Result<Format> {
         Ok(Format::Qalog)
     } else if files.has(QRELS) {
         Ok(Format::Trec)
+    } else if files.has(BEIR_CORPUS) || files.has(BEIR_QUERIES) {
+        // Half a BEIR folder: say which file is missing.
+        let (has, lacks) =
+            if files.has(BEIR_CORPUS) { (BEIR_CORPUS, BEIR_QUERIES) } else { (BEIR_QUERIES, BEIR_CORPUS) };
+        Err(Error::missing(
+            files.display(lacks),
+            format!("file not found: a BEIR folder has {lacks} beside {has}"),
+            format!("add {lacks} ({{\"_id\", ...}} one JSON object per line)"),
+        ))
     } else {
         Err(Error::missing(
             files.root(),

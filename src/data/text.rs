@@ -12,6 +12,9 @@ pub fn decode(file: &str, mut bytes: Vec<u8>) -> Result<String> {
     if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
         bytes.drain(..3);
     }
+    if bytes.starts_with(GZIP_MAGIC) {
+        return Err(gzip_unnamed(file));
+    }
     let text = String::from_utf8(bytes).map_err(|e| {
         let good = e.utf8_error().valid_up_to();
         invalid_utf8(file, e.as_bytes()[..good].iter().filter(|&&b| b == b'\n').count() + 1)
@@ -20,6 +23,14 @@ pub fn decode(file: &str, mut bytes: Vec<u8>) -> Result<String> {
         return Err(empty(file));
     }
     Ok(text)
+}
+
+/// The first bytes of every gzip stream.
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+
+/// A gzip file whose name does not end in `.gz` (only that name says to decompress).
+fn gzip_unnamed(file: &str) -> Error {
+    Error::input(file, 1, "gzip-compressed, but its name does not end in .gz", "rename it to end in .gz (or gunzip it)")
 }
 
 fn invalid_utf8(file: &str, line: usize) -> Error {
@@ -66,6 +77,9 @@ pub fn each_line(
         }
         bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        if n == 1 && !gz && bytes.starts_with(GZIP_MAGIC) {
+            return Err(gzip_unnamed(file));
+        }
         let line = std::str::from_utf8(bytes).map_err(|_| invalid_utf8(file, n))?;
         if !line.trim().is_empty() {
             any = true;

@@ -18,10 +18,16 @@ pub fn read_qrels(files: &Files, name: &str, dups: &mut Vec<String>) -> Result<Q
     files.for_each_line(name, |n, line| {
         let cols: Vec<&str> = line.split_whitespace().collect();
         if cols.len() != 4 {
+            // BEIR's qrels/*.tsv (header `query-id corpus-id score`) or a run in the qrels' place.
+            let looks = match cols.len() {
+                3 => " — this looks like BEIR qrels (query-id corpus-id score): pass its dataset folder with --data",
+                6 => " — this looks like a TREC run (qid Q0 docid rank score tag): runs go in --run",
+                _ => "",
+            };
             return Err(Error::input(
                 &file,
                 n,
-                format!("expected 4 columns, found {}", cols.len()),
+                format!("expected 4 columns, found {}{looks}", cols.len()),
                 "TREC qrels lines are `query-id 0 doc-id relevance`",
             ));
         }
@@ -86,9 +92,12 @@ fn parse_rows(chunk: &str, base: usize) -> std::result::Result<Vec<Row<'_>>, Bad
         let Some(qid) = cols.next() else { continue }; // blank line
         let (Some(_q0), Some(doc), Some(_rank), Some(score)) = (cols.next(), cols.next(), cols.next(), cols.next())
         else {
+            let found = line.split_ascii_whitespace().count();
+            let looks =
+                if found == 4 { " — this looks like TREC qrels (qid 0 docid rel): they go in --qrels" } else { "" };
             return Err(Bad {
                 offset: line_start,
-                what: "expected 6 columns".into(),
+                what: format!("expected 6 columns, found {found}{looks}"),
                 fix: "TREC run lines are `query-id Q0 doc-id rank score run-tag`",
             });
         };

@@ -25,12 +25,15 @@ impl Exporter for Markdown {
             .filter(|(_, _, k)| r.k.contains(k))
             .map(|(m, l, k)| (format!("{m}@{k}"), format!("{l}@{k}")))
             .collect();
-        if cols.is_empty() {
-            // Unusual cut-offs: show nDCG and Recall at each.
-            for k in &r.k {
-                cols.push((format!("ndcg@{k}"), format!("nDCG@{k}")));
-                cols.push((format!("recall@{k}"), format!("Recall@{k}")));
-            }
+        if !cols.iter().any(|(m, _)| m.starts_with("ndcg@")) {
+            // Unusual cut-offs (no 10): nDCG and Recall at each first, so the column the table
+            // is sorted by is in it.
+            let each = r.k.iter().flat_map(|k| {
+                [(format!("ndcg@{k}"), format!("nDCG@{k}")), (format!("recall@{k}"), format!("Recall@{k}"))]
+            });
+            let mut all: Vec<(String, String)> = each.collect();
+            all.extend(cols.into_iter().filter(|(m, _)| !m.starts_with("recall@")));
+            cols = all;
         }
         let mut s = format!(
             "| model | {} | queries | time (s) |\n|---|{}---:|---:|\n",
