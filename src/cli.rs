@@ -111,15 +111,15 @@ pub struct DataArgs {
     pub data: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "auto")]
     pub format: FormatArg,
-    /// BEIR: which qrels/<SPLIT>.tsv to read.
-    #[arg(long, default_value = "test")]
-    pub split: String,
+    /// BEIR: which qrels/<SPLIT>.tsv to read [default: test].
+    #[arg(long)]
+    pub split: Option<String>,
     /// QA logs: the corpus JSONL ({"doc_id","text"}).
     #[arg(long, value_name = "FILE")]
     pub corpus: Option<PathBuf>,
-    /// QA logs: drop references whose relevance_score is below this.
-    #[arg(long, default_value_t = 0.7)]
-    pub min_relevance: f64,
+    /// QA logs: drop references whose relevance_score is below this [default: 0.7].
+    #[arg(long)]
+    pub min_relevance: Option<f64>,
     /// TREC qrels file (`qid 0 docid rel`).
     #[arg(long, value_name = "FILE")]
     pub qrels: Option<PathBuf>,
@@ -355,8 +355,25 @@ impl DataArgs {
                 ));
             }
         }
-        if !self.min_relevance.is_finite() {
+        if self.min_relevance.is_some_and(|m| !m.is_finite()) {
             return Err(Error::usage("--min-relevance", "give a number, e.g. 0.7"));
+        }
+        Ok(())
+    }
+
+    /// Flags of one format given for a dataset of another (known once it is loaded).
+    pub fn check_format(&self, format: Format) -> Result<()> {
+        if self.split.is_some() && format != Format::Beir {
+            return Err(Error::usage(
+                "--split",
+                format!("picks a BEIR folder's qrels/SPLIT.tsv; this dataset is {} (drop --split)", format.name()),
+            ));
+        }
+        if self.min_relevance.is_some() && format != Format::Qalog {
+            return Err(Error::usage(
+                "--min-relevance",
+                format!("filters a QA log's references; this dataset is {} (drop --min-relevance)", format.name()),
+            ));
         }
         Ok(())
     }
@@ -371,8 +388,8 @@ impl DataArgs {
                 FormatArg::Qalog => Format::Qalog,
                 FormatArg::Trec => Format::Trec,
             },
-            split: self.split.clone(),
-            min_relevance: self.min_relevance,
+            split: self.split.clone().unwrap_or_else(|| embeval::LoadOptions::default().split),
+            min_relevance: self.min_relevance.unwrap_or(embeval::LoadOptions::default().min_relevance),
             doc_text: match self.doc_text {
                 DocTextArg::TitleText => DocText::TitleText,
                 DocTextArg::Text => DocText::Text,

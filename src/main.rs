@@ -95,6 +95,7 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
     let (config, files) = args.config()?;
     let bars = Bars { bar: Default::default(), quiet: args.quiet };
     let dataset = embeval::Dataset::load(&files, &config.load_options())?;
+    args.data.check_format(dataset.format)?;
     if !args.quiet {
         // The validation report comes first, before any model runs.
         eprint!("{}", embeval::data::validate::validate(&dataset));
@@ -171,6 +172,7 @@ fn encode(args: cli::EncodeArgs) -> embeval::Result<()> {
     // encoding starts, so each of N jobs holds 1/N of the texts.
     let load = embeval::LoadOptions { keep_doc_texts: false, ..args.data.load_options() };
     let dataset = embeval::Dataset::load(&files, &load)?;
+    args.data.check_format(dataset.format)?;
     let bars = Bars { bar: Default::default(), quiet: args.quiet };
     let cache = args.neural.cache_dir().map(std::path::PathBuf::from);
     let w =
@@ -200,6 +202,7 @@ fn split(args: cli::SplitArgs) -> embeval::Result<()> {
     cli::folders(&[("--out", Some(&args.out))])?;
     let files = args.data.files()?;
     let ds = embeval::Dataset::load(&files, &args.data.load_options())?;
+    args.data.check_format(ds.format)?;
     let splits = embeval::data::split::split(&ds, &args.ratios, args.seed)?;
     let inputs: Vec<&Path> = files.names().filter_map(|n| files.local_path(n)).collect();
     embeval::data::split::write_beir(&ds, &splits, &args.out, &inputs)?;

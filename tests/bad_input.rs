@@ -637,3 +637,23 @@ fn qrels_and_runs_swapped() {
     let o = embeval(&["eval", "--qrels", beir_qrels.to_str().unwrap(), "--run", run.to_str().unwrap()]);
     assert_bad(&o, &[&at(&beir_qrels, 1), "looks like BEIR qrels", "--data"]);
 }
+
+/// Flags of one format given for a dataset of another are refused, not ignored.
+#[test]
+fn flags_of_another_format() {
+    let t = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        ("queries.json", r#"{"q1": "alpha"}"#),
+        ("corpus.json", r#"{"d1": "alpha beta", "d2": "gamma"}"#),
+        ("relevant_docs.json", r#"{"q1": ["d1"]}"#),
+    ] {
+        std::fs::write(t.path().join(name), text).unwrap();
+    }
+    let st = t.path().to_str().unwrap();
+    assert_eq!(embeval(&["eval", "--data", st]).code, Some(0));
+    assert_bad(&embeval(&["eval", "--data", st, "--split", "dev"]), &["--split", "this dataset is st"]);
+    assert_bad(&embeval(&["eval", "--data", st, "--min-relevance", "0.5"]), &["--min-relevance", "this dataset is st"]);
+    let (_t, d) = beir(&[]);
+    assert_bad(&eval_beir(&d, &["--min-relevance", "0.5"]), &["--min-relevance", "this dataset is beir"]);
+    assert_eq!(eval_beir(&d, &["--split", "test"]).code, Some(0));
+}
