@@ -12,6 +12,20 @@ use embeval::report::{csv::Csv, html::ReportHtml, json::Json, json::PerQueryJson
 use embeval::{Error, Progress, Report};
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// `eprintln!` that never panics: a closed stderr (`2>&1 | head`) loses the line, not the run.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// `eprint!` likewise.
+macro_rules! say_raw {
+    ($($t:tt)*) => {{
+        let _ = write!(std::io::stderr(), $($t)*);
+    }};
+}
+
 /// indicatif bars on stderr (hidden when stderr is not a terminal or with --quiet).
 struct Bars {
     bar: std::sync::Mutex<Option<ProgressBar>>,
@@ -98,7 +112,7 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
     args.data.check_format(dataset.format)?;
     if !args.quiet {
         // The validation report comes first, before any model runs.
-        eprint!("{}", embeval::data::validate::validate(&dataset));
+        say_raw!("{}", embeval::data::validate::validate(&dataset));
     }
     let out = args.out.clone();
     // The models done so far, for an error in a later one: their table still reaches stdout, and
@@ -120,14 +134,14 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
                     let _ = write_outputs(dir, &r);
                 }
                 stdout(&String::from_utf8_lossy(&Markdown.serialize(&r)));
-                eprintln!("the table holds the {} model(s) evaluated before this error:", r.models.len());
+                say!("the table holds the {} model(s) evaluated before this error:", r.models.len());
             }
             return Err(e);
         }
     };
     for m in &report.models {
         if !args.quiet {
-            eprintln!("{}: {} queries evaluated in {:.2} s", m.name, m.num_queries, m.timings.total_s);
+            say!("{}: {} queries evaluated in {:.2} s", m.name, m.num_queries, m.timings.total_s);
             if let Some(t) = &m.search.throughput {
                 let rate = |w: &str| match (t[w]["texts"].as_u64(), t[w]["cached"].as_u64()) {
                     _ if t[w]["from_shards"].is_u64() => format!("{w} from {} shards", t[w]["from_shards"]),
@@ -141,10 +155,10 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
                     Some(e) => format!("on {}", e["device"].as_str().unwrap_or("cpu")),
                     None => String::new(),
                 };
-                eprintln!("  encoding {on}: {}, {}{peak}", rate("docs"), rate("queries"));
+                say!("  encoding {on}: {}, {}{peak}", rate("docs"), rate("queries"));
                 let retries: u64 = ["queries", "docs"].iter().filter_map(|w| t[w]["oom_retries"].as_u64()).sum();
                 if retries > 0 {
-                    eprintln!(
+                    say!(
                         "  {retries} batches ran out of memory and were split; --max-batch-tokens {} fits",
                         t["docs"]["max_batch_tokens"]
                     );
@@ -153,12 +167,12 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
         }
     }
     for w in report.warnings.iter().filter(|w| !report.dataset.warnings().contains(w)) {
-        eprintln!("warning: {w}");
+        say!("warning: {w}");
     }
     stdout(&(String::from_utf8_lossy(&Markdown.serialize(&report)).into_owned() + &failures_text(&report)));
     if let Some(dir) = &out {
         if !args.quiet {
-            eprintln!("wrote {}/results.json, results.csv, per_query.jsonl, results.md, report.html", dir.display());
+            say!("wrote {}/results.json, results.csv, per_query.jsonl, results.md, report.html", dir.display());
         }
     }
     Ok(())
@@ -184,9 +198,15 @@ fn encode(args: cli::EncodeArgs) -> embeval::Result<()> {
             n if n == s.cached => "from the cache".to_string(),
             _ => format!("{:.1} texts/s", s.texts_per_s),
         };
-        eprintln!(
+        say!(
             "{}: docs {}..{} of {} ({} dims) encoded on {}, {rate} in {:.1} s",
-            m.model.label, m.shard.start, m.shard.end, m.corpus.size, m.dim, m.device, s.seconds
+            m.model.label,
+            m.shard.start,
+            m.shard.end,
+            m.corpus.size,
+            m.dim,
+            m.device,
+            s.seconds
         );
     }
     stdout(&format!("{}\n", w.path.display()));
@@ -207,7 +227,7 @@ fn split(args: cli::SplitArgs) -> embeval::Result<()> {
     let inputs: Vec<&Path> = files.names().filter_map(|n| files.local_path(n)).collect();
     embeval::data::split::write_beir(&ds, &splits, &args.out, &inputs)?;
     stdout(&splits.iter().map(|s| format!("{}: {} queries\n", s.name, s.queries.len())).collect::<String>());
-    eprintln!("wrote {} (BEIR layout; pick a split with --split)", args.out.display());
+    say!("wrote {} (BEIR layout; pick a split with --split)", args.out.display());
     Ok(())
 }
 
@@ -238,7 +258,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            say!("error: {e}");
             ExitCode::from(e.exit_code() as u8)
         }
     }

@@ -519,7 +519,7 @@ fn model_folder_paths_in_errors() {
     assert_bad(&o, &["a file, where a model folder", "emb:"]);
 }
 
-/// stdout closed early (`| head -1`): the table is dropped quietly, no panic, exit 0.
+/// stdout closed early (`| head -1`), or stderr too: the output is dropped quietly, no panic, exit 0.
 #[test]
 fn closed_stdout_is_not_a_panic() {
     // q1 judged to d3, which BM25 never ranks for "alpha": a failure list to print.
@@ -534,6 +534,16 @@ fn closed_stdout_is_not_a_panic() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(o.status.code(), Some(0), "{stderr}");
+    // Both closed (`2>&1 | head`): still no panic (exit code 101).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = Command::new(env!("CARGO_BIN_EXE_embeval"))
+        .args(["eval", "--data", d.to_str().unwrap(), "--failures", "3"])
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
 }
 
 /// A model that fails after others finished: their table still reaches stdout (and, with --out,
