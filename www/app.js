@@ -224,12 +224,17 @@ function size(bytes) {
 
 // ---- models ------------------------------------------------------------------------------
 
-/** The files of a model folder the encoder reads: JSON files (configs, tokenizer) at the top
- *  and in module folders (1_Pooling/config.json), and the weights; never onnx/ or other exports. */
+/** The weights the encoder reads: model.safetensors, or the files of a sharded checkpoint
+ *  (model-00001-of-00004.safetensors … beside model.safetensors.index.json). */
+const WEIGHTS = /^model(-\d+-of-\d+)?\.safetensors$/;
+
+/** The files of a model folder the encoder reads: JSON files (configs, tokenizer, a sharded
+ *  checkpoint's index) at the top and in module folders (1_Pooling/config.json), and the
+ *  weights; never onnx/ or other exports. */
 function modelFile(path) {
   const parts = path.split('/');
   if (parts.some((p) => p.startsWith('.')) || parts.length > 2 || ['onnx', 'openvino'].includes(parts[0])) return false;
-  return path.endsWith('.json') || path === 'model.safetensors';
+  return path.endsWith('.json') || WEIGHTS.test(path);
 }
 
 /** Adds model folders from [{file, path}], path as a folder picker gives it ('<folder>/<path>');
@@ -261,7 +266,7 @@ function chooseModelFolder() {
  *  tokenizer at its top, as a sentence-transformers or HF model folder has; a dataset folder
  *  never has config.json) and the rest, which is the dataset. */
 function splitDropped(files) {
-  const MODEL = ['model.safetensors', 'pytorch_model.bin', 'tokenizer.json'];
+  const MODEL = ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin', 'tokenizer.json'];
   const tops = new Map();
   for (const f of files) {
     const [top, ...rest] = f.path.split('/');
@@ -276,7 +281,8 @@ function showModelFolders() {
   const table = $('model-folders');
   table.hidden = modelFolders.size === 0;
   table.tBodies[0].replaceChildren(...[...modelFolders].map(([name, files]) => {
-    const missing = ['config.json', 'tokenizer.json', 'model.safetensors'].filter((f) => !files.has(f));
+    const missing = ['config.json', 'tokenizer.json'].filter((f) => !files.has(f));
+    if (!files.has('model.safetensors') && !files.has('model.safetensors.index.json')) missing.push('model.safetensors');
     const bytes = [...files.values()].reduce((n, f) => n + f.size, 0);
     return row([
       cell('th', missing.length ? `${name} (missing ${missing.join(', ')})` : name, { scope: 'row' }),

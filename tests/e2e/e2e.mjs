@@ -17,7 +17,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -638,6 +638,32 @@ async function neural(page, served) {
       `${e3 ?? ''} ${mpnetDiffs.slice(0, 3).join('; ')}`);
   } else {
     check('models/all-mpnet-base-v2 is there', false, 'run scripts/fetch-models.sh');
+  }
+
+  // A sharded checkpoint (the tiny Qwen3 of tests/fixtures/tiny_models in three files with
+  // model.safetensors.index.json, as Qwen3-Embedding-4B/8B ship) chosen from disk: every shard
+  // reaches the worker, and results.json equals the CLI's on the same folder.
+  const shardedParent = mkdtempSync(join(tmpdir(), 'embeval-e2e-sharded-'));
+  try {
+    const tiny = join(root, 'tests/fixtures/tiny_models');
+    const sharded = join(shardedParent, 'qwen3-sharded');
+    cpSync(join(tiny, 'qwen3-embedding'), sharded, { recursive: true, filter: (p) => !p.endsWith('model.safetensors') });
+    cpSync(join(tiny, 'qwen3-embedding-sharded'), sharded, { recursive: true });
+    await page.goto(page.baseUrl);
+    await page.setInputFiles('#folder', demo);
+    await page.setInputFiles('#model-folder', sharded);
+    const listed = await page.textContent('#model-folders');
+    await page.fill('#models', 'qwen3-sharded');
+    const e4 = await runAndWait(page);
+    const inPage = e4 === null ? JSON.parse(await page.textContent('#results-json')) : null;
+    const ref = native(['--data', demo, '--no-cache', '--k', '1,3,5,10,100', '--model', 'qwen3-sharded'], shardedParent);
+    const shardedDiffs = inPage ? diffResults(inPage, ref.results) : ['no results'];
+    check('a sharded checkpoint chosen from disk: all its files listed, results.json equals the CLI\'s',
+      e4 === null && !listed.includes('missing') && listed.includes('qwen3-sharded') && shardedDiffs.length === 0 &&
+        inPage.models[0].search.encoder.architecture === 'qwen3',
+      `${e4 ?? ''} ${listed.replace(/\s+/g, ' ')} ${shardedDiffs.slice(0, 3).join('; ')}`);
+  } finally {
+    rmSync(shardedParent, { recursive: true, force: true });
   }
 
   // (a) The worker's vectors for the fixture texts: native build and sentence-transformers.
