@@ -83,7 +83,8 @@ fn hf_model_ids_read_the_hub_cache_offline() {
 /// A stand-in for the Hugging Face hub on loopback (`HF_ENDPOINT`), speaking what hf-hub's
 /// client asks: `GET /api/models/ORG/NAME/revision/REV` (the file list) and
 /// `GET /ORG/NAME/resolve/REV/FILE` with a `Range` (first `bytes=0-0` for the etag, commit and
-/// size, then the bytes). Serves the files of `dir` (relative names) and logs every path asked.
+/// size, then the bytes). Serves `files` (relative names) and logs every request as
+/// "PATH AUTHORIZATION".
 struct FakeHub {
     endpoint: String,
     log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
@@ -104,7 +105,8 @@ impl FakeHub {
             let header = |k: &str, v: &str| Header::from_bytes(k.as_bytes(), v.as_bytes()).unwrap();
             for req in s.incoming_requests() {
                 let url = req.url().to_string();
-                l.lock().unwrap().push(url.clone());
+                let auth = req.headers().iter().find(|h| h.field.equiv("Authorization")).map(|h| h.value.to_string());
+                l.lock().unwrap().push(format!("{url} {}", auth.unwrap_or_default()));
                 let range = req.headers().iter().find(|h| h.field.equiv("Range")).map(|h| h.value.to_string());
                 if url == format!("/api/models/{repo}/revision/main") {
                     let siblings: Vec<_> = files.iter().map(|(n, _)| serde_json::json!({"rfilename": n})).collect();
@@ -163,8 +165,9 @@ fn folder_files(dir: &Path, prefix: &str, out: &mut Vec<(String, Vec<u8>)>) {
 
 /// Online: a sharded checkpoint (Qwen3-Embedding-8B's layout, on the tiny Qwen3 of
 /// tests/fixtures/tiny_models) downloads config, tokenizer, the sentence-transformers files, the
-/// index and every shard it lists — nothing else the repository has — and evaluates as the same
-/// folder on disk does; a second run and an offline one read the cache without asking the hub.
+/// index and every shard it lists — nothing else the repository has —, sending HF_TOKEN, and
+/// evaluates as the same folder on disk does; a second run and an offline one read the cache
+/// without asking the hub.
 #[test]
 fn hf_model_ids_download_sharded_checkpoints() {
     let fixtures = root().join("tests/fixtures/tiny_models");
@@ -187,7 +190,7 @@ fn hf_model_ids_download_sharded_checkpoints() {
             .arg(format!("folder={}", local.display()))
             .env("HF_HOME", t.path().join("hf"))
             .env("HF_ENDPOINT", &hub.endpoint)
-            .env_remove("HF_TOKEN")
+            .env("HF_TOKEN", "hf_test_token")
             .env_remove("HF_HUB_OFFLINE");
         if offline {
             c.env("HF_HUB_OFFLINE", "1");
@@ -201,10 +204,11 @@ fn hf_model_ids_download_sharded_checkpoints() {
         r["models"][0]["metrics"].clone()
     };
     let first = run(false, "online");
-    let mut fetched: Vec<String> = hub
-        .asked()
-        .into_iter()
-        .filter_map(|u| u.strip_prefix("/tiny/qwen3-sharded/resolve/main/").map(str::to_string))
+    let asked = hub.asked();
+    assert!(asked.iter().all(|r| r.ends_with(" Bearer hf_test_token")), "HF_TOKEN not sent: {asked:?}");
+    let mut fetched: Vec<String> = asked
+        .iter()
+        .filter_map(|r| r.split(' ').next()?.strip_prefix("/tiny/qwen3-sharded/resolve/main/").map(str::to_string))
         .collect();
     fetched.sort();
     fetched.dedup();

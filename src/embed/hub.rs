@@ -1,7 +1,8 @@
 //! `--model hf:ORG/NAME[@REVISION]`: a model from the Hugging Face hub, through the hub's own
 //! cache (`$HF_HOME/hub`, shared with Python's huggingface_hub), so a model downloaded once —
 //! by embeval, sentence-transformers or `huggingface-cli` — is reused. With `HF_HUB_OFFLINE=1`
-//! only the cache is read; `HF_ENDPOINT` points at a mirror. Native builds only.
+//! only the cache is read; `HF_ENDPOINT` points at a mirror; `HF_TOKEN` (or the token file of
+//! `huggingface-cli login`) opens gated models. Native builds only.
 //!
 //! What is fetched is what the loader reads, as far as the repository has it (its file list
 //! comes first): config.json, tokenizer.json and the weights in the first layout the repository
@@ -57,8 +58,13 @@ pub fn resolve(id: &str) -> Result<PathBuf> {
              elsewhere and pass its path",
         )
     };
-    let api = hf_hub::api::sync::ApiBuilder::from_env()
-        .with_progress(false)
+    let mut builder = hf_hub::api::sync::ApiBuilder::from_env().with_progress(false);
+    // hf-hub reads the token file `huggingface-cli login` writes; HF_TOKEN, as huggingface_hub
+    // reads it, comes first.
+    if let Some(token) = std::env::var("HF_TOKEN").ok().filter(|t| !t.trim().is_empty()) {
+        builder = builder.with_token(Some(token.trim().to_string()));
+    }
+    let api = builder
         .build()
         .map_err(|e| Error::missing(&spec, format!("cannot set up the Hugging Face client: {e}"), "check HF_HOME"))?;
     let remote = api.repo(repo);

@@ -654,6 +654,7 @@ async function neural(page, served) {
     await page.setInputFiles('#model-folder', sharded);
     const listed = await page.textContent('#model-folders');
     await page.fill('#models', 'qwen3-sharded');
+    await page.screenshot({ path: join(artifacts, '10-sharded-model-folder.png'), fullPage: true });
     const e4 = await runAndWait(page);
     const inPage = e4 === null ? JSON.parse(await page.textContent('#results-json')) : null;
     const ref = native(['--data', demo, '--no-cache', '--k', '1,3,5,10,100', '--model', 'qwen3-sharded'], shardedParent);
