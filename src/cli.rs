@@ -340,17 +340,13 @@ impl DataArgs {
                 p.file_name().map(|n| n.to_string_lossy().trim_end_matches(".gz").to_string()).unwrap_or_default();
             use embeval::data::names::*;
             if [BEIR_CORPUS, BEIR_QUERIES, ST_QUERIES, ST_CORPUS, ST_RELEVANT].contains(&name.as_str()) {
+                let folder = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
                 return Err(Error::usage(
                     "--data",
                     format!(
-                        "{} is one file of a dataset: give the folder that holds it{}",
+                        "{} is one file of a dataset: give the folder that holds it (--data {})",
                         p.display(),
-                        p.parent()
-                            .map(|d| format!(
-                                " (--data {})",
-                                if d.as_os_str().is_empty() { ".".into() } else { d.display().to_string() }
-                            ))
-                            .unwrap_or_default()
+                        folder.display()
                     ),
                 ));
             }

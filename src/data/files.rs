@@ -120,9 +120,11 @@ impl Files {
             #[cfg(not(target_arch = "wasm32"))]
             Some((_, Entry::Path(p))) => p.display().to_string(),
             Some((_, Entry::Bytes { display, .. })) => display.clone(),
-            #[cfg(not(target_arch = "wasm32"))]
-            None if self.in_folder(name).is_some() => self.in_folder(name).expect("checked").display().to_string(),
             None => {
+                #[cfg(not(target_arch = "wasm32"))]
+                if let Some(path) = self.in_folder(name) {
+                    return path.display().to_string();
+                }
                 if self.root.is_empty() {
                     name.to_string()
                 } else {

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use hf_hub::{Cache, CacheRepo, Repo, RepoType};
 
-use super::weights::{PYTORCH, PYTORCH_INDEX, SAFETENSORS, SAFETENSORS_INDEX};
+use super::weights::{LAYOUTS, SAFETENSORS};
 use crate::error::{Error, Result};
 
 /// Files without which no model loads.
@@ -98,9 +98,7 @@ pub fn resolve(id: &str) -> Result<PathBuf> {
             }
         }
     }
-    let Some(layout) =
-        [SAFETENSORS, SAFETENSORS_INDEX, PYTORCH, PYTORCH_INDEX].into_iter().find(|f| listed.contains(*f))
-    else {
+    let Some(layout) = LAYOUTS.into_iter().find(|f| listed.contains(*f)) else {
         return Err(Error::missing(
             &spec,
             "the repository has no model.safetensors, model.safetensors.index.json or pytorch_model.bin",
@@ -126,10 +124,8 @@ fn cached_model(cached: &CacheRepo) -> std::result::Result<PathBuf, String> {
     for f in REQUIRED {
         cached.get(f).ok_or_else(|| f.to_string())?;
     }
-    let weights = [SAFETENSORS, SAFETENSORS_INDEX, PYTORCH, PYTORCH_INDEX]
-        .into_iter()
-        .find_map(|f| cached.get(f).map(|p| (f, p)))
-        .ok_or_else(|| SAFETENSORS.to_string())?;
+    let weights =
+        LAYOUTS.into_iter().find_map(|f| cached.get(f).map(|p| (f, p))).ok_or_else(|| SAFETENSORS.to_string())?;
     if weights.0.ends_with(".index.json") {
         for shard in index_files(&weights.1).map_err(|_| weights.0.to_string())? {
             cached.get(&shard).ok_or(shard)?;

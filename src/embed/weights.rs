@@ -26,25 +26,20 @@ pub const SAFETENSORS: &str = "model.safetensors";
 pub const SAFETENSORS_INDEX: &str = "model.safetensors.index.json";
 pub const PYTORCH: &str = "pytorch_model.bin";
 pub const PYTORCH_INDEX: &str = "pytorch_model.bin.index.json";
+/// Where a folder's weights may be, in the order they are preferred.
+pub const LAYOUTS: [&str; 4] = [SAFETENSORS, SAFETENSORS_INDEX, PYTORCH, PYTORCH_INDEX];
 
 /// The folder's weights: the name errors about them use (the file, or the index of a sharded
 /// checkpoint) and the tensors.
 pub fn load<'a>(files: &'a Files, dir: &str, dtype: DType, device: &Device) -> Result<(&'static str, VarBuilder<'a>)> {
-    let has = |name: &str| files.has(&join(dir, name));
-    if has(SAFETENSORS) {
-        let vb = safetensors(files, &[join(dir, SAFETENSORS)], dtype, device)?;
-        return Ok((SAFETENSORS, vb));
-    }
-    if has(SAFETENSORS_INDEX) {
-        let shards = shards(files, dir, SAFETENSORS_INDEX)?;
-        return Ok((SAFETENSORS_INDEX, safetensors(files, &shards, dtype, device)?));
-    }
-    if has(PYTORCH) {
-        return Ok((PYTORCH, pytorch(files, &[join(dir, PYTORCH)], dtype, device)?));
-    }
-    if has(PYTORCH_INDEX) {
-        let shards = shards(files, dir, PYTORCH_INDEX)?;
-        return Ok((PYTORCH_INDEX, pytorch(files, &shards, dtype, device)?));
+    if let Some(layout) = LAYOUTS.into_iter().find(|f| files.has(&join(dir, f))) {
+        let names = if layout.ends_with(".index.json") { shards(files, dir, layout)? } else { vec![join(dir, layout)] };
+        let vb = if layout.starts_with("model") {
+            safetensors(files, &names, dtype, device)?
+        } else {
+            pytorch(files, &names, dtype, device)?
+        };
+        return Ok((layout, vb));
     }
     // The folder as the user gave it: where its config.json (read before this) lies.
     let config = files.display(&join(dir, "config.json"));
@@ -67,10 +62,8 @@ pub fn shards(files: &Files, dir: &str, index: &str) -> Result<Vec<String>> {
     let missing: Vec<&String> = listed.iter().filter(|f| !files.has(&join(dir, f))).collect();
     if let Some(first) = missing.first() {
         let many = if missing.len() == 1 { "is".to_string() } else { format!("and {} more are", missing.len() - 1) };
-        // Shown beside the index as the user gave it (a missing file has no path of its own).
-        let first = shown.strip_suffix(index).map_or_else(|| join(dir, first), |folder| format!("{folder}{first}"));
         return Err(Error::missing(
-            first,
+            files.display(&join(dir, first)),
             format!("{index} lists {} weight files; this one {many} missing", listed.len()),
             "download every file of the checkpoint (e.g. `huggingface-cli download ORG/NAME`), or pass \
              --model hf:ORG/NAME",
