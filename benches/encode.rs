@@ -4,6 +4,7 @@
 //! (PyTorch CPU, same threads) on the same texts, so benches/run_encode.sh can take the ratio.
 //!
 //! cargo bench --bench encode -- MODEL_DIR
+//! `EMBEVAL_ENCODE_TEXTS=N` times the first N texts of each list (a large model on few cores).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -23,9 +24,10 @@ fn main() {
     let opts = NeuralOptions::default();
     let enc = Encoder::load(&files, "m", &opts).unwrap();
     let threads = rayon::current_num_threads();
+    let limit = std::env::var("EMBEVAL_ENCODE_TEXTS").ok().and_then(|n| n.parse().ok()).unwrap_or(usize::MAX);
     for (what, texts) in [
-        ("docs", ds.corpus.iter().map(|d| d.text.as_str()).collect::<Vec<_>>()),
-        ("queries", ds.queries.iter().map(|q| q.text.as_str()).collect::<Vec<_>>()),
+        ("docs", ds.corpus.iter().map(|d| d.text.as_str()).take(limit).collect::<Vec<_>>()),
+        ("queries", ds.queries.iter().map(|q| q.text.as_str()).take(limit).collect::<Vec<_>>()),
     ] {
         enc.encode(&texts[..32.min(texts.len())], &opts, &Quiet).unwrap(); // warm-up
         let mut runs = Vec::new();

@@ -4,6 +4,7 @@ xquad-en paragraphs ((title + " " + text).strip()) and questions, batch size 32,
 os.cpu_count() (as embeval's rayon). Median of 3 after a warm-up. JSON lines on stdout.
 
 Usage: python3 benches/reference_encode.py MODEL_DIR [DATA_DIR]   (pip install sentence-transformers)
+EMBEVAL_ENCODE_TEXTS=N times the first N texts of each list, as benches/encode.rs does.
 """
 import json
 import os
@@ -27,7 +28,8 @@ def jsonl(name):
 
 docs = [(d.get("title", "") + " " + d["text"]).strip() for d in jsonl("corpus.jsonl")]
 queries = [q["text"] for q in jsonl("queries.jsonl")]
-for what, texts in (("docs", docs), ("queries", queries)):
+limit = int(os.environ.get("EMBEVAL_ENCODE_TEXTS", "0")) or None
+for what, texts in (("docs", docs[:limit]), ("queries", queries[:limit])):
     model.encode(texts[:32], batch_size=32)
     runs = []
     for _ in range(3):

@@ -1,7 +1,8 @@
-//! The fast f32 CPU forward shared by the BERT-shaped encoders ([`super::bert`], [`super::mpnet`]):
-//! post-LayerNorm transformer layers on plain `f32` slices, with the matrix products through the
-//! `gemm` crate (AVX-512/AVX2/NEON/simd128 kernels picked at run time) and the element-wise work
-//! fused into few passes compiled for the CPU's SIMD level through `pulp`.
+//! The fast f32 CPU forward shared by the BERT-shaped encoders ([`super::bert`], [`super::mpnet`])
+//! — post-LayerNorm transformer layers — and Qwen3's pre-RMSNorm decoder layers
+//! ([`DecoderLayer`], [`super::qwen3`]), on plain `f32` slices, with the matrix products through
+//! the `gemm` crate (AVX-512/AVX2/NEON/simd128 kernels picked at run time) and the element-wise
+//! work fused into few passes compiled for the CPU's SIMD level through `pulp`.
 //!
 //! - **Packed tokens.** A batch is held as its real tokens only, sequence after sequence
 //!   (`[tokens, hidden]`, no padding rows): the dense layers never touch padding, and attention
@@ -15,6 +16,9 @@
 //!   passes and per-sequence attention run on rayon; wasm runs the same code on one thread.
 //!
 //! MPNet's relative position bias is an optional per-head table added to the attention scores.
+//! Qwen3's layers add grouped-query causal attention (each key/value head serves several query
+//! heads; a token attends to itself and the tokens before it), per-head RMSNorm of Q and K and
+//! rotary positions in one pass over the QKV rows, and SiLU(gate) · up in one pass.
 
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
@@ -48,9 +52,22 @@ impl Linear {
 
     /// Reads `weight` `[n_out, n_in]` and `bias` `[n_out]` under each of `vbs`, concatenated.
     pub fn load(vbs: &[VarBuilder], n_in: usize, n_out: usize) -> candle_core::Result<Linear> {
-        let parts = vbs
-            .iter()
-            .map(|vb| Ok((read(vb, "weight", &[n_out, n_in])?, read(vb, "bias", &[n_out])?)))
+        Linear::load_parts(vbs.iter().map(|vb| (vb, n_out)), n_in, true)
+    }
+
+    /// Reads `weight` `[n_out, n_in]` (and `bias` `[n_out]` when `bias`, else zeros) under each
+    /// `(vb, n_out)`, concatenated along `out`.
+    pub fn load_parts<'a>(
+        parts: impl IntoIterator<Item = (&'a VarBuilder<'a>, usize)>,
+        n_in: usize,
+        bias: bool,
+    ) -> candle_core::Result<Linear> {
+        let parts = parts
+            .into_iter()
+            .map(|(vb, n_out)| {
+                let b = if bias { read(vb, "bias", &[n_out])? } else { vec![0.0; n_out] };
+                Ok((read(vb, "weight", &[n_out, n_in])?, b))
+            })
             .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(Linear::from_torch(&parts, n_in))
     }
@@ -199,7 +216,7 @@ impl Layer {
         // QKV = x·Wqkv + b: bias rows first, the product accumulated onto them.
         fill_rows(&mut s.qkv, &self.qkv.b);
         linear(&mut s.qkv, x, &self.qkv, true);
-        attention(&s.qkv, &mut s.ctx, lens, h, heads, bias);
+        attention(&s.qkv, &mut s.ctx, lens, Heads { q: heads, kv: heads, d: h / heads, causal: false }, bias);
         // x ← LN(x + b_o + ctx·Wo)
         add_rows(x, &self.attn_out.b);
         linear(x, &s.ctx, &self.attn_out, true);
@@ -210,6 +227,155 @@ impl Layer {
         add_rows(x, &self.ffn_out.b);
         linear(x, &s.inter, &self.ffn_out, true);
         self.out_norm.apply(x);
+    }
+}
+
+/// RMSNorm weights: `x / √(mean(x²) + eps) · g`, as transformers' `Qwen3RMSNorm`.
+pub struct RmsNorm {
+    g: Vec<f32>,
+    eps: f32,
+}
+
+impl RmsNorm {
+    pub fn load(vb: &VarBuilder, size: usize, eps: f64) -> candle_core::Result<RmsNorm> {
+        Ok(RmsNorm { g: read(vb, "weight", &[size])?, eps: eps as f32 })
+    }
+
+    /// Normalises each row of `x` in place.
+    pub fn apply(&self, x: &mut [f32]) {
+        par_rows(x, self);
+    }
+}
+
+impl RowKernel for RmsNorm {
+    fn width(&self) -> usize {
+        self.g.len()
+    }
+
+    #[inline(always)]
+    fn row(&self, _: usize, x: &mut [f32]) {
+        rms_norm(x, &self.g, self.eps)
+    }
+}
+
+/// One pre-RMSNorm decoder layer (Qwen3):
+/// `x += o(attn(rope(q_norm(q(n))), rope(k_norm(k(n))), v(n)))` with `n = rms(x)`, then
+/// `x += down(silu(gate(m)) · up(m))` with `m = rms'(x)`.
+pub struct DecoderLayer {
+    pub input_norm: RmsNorm,
+    /// Q | K | V in one product (biases used only with `attention_bias`).
+    pub qkv: Linear,
+    pub q_norm: RmsNorm,
+    pub k_norm: RmsNorm,
+    pub attn_out: Linear,
+    pub attention_bias: bool,
+    pub post_norm: RmsNorm,
+    /// gate | up in one product (no bias).
+    pub gate_up: Linear,
+    pub down: Linear,
+}
+
+/// Rotary tables for positions `0..len`: `cos` and `sin` of `p · inv_freq[i]`, `[len, d/2]`,
+/// angles in f32 as transformers computes them.
+pub struct RopeTables {
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+    half: usize,
+}
+
+impl RopeTables {
+    pub fn new(inv_freq: &[f32], len: usize) -> RopeTables {
+        let angles = (0..len).flat_map(|p| inv_freq.iter().map(move |f| p as f32 * f));
+        let (cos, sin) = angles.map(|a| (a.cos(), a.sin())).unzip();
+        RopeTables { cos, sin, half: inv_freq.len() }
+    }
+}
+
+/// Runs the decoder `layers` over the packed batch `x` (`[Σ lens, hidden]`) in place; token `t`
+/// of each sequence sits at position `t`.
+pub fn forward_decoder(layers: &[DecoderLayer], heads: Heads, rope: &RopeTables, x: &mut [f32], lens: &[usize]) {
+    let Some(first) = layers.first() else { return };
+    let h = first.attn_out.n_out;
+    let tokens = x.len() / h;
+    debug_assert_eq!(tokens, lens.iter().sum::<usize>());
+    let positions: Vec<usize> = lens.iter().flat_map(|&len| 0..len).collect();
+    let (mut normed, mut qkv, mut ctx, mut inter) = (vec![0f32; x.len()], Vec::new(), Vec::new(), Vec::new());
+    resize(&mut qkv, tokens * heads.qkv());
+    resize(&mut ctx, tokens * heads.q * heads.d);
+    resize(&mut inter, tokens * first.gate_up.n_out);
+    for l in layers {
+        normed.copy_from_slice(x);
+        l.input_norm.apply(&mut normed);
+        if l.attention_bias {
+            fill_rows(&mut qkv, &l.qkv.b);
+        }
+        linear(&mut qkv, &normed, &l.qkv, l.attention_bias);
+        let prep = QkNormRope { heads, q_norm: &l.q_norm, k_norm: &l.k_norm, rope, positions: &positions };
+        par_rows(&mut qkv, &prep);
+        attention(&qkv, &mut ctx, lens, heads, None);
+        if l.attention_bias {
+            add_rows(x, &l.attn_out.b);
+        }
+        linear(x, &ctx, &l.attn_out, true);
+        normed.copy_from_slice(x);
+        l.post_norm.apply(&mut normed);
+        linear(&mut inter, &normed, &l.gate_up, false);
+        // silu(gate) · up into the first half of each row, which the down product reads.
+        par_rows(&mut inter, &SiluGate(l.gate_up.n_out / 2));
+        linear_strided(x, &inter, l.gate_up.n_out, &l.down, true);
+    }
+}
+
+/// Per token: RMSNorm of each query and key head (`q_norm`, `k_norm`), then the rotary
+/// position embedding of those heads, in place in the QKV row; value heads untouched.
+struct QkNormRope<'a> {
+    heads: Heads,
+    q_norm: &'a RmsNorm,
+    k_norm: &'a RmsNorm,
+    rope: &'a RopeTables,
+    positions: &'a [usize],
+}
+
+impl RowKernel for QkNormRope<'_> {
+    fn width(&self) -> usize {
+        self.heads.qkv()
+    }
+
+    #[inline(always)]
+    fn row(&self, i: usize, x: &mut [f32]) {
+        let Heads { q, kv, d, .. } = self.heads;
+        let half = self.rope.half;
+        let at = self.positions[i] * half;
+        let (cos, sin) = (&self.rope.cos[at..at + half], &self.rope.sin[at..at + half]);
+        for (n, head) in x[..(q + kv) * d].chunks_exact_mut(d).enumerate() {
+            let norm = if n < q { self.q_norm } else { self.k_norm };
+            rms_norm(head, &norm.g, norm.eps);
+            // transformers' rotate-half: x·cos + (−x₂ | x₁)·sin.
+            let (a, b) = head.split_at_mut(half);
+            for (((a, b), c), s) in a.iter_mut().zip(b.iter_mut()).zip(cos).zip(sin) {
+                let (x1, x2) = (*a, *b);
+                *a = x1 * c - x2 * s;
+                *b = x2 * c + x1 * s;
+            }
+        }
+    }
+}
+
+/// `silu(gate) · up` of a `[gate | up]` row, into its first half.
+struct SiluGate(usize);
+
+impl RowKernel for SiluGate {
+    fn width(&self) -> usize {
+        2 * self.0
+    }
+
+    #[inline(always)]
+    fn row(&self, _: usize, x: &mut [f32]) {
+        let (gate, up) = x.split_at_mut(self.0);
+        for (g, u) in gate.iter_mut().zip(up.iter()) {
+            // torch's vectorised SiLU: x / (1 + e^−x).
+            *g = *g / (1.0 + exp(-*g)) * u;
+        }
     }
 }
 
@@ -307,18 +473,24 @@ fn par_rows<K: RowKernel>(x: &mut [f32], kernel: &K) {
 
 /// `dst (+)= x·W` for all rows of `x`, threaded natively.
 fn linear(dst: &mut [f32], x: &[f32], w: &Linear, accumulate: bool) {
-    let m = x.len() / w.n_in;
-    assert!(x.len() == m * w.n_in && dst.len() == m * w.n_out && w.w.len() == w.n_in * w.n_out);
+    linear_strided(dst, x, w.n_in, w, accumulate)
+}
+
+/// [`linear`] reading the first `n_in` values of each row of `x`, whose rows are `stride` apart.
+fn linear_strided(dst: &mut [f32], x: &[f32], stride: usize, w: &Linear, accumulate: bool) {
+    let m = x.len() / stride;
+    assert!(stride >= w.n_in && x.len() == m * stride && dst.len() == m * w.n_out && w.w.len() == w.n_in * w.n_out);
     #[cfg(feature = "cli")]
     let par = gemm::Parallelism::Rayon(0);
     #[cfg(not(feature = "cli"))]
     let par = gemm::Parallelism::None;
-    // SAFETY: dst is m×n_out, x m×n_in and w n_in×n_out, all row-major and contiguous (asserted).
+    // SAFETY: dst is m×n_out and w n_in×n_out, row-major and contiguous; x holds m rows of
+    // `stride` ≥ n_in values (asserted).
     unsafe {
         sgemm(
             (m, w.n_out, w.n_in),
             (dst.as_mut_ptr(), w.n_out as isize, 1),
-            (x.as_ptr(), w.n_in as isize, 1),
+            (x.as_ptr(), stride as isize, 1),
             (w.w.as_ptr(), w.n_out as isize, 1),
             accumulate,
             1.0,
@@ -349,21 +521,40 @@ unsafe fn sgemm(
     )
 }
 
-/// Scaled dot-product attention per sequence and head over the packed `qkv` (`[tokens, 3·h]`,
-/// Q | K | V, heads side by side in each) into `ctx` (`[tokens, h]`). Sequences run in
+/// The attention heads of a QKV row: `q` query heads, then `kv` key heads, then `kv` value
+/// heads, each `d` wide (query head `i` reads key/value head `i / (q / kv)`, as transformers'
+/// `repeat_kv`); `causal`: a token attends to itself and the tokens before it only.
+#[derive(Clone, Copy)]
+pub struct Heads {
+    pub q: usize,
+    pub kv: usize,
+    pub d: usize,
+    pub causal: bool,
+}
+
+impl Heads {
+    /// Width of a QKV row.
+    fn qkv(self) -> usize {
+        (self.q + 2 * self.kv) * self.d
+    }
+}
+
+/// Scaled dot-product attention per sequence and head over the packed `qkv` (`[tokens, (q + 2·kv)·d]`,
+/// Q | K | V, heads side by side in each) into `ctx` (`[tokens, q·d]`). Sequences run in
 /// parallel natively.
-fn attention(qkv: &[f32], ctx: &mut [f32], lens: &[usize], h: usize, heads: usize, bias: Option<&PositionBias>) {
+fn attention(qkv: &[f32], ctx: &mut [f32], lens: &[usize], heads: Heads, bias: Option<&PositionBias>) {
+    let (row, out) = (heads.qkv(), heads.q * heads.d);
     let mut jobs = Vec::with_capacity(lens.len());
     let (mut rest, mut start) = (ctx, 0);
     for &len in lens {
-        let (mine, tail) = rest.split_at_mut(len * h);
-        jobs.push((&qkv[start * 3 * h..(start + len) * 3 * h], mine, len));
+        let (mine, tail) = rest.split_at_mut(len * out);
+        jobs.push((&qkv[start * row..(start + len) * row], mine, len));
         rest = tail;
         start += len;
     }
     let run = |(qkv, ctx, len): (&[f32], &mut [f32], usize)| {
         let mut scores = vec![0f32; len * len];
-        attend(qkv, ctx, len, h, heads, bias, &mut scores)
+        attend(qkv, ctx, len, heads, bias, &mut scores)
     };
     #[cfg(feature = "cli")]
     {
@@ -375,27 +566,22 @@ fn attention(qkv: &[f32], ctx: &mut [f32], lens: &[usize], h: usize, heads: usiz
 }
 
 /// Attention of one sequence of `len` tokens; `scores` holds `len × len` values.
-fn attend(
-    qkv: &[f32],
-    ctx: &mut [f32],
-    len: usize,
-    h: usize,
-    heads: usize,
-    bias: Option<&PositionBias>,
-    scores: &mut [f32],
-) {
+fn attend(qkv: &[f32], ctx: &mut [f32], len: usize, heads: Heads, bias: Option<&PositionBias>, scores: &mut [f32]) {
     if len == 0 {
         return;
     }
-    let d = h / heads;
+    let Heads { d, causal, .. } = heads;
+    let h = heads.q * d;
     let scale = 1.0 / (d as f32).sqrt();
-    let row = 3 * h as isize;
-    assert!(qkv.len() == len * 3 * h && ctx.len() == len * h && scores.len() == len * len);
+    let row = heads.qkv() as isize;
+    assert!(qkv.len() == len * heads.qkv() && ctx.len() == len * h && scores.len() == len * len);
     let arch = pulp::Arch::new();
-    for head in 0..heads {
-        let (q, k, v) = (head * d, h + head * d, 2 * h + head * d);
-        // SAFETY: Q, K and V of this head are len×d blocks at row stride 3h inside qkv; scores
-        // is len×len; the context block is len×d at row stride h inside ctx (asserted above).
+    let group = heads.q / heads.kv;
+    for head in 0..heads.q {
+        let kv = head / group;
+        let (q, k, v) = (head * d, h + kv * d, h + (heads.kv + kv) * d);
+        // SAFETY: Q, K and V of this head are len×d blocks at row stride `row` inside qkv;
+        // scores is len×len; the context block is len×d at row stride h inside ctx (asserted above).
         unsafe {
             // scores = Q·Kᵀ / √d
             sgemm(
@@ -408,7 +594,7 @@ fn attend(
                 gemm::Parallelism::None,
             );
         }
-        arch.dispatch(Rows { x: scores, first: 0, kernel: &Softmax { len, head, bias } });
+        arch.dispatch(Rows { x: scores, first: 0, kernel: &Softmax { len, head, bias, causal } });
         // SAFETY: as above.
         unsafe {
             sgemm(
@@ -424,11 +610,13 @@ fn attend(
     }
 }
 
-/// Softmax of score rows of one head, after adding the position bias if any.
+/// Softmax of score rows of one head, after adding the position bias if any; causal: row `i`
+/// over keys `0..=i`, the later ones weighted 0 (torch's −∞ mask gives exactly that).
 struct Softmax<'a> {
     len: usize,
     head: usize,
     bias: Option<&'a PositionBias>,
+    causal: bool,
 }
 
 impl RowKernel for Softmax<'_> {
@@ -443,7 +631,13 @@ impl RowKernel for Softmax<'_> {
                 *s += b;
             }
         }
-        softmax(x);
+        if self.causal {
+            let (seen, later) = x.split_at_mut(i + 1);
+            softmax(seen);
+            later.fill(0.0);
+        } else {
+            softmax(x);
+        }
     }
 }
 
@@ -475,6 +669,15 @@ fn layer_norm(x: &mut [f32], g: &[f32], b: &[f32], eps: f32) {
     let rstd = 1.0 / (var + eps).sqrt();
     for ((v, g), b) in x.iter_mut().zip(g).zip(b) {
         *v = (*v - mean) * rstd * g + b;
+    }
+}
+
+/// transformers' RMSNorm of one row: `x · 1/√(mean(x²) + eps) · g`.
+#[inline(always)]
+fn rms_norm(x: &mut [f32], g: &[f32], eps: f32) {
+    let rstd = 1.0 / (sum(x, |v| v * v) / x.len() as f32 + eps).sqrt();
+    for (v, g) in x.iter_mut().zip(g) {
+        *v = *v * rstd * g;
     }
 }
 
@@ -652,33 +855,37 @@ mod tests {
     }
 
     /// Padded, masked attention as torch does it, in f64: every sequence padded to the longest,
-    /// padded keys masked with f32::MIN before the softmax.
-    fn naive_attention(qkv: &[f32], lens: &[usize], h: usize, heads: usize, bias: Option<&PositionBias>) -> Vec<f64> {
-        let d = h / heads;
+    /// padded keys (and with `causal` later ones) masked with f32::MIN before the softmax; key
+    /// and value heads repeated for their query heads (transformers' `repeat_kv`).
+    fn naive_attention(qkv: &[f32], lens: &[usize], heads: Heads, bias: Option<&PositionBias>) -> Vec<f64> {
+        let Heads { d, causal, .. } = heads;
+        let (h, row, group) = (heads.q * d, heads.qkv(), heads.q / heads.kv);
         let s = *lens.iter().max().unwrap();
         let mut out = Vec::new();
         let mut start = 0;
         for &len in lens {
-            let at = |t: usize, c: usize| if t < len { qkv[(start + t) * 3 * h + c] as f64 } else { 0.0 };
+            let at = |t: usize, c: usize| if t < len { qkv[(start + t) * row + c] as f64 } else { 0.0 };
             for i in 0..len {
-                let mut row = vec![0f64; h];
-                for head in 0..heads {
+                let mut ctx = vec![0f64; h];
+                for head in 0..heads.q {
+                    let (k, v) = (h + head / group * d, h + (heads.kv + head / group) * d);
                     let scores: Vec<f64> = (0..s)
                         .map(|j| {
-                            let dot: f64 = (0..d).map(|c| at(i, head * d + c) * at(j, h + head * d + c)).sum();
+                            let dot: f64 = (0..d).map(|c| at(i, head * d + c) * at(j, k + c)).sum();
                             let pb = bias
                                 .map_or(0.0, |b| b.table[head * (2 * b.max_len - 1) + b.max_len - 1 + j - i] as f64);
-                            dot / (d as f64).sqrt() + pb + if j < len { 0.0 } else { f32::MIN as f64 }
+                            let masked = j >= len || (causal && j > i);
+                            dot / (d as f64).sqrt() + pb + if masked { f32::MIN as f64 } else { 0.0 }
                         })
                         .collect();
                     let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                     let e: Vec<f64> = scores.iter().map(|v| (v - max).exp()).collect();
                     let total: f64 = e.iter().sum();
                     for c in 0..d {
-                        row[head * d + c] = (0..s).map(|j| e[j] / total * at(j, 2 * h + head * d + c)).sum();
+                        ctx[head * d + c] = (0..s).map(|j| e[j] / total * at(j, v + c)).sum();
                     }
                 }
-                out.extend(row);
+                out.extend(ctx);
             }
             start += len;
         }
@@ -688,19 +895,50 @@ mod tests {
     #[test]
     fn packed_attention_equals_padded_masked_attention() {
         let mut next = rng(2);
-        let (h, heads) = (24, 3);
         let lens = [9, 1, 5, 9, 2];
         let tokens: usize = lens.iter().sum();
-        let qkv: Vec<f32> = (0..tokens * 3 * h).map(|_| next()).collect();
         let max_len = 9;
-        let bias = PositionBias { table: (0..heads * (2 * max_len - 1)).map(|_| next()).collect(), max_len };
-        for bias in [None, Some(&bias)] {
-            let mut ctx = vec![0f32; tokens * h];
-            attention(&qkv, &mut ctx, &lens, h, heads, bias);
-            let want = naive_attention(&qkv, &lens, h, heads, bias);
+        // BERT's heads (with MPNet's bias and without), then Qwen3's: grouped-query and causal.
+        let bert = Heads { q: 3, kv: 3, d: 8, causal: false };
+        let bias = PositionBias { table: (0..bert.q * (2 * max_len - 1)).map(|_| next()).collect(), max_len };
+        let qwen = Heads { q: 4, kv: 2, d: 6, causal: true };
+        for (heads, bias) in [(bert, None), (bert, Some(&bias)), (qwen, None), (Heads { kv: 1, ..qwen }, None)] {
+            let qkv: Vec<f32> = (0..tokens * heads.qkv()).map(|_| next()).collect();
+            let mut ctx = vec![0f32; tokens * heads.q * heads.d];
+            attention(&qkv, &mut ctx, &lens, heads, bias);
+            let want = naive_attention(&qkv, &lens, heads, bias);
             for (i, (g, w)) in ctx.iter().zip(&want).enumerate() {
-                assert!((*g as f64 - w).abs() < 1e-5, "bias {} element {i}: {g} vs {w}", bias.is_some());
+                let what = format!("kv {} causal {} bias {}", heads.kv, heads.causal, bias.is_some());
+                assert!((*g as f64 - w).abs() < 1e-5, "{what}: element {i}: {g} vs {w}");
             }
+        }
+    }
+
+    #[test]
+    fn rms_norm_and_silu_gate_match_f64() {
+        let mut next = rng(4);
+        for n in [1, 7, 16, 33, 128, 1024] {
+            let x: Vec<f32> = (0..n).map(|_| next() * 3.0).collect();
+            let g: Vec<f32> = (0..n).map(|_| next()).collect();
+            let mut got = x.clone();
+            rms_norm(&mut got, &g, 1e-6);
+            let ms = x.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / n as f64;
+            for i in 0..n {
+                let want = x[i] as f64 / (ms + 1e-6).sqrt() * g[i] as f64;
+                assert!((got[i] as f64 - want).abs() < 2e-6, "rms n={n} i={i}: {} vs {want}", got[i]);
+            }
+        }
+        let mut row: Vec<f32> = (0..2000).map(|i| (i as f32 - 1000.0) * 0.09).collect(); // gate in [-90, 90)
+        let want: Vec<f64> = (0..1000)
+            .map(|j| {
+                let (g, u) = (row[j] as f64, row[1000 + j] as f64);
+                g / (1.0 + (-g).exp()) * u
+            })
+            .collect();
+        SiluGate(1000).row(0, &mut row);
+        for (j, w) in want.iter().enumerate() {
+            let scale = w.abs().max(1.0);
+            assert!((row[j] as f64 - w).abs() / scale < 1e-6, "silu·up {j}: {} vs {w}", row[j]);
         }
     }
 

@@ -19,11 +19,16 @@
 //! Per layer: x + o(attn(q_norm(q(rms(x))), k_norm(k(rms(x))), v(rms(x)))) with RoPE on q and k,
 //! grouped-query attention (`num_key_value_heads` ≤ `num_attention_heads`), scale head_dim^-½,
 //! then x + down(silu(gate(rms(x))) · up(rms(x))). Sliding-window layers and RoPE scaling are refused.
+//!
+//! f32 weights on the CPU run the fast forward of [`super::encoder_layer`] (packed tokens, one
+//! QKV and one gate|up product, norms, RoPE and SiLU fused); any other dtype or device, or an
+//! explicit `--attention`, runs the candle graph below.
 
-use candle_core::{Device, Module, Tensor};
+use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{embedding, linear_b, linear_no_bias, rms_norm, Embedding, Linear, RmsNorm, VarBuilder};
 
 use super::attention::{span_bias, Attend, Implementation, Span};
+use super::encoder_layer::{self as el, DecoderLayer, Heads};
 use super::hf_config::ConfigJson;
 use super::packing::Packing;
 use super::profile::phase;
@@ -150,16 +155,15 @@ impl Layer {
 }
 
 pub struct Qwen3 {
-    embed_tokens: Embedding,
-    layers: Vec<Layer>,
-    norm: RmsNorm,
-    /// RoPE inverse frequencies, θ^(-2i/head_dim), in f32 as transformers computes them.
-    inv_freq: Vec<f32>,
-    device: Device,
-    implementation: Implementation,
+    model: Model,
     /// How attention runs (`encoder.attention` in the results).
     pub attention: &'static str,
     pub hidden_size: usize,
+}
+
+enum Model {
+    Fast(FastQwen3),
+    Candle(Box<CandleQwen3>),
 }
 
 impl Qwen3 {
@@ -167,24 +171,121 @@ impl Qwen3 {
         let c = config(config_json)?;
         // Saved as Qwen3Model (sentence-transformers) or as Qwen3ForCausalLM (`model.` prefix).
         let vb = if vb.contains_tensor("model.embed_tokens.weight") { vb.pp("model") } else { vb };
-        let load = || -> candle_core::Result<Qwen3> {
-            let layers = (0..c.num_hidden_layers)
-                .map(|i| Layer::load(vb.pp(format!("layers.{i}")), &c))
-                .collect::<candle_core::Result<_>>()?;
-            let inv_freq = super::rope::inverse_frequencies(c.rope_theta, c.head_dim);
-            let implementation = super::attention::resolve(attention, vb.dtype(), vb.device(), c.head_dim);
-            Ok(Qwen3 {
-                embed_tokens: embedding(c.vocab_size, c.hidden_size, vb.pp("embed_tokens"))?,
-                layers,
-                norm: rms_norm(c.hidden_size, c.rms_norm_eps, vb.pp("norm"))?,
-                inv_freq,
-                device: vb.device().clone(),
-                implementation,
-                attention: super::attention::describe(implementation, vb.dtype(), vb.device(), c.head_dim),
-                hidden_size: c.hidden_size,
-            })
+        // An explicit --attention asks for the candle graph's.
+        let fast = matches!(vb.device(), Device::Cpu) && vb.dtype() == DType::F32 && attention == AttentionChoice::Auto;
+        let model = match fast.then(|| FastQwen3::load(&vb, &c)) {
+            Some(Ok(m)) => Model::Fast(m),
+            // Whatever the fast path cannot read, candle reads or explains.
+            _ => Model::Candle(Box::new(CandleQwen3::load(vb, &c, attention).map_err(super::encoder::weights_misfit)?)),
         };
-        load().map_err(super::encoder::weights_misfit)
+        let attention = match &model {
+            Model::Fast(_) => super::attention::FAST_PATH,
+            Model::Candle(m) => m.attention,
+        };
+        Ok(Qwen3 { model, attention, hidden_size: c.hidden_size })
+    }
+
+    /// Token states [batch, seq, hidden] after the final norm, for right-padded `ids`.
+    pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        match &self.model {
+            Model::Fast(m) => m.forward(ids, mask),
+            Model::Candle(m) => m.forward(ids, mask),
+        }
+    }
+}
+
+/// Qwen3 in plain f32 on the CPU: embeddings, the shared decoder layers, the final RMSNorm.
+struct FastQwen3 {
+    embed: Vec<f32>,
+    layers: Vec<DecoderLayer>,
+    norm: el::RmsNorm,
+    inv_freq: Vec<f32>,
+    heads: Heads,
+    hidden: usize,
+}
+
+impl FastQwen3 {
+    fn load(vb: &VarBuilder, c: &Config) -> candle_core::Result<FastQwen3> {
+        let (h, i, d) = (c.hidden_size, c.intermediate_size, c.head_dim);
+        let (q, kv) = (c.num_attention_heads, c.num_key_value_heads);
+        if d % 2 != 0 {
+            candle_core::bail!("not a fast-path configuration");
+        }
+        let layers = (0..c.num_hidden_layers)
+            .map(|n| {
+                let l = vb.pp(format!("layers.{n}"));
+                let (att, mlp) = (l.pp("self_attn"), l.pp("mlp"));
+                let eps = c.rms_norm_eps;
+                let bias = c.attention_bias;
+                let [qp, kp, vp, op] = ["q_proj", "k_proj", "v_proj", "o_proj"].map(|n| att.pp(n));
+                let [gate, up, down] = ["gate_proj", "up_proj", "down_proj"].map(|n| mlp.pp(n));
+                Ok(DecoderLayer {
+                    input_norm: el::RmsNorm::load(&l.pp("input_layernorm"), h, eps)?,
+                    qkv: el::Linear::load_parts([(&qp, q * d), (&kp, kv * d), (&vp, kv * d)], h, bias)?,
+                    q_norm: el::RmsNorm::load(&att.pp("q_norm"), d, eps)?,
+                    k_norm: el::RmsNorm::load(&att.pp("k_norm"), d, eps)?,
+                    attn_out: el::Linear::load_parts([(&op, h)], q * d, bias)?,
+                    attention_bias: bias,
+                    post_norm: el::RmsNorm::load(&l.pp("post_attention_layernorm"), h, eps)?,
+                    gate_up: el::Linear::load_parts([(&gate, i), (&up, i)], h, false)?,
+                    down: el::Linear::load_parts([(&down, h)], i, false)?,
+                })
+            })
+            .collect::<candle_core::Result<_>>()?;
+        Ok(FastQwen3 {
+            embed: el::read(&vb.pp("embed_tokens"), "weight", &[c.vocab_size, h])?,
+            layers,
+            norm: el::RmsNorm::load(&vb.pp("norm"), h, c.rms_norm_eps)?,
+            inv_freq: super::rope::inverse_frequencies(c.rope_theta, d),
+            heads: Heads { q, kv, d, causal: true },
+            hidden: h,
+        })
+    }
+
+    fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        let h = self.hidden;
+        let batch = el::Batch::new(ids, mask)?;
+        let mut x = Vec::with_capacity(batch.tokens() * h);
+        for (r, &len) in batch.lens.iter().enumerate() {
+            for &id in &batch.ids[r * batch.seq_len..][..len] {
+                x.extend_from_slice(el::row(&self.embed, id, h)?);
+            }
+        }
+        let rope = el::RopeTables::new(&self.inv_freq, batch.seq_len);
+        el::forward_decoder(&self.layers, self.heads, &rope, &mut x, &batch.lens);
+        self.norm.apply(&mut x);
+        batch.unpack(&x, h)
+    }
+}
+
+/// Qwen3 as a candle graph, for every dtype and device.
+struct CandleQwen3 {
+    embed_tokens: Embedding,
+    layers: Vec<Layer>,
+    norm: RmsNorm,
+    /// RoPE inverse frequencies, θ^(-2i/head_dim), in f32 as transformers computes them.
+    inv_freq: Vec<f32>,
+    device: Device,
+    implementation: Implementation,
+    attention: &'static str,
+}
+
+impl CandleQwen3 {
+    fn load(vb: VarBuilder, c: &Config, attention: AttentionChoice) -> candle_core::Result<CandleQwen3> {
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| Layer::load(vb.pp(format!("layers.{i}")), c))
+            .collect::<candle_core::Result<_>>()?;
+        let inv_freq = super::rope::inverse_frequencies(c.rope_theta, c.head_dim);
+        let implementation = super::attention::resolve(attention, vb.dtype(), vb.device(), c.head_dim);
+        Ok(CandleQwen3 {
+            embed_tokens: embedding(c.vocab_size, c.hidden_size, vb.pp("embed_tokens"))?,
+            layers,
+            norm: rms_norm(c.hidden_size, c.rms_norm_eps, vb.pp("norm"))?,
+            inv_freq,
+            device: vb.device().clone(),
+            implementation,
+            attention: super::attention::describe(implementation, vb.dtype(), vb.device(), c.head_dim),
+        })
     }
 
     /// Token states [batch, seq, hidden] after the final norm, for right-padded `ids`. Eager
@@ -227,6 +328,59 @@ impl Qwen3 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::embed::encoder_layer::testing;
+
+    /// The fast path equals the candle graph on random weights: grouped-query heads, causal
+    /// attention, per-head norms and RoPE over sequences of mixed lengths, with and without
+    /// attention biases.
+    #[test]
+    fn fast_path_equals_candle_qwen3() {
+        let (v, h, i, d, q, kv) = (50, 32, 48, 8, 4, 2);
+        for bias in [false, true] {
+            let c = config(&format!(
+                r#"{{"vocab_size": {v}, "hidden_size": {h}, "intermediate_size": {i}, "num_hidden_layers": 2,
+                    "num_attention_heads": {q}, "num_key_value_heads": {kv}, "head_dim": {d},
+                    "attention_bias": {bias}, "rope_theta": 10000.0, "rms_norm_eps": 1e-6}}"#
+            ))
+            .unwrap();
+            let mut names = vec![("embed_tokens.weight".to_string(), vec![v, h]), ("norm.weight".into(), vec![h])];
+            for l in 0..2 {
+                let at = format!("layers.{l}");
+                let mut dense = |name: String, n_out: usize, n_in: usize, b: bool| {
+                    names.push((format!("{at}.{name}.weight"), vec![n_out, n_in]));
+                    if b {
+                        names.push((format!("{at}.{name}.bias"), vec![n_out]));
+                    }
+                };
+                for (n, out) in [("q_proj", q * d), ("k_proj", kv * d), ("v_proj", kv * d)] {
+                    dense(format!("self_attn.{n}"), out, h, bias);
+                }
+                dense("self_attn.o_proj".into(), h, q * d, bias);
+                dense("mlp.gate_proj".into(), i, h, false);
+                dense("mlp.up_proj".into(), i, h, false);
+                dense("mlp.down_proj".into(), h, i, false);
+                for (n, size) in [
+                    ("input_layernorm", h),
+                    ("post_attention_layernorm", h),
+                    ("self_attn.q_norm", d),
+                    ("self_attn.k_norm", d),
+                ] {
+                    names.push((format!("{at}.{n}.weight"), vec![size]));
+                }
+            }
+            let vb = testing::weights(&names);
+            let fast = FastQwen3::load(&vb, &c).unwrap();
+            let candle = CandleQwen3::load(vb, &c, AttentionChoice::Eager).unwrap();
+            let lens = [17, 5, 1, 12];
+            let (ids, _, mask) = testing::batch(&lens, v as u32, 0);
+            let want = candle.forward(&ids, &mask).unwrap();
+            let got = fast.forward(&ids, &mask).unwrap();
+            let diff = testing::max_diff(&got, &want, &lens);
+            assert!(diff < 2e-5, "bias {bias}: max |fast − candle| = {diff:e}");
+        }
+    }
+
     #[test]
     fn configs_from_transformers_4_and_5() {
         let base = r#""vocab_size": 10, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
