@@ -86,8 +86,8 @@ fn matches_sentence_transformers_with(model: &str, architecture: &str, attention
     if attention == AttentionChoice::Varlen {
         assert!(enc.info.attention.starts_with("varlen"), "{model}: {}", enc.info.attention);
     }
-    // f32 on the CPU: BERT-shaped models and Qwen3 run the fast path, ModernBERT candle's graph.
-    let fast = attention == AttentionChoice::Auto && architecture != "modernbert";
+    // f32 on the CPU runs the fast path unless an attention implementation is asked for.
+    let fast = attention == AttentionChoice::Auto;
     assert_eq!(enc.info.attention.contains("CPU fast path"), fast, "{model}: {}", enc.info.attention);
     assert_eq!(enc.info.max_seq_length as u64, exp["max_seq_length"].as_u64().unwrap());
     assert_eq!(enc.info.dim as u64, exp["dimension"].as_u64().unwrap());

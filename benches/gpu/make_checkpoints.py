@@ -11,6 +11,9 @@ sizes can be downloaded on the machines this project runs on):
   xlmr-base/    multilingual-e5-base's XLM-RoBERTa base (hidden 768, 12 layers, 12 heads, MLP
                 3072, vocab 250002, 514 positions), mean pooling, Normalize: the CPU benchmark
                 (benches/run_encode.sh), made only when named.
+  modernbert-base/  ModernBERT-base's config (hidden 768, 22 layers, 12 heads, GeGLU MLP 1152,
+                vocab 50368, global attention every 3rd layer, local window 128, RoPE θ 160000 /
+                10000), mean pooling (as ruri-v3), Normalize: CPU benchmark, made only when named.
 
 The tokenizers are the tiny ones of tests/fixtures/tiny_models (a byte-level BPE for Qwen3 and a
 Unigram for XLM-R, trained on this project's texts): token counts differ from the real models',
@@ -62,6 +65,14 @@ SHAPES = {
         source="xlm-roberta",
         config=dict(XLMR, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
                     max_position_embeddings=514),
+        pooling="mean",
+    ),
+    "modernbert-base": dict(
+        source="modernbert",
+        config=dict(model_type="modernbert", hidden_size=768, num_hidden_layers=22, num_attention_heads=12,
+                    intermediate_size=1152, vocab_size=50368, max_position_embeddings=8192,
+                    global_attn_every_n_layers=3, local_attention=128, global_rope_theta=160000.0,
+                    local_rope_theta=10000.0, norm_eps=1e-5, pad_token_id=0),
         pooling="mean",
     ),
 }

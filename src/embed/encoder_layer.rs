@@ -1,8 +1,9 @@
 //! The fast f32 CPU forward shared by the BERT-shaped encoders ([`super::bert`], [`super::mpnet`])
-//! — post-LayerNorm transformer layers — and Qwen3's pre-RMSNorm decoder layers
-//! ([`DecoderLayer`], [`super::qwen3`]), on plain `f32` slices, with the matrix products through
-//! the `gemm` crate (AVX-512/AVX2/NEON/simd128 kernels picked at run time) and the element-wise
-//! work fused into few passes compiled for the CPU's SIMD level through `pulp`.
+//! — post-LayerNorm transformer layers ([`Layer`]) — and the pre-norm layers of Qwen3 and
+//! ModernBERT ([`PreNormLayer`], [`super::qwen3`], [`super::modernbert`]), on plain `f32` slices,
+//! with the matrix products through the `gemm` crate (AVX-512/AVX2/NEON/simd128 kernels picked
+//! at run time) and the element-wise work fused into few passes compiled for the CPU's SIMD
+//! level through `pulp`.
 //!
 //! - **Packed tokens.** A batch is held as its real tokens only, sequence after sequence
 //!   (`[tokens, hidden]`, no padding rows): the dense layers never touch padding, and attention
@@ -16,12 +17,16 @@
 //!   passes and per-sequence attention run on rayon; wasm runs the same code on one thread.
 //!
 //! MPNet's relative position bias is an optional per-head table added to the attention scores.
-//! Qwen3's layers add grouped-query causal attention (each key/value head serves several query
-//! heads; a token attends to itself and the tokens before it), per-head RMSNorm of Q and K and
-//! rotary positions in one pass over the QKV rows, and SiLU(gate) · up in one pass.
+//! The pre-norm layers add grouped-query attention (each key/value head serves several query
+//! heads), causal (Qwen3) or windowed (ModernBERT's local layers) spans, rotary positions (after
+//! Qwen3's per-head RMSNorm of Q and K) in one pass over the QKV rows, and gated feed-forwards
+//! (SiLU(gate) · up, GELU(input) · gate) in one pass.
 
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
+
+pub use super::attention::Span;
+use std::f32::consts::FRAC_1_SQRT_2;
 
 /// A dense layer, `y = x·W + b`, with `W` stored `[in, out]` row-major (torch's transposed).
 pub struct Linear {
@@ -155,6 +160,17 @@ pub fn row(table: &[f32], id: u32, h: usize) -> candle_core::Result<&[f32]> {
     }
 }
 
+/// The packed `[tokens, h]` rows of `table` for the batch's real tokens.
+pub fn embed(table: &[f32], batch: &Batch, h: usize) -> candle_core::Result<Vec<f32>> {
+    let mut x = Vec::with_capacity(batch.tokens() * h);
+    for (r, &len) in batch.lens.iter().enumerate() {
+        for &id in &batch.ids[r * batch.seq_len..][..len] {
+            x.extend_from_slice(row(table, id, h)?);
+        }
+    }
+    Ok(x)
+}
+
 /// A tensor of `shape` under `vb` as f32 values, row-major.
 pub fn read(vb: &VarBuilder, name: &str, shape: &[usize]) -> candle_core::Result<Vec<f32>> {
     vb.get(shape, name)?.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()
@@ -216,7 +232,7 @@ impl Layer {
         // QKV = x·Wqkv + b: bias rows first, the product accumulated onto them.
         fill_rows(&mut s.qkv, &self.qkv.b);
         linear(&mut s.qkv, x, &self.qkv, true);
-        attention(&s.qkv, &mut s.ctx, lens, Heads { q: heads, kv: heads, d: h / heads, causal: false }, bias);
+        attention(&s.qkv, &mut s.ctx, lens, Heads { q: heads, kv: heads, d: h / heads, span: Span::All }, bias);
         // x ← LN(x + b_o + ctx·Wo)
         add_rows(x, &self.attn_out.b);
         linear(x, &s.ctx, &self.attn_out, true);
@@ -258,20 +274,51 @@ impl RowKernel for RmsNorm {
     }
 }
 
-/// One pre-RMSNorm decoder layer (Qwen3):
-/// `x += o(attn(rope(q_norm(q(n))), rope(k_norm(k(n))), v(n)))` with `n = rms(x)`, then
-/// `x += down(silu(gate(m)) · up(m))` with `m = rms'(x)`.
-pub struct DecoderLayer {
-    pub input_norm: RmsNorm,
-    /// Q | K | V in one product (biases used only with `attention_bias`).
+/// The norm before a pre-norm layer's attention or feed-forward.
+pub enum PreNorm {
+    /// Qwen3.
+    Rms(RmsNorm),
+    /// ModernBERT (LayerNorm without bias: zeros).
+    Layer(Norm),
+}
+
+impl PreNorm {
+    fn apply(&self, x: &mut [f32]) {
+        match self {
+            PreNorm::Rms(n) => n.apply(x),
+            PreNorm::Layer(n) => n.apply(x),
+        }
+    }
+}
+
+/// The activation of a gated feed-forward: `act(first half) · second half` of `x·Wi`.
+#[derive(Clone, Copy)]
+pub enum Gated {
+    /// Qwen3: `silu(gate) · up`.
+    Silu,
+    /// ModernBERT's GeGLU: `gelu(input) · gate`, exact (erf) GELU.
+    Gelu,
+}
+
+/// One pre-norm layer (Qwen3, ModernBERT):
+/// `x += Wo(attn(rope(qk_norm(q)), rope(qk_norm(k)), v))` over `attn_norm(x)`, then
+/// `x += down(act(a) · b)` with `(a, b) = gate_up(mlp_norm(x))`.
+pub struct PreNormLayer {
+    /// None: the attention reads `x` itself (ModernBERT's layer 0).
+    pub attn_norm: Option<PreNorm>,
+    /// Q | K | V in one product (biases used only with `qkv_bias`).
     pub qkv: Linear,
-    pub q_norm: RmsNorm,
-    pub k_norm: RmsNorm,
+    pub qkv_bias: bool,
+    /// Qwen3's RMSNorm of each query and key head, before RoPE.
+    pub qk_norms: Option<(RmsNorm, RmsNorm)>,
+    /// Which of the forward's rotary tables this layer uses.
+    pub rope: usize,
+    pub span: Span,
     pub attn_out: Linear,
-    pub attention_bias: bool,
-    pub post_norm: RmsNorm,
-    /// gate | up in one product (no bias).
+    pub mlp_norm: PreNorm,
+    /// a | b in one product (no bias).
     pub gate_up: Linear,
+    pub act: Gated,
     pub down: Linear,
 }
 
@@ -291,9 +338,9 @@ impl RopeTables {
     }
 }
 
-/// Runs the decoder `layers` over the packed batch `x` (`[Σ lens, hidden]`) in place; token `t`
-/// of each sequence sits at position `t`.
-pub fn forward_decoder(layers: &[DecoderLayer], heads: Heads, rope: &RopeTables, x: &mut [f32], lens: &[usize]) {
+/// Runs the pre-norm `layers` over the packed batch `x` (`[Σ lens, hidden]`) in place; token
+/// `t` of each sequence sits at position `t` of `ropes[layer.rope]`. `heads.span` is each layer's.
+pub fn forward_pre_norm(layers: &[PreNormLayer], heads: Heads, ropes: &[RopeTables], x: &mut [f32], lens: &[usize]) {
     let Some(first) = layers.first() else { return };
     let h = first.attn_out.n_out;
     let tokens = x.len() / h;
@@ -305,38 +352,39 @@ pub fn forward_decoder(layers: &[DecoderLayer], heads: Heads, rope: &RopeTables,
     resize(&mut inter, tokens * first.gate_up.n_out);
     for l in layers {
         normed.copy_from_slice(x);
-        l.input_norm.apply(&mut normed);
-        if l.attention_bias {
+        if let Some(norm) = &l.attn_norm {
+            norm.apply(&mut normed);
+        }
+        if l.qkv_bias {
             fill_rows(&mut qkv, &l.qkv.b);
         }
-        linear(&mut qkv, &normed, &l.qkv, l.attention_bias);
-        let prep = QkNormRope { heads, q_norm: &l.q_norm, k_norm: &l.k_norm, rope, positions: &positions };
-        par_rows(&mut qkv, &prep);
+        linear(&mut qkv, &normed, &l.qkv, l.qkv_bias);
+        let heads = Heads { span: l.span, ..heads };
+        par_rows(&mut qkv, &QkRope { heads, norms: l.qk_norms.as_ref(), rope: &ropes[l.rope], positions: &positions });
         attention(&qkv, &mut ctx, lens, heads, None);
-        if l.attention_bias {
+        if l.qkv_bias {
             add_rows(x, &l.attn_out.b);
         }
         linear(x, &ctx, &l.attn_out, true);
         normed.copy_from_slice(x);
-        l.post_norm.apply(&mut normed);
+        l.mlp_norm.apply(&mut normed);
         linear(&mut inter, &normed, &l.gate_up, false);
-        // silu(gate) · up into the first half of each row, which the down product reads.
-        par_rows(&mut inter, &SiluGate(l.gate_up.n_out / 2));
+        // act(a) · b into the first half of each row, which the down product reads.
+        par_rows(&mut inter, &Glu { half: l.gate_up.n_out / 2, act: l.act });
         linear_strided(x, &inter, l.gate_up.n_out, &l.down, true);
     }
 }
 
-/// Per token: RMSNorm of each query and key head (`q_norm`, `k_norm`), then the rotary
-/// position embedding of those heads, in place in the QKV row; value heads untouched.
-struct QkNormRope<'a> {
+/// Per token: Qwen3's RMSNorm of each query and key head if any, then the rotary position
+/// embedding of those heads, in place in the QKV row; value heads untouched.
+struct QkRope<'a> {
     heads: Heads,
-    q_norm: &'a RmsNorm,
-    k_norm: &'a RmsNorm,
+    norms: Option<&'a (RmsNorm, RmsNorm)>,
     rope: &'a RopeTables,
     positions: &'a [usize],
 }
 
-impl RowKernel for QkNormRope<'_> {
+impl RowKernel for QkRope<'_> {
     fn width(&self) -> usize {
         self.heads.qkv()
     }
@@ -348,8 +396,10 @@ impl RowKernel for QkNormRope<'_> {
         let at = self.positions[i] * half;
         let (cos, sin) = (&self.rope.cos[at..at + half], &self.rope.sin[at..at + half]);
         for (n, head) in x[..(q + kv) * d].chunks_exact_mut(d).enumerate() {
-            let norm = if n < q { self.q_norm } else { self.k_norm };
-            rms_norm(head, &norm.g, norm.eps);
+            if let Some((q_norm, k_norm)) = self.norms {
+                let norm = if n < q { q_norm } else { k_norm };
+                rms_norm(head, &norm.g, norm.eps);
+            }
             // transformers' rotate-half: x·cos + (−x₂ | x₁)·sin.
             let (a, b) = head.split_at_mut(half);
             for (((a, b), c), s) in a.iter_mut().zip(b.iter_mut()).zip(cos).zip(sin) {
@@ -361,20 +411,26 @@ impl RowKernel for QkNormRope<'_> {
     }
 }
 
-/// `silu(gate) · up` of a `[gate | up]` row, into its first half.
-struct SiluGate(usize);
+/// `act(a) · b` of an `[a | b]` row, into its first half.
+struct Glu {
+    half: usize,
+    act: Gated,
+}
 
-impl RowKernel for SiluGate {
+impl RowKernel for Glu {
     fn width(&self) -> usize {
-        2 * self.0
+        2 * self.half
     }
 
     #[inline(always)]
     fn row(&self, _: usize, x: &mut [f32]) {
-        let (gate, up) = x.split_at_mut(self.0);
-        for (g, u) in gate.iter_mut().zip(up.iter()) {
+        let (a, b) = x.split_at_mut(self.half);
+        match self.act {
             // torch's vectorised SiLU: x / (1 + e^−x).
-            *g = *g / (1.0 + exp(-*g)) * u;
+            Gated::Silu => a.iter_mut().zip(b.iter()).for_each(|(a, b)| *a = *a / (1.0 + exp(-*a)) * b),
+            Gated::Gelu => {
+                a.iter_mut().zip(b.iter()).for_each(|(a, b)| *a = *a * 0.5 * (1.0 + erf(*a * FRAC_1_SQRT_2)) * b)
+            }
         }
     }
 }
@@ -523,13 +579,13 @@ unsafe fn sgemm(
 
 /// The attention heads of a QKV row: `q` query heads, then `kv` key heads, then `kv` value
 /// heads, each `d` wide (query head `i` reads key/value head `i / (q / kv)`, as transformers'
-/// `repeat_kv`); `causal`: a token attends to itself and the tokens before it only.
+/// `repeat_kv`); `span`: the keys a token attends to.
 #[derive(Clone, Copy)]
 pub struct Heads {
     pub q: usize,
     pub kv: usize,
     pub d: usize,
-    pub causal: bool,
+    pub span: Span,
 }
 
 impl Heads {
@@ -570,7 +626,7 @@ fn attend(qkv: &[f32], ctx: &mut [f32], len: usize, heads: Heads, bias: Option<&
     if len == 0 {
         return;
     }
-    let Heads { d, causal, .. } = heads;
+    let Heads { d, span, .. } = heads;
     let h = heads.q * d;
     let scale = 1.0 / (d as f32).sqrt();
     let row = heads.qkv() as isize;
@@ -594,7 +650,7 @@ fn attend(qkv: &[f32], ctx: &mut [f32], len: usize, heads: Heads, bias: Option<&
                 gemm::Parallelism::None,
             );
         }
-        arch.dispatch(Rows { x: scores, first: 0, kernel: &Softmax { len, head, bias, causal } });
+        arch.dispatch(Rows { x: scores, first: 0, kernel: &Softmax { len, head, bias, span } });
         // SAFETY: as above.
         unsafe {
             sgemm(
@@ -610,13 +666,14 @@ fn attend(qkv: &[f32], ctx: &mut [f32], len: usize, heads: Heads, bias: Option<&
     }
 }
 
-/// Softmax of score rows of one head, after adding the position bias if any; causal: row `i`
-/// over keys `0..=i`, the later ones weighted 0 (torch's −∞ mask gives exactly that).
+/// Softmax of score rows of one head, after adding the position bias if any, over the keys of
+/// the row's span (causal: `0..=i`; a window of `w`: `i − w..=i + w`), the others weighted 0
+/// (torch's −∞ mask gives exactly that).
 struct Softmax<'a> {
     len: usize,
     head: usize,
     bias: Option<&'a PositionBias>,
-    causal: bool,
+    span: Span,
 }
 
 impl RowKernel for Softmax<'_> {
@@ -631,13 +688,14 @@ impl RowKernel for Softmax<'_> {
                 *s += b;
             }
         }
-        if self.causal {
-            let (seen, later) = x.split_at_mut(i + 1);
-            softmax(seen);
-            later.fill(0.0);
-        } else {
-            softmax(x);
-        }
+        let (from, to) = match self.span {
+            Span::All => (0, self.len),
+            Span::Causal => (0, i + 1),
+            Span::Window(w) => (i.saturating_sub(w), (i + w + 1).min(self.len)),
+        };
+        x[..from].fill(0.0);
+        x[to..].fill(0.0);
+        softmax(&mut x[from..to]);
     }
 }
 
@@ -686,7 +744,7 @@ fn rms_norm(x: &mut [f32], g: &[f32], eps: f32) {
 fn bias_gelu(x: &mut [f32], b: &[f32]) {
     for (v, b) in x.iter_mut().zip(b) {
         let y = *v + b;
-        *v = y * 0.5 * (1.0 + erf(y * std::f32::consts::FRAC_1_SQRT_2));
+        *v = y * 0.5 * (1.0 + erf(y * FRAC_1_SQRT_2));
     }
 }
 
@@ -855,10 +913,10 @@ mod tests {
     }
 
     /// Padded, masked attention as torch does it, in f64: every sequence padded to the longest,
-    /// padded keys (and with `causal` later ones) masked with f32::MIN before the softmax; key
+    /// padded keys and those outside the span masked with f32::MIN before the softmax; key
     /// and value heads repeated for their query heads (transformers' `repeat_kv`).
     fn naive_attention(qkv: &[f32], lens: &[usize], heads: Heads, bias: Option<&PositionBias>) -> Vec<f64> {
-        let Heads { d, causal, .. } = heads;
+        let Heads { d, span, .. } = heads;
         let (h, row, group) = (heads.q * d, heads.qkv(), heads.q / heads.kv);
         let s = *lens.iter().max().unwrap();
         let mut out = Vec::new();
@@ -874,7 +932,12 @@ mod tests {
                             let dot: f64 = (0..d).map(|c| at(i, head * d + c) * at(j, k + c)).sum();
                             let pb = bias
                                 .map_or(0.0, |b| b.table[head * (2 * b.max_len - 1) + b.max_len - 1 + j - i] as f64);
-                            let masked = j >= len || (causal && j > i);
+                            let outside = match span {
+                                Span::All => false,
+                                Span::Causal => j > i,
+                                Span::Window(w) => i.abs_diff(j) > w,
+                            };
+                            let masked = j >= len || outside;
                             dot / (d as f64).sqrt() + pb + if masked { f32::MIN as f64 } else { 0.0 }
                         })
                         .collect();
@@ -898,24 +961,28 @@ mod tests {
         let lens = [9, 1, 5, 9, 2];
         let tokens: usize = lens.iter().sum();
         let max_len = 9;
-        // BERT's heads (with MPNet's bias and without), then Qwen3's: grouped-query and causal.
-        let bert = Heads { q: 3, kv: 3, d: 8, causal: false };
+        // BERT's heads (with MPNet's bias and without), Qwen3's (grouped-query and causal) and
+        // ModernBERT's local layers (a window of 2 on either side).
+        let bert = Heads { q: 3, kv: 3, d: 8, span: Span::All };
         let bias = PositionBias { table: (0..bert.q * (2 * max_len - 1)).map(|_| next()).collect(), max_len };
-        let qwen = Heads { q: 4, kv: 2, d: 6, causal: true };
-        for (heads, bias) in [(bert, None), (bert, Some(&bias)), (qwen, None), (Heads { kv: 1, ..qwen }, None)] {
+        let qwen = Heads { q: 4, kv: 2, d: 6, span: Span::Causal };
+        let local = Heads { span: Span::Window(2), ..bert };
+        for (heads, bias) in
+            [(bert, None), (bert, Some(&bias)), (qwen, None), (Heads { kv: 1, ..qwen }, None), (local, None)]
+        {
             let qkv: Vec<f32> = (0..tokens * heads.qkv()).map(|_| next()).collect();
             let mut ctx = vec![0f32; tokens * heads.q * heads.d];
             attention(&qkv, &mut ctx, &lens, heads, bias);
             let want = naive_attention(&qkv, &lens, heads, bias);
             for (i, (g, w)) in ctx.iter().zip(&want).enumerate() {
-                let what = format!("kv {} causal {} bias {}", heads.kv, heads.causal, bias.is_some());
+                let what = format!("kv {} span {:?} bias {}", heads.kv, heads.span, bias.is_some());
                 assert!((*g as f64 - w).abs() < 1e-5, "{what}: element {i}: {g} vs {w}");
             }
         }
     }
 
     #[test]
-    fn rms_norm_and_silu_gate_match_f64() {
+    fn rms_norm_and_gated_activations_match_f64() {
         let mut next = rng(4);
         for n in [1, 7, 16, 33, 128, 1024] {
             let x: Vec<f32> = (0..n).map(|_| next() * 3.0).collect();
@@ -935,10 +1002,24 @@ mod tests {
                 g / (1.0 + (-g).exp()) * u
             })
             .collect();
-        SiluGate(1000).row(0, &mut row);
+        Glu { half: 1000, act: Gated::Silu }.row(0, &mut row);
         for (j, w) in want.iter().enumerate() {
             let scale = w.abs().max(1.0);
             assert!((row[j] as f64 - w).abs() / scale < 1e-6, "silu·up {j}: {} vs {w}", row[j]);
+        }
+        let mut row: Vec<f32> = (0..2000).map(|i| (i as f32 - 1000.0) * 0.01).collect(); // input in [-10, 10)
+        let want: Vec<f64> = (0..1000)
+            .map(|j| {
+                let (a, b) = (row[j] as f64, row[1000 + j] as f64);
+                a * 0.5 * (1.0 + libm::erf(a / std::f64::consts::SQRT_2)) * b
+            })
+            .collect();
+        let inputs = row.clone();
+        Glu { half: 1000, act: Gated::Gelu }.row(0, &mut row);
+        for (j, w) in want.iter().enumerate() {
+            // As GELU's own test: erf's 4.2e-7, relative to max(|a|, 1), times the gate.
+            let scale = (inputs[j].abs().max(1.0) * inputs[1000 + j].abs().max(1.0)) as f64;
+            assert!((row[j] as f64 - w).abs() / scale < 5e-7, "gelu·gate {j}: {} vs {w}", row[j]);
         }
     }
 

@@ -13,16 +13,21 @@
 //! global RoPE base; the others see tokens at most `local_attention / 2` away, with the local base.
 //! Positions are 0, 1, ... per row, so right padding (the encoder's) changes nothing for real tokens.
 //!
+//! f32 weights on the CPU run the fast forward of [`super::encoder_layer`] (packed tokens, the
+//! window as a span of each row's softmax, RoPE and GeGLU fused); any other dtype or device, or
+//! an explicit `--attention`, runs the candle graph below.
+//!
 //! What is refused rather than run wrongly: biases (`attention_bias`, `mlp_bias`, `norm_bias`),
 //! activations other than GELU, scaled RoPE, layer patterns other than "global every n-th layer
 //! from layer 0". Names mirror the checkpoint (`embeddings.tok_embeddings`, `embeddings.norm`,
 //! `layers.N.{attn_norm,attn.Wqkv,attn.Wo,mlp_norm,mlp.Wi,mlp.Wo}`, `final_norm`), with or
 //! without the `model.` prefix of ModernBertForMaskedLM checkpoints.
 
-use candle_core::{Device, Module, Tensor, D};
+use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{embedding, layer_norm_no_bias, linear_no_bias, Embedding, LayerNorm, Linear, VarBuilder};
 
 use super::attention::{Attend, Implementation, Span};
+use super::encoder_layer::{self as el, Gated, Heads, PreNorm, PreNormLayer};
 use super::hf_config::ConfigJson;
 use super::packing::Packing;
 use super::profile::phase;
@@ -148,6 +153,116 @@ impl Layer {
 }
 
 pub struct ModernBert {
+    model: Model,
+    /// How attention runs (`encoder.attention` in the results).
+    pub attention: &'static str,
+    pub hidden_size: usize,
+}
+
+enum Model {
+    Fast(Box<FastModernBert>),
+    Candle(Box<CandleModernBert>),
+}
+
+impl ModernBert {
+    pub fn load(vb: VarBuilder, config_json: &str, attention: AttentionChoice) -> Result<ModernBert, String> {
+        let c = config(config_json)?;
+        let vb = if vb.contains_tensor("model.embeddings.tok_embeddings.weight") { vb.pp("model") } else { vb };
+        // An explicit --attention asks for the candle graph's.
+        let fast = matches!(vb.device(), Device::Cpu) && vb.dtype() == DType::F32 && attention == AttentionChoice::Auto;
+        let model = match fast.then(|| FastModernBert::load(&vb, &c)) {
+            Some(Ok(m)) => Model::Fast(Box::new(m)),
+            // Whatever the fast path cannot read, candle reads or explains.
+            _ => Model::Candle(Box::new(
+                CandleModernBert::load(vb, &c, attention).map_err(super::encoder::weights_misfit)?,
+            )),
+        };
+        let attention = match &model {
+            Model::Fast(_) => super::attention::FAST_PATH,
+            Model::Candle(m) => m.attention,
+        };
+        Ok(ModernBert { model, attention, hidden_size: c.hidden_size })
+    }
+
+    /// Token states [batch, seq, hidden] after the final norm, for right-padded `ids` with `mask`.
+    pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        match &self.model {
+            Model::Fast(m) => m.forward(ids, mask),
+            Model::Candle(m) => m.forward(ids, mask),
+        }
+    }
+}
+
+/// ModernBERT in plain f32 on the CPU: embeddings and their norm, the shared pre-norm layers
+/// (rotary tables 0 global, 1 local), the final norm.
+struct FastModernBert {
+    embed: Vec<f32>,
+    embed_norm: el::Norm,
+    layers: Vec<PreNormLayer>,
+    final_norm: el::Norm,
+    global_freq: Vec<f32>,
+    local_freq: Vec<f32>,
+    heads: Heads,
+    hidden: usize,
+}
+
+impl FastModernBert {
+    fn load(vb: &VarBuilder, c: &Config) -> candle_core::Result<FastModernBert> {
+        let (h, i, eps) = (c.hidden_size, c.intermediate_size, c.layer_norm_eps);
+        let heads = c.num_attention_heads;
+        let d = h / heads;
+        if d * heads != h || d % 2 != 0 {
+            candle_core::bail!("not a fast-path configuration");
+        }
+        // LayerNorm without bias: zeros (adding 0 changes no value).
+        let norm = |vb: VarBuilder| {
+            Ok::<_, candle_core::Error>(el::Norm::new(el::read(&vb, "weight", &[h])?, vec![0.0; h], eps))
+        };
+        let layers = (0..c.num_hidden_layers)
+            .map(|n| {
+                let l = vb.pp(format!("layers.{n}"));
+                let local = n % c.global_attn_every_n_layers != 0;
+                Ok(PreNormLayer {
+                    attn_norm: if n == 0 { None } else { Some(PreNorm::Layer(norm(l.pp("attn_norm"))?)) },
+                    qkv: el::Linear::load_parts([(&l.pp("attn.Wqkv"), 3 * h)], h, false)?,
+                    qkv_bias: false,
+                    qk_norms: None,
+                    rope: usize::from(local),
+                    span: if local { Span::Window(c.local_attention / 2) } else { Span::All },
+                    attn_out: el::Linear::load_parts([(&l.pp("attn.Wo"), h)], h, false)?,
+                    mlp_norm: PreNorm::Layer(norm(l.pp("mlp_norm"))?),
+                    gate_up: el::Linear::load_parts([(&l.pp("mlp.Wi"), 2 * i)], h, false)?,
+                    act: Gated::Gelu,
+                    down: el::Linear::load_parts([(&l.pp("mlp.Wo"), h)], i, false)?,
+                })
+            })
+            .collect::<candle_core::Result<_>>()?;
+        Ok(FastModernBert {
+            embed: el::read(&vb.pp("embeddings.tok_embeddings"), "weight", &[c.vocab_size, h])?,
+            embed_norm: norm(vb.pp("embeddings.norm"))?,
+            layers,
+            final_norm: norm(vb.pp("final_norm"))?,
+            global_freq: super::rope::inverse_frequencies(c.global_rope_theta, d),
+            local_freq: super::rope::inverse_frequencies(c.local_rope_theta, d),
+            heads: Heads { q: heads, kv: heads, d, span: Span::All },
+            hidden: h,
+        })
+    }
+
+    fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        let h = self.hidden;
+        let batch = el::Batch::new(ids, mask)?;
+        let mut x = el::embed(&self.embed, &batch, h)?;
+        self.embed_norm.apply(&mut x);
+        let ropes = [&self.global_freq, &self.local_freq].map(|f| el::RopeTables::new(f, batch.seq_len));
+        el::forward_pre_norm(&self.layers, self.heads, &ropes, &mut x, &batch.lens);
+        self.final_norm.apply(&mut x);
+        batch.unpack(&x, h)
+    }
+}
+
+/// ModernBERT as a candle graph, for every dtype and device.
+struct CandleModernBert {
     tok_embeddings: Embedding,
     embeddings_norm: LayerNorm,
     layers: Vec<Layer>,
@@ -159,37 +274,29 @@ pub struct ModernBert {
     half_window: usize,
     device: Device,
     implementation: Implementation,
-    /// How attention runs (`encoder.attention` in the results).
-    pub attention: &'static str,
-    pub hidden_size: usize,
+    attention: &'static str,
 }
 
-impl ModernBert {
-    pub fn load(vb: VarBuilder, config_json: &str, attention: AttentionChoice) -> Result<ModernBert, String> {
-        let c = config(config_json)?;
-        let vb = if vb.contains_tensor("model.embeddings.tok_embeddings.weight") { vb.pp("model") } else { vb };
-        let load = || -> candle_core::Result<ModernBert> {
-            let (h, eps) = (c.hidden_size, c.layer_norm_eps);
-            let head_dim = h / c.num_attention_heads;
-            let implementation = super::attention::resolve(attention, vb.dtype(), vb.device(), head_dim);
-            Ok(ModernBert {
-                tok_embeddings: embedding(c.vocab_size, h, vb.pp("embeddings.tok_embeddings"))?,
-                embeddings_norm: layer_norm_no_bias(h, eps, vb.pp("embeddings.norm"))?,
-                layers: (0..c.num_hidden_layers)
-                    .map(|i| Layer::load(vb.pp(format!("layers.{i}")), &c, i))
-                    .collect::<candle_core::Result<_>>()?,
-                final_norm: layer_norm_no_bias(h, eps, vb.pp("final_norm"))?,
-                heads: c.num_attention_heads,
-                global_freq: super::rope::inverse_frequencies(c.global_rope_theta, head_dim),
-                local_freq: super::rope::inverse_frequencies(c.local_rope_theta, head_dim),
-                half_window: c.local_attention / 2,
-                device: vb.device().clone(),
-                implementation,
-                attention: super::attention::describe(implementation, vb.dtype(), vb.device(), head_dim),
-                hidden_size: h,
-            })
-        };
-        load().map_err(super::encoder::weights_misfit)
+impl CandleModernBert {
+    fn load(vb: VarBuilder, c: &Config, attention: AttentionChoice) -> candle_core::Result<CandleModernBert> {
+        let (h, eps) = (c.hidden_size, c.layer_norm_eps);
+        let head_dim = h / c.num_attention_heads;
+        let implementation = super::attention::resolve(attention, vb.dtype(), vb.device(), head_dim);
+        Ok(CandleModernBert {
+            tok_embeddings: embedding(c.vocab_size, h, vb.pp("embeddings.tok_embeddings"))?,
+            embeddings_norm: layer_norm_no_bias(h, eps, vb.pp("embeddings.norm"))?,
+            layers: (0..c.num_hidden_layers)
+                .map(|i| Layer::load(vb.pp(format!("layers.{i}")), c, i))
+                .collect::<candle_core::Result<_>>()?,
+            final_norm: layer_norm_no_bias(h, eps, vb.pp("final_norm"))?,
+            heads: c.num_attention_heads,
+            global_freq: super::rope::inverse_frequencies(c.global_rope_theta, head_dim),
+            local_freq: super::rope::inverse_frequencies(c.local_rope_theta, head_dim),
+            half_window: c.local_attention / 2,
+            device: vb.device().clone(),
+            implementation,
+            attention: super::attention::describe(implementation, vb.dtype(), vb.device(), head_dim),
+        })
     }
 
     /// Token states [batch, seq, hidden] after the final norm, for right-padded `ids` with `mask`
@@ -244,7 +351,47 @@ enum Plan {
 
 #[cfg(test)]
 mod tests {
-    use super::config;
+    use super::*;
+    use crate::embed::encoder_layer::testing;
+
+    /// The fast path equals the candle graph on random weights: global and windowed local
+    /// layers (a window of 2 on either side, so sequences longer than 5 are cut), layer 0
+    /// without attn_norm, sequences of mixed lengths.
+    #[test]
+    fn fast_path_equals_candle_modernbert() {
+        let (v, h, i) = (50, 32, 48);
+        let c = config(&format!(
+            r#"{{"vocab_size": {v}, "hidden_size": {h}, "num_attention_heads": 4, "intermediate_size": {i},
+                "num_hidden_layers": 3, "global_attn_every_n_layers": 2, "local_attention": 4,
+                "global_rope_theta": 160000.0, "local_rope_theta": 10000.0, "norm_eps": 1e-5}}"#
+        ))
+        .unwrap();
+        let mut names = vec![
+            ("embeddings.tok_embeddings.weight".to_string(), vec![v, h]),
+            ("embeddings.norm.weight".into(), vec![h]),
+            ("final_norm.weight".into(), vec![h]),
+        ];
+        for l in 0..3 {
+            let mut add = |name: &str, shape: Vec<usize>| names.push((format!("layers.{l}.{name}.weight"), shape));
+            if l > 0 {
+                add("attn_norm", vec![h]);
+            }
+            add("attn.Wqkv", vec![3 * h, h]);
+            add("attn.Wo", vec![h, h]);
+            add("mlp_norm", vec![h]);
+            add("mlp.Wi", vec![2 * i, h]);
+            add("mlp.Wo", vec![h, i]);
+        }
+        let vb = testing::weights(&names);
+        let fast = FastModernBert::load(&vb, &c).unwrap();
+        let candle = CandleModernBert::load(vb, &c, AttentionChoice::Eager).unwrap();
+        let lens = [17, 5, 1, 12];
+        let (ids, _, mask) = testing::batch(&lens, v as u32, 0);
+        let want = candle.forward(&ids, &mask).unwrap();
+        let got = fast.forward(&ids, &mask).unwrap();
+        let diff = testing::max_diff(&got, &want, &lens);
+        assert!(diff < 2e-5, "max |fast − candle| = {diff:e}");
+    }
 
     const BASE: &str = r#""vocab_size": 10, "hidden_size": 32, "num_attention_heads": 4, "intermediate_size": 48,
         "max_position_embeddings": 128, "pad_token_id": 0, "local_attention": 16"#;

@@ -28,7 +28,7 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{embedding, linear_b, linear_no_bias, rms_norm, Embedding, Linear, RmsNorm, VarBuilder};
 
 use super::attention::{span_bias, Attend, Implementation, Span};
-use super::encoder_layer::{self as el, DecoderLayer, Heads};
+use super::encoder_layer::{self as el, Gated, Heads, PreNorm, PreNormLayer};
 use super::hf_config::ConfigJson;
 use super::packing::Packing;
 use super::profile::phase;
@@ -197,7 +197,7 @@ impl Qwen3 {
 /// Qwen3 in plain f32 on the CPU: embeddings, the shared decoder layers, the final RMSNorm.
 struct FastQwen3 {
     embed: Vec<f32>,
-    layers: Vec<DecoderLayer>,
+    layers: Vec<PreNormLayer>,
     norm: el::RmsNorm,
     inv_freq: Vec<f32>,
     heads: Heads,
@@ -219,15 +219,19 @@ impl FastQwen3 {
                 let bias = c.attention_bias;
                 let [qp, kp, vp, op] = ["q_proj", "k_proj", "v_proj", "o_proj"].map(|n| att.pp(n));
                 let [gate, up, down] = ["gate_proj", "up_proj", "down_proj"].map(|n| mlp.pp(n));
-                Ok(DecoderLayer {
-                    input_norm: el::RmsNorm::load(&l.pp("input_layernorm"), h, eps)?,
+                let norms =
+                    (el::RmsNorm::load(&att.pp("q_norm"), d, eps)?, el::RmsNorm::load(&att.pp("k_norm"), d, eps)?);
+                Ok(PreNormLayer {
+                    attn_norm: Some(PreNorm::Rms(el::RmsNorm::load(&l.pp("input_layernorm"), h, eps)?)),
                     qkv: el::Linear::load_parts([(&qp, q * d), (&kp, kv * d), (&vp, kv * d)], h, bias)?,
-                    q_norm: el::RmsNorm::load(&att.pp("q_norm"), d, eps)?,
-                    k_norm: el::RmsNorm::load(&att.pp("k_norm"), d, eps)?,
+                    qkv_bias: bias,
+                    qk_norms: Some(norms),
+                    rope: 0,
+                    span: Span::Causal,
                     attn_out: el::Linear::load_parts([(&op, h)], q * d, bias)?,
-                    attention_bias: bias,
-                    post_norm: el::RmsNorm::load(&l.pp("post_attention_layernorm"), h, eps)?,
+                    mlp_norm: PreNorm::Rms(el::RmsNorm::load(&l.pp("post_attention_layernorm"), h, eps)?),
                     gate_up: el::Linear::load_parts([(&gate, i), (&up, i)], h, false)?,
+                    act: Gated::Silu,
                     down: el::Linear::load_parts([(&down, h)], i, false)?,
                 })
             })
@@ -237,7 +241,7 @@ impl FastQwen3 {
             layers,
             norm: el::RmsNorm::load(&vb.pp("norm"), h, c.rms_norm_eps)?,
             inv_freq: super::rope::inverse_frequencies(c.rope_theta, d),
-            heads: Heads { q, kv, d, causal: true },
+            heads: Heads { q, kv, d, span: Span::Causal },
             hidden: h,
         })
     }
@@ -245,14 +249,9 @@ impl FastQwen3 {
     fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
         let h = self.hidden;
         let batch = el::Batch::new(ids, mask)?;
-        let mut x = Vec::with_capacity(batch.tokens() * h);
-        for (r, &len) in batch.lens.iter().enumerate() {
-            for &id in &batch.ids[r * batch.seq_len..][..len] {
-                x.extend_from_slice(el::row(&self.embed, id, h)?);
-            }
-        }
+        let mut x = el::embed(&self.embed, &batch, h)?;
         let rope = el::RopeTables::new(&self.inv_freq, batch.seq_len);
-        el::forward_decoder(&self.layers, self.heads, &rope, &mut x, &batch.lens);
+        el::forward_pre_norm(&self.layers, self.heads, &[rope], &mut x, &batch.lens);
         self.norm.apply(&mut x);
         batch.unpack(&x, h)
     }
