@@ -10,7 +10,7 @@
 //! computed in the model's dtype, where `f32::MIN` is −∞ in f16 / bf16 and `0 · −∞` is NaN on
 //! every real token, and its softmax sums in the model's dtype.
 
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{Module, Tensor};
 use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, VarBuilder};
 use candle_transformers::models::bert::{Config, HiddenAct};
 
@@ -21,13 +21,8 @@ use super::packing::Packing;
 use super::AttentionChoice;
 
 pub struct Bert {
-    model: Model,
+    model: el::Path<FastBert, CandleBert>,
     pub hidden_size: usize,
-}
-
-enum Model {
-    Fast(FastBert),
-    Candle(Box<CandleBert>),
 }
 
 impl Bert {
@@ -49,31 +44,28 @@ impl Bert {
             Some(p) if !vb.contains_tensor(word) => vb.pp(p),
             _ => vb,
         };
-        // An explicit --attention asks for the candle graph's.
-        let fast = matches!(vb.device(), Device::Cpu) && vb.dtype() == DType::F32 && attention == AttentionChoice::Auto;
-        let model = match fast.then(|| FastBert::load(&vb, config, first_position)) {
-            Some(Ok(m)) => Model::Fast(m),
-            // Whatever the fast path cannot read, candle reads or explains.
-            _ => Model::Candle(Box::new(
-                CandleBert::load(vb, config, first_position, attention).map_err(super::encoder::weights_misfit)?,
-            )),
-        };
+        let model = el::choose(
+            &vb,
+            attention,
+            || FastBert::load(&vb, config, first_position),
+            || CandleBert::load(vb.clone(), config, first_position, attention),
+        )?;
         Ok(Bert { model, hidden_size: config.hidden_size })
     }
 
     /// How attention runs (`encoder.attention` in the results).
     pub fn attention(&self) -> &'static str {
         match &self.model {
-            Model::Fast(_) => attention::FAST_PATH,
-            Model::Candle(m) => m.attention,
+            el::Path::Fast(_) => attention::FAST_PATH,
+            el::Path::Candle(m) => m.attention,
         }
     }
 
     /// Token embeddings [batch, seq, hidden] for right-padded `ids` with `mask` (1 = token).
     pub fn forward(&self, ids: &Tensor, type_ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
         match &self.model {
-            Model::Fast(m) => m.forward(ids, type_ids, mask),
-            Model::Candle(m) => m.forward(ids, type_ids, mask),
+            el::Path::Fast(m) => m.forward(ids, type_ids, mask),
+            el::Path::Candle(m) => m.forward(ids, type_ids, mask),
         }
     }
 }
@@ -87,7 +79,7 @@ impl Bert {
         first_position: usize,
         attention: AttentionChoice,
     ) -> Bert {
-        let model = Model::Candle(Box::new(CandleBert::load(vb, config, first_position, attention).unwrap()));
+        let model = el::Path::Candle(Box::new(CandleBert::load(vb, config, first_position, attention).unwrap()));
         Bert { model, hidden_size: config.hidden_size }
     }
 }

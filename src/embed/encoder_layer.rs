@@ -28,6 +28,30 @@ use candle_nn::VarBuilder;
 pub use super::attention::Span;
 use std::f32::consts::FRAC_1_SQRT_2;
 
+/// Which forward a model runs: the fast one of this module, or its candle graph.
+pub enum Path<F, C> {
+    Fast(Box<F>),
+    Candle(Box<C>),
+}
+
+/// The fast forward for f32 weights on the CPU (an explicit `--attention` asks for the candle
+/// graph's); whatever the fast path cannot read, or any other dtype or device, the candle graph
+/// reads or explains.
+pub fn choose<F, C>(
+    vb: &VarBuilder,
+    attention: super::AttentionChoice,
+    fast: impl FnOnce() -> candle_core::Result<F>,
+    candle: impl FnOnce() -> candle_core::Result<C>,
+) -> Result<Path<F, C>, String> {
+    let wanted = matches!(vb.device(), candle_core::Device::Cpu)
+        && vb.dtype() == candle_core::DType::F32
+        && attention == super::AttentionChoice::Auto;
+    Ok(match wanted.then(fast) {
+        Some(Ok(m)) => Path::Fast(Box::new(m)),
+        _ => Path::Candle(Box::new(candle().map_err(super::encoder::weights_misfit)?)),
+    })
+}
+
 /// A dense layer, `y = x·W + b`, with `W` stored `[in, out]` row-major (torch's transposed).
 pub struct Linear {
     w: Vec<f32>,

@@ -23,7 +23,7 @@
 //! `layers.N.{attn_norm,attn.Wqkv,attn.Wo,mlp_norm,mlp.Wi,mlp.Wo}`, `final_norm`), with or
 //! without the `model.` prefix of ModernBertForMaskedLM checkpoints.
 
-use candle_core::{DType, Device, Module, Tensor, D};
+use candle_core::{Device, Module, Tensor, D};
 use candle_nn::{embedding, layer_norm_no_bias, linear_no_bias, Embedding, LayerNorm, Linear, VarBuilder};
 
 use super::attention::{Attend, Implementation, Span};
@@ -153,33 +153,25 @@ impl Layer {
 }
 
 pub struct ModernBert {
-    model: Model,
+    model: el::Path<FastModernBert, CandleModernBert>,
     /// How attention runs (`encoder.attention` in the results).
     pub attention: &'static str,
     pub hidden_size: usize,
-}
-
-enum Model {
-    Fast(Box<FastModernBert>),
-    Candle(Box<CandleModernBert>),
 }
 
 impl ModernBert {
     pub fn load(vb: VarBuilder, config_json: &str, attention: AttentionChoice) -> Result<ModernBert, String> {
         let c = config(config_json)?;
         let vb = if vb.contains_tensor("model.embeddings.tok_embeddings.weight") { vb.pp("model") } else { vb };
-        // An explicit --attention asks for the candle graph's.
-        let fast = matches!(vb.device(), Device::Cpu) && vb.dtype() == DType::F32 && attention == AttentionChoice::Auto;
-        let model = match fast.then(|| FastModernBert::load(&vb, &c)) {
-            Some(Ok(m)) => Model::Fast(Box::new(m)),
-            // Whatever the fast path cannot read, candle reads or explains.
-            _ => Model::Candle(Box::new(
-                CandleModernBert::load(vb, &c, attention).map_err(super::encoder::weights_misfit)?,
-            )),
-        };
+        let model = el::choose(
+            &vb,
+            attention,
+            || FastModernBert::load(&vb, &c),
+            || CandleModernBert::load(vb.clone(), &c, attention),
+        )?;
         let attention = match &model {
-            Model::Fast(_) => super::attention::FAST_PATH,
-            Model::Candle(m) => m.attention,
+            el::Path::Fast(_) => super::attention::FAST_PATH,
+            el::Path::Candle(m) => m.attention,
         };
         Ok(ModernBert { model, attention, hidden_size: c.hidden_size })
     }
@@ -187,8 +179,8 @@ impl ModernBert {
     /// Token states [batch, seq, hidden] after the final norm, for right-padded `ids` with `mask`.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
         match &self.model {
-            Model::Fast(m) => m.forward(ids, mask),
-            Model::Candle(m) => m.forward(ids, mask),
+            el::Path::Fast(m) => m.forward(ids, mask),
+            el::Path::Candle(m) => m.forward(ids, mask),
         }
     }
 }

@@ -68,13 +68,8 @@ impl Embeddings {
 }
 
 pub struct MPNet {
-    model: Model,
+    model: el::Path<FastMPNet, CandleMPNet>,
     pub hidden_size: usize,
-}
-
-enum Model {
-    Fast(Box<FastMPNet>),
-    Candle(CandleMPNet),
 }
 
 /// The candle graph, for dtypes and devices other than f32 on the CPU.
@@ -111,12 +106,13 @@ impl MPNet {
             return Err(format!("hidden_act {:?} is not supported (gelu only)", c.hidden_act));
         }
         let vb = if vb.contains_tensor("mpnet.embeddings.word_embeddings.weight") { vb.pp("mpnet") } else { vb };
-        let fast = matches!(vb.device(), Device::Cpu) && vb.dtype() == DType::F32;
-        let model = match fast.then(|| FastMPNet::load(&vb, &c)) {
-            Some(Ok(m)) => Model::Fast(Box::new(m)),
-            // Whatever the fast path cannot read, the candle graph reads or explains.
-            _ => Model::Candle(CandleMPNet::load(vb, &c).map_err(super::encoder::weights_misfit)?),
-        };
+        // No attention choice: the relative position bias always runs eager.
+        let model = el::choose(
+            &vb,
+            super::AttentionChoice::Auto,
+            || FastMPNet::load(&vb, &c),
+            || CandleMPNet::load(vb.clone(), &c),
+        )?;
         Ok(MPNet { model, hidden_size: c.hidden_size })
     }
 
@@ -125,15 +121,15 @@ impl MPNet {
     /// never varlen.
     pub fn attention(&self) -> &'static str {
         match &self.model {
-            Model::Fast(_) => attention::FAST_PATH,
-            Model::Candle(_) => "eager",
+            el::Path::Fast(_) => attention::FAST_PATH,
+            el::Path::Candle(_) => "eager",
         }
     }
 
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
         match &self.model {
-            Model::Fast(m) => m.forward(ids, mask),
-            Model::Candle(m) => m.forward(ids, mask),
+            el::Path::Fast(m) => m.forward(ids, mask),
+            el::Path::Candle(m) => m.forward(ids, mask),
         }
     }
 }

@@ -24,7 +24,7 @@
 //! QKV and one gate|up product, norms, RoPE and SiLU fused); any other dtype or device, or an
 //! explicit `--attention`, runs the candle graph below.
 
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{Device, Module, Tensor};
 use candle_nn::{embedding, linear_b, linear_no_bias, rms_norm, Embedding, Linear, RmsNorm, VarBuilder};
 
 use super::attention::{span_bias, Attend, Implementation, Span};
@@ -155,15 +155,10 @@ impl Layer {
 }
 
 pub struct Qwen3 {
-    model: Model,
+    model: el::Path<FastQwen3, CandleQwen3>,
     /// How attention runs (`encoder.attention` in the results).
     pub attention: &'static str,
     pub hidden_size: usize,
-}
-
-enum Model {
-    Fast(FastQwen3),
-    Candle(Box<CandleQwen3>),
 }
 
 impl Qwen3 {
@@ -171,16 +166,11 @@ impl Qwen3 {
         let c = config(config_json)?;
         // Saved as Qwen3Model (sentence-transformers) or as Qwen3ForCausalLM (`model.` prefix).
         let vb = if vb.contains_tensor("model.embed_tokens.weight") { vb.pp("model") } else { vb };
-        // An explicit --attention asks for the candle graph's.
-        let fast = matches!(vb.device(), Device::Cpu) && vb.dtype() == DType::F32 && attention == AttentionChoice::Auto;
-        let model = match fast.then(|| FastQwen3::load(&vb, &c)) {
-            Some(Ok(m)) => Model::Fast(m),
-            // Whatever the fast path cannot read, candle reads or explains.
-            _ => Model::Candle(Box::new(CandleQwen3::load(vb, &c, attention).map_err(super::encoder::weights_misfit)?)),
-        };
+        let model =
+            el::choose(&vb, attention, || FastQwen3::load(&vb, &c), || CandleQwen3::load(vb.clone(), &c, attention))?;
         let attention = match &model {
-            Model::Fast(_) => super::attention::FAST_PATH,
-            Model::Candle(m) => m.attention,
+            el::Path::Fast(_) => super::attention::FAST_PATH,
+            el::Path::Candle(m) => m.attention,
         };
         Ok(Qwen3 { model, attention, hidden_size: c.hidden_size })
     }
@@ -188,8 +178,8 @@ impl Qwen3 {
     /// Token states [batch, seq, hidden] after the final norm, for right-padded `ids`.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
         match &self.model {
-            Model::Fast(m) => m.forward(ids, mask),
-            Model::Candle(m) => m.forward(ids, mask),
+            el::Path::Fast(m) => m.forward(ids, mask),
+            el::Path::Candle(m) => m.forward(ids, mask),
         }
     }
 }
