@@ -134,6 +134,17 @@ fn packed_tokens_match_sentence_transformers() {
     }
 }
 
+/// `--attention eager` on the CPU in f32: the candle graph instead of the fast path (which
+/// `auto` runs there), still sentence-transformers' vectors.
+#[test]
+fn candle_graph_matches_sentence_transformers() {
+    for (model, architecture) in
+        [("xlm-roberta", "xlm-roberta"), ("modernbert", "modernbert"), ("qwen3-embedding", "qwen3")]
+    {
+        matches_sentence_transformers_with(model, architecture, AttentionChoice::Eager);
+    }
+}
+
 /// Queries get Qwen3-Embedding's instruction: from config_sentence_transformers.json when the
 /// folder has one, from the preset when the folder is only named like the family; either way
 /// the vectors are ST's `encode(..., prompt_name="query")`.
