@@ -4,7 +4,10 @@
 //! (PyTorch CPU, same threads) on the same texts, so benches/run_encode.sh can take the ratio.
 //!
 //! cargo bench --bench encode -- MODEL_DIR
-//! `EMBEVAL_ENCODE_TEXTS=N` times the first N texts of each list (a large model on few cores).
+//! `EMBEVAL_ENCODE_TEXTS=N` times the first N texts of each list (a large model on few cores);
+//! `EMBEVAL_ENCODE_JOIN=K` joins every K consecutive paragraphs (one article's, with a space)
+//! into one long text and `EMBEVAL_ENCODE_MAX_LENGTH=L` truncates at L tokens instead of the
+//! model's max_seq_length (long-context speed).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -21,12 +24,16 @@ fn main() {
     let mut files = Files::new("bench");
     files.add_dir("m", &PathBuf::from(&model)).unwrap();
     // Batches of 32 texts as sentence-transformers' default (the token budget never binds here).
-    let opts = NeuralOptions::default();
+    let env = |name: &str| std::env::var(name).ok().and_then(|n| n.parse::<usize>().ok());
+    let opts = NeuralOptions { max_length: env("EMBEVAL_ENCODE_MAX_LENGTH"), ..Default::default() };
     let enc = Encoder::load(&files, "m", &opts).unwrap();
     let threads = rayon::current_num_threads();
-    let limit = std::env::var("EMBEVAL_ENCODE_TEXTS").ok().and_then(|n| n.parse().ok()).unwrap_or(usize::MAX);
+    let limit = env("EMBEVAL_ENCODE_TEXTS").unwrap_or(usize::MAX);
+    let join = env("EMBEVAL_ENCODE_JOIN").unwrap_or(1).max(1);
+    let docs: Vec<String> =
+        ds.corpus.chunks(join).map(|c| c.iter().map(|d| d.text.as_str()).collect::<Vec<_>>().join(" ")).collect();
     for (what, texts) in [
-        ("docs", ds.corpus.iter().map(|d| d.text.as_str()).take(limit).collect::<Vec<_>>()),
+        ("docs", docs.iter().map(String::as_str).take(limit).collect::<Vec<_>>()),
         ("queries", ds.queries.iter().map(|q| q.text.as_str()).take(limit).collect::<Vec<_>>()),
     ] {
         enc.encode(&texts[..32.min(texts.len())], &opts, &Quiet).unwrap(); // warm-up

@@ -4,7 +4,9 @@ xquad-en paragraphs ((title + " " + text).strip()) and questions, batch size 32,
 os.cpu_count() (as embeval's rayon). Median of 3 after a warm-up. JSON lines on stdout.
 
 Usage: python3 benches/reference_encode.py MODEL_DIR [DATA_DIR]   (pip install sentence-transformers)
-EMBEVAL_ENCODE_TEXTS=N times the first N texts of each list, as benches/encode.rs does.
+EMBEVAL_ENCODE_TEXTS=N times the first N texts of each list, EMBEVAL_ENCODE_JOIN=K joins every K
+consecutive paragraphs with a space, EMBEVAL_ENCODE_MAX_LENGTH=L sets max_seq_length, as
+benches/encode.rs does.
 """
 import json
 import os
@@ -29,6 +31,10 @@ def jsonl(name):
 docs = [(d.get("title", "") + " " + d["text"]).strip() for d in jsonl("corpus.jsonl")]
 queries = [q["text"] for q in jsonl("queries.jsonl")]
 limit = int(os.environ.get("EMBEVAL_ENCODE_TEXTS", "0")) or None
+join = int(os.environ.get("EMBEVAL_ENCODE_JOIN", "1")) or 1
+docs = [" ".join(docs[i:i + join]) for i in range(0, len(docs), join)]
+if os.environ.get("EMBEVAL_ENCODE_MAX_LENGTH"):
+    model.max_seq_length = int(os.environ["EMBEVAL_ENCODE_MAX_LENGTH"])
 for what, texts in (("docs", docs[:limit]), ("queries", queries[:limit])):
     model.encode(texts[:32], batch_size=32)
     runs = []

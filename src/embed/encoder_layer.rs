@@ -645,10 +645,7 @@ fn attention(qkv: &[f32], ctx: &mut [f32], lens: &[usize], heads: Heads, bias: O
         rest = tail;
         start += len;
     }
-    let run = |(qkv, ctx, len): (&[f32], &mut [f32], usize)| {
-        let mut scores = vec![0f32; len * len];
-        attend(qkv, ctx, len, heads, bias, &mut scores)
-    };
+    let run = |(qkv, ctx, len): (&[f32], &mut [f32], usize)| attend(qkv, ctx, len, heads, bias);
     #[cfg(feature = "cli")]
     {
         use rayon::prelude::*;
@@ -658,56 +655,86 @@ fn attention(qkv: &[f32], ctx: &mut [f32], lens: &[usize], heads: Heads, bias: O
     jobs.into_iter().for_each(run);
 }
 
-/// Attention of one sequence of `len` tokens; `scores` holds `len × len` values.
-fn attend(qkv: &[f32], ctx: &mut [f32], len: usize, heads: Heads, bias: Option<&PositionBias>, scores: &mut [f32]) {
+/// Query rows per block of a causal or windowed span, whose rows each need only some keys.
+const ROW_BLOCK: usize = 64;
+
+/// The keys `k0..k1` that query rows `r0..r1` of a sequence of `len` tokens may see.
+fn keys(span: Span, (r0, r1): (usize, usize), len: usize) -> (usize, usize) {
+    match span {
+        Span::All => (0, len),
+        Span::Causal => (0, r1),
+        Span::Window(w) => (r0.saturating_sub(w), (r1 - 1 + w + 1).min(len)),
+    }
+}
+
+/// Attention of one sequence of `len` tokens. A full span is one `len × len` block of scores;
+/// causal and windowed spans go by blocks of [`ROW_BLOCK`] query rows against only the keys
+/// those rows may see (a window of 64 over 8,192 tokens computes 1/32 of the products).
+fn attend(qkv: &[f32], ctx: &mut [f32], len: usize, heads: Heads, bias: Option<&PositionBias>) {
     if len == 0 {
         return;
     }
     let Heads { d, span, .. } = heads;
     let h = heads.q * d;
     let scale = 1.0 / (d as f32).sqrt();
-    let row = heads.qkv() as isize;
-    assert!(qkv.len() == len * heads.qkv() && ctx.len() == len * h && scores.len() == len * len);
+    let row = heads.qkv();
+    assert!(qkv.len() == len * row && ctx.len() == len * h);
+    let block = if span == Span::All { len } else { ROW_BLOCK.min(len) };
+    let widest = (0..len).step_by(block).map(|r0| {
+        let (k0, k1) = keys(span, (r0, (r0 + block).min(len)), len);
+        k1 - k0
+    });
+    let mut scores = vec![0f32; block * widest.max().unwrap_or(0)];
     let arch = pulp::Arch::new();
     let group = heads.q / heads.kv;
     for head in 0..heads.q {
         let kv = head / group;
         let (q, k, v) = (head * d, h + kv * d, h + (heads.kv + kv) * d);
-        // SAFETY: Q, K and V of this head are len×d blocks at row stride `row` inside qkv;
-        // scores is len×len; the context block is len×d at row stride h inside ctx (asserted above).
-        unsafe {
-            // scores = Q·Kᵀ / √d
-            sgemm(
-                (len, len, d),
-                (scores.as_mut_ptr(), len as isize, 1),
-                (qkv.as_ptr().add(q), row, 1),
-                (qkv.as_ptr().add(k), 1, row),
-                false,
-                scale,
-                gemm::Parallelism::None,
-            );
-        }
-        arch.dispatch(Rows { x: scores, first: 0, kernel: &Softmax { len, head, bias, span } });
-        // SAFETY: as above.
-        unsafe {
-            sgemm(
-                (len, d, len),
-                (ctx.as_mut_ptr().add(head * d), h as isize, 1),
-                (scores.as_ptr(), len as isize, 1),
-                (qkv.as_ptr().add(v), row, 1),
-                false,
-                1.0,
-                gemm::Parallelism::None,
-            );
+        for r0 in (0..len).step_by(block) {
+            let r1 = (r0 + block).min(len);
+            let (k0, k1) = keys(span, (r0, r1), len);
+            let (m, n) = (r1 - r0, k1 - k0);
+            let scores = &mut scores[..m * n];
+            // SAFETY: rows r0..r1 of Q and k0..k1 of K and V (≤ len) of this head are d wide at
+            // row stride `row` inside qkv; scores is m×n; the context rows r0..r1 of this head are
+            // d wide at row stride h inside ctx (asserted above).
+            unsafe {
+                // scores = Q·Kᵀ / √d
+                sgemm(
+                    (m, n, d),
+                    (scores.as_mut_ptr(), n as isize, 1),
+                    (qkv.as_ptr().add(r0 * row + q), row as isize, 1),
+                    (qkv.as_ptr().add(k0 * row + k), 1, row as isize),
+                    false,
+                    scale,
+                    gemm::Parallelism::None,
+                );
+            }
+            let kernel = Softmax { len, keys: (k0, k1), head, bias, span };
+            arch.dispatch(Rows { x: scores, first: r0, kernel: &kernel });
+            // SAFETY: as above.
+            unsafe {
+                sgemm(
+                    (m, d, n),
+                    (ctx.as_mut_ptr().add(r0 * h + head * d), h as isize, 1),
+                    (scores.as_ptr(), n as isize, 1),
+                    (qkv.as_ptr().add(k0 * row + v), row as isize, 1),
+                    false,
+                    1.0,
+                    gemm::Parallelism::None,
+                );
+            }
         }
     }
 }
 
-/// Softmax of score rows of one head, after adding the position bias if any, over the keys of
-/// the row's span (causal: `0..=i`; a window of `w`: `i − w..=i + w`), the others weighted 0
-/// (torch's −∞ mask gives exactly that).
+/// Softmax of score rows of one head — row `i` holding keys `keys.0..keys.1` of a sequence of
+/// `len` tokens —, after adding the position bias if any, over the keys of the row's span
+/// (causal: `0..=i`; a window of `w`: `i − w..=i + w`), the others weighted 0 (torch's −∞ mask
+/// gives exactly that).
 struct Softmax<'a> {
     len: usize,
+    keys: (usize, usize),
     head: usize,
     bias: Option<&'a PositionBias>,
     span: Span,
@@ -715,21 +742,19 @@ struct Softmax<'a> {
 
 impl RowKernel for Softmax<'_> {
     fn width(&self) -> usize {
-        self.len
+        self.keys.1 - self.keys.0
     }
 
     #[inline(always)]
     fn row(&self, i: usize, x: &mut [f32]) {
+        let (k0, k1) = self.keys;
         if let Some(b) = self.bias {
-            for (s, b) in x.iter_mut().zip(b.row(self.head, i, self.len)) {
+            for (s, b) in x.iter_mut().zip(&b.row(self.head, i, self.len)[k0..k1]) {
                 *s += b;
             }
         }
-        let (from, to) = match self.span {
-            Span::All => (0, self.len),
-            Span::Causal => (0, i + 1),
-            Span::Window(w) => (i.saturating_sub(w), (i + w + 1).min(self.len)),
-        };
+        let (from, to) = keys(self.span, (i, i + 1), self.len);
+        let (from, to) = (from - k0, to - k0);
         x[..from].fill(0.0);
         x[to..].fill(0.0);
         softmax(&mut x[from..to]);
@@ -995,18 +1020,25 @@ mod tests {
     #[test]
     fn packed_attention_equals_padded_masked_attention() {
         let mut next = rng(2);
-        let lens = [9, 1, 5, 9, 2];
+        // Longer than a block of rows (64, 128 and past): causal and windowed spans go by blocks.
+        let lens = [9, 1, 5, 9, 2, 150, 64, 65];
         let tokens: usize = lens.iter().sum();
-        let max_len = 9;
+        let max_len = 150;
         // BERT's heads (with MPNet's bias and without), Qwen3's (grouped-query and causal) and
         // ModernBERT's local layers (a window of 2 on either side).
         let bert = Heads { q: 3, kv: 3, d: 8, span: Span::All };
         let bias = PositionBias { table: (0..bert.q * (2 * max_len - 1)).map(|_| next()).collect(), max_len };
         let qwen = Heads { q: 4, kv: 2, d: 6, span: Span::Causal };
         let local = Heads { span: Span::Window(2), ..bert };
-        for (heads, bias) in
-            [(bert, None), (bert, Some(&bias)), (qwen, None), (Heads { kv: 1, ..qwen }, None), (local, None)]
-        {
+        let wide = Heads { span: Span::Window(40), ..bert };
+        for (heads, bias) in [
+            (bert, None),
+            (bert, Some(&bias)),
+            (qwen, None),
+            (Heads { kv: 1, ..qwen }, None),
+            (local, None),
+            (wide, None),
+        ] {
             let qkv: Vec<f32> = (0..tokens * heads.qkv()).map(|_| next()).collect();
             let mut ctx = vec![0f32; tokens * heads.q * heads.d];
             attention(&qkv, &mut ctx, &lens, heads, bias);
