@@ -388,14 +388,19 @@ pub fn forward_pre_norm(layers: &[PreNormLayer], heads: Heads, ropes: &[RopeTabl
     resize(&mut ctx, tokens * heads.q * heads.d);
     resize(&mut inter, tokens * first.gate_up.n_out);
     for l in layers {
-        normed.copy_from_slice(x);
-        if let Some(norm) = &l.attn_norm {
-            norm.apply(&mut normed);
-        }
+        // Without a norm (ModernBERT's layer 0) the product reads x itself.
+        let input = match &l.attn_norm {
+            Some(norm) => {
+                normed.copy_from_slice(x);
+                norm.apply(&mut normed);
+                &normed
+            }
+            None => &*x,
+        };
         if l.qkv_bias {
             fill_rows(&mut qkv, &l.qkv.b);
         }
-        linear(&mut qkv, &normed, &l.qkv, l.qkv_bias);
+        linear(&mut qkv, input, &l.qkv, l.qkv_bias);
         let heads = Heads { span: l.span, ..heads };
         par_rows(&mut qkv, &QkRope { heads, norms: l.qk_norms.as_ref(), rope: &ropes[l.rope], positions: &positions });
         attention(&qkv, &mut ctx, lens, heads, None);
