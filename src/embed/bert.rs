@@ -168,9 +168,9 @@ impl CandleBert {
 /// shared encoder layers.
 struct FastBert {
     first_position: usize,
-    word: Vec<f32>,
-    position: Vec<f32>,
-    token_type: Vec<f32>,
+    word: el::Values,
+    position: el::Values,
+    token_type: el::Values,
     norm: Norm,
     layers: Vec<Layer>,
     heads: usize,
@@ -200,9 +200,9 @@ impl FastBert {
             .collect::<candle_core::Result<_>>()?;
         Ok(FastBert {
             first_position,
-            word: el::read(&emb.pp("word_embeddings"), "weight", &[c.vocab_size, h])?,
-            position: el::read(&emb.pp("position_embeddings"), "weight", &[c.max_position_embeddings, h])?,
-            token_type: el::read(&emb.pp("token_type_embeddings"), "weight", &[c.type_vocab_size, h])?,
+            word: el::Values::read(&emb.pp("word_embeddings"), "weight", &[c.vocab_size, h])?,
+            position: el::Values::read(&emb.pp("position_embeddings"), "weight", &[c.max_position_embeddings, h])?,
+            token_type: el::Values::read(&emb.pp("token_type_embeddings"), "weight", &[c.type_vocab_size, h])?,
             norm: Norm::load(&emb.pp("LayerNorm"), h, c.layer_norm_eps)?,
             layers,
             heads: c.num_attention_heads,
@@ -214,7 +214,8 @@ impl FastBert {
         let h = self.hidden;
         let batch = el::Batch::new(ids, mask)?;
         let types = type_ids.flatten_all()?.to_vec1::<u32>()?;
-        if self.first_position + batch.seq_len > self.position.len() / h {
+        let (word, token_type, position) = (self.word.get(), self.token_type.get(), self.position.get());
+        if self.first_position + batch.seq_len > position.len() / h {
             candle_core::bail!("{} tokens exceed max_position_embeddings", batch.seq_len);
         }
         // torch's order: (word + token type) + position.
@@ -223,10 +224,10 @@ impl FastBert {
         for (r, &len) in batch.lens.iter().enumerate() {
             for t in 0..len {
                 let at = r * batch.seq_len + t;
-                let word = el::row(&self.word, batch.ids[at], h)?;
-                let tt = el::row(&self.token_type, types[at], h)?;
+                let word = el::row(&word, batch.ids[at], h)?;
+                let tt = el::row(&token_type, types[at], h)?;
                 let p = self.first_position + t;
-                let pos = &self.position[p * h..(p + 1) * h];
+                let pos = &position[p * h..(p + 1) * h];
                 for (((o, w), y), p) in rows.next().unwrap().iter_mut().zip(word).zip(tt).zip(pos) {
                     *o = w + y + p;
                 }

@@ -26,8 +26,7 @@ pub fn text_key(text: &str) -> TextKey {
 /// Vectors made on a GPU (`device` other than `cpu`) are kept apart from the CPU's: the same
 /// model gives slightly different numbers there.
 pub fn model_key(files: &Files, dir: &str, max_length: usize, dtype: super::Dtype, device: &str) -> Result<String> {
-    let mut h = blake3::Hasher::new();
-    hash_model_files(&mut h, files, dir)?;
+    let mut h = model_files_hasher(files, dir)?;
     h.update(format!("\0max_length={max_length}").as_bytes());
     if dtype != super::Dtype::F32 {
         // f32 keys stay as they were before --dtype existed, so old caches remain valid.
@@ -44,14 +43,49 @@ pub fn model_key(files: &Files, dir: &str, max_length: usize, dtype: super::Dtyp
 /// Hash of the model folder's files alone (names and bytes): which model made a set of
 /// vectors, whatever device, dtype or length it ran with (document shards record those apart).
 pub fn model_hash(files: &Files, dir: &str) -> Result<String> {
-    let mut h = blake3::Hasher::new();
-    hash_model_files(&mut h, files, dir)?;
-    Ok(h.finalize().to_hex()[..32].to_string())
+    Ok(model_files_hasher(files, dir)?.finalize().to_hex()[..32].to_string())
 }
 
-fn hash_model_files(h: &mut blake3::Hasher, files: &Files, dir: &str) -> Result<()> {
+/// Files on disk, each as (name, path, length, modification time): the identity under which
+/// their hash is remembered.
+#[cfg(not(target_arch = "wasm32"))]
+type OnDisk = Vec<(String, PathBuf, u64, std::time::SystemTime)>;
+
+/// The hasher after the model folder's files, remembered for the process when they all lie on
+/// disk: `encode` and `eval --doc-embeddings` need it twice (the shards' model hash and the
+/// cache key), and an 8B model's 16 GB take seconds to hash.
+fn model_files_hasher(files: &Files, dir: &str) -> Result<blake3::Hasher> {
     let prefix = format!("{}/", dir.trim_end_matches('/'));
-    for name in files.names().filter(|n| n.starts_with(&prefix)) {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        static HASHED: std::sync::Mutex<Vec<(OnDisk, blake3::Hasher)>> = std::sync::Mutex::new(Vec::new());
+        let on_disk: Option<OnDisk> = files
+            .names()
+            .filter(|n| n.starts_with(&prefix))
+            .map(|name| {
+                let path = files.local_path(name)?;
+                let meta = std::fs::metadata(path).ok()?;
+                Some((name.to_string(), path.to_path_buf(), meta.len(), meta.modified().ok()?))
+            })
+            .collect();
+        if let Some(on_disk) = on_disk {
+            if let Some((_, h)) = HASHED.lock().ok().and_then(|m| m.iter().find(|(k, _)| *k == on_disk).cloned()) {
+                return Ok(h);
+            }
+            let h = hash_model_files(files, &prefix)?;
+            if let Ok(mut m) = HASHED.lock() {
+                m.push((on_disk, h.clone()));
+            }
+            return Ok(h);
+        }
+    }
+    hash_model_files(files, &prefix)
+}
+
+/// Names and bytes of the files under `prefix`, in name order.
+fn hash_model_files(files: &Files, prefix: &str) -> Result<blake3::Hasher> {
+    let mut h = blake3::Hasher::new();
+    for name in files.names().filter(|n| n.starts_with(prefix)) {
         h.update(&name.as_bytes()[prefix.len()..]);
         h.update(&[0]);
         // Files on disk are hashed where they lie (a large model is not read into memory for
@@ -76,7 +110,7 @@ fn hash_model_files(h: &mut blake3::Hasher, files: &Files, dir: &str) -> Result<
         }
         h.update(&files.bytes(name)?);
     }
-    Ok(())
+    Ok(h)
 }
 
 pub struct Cache {
@@ -210,6 +244,25 @@ mod tests {
         assert_eq!(model_hash(&on_disk, "m").unwrap(), model_hash(&lent, "m").unwrap());
         lent.add_bytes("m/extra.json", "extra.json", b"{}".to_vec());
         assert_ne!(model_hash(&on_disk, "m").unwrap(), model_hash(&lent, "m").unwrap());
+    }
+
+    /// The hash remembered for a folder on disk is not served once one of its files changed.
+    #[test]
+    fn a_changed_model_file_is_hashed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let weights = dir.path().join("model.safetensors");
+        std::fs::write(dir.path().join("config.json"), b"{}").unwrap();
+        std::fs::write(&weights, [1u8; 4096]).unwrap();
+        let mut files = Files::new("t");
+        files.add_dir("m", dir.path()).unwrap();
+        let first = model_hash(&files, "m").unwrap();
+        assert_eq!(model_hash(&files, "m").unwrap(), first);
+        std::fs::write(&weights, [2u8; 4100]).unwrap();
+        let mut lent = Files::new("t");
+        lent.add_bytes("m/config.json", "config.json", b"{}".to_vec());
+        lent.add_bytes("m/model.safetensors", "model.safetensors", vec![2u8; 4100]);
+        assert_ne!(model_hash(&files, "m").unwrap(), first);
+        assert_eq!(model_hash(&files, "m").unwrap(), model_hash(&lent, "m").unwrap());
     }
 
     #[test]

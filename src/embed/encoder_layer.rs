@@ -52,7 +52,61 @@ pub fn choose<F, C>(
     })
 }
 
-/// A dense layer, `y = x·W + b`, with `W` stored `[in, out]` row-major (torch's transposed).
+/// The f32 values of one checkpoint tensor, left in the tensor candle read them into, each use
+/// borrowing them: embedding tables are used where they lie and the products' weights are
+/// transposed from there into their own layout, with no copy in between (a copy of each tensor
+/// first took a quarter of a 0.6B model's start-up).
+pub struct Values {
+    t: Tensor,
+    len: usize,
+}
+
+impl Values {
+    /// `t` as f32 values on the CPU, row-major (no copy when it already is, as the fast path's
+    /// tensors are).
+    pub fn new(t: Tensor) -> candle_core::Result<Values> {
+        let t =
+            t.to_dtype(candle_core::DType::F32)?.to_device(&candle_core::Device::Cpu)?.flatten_all()?.contiguous()?;
+        Ok(Values { len: t.elem_count(), t })
+    }
+
+    /// A tensor of `shape` under `vb`.
+    pub fn read(vb: &VarBuilder, name: &str, shape: &[usize]) -> candle_core::Result<Values> {
+        Values::new(vb.get(shape, name)?)
+    }
+
+    #[cfg(test)]
+    fn from_vec(v: Vec<f32>) -> candle_core::Result<Values> {
+        let len = v.len();
+        Values::new(Tensor::from_vec(v, len, &candle_core::Device::Cpu)?)
+    }
+
+    /// The values, borrowed from the tensor's storage for as long as the guard lives.
+    pub fn get(&self) -> Borrowed<'_> {
+        let (storage, layout) = self.t.storage_and_layout();
+        Borrowed { storage, start: layout.start_offset(), len: self.len }
+    }
+}
+
+pub struct Borrowed<'a> {
+    storage: candle_core::StorageRef<'a>,
+    start: usize,
+    len: usize,
+}
+
+impl std::ops::Deref for Borrowed<'_> {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        match &*self.storage {
+            candle_core::Storage::Cpu(candle_core::CpuStorage::F32(v)) => &v[self.start..self.start + self.len],
+            _ => unreachable!("Values::new keeps f32 values on the CPU"),
+        }
+    }
+}
+
+/// A dense layer, `y = x·W + b`, with `W` stored `[in, out]` row-major (torch's transposed):
+/// gemm would pack torch's layout again on every product (read through strides, a 0.6B model's
+/// products took up to 15 % longer in a micro-benchmark of their shapes).
 pub struct Linear {
     w: Vec<f32>,
     b: Vec<f32>,
@@ -61,17 +115,25 @@ pub struct Linear {
 }
 
 impl Linear {
-    /// Concatenates torch-layout (`[out, in]`) weights and biases along `out`: one product for
-    /// several projections of the same input (Q, K and V).
-    pub fn from_torch(parts: &[(Vec<f32>, Vec<f32>)], n_in: usize) -> Linear {
-        let n_out: usize = parts.iter().map(|(_, b)| b.len()).sum();
-        let mut w = vec![0f32; n_in * n_out];
-        let mut col = 0;
-        for (pw, pb) in parts {
-            transpose_into(&mut w, n_out, col, pw, n_in);
-            col += pb.len();
+    /// Concatenates torch-layout (`[out, in]`) weights and their biases along `out`, transposed:
+    /// one product for several projections of the same input (Q, K and V).
+    fn new(parts: Vec<(Values, Vec<f32>)>, n_in: usize) -> candle_core::Result<Linear> {
+        if let Some((w, b)) = parts.iter().find(|(w, b)| w.len != b.len() * n_in) {
+            candle_core::bail!("a weight of {} values is not [{}, {n_in}]", w.len, b.len());
         }
-        Linear { w, b: parts.iter().flat_map(|(_, b)| b.iter().copied()).collect(), n_in, n_out }
+        let n_out = parts.iter().map(|(_, b)| b.len()).sum();
+        let sources: Vec<_> = parts.iter().map(|(w, _)| w.get()).collect();
+        let w = transpose(&sources.iter().map(|s| &s[..]).collect::<Vec<_>>(), n_in, n_out);
+        drop(sources);
+        Ok(Linear { w, b: parts.into_iter().flat_map(|(_, b)| b).collect(), n_in, n_out })
+    }
+
+    /// [`Linear`] from torch-layout weights and biases given as values.
+    #[cfg(test)]
+    fn from_torch(parts: Vec<(Vec<f32>, Vec<f32>)>, n_in: usize) -> candle_core::Result<Linear> {
+        let parts =
+            parts.into_iter().map(|(w, b)| Ok((Values::from_vec(w)?, b))).collect::<candle_core::Result<_>>()?;
+        Linear::new(parts, n_in)
     }
 
     /// Reads `weight` `[n_out, n_in]` and `bias` `[n_out]` under each of `vbs`, concatenated.
@@ -90,29 +152,43 @@ impl Linear {
             .into_iter()
             .map(|(vb, n_out)| {
                 let b = if bias { read(vb, "bias", &[n_out])? } else { vec![0.0; n_out] };
-                Ok((read(vb, "weight", &[n_out, n_in])?, b))
+                Ok((Values::read(vb, "weight", &[n_out, n_in])?, b))
             })
             .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(Linear::from_torch(&parts, n_in))
+        Linear::new(parts, n_in)
     }
 }
 
-/// Writes the torch-layout `[rows, n_in]` matrix `src` transposed into columns `col..col + rows`
-/// of the `[n_in, n_out]` matrix `w`, in tiles so that reads and writes both stay in cache
-/// (element by element, loading a 0.6B model took 24 s instead of 12).
-fn transpose_into(w: &mut [f32], n_out: usize, col: usize, src: &[f32], n_in: usize) {
+/// The `[n_in, n_out]` matrix whose columns are the rows of the torch-layout `[rows, n_in]`
+/// matrices `parts`, one after another: in tiles so that reads and writes both stay in cache,
+/// on every core natively (with [`Values`], a Qwen3-0.6B-shaped model now starts in 6.5 s
+/// instead of 11.5: BENCHMARKS.md).
+fn transpose(parts: &[&[f32]], n_in: usize, n_out: usize) -> Vec<f32> {
     const TILE: usize = 64;
-    let rows = src.len() / n_in;
-    assert!(src.len() == rows * n_in && col + rows <= n_out && w.len() == n_in * n_out, "weight is [out, in]");
-    for o0 in (0..rows).step_by(TILE) {
-        for i0 in (0..n_in).step_by(TILE) {
-            for o in o0..(o0 + TILE).min(rows) {
-                for i in i0..(i0 + TILE).min(n_in) {
-                    w[i * n_out + col + o] = src[o * n_in + i];
+    let mut w = vec![0f32; n_in * n_out];
+    let run = |(block, w): (usize, &mut [f32])| {
+        let i0 = block * TILE;
+        let mut col = 0;
+        for src in parts {
+            let rows = src.len() / n_in;
+            for o0 in (0..rows).step_by(TILE) {
+                for (di, out) in w.chunks_exact_mut(n_out).enumerate() {
+                    for o in o0..(o0 + TILE).min(rows) {
+                        out[col + o] = src[o * n_in + i0 + di];
+                    }
                 }
             }
+            col += rows;
         }
+    };
+    #[cfg(feature = "cli")]
+    {
+        use rayon::prelude::*;
+        w.par_chunks_mut(TILE * n_out).enumerate().for_each(run);
     }
+    #[cfg(not(feature = "cli"))]
+    w.chunks_mut(TILE * n_out).enumerate().for_each(run);
+    w
 }
 
 /// LayerNorm weights (`weight`/`bias`, or the old `gamma`/`beta`).
@@ -1097,6 +1173,24 @@ mod tests {
         }
     }
 
+    /// Tiles cut at block and part boundaries (rows and columns not multiples of 64).
+    #[test]
+    fn transpose_writes_every_part_as_columns() {
+        let n_in = 130;
+        let parts: Vec<Vec<f32>> = [70, 3, 64].iter().map(|&r| (0..r * n_in).map(|v| v as f32).collect()).collect();
+        let n_out = 70 + 3 + 64;
+        let w = transpose(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>(), n_in, n_out);
+        let mut col = 0;
+        for p in &parts {
+            for o in 0..p.len() / n_in {
+                for i in 0..n_in {
+                    assert_eq!(w[i * n_out + col + o], p[o * n_in + i], "row {o} col {i}");
+                }
+            }
+            col += p.len() / n_in;
+        }
+    }
+
     #[test]
     fn fused_qkv_equals_separate_products() {
         let mut next = rng(3);
@@ -1105,7 +1199,7 @@ mod tests {
             .iter()
             .map(|&o| ((0..o * n_in).map(|_| next()).collect(), (0..o).map(|_| next()).collect()))
             .collect();
-        let lin = Linear::from_torch(&parts, n_in);
+        let lin = Linear::from_torch(parts.clone(), n_in).unwrap();
         let x: Vec<f32> = (0..2 * n_in).map(|_| next()).collect();
         let mut y = vec![0f32; 2 * 5];
         fill_rows(&mut y, &lin.b);

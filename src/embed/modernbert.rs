@@ -188,7 +188,7 @@ impl ModernBert {
 /// ModernBERT in plain f32 on the CPU: embeddings and their norm, the shared pre-norm layers
 /// (rotary tables 0 global, 1 local), the final norm.
 struct FastModernBert {
-    embed: Vec<f32>,
+    embed: el::Values,
     embed_norm: el::Norm,
     layers: Vec<PreNormLayer>,
     final_norm: el::Norm,
@@ -230,7 +230,7 @@ impl FastModernBert {
             })
             .collect::<candle_core::Result<_>>()?;
         Ok(FastModernBert {
-            embed: el::read(&vb.pp("embeddings.tok_embeddings"), "weight", &[c.vocab_size, h])?,
+            embed: el::Values::read(&vb.pp("embeddings.tok_embeddings"), "weight", &[c.vocab_size, h])?,
             embed_norm: norm(vb.pp("embeddings.norm"))?,
             layers,
             final_norm: norm(vb.pp("final_norm"))?,
@@ -244,7 +244,7 @@ impl FastModernBert {
     fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
         let h = self.hidden;
         let batch = el::Batch::new(ids, mask)?;
-        let mut x = el::embed(&self.embed, &batch, h)?;
+        let mut x = el::embed(&self.embed.get(), &batch, h)?;
         self.embed_norm.apply(&mut x);
         let ropes = [&self.global_freq, &self.local_freq].map(|f| el::RopeTables::new(f, batch.seq_len));
         el::forward_pre_norm(&self.layers, self.heads, &ropes, &mut x, &batch.lens);

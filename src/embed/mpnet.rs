@@ -180,8 +180,8 @@ impl CandleMPNet {
 
 /// MPNet in plain f32 on the shared encoder layers (see [`super::encoder_layer`]).
 struct FastMPNet {
-    word: Vec<f32>,
-    position: Vec<f32>,
+    word: el::Values,
+    position: el::Values,
     norm: Norm,
     layers: Vec<el::Layer>,
     /// `relative_attention_bias` `[buckets, heads]`.
@@ -214,8 +214,8 @@ impl FastMPNet {
             })
             .collect::<candle_core::Result<_>>()?;
         Ok(FastMPNet {
-            word: el::read(&emb.pp("word_embeddings"), "weight", &[c.vocab_size, h])?,
-            position: el::read(&emb.pp("position_embeddings"), "weight", &[c.max_position_embeddings, h])?,
+            word: el::Values::read(&emb.pp("word_embeddings"), "weight", &[c.vocab_size, h])?,
+            position: el::Values::read(&emb.pp("position_embeddings"), "weight", &[c.max_position_embeddings, h])?,
             norm: Norm::load(&emb.pp("LayerNorm"), h, eps)?,
             layers,
             relative: el::read(
@@ -235,15 +235,16 @@ impl FastMPNet {
         let batch = el::Batch::new(ids, mask)?;
         let s = batch.seq_len;
         // Positions pad+1, pad+2, … on real tokens (padding rows are not computed at all).
-        if self.pad as usize + s >= self.position.len() / h {
+        let (word, position) = (self.word.get(), self.position.get());
+        if self.pad as usize + s >= position.len() / h {
             candle_core::bail!("{s} tokens exceed max_position_embeddings");
         }
         let mut x = vec![0f32; batch.tokens() * h];
         let mut rows = x.chunks_exact_mut(h);
         for (r, &len) in batch.lens.iter().enumerate() {
             for t in 0..len {
-                let word = el::row(&self.word, batch.ids[r * s + t], h)?;
-                let pos = el::row(&self.position, self.pad + 1 + t as u32, h)?;
+                let word = el::row(&word, batch.ids[r * s + t], h)?;
+                let pos = el::row(&position, self.pad + 1 + t as u32, h)?;
                 for ((o, w), p) in rows.next().unwrap().iter_mut().zip(word).zip(pos) {
                     *o = w + p;
                 }

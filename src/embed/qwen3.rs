@@ -186,7 +186,7 @@ impl Qwen3 {
 
 /// Qwen3 in plain f32 on the CPU: embeddings, the shared decoder layers, the final RMSNorm.
 struct FastQwen3 {
-    embed: Vec<f32>,
+    embed: el::Values,
     layers: Vec<PreNormLayer>,
     norm: el::RmsNorm,
     inv_freq: Vec<f32>,
@@ -227,7 +227,7 @@ impl FastQwen3 {
             })
             .collect::<candle_core::Result<_>>()?;
         Ok(FastQwen3 {
-            embed: el::read(&vb.pp("embed_tokens"), "weight", &[c.vocab_size, h])?,
+            embed: el::Values::read(&vb.pp("embed_tokens"), "weight", &[c.vocab_size, h])?,
             layers,
             norm: el::RmsNorm::load(&vb.pp("norm"), h, c.rms_norm_eps)?,
             inv_freq: super::rope::inverse_frequencies(c.rope_theta, d),
@@ -239,7 +239,7 @@ impl FastQwen3 {
     fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
         let h = self.hidden;
         let batch = el::Batch::new(ids, mask)?;
-        let mut x = el::embed(&self.embed, &batch, h)?;
+        let mut x = el::embed(&self.embed.get(), &batch, h)?;
         let rope = el::RopeTables::new(&self.inv_freq, batch.seq_len);
         el::forward_pre_norm(&self.layers, self.heads, &[rope], &mut x, &batch.lens);
         self.norm.apply(&mut x);
