@@ -365,6 +365,12 @@ impl DataArgs {
                 format!("picks a BEIR folder's qrels/SPLIT.tsv; this dataset is {} (drop --split)", format.name()),
             ));
         }
+        if self.qrels.is_some() && format == Format::Qalog {
+            return Err(Error::usage(
+                "--qrels",
+                "a QA log's references are its judgments (those with relevance_score ≥ --min-relevance): drop --qrels",
+            ));
+        }
         if self.min_relevance.is_some() && format != Format::Qalog {
             return Err(Error::usage(
                 "--min-relevance",

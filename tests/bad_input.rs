@@ -96,6 +96,18 @@ fn id_that_is_an_object() {
     assert_bad(&o, &[&at(&d.join("queries.jsonl"), 2), "an id must be a string or an integer", "fix:"]);
 }
 
+/// An integer id too large for 64 bits (Python's json would keep its digits; serde's reads it
+/// as a float and rounds them) and a fractional one: each says to write the id as a string.
+#[test]
+fn id_that_is_a_huge_or_fractional_number() {
+    for (id, said) in [("123456789012345678901234", "as large as 1.23e23"), ("2.5", "not 2.5")] {
+        let bad = QUERIES.replace(r#""_id": "q2""#, &format!(r#""_id": {id}"#));
+        let (_t, d) = beir(&[("queries.jsonl", bad.as_bytes())]);
+        let o = eval_beir(&d, &[]);
+        assert_bad(&o, &[&at(&d.join("queries.jsonl"), 2), said, "write it as a JSON string", "fix:"]);
+    }
+}
+
 #[test]
 fn text_that_is_a_number() {
     let bad = CORPUS.replace(r#""text": "gamma delta""#, r#""text": 5"#);
@@ -333,6 +345,24 @@ fn qa_log_bad_reference() {
     std::fs::write(&corpus, "{\"doc_id\": \"d1\", \"text\": \"x\"}\n").unwrap();
     let o = embeval(&["eval", "--data", log.to_str().unwrap(), "--corpus", corpus.to_str().unwrap()]);
     assert_bad(&o, &[&at(&log, 2), "invalid type: string \"high\", expected f64", "fix:"]);
+}
+
+/// A QA log judges by its references: a TREC qrels file beside it would be ignored.
+#[test]
+fn qa_log_with_qrels() {
+    let t = tempfile::tempdir().unwrap();
+    let (log, corpus, qrels) = (t.path().join("log.jsonl"), t.path().join("docs.jsonl"), t.path().join("qrels.txt"));
+    std::fs::write(
+        &log,
+        r#"{"query_id": "q1", "query_text": "x", "references": [{"doc_id": "d1", "relevance_score": 0.9}]}"#,
+    )
+    .unwrap();
+    std::fs::write(&corpus, "{\"doc_id\": \"d1\", \"text\": \"x\"}\n").unwrap();
+    std::fs::write(&qrels, "q1 0 d1 1\n").unwrap();
+    let (log, corpus, qrels) = (log.to_str().unwrap(), corpus.to_str().unwrap(), qrels.to_str().unwrap());
+    let o = embeval(&["eval", "--data", log, "--corpus", corpus, "--qrels", qrels]);
+    assert_bad(&o, &["--qrels", "references are its judgments", "drop --qrels"]);
+    assert_eq!(embeval(&["eval", "--data", log, "--corpus", corpus]).code, Some(0));
 }
 
 #[test]

@@ -167,7 +167,8 @@ impl Files {
         use std::io::Read;
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| {
-            Error::input(&display, 0, format!("not a valid gzip file: {e}"), "decompress it or re-create it with gzip")
+            // What decompressed before the error is in `out`: the line it stopped in.
+            super::text::gzip_error(&display, out.iter().filter(|&&b| b == b'\n').count() + 1, &e)
         })?;
         Ok(Cow::Owned(out))
     }
@@ -293,6 +294,13 @@ mod tests {
         std::fs::write(dir.path().join("bad.jsonl"), bad).unwrap();
         std::fs::write(dir.path().join("empty.jsonl"), empty).unwrap();
         std::fs::write(dir.path().join("fake.jsonl.gz"), b"plain text").unwrap();
+        // A gzip file cut short halfway.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let text: String =
+            (0..20_000).map(|i| format!("{{\"_id\": \"d{i}\", \"text\": \"{}\"}}\n", i * 7919 % 10007)).collect();
+        std::io::Write::write_all(&mut gz, text.as_bytes()).unwrap();
+        let whole_gz = gz.finish().unwrap();
+        std::fs::write(dir.path().join("cut.jsonl.gz"), &whole_gz[..whole_gz.len() / 2]).unwrap();
         let files = Files::from_dir(dir.path()).unwrap();
         let error = |name: &str| files.for_each_line(name, |_, _| Ok(())).unwrap_err().to_string();
         let whole = |name: &str| files.read_text(name).unwrap_err().to_string();
@@ -300,6 +308,14 @@ mod tests {
         assert!(error("bad.jsonl").contains(":2: invalid UTF-8"), "{}", error("bad.jsonl"));
         assert_eq!(error("empty.jsonl"), whole("empty.jsonl"));
         assert!(error("fake.jsonl").contains("not a valid gzip file"), "{}", error("fake.jsonl"));
+        assert_eq!(error("fake.jsonl"), whole("fake.jsonl"));
+        let cut = error("cut.jsonl");
+        assert_eq!(cut, whole("cut.jsonl"));
+        let line: usize = cut.split(':').nth(1).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{cut}"));
+        // The streaming read (its own count of lines) and the whole read name the same line,
+        // past the start and before the end.
+        assert!(line > 1 && line <= text.lines().count(), "{cut}");
+        assert!(cut.contains("ends early"), "{cut}");
         assert!(error("nope.jsonl").contains("file not found"));
     }
 }

@@ -41,6 +41,16 @@ fn empty(file: &str) -> Error {
     Error::input(file, 0, "the file is empty", "check that the right file was given")
 }
 
+/// A gzip stream of `file` that stopped decompressing inside line `line` (1-based).
+pub fn gzip_error(file: &str, line: usize, e: &std::io::Error) -> Error {
+    let fix = if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        "the file ends early (cut short while copying or downloading?): copy or download it again"
+    } else {
+        "decompress it or re-create it with gzip"
+    };
+    Error::input(file, line, format!("not a valid gzip file: {e}"), fix)
+}
+
 /// [`decode`] and [`lines`] a line at a time: hands each non-blank line and its 1-based number
 /// to `f` as it is read, so a file is never in memory whole. The same errors: invalid UTF-8
 /// names its line, a file without a non-blank line is empty. `gz`: `r` is a gzip stream (its
@@ -57,12 +67,7 @@ pub fn each_line(
         buf.clear();
         let got = r.read_until(b'\n', &mut buf).map_err(|e| {
             if gz {
-                Error::input(
-                    file,
-                    n + 1,
-                    format!("not a valid gzip file: {e}"),
-                    "decompress it or re-create it with gzip",
-                )
+                gzip_error(file, n + 1, &e)
             } else {
                 Error::input(file, n + 1, format!("cannot read: {e}"), "check the file and its permissions")
             }
@@ -145,11 +150,20 @@ pub mod id {
             S(String),
             I(i64),
             U(u64),
+            F(f64),
         }
         match Id::deserialize(d) {
             Ok(Id::S(s)) => Ok(s),
             Ok(Id::I(i)) => Ok(i.to_string()),
             Ok(Id::U(u)) => Ok(u.to_string()),
+            // An integer past 64 bits reaches here as a float, its digits already rounded away
+            // (Python's json keeps them; ids cannot be read exactly from it).
+            Ok(Id::F(f)) if f.fract() == 0.0 => Err(de::Error::custom(format!(
+                "an id must be a string or an integer of at most 64 bits, not a number as large as {f:.2e}: write it as a JSON string (\"_id\": \"...\")"
+            ))),
+            Ok(Id::F(f)) => Err(de::Error::custom(format!(
+                "an id must be a string or an integer, not {f}: write it as a JSON string (\"_id\": \"{f}\")"
+            ))),
             Err(_) => Err(de::Error::custom("an id must be a string or an integer")),
         }
     }
