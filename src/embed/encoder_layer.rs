@@ -181,13 +181,7 @@ fn transpose(parts: &[&[f32]], n_in: usize, n_out: usize) -> Vec<f32> {
             col += rows;
         }
     };
-    #[cfg(feature = "cli")]
-    {
-        use rayon::prelude::*;
-        w.par_chunks_mut(TILE * n_out).enumerate().for_each(run);
-    }
-    #[cfg(not(feature = "cli"))]
-    w.chunks_mut(TILE * n_out).enumerate().for_each(run);
+    each_chunk(&mut w, TILE * n_out, run);
     w
 }
 
@@ -286,7 +280,7 @@ pub fn embed(table: &[f32], batch: &Batch, h: usize) -> candle_core::Result<Vec<
 
 /// A tensor of `shape` under `vb` as f32 values, row-major.
 pub fn read(vb: &VarBuilder, name: &str, shape: &[usize]) -> candle_core::Result<Vec<f32>> {
-    vb.get(shape, name)?.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()
+    Ok(Values::read(vb, name, shape)?.get().to_vec())
 }
 
 /// One post-LayerNorm encoder layer: `a = LN(x + Attn(x)·Wo)`, `LN(a + GELU(a·W1)·W2)`.
@@ -631,18 +625,22 @@ impl<K: RowKernel> pulp::WithSimd for Rows<'_, K> {
     }
 }
 
-/// Runs `kernel` over every row of `x`: in blocks of [`ROWS_PER_TASK`] rows on rayon natively,
-/// in one pass in wasm.
+/// Runs `kernel` over every row of `x`, in blocks of [`ROWS_PER_TASK`] rows ([`each_chunk`]).
 fn par_rows<K: RowKernel>(x: &mut [f32], kernel: &K) {
     let arch = pulp::Arch::new();
     let run = |(block, x): (usize, &mut [f32])| arch.dispatch(Rows { x, first: block * ROWS_PER_TASK, kernel });
+    each_chunk(x, kernel.width() * ROWS_PER_TASK, run);
+}
+
+/// `run((index, chunk))` for each `size`-long chunk of `x`: on rayon natively, in order in wasm.
+fn each_chunk(x: &mut [f32], size: usize, run: impl Fn((usize, &mut [f32])) + Send + Sync) {
     #[cfg(feature = "cli")]
     {
         use rayon::prelude::*;
-        x.par_chunks_mut(kernel.width() * ROWS_PER_TASK).enumerate().for_each(run);
+        x.par_chunks_mut(size).enumerate().for_each(run);
     }
     #[cfg(not(feature = "cli"))]
-    run((0, x));
+    x.chunks_mut(size).enumerate().for_each(run);
 }
 
 /// `dst (+)= x·W` for all rows of `x`, threaded natively.
@@ -744,7 +742,7 @@ fn keys(span: Span, (r0, r1): (usize, usize), len: usize) -> (usize, usize) {
     match span {
         Span::All => (0, len),
         Span::Causal => (0, r1),
-        Span::Window(w) => (r0.saturating_sub(w), (r1 - 1 + w + 1).min(len)),
+        Span::Window(w) => (r0.saturating_sub(w), (r1 + w).min(len)),
     }
 }
 
