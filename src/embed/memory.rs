@@ -3,6 +3,8 @@
 //! - Linux: the resident-set high-water mark (`VmHWM` in `/proc/self/status`), reset when the
 //!   model starts loading (`echo 5 > /proc/self/clear_refs`), so each model gets its own peak.
 //!   Where the reset is refused the value is the process's peak so far, and says so.
+//! - macOS: the process's resident-set high-water mark (`getrusage`'s `ru_maxrss`, in bytes
+//!   there), which cannot be reset: the peak of the process so far.
 //! - wasm32: the size of the module's linear memory, which only grows: the peak of the page's
 //!   worker so far (weights, activations and the dataset together).
 //! - Elsewhere: not measured (`null` in results.json).
@@ -30,11 +32,15 @@ impl PeakMemory {
             let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
             PeakMemory { scope: if reset { "model" } else { "process" } }
         }
+        #[cfg(target_os = "macos")]
+        {
+            PeakMemory { scope: "process" }
+        }
         #[cfg(target_arch = "wasm32")]
         {
             PeakMemory { scope: "wasm-memory" }
         }
-        #[cfg(not(any(target_os = "linux", target_arch = "wasm32")))]
+        #[cfg(not(any(target_os = "linux", target_os = "macos", target_arch = "wasm32")))]
         {
             PeakMemory { scope: "none" }
         }
@@ -54,12 +60,20 @@ fn current_peak_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+#[cfg(target_os = "macos")]
+fn current_peak_bytes() -> Option<u64> {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; it is read only when the call succeeds.
+    let usage = unsafe { (libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) == 0).then(|| usage.assume_init())? };
+    u64::try_from(usage.ru_maxrss).ok()
+}
+
 #[cfg(target_arch = "wasm32")]
 fn current_peak_bytes() -> Option<u64> {
     Some(core::arch::wasm32::memory_size(0) as u64 * 65536)
 }
 
-#[cfg(not(any(target_os = "linux", target_arch = "wasm32")))]
+#[cfg(not(any(target_os = "linux", target_os = "macos", target_arch = "wasm32")))]
 fn current_peak_bytes() -> Option<u64> {
     None
 }
