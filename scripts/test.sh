@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# All tests: unit, integration and parity tests natively (GPU tests on Mesa lavapipe), the Metal
-# build type-checked for Apple silicon, then the wasm build, wasm-bindgen tests (node and headless
-# Chromium) and the page's end-to-end test.
+# All tests: unit, integration and parity tests natively (GPU tests on Mesa lavapipe), the CUDA
+# and Metal builds type-checked (scripts/check-builds.sh), then the wasm build, wasm-bindgen tests
+# (node and headless Chromium) and the page's end-to-end test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -9,6 +9,6 @@ export EMBEVAL_CACHE=${EMBEVAL_CACHE:-$HOME/.cache/embeval}
 export CARGO_TARGET_DIR=$EMBEVAL_CACHE/target
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 cargo test --release
-scripts/check-macos.sh
+scripts/check-builds.sh
 export EMBEVAL_BIN=$CARGO_TARGET_DIR/release/embeval
 scripts/test-web.sh
