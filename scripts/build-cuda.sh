@@ -36,10 +36,9 @@ if [ ! -e "$root/lib/libcuda.so" ]; then
     # The linker wants unversioned names; the driver is a stub with the soname of the real one.
     (cd "$root/lib" && for l in cublas cublasLt cudart nvrtc; do ln -sf lib$l.so.13 lib$l.so; done \
         && ln -sf libcurand.so.10 libcurand.so)
-    cudarc=$(cargo metadata --format-version 1 --features cuda | python3 -c \
-        'import json, sys; print(next(p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"] == "cudarc"))')
+    cudarc=$(scripts/crate-dir.sh cudarc cuda)
     mkdir -p "$root/lib/stubs"
-    grep -o "fn cu[A-Za-z0-9_]*" "$(dirname "$cudarc")/src/driver/sys/mod.rs" | sort -u \
+    grep -o "fn cu[A-Za-z0-9_]*" "$cudarc/src/driver/sys/mod.rs" | sort -u \
         | sed 's/fn \(.*\)/int \1(void) { return 999; }/' > "$root/lib/stubs/cuda_stub.c"
     cc -shared -fPIC -o "$root/lib/stubs/libcuda.so" -Wl,-soname,libcuda.so.1 "$root/lib/stubs/cuda_stub.c"
     ln -sf stubs/libcuda.so "$root/lib/libcuda.so"

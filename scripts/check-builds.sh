@@ -47,9 +47,7 @@ ln -sf ../../empty-output "$stand_ins/cuda/bin/nvcc"
 
 # candle-flash-attn's CUTLASS commit; cudaforge reuses a checkout whose HEAD is that commit.
 cutlass=$(sed -n 's/^const CUTLASS_COMMIT: &str = "\([0-9a-f]*\)";/\1/p' \
-    "$(cargo metadata --format-version 1 --features flash-attn | python3 -c \
-        'import json, sys; print(next(p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"] == "candle-flash-attn"))' \
-        | xargs dirname)/build.rs")
+    "$(scripts/crate-dir.sh candle-flash-attn flash-attn)/build.rs")
 checkout=$stand_ins/cudaforge/git/checkouts/cutlass-${cutlass:0:16}
 if [ ! -d "$checkout/include" ]; then
     git init -q "$checkout" && echo "$cutlass" > "$checkout/.git/HEAD" && mkdir "$checkout/include"

@@ -62,9 +62,11 @@ fn current_peak_bytes() -> Option<u64> {
 
 #[cfg(target_os = "macos")]
 fn current_peak_bytes() -> Option<u64> {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the struct it is given; it is read only when the call succeeds.
-    let usage = unsafe { (libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) == 0).then(|| usage.assume_init())? };
+    // SAFETY: rusage is plain integers, valid when all zero; getrusage only writes into it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return None;
+    }
     u64::try_from(usage.ru_maxrss).ok()
 }
 
