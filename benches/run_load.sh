@@ -5,7 +5,8 @@
 # sentence-transformers and encodes the same text. Each command runs ROUNDS times, interleaved;
 # prints one JSON line per command with the median and every run.
 #   pip install sentence-transformers ; cargo build --release
-# Usage: benches/run_load.sh MODEL_DIR...   (ROUNDS=5; EMBEVAL_BIN=target/release/embeval)
+# Usage: benches/run_load.sh MODEL_DIR...   (ROUNDS=5; EMBEVAL_BIN=target/release/embeval;
+#   EMBEVAL_BEFORE=another embeval binary, e.g. the previous commit's, run in the same rounds)
 # A fresh --cache folder per run: the model's files are hashed (the cache key and the shard
 # manifest) as on a first run, and nothing is read back.
 set -euo pipefail
@@ -40,9 +41,13 @@ for model in "$@"; do
             run "embeval-$attention" "$bin" encode --data "$tmp/data" --model "$model" --shard 0/1 \
                 --out "$tmp/out" --cache "$tmp/cache" --attention "$attention"
         done
+        if [[ -n ${EMBEVAL_BEFORE:-} ]]; then
+            run embeval-before "$EMBEVAL_BEFORE" encode --data "$tmp/data" --model "$model" --shard 0/1 \
+                --out "$tmp/out" --cache "$tmp/cache"
+        fi
         run sentence-transformers python3 "$tmp/st.py" "$model"
     done
-    for name in embeval-auto embeval-eager sentence-transformers; do
+    for name in embeval-auto embeval-eager ${EMBEVAL_BEFORE:+embeval-before} sentence-transformers; do
         python3 - "$tmp/$name" "$name" "$model" <<'EOF'
 import json, statistics, sys
 runs = [tuple(map(float, l.split())) for l in open(sys.argv[1])]

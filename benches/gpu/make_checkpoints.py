@@ -14,6 +14,10 @@ sizes can be downloaded on the machines this project runs on):
   modernbert-base/  ModernBERT-base's config (hidden 768, 22 layers, 12 heads, GeGLU MLP 1152,
                 vocab 50368, global attention every 3rd layer, local window 128, RoPE θ 160000 /
                 10000), mean pooling (as ruri-v3), Normalize: CPU benchmark, made only when named.
+  qwen3-1layer/ 1024-dim vectors from a model cheap enough to encode 100,000 texts on a CPU (one
+                Qwen3 layer, 8 query / 4 key-value heads of 128, MLP 256, the tiny tokenizer's
+                1,000-token vocabulary): for the memory of streaming shard files of real-sized
+                vectors (BENCHMARKS.md), made only when named.
 
 The tokenizers are the tiny ones of tests/fixtures/tiny_models (a byte-level BPE for Qwen3 and a
 Unigram for XLM-R, trained on this project's texts): token counts differ from the real models',
@@ -74,6 +78,14 @@ SHAPES = {
                     global_attn_every_n_layers=3, local_attention=128, global_rope_theta=160000.0,
                     local_rope_theta=10000.0, norm_eps=1e-5, pad_token_id=0),
         pooling="mean",
+    ),
+    "qwen3-1layer": dict(
+        source="qwen3-embedding",
+        config=dict(model_type="qwen3", hidden_size=1024, num_hidden_layers=1, num_attention_heads=8,
+                    num_key_value_heads=4, head_dim=128, intermediate_size=256, vocab_size=1000,
+                    max_position_embeddings=32768, rope_theta=1000000.0, rms_norm_eps=1e-6,
+                    tie_word_embeddings=True, hidden_act="silu"),
+        pooling="lasttoken",
     ),
 }
 GPU_BENCHMARK = ["qwen3-0.6b", "xlmr-large"]

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::mapped::{self, MappedFile};
 use crate::data::Files;
 use crate::error::{Error, Result};
 
@@ -88,18 +89,14 @@ fn hash_model_files(files: &Files, prefix: &str) -> Result<blake3::Hasher> {
     for name in files.names().filter(|n| n.starts_with(prefix)) {
         h.update(&name.as_bytes()[prefix.len()..]);
         h.update(&[0]);
-        // Files on disk are hashed where they lie (a large model is not read into memory for
-        // this) — memory-mapped, on every core, in the CLI: an 8B model's 16 GB every run —;
-        // bytes handed over are lent.
+        // Files on disk are hashed where they lie, a block at a time (a large model is not held
+        // in memory for this, nor its pages kept resident beside the model already loaded), on
+        // every core in the CLI: an 8B model's 16 GB every run.
         #[cfg(not(target_arch = "wasm32"))]
         if let Some(path) =
             files.local_path(name).filter(|p| !name.ends_with(".gz") && p.extension().is_none_or(|e| e != "gz"))
         {
-            #[cfg(feature = "cli")]
-            let read = h.update_mmap_rayon(path).map(drop);
-            #[cfg(not(feature = "cli"))]
-            let read = std::fs::File::open(path).and_then(|f| h.update_reader(f).map(drop));
-            read.map_err(|e| {
+            hash_file(&mut h, path).map_err(|e| {
                 Error::missing(
                     path.display().to_string(),
                     format!("cannot read: {e}"),
@@ -111,6 +108,18 @@ fn hash_model_files(files: &Files, prefix: &str) -> Result<blake3::Hasher> {
         h.update(&files.bytes(name)?);
     }
     Ok(h)
+}
+
+/// Adds the bytes of the file at `path` to `h`, read through a map a block at a time (each
+/// block's pages handed back once hashed), on every core in the CLI.
+fn hash_file(h: &mut blake3::Hasher, path: &Path) -> std::io::Result<()> {
+    let file = MappedFile::open(path)?;
+    file.read_blocks(0..file.bytes().len(), mapped::BLOCK, |_, block| {
+        #[cfg(feature = "cli")]
+        h.update_rayon(block);
+        #[cfg(not(feature = "cli"))]
+        h.update(block);
+    })
 }
 
 pub struct Cache {

@@ -25,6 +25,8 @@ pub mod graph_layer;
 pub mod hf_config;
 #[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
 pub mod hub;
+#[cfg(all(any(feature = "models", feature = "cli"), not(target_arch = "wasm32")))]
+pub mod mapped;
 #[cfg(feature = "models")]
 pub mod memory;
 #[cfg(feature = "models")]

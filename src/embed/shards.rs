@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::encoder::Encoder;
+use super::mapped::{self, MappedFile};
 use super::pooling::Pooling;
 use super::precomputed::Matrix;
 use super::EncodeStats;
@@ -388,28 +389,23 @@ pub struct ShardSet {
     shards: Vec<ShardFile>,
 }
 
-/// A shard file mapped into memory (pages are read as they are touched, and the kernel can
-/// drop them again), with its safetensors header parsed.
+/// A shard file mapped into memory, with its safetensors header parsed.
 struct Mapped {
-    map: memmap2::Mmap,
+    file: MappedFile,
 }
 
 impl Mapped {
     fn open(path: &Path) -> Result<Mapped> {
-        let file = std::fs::File::open(path).map_err(|e| {
+        let file = MappedFile::open(path).map_err(|e| {
             Error::missing(path.display().to_string(), format!("cannot open: {e}"), "check the path and permissions")
         })?;
-        // SAFETY: the file is only read; a shard rewritten while it is mapped is the one hazard
-        // (shards are renamed into place, never rewritten, so a new one is a new file).
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| {
-            Error::missing(path.display().to_string(), format!("cannot map: {e}"), "check the path and permissions")
-        })?;
-        Ok(Mapped { map })
+        Ok(Mapped { file })
     }
 
     fn tensors(&self) -> std::result::Result<(Option<String>, safetensors::SafeTensors<'_>), String> {
-        let (_, meta) = safetensors::SafeTensors::read_metadata(&self.map).map_err(|e| format!("{e:?}"))?;
-        let st = safetensors::SafeTensors::deserialize(&self.map).map_err(|e| format!("{e:?}"))?;
+        let bytes = self.file.bytes();
+        let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| format!("{e:?}"))?;
+        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| format!("{e:?}"))?;
         Ok((meta.metadata().as_ref().and_then(|m| m.get(META_KEY).cloned()), st))
     }
 }
@@ -660,15 +656,29 @@ impl ShardFile {
                 "the file changed or was damaged after it was checked; re-make it with `embeval encode` for this shard",
             )
         };
-        let (_, st) = m.tensors().map_err(|e| corrupt(format!("not a complete shard file ({e})")))?;
-        let data = st.tensor("docs").map_err(|e| corrupt(format!("no tensor 'docs' ({e:?})")))?.data();
-        if blake3::hash(data).to_hex()[..32] != self.manifest.checksum {
+        let docs = {
+            let (_, st) = m.tensors().map_err(|e| corrupt(format!("not a complete shard file ({e})")))?;
+            let data = st.tensor("docs").map_err(|e| corrupt(format!("no tensor 'docs' ({e:?})")))?.data();
+            let start = data.as_ptr() as usize - m.file.bytes().as_ptr() as usize;
+            start..start + data.len()
+        };
+        // Read a block of whole rows at a time, each block's pages handed back once its rows are
+        // copied: the shard's vectors are resident once (in `out`), not twice.
+        let row = 4 * self.manifest.dim;
+        let mut hash = blake3::Hasher::new();
+        let kept = out.len();
+        out.reserve(docs.len() / row * dim);
+        m.file
+            .read_blocks(docs, (mapped::BLOCK / row).max(1) * row, |_, piece| {
+                hash.update(piece);
+                for r in piece.chunks_exact(row) {
+                    out.extend(r[..4 * dim].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+                }
+            })
+            .map_err(|e| corrupt(format!("cannot read: {e}")))?;
+        if hash.finalize().to_hex()[..32] != self.manifest.checksum {
+            out.truncate(kept);
             return Err(corrupt("the vectors do not match the checksum in its manifest: the file is damaged".into()));
-        }
-        let full = self.manifest.dim;
-        out.reserve(data.len() / 4 / full * dim);
-        for row in data.chunks_exact(4 * full) {
-            out.extend(row[..4 * dim].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
         }
         Ok(())
     }

@@ -7,8 +7,9 @@
 //! 3. natively, `pytorch_model.bin`, then `pytorch_model.bin.index.json` + its files
 //!    (transformers 4.x with `safe_serialization=False`).
 //!
-//! Files on disk are memory-mapped (safetensors) and bytes handed over (the browser) are read
-//! where they lie: each tensor is copied once, into the model. Every listed file must be present
+//! Files on disk are memory-mapped (safetensors), their pages handed back as each tensor is
+//! copied out, and bytes handed over (the browser) are read where they lie: each tensor is
+//! copied once, into the model. Every listed file must be present
 //! before anything loads, and an error names the file.
 
 use std::collections::HashMap;
@@ -19,6 +20,8 @@ use candle_nn::var_builder::SimpleBackend;
 use candle_nn::VarBuilder;
 
 use super::encoder::join;
+#[cfg(not(target_arch = "wasm32"))]
+use super::mapped::MappedFile;
 use crate::data::Files;
 use crate::error::{Error, Result};
 
@@ -95,27 +98,24 @@ pub(crate) fn index_files(text: &str) -> std::result::Result<Vec<String>, (usize
 
 /// One or more safetensors files (`names` in `files`) as one set of tensors.
 fn safetensors<'a>(files: &'a Files, names: &[String], dtype: DType, device: &Device) -> Result<VarBuilder<'a>> {
-    let bad = |name: &str, e: candle_core::Error| {
-        Error::input(files.display(name), 0, format!("cannot read as safetensors: {e}"), "re-download the model")
-    };
-    #[cfg(not(target_arch = "wasm32"))]
-    if let Some(paths) = names.iter().map(|n| files.local_path(n)).collect::<Option<Vec<_>>>() {
-        // SAFETY: the maps are read while the model loads and dropped after; as with every
-        // memory-mapped reader, a file changed meanwhile by another process gives wrong bytes.
-        return unsafe { VarBuilder::from_mmaped_safetensors(&paths, dtype, device) }.map_err(|e| {
-            // The error does not say which file: the first that does not read alone is it.
-            let culprit = names
-                .iter()
-                .zip(&paths)
-                .find(|(_, p)| unsafe { candle_core::safetensors::MmapedSafetensors::new(p) }.is_err());
-            bad(culprit.map_or(&names[0], |(n, _)| n), e)
-        });
-    }
     let mut set = Shards { routing: HashMap::new(), shards: Vec::with_capacity(names.len()) };
     for name in names {
-        let shard = match files.bytes(name)? {
-            std::borrow::Cow::Borrowed(bytes) => Shard::Lent(SliceSafetensors::new(bytes).map_err(|e| bad(name, e))?),
-            std::borrow::Cow::Owned(bytes) => Shard::Owned(BufferedSafetensors::new(bytes).map_err(|e| bad(name, e))?),
+        let bad = |e: candle_core::Error| {
+            Error::input(files.display(name), 0, format!("cannot read as safetensors: {e}"), "re-download the model")
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        let shard = match files.local_path(name) {
+            Some(path) => Some(Shard::Mapped(Mapped::open(path).map_err(bad)?)),
+            None => None,
+        };
+        #[cfg(target_arch = "wasm32")]
+        let shard = None;
+        let shard = match shard {
+            Some(shard) => shard,
+            None => match files.bytes(name)? {
+                std::borrow::Cow::Borrowed(bytes) => Shard::Lent(SliceSafetensors::new(bytes).map_err(bad)?),
+                std::borrow::Cow::Owned(bytes) => Shard::Owned(BufferedSafetensors::new(bytes).map_err(bad)?),
+            },
         };
         for tensor in shard.names() {
             set.routing.insert(tensor, set.shards.len());
@@ -125,10 +125,12 @@ fn safetensors<'a>(files: &'a Files, names: &[String], dtype: DType, device: &De
     Ok(VarBuilder::from_backend(Box::new(set), dtype, device.clone()))
 }
 
-/// Safetensors files handed over as bytes, read where they lie.
+/// A safetensors file: bytes handed over (read where they lie), or a file on disk, mapped.
 enum Shard<'a> {
     Lent(SliceSafetensors<'a>),
     Owned(BufferedSafetensors),
+    #[cfg(not(target_arch = "wasm32"))]
+    Mapped(Mapped),
 }
 
 impl Shard<'_> {
@@ -136,6 +138,8 @@ impl Shard<'_> {
         let tensors = match self {
             Shard::Lent(s) => s.tensors(),
             Shard::Owned(s) => s.tensors(),
+            #[cfg(not(target_arch = "wasm32"))]
+            Shard::Mapped(m) => return m.meta.offset_keys(),
         };
         tensors.into_iter().map(|(name, _)| name).collect()
     }
@@ -144,7 +148,67 @@ impl Shard<'_> {
         match self {
             Shard::Lent(s) => s.load(name, device),
             Shard::Owned(s) => s.load(name, device),
+            #[cfg(not(target_arch = "wasm32"))]
+            Shard::Mapped(m) => m.load(name, device),
         }
+    }
+}
+
+/// A safetensors file on disk, memory-mapped, each tensor's pages handed back once it is copied
+/// out ([`MappedFile`]): the peak is the model plus one block, as sentence-transformers holds,
+/// not the model plus the file.
+#[cfg(not(target_arch = "wasm32"))]
+struct Mapped {
+    file: MappedFile,
+    /// Where the tensors' bytes begin: past the 8-byte length and the JSON header.
+    data: usize,
+    meta: safetensors::tensor::Metadata,
+    /// The bytes of a large tensor copied out in one piece, at most.
+    block: usize,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Mapped {
+    fn open(path: &std::path::Path) -> candle_core::Result<Mapped> {
+        let file = MappedFile::open(path)?;
+        // Checks the header and that every tensor's bytes lie within the file.
+        let (header, meta) = safetensors::SafeTensors::read_metadata(file.bytes())?;
+        Ok(Mapped { file, data: 8 + header, meta, block: super::mapped::BLOCK })
+    }
+
+    fn load(&self, name: &str, device: &Device) -> candle_core::Result<Tensor> {
+        use candle_core::safetensors::Load;
+        use safetensors::Dtype;
+        let info = self.meta.info(name).ok_or_else(|| candle_core::Error::CannotFindTensor { path: name.into() })?;
+        let (start, end) = (self.data + info.data_offsets.0, self.data + info.data_offsets.1);
+        let shape = info.shape.as_slice();
+        // The tensor owns a copy once it is made (candle's CPU storage, or device memory). A large
+        // one on the CPU is copied a block at a time: a vocabulary's embedding table (1 GB in
+        // XLM-R large) would otherwise be resident twice at once.
+        let tensor = match (info.dtype, device.is_cpu() && end - start > self.block) {
+            (Dtype::F32, true) => Tensor::from_vec(self.copy_out::<f32>(start..end)?, shape, device)?,
+            (Dtype::F16, true) => Tensor::from_vec(self.copy_out::<half::f16>(start..end)?, shape, device)?,
+            (Dtype::BF16, true) => Tensor::from_vec(self.copy_out::<half::bf16>(start..end)?, shape, device)?,
+            _ => {
+                let bytes = &self.file.bytes()[start..end];
+                let tensor = safetensors::tensor::TensorView::new(info.dtype, shape.to_vec(), bytes)?.load(device)?;
+                self.file.hand_back(start..end)?;
+                tensor
+            }
+        };
+        Ok(tensor)
+    }
+
+    /// The values in bytes `range` of the file, copied out a block at a time.
+    fn copy_out<T: bytemuck::Pod>(&self, range: std::ops::Range<usize>) -> candle_core::Result<Vec<T>> {
+        let size = std::mem::size_of::<T>();
+        if range.len() % size != 0 {
+            candle_core::bail!("{} bytes are not whole values of {size} bytes", range.len());
+        }
+        let mut values = vec![T::zeroed(); range.len() / size];
+        let out: &mut [u8] = bytemuck::cast_slice_mut(&mut values);
+        self.file.read_blocks(range, self.block, |at, piece| out[at..at + piece.len()].copy_from_slice(piece))?;
+        Ok(values)
     }
 }
 
@@ -216,6 +280,77 @@ fn pytorch(files: &Files, names: &[String], _dtype: DType, _device: &Device) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A safetensors file of `tensors` in a new temporary folder.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn saved(tensors: Vec<(&str, Tensor)>) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SAFETENSORS);
+        let tensors: HashMap<String, Tensor> = tensors.into_iter().map(|(n, t)| (n.to_string(), t)).collect();
+        candle_core::safetensors::save(&tensors, &path).unwrap();
+        (dir, path)
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn a_mapped_file_gives_every_tensor_as_candle_reads_it() -> candle_core::Result<()> {
+        let cpu = &Device::Cpu;
+        // 13 × 771 f32 values are 9.8 blocks of 4 KiB: copied out block by block, the last one short.
+        let big = Tensor::arange(0u32, 13 * 771, cpu)?.to_dtype(DType::F32)?.affine(0.37, -5.0)?.reshape((13, 771))?;
+        let (_dir, path) = saved(vec![
+            ("big", big.clone()),
+            ("half", big.to_dtype(DType::F16)?),
+            ("brain", big.to_dtype(DType::BF16)?),
+            ("ids", Tensor::arange(-3i64, 5, cpu)?),
+            ("small", Tensor::new(&[1.5f32, -2.0, 3.25], cpu)?),
+        ]);
+        let mut mapped = Mapped::open(&path)?;
+        mapped.block = 4096;
+        let reference = candle_core::safetensors::load(&path, cpu)?;
+        assert_eq!(reference.len(), 5);
+        for (name, want) in reference {
+            let got = mapped.load(&name, cpu)?;
+            assert_eq!((got.dtype(), got.dims()), (want.dtype(), want.dims()), "{name}");
+            let values = |t: &Tensor| t.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>();
+            assert_eq!(values(&got)?, values(&want)?, "{name}");
+        }
+        assert!(matches!(mapped.load("nope", cpu), Err(candle_core::Error::CannotFindTensor { .. })));
+        Ok(())
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_mapped_tensor_leaves_no_pages_resident_once_copied() -> candle_core::Result<()> {
+        // 16 MiB of f32, copied out in 1 MiB blocks; and an 8 KiB tensor in one piece.
+        let cpu = &Device::Cpu;
+        let (_dir, path) = saved(vec![
+            ("big", Tensor::ones(4 << 20, DType::F32, cpu)?),
+            ("small", Tensor::ones(2048, DType::F32, cpu)?),
+        ]);
+        let mut mapped = Mapped::open(&path)?;
+        mapped.block = 1 << 20;
+        let at = mapped.file.bytes().as_ptr();
+        for name in ["big", "small"] {
+            assert_eq!(
+                mapped.load(name, cpu)?.sum_all()?.to_scalar::<f32>()?,
+                mapped.meta.info(name).unwrap().shape[0] as f32
+            );
+            // A page or two around the header and at block edges may stay; not the tensor's 16 MiB.
+            assert!(
+                crate::embed::mapped::resident_kib(at) < 1024,
+                "{name}: {} KiB resident",
+                crate::embed::mapped::resident_kib(at)
+            );
+        }
+        // What the check reads: the pages of a map that is read and not handed back.
+        std::hint::black_box(mapped.file.bytes().iter().step_by(4096).map(|&b| b as usize).sum::<usize>());
+        assert!(
+            crate::embed::mapped::resident_kib(at) >= 16 << 10,
+            "{} KiB resident after reading every page",
+            crate::embed::mapped::resident_kib(at)
+        );
+        Ok(())
+    }
 
     #[test]
     fn an_index_lists_its_files_once_sorted() {

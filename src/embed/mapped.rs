@@ -1,0 +1,117 @@
+//! Large files read once, through a memory map that hands its pages back as it goes: model
+//! weights (copied into the model) and shard files (copied into the search's window).
+//!
+//! A mapping keeps every page it has touched in the process's resident memory until it is
+//! dropped, so a file read whole through one counts twice at the peak: its pages and the copy
+//! made of them (a 2.4 GB checkpoint made a 4.7 GB peak). Read a block at a time, each block's
+//! pages handed back once it is copied, the peak is the copy plus one block; the pages stay in
+//! the kernel's page cache for the next reader.
+
+use std::ops::Range;
+use std::path::Path;
+
+/// How much of a file is resident at once while it is read in blocks.
+pub const BLOCK: usize = 64 << 20;
+
+pub struct MappedFile {
+    map: memmap2::Mmap,
+}
+
+impl MappedFile {
+    pub fn open(path: &Path) -> std::io::Result<MappedFile> {
+        let file = std::fs::File::open(path)?;
+        // SAFETY: the file is only read. A file rewritten meanwhile by another process gives
+        // wrong bytes, as with every memory-mapped reader (model files are not rewritten;
+        // shards are renamed into place, so a new one is a new file).
+        let map = unsafe { memmap2::Mmap::map(&file) }?;
+        Ok(MappedFile { map })
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    /// Calls `f` with each piece of `range` of at most `block` bytes, in order, and its offset
+    /// in `range`; the piece's pages are handed back once `f` returns.
+    pub fn read_blocks(
+        &self,
+        range: Range<usize>,
+        block: usize,
+        mut f: impl FnMut(usize, &[u8]),
+    ) -> std::io::Result<()> {
+        for at in (range.start..range.end).step_by(block.max(1)) {
+            let end = range.end.min(at + block.max(1));
+            f(at - range.start, &self.map[at..end]);
+            self.hand_back(at..end)?;
+        }
+        Ok(())
+    }
+
+    /// Hands the pages of `range` back to the kernel: they leave this process's resident
+    /// memory, and a later read of them (a neighbouring tensor sharing a page) reads the file's
+    /// bytes again from the page cache.
+    pub fn hand_back(&self, range: Range<usize>) -> std::io::Result<()> {
+        // SAFETY: no slice of the map is held across this call; a shared read-only file
+        // mapping's pages, once handed back, read the file again on the next access.
+        #[cfg(unix)]
+        unsafe { self.map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, range.start, range.len()) }?;
+        #[cfg(not(unix))]
+        let _ = range;
+        Ok(())
+    }
+}
+
+/// The resident size (KiB) of the mapping that begins at `at`, from /proc/self/smaps.
+#[cfg(all(test, target_os = "linux"))]
+pub(crate) fn resident_kib(at: *const u8) -> usize {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    let start = format!("{:x}-", at as usize);
+    let mut lines = smaps.lines().skip_while(|l| !l.starts_with(&start));
+    assert!(lines.next().is_some(), "no mapping at {start}");
+    let rss = lines.find_map(|l| l.strip_prefix("Rss:")).unwrap();
+    rss.trim().trim_end_matches("kB").trim().parse().unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_cover_the_range_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bytes");
+        let bytes: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let file = MappedFile::open(&path).unwrap();
+        for (range, block) in [(0..10_000, 4096), (13..9_999, 1000), (5..6, 64), (7..7, 64)] {
+            let mut got = Vec::new();
+            let mut offsets = Vec::new();
+            file.read_blocks(range.clone(), block, |at, piece| {
+                assert!(piece.len() <= block);
+                offsets.push(at);
+                got.extend_from_slice(piece);
+            })
+            .unwrap();
+            assert_eq!(got, bytes[range.clone()], "{range:?} in {block}");
+            assert_eq!(offsets, (0..range.len()).step_by(block).collect::<Vec<_>>());
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn pages_read_in_blocks_do_not_stay_resident() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bytes");
+        std::fs::write(&path, vec![1u8; 16 << 20]).unwrap();
+        let file = MappedFile::open(&path).unwrap();
+        let at = file.bytes().as_ptr();
+        let mut sum = 0usize;
+        file.read_blocks(0..16 << 20, 1 << 20, |_, piece| sum += piece.iter().map(|&b| b as usize).sum::<usize>())
+            .unwrap();
+        assert_eq!(sum, 16 << 20);
+        assert!(resident_kib(at) < 1024, "{} KiB resident", resident_kib(at));
+        // What the check reads: pages read and not handed back stay.
+        std::hint::black_box(file.bytes().iter().step_by(4096).map(|&b| b as usize).sum::<usize>());
+        assert!(resident_kib(at) >= 16 << 10, "{} KiB resident after reading every page", resident_kib(at));
+    }
+}
