@@ -4,7 +4,9 @@
 #   - `--features flash-attn` (implies `cuda`: candle's CUDA backend, cudarc, flash-attention 2)
 #     for x86_64 Linux, without the CUDA toolkit;
 #   - `--features metal` (candle's Metal backend) for Apple silicon (aarch64-apple-darwin), on
-#     Linux — which also catches code that only builds on Linux or x86-64.
+#     Linux — which also catches code that only builds on Linux or x86-64;
+#   - `--no-default-features --features cli`: the CLI without neural models (no candle), which
+#     scripts/test-web.sh builds (with its native wasm_parity twin) when run on its own.
 # `cargo check` links nothing and runs nothing: this shows that the builds compile, not that CUDA
 # or Metal work (scripts/build-cuda.sh makes a real cuda binary; benches/gpu/run.sh runs it).
 #
@@ -67,3 +69,6 @@ else
     PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 /usr/bin/cargo "${args[@]}" -Zbuild-std=std,panic_abort
 fi
 echo "check-builds: --features metal type-checks for $mac"
+
+cargo check --release --no-default-features --features cli --lib --bins --test wasm_parity
+echo "check-builds: --no-default-features --features cli type-checks"

@@ -489,7 +489,11 @@ fn add_model_files(files: &mut Files, models: &[String]) -> Result<()> {
         for f in spec.files() {
             let p = std::path::Path::new(&f);
             if let Some(id) = f.strip_prefix("hf:") {
+                // Without neural models, the run stops with its own error before any file is read.
+                #[cfg(feature = "models")]
                 files.add_dir(&f, &embeval::embed::hub::resolve(id)?)?;
+                #[cfg(not(feature = "models"))]
+                let _ = id;
             } else if p.is_dir() && matches!(spec, ModelSpec::Neural { .. }) {
                 files.add_dir(&f, p)?;
             } else if p.is_dir() {

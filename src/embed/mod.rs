@@ -23,7 +23,7 @@ pub mod encoder_layer;
 pub mod graph_layer;
 #[cfg(feature = "models")]
 pub mod hf_config;
-#[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
+#[cfg(all(feature = "cli", feature = "models", not(target_arch = "wasm32")))]
 pub mod hub;
 #[cfg(all(any(feature = "models", feature = "cli"), not(target_arch = "wasm32")))]
 pub mod mapped;
