@@ -5,6 +5,7 @@
 #     for x86_64 Linux, without the CUDA toolkit;
 #   - `--features metal` (candle's Metal backend) for Apple silicon (aarch64-apple-darwin), on
 #     Linux — which also catches code that only builds on Linux or x86-64;
+#   - the default build for Windows (x86_64-pc-windows-msvc), on Linux;
 #   - `--no-default-features --features cli`: the CLI without neural models (no candle), which
 #     scripts/test-web.sh builds (with its native wasm_parity twin) when run on its own.
 # `cargo check` links nothing and runs nothing: this shows that the builds compile, not that CUDA
@@ -14,10 +15,10 @@
 # version and writes empty PTX files, objects and archives (candle's kernels and flash-attention's
 # CUTLASS kernels are compiled to embed or link, never to check); an empty CUTLASS checkout at the
 # commit candle-flash-attn asks for (its build clones it from GitHub otherwise); and a C compiler
-# for the Mac target writing empty objects (ring, onig, esaxx and blake3 compile C that would need
-# Apple's SDK). Without rustup's aarch64-apple-darwin target (build machines cannot add one),
-# Debian's rustc-web type-checks std from its sources (rust-web-src), as scripts/build-web.sh does
-# for wasm.
+# and archiver for the Mac and Windows targets writing empty objects (ring, onig, esaxx and blake3
+# compile C that would need Apple's SDK or MSVC). Without rustup's targets (build machines cannot
+# add them), Debian's rustc-web type-checks std from its sources (rust-web-src), as
+# scripts/build-web.sh does for wasm.
 #
 # Env: EMBEVAL_CACHE (default ~/.cache/embeval) keeps the target dir (target-check) warm.
 set -euo pipefail
@@ -27,8 +28,8 @@ export CARGO_TARGET_DIR=${EMBEVAL_CACHE:-$HOME/.cache/embeval}/target-check
 stand_ins=$CARGO_TARGET_DIR/stand-ins
 mkdir -p "$stand_ins/cuda/bin" "$stand_ins/cuda/include"
 
-# An empty file wherever the output goes: `-o FILE`, MSVC-style `-FoFILE`, or nvcc's
-# `--ptx --output-directory DIR SRC.cu` (DIR/SRC.ptx).
+# An empty file wherever the output goes: `-o FILE`, MSVC-style `-FoFILE` or (lib.exe)
+# `-out:FILE`, or nvcc's `--ptx --output-directory DIR SRC.cu` (DIR/SRC.ptx).
 cat > "$stand_ins/empty-output" <<'EOF'
 #!/bin/sh
 case " $* " in *" --version "*)
@@ -39,7 +40,7 @@ out=""; dir="."; ptx=""; prev=""; last=""
 for a in "$@"; do
     [ "$prev" = "-o" ] && out="$a"
     [ "$prev" = "--output-directory" ] && dir="$a"
-    case "$a" in -Fo*) out="${a#-Fo}" ;; --ptx) ptx=1 ;; esac
+    case "$a" in -Fo*) out="${a#-Fo}" ;; -out:* | -OUT:*) out="${a#*:}" ;; --ptx) ptx=1 ;; esac
     prev="$a"; last="$a"
 done
 if [ -n "$out" ]; then : > "$out"; elif [ -n "$ptx" ]; then : > "$dir/$(basename "$last" .cu).ptx"; fi
@@ -59,16 +60,28 @@ PATH=$stand_ins/cuda/bin:$PATH CUDA_ROOT=$stand_ins/cuda CUDA_PATH=$stand_ins/cu
     CUDAFORGE_HOME=$stand_ins/cudaforge cargo check --release --features flash-attn --all-targets
 echo "check-builds: --features flash-attn (cuda) type-checks for x86_64 Linux"
 
+# check_for TARGET CARGO_ARGS...: `cargo check` for another target, its std from rustup or, where
+# rustup lacks it, type-checked from Debian's rust-web-src.
+check_for() {
+    local target=$1
+    shift
+    if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+        cargo check --release --target "$target" "$@"
+    else
+        PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 /usr/bin/cargo check --release \
+            --target "$target" "$@" -Zbuild-std=std,panic_abort
+    fi
+}
+
 mac=aarch64-apple-darwin
-args=(check --release --target "$mac" --features metal --all-targets)
-export CC_aarch64_apple_darwin=$stand_ins/empty-output CXX_aarch64_apple_darwin=$stand_ins/empty-output \
-    AR_aarch64_apple_darwin=ar
-if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx "$mac"; then
-    cargo "${args[@]}"
-else
-    PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 /usr/bin/cargo "${args[@]}" -Zbuild-std=std,panic_abort
-fi
+CC_aarch64_apple_darwin=$stand_ins/empty-output CXX_aarch64_apple_darwin=$stand_ins/empty-output \
+    AR_aarch64_apple_darwin=ar check_for "$mac" --features metal --all-targets
 echo "check-builds: --features metal type-checks for $mac"
+
+win=x86_64-pc-windows-msvc
+CC_x86_64_pc_windows_msvc=$stand_ins/empty-output CXX_x86_64_pc_windows_msvc=$stand_ins/empty-output \
+    AR_x86_64_pc_windows_msvc=$stand_ins/empty-output check_for "$win" --all-targets
+echo "check-builds: the default build type-checks for $win"
 
 cargo check --release --no-default-features --features cli --lib --bins --test wasm_parity
 echo "check-builds: --no-default-features --features cli type-checks"

@@ -5,6 +5,8 @@
 //!   Where the reset is refused the value is the process's peak so far, and says so.
 //! - macOS: the process's resident-set high-water mark (`getrusage`'s `ru_maxrss`, in bytes
 //!   there), which cannot be reset: the peak of the process so far.
+//! - Windows: the process's peak working set (`K32GetProcessMemoryInfo`'s `PeakWorkingSetSize`),
+//!   which cannot be reset either: the peak of the process so far.
 //! - wasm32: the size of the module's linear memory, which only grows: the peak of the page's
 //!   worker so far (weights, activations and the dataset together).
 //! - Elsewhere: not measured (`null` in results.json).
@@ -32,7 +34,7 @@ impl PeakMemory {
             let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
             PeakMemory { scope: if reset { "model" } else { "process" } }
         }
-        #[cfg(target_os = "macos")]
+        #[cfg(any(target_os = "macos", windows))]
         {
             PeakMemory { scope: "process" }
         }
@@ -40,7 +42,7 @@ impl PeakMemory {
         {
             PeakMemory { scope: "wasm-memory" }
         }
-        #[cfg(not(any(target_os = "linux", target_os = "macos", target_arch = "wasm32")))]
+        #[cfg(not(any(target_os = "linux", target_os = "macos", windows, target_arch = "wasm32")))]
         {
             PeakMemory { scope: "none" }
         }
@@ -70,12 +72,27 @@ fn current_peak_bytes() -> Option<u64> {
     u64::try_from(usage.ru_maxrss).ok()
 }
 
+#[cfg(windows)]
+fn current_peak_bytes() -> Option<u64> {
+    use windows_sys::Win32::System::ProcessStatus::{K32GetProcessMemoryInfo, PROCESS_MEMORY_COUNTERS};
+    use windows_sys::Win32::System::Threading::GetCurrentProcess;
+    // SAFETY: the counters are plain integers, valid when all zero; the call writes at most `cb`
+    // bytes into them, and the current process's pseudo-handle needs no closing.
+    let mut counters: PROCESS_MEMORY_COUNTERS = unsafe { std::mem::zeroed() };
+    let cb = std::mem::size_of::<PROCESS_MEMORY_COUNTERS>() as u32;
+    counters.cb = cb;
+    if unsafe { K32GetProcessMemoryInfo(GetCurrentProcess(), &mut counters, cb) } == 0 {
+        return None;
+    }
+    Some(counters.PeakWorkingSetSize as u64)
+}
+
 #[cfg(target_arch = "wasm32")]
 fn current_peak_bytes() -> Option<u64> {
     Some(core::arch::wasm32::memory_size(0) as u64 * 65536)
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "macos", target_arch = "wasm32")))]
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows, target_arch = "wasm32")))]
 fn current_peak_bytes() -> Option<u64> {
     None
 }
