@@ -49,14 +49,15 @@ TINY = os.path.join(HERE, "..", "..", "tests", "fixtures", "tiny_models")
 # What every XLM-RoBERTa shape below shares (the real models' vocabulary and special tokens).
 XLMR = dict(model_type="xlm-roberta", vocab_size=250002, type_vocab_size=1, pad_token_id=1, bos_token_id=0,
             eos_token_id=2, layer_norm_eps=1e-5)
+# What every Qwen3 shape below shares (Qwen3-Embedding's heads of 128, RoPE, norms, activation).
+QWEN3 = dict(model_type="qwen3", head_dim=128, max_position_embeddings=32768, rope_theta=1000000.0, rms_norm_eps=1e-6,
+             tie_word_embeddings=True, hidden_act="silu")
 
 SHAPES = {
     "qwen3-0.6b": dict(
         source="qwen3-embedding",
-        config=dict(model_type="qwen3", hidden_size=1024, num_hidden_layers=28, num_attention_heads=16,
-                    num_key_value_heads=8, head_dim=128, intermediate_size=3072, vocab_size=151669,
-                    max_position_embeddings=32768, rope_theta=1000000.0, rms_norm_eps=1e-6,
-                    tie_word_embeddings=True, hidden_act="silu"),
+        config=dict(QWEN3, hidden_size=1024, num_hidden_layers=28, num_attention_heads=16, num_key_value_heads=8,
+                    intermediate_size=3072, vocab_size=151669),
         pooling="lasttoken",
     ),
     "xlmr-large": dict(
@@ -81,10 +82,8 @@ SHAPES = {
     ),
     "qwen3-1layer": dict(
         source="qwen3-embedding",
-        config=dict(model_type="qwen3", hidden_size=1024, num_hidden_layers=1, num_attention_heads=8,
-                    num_key_value_heads=4, head_dim=128, intermediate_size=256, vocab_size=1000,
-                    max_position_embeddings=32768, rope_theta=1000000.0, rms_norm_eps=1e-6,
-                    tie_word_embeddings=True, hidden_act="silu"),
+        config=dict(QWEN3, hidden_size=1024, num_hidden_layers=1, num_attention_heads=8, num_key_value_heads=4,
+                    intermediate_size=256, vocab_size=1000),
         pooling="lasttoken",
     ),
 }

@@ -1,5 +1,6 @@
 //! Large files read once, through a memory map that hands its pages back as it goes: model
-//! weights (copied into the model) and shard files (copied into the search's window).
+//! weights (copied into the model), the model's files for their hash (the cache key), and shard
+//! files (copied into the search's window).
 //!
 //! A mapping keeps every page it has touched in the process's resident memory until it is
 //! dropped, so a file read whole through one counts twice at the peak: its pages and the copy

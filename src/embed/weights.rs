@@ -9,8 +9,8 @@
 //!
 //! Files on disk are memory-mapped (safetensors), their pages handed back as each tensor is
 //! copied out, and bytes handed over (the browser) are read where they lie: each tensor is
-//! copied once, into the model. Every listed file must be present
-//! before anything loads, and an error names the file.
+//! copied once, into the model. Every listed file must be present before anything loads, and an
+//! error names the file.
 
 use std::collections::HashMap;
 
@@ -191,9 +191,9 @@ impl Mapped {
             (Dtype::BF16, true) => Tensor::from_vec(self.copy_out::<half::bf16>(start..end)?, shape, device)?,
             _ => {
                 let bytes = &self.file.bytes()[start..end];
-                let tensor = safetensors::tensor::TensorView::new(info.dtype, shape.to_vec(), bytes)?.load(device)?;
+                let tensor = safetensors::tensor::TensorView::new(info.dtype, shape.to_vec(), bytes)?.load(device);
                 self.file.hand_back(start..end)?;
-                tensor
+                tensor?
             }
         };
         Ok(tensor)
