@@ -25,16 +25,8 @@ export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128"
 export PATH=$HOME/.cargo/bin:$PATH   # wasm-bindgen from `cargo install`
 mkdir -p "$CARGO_TARGET_DIR"
 
-args=(build --lib --profile "$profile" --target wasm32-unknown-unknown --no-default-features --features gpu,models)
-if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
-    echo "build-web: rustup's wasm32 target"
-    cargo "${args[@]}"
-else
-    # Debian's rustc-web, with std built from source (rust-web-src); see TOOLCHAIN notes.
-    echo "build-web: Debian rustc-web + build-std"
-    PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld \
-        RUSTC_BOOTSTRAP=1 /usr/bin/cargo "${args[@]}" -Zbuild-std=std,panic_abort
-fi
+scripts/cargo-target.sh wasm32-unknown-unknown build --lib --profile "$profile" --no-default-features \
+    --features gpu,models
 
 raw=$CARGO_TARGET_DIR/wasm32-unknown-unknown/$profile/embeval.wasm
 wasm=$raw

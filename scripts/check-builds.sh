@@ -17,8 +17,8 @@
 # commit candle-flash-attn asks for (its build clones it from GitHub otherwise); and a C compiler
 # and archiver for the Mac and Windows targets writing empty objects (ring, onig, esaxx and blake3
 # compile C that would need Apple's SDK or MSVC). Without rustup's targets (build machines cannot
-# add them), Debian's rustc-web type-checks std from its sources (rust-web-src), as
-# scripts/build-web.sh does for wasm.
+# add them), Debian's rustc-web type-checks std from its sources (rust-web-src):
+# scripts/cargo-target.sh, as for wasm.
 #
 # Env: EMBEVAL_CACHE (default ~/.cache/embeval) keeps the target dir (target-check) warm.
 set -euo pipefail
@@ -60,27 +60,14 @@ PATH=$stand_ins/cuda/bin:$PATH CUDA_ROOT=$stand_ins/cuda CUDA_PATH=$stand_ins/cu
     CUDAFORGE_HOME=$stand_ins/cudaforge cargo check --release --features flash-attn --all-targets
 echo "check-builds: --features flash-attn (cuda) type-checks for x86_64 Linux"
 
-# check_for TARGET CARGO_ARGS...: `cargo check` for another target, its std from rustup or, where
-# rustup lacks it, type-checked from Debian's rust-web-src.
-check_for() {
-    local target=$1
-    shift
-    if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx "$target"; then
-        cargo check --release --target "$target" "$@"
-    else
-        PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 /usr/bin/cargo check --release \
-            --target "$target" "$@" -Zbuild-std=std,panic_abort
-    fi
-}
-
 mac=aarch64-apple-darwin
 CC_aarch64_apple_darwin=$stand_ins/empty-output CXX_aarch64_apple_darwin=$stand_ins/empty-output \
-    AR_aarch64_apple_darwin=ar check_for "$mac" --features metal --all-targets
+    AR_aarch64_apple_darwin=ar scripts/cargo-target.sh "$mac" check --release --features metal --all-targets
 echo "check-builds: --features metal type-checks for $mac"
 
 win=x86_64-pc-windows-msvc
 CC_x86_64_pc_windows_msvc=$stand_ins/empty-output CXX_x86_64_pc_windows_msvc=$stand_ins/empty-output \
-    AR_x86_64_pc_windows_msvc=$stand_ins/empty-output check_for "$win" --all-targets
+    AR_x86_64_pc_windows_msvc=$stand_ins/empty-output scripts/cargo-target.sh "$win" check --release --all-targets
 echo "check-builds: the default build type-checks for $win"
 
 cargo check --release --no-default-features --features cli --lib --bins --test wasm_parity

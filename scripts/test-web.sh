@@ -23,13 +23,8 @@ scripts/build-web.sh
 wasm_test() {
     env CARGO_TARGET_DIR="$cache/target-wasm-test" RUSTFLAGS="-C target-feature=+simd128" \
         CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$(command -v wasm-bindgen-test-runner)" "$@" \
-        bash -c '
-        if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
-            cargo "$@" -- --nocapture
-        else
-            PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld \
-                RUSTC_BOOTSTRAP=1 /usr/bin/cargo "$@" -Zbuild-std=std,panic_abort -- --nocapture
-        fi' wasm-test test --target wasm32-unknown-unknown --no-default-features --features gpu,models --test wasm --test gpu_search --test wasm_models
+        scripts/cargo-target.sh wasm32-unknown-unknown test --no-default-features --features gpu,models \
+        --test wasm --test gpu_search --test wasm_models -- --nocapture
 }
 # The tests' own lines (adapters, skips) are shown with --nocapture; skips are repeated at the end
 # of each run so that a missing adapter cannot go unnoticed.

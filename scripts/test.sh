@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# All tests: unit, integration and parity tests natively (GPU tests on Mesa lavapipe), the CUDA
-# and Metal builds type-checked (scripts/check-builds.sh), then the wasm build, wasm-bindgen tests
-# (node and headless Chromium) and the page's end-to-end test.
+# All tests: unit, integration and parity tests natively (GPU tests on Mesa lavapipe), the
+# builds no machine here runs type-checked (scripts/check-builds.sh: CUDA, Metal, Windows, the
+# CLI without models), then the wasm build, wasm-bindgen tests (node and headless Chromium) and
+# the page's end-to-end test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
