@@ -243,10 +243,11 @@ impl Embedder {
         self.encoder.info.dim
     }
 
-    /// What the folder says (architecture, pooling, normalize, max_seq_length, dim, prompts), as JSON.
+    /// What the folder says (architecture, pooling, normalize, max_seq_length, dim, prompts)
+    /// and how attention runs, as JSON.
     #[wasm_bindgen(getter)]
     pub fn info(&self) -> String {
-        serde_json::to_string(&self.encoder.info).expect("plain data")
+        self.encoder.report().to_string()
     }
 
     /// Embeds `texts` as they are (no prompt added): `texts.length × dim` floats, row-major, in

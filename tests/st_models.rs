@@ -15,7 +15,7 @@ mod common;
 
 use common::{cosine_and_max_diff, read_npy, st_texts as texts};
 
-use embeval::embed::encoder::Encoder;
+use embeval::embed::encoder::{Encoder, NOT_LOADED};
 use embeval::{Config, Convention, Files, NeuralOptions, Quiet};
 
 fn root() -> PathBuf {
@@ -221,8 +221,8 @@ fn max_length_and_truncate_dim() {
     assert!(err.contains("--truncate-dim") && err.contains("384"), "{err}");
 }
 
-/// The embedding cache: a second run encodes nothing and gives the same numbers; another
-/// max length is another cache entry.
+/// The embedding cache: a second run encodes nothing, does not load the model and gives the
+/// same numbers, truncated texts included; another max length is another cache entry.
 #[test]
 fn embedding_cache_skips_reencoding() {
     let cache = tempfile::tempdir().unwrap();
@@ -250,8 +250,31 @@ fn embedding_cache_skips_reencoding() {
     for (a, b) in first.per_query.iter().zip(&second.per_query) {
         assert_eq!(a.top, b.top, "{}", a.query_id);
     }
+    let attention = |m: &embeval::ModelReport| m.search.encoder.as_ref().unwrap()["attention"].clone();
+    assert_ne!(attention(&first), NOT_LOADED);
+    assert_eq!(attention(&second), NOT_LOADED, "every vector came from the cache");
+    // Texts cut at the max length are counted from the cache as when they were encoded; a cache
+    // from before truncation was recorded has the tokenizer count them.
+    let truncated = |m: &embeval::ModelReport| {
+        let t = &m.search.throughput.as_ref().unwrap();
+        (t["docs"]["truncated"].as_u64().unwrap(), t["queries"]["truncated"].as_u64().unwrap())
+    };
     let shorter = run(Some(8));
     assert_eq!(cached(&shorter, "docs"), 0, "max length is part of the key");
+    assert!(truncated(&shorter).0 > 0 && truncated(&shorter).1 > 0, "{:?}", truncated(&shorter));
+    assert_eq!(truncated(&second), truncated(&first));
+    let again = run(Some(8));
+    assert_eq!((cached(&again, "docs"), truncated(&again)), (50, truncated(&shorter)));
+    let marks: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|folder| folder.unwrap().path().join("truncated.bin"))
+        .filter(|f| f.exists())
+        .collect();
+    assert_eq!(marks.len(), 2, "one per max length");
+    marks.iter().for_each(|f| std::fs::remove_file(f).unwrap());
+    let older = run(Some(8));
+    assert_eq!((cached(&older, "docs"), truncated(&older)), (50, truncated(&shorter)));
+    assert_eq!(attention(&older), NOT_LOADED);
 }
 
 /// Prompts are put before the text, as sentence-transformers' `prompt + text`: with

@@ -83,12 +83,13 @@ fn matches_sentence_transformers_with(model: &str, architecture: &str, attention
     let enc = Encoder::load(&files, model, &NeuralOptions { attention, ..Default::default() }).unwrap();
     let exp = &expected()["models"][model];
     assert_eq!(enc.info.architecture, architecture);
+    let ran = enc.attention().unwrap();
     if attention == AttentionChoice::Varlen {
-        assert!(enc.info.attention.starts_with("varlen"), "{model}: {}", enc.info.attention);
+        assert!(ran.starts_with("varlen"), "{model}: {ran}");
     }
     // f32 on the CPU runs the fast path unless an attention implementation is asked for.
     let fast = attention == AttentionChoice::Auto;
-    assert_eq!(enc.info.attention.contains("CPU fast path"), fast, "{model}: {}", enc.info.attention);
+    assert_eq!(ran.contains("CPU fast path"), fast, "{model}: {ran}");
     assert_eq!(enc.info.max_seq_length as u64, exp["max_seq_length"].as_u64().unwrap());
     assert_eq!(enc.info.dim as u64, exp["dimension"].as_u64().unwrap());
     assert_eq!(serde_json::to_value(enc.info.pooling).unwrap().as_str().unwrap().replace('_', ""), exp["pooling_mode"]);
@@ -337,28 +338,31 @@ fn half_precision_close_to_f32() {
                 assert!(cos >= floor, "{model} {dtype:?} {attention:?} text {i}: cosine {cos} to ST f32");
                 worst = worst.min(cos);
             }
-            eprintln!("{model} {dtype:?} ({}): worst cosine to ST f32 {worst:.6}", enc.info.attention);
+            eprintln!("{model} {dtype:?} ({}): worst cosine to ST f32 {worst:.6}", enc.attention().unwrap());
         }
     }
 }
 
 /// Texts encoded a window at a time (here 10 of the 67, so the last window is short): each
-/// window is handed over in input order, once, and the vectors still match sentence-transformers'
-/// — for the padded candle graph (Qwen3, token type ids all 0) and XLM-R's.
+/// window is handed over in input order, once, with the texts cut at the max length, and the
+/// vectors still match sentence-transformers' — for the padded candle graph (Qwen3, token type
+/// ids all 0) and XLM-R's.
 #[test]
 fn windows_hand_over_in_order_and_match_sentence_transformers() {
-    let texts: Vec<String> = texts().into_iter().map(|(_, t)| t).collect();
+    let with_ids = texts();
+    let texts: Vec<String> = with_ids.iter().map(|(_, t)| t.clone()).collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let opts = NeuralOptions { batch_size: 4, ..Default::default() };
     for model in ["qwen3-embedding", "xlm-roberta"] {
         let mut files = Files::new("tiny");
         add_folder(&mut files, model, model, &[]);
         let enc = Encoder::load(&files, model, &opts).unwrap();
-        let (mut got, mut handed) = (Vec::new(), Vec::new());
+        let (mut got, mut handed, mut cut) = (Vec::new(), Vec::new(), Vec::new());
         let stats = enc
-            .encode_in_windows(&refs, &opts, &Quiet, 10, &mut |first, v| {
-                handed.push((first, v.len() / enc.info.dim));
-                got.extend_from_slice(v);
+            .encode_in_windows(&refs, &opts, &Quiet, 10, &mut |b| {
+                handed.push((b.first, b.vectors.len() / b.dim));
+                got.extend_from_slice(b.vectors);
+                cut.extend(b.truncated.iter().map(|i| b.first + i));
                 Ok(())
             })
             .unwrap();
@@ -366,6 +370,13 @@ fn windows_hand_over_in_order_and_match_sentence_transformers() {
         assert_eq!(handed, want, "{model}");
         let (_, whole) = enc.encode(&refs, &opts, &Quiet).unwrap();
         assert_eq!((stats.texts, stats.tokens, stats.truncated), (whole.texts, whole.tokens, whole.truncated));
+        // The texts handed over as cut are the ones longer than max_seq_length tokens (ST's
+        // tokenizer, untruncated, in the fixture), and the tokenizer alone counts them too.
+        let counts = counts(&expected()["models"][model], "n_tokens_before_truncation", &with_ids);
+        let longer: Vec<usize> = (0..counts.len()).filter(|&i| counts[i] > enc.info.max_seq_length as u64).collect();
+        assert!(!longer.is_empty(), "{model}: some texts must be truncated");
+        assert_eq!((cut, stats.truncated), (longer.clone(), longer.len()), "{model}");
+        assert_eq!(enc.count_truncated(&refs).unwrap(), longer.len(), "{model}");
         let (n, dim, st) = read_npy(&fixture(&format!("{model}.npy")));
         assert_eq!(got.len(), n * dim);
         for (i, (g, w)) in got.chunks(dim).zip(st.chunks(dim)).enumerate() {

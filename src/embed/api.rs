@@ -146,7 +146,7 @@ impl Client {
     }
 
     /// Encodes `texts` in requests of at most `batch_size`, handing each answer's vectors to
-    /// `done(first, vectors, dim)` as it comes. Texts that are empty or only whitespace are not
+    /// `done` as it comes. Texts that are empty or only whitespace are not
     /// sent (the APIs refuse them) and get zero vectors, as in MTEB's API models.
     pub fn encode(
         &self,
@@ -227,7 +227,7 @@ impl Client {
                     }
                 }
                 progress.advance(range.len() as u64);
-                done(range.start, &vectors, answer.dim)?;
+                done(super::Batch { first: range.start, vectors: &vectors, dim: answer.dim, truncated: &[] })?;
                 times.push(seconds);
             }
         }
@@ -449,7 +449,7 @@ pub(super) struct Side<'a> {
 }
 
 impl super::Embedder for Side<'_> {
-    fn cache_key(&self) -> Result<String> {
+    fn cache_key(&self, _root: &std::path::Path) -> Result<String> {
         Ok(self.client.cache_key(self.input))
     }
     fn dim(&self) -> Option<usize> {

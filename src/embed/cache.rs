@@ -1,10 +1,14 @@
 //! On-disk embedding cache, so re-runs and parameter sweeps don't re-encode (and re-runs of an
 //! API model send nothing): one folder per model key — a model folder's BLAKE3 hash and max
 //! length, or an API's provider, base URL, model and input type — and vector size, holding an
-//! append-only `vectors.bin` of records `[16-byte BLAKE3 of the prompted text][dim × f32 LE]`.
+//! append-only `vectors.bin` of records `[16-byte BLAKE3 of the prompted text][dim × f32 LE]`,
+//! and `truncated.bin`: a little-endian u64, the number of `vectors.bin` records written before
+//! it existed (by an embeval that did not record truncation), then the 16-byte keys of the
+//! texts cut at the max length, so a run from the cache counts them as the run that encoded
+//! them did.
 //! A record cut short by a crash is ignored. Native builds only; `--no-cache` turns it off.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -26,61 +30,104 @@ pub fn text_key(text: &str) -> TextKey {
 /// changes a vector changes the key.
 /// Vectors made on a GPU (`device` other than `cpu`) are kept apart from the CPU's: the same
 /// model gives slightly different numbers there.
-pub fn model_key(files: &Files, dir: &str, max_length: usize, dtype: super::Dtype, device: &str) -> Result<String> {
-    let mut h = model_files_hasher(files, dir)?;
-    h.update(format!("\0max_length={max_length}").as_bytes());
+/// `memo`: the cache folder, where the hash is remembered ([`files_hash`]).
+pub fn model_key(
+    files: &Files,
+    dir: &str,
+    max_length: usize,
+    dtype: super::Dtype,
+    device: &str,
+    memo: Option<&Path>,
+) -> Result<String> {
+    let mut suffix = format!("\0max_length={max_length}");
     if dtype != super::Dtype::F32 {
         // f32 keys stay as they were before --dtype existed, so old caches remain valid.
-        h.update(format!("\0dtype={}", dtype.name()).as_bytes());
+        suffix += &format!("\0dtype={}", dtype.name());
     }
     if device != "cpu" {
         // cuda / metal: the backend, not the card or its number.
         let backend = device.split([':', ' ']).next().unwrap_or(device);
-        h.update(format!("\0device={backend}").as_bytes());
+        suffix += &format!("\0device={backend}");
     }
-    Ok(h.finalize().to_hex()[..32].to_string())
+    files_hash(files, dir, suffix.as_bytes(), memo)
 }
 
 /// Hash of the model folder's files alone (names and bytes): which model made a set of
 /// vectors, whatever device, dtype or length it ran with (document shards record those apart).
-pub fn model_hash(files: &Files, dir: &str) -> Result<String> {
-    Ok(model_files_hasher(files, dir)?.finalize().to_hex()[..32].to_string())
+pub fn model_hash(files: &Files, dir: &str, memo: Option<&Path>) -> Result<String> {
+    files_hash(files, dir, b"", memo)
 }
 
-/// Files on disk, each as (name, path, length, modification time): the identity under which
-/// their hash is remembered.
-#[cfg(not(target_arch = "wasm32"))]
-type OnDisk = Vec<(String, PathBuf, u64, std::time::SystemTime)>;
-
-/// The hasher after the model folder's files, remembered for the process when they all lie on
-/// disk: `encode` and `eval --doc-embeddings` need it twice (the shards' model hash and the
-/// cache key), and an 8B model's 16 GB take seconds to hash.
-fn model_files_hasher(files: &Files, dir: &str) -> Result<blake3::Hasher> {
+/// The first 32 hex digits of the BLAKE3 of the model folder's files (names and bytes, in name
+/// order) and then `suffix`.
+///
+/// An 8B model's 16 GB take seconds to hash, every run, where its vectors are all cached and
+/// the model is never loaded. So when the files all lie on disk and `memo` (the cache folder)
+/// is given, the hash is remembered in `memo/model-hashes/` under what identifies the files
+/// there — each one's name, path, size and modification time (and on Unix its device, inode
+/// and change time) — as git's index and cargo's fingerprints trust them. A file modified in
+/// the last 2 seconds is not remembered (a file system that keeps coarse times could see it
+/// change again under the same time).
+fn files_hash(files: &Files, dir: &str, suffix: &[u8], memo: Option<&Path>) -> Result<String> {
     let prefix = format!("{}/", dir.trim_end_matches('/'));
+    let compute = || -> Result<String> {
+        let mut h = hash_model_files(files, &prefix)?;
+        h.update(suffix);
+        Ok(h.finalize().to_hex()[..32].to_string())
+    };
     #[cfg(not(target_arch = "wasm32"))]
-    {
-        static HASHED: std::sync::Mutex<Vec<(OnDisk, blake3::Hasher)>> = std::sync::Mutex::new(Vec::new());
-        let on_disk: Option<OnDisk> = files
-            .names()
-            .filter(|n| n.starts_with(&prefix))
-            .map(|name| {
-                let path = files.local_path(name)?;
-                let meta = std::fs::metadata(path).ok()?;
-                Some((name.to_string(), path.to_path_buf(), meta.len(), meta.modified().ok()?))
-            })
-            .collect();
-        if let Some(on_disk) = on_disk {
-            if let Some((_, h)) = HASHED.lock().ok().and_then(|m| m.iter().find(|(k, _)| *k == on_disk).cloned()) {
-                return Ok(h);
+    if let Some((root, (id, newest))) = memo.zip(identity(files, &prefix)) {
+        let mut k = blake3::Hasher::new();
+        k.update(id.as_bytes());
+        k.update(&[0xff]);
+        k.update(suffix);
+        let folder = root.join("model-hashes");
+        let file = folder.join(&k.finalize().to_hex()[..32]);
+        if let Ok(hash) = std::fs::read_to_string(&file) {
+            if hash.len() == 32 && hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Ok(hash);
             }
-            let h = hash_model_files(files, &prefix)?;
-            if let Ok(mut m) = HASHED.lock() {
-                m.push((on_disk, h.clone()));
-            }
-            return Ok(h);
         }
+        let started = std::time::SystemTime::now();
+        let hash = compute()?;
+        let settled = started.checked_sub(std::time::Duration::from_secs(2)).is_some_and(|t| newest < t);
+        let unchanged = identity(files, &prefix).is_some_and(|(again, _)| again == id);
+        if settled && unchanged {
+            // Best effort: a cache folder that cannot be written only costs the next run a hash.
+            let tmp = folder.join(format!(".{}.partial-{}", k.finalize().to_hex(), std::process::id()));
+            let _ = std::fs::create_dir_all(&folder)
+                .and_then(|()| std::fs::write(&tmp, &hash))
+                .and_then(|()| std::fs::rename(&tmp, &file));
+            std::fs::remove_file(&tmp).ok();
+        }
+        return Ok(hash);
     }
-    hash_model_files(files, &prefix)
+    let _ = memo;
+    compute()
+}
+
+/// What identifies the files under `prefix` on disk (one line each: name, path, size,
+/// modification time in ns, and on Unix device, inode and change time), and the newest
+/// modification time; `None` if any is not a file on disk.
+#[cfg(not(target_arch = "wasm32"))]
+fn identity(files: &Files, prefix: &str) -> Option<(String, std::time::SystemTime)> {
+    let mut id = String::new();
+    let mut newest = std::time::UNIX_EPOCH;
+    for name in files.names().filter(|n| n.starts_with(prefix)) {
+        let path = files.local_path(name)?;
+        let meta = std::fs::metadata(path).ok()?;
+        let modified = meta.modified().ok()?;
+        newest = newest.max(modified);
+        let ns = modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        id += &format!("{name}\0{}\0{}\0{ns}", path.display(), meta.len());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            id += &format!("\0{}\0{}\0{}.{}", meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec());
+        }
+        id.push('\n');
+    }
+    Some((id, newest))
 }
 
 /// Names and bytes of the files under `prefix`, in name order.
@@ -127,6 +174,11 @@ pub struct Cache {
     dim: usize,
     map: HashMap<TextKey, Vec<f32>>,
     pending: Vec<u8>,
+    /// Texts cut at the max length (`truncated.bin`).
+    cut: HashSet<TextKey>,
+    /// Records older than `truncated.bin`: whether they were cut is not known.
+    unknown: HashSet<TextKey>,
+    pending_cut: Vec<u8>,
 }
 
 impl Cache {
@@ -138,15 +190,20 @@ impl Cache {
         let file = dir.join("vectors.bin");
         let bytes = std::fs::read(&file).unwrap_or_default();
         let rec = 16 + 4 * dim;
+        let key = |r: &[u8]| -> TextKey { r[..16].try_into().expect("16 bytes") };
         let map = bytes
             .chunks_exact(rec)
-            .map(|r| {
-                let mut k = [0u8; 16];
-                k.copy_from_slice(&r[..16]);
-                (k, r[16..].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
-            })
+            .map(|r| (key(r), r[16..].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()))
             .collect();
-        Ok(Cache { file, dim, map, pending: Vec::new() })
+        let cut_file = dir.join(TRUNCATED);
+        let cut_bytes = std::fs::read(&cut_file).unwrap_or_default();
+        let older = match cut_bytes.get(..8) {
+            Some(n) => u64::from_le_bytes(n.try_into().expect("8 bytes")) as usize,
+            None => start_truncated(&cut_file, bytes.len() / rec)?,
+        };
+        let cut = cut_bytes.get(8..).unwrap_or_default().chunks_exact(16).map(key).collect();
+        let unknown = bytes.chunks_exact(rec).take(older).map(key).collect();
+        Ok(Cache { file, dim, map, pending: Vec::new(), cut, unknown, pending_cut: Vec::new() })
     }
 
     /// Vector size, of every record.
@@ -171,33 +228,68 @@ impl Cache {
         self.map.get(k).map(Vec::as_slice)
     }
 
-    pub fn insert(&mut self, k: TextKey, v: &[f32]) {
+    /// Whether the text of key `k` was cut at the max length when encoded; `None` where the
+    /// cache does not know (records older than `truncated.bin`, texts not cached).
+    pub fn truncated(&self, k: &TextKey) -> Option<bool> {
+        (self.map.contains_key(k) && !self.unknown.contains(k)).then(|| self.cut.contains(k))
+    }
+
+    /// Adds the vector `v` of a text (`truncated`: cut at the max length) unless it is cached.
+    pub fn insert(&mut self, k: TextKey, v: &[f32], truncated: bool) {
         debug_assert_eq!(v.len(), self.dim);
         if self.map.insert(k, v.to_vec()).is_none() {
             self.pending.extend_from_slice(&k);
             v.iter().for_each(|x| self.pending.extend_from_slice(&x.to_le_bytes()));
+            if truncated && self.cut.insert(k) {
+                self.pending_cut.extend_from_slice(&k);
+            }
         }
     }
 
-    /// Appends the new records to disk.
+    /// Appends the new records to disk: which texts were cut first, so a vector on disk never
+    /// lacks its mark (a mark without its vector, after a crash, only waits for the vector).
     pub fn flush(&mut self) -> Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
+        let cut_file = self.folder().join(TRUNCATED);
+        let rec = 16 + 4 * self.dim as u64;
+        if !self.pending_cut.is_empty() && std::fs::metadata(&cut_file).map_or(true, |m| m.len() < 8) {
+            // Gone since the cache was opened: the records on disk now are of unknown truncation.
+            start_truncated(&cut_file, (std::fs::metadata(&self.file).map_or(0, |m| m.len()) / rec) as usize)?;
         }
-        let werr = |e| Error::Write { file: self.file.display().to_string(), source: e };
-        // A record cut short by an earlier crash would misalign everything after it: trim first.
-        let rec = (16 + 4 * self.dim) as u64;
-        let len = std::fs::metadata(&self.file).map(|m| m.len()).unwrap_or(0);
-        let f = std::fs::OpenOptions::new().create(true).append(true).open(&self.file).map_err(werr)?;
-        if len % rec != 0 {
-            f.set_len(len - len % rec).map_err(werr)?;
-        }
-        let mut f = std::io::BufWriter::new(f);
-        f.write_all(&self.pending).map_err(werr)?;
-        f.flush().map_err(werr)?;
+        append_records(&cut_file, 8, 16, &self.pending_cut)?;
+        self.pending_cut.clear();
+        append_records(&self.file, 0, rec, &self.pending)?;
         self.pending.clear();
         Ok(())
     }
+}
+
+/// Which texts were cut at the max length, beside `vectors.bin`.
+const TRUNCATED: &str = "truncated.bin";
+
+/// Writes `truncated.bin`'s header: `older` records of `vectors.bin` are of unknown truncation.
+fn start_truncated(file: &Path, older: usize) -> Result<usize> {
+    std::fs::write(file, (older as u64).to_le_bytes())
+        .map_err(|e| Error::Write { file: file.display().to_string(), source: e })?;
+    Ok(older)
+}
+
+/// Appends `bytes` (whole records of `rec` bytes) to `file`, whose records start after a
+/// `header` of that many bytes. A record cut short by an earlier crash would misalign
+/// everything after it: it is trimmed first.
+fn append_records(file: &Path, header: u64, rec: u64, bytes: &[u8]) -> Result<()> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let werr = |e| Error::Write { file: file.display().to_string(), source: e };
+    let len = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    let f = std::fs::OpenOptions::new().create(true).append(true).open(file).map_err(werr)?;
+    let torn = len.saturating_sub(header) % rec;
+    if torn != 0 {
+        f.set_len(len - torn).map_err(werr)?;
+    }
+    let mut f = std::io::BufWriter::new(f);
+    f.write_all(bytes).map_err(werr)?;
+    f.flush().map_err(werr)
 }
 
 /// The vector size of an existing cache for `key` (the `-dN` of its folder), for models that
@@ -250,51 +342,106 @@ mod tests {
         for name in ["config.json", "model.safetensors", "1_Pooling/config.json"] {
             lent.add_bytes(format!("m/{name}"), name, std::fs::read(dir.path().join(name)).unwrap());
         }
-        assert_eq!(model_hash(&on_disk, "m").unwrap(), model_hash(&lent, "m").unwrap());
+        assert_eq!(model_hash(&on_disk, "m", None).unwrap(), model_hash(&lent, "m", None).unwrap());
         lent.add_bytes("m/extra.json", "extra.json", b"{}".to_vec());
-        assert_ne!(model_hash(&on_disk, "m").unwrap(), model_hash(&lent, "m").unwrap());
+        assert_ne!(model_hash(&on_disk, "m", None).unwrap(), model_hash(&lent, "m", None).unwrap());
     }
 
-    /// The hash remembered for a folder on disk is not served once one of its files changed.
-    #[test]
-    fn a_changed_model_file_is_hashed_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let weights = dir.path().join("model.safetensors");
-        std::fs::write(dir.path().join("config.json"), b"{}").unwrap();
-        std::fs::write(&weights, [1u8; 4096]).unwrap();
+    /// A model folder on disk whose files were last modified `age` ago.
+    fn aged_model(dir: &Path, weights: &[u8], age: u64) -> Files {
+        let then = std::time::SystemTime::now() - std::time::Duration::from_secs(age);
+        for (name, bytes) in [("config.json", &b"{}"[..]), ("model.safetensors", weights)] {
+            std::fs::write(dir.join(name), bytes).unwrap();
+            std::fs::File::options().write(true).open(dir.join(name)).unwrap().set_modified(then).unwrap();
+        }
         let mut files = Files::new("t");
-        files.add_dir("m", dir.path()).unwrap();
-        let first = model_hash(&files, "m").unwrap();
-        assert_eq!(model_hash(&files, "m").unwrap(), first);
-        std::fs::write(&weights, [2u8; 4100]).unwrap();
-        let mut lent = Files::new("t");
-        lent.add_bytes("m/config.json", "config.json", b"{}".to_vec());
-        lent.add_bytes("m/model.safetensors", "model.safetensors", vec![2u8; 4100]);
-        assert_ne!(model_hash(&files, "m").unwrap(), first);
-        assert_eq!(model_hash(&files, "m").unwrap(), model_hash(&lent, "m").unwrap());
+        files.add_dir("m", dir).unwrap();
+        files
+    }
+
+    /// The hash remembered in the cache folder is served on the next run (even a false one
+    /// planted there: the files are not read), not once a file changed — same size, other
+    /// bytes, another modification time — and not for files modified just now. The keys are
+    /// the hashes made without a memo, as before one existed.
+    #[test]
+    fn hashes_are_remembered_until_a_file_changes() {
+        let (dir, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let memo = Some(cache.path());
+        let memo_files = || std::fs::read_dir(cache.path().join("model-hashes")).unwrap().flatten().collect::<Vec<_>>();
+        let files = aged_model(dir.path(), &[1u8; 4096], 60);
+        let key = |files: &Files, memo| model_key(files, "m", 128, super::super::Dtype::F32, "cpu", memo).unwrap();
+        let first = key(&files, memo);
+        assert_eq!(first, key(&files, None));
+        let remembered = memo_files();
+        assert_eq!(remembered.len(), 1);
+        std::fs::write(remembered[0].path(), "0123456789abcdef0123456789abcdef").unwrap();
+        assert_eq!(key(&files, memo), "0123456789abcdef0123456789abcdef");
+        assert_eq!(model_hash(&files, "m", memo).unwrap(), model_hash(&files, "m", None).unwrap(), "another suffix");
+
+        let files = aged_model(dir.path(), &[2u8; 4096], 30);
+        let changed = key(&files, memo);
+        assert_ne!(changed, first);
+        assert_eq!(changed, key(&files, None));
+
+        let fresh = tempfile::tempdir().unwrap();
+        let files = aged_model(fresh.path(), &[3u8; 4096], 0);
+        let before = memo_files().len();
+        assert_eq!(key(&files, memo), key(&files, None));
+        assert_eq!(memo_files().len(), before, "a file modified just now is not remembered");
     }
 
     #[test]
     fn records_survive_reopen_and_a_torn_tail() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = Cache::open(dir.path(), "k", 2).unwrap();
-        c.insert(text_key("猫"), &[1.0, 2.0]);
-        c.insert(text_key("dog"), &[3.0, -4.5]);
+        c.insert(text_key("猫"), &[1.0, 2.0], true);
+        c.insert(text_key("dog"), &[3.0, -4.5], false);
         c.flush().unwrap();
-        // A crash mid-record leaves a partial tail.
-        let f = dir.path().join("k-d2/vectors.bin");
-        let mut bytes = std::fs::read(&f).unwrap();
-        bytes.extend_from_slice(&[7; 10]);
-        std::fs::write(&f, &bytes).unwrap();
+        // A crash mid-record leaves a partial tail, in either file.
+        for (name, tail) in [("vectors.bin", 10), ("truncated.bin", 5)] {
+            let f = dir.path().join("k-d2").join(name);
+            let mut bytes = std::fs::read(&f).unwrap();
+            bytes.extend_from_slice(&vec![7; tail]);
+            std::fs::write(&f, &bytes).unwrap();
+        }
         let mut c = Cache::open(dir.path(), "k", 2).unwrap();
         assert_eq!(c.len(), 2);
         assert_eq!(c.get(&text_key("猫")), Some(&[1.0f32, 2.0][..]));
-        c.insert(text_key("bird"), &[0.5, 0.25]);
+        assert_eq!(c.truncated(&text_key("猫")), Some(true));
+        assert_eq!(c.truncated(&text_key("dog")), Some(false));
+        assert_eq!(c.truncated(&text_key("bird")), None);
+        c.insert(text_key("bird"), &[0.5, 0.25], true);
         c.flush().unwrap();
         let c = Cache::open(dir.path(), "k", 2).unwrap();
         assert_eq!(c.len(), 3);
         assert_eq!(c.get(&text_key("dog")), Some(&[3.0f32, -4.5][..]));
         assert_eq!(c.get(&text_key("bird")), Some(&[0.5f32, 0.25][..]));
+        assert_eq!(c.truncated(&text_key("bird")), Some(true));
+        assert_eq!(c.truncated(&text_key("dog")), Some(false));
+    }
+
+    /// A cache written before truncation was recorded: its records' truncation is unknown
+    /// (counted again by the tokenizer), the records added since are known.
+    #[test]
+    fn records_older_than_truncated_bin_are_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Cache::open(dir.path(), "k", 1).unwrap();
+        c.insert(text_key("old cut"), &[1.0], true);
+        c.insert(text_key("old whole"), &[2.0], false);
+        c.flush().unwrap();
+        std::fs::remove_file(dir.path().join("k-d1").join(TRUNCATED)).unwrap();
+        let mut c = Cache::open(dir.path(), "k", 1).unwrap();
+        assert_eq!(c.truncated(&text_key("old cut")), None);
+        assert_eq!(c.truncated(&text_key("old whole")), None);
+        c.insert(text_key("new cut"), &[3.0], true);
+        c.insert(text_key("new whole"), &[4.0], false);
+        c.flush().unwrap();
+        let c = Cache::open(dir.path(), "k", 1).unwrap();
+        assert_eq!(c.len(), 4);
+        assert_eq!(c.truncated(&text_key("old cut")), None);
+        assert_eq!(c.truncated(&text_key("old whole")), None);
+        assert_eq!(c.truncated(&text_key("new cut")), Some(true));
+        assert_eq!(c.truncated(&text_key("new whole")), Some(false));
     }
 
     #[test]
@@ -302,7 +449,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(find_dim(dir.path(), "openai-k"), None);
         let mut c = Cache::open(dir.path(), "openai-k", 3).unwrap();
-        c.insert(text_key("a"), &[1.0, 2.0, 3.0]);
+        c.insert(text_key("a"), &[1.0, 2.0, 3.0], false);
         c.flush().unwrap();
         Cache::open(dir.path(), "openai-kk", 5).unwrap();
         assert_eq!(find_dim(dir.path(), "openai-k"), Some(3));

@@ -23,7 +23,7 @@ use super::modernbert::ModernBert;
 use super::mpnet::MPNet;
 use super::pooling::{self, Pooling};
 use super::qwen3::Qwen3;
-use super::{Dtype, EncodeStats, NeuralOptions};
+use super::{Batch, BatchSink, Dtype, EncodeStats, NeuralOptions};
 use crate::data::Files;
 use crate::error::{Error, Result};
 
@@ -74,11 +74,19 @@ pub struct EncoderInfo {
     pub dtype: Dtype,
     /// Where it ran: `cpu`, `cuda:0 (NVIDIA H100 80GB HBM3)`, `metal`.
     pub device: String,
-    /// How attention ran (`--attention`): `eager`, `varlen (flash-attn 2)`, `varlen (candle
-    /// ops)`, or the f32 CPU fast path's own.
-    pub attention: String,
     pub prompts: Prompts,
 }
+
+/// What `results.json` says of an encoder: [`EncoderInfo`] and how attention ran.
+#[derive(Serialize)]
+struct Report<'a> {
+    #[serde(flatten)]
+    info: &'a EncoderInfo,
+    attention: &'a str,
+}
+
+/// `attention` in `results.json` when the weights were never loaded.
+pub const NOT_LOADED: &str = "none: every vector came from the embedding cache (the weights were not loaded)";
 
 enum Arch {
     Bert(Bert),
@@ -87,18 +95,35 @@ enum Arch {
     Qwen3(Qwen3),
 }
 
+/// A model folder read: configs, tokenizer, prompts and device, and — once a text is to be
+/// encoded — the weights ([`Encoder::load`] reads them at once; [`Encoder::open`] when first
+/// needed, so a run whose vectors are all in the embedding cache never loads a model).
 pub struct Encoder {
     tokenizer: Tokenizer,
-    arch: Arch,
     pooling: Pooling,
     normalize: bool,
     lowercase: bool,
     pad_id: u32,
     device: Device,
-    /// Intermediate size and attention heads from config.json, for the memory estimate and the
-    /// tensor-size limit.
-    shape: Widths,
+    /// What loading the weights needs beside the files.
+    config_json: String,
+    dtype: DType,
+    attention: super::AttentionChoice,
+    /// Intermediate size and attention heads from config.json.
+    widest: usize,
+    heads: usize,
+    weights: std::sync::OnceLock<Weights>,
     pub info: EncoderInfo,
+}
+
+/// The loaded model.
+struct Weights {
+    arch: Arch,
+    /// How attention runs (`--attention`): `eager`, `varlen (flash-attn 2)`, `varlen (candle
+    /// ops)`, or the f32 CPU fast path's own.
+    attention: &'static str,
+    /// For the memory estimate and the tensor-size limit.
+    shape: Widths,
 }
 
 #[derive(Deserialize)]
@@ -133,6 +158,8 @@ struct HfConfig {
     intermediate_size: Option<usize>,
     #[serde(default)]
     num_attention_heads: Option<usize>,
+    #[serde(default)]
+    hidden_size: Option<usize>,
 }
 
 pub(super) fn join(dir: &str, name: &str) -> String {
@@ -161,6 +188,14 @@ impl Encoder {
     /// else the folder's `config_sentence_transformers.json` `prompts` (`query`, and
     /// `document` or `passage`), else a preset for the model family, else none.
     pub fn load(files: &Files, dir: &str, options: &NeuralOptions) -> Result<Encoder> {
+        let enc = Encoder::open(files, dir, options)?;
+        enc.load_weights(files, dir)?;
+        Ok(enc)
+    }
+
+    /// [`Encoder::load`] without the weights: everything else is read and checked, and the
+    /// weights are loaded by [`Encoder::load_weights`] before the first text is encoded.
+    pub(crate) fn open(files: &Files, dir: &str, options: &NeuralOptions) -> Result<Encoder> {
         let max_length = options.max_length;
         let prompts = (options.query_prompt.as_deref(), options.doc_prompt.as_deref());
         let bad = |file: &str, what: String, fix: &str| Error::input(files.display(&join(dir, file)), 0, what, fix);
@@ -286,28 +321,60 @@ impl Encoder {
         };
 
         let opened = super::device::Opened::open(options.device)?;
-        let device = opened.device;
         let dtype = match options.dtype {
             Dtype::F32 => DType::F32,
             Dtype::F16 => DType::F16,
             Dtype::Bf16 => DType::BF16,
         };
-        let (weights, vb) = super::weights::load(files, dir, dtype, &device)?;
-        let model_type = hf.model_type.unwrap_or_else(|| "bert".into());
-        let misfit = |e: String| bad(weights, e, "check that config.json belongs to these weights");
-        let arch = match model_type.as_str() {
-            "bert" => Arch::Bert(Bert::load(vb, &config_json, options.attention).map_err(misfit)?),
-            "mpnet" => Arch::MPNet(MPNet::load(vb, &config_json).map_err(misfit)?),
-            "xlm-roberta" => Arch::Bert(super::xlm_roberta::load(vb, &config_json, options.attention).map_err(misfit)?),
-            "modernbert" => Arch::ModernBert(ModernBert::load(vb, &config_json, options.attention).map_err(misfit)?),
-            "qwen3" => Arch::Qwen3(Qwen3::load(vb, &config_json, options.attention).map_err(misfit)?),
-            other => {
-                return Err(bad(
-                    "config.json",
-                    format!("model_type '{other}' is not supported yet"),
-                    "supported: bert, mpnet, xlm-roberta, modernbert, qwen3",
-                ))
-            }
+        let dim = hf
+            .hidden_size
+            .ok_or_else(|| bad("config.json", "no hidden_size".into(), "use the config.json saved with the model"))?;
+        let architecture = hf.model_type.unwrap_or_else(|| "bert".into());
+        if !ARCHITECTURES.contains(&architecture.as_str()) {
+            return Err(unsupported(files, dir, &architecture));
+        }
+        Ok(Encoder {
+            tokenizer,
+            pooling,
+            normalize,
+            lowercase: st.do_lower_case,
+            pad_id: file_pad_id.or(hf.pad_token_id).unwrap_or(0),
+            device: opened.device,
+            config_json,
+            dtype,
+            attention: options.attention,
+            widest: hf.intermediate_size.unwrap_or(4 * dim).max(dim),
+            heads: hf.num_attention_heads.unwrap_or((dim / 64).max(1)),
+            weights: std::sync::OnceLock::new(),
+            info: EncoderInfo {
+                architecture,
+                pooling,
+                normalize,
+                max_seq_length,
+                dim,
+                dtype: options.dtype,
+                device: opened.name,
+                prompts,
+            },
+        })
+    }
+
+    /// Loads the weights from the folder [`Encoder::open`] read, unless they are loaded.
+    pub(crate) fn load_weights(&self, files: &Files, dir: &str) -> Result<()> {
+        if self.weights.get().is_some() {
+            return Ok(());
+        }
+        let bad = |file: &str, what: String, fix: &str| Error::input(files.display(&join(dir, file)), 0, what, fix);
+        let (file, vb) = super::weights::load(files, dir, self.dtype, &self.device)?;
+        let misfit = |e: String| bad(file, e, "check that config.json belongs to these weights");
+        let (config_json, attention) = (&self.config_json, self.attention);
+        let arch = match self.info.architecture.as_str() {
+            "bert" => Arch::Bert(Bert::load(vb, config_json, attention).map_err(misfit)?),
+            "mpnet" => Arch::MPNet(MPNet::load(vb, config_json).map_err(misfit)?),
+            "xlm-roberta" => Arch::Bert(super::xlm_roberta::load(vb, config_json, attention).map_err(misfit)?),
+            "modernbert" => Arch::ModernBert(ModernBert::load(vb, config_json, attention).map_err(misfit)?),
+            "qwen3" => Arch::Qwen3(Qwen3::load(vb, config_json, attention).map_err(misfit)?),
+            other => return Err(unsupported(files, dir, other)),
         };
         let (dim, attention) = match &arch {
             Arch::Bert(b) => (b.hidden_size, b.attention()),
@@ -315,37 +382,33 @@ impl Encoder {
             Arch::ModernBert(m) => (m.hidden_size, m.attention),
             Arch::Qwen3(m) => (m.hidden_size, m.attention),
         };
-        let pad_id = file_pad_id.or(hf.pad_token_id).unwrap_or(0);
+        if dim != self.info.dim {
+            return Err(misfit(format!("hidden size {dim}, but config.json says {}", self.info.dim)));
+        }
         let shape = Widths {
-            widest: hf.intermediate_size.unwrap_or(4 * dim).max(dim),
+            widest: self.widest,
             // Flash-attention keeps the scores on chip: no [len] row per head and token.
-            heads: if attention == super::attention::FLASH {
-                0
-            } else {
-                hf.num_attention_heads.unwrap_or((dim / 64).max(1))
-            },
+            heads: if attention == super::attention::FLASH { 0 } else { self.heads },
         };
-        Ok(Encoder {
-            shape,
-            tokenizer,
-            arch,
-            pooling,
-            normalize,
-            lowercase: st.do_lower_case,
-            pad_id,
-            device,
-            info: EncoderInfo {
-                architecture: model_type,
-                pooling,
-                normalize,
-                max_seq_length,
-                dim,
-                dtype: options.dtype,
-                device: opened.name,
-                attention: attention.into(),
-                prompts,
-            },
-        })
+        let _ = self.weights.set(Weights { arch, attention, shape });
+        Ok(())
+    }
+
+    /// How attention runs, once the weights are loaded.
+    pub fn attention(&self) -> Option<&'static str> {
+        self.weights.get().map(|w| w.attention)
+    }
+
+    /// [`EncoderInfo`] and how attention ran ([`NOT_LOADED`] if the weights never loaded), as
+    /// `results.json` has them.
+    pub fn report(&self) -> serde_json::Value {
+        let attention = self.attention().unwrap_or(NOT_LOADED);
+        serde_json::to_value(Report { info: &self.info, attention }).unwrap_or_default()
+    }
+
+    /// The loaded model; an error where [`Encoder::open`]'s caller never loaded it.
+    fn weights(&self) -> Result<&Weights> {
+        self.weights.get().ok_or_else(|| Error::Model { what: "the model's weights were not loaded".into() })
     }
 
     /// Embeds `texts` (row-major, `info.dim` columns), in input order, in batches of at most
@@ -357,16 +420,16 @@ impl Encoder {
         progress: &dyn crate::Progress,
     ) -> Result<(Vec<f32>, EncodeStats)> {
         let mut all = Vec::with_capacity(texts.len() * self.info.dim);
-        let stats = self.encode_into(texts, options, progress, &mut |_, v| {
-            all.extend_from_slice(v);
+        let stats = self.encode_into(texts, options, progress, &mut |b| {
+            all.extend_from_slice(b.vectors);
             Ok(())
         })?;
         Ok((all, stats))
     }
 
     /// [`Encoder::encode`] a [`WINDOW`] of texts at a time: each window is tokenized, sorted
-    /// and batched on its own, and its vectors handed to `done(first, vectors)` (`texts[first..]`,
-    /// row after row) before the next starts — a million documents never hold a million
+    /// and batched on its own, and its vectors (with which texts were cut at `max_seq_length`)
+    /// handed to `done` before the next starts — a million documents never hold a million
     /// tokenizations, and what is done survives a failure later on (the embedding cache
     /// writes each window).
     pub fn encode_into(
@@ -374,7 +437,7 @@ impl Encoder {
         texts: &[&str],
         options: &NeuralOptions,
         progress: &dyn crate::Progress,
-        done: &mut dyn FnMut(usize, &[f32]) -> Result<()>,
+        done: &mut BatchSink,
     ) -> Result<EncodeStats> {
         self.encode_in_windows(texts, options, progress, WINDOW, done)
     }
@@ -387,22 +450,24 @@ impl Encoder {
         options: &NeuralOptions,
         progress: &dyn crate::Progress,
         window: usize,
-        done: &mut dyn FnMut(usize, &[f32]) -> Result<()>,
+        done: &mut BatchSink,
     ) -> Result<EncodeStats> {
         let clock = web_time::Instant::now();
+        let Weights { arch, shape, .. } = self.weights()?;
+        let shape = *shape;
         let window = window.max(1);
         let dim = self.info.dim;
         let mut batch_times = Vec::new();
         let mut stats = EncodeStats { texts: texts.len(), ..Default::default() };
         progress.begin("encode", texts.len() as u64);
         // The budget an out-of-memory error lowered stays lowered for the windows after.
-        let mut budget = options.max_batch_tokens.unwrap_or_else(|| self.token_budget());
+        let mut budget = options.max_batch_tokens.unwrap_or_else(|| self.token_budget(shape));
         for (w, texts) in texts.chunks(window).enumerate() {
             let tokens = self.tokenize(texts)?;
-            stats.truncated += tokens.truncated;
+            stats.truncated += tokens.truncated.len();
             let lens: Vec<usize> = tokens.starts.windows(2).map(|s| s[1] - s[0]).collect();
             let mut out = vec![0f32; texts.len() * dim];
-            let schedule = run_batches(&lens, options.batch_size, budget, self.shape, |batch| {
+            let schedule = run_batches(&lens, options.batch_size, budget, shape, |batch| {
                 let t = web_time::Instant::now();
                 let len = batch.iter().map(|&i| lens[i]).max().unwrap_or(0).max(1);
                 if matches!(self.device, Device::Cpu) {
@@ -410,10 +475,10 @@ impl Encoder {
                     // wakes the OOM killer: a batch estimated past the available memory is treated
                     // as out of memory before it runs, so it is halved like a GPU batch.
                     let available = super::device::host_available_memory();
-                    fits_in_host(batch.len(), len, self.bytes_per_token(len), available)?;
+                    fits_in_host(batch.len(), len, self.bytes_per_token(shape, len), available)?;
                 } else {
                     // batches() caps several texts; one text alone can still be too long for the GPU.
-                    let elements = len * self.shape.per_token(len);
+                    let elements = len * shape.per_token(len);
                     if elements > MAX_TENSOR_ELEMENTS {
                         return Err(format!(
                             "a text of {len} tokens makes a tensor (attention scores or the feed-forward's) of \
@@ -435,7 +500,7 @@ impl Encoder {
                         types[r * len..r * len + n].copy_from_slice(&t[from..from + n]);
                     }
                 }
-                let pooled = self.forward(ids, mask, types, batch.len(), len).map_err(|e| {
+                let pooled = self.forward(arch, ids, mask, types, batch.len(), len).map_err(|e| {
                     let message = candle_message(&e);
                     if super::device::is_out_of_memory(&message) {
                         super::device::release_freed_memory(&self.device);
@@ -462,7 +527,7 @@ impl Encoder {
             })?;
             stats.oom_retries += schedule.halvings;
             budget = schedule.budget;
-            done(w * window, &out)?;
+            done(Batch { first: w * window, vectors: &out, dim, truncated: &tokens.truncated })?;
         }
         stats.max_batch_tokens = budget;
         progress.end();
@@ -476,9 +541,33 @@ impl Encoder {
     /// The token ids of `texts` (lowercased first where the model says so), truncated at
     /// `max_seq_length`, [`TOKENIZE_CHUNK`] texts per call to the tokenizer.
     fn tokenize(&self, texts: &[&str]) -> Result<Tokens> {
-        let mut t = Tokens { ids: Vec::new(), starts: vec![0], types: None, truncated: 0 };
+        let mut t = Tokens { ids: Vec::new(), starts: vec![0], types: None, truncated: Vec::new() };
         let mut types = Vec::new();
-        for chunk in texts.chunks(TOKENIZE_CHUNK) {
+        self.tokenize_chunks(texts, |i, e| {
+            t.ids.extend_from_slice(e.get_ids());
+            types.extend_from_slice(e.get_type_ids());
+            t.starts.push(t.ids.len());
+            if !e.get_overflowing().is_empty() {
+                t.truncated.push(i);
+            }
+        })?;
+        t.types = types.iter().any(|&x| x != 0).then_some(types);
+        Ok(t)
+    }
+
+    /// How many of `texts` are longer than `max_seq_length` tokens (the tokenizer alone: the
+    /// weights need not be loaded).
+    pub fn count_truncated(&self, texts: &[&str]) -> Result<usize> {
+        let mut n = 0;
+        self.tokenize_chunks(texts, |_, e| n += usize::from(!e.get_overflowing().is_empty()))?;
+        Ok(n)
+    }
+
+    /// Hands each of `texts`' encodings, truncated at `max_seq_length`, to `each(index, encoding)`,
+    /// [`TOKENIZE_CHUNK`] texts per call to the tokenizer (lowercased first where the model
+    /// says so).
+    fn tokenize_chunks(&self, texts: &[&str], mut each: impl FnMut(usize, &tokenizers::Encoding)) -> Result<()> {
+        for (c, chunk) in texts.chunks(TOKENIZE_CHUNK).enumerate() {
             // The texts themselves (the tokenizer borrows them); a copy only to lowercase.
             let inputs: Vec<std::borrow::Cow<str>> =
                 chunk.iter().map(|&t| if self.lowercase { t.to_lowercase().into() } else { t.into() }).collect();
@@ -486,15 +575,11 @@ impl Encoder {
                 .tokenizer
                 .encode_batch(inputs, true)
                 .map_err(|e| Error::Model { what: format!("tokenizing: {e}") })?;
-            for e in &encodings {
-                t.ids.extend_from_slice(e.get_ids());
-                types.extend_from_slice(e.get_type_ids());
-                t.starts.push(t.ids.len());
-                t.truncated += usize::from(!e.get_overflowing().is_empty());
+            for (i, e) in encodings.iter().enumerate() {
+                each(c * TOKENIZE_CHUNK + i, e);
             }
         }
-        t.types = types.iter().any(|&x| x != 0).then_some(types);
-        Ok(t)
+        Ok(())
     }
 
     /// Padded tokens per forward pass when `--max-batch-tokens` is not given: 16384 on the CPU
@@ -502,31 +587,32 @@ impl Encoder {
     /// layer's activations per token at the longest length (hidden states, the MLP's
     /// intermediate, one attention row per head, a few temporaries). The estimate only sets the
     /// start: a batch that still runs out of memory is halved ([`run_batches`]).
-    fn token_budget(&self) -> usize {
+    fn token_budget(&self, shape: Widths) -> usize {
         const CPU_BUDGET: usize = 16384;
         // Memory an earlier model's batches left in the CUDA pool counts as free.
         super::device::release_freed_memory(&self.device);
         let Some((free, _)) = super::device::free_memory(&self.device) else {
             return CPU_BUDGET;
         };
-        let per_token = self.bytes_per_token(self.info.max_seq_length);
+        let per_token = self.bytes_per_token(shape, self.info.max_seq_length);
         (free / 10 * 6 / per_token.max(1)).clamp(self.info.max_seq_length.max(512), 1 << 20)
     }
 
     /// A rough estimate of one forward pass's memory per padded token at padded length `len`:
     /// one layer's hidden states and temporaries, the MLP's intermediate, and one row of
     /// attention scores and probabilities per head.
-    fn bytes_per_token(&self, len: usize) -> usize {
+    fn bytes_per_token(&self, shape: Widths, len: usize) -> usize {
         let bytes = match self.info.dtype {
             Dtype::F32 => 4,
             Dtype::F16 | Dtype::Bf16 => 2,
         };
-        let Widths { widest: intermediate, heads } = self.shape;
+        let Widths { widest: intermediate, heads } = shape;
         bytes * (8 * self.info.dim + 2 * intermediate + 2 * heads * len)
     }
 
     fn forward(
         &self,
+        arch: &Arch,
         ids: Vec<u32>,
         mask: Vec<u32>,
         types: Vec<u32>,
@@ -536,7 +622,7 @@ impl Encoder {
         let ids = Tensor::from_vec(ids, (b, s), &self.device)?;
         let mask = Tensor::from_vec(mask, (b, s), &self.device)?;
         let types = Tensor::from_vec(types, (b, s), &self.device)?;
-        let hidden = match &self.arch {
+        let hidden = match arch {
             Arch::Bert(m) => m.forward(&ids, &types, &mask)?,
             Arch::MPNet(m) => m.forward(&ids, &mask)?,
             Arch::ModernBert(m) => m.forward(&ids, &mask)?,
@@ -552,6 +638,18 @@ impl Encoder {
             pooled.flatten_all()?.to_vec1::<f32>()
         })
     }
+}
+
+/// config.json's `model_type`s this encoder runs.
+const ARCHITECTURES: [&str; 5] = ["bert", "mpnet", "xlm-roberta", "modernbert", "qwen3"];
+
+fn unsupported(files: &Files, dir: &str, model_type: &str) -> Error {
+    Error::input(
+        files.display(&join(dir, "config.json")),
+        0,
+        format!("model_type '{model_type}' is not supported yet"),
+        format!("supported: {}", ARCHITECTURES.join(", ")),
+    )
 }
 
 /// What every architecture says when the weights' names or shapes are not what config.json
@@ -577,8 +675,8 @@ struct Tokens {
     starts: Vec<usize>,
     /// Token type ids, kept only when one is not 0.
     types: Option<Vec<u32>>,
-    /// Texts cut at `max_seq_length`.
-    truncated: usize,
+    /// Which texts were cut at `max_seq_length`, in order.
+    truncated: Vec<usize>,
 }
 
 /// candle's CUDA kernels count a tensor's elements in 32 bits (`LaunchConfig::for_num_elems(n

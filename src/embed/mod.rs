@@ -528,16 +528,14 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
         #[cfg(feature = "models")]
         ModelSpec::Neural { dir, label } => {
             let memory = memory::PeakMemory::start();
-            // Loading a large model takes seconds; say so before it starts.
-            cx.progress.begin(&format!("{label}: load model"), 1);
-            let enc = encoder::Encoder::load(cx.files, dir, &cx.neural.for_model(label))?;
-            cx.progress.end();
+            // The weights load when a text is to be encoded: not at all when the cache has
+            // every vector.
+            let enc = encoder::Encoder::open(cx.files, dir, &cx.neural.for_model(label))?;
             let named = |what: &str| Renamed { inner: cx.progress, step: format!("{label}: {what}") };
             let qtexts = prompted(&enc.info.prompts.query, queries.iter().copied());
-            let local = Local { enc: &enc, files: cx.files, dir, options: cx.neural };
+            let local = Local::new(cx, &enc, dir, label);
             let cache = cx.cache.as_deref();
             let (qv, _, qs) = encode_cached(&local, cache, &qtexts, &named("encode queries"))?;
-            info.encoder = serde_json::to_value(&enc.info).ok();
             let (qv, dim) = matryoshka(qv, enc.info.dim, cx.neural.truncate_dim)?;
             let qids = queries.iter().map(|q| q.id.clone()).collect();
             let q = precomputed::Matrix { ids: qids, dim, data: qv, file: dir.clone() };
@@ -550,6 +548,7 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
                         let set = shards::ShardSet::open(shard_dir, &shards::Expected::new(cx, &enc, dir, label)?)?;
                         t.index_s = clock.elapsed().as_secs_f64();
                         let r = set.search(cx, &queries, q, &doc_ids, &mut info).await?;
+                        info.encoder = Some(enc.report());
                         info.throughput = Some(
                             serde_json::json!({"queries": qs, "docs": set.docs_summary(), "memory": memory.read()}),
                         );
@@ -564,6 +563,7 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
                 None => {
                     let dtexts = doc_texts(&enc, &ds.corpus);
                     let (dv, _, dstats) = encode_cached(&local, cache, &dtexts, &named("encode documents"))?;
+                    info.encoder = Some(enc.report());
                     t.index_s = clock.elapsed().as_secs_f64();
                     info.throughput = Some(serde_json::json!({"queries": qs, "docs": dstats, "memory": memory.read()}));
                     let (dv, _) = matryoshka(dv, enc.info.dim, cx.neural.truncate_dim)?;
@@ -668,20 +668,36 @@ pub fn matryoshka(v: Vec<f32>, dim: usize, t: Option<usize>) -> Result<(Vec<f32>
     }
 }
 
-/// Takes each finished batch as `(first, vectors, dim)`: the vectors of `texts[first..]`, row
-/// after row.
-pub type BatchSink<'a> = dyn FnMut(usize, &[f32], usize) -> Result<()> + 'a;
+/// A finished batch of an encoding: the vectors of `texts[first..]`, row after row.
+pub struct Batch<'a> {
+    pub first: usize,
+    pub vectors: &'a [f32],
+    pub dim: usize,
+    /// Which of these texts (counted from `first`, ascending) were cut at the model's max
+    /// length; none for API models, which do not say.
+    pub truncated: &'a [usize],
+}
+
+/// Takes each finished batch.
+pub type BatchSink<'a> = dyn FnMut(Batch) -> Result<()> + 'a;
 
 /// Something that turns texts into vectors that can be cached: a local model or a remote API.
 #[cfg(any(feature = "models", all(feature = "cli", not(target_arch = "wasm32"))))]
 trait Embedder {
-    /// Names the cache folder: anything that could change a text's vector changes it.
+    /// Names the cache folder: anything that could change a text's vector changes it. `root`:
+    /// the cache folder, where a model's hash is remembered.
     #[cfg(not(target_arch = "wasm32"))]
-    fn cache_key(&self) -> Result<String>;
+    fn cache_key(&self, root: &std::path::Path) -> Result<String>;
     /// The vector size, where known before any text is encoded (an API tells only in its answers).
     fn dim(&self) -> Option<usize>;
     /// Encodes `texts`, handing each finished batch to `done`.
     fn encode(&self, texts: &[&str], progress: &dyn Progress, done: &mut BatchSink) -> Result<EncodeStats>;
+    /// How many of `texts` are cut at the max length without encoding them: for cached texts
+    /// whose cache does not record it. APIs do not say.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn count_truncated(&self, _texts: &[&str]) -> Result<usize> {
+        Ok(0)
+    }
 }
 
 /// A model folder's encoder with what names its cache.
@@ -691,21 +707,47 @@ struct Local<'a> {
     enc: &'a encoder::Encoder,
     files: &'a Files,
     dir: &'a str,
+    label: &'a str,
     options: &'a NeuralOptions,
+    /// Where "LABEL: load model" shows while the weights load.
+    progress: &'a dyn Progress,
+}
+
+#[cfg(feature = "models")]
+impl<'a> Local<'a> {
+    /// `enc` (opened from folder `dir` of `files`, weights loaded or not) as model `label` of `cx`.
+    fn new(cx: &RunContext<'a>, enc: &'a encoder::Encoder, dir: &'a str, label: &'a str) -> Local<'a> {
+        Local { enc, files: cx.files, dir, label, options: cx.neural, progress: cx.progress }
+    }
 }
 
 #[cfg(feature = "models")]
 impl Embedder for Local<'_> {
     #[cfg(not(target_arch = "wasm32"))]
-    fn cache_key(&self) -> Result<String> {
-        cache::model_key(self.files, self.dir, self.enc.info.max_seq_length, self.options.dtype, &self.enc.info.device)
+    fn cache_key(&self, root: &std::path::Path) -> Result<String> {
+        let info = &self.enc.info;
+        cache::model_key(self.files, self.dir, info.max_seq_length, self.options.dtype, &info.device, Some(root))
     }
     fn dim(&self) -> Option<usize> {
         Some(self.enc.info.dim)
     }
     fn encode(&self, texts: &[&str], progress: &dyn Progress, done: &mut BatchSink) -> Result<EncodeStats> {
-        let dim = self.enc.info.dim;
-        self.enc.encode_into(texts, self.options, progress, &mut |first, vectors| done(first, vectors, dim))
+        if texts.is_empty() {
+            // Every vector came from the cache: the weights are not loaded for nothing (an 8B
+            // model's 16 GB), and no memory is measured out for batches.
+            return Ok(EncodeStats::default());
+        }
+        if self.enc.attention().is_none() {
+            // Loading a large model takes seconds; say so before it starts.
+            self.progress.begin(&format!("{}: load model", self.label), 1);
+            self.enc.load_weights(self.files, self.dir)?;
+            self.progress.end();
+        }
+        self.enc.encode_into(texts, self.options, progress, done)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    fn count_truncated(&self, texts: &[&str]) -> Result<usize> {
+        self.enc.count_truncated(texts)
     }
 }
 
@@ -723,17 +765,17 @@ fn encode_cached(
     let texts: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
     #[cfg(not(target_arch = "wasm32"))]
     if let Some(root) = cache_root {
-        let key = model.cache_key()?;
+        let key = model.cache_key(root)?;
         // An API's vector size comes from an earlier run's folder, else from its first answer.
         let mut c = match model.dim().or_else(|| cache::find_dim(root, &key)) {
             Some(dim) => Some(cache::Cache::open(root, &key, dim)?),
             None => None,
         };
         let keys: Vec<cache::TextKey> = texts.iter().map(|t| cache::text_key(t)).collect();
-        let missing: Vec<usize> =
-            (0..texts.len()).filter(|&i| c.as_ref().is_none_or(|c| c.get(&keys[i]).is_none())).collect();
+        let (missing, cached): (Vec<usize>, Vec<usize>) =
+            (0..texts.len()).partition(|&i| c.as_ref().is_none_or(|c| c.get(&keys[i]).is_none()));
         let todo: Vec<&str> = missing.iter().map(|&i| texts[i]).collect();
-        let mut stats = model.encode(&todo, progress, &mut |first, vectors, dim| {
+        let mut stats = model.encode(&todo, progress, &mut |Batch { first, vectors, dim, truncated }| {
             let c = match &mut c {
                 Some(c) => c,
                 None => c.insert(cache::Cache::open(root, &key, dim)?),
@@ -749,13 +791,23 @@ fn encode_cached(
                 });
             }
             for (j, v) in vectors.chunks_exact(dim).enumerate() {
-                c.insert(keys[missing[first + j]], v);
+                c.insert(keys[missing[first + j]], v, truncated.binary_search(&j).is_ok());
             }
             c.flush()
         })?;
-        stats.cached = texts.len() - missing.len();
+        stats.cached = cached.len();
         stats.texts = texts.len();
         let Some(c) = c else { return Ok((Vec::new(), model.dim().unwrap_or(0), stats)) };
+        // Cached texts cut at the max length count as truncated too, as on the run that encoded
+        // them; a cache written before it recorded that has the tokenizer count them again.
+        let mut recount = Vec::new();
+        for &i in &cached {
+            match c.truncated(&keys[i]) {
+                Some(cut) => stats.truncated += usize::from(cut),
+                None => recount.push(texts[i]),
+            }
+        }
+        stats.truncated += model.count_truncated(&recount)?;
         let mut out = Vec::with_capacity(texts.len() * c.dim());
         for k in &keys {
             out.extend_from_slice(c.get(k).expect("every text is cached now"));
@@ -765,7 +817,7 @@ fn encode_cached(
     let _ = cache_root;
     let mut out = Vec::new();
     let mut size = model.dim().unwrap_or(0);
-    let stats = model.encode(&texts, progress, &mut |_, vectors, dim| {
+    let stats = model.encode(&texts, progress, &mut |Batch { vectors, dim, .. }| {
         size = dim;
         out.extend_from_slice(vectors);
         Ok(())

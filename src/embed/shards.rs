@@ -223,17 +223,16 @@ pub fn encode(
     // Before hours of encoding: can the results be written at all?
     std::fs::create_dir_all(out).map_err(|e| Error::Write { file: out.display().to_string(), source: e })?;
     let range = shard.range(dataset.corpus.len());
-    progress.begin(&format!("{label}: load model"), 1);
-    let enc = Encoder::load(files, dir, &neural.for_model(label))?;
-    let model_hash = cache::model_hash(files, dir)?;
-    progress.end();
+    // The weights load when a text is to be encoded: not at all when the cache has every vector.
+    let enc = Encoder::open(files, dir, &neural.for_model(label))?;
+    let model_hash = cache::model_hash(files, dir, cache)?;
     // Only this slice's texts: the dataset may hold digests in their place (main.rs).
     progress.begin(&format!("read the texts of docs {}..{}", range.start, range.end), 1);
     let docs = dataset.docs_with_texts(files, range.clone())?;
     progress.end();
     let texts = super::doc_texts(&enc, &docs);
     let step = super::Renamed { inner: progress, step: format!("{label}: encode {}/{}", shard.index, shard.count) };
-    let local = super::Local { enc: &enc, files, dir, options: neural };
+    let local = super::Local { enc: &enc, files, dir, label, options: neural, progress };
     let (vectors, _, stats) = super::encode_cached(&local, cache, &texts, &step)?;
     drop(texts);
     drop(docs);
@@ -357,7 +356,7 @@ impl<'a> Expected<'a> {
         let model = if dir.rsplit('/').next() == Some(label) { dir.to_string() } else { format!("{label}={dir}") };
         let info = &enc.info;
         Ok(Expected {
-            model_hash: cache::model_hash(cx.files, dir)?,
+            model_hash: cache::model_hash(cx.files, dir, cx.cache.as_deref())?,
             label: label.to_string(),
             prompt: info.prompts.document.clone(),
             dim: info.dim,
