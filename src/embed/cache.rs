@@ -5,8 +5,9 @@
 //! and `truncated.bin`: a little-endian u64, the number of `vectors.bin` records written before
 //! it existed (by an embeval that did not record truncation), then the 16-byte keys of the
 //! texts cut at the max length, so a run from the cache counts them as the run that encoded
-//! them did.
-//! A record cut short by a crash is ignored. Native builds only; `--no-cache` turns it off.
+//! them did. A record cut short by a crash is ignored. Beside the folders, `model-hashes/`
+//! remembers model folders' hashes ([`files_hash`]). Native builds only; `--no-cache` turns it
+//! all off.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -138,7 +139,7 @@ fn hash_model_files(files: &Files, prefix: &str) -> Result<blake3::Hasher> {
         h.update(&[0]);
         // Files on disk are hashed where they lie, a block at a time (a large model is not held
         // in memory for this, nor its pages kept resident beside the model already loaded), on
-        // every core in the CLI: an 8B model's 16 GB every run.
+        // every core in the CLI: an 8B model's 16 GB on each first run ([`files_hash`]).
         #[cfg(not(target_arch = "wasm32"))]
         if let Some(path) =
             files.local_path(name).filter(|p| !name.ends_with(".gz") && p.extension().is_none_or(|e| e != "gz"))
@@ -172,7 +173,19 @@ fn hash_file(h: &mut blake3::Hasher, path: &Path) -> std::io::Result<()> {
 pub struct Cache {
     file: PathBuf,
     dim: usize,
-    map: HashMap<TextKey, Vec<f32>>,
+    /// `vectors.bin` as it was when opened (`None` if empty): vectors are read from it where
+    /// they lie, not loaded — the folder may hold other datasets' vectors too, and a million
+    /// cached vectors are read once, into the run's own matrix.
+    disk: Option<MappedFile>,
+    /// Records in `disk`.
+    on_disk: usize,
+    /// Bytes of `disk` read at a time: [`mapped::BLOCK`] (tests: less).
+    block: usize,
+    /// Each cached text's record: its index in `vectors.bin` as opened, or `on_disk` + its
+    /// index in `added`.
+    index: HashMap<TextKey, usize>,
+    /// Vectors added since opening, row after row.
+    added: Vec<f32>,
     pending: Vec<u8>,
     /// Texts cut at the max length (`truncated.bin`).
     cut: HashSet<TextKey>,
@@ -182,28 +195,61 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// Opens (creating) `root/<key>/vectors.bin` for vectors of `dim` floats.
+    /// Opens (creating) `root/<key>/vectors.bin` for vectors of `dim` floats. Only the keys
+    /// are read (a block at a time, each block's pages handed back).
     pub fn open(root: &Path, key: &str, dim: usize) -> Result<Cache> {
         let dir = root.join(format!("{key}-d{dim}"));
         let werr = |e| Error::Write { file: dir.display().to_string(), source: e };
         std::fs::create_dir_all(&dir).map_err(werr)?;
         let file = dir.join("vectors.bin");
-        let bytes = std::fs::read(&file).unwrap_or_default();
+        let rerr = |e: std::io::Error| {
+            Error::missing(
+                file.display().to_string(),
+                format!("cannot read: {e}"),
+                "check the permissions, or run with --no-cache",
+            )
+        };
+        let disk = match std::fs::metadata(&file) {
+            Ok(m) if m.len() > 0 => Some(MappedFile::open(&file).map_err(rerr)?),
+            _ => None,
+        };
         let rec = 16 + 4 * dim;
-        let key = |r: &[u8]| -> TextKey { r[..16].try_into().expect("16 bytes") };
-        let map = bytes
-            .chunks_exact(rec)
-            .map(|r| (key(r), r[16..].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()))
-            .collect();
+        let on_disk = disk.as_ref().map_or(0, |d| d.bytes().len() / rec);
         let cut_file = dir.join(TRUNCATED);
         let cut_bytes = std::fs::read(&cut_file).unwrap_or_default();
         let older = match cut_bytes.get(..8) {
             Some(n) => u64::from_le_bytes(n.try_into().expect("8 bytes")) as usize,
-            None => start_truncated(&cut_file, bytes.len() / rec)?,
+            None => start_truncated(&cut_file, on_disk)?,
         };
+        let key = |r: &[u8]| -> TextKey { r[..16].try_into().expect("16 bytes") };
         let cut = cut_bytes.get(8..).unwrap_or_default().chunks_exact(16).map(key).collect();
-        let unknown = bytes.chunks_exact(rec).take(older).map(key).collect();
-        Ok(Cache { file, dim, map, pending: Vec::new(), cut, unknown, pending_cut: Vec::new() })
+        let mut index = HashMap::with_capacity(on_disk);
+        let mut unknown = HashSet::new();
+        if let Some(d) = &disk {
+            d.read_blocks(0..on_disk * rec, (mapped::BLOCK / rec).max(1) * rec, |at, piece| {
+                for (j, r) in piece.chunks_exact(rec).enumerate() {
+                    let i = at / rec + j;
+                    index.insert(key(r), i);
+                    if i < older {
+                        unknown.insert(key(r));
+                    }
+                }
+            })
+            .map_err(rerr)?;
+        }
+        Ok(Cache {
+            file,
+            dim,
+            disk,
+            on_disk,
+            block: mapped::BLOCK,
+            index,
+            added: Vec::new(),
+            pending: Vec::new(),
+            cut,
+            unknown,
+            pending_cut: Vec::new(),
+        })
     }
 
     /// Vector size, of every record.
@@ -217,27 +263,62 @@ impl Cache {
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.index.is_empty()
     }
 
-    pub fn get(&self, k: &TextKey) -> Option<&[f32]> {
-        self.map.get(k).map(Vec::as_slice)
+    pub fn contains(&self, k: &TextKey) -> bool {
+        self.index.contains_key(k)
+    }
+
+    /// The vectors of `keys`, row after row; `None` if one is not cached. Records on disk are
+    /// read in file order, a block at a time, each block's pages handed back once copied.
+    pub fn rows(&self, keys: &[TextKey]) -> Result<Option<Vec<f32>>> {
+        let dim = self.dim;
+        let mut out = vec![0f32; keys.len() * dim];
+        let mut from_disk = Vec::new();
+        for (row, k) in keys.iter().enumerate() {
+            let Some(&i) = self.index.get(k) else { return Ok(None) };
+            match i.checked_sub(self.on_disk) {
+                Some(a) => out[row * dim..][..dim].copy_from_slice(&self.added[a * dim..][..dim]),
+                None => from_disk.push((i, row)),
+            }
+        }
+        from_disk.sort_unstable();
+        if let Some(d) = &self.disk {
+            let rec = 16 + 4 * dim;
+            let mut next = from_disk.iter().peekable();
+            d.read_blocks(0..self.on_disk * rec, (self.block / rec).max(1) * rec, |at, piece| {
+                let (first, end) = (at / rec, (at + piece.len()) / rec);
+                while let Some(&(i, row)) = next.next_if(|&&(i, _)| i < end) {
+                    let bytes = &piece[(i - first) * rec + 16..][..4 * dim];
+                    for (o, b) in out[row * dim..][..dim].iter_mut().zip(bytes.chunks_exact(4)) {
+                        *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                    }
+                }
+            })
+            .map_err(|e| {
+                Error::missing(self.file.display().to_string(), format!("cannot read: {e}"), "run with --no-cache")
+            })?;
+        }
+        Ok(Some(out))
     }
 
     /// Whether the text of key `k` was cut at the max length when encoded; `None` where the
     /// cache does not know (records older than `truncated.bin`, texts not cached).
     pub fn truncated(&self, k: &TextKey) -> Option<bool> {
-        (self.map.contains_key(k) && !self.unknown.contains(k)).then(|| self.cut.contains(k))
+        (self.index.contains_key(k) && !self.unknown.contains(k)).then(|| self.cut.contains(k))
     }
 
     /// Adds the vector `v` of a text (`truncated`: cut at the max length) unless it is cached.
     pub fn insert(&mut self, k: TextKey, v: &[f32], truncated: bool) {
         debug_assert_eq!(v.len(), self.dim);
-        if self.map.insert(k, v.to_vec()).is_none() {
+        if let std::collections::hash_map::Entry::Vacant(e) = self.index.entry(k) {
+            e.insert(self.on_disk + self.added.len() / self.dim);
+            self.added.extend_from_slice(v);
             self.pending.extend_from_slice(&k);
             v.iter().for_each(|x| self.pending.extend_from_slice(&x.to_le_bytes()));
             if truncated && self.cut.insert(k) {
@@ -406,18 +487,43 @@ mod tests {
         }
         let mut c = Cache::open(dir.path(), "k", 2).unwrap();
         assert_eq!(c.len(), 2);
-        assert_eq!(c.get(&text_key("猫")), Some(&[1.0f32, 2.0][..]));
+        assert_eq!(c.rows(&[text_key("猫")]).unwrap(), Some(vec![1.0f32, 2.0]));
         assert_eq!(c.truncated(&text_key("猫")), Some(true));
         assert_eq!(c.truncated(&text_key("dog")), Some(false));
         assert_eq!(c.truncated(&text_key("bird")), None);
         c.insert(text_key("bird"), &[0.5, 0.25], true);
+        assert_eq!(c.rows(&[text_key("bird"), text_key("dog")]).unwrap(), Some(vec![0.5, 0.25, 3.0, -4.5]));
         c.flush().unwrap();
         let c = Cache::open(dir.path(), "k", 2).unwrap();
         assert_eq!(c.len(), 3);
-        assert_eq!(c.get(&text_key("dog")), Some(&[3.0f32, -4.5][..]));
-        assert_eq!(c.get(&text_key("bird")), Some(&[0.5f32, 0.25][..]));
+        let keys = [text_key("bird"), text_key("dog"), text_key("bird"), text_key("猫")];
+        assert_eq!(c.rows(&keys).unwrap(), Some(vec![0.5f32, 0.25, 3.0, -4.5, 0.5, 0.25, 1.0, 2.0]));
+        assert_eq!(c.rows(&[text_key("dog"), text_key("fish")]).unwrap(), None);
         assert_eq!(c.truncated(&text_key("bird")), Some(true));
         assert_eq!(c.truncated(&text_key("dog")), Some(false));
+    }
+
+    /// Rows gathered from records read a few at a time (blocks of 1 to 4 records here, 64 MiB
+    /// in a run), in any order, repeated, from disk and from this run, come out in the keys'
+    /// order.
+    #[test]
+    fn rows_come_in_the_keys_order_across_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Cache::open(dir.path(), "k", 3).unwrap();
+        let row = |i: usize| [i as f32, -(i as f32), 0.5 * i as f32];
+        for i in 0..10 {
+            c.insert(text_key(&format!("text {i}")), &row(i), false);
+        }
+        c.flush().unwrap();
+        let mut c = Cache::open(dir.path(), "k", 3).unwrap();
+        c.insert(text_key("text 10"), &row(10), false);
+        let order = [10, 7, 0, 9, 3, 3, 10, 1, 8, 2, 5, 4, 6];
+        let keys: Vec<TextKey> = order.iter().map(|i| text_key(&format!("text {i}"))).collect();
+        let want: Vec<f32> = order.iter().flat_map(|&i| row(i)).collect();
+        for records in 1..=4 {
+            c.block = records * (16 + 4 * 3);
+            assert_eq!(c.rows(&keys).unwrap().as_deref(), Some(&want[..]), "{records} records a block");
+        }
     }
 
     /// A cache written before truncation was recorded: its records' truncation is unknown

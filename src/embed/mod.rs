@@ -773,7 +773,7 @@ fn encode_cached(
         };
         let keys: Vec<cache::TextKey> = texts.iter().map(|t| cache::text_key(t)).collect();
         let (missing, cached): (Vec<usize>, Vec<usize>) =
-            (0..texts.len()).partition(|&i| c.as_ref().is_none_or(|c| c.get(&keys[i]).is_none()));
+            (0..texts.len()).partition(|&i| c.as_ref().is_none_or(|c| !c.contains(&keys[i])));
         let todo: Vec<&str> = missing.iter().map(|&i| texts[i]).collect();
         let mut stats = model.encode(&todo, progress, &mut |Batch { first, vectors, dim, truncated }| {
             let c = match &mut c {
@@ -808,10 +808,9 @@ fn encode_cached(
             }
         }
         stats.truncated += model.count_truncated(&recount)?;
-        let mut out = Vec::with_capacity(texts.len() * c.dim());
-        for k in &keys {
-            out.extend_from_slice(c.get(k).expect("every text is cached now"));
-        }
+        let out = c.rows(&keys)?.ok_or_else(|| Error::Model {
+            what: format!("a text encoded by this run is missing from the cache {}", c.folder().display()),
+        })?;
         return Ok((out, c.dim(), stats));
     }
     let _ = cache_root;
