@@ -209,11 +209,16 @@ impl Cache {
                 "check the permissions, or run with --no-cache",
             )
         };
-        let disk = match std::fs::metadata(&file) {
-            Ok(m) if m.len() > 0 => Some(MappedFile::open(&file).map_err(rerr)?),
-            _ => None,
-        };
         let rec = 16 + 4 * dim;
+        let len = std::fs::metadata(&file).map_or(0, |m| m.len());
+        if len % rec as u64 != 0 {
+            // A record cut short by a crash: trimmed before the file is mapped (Windows cannot
+            // shorten a mapped file).
+            let werr = |e| Error::Write { file: file.display().to_string(), source: e };
+            let f = std::fs::OpenOptions::new().write(true).open(&file).map_err(werr)?;
+            f.set_len(len - len % rec as u64).map_err(werr)?;
+        }
+        let disk = if len >= rec as u64 { Some(MappedFile::open(&file).map_err(rerr)?) } else { None };
         let on_disk = disk.as_ref().map_or(0, |d| d.bytes().len() / rec);
         let cut_file = dir.join(TRUNCATED);
         let cut_bytes = std::fs::read(&cut_file).unwrap_or_default();
