@@ -181,11 +181,9 @@ pub struct Cache {
     on_disk: usize,
     /// Bytes of `disk` read at a time: [`mapped::BLOCK`] (tests: less).
     block: usize,
-    /// Each cached text's record: its index in `vectors.bin` as opened, or `on_disk` + its
-    /// index in `added`.
+    /// Each cached text's record: its index in `vectors.bin` as opened, or [`ADDED`].
     index: HashMap<TextKey, usize>,
-    /// Vectors added since opening, row after row.
-    added: Vec<f32>,
+    /// Records added since opening, not yet written.
     pending: Vec<u8>,
     /// Texts cut at the max length (`truncated.bin`).
     cut: HashSet<TextKey>,
@@ -249,7 +247,6 @@ impl Cache {
             on_disk,
             block: mapped::BLOCK,
             index,
-            added: Vec::new(),
             pending: Vec::new(),
             cut,
             unknown,
@@ -279,37 +276,36 @@ impl Cache {
         self.index.contains_key(k)
     }
 
-    /// The vectors of `keys`, row after row; `None` if one is not cached. Records on disk are
-    /// read in file order, a block at a time, each block's pages handed back once copied.
-    pub fn rows(&self, keys: &[TextKey]) -> Result<Option<Vec<f32>>> {
+    /// Copies the vector of each `(key, row)` of `wanted` into row `row` of `out` (rows of
+    /// [`Cache::dim`] floats). Records on disk are read in file order, a block at a time, each
+    /// block's pages handed back once copied. False if a key was not cached when the cache
+    /// opened (vectors added since are the caller's own).
+    pub fn read_rows(&self, wanted: &[(TextKey, usize)], out: &mut [f32]) -> Result<bool> {
         let dim = self.dim;
-        let mut out = vec![0f32; keys.len() * dim];
-        let mut from_disk = Vec::new();
-        for (row, k) in keys.iter().enumerate() {
-            let Some(&i) = self.index.get(k) else { return Ok(None) };
-            match i.checked_sub(self.on_disk) {
-                Some(a) => out[row * dim..][..dim].copy_from_slice(&self.added[a * dim..][..dim]),
-                None => from_disk.push((i, row)),
+        let mut records = Vec::with_capacity(wanted.len());
+        for (k, row) in wanted {
+            match self.index.get(k) {
+                Some(&i) if i < self.on_disk => records.push((i, *row)),
+                _ => return Ok(false),
             }
         }
-        from_disk.sort_unstable();
-        if let Some(d) = &self.disk {
-            let rec = 16 + 4 * dim;
-            let mut next = from_disk.iter().peekable();
-            d.read_blocks(0..self.on_disk * rec, (self.block / rec).max(1) * rec, |at, piece| {
-                let (first, end) = (at / rec, (at + piece.len()) / rec);
-                while let Some(&(i, row)) = next.next_if(|&&(i, _)| i < end) {
-                    let bytes = &piece[(i - first) * rec + 16..][..4 * dim];
-                    for (o, b) in out[row * dim..][..dim].iter_mut().zip(bytes.chunks_exact(4)) {
-                        *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                    }
+        records.sort_unstable();
+        let Some(d) = &self.disk else { return Ok(records.is_empty()) };
+        let rec = 16 + 4 * dim;
+        let mut next = records.iter().peekable();
+        d.read_blocks(0..self.on_disk * rec, (self.block / rec).max(1) * rec, |at, piece| {
+            let (first, end) = (at / rec, (at + piece.len()) / rec);
+            while let Some(&(i, row)) = next.next_if(|&&(i, _)| i < end) {
+                let bytes = &piece[(i - first) * rec + 16..][..4 * dim];
+                for (o, b) in out[row * dim..][..dim].iter_mut().zip(bytes.chunks_exact(4)) {
+                    *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
                 }
-            })
-            .map_err(|e| {
-                Error::missing(self.file.display().to_string(), format!("cannot read: {e}"), "run with --no-cache")
-            })?;
-        }
-        Ok(Some(out))
+            }
+        })
+        .map_err(|e| {
+            Error::missing(self.file.display().to_string(), format!("cannot read: {e}"), "run with --no-cache")
+        })?;
+        Ok(true)
     }
 
     /// Whether the text of key `k` was cut at the max length when encoded; `None` where the
@@ -318,12 +314,12 @@ impl Cache {
         (self.index.contains_key(k) && !self.unknown.contains(k)).then(|| self.cut.contains(k))
     }
 
-    /// Adds the vector `v` of a text (`truncated`: cut at the max length) unless it is cached.
+    /// Adds the vector `v` of a text (`truncated`: cut at the max length) unless it is cached:
+    /// written by the next [`Cache::flush`].
     pub fn insert(&mut self, k: TextKey, v: &[f32], truncated: bool) {
         debug_assert_eq!(v.len(), self.dim);
         if let std::collections::hash_map::Entry::Vacant(e) = self.index.entry(k) {
-            e.insert(self.on_disk + self.added.len() / self.dim);
-            self.added.extend_from_slice(v);
+            e.insert(ADDED);
             self.pending.extend_from_slice(&k);
             v.iter().for_each(|x| self.pending.extend_from_slice(&x.to_le_bytes()));
             if truncated && self.cut.insert(k) {
@@ -348,6 +344,10 @@ impl Cache {
         Ok(())
     }
 }
+
+/// [`Cache::index`] of a record added since the cache opened: its vector is not kept here (the
+/// run that encoded it has it), only written.
+const ADDED: usize = usize::MAX;
 
 /// Which texts were cut at the max length, beside `vectors.bin`.
 const TRUNCATED: &str = "truncated.bin";
@@ -492,25 +492,33 @@ mod tests {
         }
         let mut c = Cache::open(dir.path(), "k", 2).unwrap();
         assert_eq!(c.len(), 2);
-        assert_eq!(c.rows(&[text_key("猫")]).unwrap(), Some(vec![1.0f32, 2.0]));
+        assert_eq!(rows(&c, &[text_key("猫")]), Some(vec![1.0f32, 2.0]));
         assert_eq!(c.truncated(&text_key("猫")), Some(true));
         assert_eq!(c.truncated(&text_key("dog")), Some(false));
         assert_eq!(c.truncated(&text_key("bird")), None);
         c.insert(text_key("bird"), &[0.5, 0.25], true);
-        assert_eq!(c.rows(&[text_key("bird"), text_key("dog")]).unwrap(), Some(vec![0.5, 0.25, 3.0, -4.5]));
+        assert_eq!(rows(&c, &[text_key("dog")]), Some(vec![3.0, -4.5]));
+        assert_eq!(rows(&c, &[text_key("dog"), text_key("bird")]), None, "added: the run's own");
         c.flush().unwrap();
         let c = Cache::open(dir.path(), "k", 2).unwrap();
         assert_eq!(c.len(), 3);
         let keys = [text_key("bird"), text_key("dog"), text_key("bird"), text_key("猫")];
-        assert_eq!(c.rows(&keys).unwrap(), Some(vec![0.5f32, 0.25, 3.0, -4.5, 0.5, 0.25, 1.0, 2.0]));
-        assert_eq!(c.rows(&[text_key("dog"), text_key("fish")]).unwrap(), None);
+        assert_eq!(rows(&c, &keys), Some(vec![0.5f32, 0.25, 3.0, -4.5, 0.5, 0.25, 1.0, 2.0]));
+        assert_eq!(rows(&c, &[text_key("dog"), text_key("fish")]), None);
         assert_eq!(c.truncated(&text_key("bird")), Some(true));
         assert_eq!(c.truncated(&text_key("dog")), Some(false));
     }
 
+    /// The vectors of `keys`, row after row, if all were cached when `c` opened.
+    fn rows(c: &Cache, keys: &[TextKey]) -> Option<Vec<f32>> {
+        let mut out = vec![f32::NAN; keys.len() * c.dim()];
+        let wanted: Vec<(TextKey, usize)> = keys.iter().copied().zip(0..).collect();
+        c.read_rows(&wanted, &mut out).unwrap().then_some(out)
+    }
+
     /// Rows gathered from records read a few at a time (blocks of 1 to 4 records here, 64 MiB
-    /// in a run), in any order, repeated, from disk and from this run, come out in the keys'
-    /// order.
+    /// in a run), in any order, repeated, come out in the keys' order; a vector added since
+    /// the cache opened is not read back (the run that encoded it has it).
     #[test]
     fn rows_come_in_the_keys_order_across_blocks() {
         let dir = tempfile::tempdir().unwrap();
@@ -522,13 +530,15 @@ mod tests {
         c.flush().unwrap();
         let mut c = Cache::open(dir.path(), "k", 3).unwrap();
         c.insert(text_key("text 10"), &row(10), false);
-        let order = [10, 7, 0, 9, 3, 3, 10, 1, 8, 2, 5, 4, 6];
+        let order = [7, 0, 9, 3, 3, 1, 8, 2, 5, 4, 6];
         let keys: Vec<TextKey> = order.iter().map(|i| text_key(&format!("text {i}"))).collect();
         let want: Vec<f32> = order.iter().flat_map(|&i| row(i)).collect();
         for records in 1..=4 {
             c.block = records * (16 + 4 * 3);
-            assert_eq!(c.rows(&keys).unwrap().as_deref(), Some(&want[..]), "{records} records a block");
+            assert_eq!(rows(&c, &keys).as_deref(), Some(&want[..]), "{records} records a block");
         }
+        assert!(c.contains(&text_key("text 10")));
+        assert_eq!(rows(&c, &[text_key("text 10")]), None);
     }
 
     /// A cache written before truncation was recorded: its records' truncation is unknown

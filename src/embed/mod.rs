@@ -775,10 +775,15 @@ fn encode_cached(
         let (missing, cached): (Vec<usize>, Vec<usize>) =
             (0..texts.len()).partition(|&i| c.as_ref().is_none_or(|c| !c.contains(&keys[i])));
         let todo: Vec<&str> = missing.iter().map(|&i| texts[i]).collect();
+        // Each vector goes into the run's matrix and to the cache's file: in memory once.
+        let mut out = vec![0f32; c.as_ref().map_or(0, |c| texts.len() * c.dim())];
         let mut stats = model.encode(&todo, progress, &mut |Batch { first, vectors, dim, truncated }| {
             let c = match &mut c {
                 Some(c) => c,
-                None => c.insert(cache::Cache::open(root, &key, dim)?),
+                None => {
+                    out = vec![0f32; texts.len() * dim];
+                    c.insert(cache::Cache::open(root, &key, dim)?)
+                }
             };
             if dim != c.dim() {
                 return Err(Error::Model {
@@ -791,7 +796,9 @@ fn encode_cached(
                 });
             }
             for (j, v) in vectors.chunks_exact(dim).enumerate() {
-                c.insert(keys[missing[first + j]], v, truncated.binary_search(&j).is_ok());
+                let row = missing[first + j];
+                out[row * dim..][..dim].copy_from_slice(v);
+                c.insert(keys[row], v, truncated.binary_search(&j).is_ok());
             }
             c.flush()
         })?;
@@ -808,9 +815,12 @@ fn encode_cached(
             }
         }
         stats.truncated += model.count_truncated(&recount)?;
-        let out = c.rows(&keys)?.ok_or_else(|| Error::Model {
-            what: format!("a text encoded by this run is missing from the cache {}", c.folder().display()),
-        })?;
+        let wanted: Vec<(cache::TextKey, usize)> = cached.iter().map(|&i| (keys[i], i)).collect();
+        if !c.read_rows(&wanted, &mut out)? {
+            return Err(Error::Model {
+                what: format!("a cached vector went missing from {} during the run", c.folder().display()),
+            });
+        }
         return Ok((out, c.dim(), stats));
     }
     let _ = cache_root;
