@@ -388,6 +388,7 @@ pub struct EncodeStats {
     pub cached: usize,
     /// Tokens encoded (an API's `usage`, where it reports one).
     pub tokens: usize,
+    /// Texts cut at the max length, cached ones included (API models: 0, the APIs do not say).
     pub truncated: usize,
     /// Forward passes, or API requests.
     pub batches: usize,
