@@ -71,40 +71,58 @@ pub fn model_hash(files: &Files, dir: &str, memo: Option<&Path>) -> Result<Strin
 /// change again under the same time).
 fn files_hash(files: &Files, dir: &str, suffix: &[u8], memo: Option<&Path>) -> Result<String> {
     let prefix = format!("{}/", dir.trim_end_matches('/'));
-    let compute = || -> Result<String> {
-        let mut h = hash_model_files(files, &prefix)?;
+    let finish = |mut h: blake3::Hasher| -> String {
         h.update(suffix);
-        Ok(h.finalize().to_hex()[..32].to_string())
+        h.finalize().to_hex()[..32].to_string()
     };
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = memo;
+        Ok(finish(hash_model_files(files, &prefix)?))
+    }
     #[cfg(not(target_arch = "wasm32"))]
-    if let Some((root, (id, newest))) = memo.zip(identity(files, &prefix)) {
+    {
+        let Some((id, newest)) = identity(files, &prefix) else {
+            return Ok(finish(hash_model_files(files, &prefix)?));
+        };
         let mut k = blake3::Hasher::new();
         k.update(id.as_bytes());
         k.update(&[0xff]);
         k.update(suffix);
-        let folder = root.join("model-hashes");
-        let file = folder.join(&k.finalize().to_hex()[..32]);
-        if let Ok(hash) = std::fs::read_to_string(&file) {
+        let remembered = memo.map(|root| root.join("model-hashes").join(&k.finalize().to_hex()[..32]));
+        if let Some(hash) = remembered.as_ref().and_then(|f| std::fs::read_to_string(f).ok()) {
             if hash.len() == 32 && hash.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Ok(hash);
             }
         }
+        // Within one process the files' bytes are hashed once, whatever the suffixes asked
+        // for (an `encode` job needs the shards' model hash and the cache key).
+        static HASHED: std::sync::Mutex<Vec<(String, blake3::Hasher)>> = std::sync::Mutex::new(Vec::new());
+        let known = HASHED.lock().ok().and_then(|m| m.iter().find(|(i, _)| *i == id).map(|(_, h)| h.clone()));
         let started = std::time::SystemTime::now();
-        let hash = compute()?;
+        let h = match known {
+            Some(h) => h,
+            None => {
+                let h = hash_model_files(files, &prefix)?;
+                if let Ok(mut m) = HASHED.lock() {
+                    m.push((id.clone(), h.clone()));
+                }
+                h
+            }
+        };
+        let hash = finish(h);
         let settled = started.checked_sub(std::time::Duration::from_secs(2)).is_some_and(|t| newest < t);
-        let unchanged = identity(files, &prefix).is_some_and(|(again, _)| again == id);
-        if settled && unchanged {
+        let unchanged = || identity(files, &prefix).is_some_and(|(again, _)| again == id);
+        if let Some(file) = remembered.filter(|_| settled && unchanged()) {
             // Best effort: a cache folder that cannot be written only costs the next run a hash.
-            let tmp = folder.join(format!(".{}.partial-{}", k.finalize().to_hex(), std::process::id()));
-            let _ = std::fs::create_dir_all(&folder)
+            let tmp = file.with_extension(format!("partial-{}", std::process::id()));
+            let _ = std::fs::create_dir_all(file.parent().unwrap_or(&file))
                 .and_then(|()| std::fs::write(&tmp, &hash))
                 .and_then(|()| std::fs::rename(&tmp, &file));
             std::fs::remove_file(&tmp).ok();
         }
-        return Ok(hash);
+        Ok(hash)
     }
-    let _ = memo;
-    compute()
 }
 
 /// What identifies the files under `prefix` on disk (one line each: name, path, size,
@@ -200,13 +218,7 @@ impl Cache {
         let werr = |e| Error::Write { file: dir.display().to_string(), source: e };
         std::fs::create_dir_all(&dir).map_err(werr)?;
         let file = dir.join("vectors.bin");
-        let rerr = |e: std::io::Error| {
-            Error::missing(
-                file.display().to_string(),
-                format!("cannot read: {e}"),
-                "check the permissions, or run with --no-cache",
-            )
-        };
+        let rerr = |e| unreadable(&file, e);
         let rec = 16 + 4 * dim;
         let len = std::fs::metadata(&file).map_or(0, |m| m.len());
         if len % rec as u64 != 0 {
@@ -229,9 +241,9 @@ impl Cache {
         let mut index = HashMap::with_capacity(on_disk);
         let mut unknown = HashSet::new();
         if let Some(d) = &disk {
-            d.read_blocks(0..on_disk * rec, (mapped::BLOCK / rec).max(1) * rec, |at, piece| {
+            d.read_records(0..on_disk * rec, rec, mapped::BLOCK, |first, piece| {
                 for (j, r) in piece.chunks_exact(rec).enumerate() {
-                    let i = at / rec + j;
+                    let i = first + j;
                     index.insert(key(r), i);
                     if i < older {
                         unknown.insert(key(r));
@@ -293,8 +305,8 @@ impl Cache {
         let Some(d) = &self.disk else { return Ok(records.is_empty()) };
         let rec = 16 + 4 * dim;
         let mut next = records.iter().peekable();
-        d.read_blocks(0..self.on_disk * rec, (self.block / rec).max(1) * rec, |at, piece| {
-            let (first, end) = (at / rec, (at + piece.len()) / rec);
+        d.read_records(0..self.on_disk * rec, rec, self.block, |first, piece| {
+            let end = first + piece.len() / rec;
             while let Some(&(i, row)) = next.next_if(|&&(i, _)| i < end) {
                 let bytes = &piece[(i - first) * rec + 16..][..4 * dim];
                 for (o, b) in out[row * dim..][..dim].iter_mut().zip(bytes.chunks_exact(4)) {
@@ -302,9 +314,7 @@ impl Cache {
                 }
             }
         })
-        .map_err(|e| {
-            Error::missing(self.file.display().to_string(), format!("cannot read: {e}"), "run with --no-cache")
-        })?;
+        .map_err(|e| unreadable(&self.file, e))?;
         Ok(true)
     }
 
@@ -343,6 +353,14 @@ impl Cache {
         self.pending.clear();
         Ok(())
     }
+}
+
+fn unreadable(file: &Path, e: std::io::Error) -> Error {
+    Error::missing(
+        file.display().to_string(),
+        format!("cannot read: {e}"),
+        "check the permissions, or run with --no-cache",
+    )
 }
 
 /// [`Cache::index`] of a record added since the cache opened: its vector is not kept here (the

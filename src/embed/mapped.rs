@@ -48,6 +48,20 @@ impl MappedFile {
         Ok(())
     }
 
+    /// [`MappedFile::read_blocks`] over records of `rec` bytes: each piece holds whole records
+    /// (as many as `block` bytes hold, at least one), and `f` gets the index in `range` of its
+    /// first record.
+    pub fn read_records(
+        &self,
+        range: Range<usize>,
+        rec: usize,
+        block: usize,
+        mut f: impl FnMut(usize, &[u8]),
+    ) -> std::io::Result<()> {
+        let rec = rec.max(1);
+        self.read_blocks(range, (block / rec).max(1) * rec, |at, piece| f(at / rec, piece))
+    }
+
     /// Hands the pages of `range` back to the kernel: they leave this process's resident
     /// memory, and a later read of them (a neighbouring tensor sharing a page) reads the file's
     /// bytes again from the page cache.

@@ -668,7 +668,7 @@ impl ShardFile {
         let kept = out.len();
         out.reserve(docs.len() / row * dim);
         m.file
-            .read_blocks(docs, (mapped::BLOCK / row).max(1) * row, |_, piece| {
+            .read_records(docs, row, mapped::BLOCK, |_, piece| {
                 hash.update(piece);
                 for r in piece.chunks_exact(row) {
                     out.extend(r[..4 * dim].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
