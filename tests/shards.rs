@@ -173,6 +173,53 @@ fn truncate_dim_and_dot_product_streamed_equal_one_process() {
     assert_eq!(one["models"][0]["num_queries"], 1190);
 }
 
+/// Three encode jobs running at once on one machine share one embedding cache folder (they
+/// take turns through its lock file, appending each batch): afterwards it holds each document
+/// once, whole, and an eval from it — no document encoded — equals the eval streamed from the
+/// shard files those jobs wrote.
+#[test]
+fn encode_jobs_running_at_once_share_one_cache() {
+    let (shards, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (data, m) = (xquad(), model("qwen3-embedding"));
+    let (s, c) = (shards.path().display().to_string(), cache.path().display().to_string());
+    let jobs: Vec<_> = (0..3)
+        .map(|i| {
+            let shard = format!("{i}/3");
+            let args = ["encode", "--data", &data, "--model", &m, "--shard", &shard, "--out", &s, "--cache", &c, "-q"];
+            let piped = || std::process::Stdio::piped();
+            Command::new(env!("CARGO_BIN_EXE_embeval")).args(args).stdout(piped()).stderr(piped()).spawn().unwrap()
+        })
+        .collect();
+    for job in jobs {
+        ok(job.wait_with_output().unwrap());
+    }
+    let folders: Vec<PathBuf> = std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let folder = folders.iter().find(|f| f.join("vectors.bin").exists()).expect("a cache folder");
+    let bytes = std::fs::read(folder.join("vectors.bin")).unwrap();
+    let rec = 16 + 4 * 32;
+    assert_eq!(bytes.len() % rec, 0);
+    let keys: std::collections::HashSet<&[u8]> = bytes.chunks_exact(rec).map(|r| &r[..16]).collect();
+    assert_eq!((bytes.len() / rec, keys.len()), (240, 240), "each document once");
+
+    let run = |extra: &[&str]| {
+        let out = tempfile::tempdir().unwrap();
+        let o = out.path().display().to_string();
+        let mut args = vec!["eval", "--data", &data, "--model", &m, "--search", "cpu", "--out", &o, "-q"];
+        args.extend_from_slice(extra);
+        ok(embeval(&args));
+        let results: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.path().join("results.json")).unwrap()).unwrap();
+        (results, std::fs::read_to_string(out.path().join("per_query.jsonl")).unwrap())
+    };
+    let (cached, cached_pq) = run(&["--cache", &c]);
+    let (streamed, streamed_pq) = run(&["--no-cache", "--doc-embeddings", &s]);
+    assert_eq!(cached["models"][0]["search"]["throughput"]["docs"]["cached"], 240);
+    assert!(cached_pq == streamed_pq, "per_query.jsonl differs");
+    let metrics = |r: Value| r["models"][0]["metrics"].as_object().unwrap().clone();
+    let (cached, streamed) = (metrics(cached), metrics(streamed));
+    assert!(cached.len() > 5 && cached == streamed, "{cached:?}\n{streamed:?}");
+}
+
 /// Three shards of xquad-en made once with the default settings; each test copies them.
 fn xquad_shards() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();

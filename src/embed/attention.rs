@@ -50,7 +50,7 @@ pub fn flash_runs(dtype: DType, device: &Device, head_dim: usize) -> bool {
     cfg!(feature = "flash-attn")
         && device.is_cuda()
         && matches!(dtype, DType::F16 | DType::BF16)
-        && head_dim % 8 == 0
+        && head_dim.is_multiple_of(8)
         && head_dim <= 256
 }
 

@@ -179,7 +179,7 @@ struct FastBert {
 
 impl FastBert {
     fn load(vb: &VarBuilder, c: &Config, first_position: usize) -> candle_core::Result<FastBert> {
-        if c.hidden_act != HiddenAct::Gelu || c.hidden_size % c.num_attention_heads != 0 {
+        if c.hidden_act != HiddenAct::Gelu || !c.hidden_size.is_multiple_of(c.num_attention_heads) {
             candle_core::bail!("not a fast-path configuration");
         }
         let (h, i) = (c.hidden_size, c.intermediate_size);

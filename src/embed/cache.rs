@@ -5,7 +5,8 @@
 //! and `truncated.bin`: a little-endian u64, the number of `vectors.bin` records written before
 //! it existed (by an embeval that did not record truncation), then the 16-byte keys of the
 //! texts cut at the max length, so a run from the cache counts them as the run that encoded
-//! them did. A record cut short by a crash is ignored. Beside the folders, `model-hashes/`
+//! them did. A record cut short by a crash is ignored. Processes sharing a folder (shard jobs on
+//! one machine) take turns through its `lock` file to open and to append. Beside the folders, `model-hashes/`
 //! remembers model folders' hashes ([`files_hash`]). Native builds only; `--no-cache` turns it
 //! all off.
 
@@ -220,8 +221,11 @@ impl Cache {
         let file = dir.join("vectors.bin");
         let rerr = |e| unreadable(&file, e);
         let rec = 16 + 4 * dim;
+        // Held while the tails are trimmed and the files' lengths taken: a tail being written by
+        // another process is not a crash's. The records mapped then do not change.
+        let held = lock(&dir);
         let len = std::fs::metadata(&file).map_or(0, |m| m.len());
-        if len % rec as u64 != 0 {
+        if !len.is_multiple_of(rec as u64) {
             // A record cut short by a crash: trimmed before the file is mapped (Windows cannot
             // shorten a mapped file).
             let werr = |e| Error::Write { file: file.display().to_string(), source: e };
@@ -236,6 +240,7 @@ impl Cache {
             Some(n) => u64::from_le_bytes(n.try_into().expect("8 bytes")) as usize,
             None => start_truncated(&cut_file, on_disk)?,
         };
+        drop(held);
         let key = |r: &[u8]| -> TextKey { r[..16].try_into().expect("16 bytes") };
         let cut = cut_bytes.get(8..).unwrap_or_default().chunks_exact(16).map(key).collect();
         let mut index = HashMap::with_capacity(on_disk);
@@ -341,6 +346,10 @@ impl Cache {
     /// Appends the new records to disk: which texts were cut first, so a vector on disk never
     /// lacks its mark (a mark without its vector, after a crash, only waits for the vector).
     pub fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() && self.pending_cut.is_empty() {
+            return Ok(());
+        }
+        let _lock = lock(self.folder());
         let cut_file = self.folder().join(TRUNCATED);
         let rec = 16 + 4 * self.dim as u64;
         if !self.pending_cut.is_empty() && std::fs::metadata(&cut_file).map_or(true, |m| m.len() < 8) {
@@ -362,6 +371,17 @@ fn unreadable(file: &Path, e: std::io::Error) -> Error {
         "check the permissions, or run with --no-cache",
     )
 }
+
+/// Takes the `lock` file of the cache folder `dir` (waiting for another process that holds
+/// it), released when the file returned is dropped or the process ends. Where the file system
+/// cannot lock (some network file systems), or the folder is read-only, `None`: unlocked.
+fn lock(dir: &Path) -> Option<std::fs::File> {
+    let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(LOCK)).ok()?;
+    f.lock().ok().map(|()| f)
+}
+
+/// The lock file in each cache folder ([`lock`]).
+const LOCK: &str = "lock";
 
 /// [`Cache::index`] of a record added since the cache opened: its vector is not kept here (the
 /// run that encoded it has it), only written.
@@ -525,6 +545,32 @@ mod tests {
         assert_eq!(rows(&c, &[text_key("dog"), text_key("fish")]), None);
         assert_eq!(c.truncated(&text_key("bird")), Some(true));
         assert_eq!(c.truncated(&text_key("dog")), Some(false));
+    }
+
+    /// A process appending to a cache folder holds its `lock`: a cache opened meanwhile (by
+    /// another shard job on the machine) waits, and does not take the record being written
+    /// for a crash's torn tail and cut it — which would misalign every record after it.
+    #[test]
+    fn opening_waits_for_a_record_being_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Cache::open(dir.path(), "k", 2).unwrap();
+        c.insert(text_key("a"), &[1.0, 2.0], false);
+        c.flush().unwrap();
+        let folder = dir.path().join("k-d2");
+        let held = lock(&folder).expect("this file system locks");
+        let mut record = text_key("b").to_vec();
+        [3.0f32, 4.0].iter().for_each(|x| record.extend_from_slice(&x.to_le_bytes()));
+        let mut f = std::fs::OpenOptions::new().append(true).open(folder.join("vectors.bin")).unwrap();
+        f.write_all(&record[..10]).unwrap();
+        let root = dir.path().to_path_buf();
+        let opener = std::thread::spawn(move || Cache::open(&root, "k", 2).unwrap().len());
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        assert!(!opener.is_finished(), "opened while the lock was held");
+        f.write_all(&record[10..]).unwrap();
+        drop(held);
+        assert_eq!(opener.join().unwrap(), 2);
+        let c = Cache::open(dir.path(), "k", 2).unwrap();
+        assert_eq!(rows(&c, &[text_key("b"), text_key("a")]), Some(vec![3.0, 4.0, 1.0, 2.0]));
     }
 
     /// The vectors of `keys`, row after row, if all were cached when `c` opened.

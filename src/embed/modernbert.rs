@@ -123,7 +123,7 @@ impl Layer {
             mlp_norm: layer_norm_no_bias(h, eps, vb.pp("mlp_norm"))?,
             wi: linear_no_bias(h, 2 * c.intermediate_size, vb.pp("mlp.Wi"))?,
             mlp_wo: linear_no_bias(c.intermediate_size, h, vb.pp("mlp.Wo"))?,
-            local: i % c.global_attn_every_n_layers != 0,
+            local: !i.is_multiple_of(c.global_attn_every_n_layers),
         })
     }
 
@@ -203,7 +203,7 @@ impl FastModernBert {
         let (h, i, eps) = (c.hidden_size, c.intermediate_size, c.layer_norm_eps);
         let heads = c.num_attention_heads;
         let d = h / heads;
-        if d * heads != h || d % 2 != 0 {
+        if d * heads != h || !d.is_multiple_of(2) {
             candle_core::bail!("not a fast-path configuration");
         }
         // LayerNorm without bias: zeros (adding 0 changes no value).

@@ -202,7 +202,7 @@ impl Mapped {
     /// The values in bytes `range` of the file, copied out a block at a time.
     fn copy_out<T: bytemuck::Pod>(&self, range: std::ops::Range<usize>) -> candle_core::Result<Vec<T>> {
         let size = std::mem::size_of::<T>();
-        if range.len() % size != 0 {
+        if !range.len().is_multiple_of(size) {
             candle_core::bail!("{} bytes are not whole values of {size} bytes", range.len());
         }
         let mut values = vec![T::zeroed(); range.len() / size];

@@ -12,7 +12,10 @@ pub const DOC_BLOCK: usize = 4096;
 /// Top-k (doc index, score) per query, best first; ties by `tie_rank` ascending.
 /// `queries` is nq×dim and `docs` nd×dim, both row-major.
 pub fn top_k(queries: &[f32], docs: &[f32], dim: usize, tie_rank: &[u32], k: usize) -> Vec<Vec<(u32, f32)>> {
-    assert!(dim > 0 && queries.len() % dim == 0 && docs.len() % dim == 0, "matrix shapes must be n×dim");
+    assert!(
+        dim > 0 && queries.len().is_multiple_of(dim) && docs.len().is_multiple_of(dim),
+        "matrix shapes must be n×dim"
+    );
     let nd = docs.len() / dim;
     assert_eq!(tie_rank.len(), nd, "one tie rank per document");
     let lone_block = queries.len() <= QUERY_BLOCK * dim;

@@ -184,7 +184,7 @@ impl DeviceSearcher {
         let m = tops.len();
         let runs = n.div_ceil(BLOCK);
         let mut scores = q.matmul(&d.t()?)?;
-        if n % BLOCK != 0 {
+        if !n.is_multiple_of(BLOCK) {
             // The last run is filled with -inf, which no bound admits into a top list
             // (padding is also skipped by index below).
             let pad = Tensor::full(f32::NEG_INFINITY, (m, runs * BLOCK - n), &self.device)?;

@@ -397,7 +397,7 @@ impl GpuSearcher {
         if dim == 0 {
             return Err(GpuError::Failed("embedding dimension is 0".into()));
         }
-        if queries.len() % dim != 0 || docs.len() % dim != 0 {
+        if !queries.len().is_multiple_of(dim) || !docs.len().is_multiple_of(dim) {
             return Err(GpuError::Failed(format!(
                 "query ({}) and document ({}) buffer lengths must be multiples of the dimension {dim}",
                 queries.len(),
