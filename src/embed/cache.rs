@@ -6,9 +6,10 @@
 //! it existed (by an embeval that did not record truncation), then the 16-byte keys of the
 //! texts cut at the max length, so a run from the cache counts them as the run that encoded
 //! them did. A record cut short by a crash is ignored. Processes sharing a folder (shard jobs on
-//! one machine) take turns through its `lock` file to open and to append. Beside the folders, `model-hashes/`
-//! remembers model folders' hashes ([`files_hash`]). Native builds only; `--no-cache` turns it
-//! all off.
+//! one machine, a sweep run in parallel) take turns through its `lock` file to open and to
+//! append, and a text one of them wrote is not written again by another. Beside the folders,
+//! `model-hashes/` remembers model folders' hashes ([`files_hash`]). Native builds only;
+//! `--no-cache` turns it all off.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -198,6 +199,9 @@ pub struct Cache {
     disk: Option<MappedFile>,
     /// Records in `disk`.
     on_disk: usize,
+    /// Bytes of `vectors.bin` this cache has seen: as opened, and its own appends since. Records
+    /// beyond were appended by another process sharing the folder.
+    seen: u64,
     /// Bytes of `disk` read at a time: [`mapped::BLOCK`] (tests: less).
     block: usize,
     /// Each cached text's record: its index in `vectors.bin` as opened, or [`ADDED`].
@@ -262,6 +266,7 @@ impl Cache {
             dim,
             disk,
             on_disk,
+            seen: (on_disk * rec) as u64,
             block: mapped::BLOCK,
             index,
             pending: Vec::new(),
@@ -345,6 +350,8 @@ impl Cache {
 
     /// Appends the new records to disk: which texts were cut first, so a vector on disk never
     /// lacks its mark (a mark without its vector, after a crash, only waits for the vector).
+    /// A text another process sharing the folder wrote since is not written again (runs of
+    /// one model at once, a sweep, encode the same texts).
     pub fn flush(&mut self) -> Result<()> {
         if self.pending.is_empty() && self.pending_cut.is_empty() {
             return Ok(());
@@ -352,6 +359,20 @@ impl Cache {
         let _lock = lock(self.folder());
         let cut_file = self.folder().join(TRUNCATED);
         let rec = 16 + 4 * self.dim as u64;
+        let len = std::fs::metadata(&self.file).map_or(0, |m| m.len());
+        let theirs = self.seen..len - len % rec;
+        if !theirs.is_empty() && !self.pending.is_empty() {
+            let mut written = HashSet::new();
+            let disk = MappedFile::open(&self.file).map_err(|e| unreadable(&self.file, e))?;
+            let range = theirs.start as usize..theirs.end as usize;
+            disk.read_records(range, rec as usize, mapped::BLOCK, |_, piece| {
+                written.extend(piece.chunks_exact(rec as usize).map(|r| -> TextKey { r[..16].try_into().expect("16") }))
+            })
+            .map_err(|e| unreadable(&self.file, e))?;
+            let ours = std::mem::take(&mut self.pending);
+            self.pending =
+                ours.chunks_exact(rec as usize).filter(|r| !written.contains(&r[..16])).flatten().copied().collect();
+        }
         if !self.pending_cut.is_empty() && std::fs::metadata(&cut_file).map_or(true, |m| m.len() < 8) {
             // Gone since the cache was opened: the records on disk now are of unknown truncation.
             start_truncated(&cut_file, (std::fs::metadata(&self.file).map_or(0, |m| m.len()) / rec) as usize)?;
@@ -359,6 +380,7 @@ impl Cache {
         append_records(&cut_file, 8, 16, &self.pending_cut)?;
         self.pending_cut.clear();
         append_records(&self.file, 0, rec, &self.pending)?;
+        self.seen = theirs.end + self.pending.len() as u64;
         self.pending.clear();
         Ok(())
     }
@@ -571,6 +593,31 @@ mod tests {
         assert_eq!(opener.join().unwrap(), 2);
         let c = Cache::open(dir.path(), "k", 2).unwrap();
         assert_eq!(rows(&c, &[text_key("b"), text_key("a")]), Some(vec![3.0, 4.0, 1.0, 2.0]));
+    }
+
+    /// Two runs of one model at once (a sweep) encode the same texts: each text is written
+    /// once, by the first to flush, and the second's own texts after it.
+    #[test]
+    fn a_text_another_process_wrote_meanwhile_is_not_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut a, mut b) = (Cache::open(dir.path(), "k", 1).unwrap(), Cache::open(dir.path(), "k", 1).unwrap());
+        a.insert(text_key("x"), &[1.0], false);
+        a.insert(text_key("y"), &[2.0], false);
+        b.insert(text_key("y"), &[2.5], false);
+        b.insert(text_key("z"), &[3.0], true);
+        a.flush().unwrap();
+        b.flush().unwrap();
+        b.insert(text_key("w"), &[4.0], false);
+        b.flush().unwrap();
+        a.insert(text_key("z"), &[3.5], false);
+        a.insert(text_key("v"), &[5.0], false);
+        a.flush().unwrap();
+        let c = Cache::open(dir.path(), "k", 1).unwrap();
+        let bytes = std::fs::metadata(dir.path().join("k-d1/vectors.bin")).unwrap().len();
+        assert_eq!((c.len(), bytes), (5, 5 * 20));
+        let keys = ["x", "y", "z", "w", "v"].map(text_key);
+        assert_eq!(rows(&c, &keys), Some(vec![1.0, 2.0, 3.0, 4.0, 5.0]));
+        assert_eq!(c.truncated(&text_key("z")), Some(true));
     }
 
     /// The vectors of `keys`, row after row, if all were cached when `c` opened.
