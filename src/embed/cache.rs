@@ -380,7 +380,10 @@ impl Cache {
         append_records(&cut_file, 8, 16, &self.pending_cut)?;
         self.pending_cut.clear();
         append_records(&self.file, 0, rec, &self.pending)?;
-        self.seen = theirs.end + self.pending.len() as u64;
+        if !self.pending.is_empty() {
+            // The others' records were read above, and this one's follow them.
+            self.seen = theirs.end + self.pending.len() as u64;
+        }
         self.pending.clear();
         Ok(())
     }
