@@ -482,7 +482,8 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
         ));
     }
     let queries: Vec<&crate::data::Text> = ds.judged_queries().collect();
-    let doc_ids: Vec<String> = ds.corpus.iter().map(|d| d.id.clone()).collect();
+    // In one buffer, and moved into the rankings: a million ids are not held as many strings.
+    let doc_ids = || -> search::Ids { ds.corpus.iter().map(|d| d.id.as_str()).collect() };
     let rankings = match spec {
         ModelSpec::Run { file, .. } => {
             info.path = "run file".into();
@@ -497,6 +498,7 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
             let index = bm25::Index::build(ds.corpus.iter().map(|d| d.text.as_str()), *params);
             cx.progress.end();
             t.index_s = clock.elapsed().as_secs_f64();
+            let doc_ids = doc_ids();
             let ties = search::tie_ranks(&doc_ids, cx.convention);
             cx.progress.begin("bm25 search", queries.len() as u64);
             let run_one = |acc: &mut Vec<f32>, q: &crate::data::Text| {
@@ -518,11 +520,11 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
                 queries.iter().map(|q| run_one(&mut acc, q)).collect()
             };
             cx.progress.end();
-            Rankings { doc_ids: doc_ids.iter().collect(), queries: per_query }
+            Rankings { doc_ids, queries: per_query }
         }
         ModelSpec::Emb { files, .. } => {
-            let qids: Vec<String> = ds.queries.iter().map(|q| q.id.clone()).collect();
-            let (q, d) = precomputed::load(cx.files, files, &qids, &doc_ids)?;
+            let qids: search::Ids = ds.queries.iter().map(|q| q.id.as_str()).collect();
+            let (q, d) = precomputed::load(cx.files, files, &qids, &doc_ids())?;
             t.index_s = clock.elapsed().as_secs_f64();
             search_vectors(cx, &queries, q, d, &mut info).await?
         }
@@ -538,7 +540,7 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
             let cache = cx.cache.as_deref();
             let (qv, _, qs) = encode_cached(&local, cache, &qtexts, &named("encode queries"))?;
             let (qv, dim) = matryoshka(qv, enc.info.dim, cx.neural.truncate_dim)?;
-            let qids = queries.iter().map(|q| q.id.clone()).collect();
+            let qids = queries.iter().map(|q| q.id.as_str()).collect();
             let q = precomputed::Matrix { ids: qids, dim, data: qv, file: dir.clone() };
             match &cx.doc_embeddings {
                 // The documents were encoded by `embeval encode` jobs: check their shards against
@@ -548,7 +550,7 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
                     {
                         let set = shards::ShardSet::open(shard_dir, &shards::Expected::new(cx, &enc, dir, label)?)?;
                         t.index_s = clock.elapsed().as_secs_f64();
-                        let r = set.search(cx, &queries, q, &doc_ids, &mut info).await?;
+                        let r = set.search(cx, &queries, q, doc_ids(), &mut info).await?;
                         info.encoder = Some(enc.report());
                         info.throughput = Some(
                             serde_json::json!({"queries": qs, "docs": set.docs_summary(), "memory": memory.read()}),
@@ -568,7 +570,7 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
                     t.index_s = clock.elapsed().as_secs_f64();
                     info.throughput = Some(serde_json::json!({"queries": qs, "docs": dstats, "memory": memory.read()}));
                     let (dv, _) = matryoshka(dv, enc.info.dim, cx.neural.truncate_dim)?;
-                    let d = precomputed::Matrix { ids: doc_ids, dim, data: dv, file: dir.clone() };
+                    let d = precomputed::Matrix { ids: doc_ids(), dim, data: dv, file: dir.clone() };
                     search_vectors(cx, &queries, q, d, &mut info).await?
                 }
             }
@@ -617,10 +619,10 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
             info.throughput = Some(serde_json::json!({"queries": qs, "docs": dstats}));
             let (qv, dim) = matryoshka(qv, ddim, cx.neural.truncate_dim)?;
             let (dv, _) = matryoshka(dv, ddim, cx.neural.truncate_dim)?;
-            let qids = queries.iter().map(|q| q.id.clone()).collect();
+            let qids = queries.iter().map(|q| q.id.as_str()).collect();
             let file = client.url().to_string();
             let q = precomputed::Matrix { ids: qids, dim, data: qv, file: file.clone() };
-            let d = precomputed::Matrix { ids: doc_ids, dim, data: dv, file };
+            let d = precomputed::Matrix { ids: doc_ids(), dim, data: dv, file };
             search_vectors(cx, &queries, q, d, &mut info).await?
         }
         #[cfg(not(all(feature = "cli", not(target_arch = "wasm32"))))]
@@ -874,7 +876,7 @@ async fn search_vectors(
     cx.progress.end();
     info.path = path;
     info.notice = notice;
-    Ok(rankings(&d.ids, qkept, tops))
+    Ok(rankings(d.ids, qkept, tops))
 }
 
 /// The evaluated queries' rows, in their order (normalised under cosine), and their ids.
@@ -886,8 +888,7 @@ fn query_rows(
     if cx.score_fn == ScoreFn::Cosine {
         search::normalize_rows(&mut q.data, q.dim);
     }
-    let row: std::collections::HashMap<&str, usize> =
-        q.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    let row: std::collections::HashMap<&str, usize> = q.ids.iter().enumerate().map(|(i, id)| (id, i)).collect();
     let mut qmat = Vec::with_capacity(queries.len() * q.dim);
     let mut qkept = Vec::new();
     for qt in queries {
@@ -900,9 +901,9 @@ fn query_rows(
 }
 
 /// Per-query hits (doc indices into `doc_ids`) as [`Rankings`].
-fn rankings(doc_ids: &[String], qkept: Vec<String>, tops: search::Hits) -> Rankings {
+fn rankings(doc_ids: search::Ids, qkept: Vec<String>, tops: search::Hits) -> Rankings {
     Rankings {
-        doc_ids: doc_ids.iter().collect(),
+        doc_ids,
         queries: qkept
             .into_iter()
             .zip(tops)

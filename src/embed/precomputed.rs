@@ -9,11 +9,12 @@
 
 use super::super::data::Files;
 use crate::error::{Error, Result};
+use crate::search::Ids;
 
 /// A matrix with the ids of its rows.
 #[derive(Debug, Clone)]
 pub struct Matrix {
-    pub ids: Vec<String>,
+    pub ids: Ids,
     pub dim: usize,
     pub data: Vec<f32>,
     pub file: String,
@@ -54,8 +55,8 @@ fn npy(files: &Files, name: &str) -> Result<(usize, usize, Vec<f32>)> {
 
 /// One id per non-blank line; a repeated id is an error naming its line (a ranking would list
 /// that document twice, as a run file with a repeated document is refused).
-fn ids_file(files: &Files, name: &str) -> Result<Vec<String>> {
-    let mut ids = Vec::new();
+fn ids_file(files: &Files, name: &str) -> Result<Ids> {
+    let mut ids = Ids::default();
     let mut seen = std::collections::HashMap::new();
     files.for_each_line(name, |line, l| {
         let id = l.trim().to_string();
@@ -67,7 +68,7 @@ fn ids_file(files: &Files, name: &str) -> Result<Vec<String>> {
                 "list each id once, one per row of the vectors",
             ));
         }
-        ids.push(id);
+        ids.push(&id);
         Ok(())
     })?;
     Ok(ids)
@@ -75,12 +76,12 @@ fn ids_file(files: &Files, name: &str) -> Result<Vec<String>> {
 
 /// Refuses ids of which none is the dataset's (`known`): every metric would be 0 — vectors of
 /// another dataset, or id files swapped.
-fn check_ids_match(ids: &[String], file: &str, what: &str, known: &[String]) -> Result<()> {
+fn check_ids_match(ids: &Ids, file: &str, what: &str, known: &Ids) -> Result<()> {
     if ids.is_empty() || known.is_empty() {
         return Ok(());
     }
-    let set: std::collections::HashSet<&str> = known.iter().map(String::as_str).collect();
-    if ids.iter().any(|id| set.contains(id.as_str())) {
+    let set: std::collections::HashSet<&str> = known.iter().collect();
+    if ids.iter().any(|id| set.contains(id)) {
         return Ok(());
     }
     Err(Error::input(
@@ -89,8 +90,8 @@ fn check_ids_match(ids: &[String], file: &str, what: &str, known: &[String]) -> 
         format!(
             "none of its {} {what} ids is one of the dataset's (its first: '{}'; the dataset's first: '{}')",
             ids.len(),
-            ids[0],
-            known[0]
+            &ids[0],
+            &known[0]
         ),
         "give the vectors of this dataset, with the id files in the order queries, docs",
     ))
@@ -118,8 +119,8 @@ fn check_finite(m: &Matrix) -> Result<()> {
 pub fn load(
     files: &Files,
     paths: &[String],
-    default_query_ids: &[String],
-    default_doc_ids: &[String],
+    default_query_ids: &Ids,
+    default_doc_ids: &Ids,
 ) -> Result<(Matrix, Matrix)> {
     let (q, d) = match paths {
         [st] if st.ends_with(".safetensors") => {
@@ -129,7 +130,7 @@ pub fn load(
             (q, d)
         }
         [qp, dp, rest @ ..] if rest.is_empty() || rest.len() == 2 => {
-            let with_ids = |p: &str, ids: Option<&String>, what: &str, default: &[String]| -> Result<Matrix> {
+            let with_ids = |p: &str, ids: Option<&String>, what: &str, default: &Ids| -> Result<Matrix> {
                 let (rows, dim, data) = npy(files, p)?;
                 let ids = match ids {
                     Some(f) => {
@@ -137,7 +138,7 @@ pub fn load(
                         check_ids_match(&ids, &files.display(f), what, default)?;
                         ids
                     }
-                    None => default.to_vec(),
+                    None => default.clone(),
                 };
                 if ids.len() != rows {
                     return Err(Error::input(
@@ -224,7 +225,7 @@ fn safetensors(files: &Files, name: &str) -> Result<(Matrix, Matrix)> {
                 return Err(bad(format!("'{key}' lists '{id}' twice (entries {} and {})", first + 1, i + 1)));
             }
         }
-        Ok(Matrix { ids, dim: shape[1], data, file: file.clone() })
+        Ok(Matrix { ids: ids.iter().collect(), dim: shape[1], data, file: file.clone() })
     };
     Ok((get("queries", "query_ids")?, get("docs", "doc_ids")?))
 }

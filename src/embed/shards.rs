@@ -538,12 +538,12 @@ impl ShardSet {
         cx: &RunContext<'_>,
         queries: &[&Text],
         q: Matrix,
-        doc_ids: &[String],
+        doc_ids: search::Ids,
         info: &mut SearchInfo,
     ) -> Result<Rankings> {
         let dim = q.dim;
         let (qmat, qkept) = super::query_rows(cx, queries, q);
-        let ties = search::tie_ranks(doc_ids, cx.convention);
+        let ties = search::tie_ranks(&doc_ids, cx.convention);
         let mut stream =
             Stream::new(search::Searcher::new(cx.search).on(cx.neural.device), &qmat, dim, &ties, cx.depth);
         cx.progress.begin("search shards", doc_ids.len() as u64);

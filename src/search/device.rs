@@ -279,7 +279,7 @@ mod tests {
             let q: Vec<f32> = (0..nq * dim).map(|_| rng.random_range(-1i8..2) as f32).collect();
             let d: Vec<f32> = (0..nd * dim).map(|_| rng.random_range(-2i8..3) as f32).collect();
             let ids: Vec<String> = (0..nd).map(|_| format!("d{}", rng.random_range(0..1_000_000u32))).collect();
-            let tie = crate::search::tie_ranks(&ids, crate::Convention::Trec);
+            let tie = crate::search::tie_ranks(&ids.iter().collect(), crate::Convention::Trec);
             let (got, _) = searcher(query_block, query_block.min(nq) * chunk_runs * BLOCK)
                 .top_k(&q, &d, dim, &tie, k).unwrap();
             prop_assert_eq!(got, cpu::top_k(&q, &d, dim, &tie, k));

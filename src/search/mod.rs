@@ -53,6 +53,9 @@ impl Ids {
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         (0..self.len()).map(move |i| &self[i])
     }
+    pub fn get(&self, i: usize) -> Option<&str> {
+        (i < self.len()).then(|| &self[i])
+    }
 }
 
 impl std::ops::Index<usize> for Ids {
@@ -330,9 +333,9 @@ async fn calibrate(
 
 /// Per-doc tie ranks: among equal scores the smaller rank comes first. Under `trec` that is
 /// the bytewise-larger id (trec_eval sorts ties by `strcmp` descending); under `st` the smaller.
-pub fn tie_ranks<S: AsRef<str>>(doc_ids: &[S], conv: Convention) -> Vec<u32> {
+pub fn tie_ranks(doc_ids: &Ids, conv: Convention) -> Vec<u32> {
     let mut order: Vec<u32> = (0..doc_ids.len() as u32).collect();
-    order.sort_by(|&a, &b| conv.tie_cmp(doc_ids[a as usize].as_ref(), doc_ids[b as usize].as_ref()));
+    order.sort_by(|&a, &b| conv.tie_cmp(&doc_ids[a as usize], &doc_ids[b as usize]));
     let mut rank = vec![0u32; doc_ids.len()];
     for (r, &d) in order.iter().enumerate() {
         rank[d as usize] = r as u32;
