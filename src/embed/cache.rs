@@ -245,21 +245,16 @@ impl Cache {
             None => start_truncated(&cut_file, on_disk)?,
         };
         drop(held);
-        let key = |r: &[u8]| -> TextKey { r[..16].try_into().expect("16 bytes") };
-        let cut = cut_bytes.get(8..).unwrap_or_default().chunks_exact(16).map(key).collect();
+        let cut = cut_bytes.get(8..).unwrap_or_default().chunks_exact(16).map(record_key).collect();
         let mut index = HashMap::with_capacity(on_disk);
         let mut unknown = HashSet::new();
         if let Some(d) = &disk {
-            d.read_records(0..on_disk * rec, rec, mapped::BLOCK, |first, piece| {
-                for (j, r) in piece.chunks_exact(rec).enumerate() {
-                    let i = first + j;
-                    index.insert(key(r), i);
-                    if i < older {
-                        unknown.insert(key(r));
-                    }
+            each_key(&file, d, 0..on_disk * rec, rec, |i, k| {
+                index.insert(k, i);
+                if i < older {
+                    unknown.insert(k);
                 }
-            })
-            .map_err(rerr)?;
+            })?;
         }
         Ok(Cache {
             file,
@@ -365,13 +360,16 @@ impl Cache {
             let mut written = HashSet::new();
             let disk = MappedFile::open(&self.file).map_err(|e| unreadable(&self.file, e))?;
             let range = theirs.start as usize..theirs.end as usize;
-            disk.read_records(range, rec as usize, mapped::BLOCK, |_, piece| {
-                written.extend(piece.chunks_exact(rec as usize).map(|r| -> TextKey { r[..16].try_into().expect("16") }))
-            })
-            .map_err(|e| unreadable(&self.file, e))?;
+            each_key(&self.file, &disk, range, rec as usize, |_, k| {
+                written.insert(k);
+            })?;
             let ours = std::mem::take(&mut self.pending);
-            self.pending =
-                ours.chunks_exact(rec as usize).filter(|r| !written.contains(&r[..16])).flatten().copied().collect();
+            self.pending = ours
+                .chunks_exact(rec as usize)
+                .filter(|r| !written.contains(&record_key(r)))
+                .flatten()
+                .copied()
+                .collect();
         }
         if !self.pending_cut.is_empty() && std::fs::metadata(&cut_file).map_or(true, |m| m.len() < 8) {
             // Gone since the cache was opened: the records on disk now are of unknown truncation.
@@ -395,6 +393,26 @@ fn unreadable(file: &Path, e: std::io::Error) -> Error {
         format!("cannot read: {e}"),
         "check the permissions, or run with --no-cache",
     )
+}
+
+/// The text key a record (of `vectors.bin` or `truncated.bin`) starts with.
+fn record_key(r: &[u8]) -> TextKey {
+    r[..16].try_into().expect("records start with a 16-byte key")
+}
+
+/// Hands the key of each record of `rec` bytes in the byte `range` of `disk` (the mapped
+/// `file`) to `f(index in range, key)`, a block at a time, each block's pages handed back.
+fn each_key(
+    file: &Path,
+    disk: &MappedFile,
+    range: std::ops::Range<usize>,
+    rec: usize,
+    mut f: impl FnMut(usize, TextKey),
+) -> Result<()> {
+    disk.read_records(range, rec, mapped::BLOCK, |first, piece| {
+        piece.chunks_exact(rec).enumerate().for_each(|(j, r)| f(first + j, record_key(r)))
+    })
+    .map_err(|e| unreadable(file, e))
 }
 
 /// Takes the `lock` file of the cache folder `dir` (waiting for another process that holds
