@@ -208,7 +208,7 @@ pub struct EvalArgs {
     #[arg(long, value_enum, default_value = "auto")]
     pub search: SearchArg,
     /// Document vectors from the shard files `embeval encode` wrote into DIR, streamed through
-    /// the search one shard at a time; the one neural --model encodes the queries here.
+    /// the search 256 MiB of vectors at a time; the one neural --model encodes the queries here.
     #[arg(long, value_name = "DIR")]
     pub doc_embeddings: Option<PathBuf>,
     /// Write results.json, results.csv and per_query.jsonl here.

@@ -37,7 +37,11 @@ fn xquad() -> String {
 }
 
 fn embeval(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_embeval")).args(args).output().expect("run embeval")
+    embeval_env(args, &[])
+}
+
+fn embeval_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_embeval")).args(args).envs(env.iter().copied()).output().expect("run embeval")
 }
 
 fn ok(o: Output) -> Output {
@@ -62,9 +66,10 @@ fn encode(data: &str, model: &str, shard: &str, out: &Path, extra: &[&str]) -> O
     embeval(&args)
 }
 
-/// `embeval eval` of the tiny Qwen3 model, one process or (`shards`) streamed from shards;
-/// returns results.json and per_query.jsonl.
-fn eval(data: &str, shards: Option<&Path>, extra: &[&str]) -> (Value, String) {
+/// `embeval eval` of the tiny Qwen3 model, one process or (`shards`) streamed from shards
+/// (`chunk_rows` of a shard at a time, else the default); returns results.json and
+/// per_query.jsonl.
+fn eval(data: &str, shards: Option<&Path>, chunk_rows: Option<&str>, extra: &[&str]) -> (Value, String) {
     let out = tempfile::tempdir().unwrap();
     let o = out.path().display().to_string();
     let m = model("qwen3-embedding");
@@ -74,7 +79,8 @@ fn eval(data: &str, shards: Option<&Path>, extra: &[&str]) -> (Value, String) {
         args.extend(["--doc-embeddings", d]);
     }
     args.extend_from_slice(extra);
-    ok(embeval(&args));
+    let env: Vec<(&str, &str)> = chunk_rows.map(|n| ("EMBEVAL_SHARD_CHUNK_ROWS", n)).into_iter().collect();
+    ok(embeval_env(&args, &env));
     let results = serde_json::from_str(&std::fs::read_to_string(out.path().join("results.json")).unwrap()).unwrap();
     (results, std::fs::read_to_string(out.path().join("per_query.jsonl")).unwrap())
 }
@@ -88,7 +94,9 @@ fn comparable(mut r: Value) -> (Value, Value) {
 }
 
 /// Three encode processes, then the streamed eval, against one process: equal in everything
-/// but timings, and the search path says it streamed.
+/// but timings, and the search path says it streamed. Streamed again reading 37 rows of a
+/// shard at a time (the search blocks then straddle chunks inside and across shards): equal
+/// too.
 fn sharded_equals_one_process(data: &str, extra: &[&str]) -> (Value, Value) {
     let shards = tempfile::tempdir().unwrap();
     let m = model("qwen3-embedding");
@@ -99,16 +107,20 @@ fn sharded_equals_one_process(data: &str, extra: &[&str]) -> (Value, Value) {
     }
     let mut args = vec!["--batch-size", "1", "--top", "100"];
     args.extend_from_slice(extra);
-    let (one, one_pq) = eval(data, None, &args);
-    let (streamed, streamed_pq) = eval(data, Some(shards.path()), &args);
+    let (one, one_pq) = eval(data, None, None, &args);
     assert_eq!(one_pq.lines().count(), one["models"][0]["num_queries"].as_u64().unwrap() as usize);
-    assert!(one_pq == streamed_pq, "per_query.jsonl differs");
     let (one, _) = comparable(one);
-    let (streamed, search) = comparable(streamed);
-    assert_eq!(one, streamed);
-    assert_eq!(search["path"], "cpu, streamed from 3 shards");
-    assert_eq!(search["throughput"]["docs"]["from_shards"], 3);
-    (one, search)
+    let mut searches = Vec::new();
+    for chunk_rows in [None, Some("37")] {
+        let (streamed, streamed_pq) = eval(data, Some(shards.path()), chunk_rows, &args);
+        assert!(one_pq == streamed_pq, "per_query.jsonl differs ({chunk_rows:?} rows at a time)");
+        let (streamed, search) = comparable(streamed);
+        assert_eq!(one, streamed, "{chunk_rows:?} rows at a time");
+        assert_eq!(search["path"], "cpu, streamed from 3 shards");
+        assert_eq!(search["throughput"]["docs"]["from_shards"], 3);
+        searches.push(search);
+    }
+    (one, searches.swap_remove(0))
 }
 
 /// vaswani-npl as a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv), made once.
@@ -243,11 +255,15 @@ fn copy_of_xquad_shards() -> tempfile::TempDir {
 
 /// The streamed eval of xquad-en from `dir`, expected to fail: its message.
 fn eval_fails(dir: &Path, extra: &[&str]) -> String {
+    eval_fails_env(dir, extra, &[])
+}
+
+fn eval_fails_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> String {
     let d = dir.display().to_string();
     let (data, m) = (xquad(), model("qwen3-embedding"));
     let mut args = vec!["eval", "--data", &data, "--model", &m, "--no-cache", "-q", "--doc-embeddings", &d];
     args.extend_from_slice(extra);
-    fails(embeval(&args))
+    fails(embeval_env(&args, env))
 }
 
 #[test]
@@ -402,10 +418,27 @@ fn a_truncated_or_damaged_shard_is_refused() {
     std::fs::write(&f, &damaged).unwrap();
     let err = eval_fails(t.path(), &[]);
     assert!(err.contains("shard-0-of-3.safetensors: the vectors do not match the checksum"), "{err}");
+    // Read 7 rows at a time, a bit flipped in the last row: caught once the last chunk is read.
+    let mut damaged = whole.clone();
+    damaged[at + st.tensor("docs").unwrap().data().len() - 3] ^= 1;
+    std::fs::write(&f, &damaged).unwrap();
+    let err = eval_fails_env(t.path(), &[], &[("EMBEVAL_SHARD_CHUNK_ROWS", "7")]);
+    assert!(err.contains("shard-0-of-3.safetensors: the vectors do not match the checksum"), "{err}");
     // Another shard copied into this one's name.
     std::fs::copy(t.path().join("shard-1-of-3.safetensors"), &f).unwrap();
     let err = eval_fails(t.path(), &[]);
     assert!(err.contains("its name says shard 0 of 3 but its manifest says shard 1 of 3"), "{err}");
+}
+
+/// A bad number of rows to read at a time is refused before any search, naming the
+/// variable and the default.
+#[test]
+fn a_bad_chunk_size_is_refused() {
+    for bad in ["0", "lots", "-5"] {
+        let err = eval_fails_env(xquad_shards(), &[], &[("EMBEVAL_SHARD_CHUNK_ROWS", bad)]);
+        assert!(err.contains(&format!("EMBEVAL_SHARD_CHUNK_ROWS: '{bad}' is not a number of rows above 0")), "{err}");
+        assert!(err.contains("unset it for the default, 256 MiB of vectors"), "{err}");
+    }
 }
 
 /// Shards encoded on different devices (here one relabelled as made on a GPU) are searched as

@@ -1,6 +1,7 @@
 //! Evaluations larger than one machine: the corpus's document vectors made in N slices by
 //! separate jobs (`embeval encode --shard I/N`, one per GPU or scheduler task), then streamed
-//! back one shard at a time through the exact search (`embeval eval --doc-embeddings DIR`).
+//! back through the exact search (`embeval eval --doc-embeddings DIR`), a chunk of rows at a
+//! time.
 //!
 //! A shard file `shard-I-of-N.safetensors` holds, for the I-th of N contiguous slices of the
 //! corpus in corpus order (docs `[I·n/N, (I+1)·n/N)`, I 0-based):
@@ -15,12 +16,14 @@
 //! Both files are written under a temporary name and renamed, so a killed job never leaves a
 //! file that looks complete. Before any search, every shard is checked against the others and
 //! this run (model files' hash, prompt, dims, dtype, max length, corpus, ranges, ids); then
-//! shards are searched one at a time and each query's top lists merged
-//! ([`crate::search::topk::merge`]) — only one shard's vectors are in memory at once.
+//! shards are read in order, 256 MiB of vectors at a time ([`CHUNK_BYTES`]), each chunk searched
+//! and each query's top lists merged ([`crate::search::topk::merge`]) — only one chunk's vectors
+//! are in memory at once, whatever a shard's size; a shard's checksum is checked when its last
+//! chunk has been read.
 //!
 //! Equality with one process, by construction: documents are searched in the same
 //! [`cpu::DOC_BLOCK`]-aligned blocks as a one-process search (the few rows of a block that
-//! straddles two shards wait for the next shard), with the same global tie ranks, so the
+//! straddles two chunks or shards wait for the next), with the same global tie ranks, so the
 //! CPU searcher computes every score with the same arithmetic and the merged lists equal the
 //! one-pass lists bit for bit.
 
@@ -386,6 +389,34 @@ struct ShardFile {
 /// Every shard of a `--doc-embeddings` folder, checked against each other and the run.
 pub struct ShardSet {
     shards: Vec<ShardFile>,
+    /// Rows of a shard read and searched at a time ([`chunk_rows`]); `None`: the default.
+    chunk_rows: Option<usize>,
+}
+
+/// Vectors read from a shard and searched at a time, by default: memory holds this much of
+/// them (plus the few rows of a search block that straddles two chunks), whatever a shard's
+/// size.
+const CHUNK_BYTES: usize = 256 << 20;
+/// Sets the rows read at a time instead of [`CHUNK_BYTES`]' worth.
+const CHUNK_ROWS_VAR: &str = "EMBEVAL_SHARD_CHUNK_ROWS";
+
+/// `EMBEVAL_SHARD_CHUNK_ROWS` when set (a whole number above 0), else `None`.
+fn chunk_rows_var() -> Result<Option<usize>> {
+    let Some(v) = std::env::var_os(CHUNK_ROWS_VAR) else { return Ok(None) };
+    let v = v.to_string_lossy();
+    match v.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        _ => Err(Error::usage(
+            CHUNK_ROWS_VAR,
+            format!("'{v}' is not a number of rows above 0 (the rows of a shard read and searched at a time); unset it for the default, {} MiB of vectors", CHUNK_BYTES >> 20),
+        )),
+    }
+}
+
+/// Rows of `dim` values read and searched at a time: the set number, else [`CHUNK_BYTES`]'
+/// worth, at least one search block.
+fn chunk_rows(set: Option<usize>, dim: usize) -> usize {
+    set.unwrap_or_else(|| (CHUNK_BYTES / (4 * dim.max(1))).max(cpu::DOC_BLOCK))
 }
 
 /// A shard file mapped into memory, with its safetensors header parsed.
@@ -499,12 +530,13 @@ impl ShardSet {
                 ),
             ));
         }
+        let chunk_rows = chunk_rows_var()?;
         let mut shards = Vec::with_capacity(count);
         for (&index, path) in files {
             let manifest = check(path, Shard { index, count }, run, dir)?;
             shards.push(ShardFile { path: path.clone(), manifest });
         }
-        Ok(ShardSet { shards })
+        Ok(ShardSet { shards, chunk_rows })
     }
 
     /// The documents' side of results.json's throughput: how many texts, from how many
@@ -531,7 +563,7 @@ impl ShardSet {
     }
 
     /// Exact search of the queries `q` against every shard's documents (`doc_ids`: the corpus's,
-    /// in order), one shard in memory at a time; the same rankings as
+    /// in order), one chunk of a shard in memory at a time; the same rankings as
     /// [`super::search_vectors`] on all documents at once.
     pub async fn search(
         &self,
@@ -546,21 +578,31 @@ impl ShardSet {
         let ties = search::tie_ranks(&doc_ids, cx.convention);
         let mut stream =
             Stream::new(search::Searcher::new(cx.search).on(cx.neural.device), &qmat, dim, &ties, cx.depth);
+        let chunk = chunk_rows(self.chunk_rows, dim);
         cx.progress.begin("search shards", doc_ids.len() as u64);
         for (i, shard) in self.shards.iter().enumerate() {
-            let before = stream.window.len();
-            shard.append_vectors(&mut stream.window, dim)?;
-            let added = &mut stream.window[before..];
-            // As one process does: Matryoshka re-normalisation, then cosine's.
-            if cx.neural.truncate_dim.is_some() {
-                search::normalize_rows(added, dim);
-            }
-            if cx.score_fn == ScoreFn::Cosine {
-                search::normalize_rows(added, dim);
-            }
             let s = &shard.manifest.shard;
+            let mut reader = shard.reader(dim)?;
+            loop {
+                let before = stream.window.len();
+                let read = reader.read(&mut stream.window, chunk)?;
+                if read == 0 {
+                    break;
+                }
+                let added = &mut stream.window[before..];
+                // As one process does: Matryoshka re-normalisation, then cosine's.
+                if cx.neural.truncate_dim.is_some() {
+                    search::normalize_rows(added, dim);
+                }
+                if cx.score_fn == ScoreFn::Cosine {
+                    search::normalize_rows(added, dim);
+                }
+                stream.advance(s.start + reader.done, false).await?;
+                cx.progress.advance(read as u64);
+            }
+            // Rows already searched count only once the whole shard matches its checksum.
+            reader.finish()?;
             stream.advance(s.end, i + 1 == self.shards.len()).await?;
-            cx.progress.advance((s.end - s.start) as u64);
         }
         cx.progress.end();
         info.path = format!("{}, streamed from {} shards", stream.paths.join("; "), self.shards.len());
@@ -577,9 +619,9 @@ impl ShardSet {
     }
 }
 
-/// Exact search over documents that arrive in corpus order, a shard at a time, in the same
+/// Exact search over documents that arrive in corpus order, a chunk at a time, in the same
 /// [`cpu::DOC_BLOCK`]-aligned blocks as one search over all of them: rows of a block that a
-/// shard ends inside wait in `window` for the next shard. Each search's per-query lists are
+/// chunk ends inside wait in `window` for the next chunk. Each search's per-query lists are
 /// merged into `tops` with the global tie ranks.
 struct Stream<'a> {
     searcher: search::Searcher,
@@ -587,7 +629,7 @@ struct Stream<'a> {
     dim: usize,
     ties: &'a [u32],
     depth: usize,
-    /// Rows of docs `start..`, not searched yet; callers append a shard's rows.
+    /// Rows of docs `start..`, not searched yet; callers append a chunk's rows.
     window: Vec<f32>,
     start: usize,
     tops: search::Hits,
@@ -628,56 +670,96 @@ impl<'a> Stream<'a> {
             let global: Vec<(u32, f32)> = hits.into_iter().map(|(d, s)| (d + start as u32, s)).collect();
             search::topk::merge(top, &global, self.ties, self.depth);
         }
-        if !self.paths.contains(&path) {
-            self.paths.push(path);
-        }
+        note_path(&mut self.paths, path);
         self.notices.extend(notice.filter(|n| !self.notices.contains(n)));
         self.window.drain(..(cut - start) * dim);
-        // Give the searched shard's memory back before the next one is read.
+        // Give the searched chunk's memory back before the next one is read.
         self.window.shrink_to_fit();
         self.start = cut;
         Ok(())
     }
 }
 
+/// Adds what a chunk's search ran to `paths`, each path once. The searcher sums its figures
+/// over the chunks, so the newest description of a path replaces the one before: what
+/// follows a description's first ", " is figures.
+fn note_path(paths: &mut Vec<String>, path: String) {
+    let kind = |p: &str| p.split(", ").next().unwrap_or_default().to_string();
+    match paths.iter_mut().find(|p| kind(p) == kind(&path)) {
+        Some(p) => *p = path,
+        None => paths.push(path),
+    }
+}
+
 impl ShardFile {
-    /// Appends this shard's vectors to `out`, each row cut to its first `dim` values (the
-    /// Matryoshka truncation, as [`search::truncate_rows`]), after checking the bytes against
-    /// the manifest's checksum.
-    fn append_vectors(&self, out: &mut Vec<f32>, dim: usize) -> Result<()> {
-        let file = self.path.display().to_string();
+    /// A reader of this shard's vectors, each row cut to its first `dim` values (the
+    /// Matryoshka truncation, as [`search::truncate_rows`]).
+    fn reader(&self, dim: usize) -> Result<ShardReader<'_>> {
         let m = Mapped::open(&self.path)?;
-        let corrupt = |what: String| {
-            Error::input(
-                &file,
-                0,
-                what,
-                "the file changed or was damaged after it was checked; re-make it with `embeval encode` for this shard",
-            )
-        };
         let docs = {
-            let (_, st) = m.tensors().map_err(|e| corrupt(format!("not a complete shard file ({e})")))?;
-            let data = st.tensor("docs").map_err(|e| corrupt(format!("no tensor 'docs' ({e:?})")))?.data();
+            let (_, st) = m.tensors().map_err(|e| self.corrupt(format!("not a complete shard file ({e})")))?;
+            let data = st.tensor("docs").map_err(|e| self.corrupt(format!("no tensor 'docs' ({e:?})")))?.data();
             let start = data.as_ptr() as usize - m.file.bytes().as_ptr() as usize;
             start..start + data.len()
         };
-        // Read a block of whole rows at a time, each block's pages handed back once its rows are
-        // copied: the shard's vectors are resident once (in `out`), not twice.
-        let row = 4 * self.manifest.dim;
-        let mut hash = blake3::Hasher::new();
-        let kept = out.len();
-        out.reserve(docs.len() / row * dim);
-        m.file
-            .read_records(docs, row, mapped::BLOCK, |_, piece| {
+        let row = 4 * self.manifest.dim.max(1);
+        Ok(ShardReader { shard: self, m, docs, row, dim, done: 0, hash: blake3::Hasher::new() })
+    }
+
+    fn corrupt(&self, what: String) -> Error {
+        Error::input(
+            self.path.display().to_string(),
+            0,
+            what,
+            "the file changed or was damaged after it was checked; re-make it with `embeval encode` for this shard",
+        )
+    }
+}
+
+/// A shard's vectors read in order, some rows at a time, checked against the manifest's
+/// checksum once all are read.
+struct ShardReader<'s> {
+    shard: &'s ShardFile,
+    m: Mapped,
+    /// Where tensor `docs` lies in the file, and the bytes of one of its rows.
+    docs: Range<usize>,
+    row: usize,
+    /// Values kept of each row.
+    dim: usize,
+    /// Rows read so far.
+    done: usize,
+    hash: blake3::Hasher,
+}
+
+impl ShardReader<'_> {
+    /// Appends the next `rows` rows (fewer at the end) to `out`; returns how many. A block of
+    /// whole rows is read at a time, each block's pages handed back once its rows are copied:
+    /// the vectors are resident once (in `out`), not twice.
+    fn read(&mut self, out: &mut Vec<f32>, rows: usize) -> Result<usize> {
+        let (row, dim) = (self.row, self.dim);
+        let n = rows.min(self.docs.len() / row - self.done);
+        let at = self.docs.start + self.done * row;
+        out.reserve(n * dim);
+        let hash = &mut self.hash;
+        self.m
+            .file
+            .read_records(at..at + n * row, row, mapped::BLOCK, |_, piece| {
                 hash.update(piece);
                 for r in piece.chunks_exact(row) {
                     out.extend(r[..4 * dim].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
                 }
             })
-            .map_err(|e| corrupt(format!("cannot read: {e}")))?;
-        if hash.finalize().to_hex()[..32] != self.manifest.checksum {
-            out.truncate(kept);
-            return Err(corrupt("the vectors do not match the checksum in its manifest: the file is damaged".into()));
+            .map_err(|e| self.shard.corrupt(format!("cannot read: {e}")))?;
+        self.done += n;
+        Ok(n)
+    }
+
+    /// Every row read: checks them against the manifest's checksum.
+    fn finish(self) -> Result<()> {
+        if self.hash.finalize().to_hex()[..32] != self.shard.manifest.checksum {
+            return Err(self
+                .shard
+                .corrupt("the vectors do not match the checksum in its manifest: the file is damaged".into()));
         }
         Ok(())
     }
@@ -897,6 +979,20 @@ mod tests {
             assert!(stream.window.is_empty());
             assert!(stream.tops == want, "shard ends {ends:?}");
         }
+    }
+
+    #[test]
+    fn each_path_is_noted_once_with_its_newest_figures() {
+        let mut paths = Vec::new();
+        for p in [
+            "gpu: H100, candle matmul, 3.10% of scores read back",
+            "cpu",
+            "gpu: H100, candle matmul, 2.05% of scores read back, 1 out-of-memory split",
+            "cpu",
+        ] {
+            note_path(&mut paths, p.to_string());
+        }
+        assert_eq!(paths, ["gpu: H100, candle matmul, 2.05% of scores read back, 1 out-of-memory split", "cpu"]);
     }
 
     #[test]

@@ -50,6 +50,14 @@ pub struct Stats {
     pub splits: u64,
 }
 
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, o: Stats) {
+        self.runs += o.runs;
+        self.kept += o.kept;
+        self.splits += o.splits;
+    }
+}
+
 /// Block sizes; tests shrink them to cross every edge with small inputs.
 #[derive(Debug, Clone, Copy)]
 struct Plan {

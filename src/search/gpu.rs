@@ -152,6 +152,13 @@ pub struct SearchStats {
     pub rescued: usize,
 }
 
+impl std::ops::AddAssign for SearchStats {
+    fn add_assign(&mut self, o: SearchStats) {
+        self.f16 |= o.f16;
+        self.rescued += o.rescued;
+    }
+}
+
 /// Why a GPU search could not run. The caller falls back to the CPU searcher on any of these.
 #[derive(Debug, thiserror::Error)]
 pub enum GpuError {

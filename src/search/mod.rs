@@ -173,6 +173,13 @@ pub struct Searcher {
     /// `auto`'s calibration, once made: whether the GPU won, and the figures.
     #[cfg(feature = "gpu")]
     calibrated: Option<(bool, String)>,
+    /// What the device searches did, summed over this searcher's calls (a streamed search
+    /// makes one a chunk): the descriptions report the sums (a query re-searched on the CPU
+    /// in two chunks counts twice).
+    #[cfg(all(feature = "models", feature = "cli"))]
+    device_stats: device::Stats,
+    #[cfg(feature = "gpu")]
+    gpu_stats: gpu::SearchStats,
 }
 
 impl Searcher {
@@ -187,6 +194,10 @@ impl Searcher {
             gpu: None,
             #[cfg(feature = "gpu")]
             calibrated: None,
+            #[cfg(all(feature = "models", feature = "cli"))]
+            device_stats: Default::default(),
+            #[cfg(feature = "gpu")]
+            gpu_stats: Default::default(),
         }
     }
 
@@ -242,13 +253,15 @@ impl Searcher {
         }
         #[cfg(all(feature = "models", feature = "cli"))]
         if let Some(on) = self.model_gpu() {
+            let name = on.name().to_string();
             return Ok(match on.top_k(queries, docs, dim, tie_rank, k) {
                 Ok((hits, stats)) => {
-                    (hits, format!("gpu: {}, candle matmul{}", on.name(), device::describe(&stats)), None)
+                    self.device_stats += stats;
+                    (hits, format!("gpu: {name}, candle matmul{}", device::describe(&self.device_stats)), None)
                 }
                 Err(e) => {
                     let why = crate::embed::device::candle_message(&e);
-                    (cpu(), "cpu".into(), Some(format!("search on {} failed ({why}); searched on the CPU", on.name())))
+                    (cpu(), "cpu".into(), Some(format!("search on {name} failed ({why}); searched on the CPU")))
                 }
             });
         }
@@ -281,12 +294,16 @@ impl Searcher {
                     return Ok((cpu(), format!("cpu ({why} on {})", g.adapter_description()), None));
                 }
                 return match g.top_k_with_stats(queries, docs, dim, tie_rank, k).await {
-                    Ok((hits, stats)) => Ok((hits, format!("{gpu_name}{} ({why})", describe(&stats)), None)),
+                    Ok((hits, stats)) => {
+                        self.gpu_stats += stats;
+                        Ok((hits, format!("{gpu_name}{} ({why})", describe(&self.gpu_stats)), None))
+                    }
                     Err(e) => failed(e),
                 };
             }
             let (hits, stats) = g.top_k_with_stats(queries, docs, dim, tie_rank, k).await?;
-            Ok((hits, format!("{gpu_name}{}", describe(&stats)), None))
+            self.gpu_stats += stats;
+            Ok((hits, format!("{gpu_name}{}", describe(&self.gpu_stats)), None))
         }
         #[cfg(not(feature = "gpu"))]
         {
@@ -387,5 +404,34 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A searcher called once a chunk (a streamed search) reports the figures of all its
+    /// calls: the bound's savings summed, not the last chunk's.
+    #[test]
+    fn device_figures_are_summed_over_the_calls() {
+        let (nq, dim, k) = (8, 64, 5);
+        let q: Vec<f32> = (0..nq * dim).map(|i| ((i * 31) % 17) as f32 - 8.0).collect();
+        let chunks: Vec<Vec<f32>> = [9_000usize, 30_000]
+            .iter()
+            .map(|&nd| (0..nd * dim).map(|i| ((i * 7 + nd) % 23) as f32 - 11.0).collect())
+            .collect();
+        let mut s = Searcher::new(SearchPath::Gpu);
+        s.on_device = Some(Some(device::DeviceSearcher::new(candle_core::Device::Cpu, "stand-in")));
+        let mut sum = device::Stats::default();
+        let mut said = Vec::new();
+        for d in &chunks {
+            let ties: Vec<u32> = (0..(d.len() / dim) as u32).collect();
+            let (_, stats) =
+                device::DeviceSearcher::new(candle_core::Device::Cpu, "x").top_k(&q, d, dim, &ties, k).unwrap();
+            sum += stats;
+            said.push(crate::block_on(s.top_k(&q, d, dim, &ties, k)).unwrap().unwrap().1);
+        }
+        let alone = device::describe(&{
+            let ties: Vec<u32> = (0..30_000).collect();
+            device::DeviceSearcher::new(candle_core::Device::Cpu, "x").top_k(&q, &chunks[1], dim, &ties, k).unwrap().1
+        });
+        assert_eq!(said[1], format!("gpu: stand-in, candle matmul{}", device::describe(&sum)));
+        assert_ne!(device::describe(&sum), alone, "the two chunks' figures differ, so the sum is seen");
     }
 }

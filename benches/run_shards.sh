@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Memory of a streamed evaluation: wall time and peak resident memory of `embeval eval
+# --doc-embeddings` over shard files of real-sized (1024-dim) vectors, with the default chunk
+# (256 MiB of vectors read and searched at a time) and with CHUNK_ROWS rows at a time; each
+# command runs ROUNDS times, interleaved; prints one JSON line per command with the medians and
+# every run, and checks every run's per_query.jsonl is byte-identical to the first's.
+# Shards of N documents, from a one-layer 1024-wide random Qwen3 (cheap to encode on a CPU):
+#   python3 benches/gpu/make_checkpoints.py CK qwen3-1layer     # needs torch + transformers
+#   python3 benches/gpu/make_e2e_data.py E --docs N --queries 1000
+#   embeval encode --data E --model CK/qwen3-1layer --max-length 16 --no-cache --shard 0/1 --out S -q
+# Usage: benches/run_shards.sh E CK/qwen3-1layer S   (ROUNDS=3; CHUNK_ROWS=16384;
+#   EMBEVAL_BIN=target/release/embeval; EMBEVAL_BEFORE=another embeval binary, e.g. the previous
+#   commit's, run in the same rounds)
+set -euo pipefail
+data=$1 model=$2 shards=$3
+rounds=${ROUNDS:-3}
+chunk=${CHUNK_ROWS:-16384}
+bin=${EMBEVAL_BIN:-${CARGO_TARGET_DIR:-target}/release/embeval}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# run NAME BIN [VAR=VALUE]: appends "wall_s peak_kb" to $tmp/NAME; per_query.jsonl must equal the
+# first run's.
+run() {
+    local name=$1 exe=$2
+    shift 2
+    rm -rf "$tmp/out"
+    env "$@" /usr/bin/time -f '%e %M' -o "$tmp/time" "$exe" eval --data "$data" --model "$model" \
+        --max-length 16 --no-cache --doc-embeddings "$shards" --search cpu --quiet --out "$tmp/out" \
+        >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
+    cat "$tmp/time" >>"$tmp/$name"
+    if [[ -f $tmp/first.jsonl ]]; then
+        cmp -s "$tmp/first.jsonl" "$tmp/out/per_query.jsonl" || { echo "$name: per_query.jsonl differs" >&2; exit 1; }
+    else
+        cp "$tmp/out/per_query.jsonl" "$tmp/first.jsonl"
+    fi
+}
+
+names=(embeval-default embeval-chunk-$chunk ${EMBEVAL_BEFORE:+embeval-before})
+for _ in $(seq "$rounds"); do
+    run embeval-default "$bin"
+    run "embeval-chunk-$chunk" "$bin" EMBEVAL_SHARD_CHUNK_ROWS="$chunk"
+    if [[ -n ${EMBEVAL_BEFORE:-} ]]; then
+        run embeval-before "$EMBEVAL_BEFORE"
+    fi
+done
+docs=$(wc -l <"$data/corpus.jsonl")
+for name in "${names[@]}"; do
+    python3 - "$tmp/$name" "$name" "$docs" "$(du -b "$shards" | cut -f1)" <<'PY'
+import json, statistics, sys
+runs = [tuple(map(float, l.split())) for l in open(sys.argv[1])]
+print(json.dumps({"tool": sys.argv[2], "docs": int(sys.argv[3]), "shard_bytes": int(sys.argv[4]),
+                  "wall_s_median": statistics.median(r[0] for r in runs),
+                  "peak_mib_median": round(statistics.median(r[1] for r in runs) / 1024),
+                  "runs": [{"wall_s": r[0], "peak_mib": round(r[1] / 1024)} for r in runs]}))
+PY
+done
