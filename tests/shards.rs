@@ -73,7 +73,10 @@ fn eval(data: &str, shards: Option<&Path>, chunk_rows: Option<&str>, extra: &[&s
     let out = tempfile::tempdir().unwrap();
     let o = out.path().display().to_string();
     let m = model("qwen3-embedding");
-    let mut args = vec!["eval", "--data", data, "--model", &m, "--no-cache", "--search", "cpu", "--out", &o, "-q"];
+    let mut args = vec!["eval", "--data", data, "--model", &m, "--no-cache", "--out", &o, "-q"];
+    if !extra.contains(&"--search") {
+        args.extend(["--search", "cpu"]);
+    }
     let dir = shards.map(|s| s.display().to_string());
     if let Some(d) = &dir {
         args.extend(["--doc-embeddings", d]);
@@ -174,6 +177,31 @@ fn three_encode_jobs_then_streamed_eval_equal_one_process() {
     assert!(!doc.is_empty() && !text.is_empty() && text.chars().count() <= 100, "{doc}: {text}");
     let previews = one["details"]["texts"]["docs"].as_object().unwrap();
     assert!(previews.len() > 93 && previews.values().all(|t| t.as_str().unwrap().chars().count() <= 300));
+}
+
+/// Streamed through the WGSL search (Mesa's lavapipe where there is no GPU), a chunk at a
+/// time: each chunk's search merged as the CPU's are, the same rankings as one process's GPU
+/// search, and the path named once.
+#[test]
+fn streamed_gpu_search_a_chunk_at_a_time_equals_one_process() {
+    let (data, m) = (vaswani(), model("qwen3-embedding"));
+    let shards = tempfile::tempdir().unwrap();
+    for i in 0..2 {
+        ok(encode(&data, &m, &format!("{i}/2"), shards.path(), &[]));
+    }
+    let args = ["--search", "gpu", "--top", "100"];
+    let (one, one_pq) = eval(&data, None, None, &args);
+    let (one, search) = comparable(one);
+    let path = search["path"].as_str().unwrap().to_string();
+    if !path.starts_with("gpu: ") {
+        eprintln!("SKIPPED: no GPU adapter ({})", search["notice"]);
+        return;
+    }
+    let (streamed, streamed_pq) = eval(&data, Some(shards.path()), Some("1000"), &args);
+    let (streamed, search) = comparable(streamed);
+    assert_eq!(search["path"], format!("{path}, streamed from 2 shards"));
+    assert!(one_pq == streamed_pq, "per_query.jsonl differs");
+    assert_eq!(one, streamed);
 }
 
 /// Matryoshka truncation and re-normalisation, dot product and the st convention's tie rule
