@@ -672,9 +672,9 @@ impl<'a> Stream<'a> {
         }
         note_path(&mut self.paths, path);
         self.notices.extend(notice.filter(|n| !self.notices.contains(n)));
+        // The next chunk is read into the same memory (its capacity stays one chunk and the
+        // rows of a block waiting for it: [`ShardReader::read`] reserves exactly).
         self.window.drain(..(cut - start) * dim);
-        // Give the searched chunk's memory back before the next one is read.
-        self.window.shrink_to_fit();
         self.start = cut;
         Ok(())
     }
@@ -739,7 +739,9 @@ impl ShardReader<'_> {
         let (row, dim) = (self.row, self.dim);
         let n = rows.min(self.docs.len() / row - self.done);
         let at = self.docs.start + self.done * row;
-        out.reserve(n * dim);
+        // Exactly: a window holding a chunk already has room for the next (a doubling would
+        // hold two).
+        out.reserve_exact(n * dim);
         let hash = &mut self.hash;
         self.m
             .file
