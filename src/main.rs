@@ -182,8 +182,8 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
 #[cfg(feature = "models")]
 fn encode(args: cli::EncodeArgs) -> embeval::Result<()> {
     let (files, spec, neural, shard) = args.request()?;
-    // Every document's id and text digest (for the manifest); the slice's texts are read when
-    // encoding starts, so each of N jobs holds 1/N of the texts.
+    // Every document's id and text digest (for the manifest); the slice's texts are read again
+    // a part at a time as they are encoded, so a job holds one part of them.
     let load = embeval::LoadOptions { keep_doc_texts: false, ..args.data.load_options() };
     let dataset = embeval::Dataset::load(&files, &load)?;
     args.data.check_format(dataset.format)?;

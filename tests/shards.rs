@@ -59,11 +59,18 @@ fn fails(o: Output) -> String {
 
 /// One `embeval encode` job.
 fn encode(data: &str, model: &str, shard: &str, out: &Path, extra: &[&str]) -> Output {
+    encode_env(data, model, shard, out, extra, &[])
+}
+
+/// One `embeval encode` job with environment variables `env`.
+fn encode_env(data: &str, model: &str, shard: &str, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
     let out = out.display().to_string();
-    let mut args =
-        vec!["encode", "--data", data, "--model", model, "--shard", shard, "--out", &out, "--no-cache", "-q"];
+    let mut args = vec!["encode", "--data", data, "--model", model, "--shard", shard, "--out", &out, "-q"];
+    if !extra.contains(&"--cache") {
+        args.push("--no-cache");
+    }
     args.extend_from_slice(extra);
-    embeval(&args)
+    embeval_env(&args, env)
 }
 
 /// `embeval eval` of the tiny Qwen3 model, one process or (`shards`) streamed from shards
@@ -96,15 +103,16 @@ fn comparable(mut r: Value) -> (Value, Value) {
     (r, search)
 }
 
-/// Three encode processes, then the streamed eval, against one process: equal in everything
-/// but timings, and the search path says it streamed. Streamed again reading 37 rows of a
-/// shard at a time (the search blocks then straddle chunks inside and across shards): equal
-/// too.
+/// Three encode processes (each encoding and writing its slice 37 documents at a time), then
+/// the streamed eval, against one process: equal in everything but timings, and the search
+/// path says it streamed. Streamed again reading 37 rows of a shard at a time (the search
+/// blocks then straddle chunks inside and across shards): equal too.
 fn sharded_equals_one_process(data: &str, extra: &[&str]) -> (Value, Value) {
     let shards = tempfile::tempdir().unwrap();
     let m = model("qwen3-embedding");
     for i in 0..3 {
-        let o = ok(encode(data, &m, &format!("{i}/3"), shards.path(), &["--batch-size", "1"]));
+        let parts = [("EMBEVAL_SHARD_CHUNK_ROWS", "37")];
+        let o = ok(encode_env(data, &m, &format!("{i}/3"), shards.path(), &["--batch-size", "1"], &parts));
         let printed = String::from_utf8_lossy(&o.stdout).trim().to_string();
         assert_eq!(printed, shards.path().join(format!("shard-{i}-of-3.safetensors")).display().to_string());
     }
@@ -258,6 +266,67 @@ fn encode_jobs_running_at_once_share_one_cache() {
     let metrics = |r: Value| r["models"][0]["metrics"].as_object().unwrap().clone();
     let (cached, streamed) = (metrics(cached), metrics(streamed));
     assert!(cached.len() > 5 && cached == streamed, "{cached:?}\n{streamed:?}");
+}
+
+/// An encode job through the embedding cache, 7 documents at a time, over xquad-en with 30
+/// documents more that repeat earlier ones' texts under new ids (a text a part meets again
+/// after an earlier part cached it): the cold run, a run with half of them cached (shard 0/2
+/// first) and a run from the cache alone write the same vectors, ids and digests as one
+/// uncached pass, and count what came from the cache.
+#[test]
+fn encode_in_parts_through_the_cache_writes_what_one_pass_writes() {
+    let data = tempfile::tempdir().unwrap();
+    let src = root().join("../shared/data/xquad-en");
+    let corpus = std::fs::read_to_string(src.join("corpus.jsonl")).unwrap();
+    let mut lines: Vec<String> = corpus.lines().map(str::to_string).collect();
+    for (i, l) in corpus.lines().take(30).enumerate() {
+        let mut doc: Value = serde_json::from_str(l).unwrap();
+        doc["_id"] = format!("again-{i}").into();
+        lines.push(doc.to_string());
+    }
+    std::fs::write(data.path().join("corpus.jsonl"), lines.join("\n")).unwrap();
+    std::fs::copy(src.join("queries.jsonl"), data.path().join("queries.jsonl")).unwrap();
+    std::fs::create_dir(data.path().join("qrels")).unwrap();
+    std::fs::copy(src.join("qrels/test.tsv"), data.path().join("qrels/test.tsv")).unwrap();
+    let (d, m) = (data.path().display().to_string(), model("qwen3-embedding"));
+    // The file's tensors and its manifest's encoding figures.
+    let read = |dir: &Path, name: &str| {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let tensors: Vec<Vec<u8>> = ["docs", "doc_ids", "doc_id_offsets", "doc_text_digests"]
+            .iter()
+            .map(|t| st.tensor(t).unwrap().data().to_vec())
+            .collect();
+        let json = dir.join(name.replace(".safetensors", ".json"));
+        let manifest: Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+        (tensors, manifest["checksum"].clone(), manifest["encoding"].clone())
+    };
+    let one = tempfile::tempdir().unwrap();
+    ok(encode(&d, &m, "0/1", one.path(), &["--batch-size", "1"]));
+    let (want, checksum, enc) = read(one.path(), "shard-0-of-1.safetensors");
+    assert_eq!((enc["texts"].as_u64(), enc["cached"].as_u64()), (Some(270), Some(0)));
+    assert_eq!(want[0].len(), 270 * 32 * 4);
+    let (cold, warm) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let with = |cache: &Path| ["--batch-size", "1", "--cache", &cache.display().to_string()].map(String::from);
+    let parts = [("EMBEVAL_SHARD_CHUNK_ROWS", "7")];
+    // Docs 0..135 into the warm cache: then the texts of 165 of the 270 are cached.
+    let half = tempfile::tempdir().unwrap();
+    let args = with(warm.path());
+    ok(encode_env(&d, &m, "0/2", half.path(), &args.each_ref().map(String::as_str), &parts));
+    for (run, cache, cached) in [("cold", &cold, 0), ("half cached", &warm, 165), ("all cached", &warm, 270)] {
+        let args = with(cache.path());
+        let args = args.each_ref().map(String::as_str);
+        let out = tempfile::tempdir().unwrap();
+        let printed = ok(encode_env(&d, &m, "0/1", out.path(), &args, &parts)).stdout;
+        assert!(String::from_utf8_lossy(&printed).trim().ends_with("shard-0-of-1.safetensors"), "{run}");
+        let (got, got_checksum, enc) = read(out.path(), "shard-0-of-1.safetensors");
+        assert!(got == want, "{run}: the file's tensors differ from one pass's");
+        assert_eq!(got_checksum, checksum, "{run}");
+        assert_eq!((enc["texts"].as_u64(), enc["cached"].as_u64()), (Some(270), Some(cached)), "{run}");
+        let names: Vec<String> =
+            std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        assert_eq!(names.len(), 2, "{run}: {names:?}");
+    }
 }
 
 /// Three shards of xquad-en made once with the default settings; each test copies them.
@@ -462,11 +531,18 @@ fn a_truncated_or_damaged_shard_is_refused() {
 /// variable and the default.
 #[test]
 fn a_bad_chunk_size_is_refused() {
+    let out = tempfile::tempdir().unwrap();
     for bad in ["0", "lots", "-5"] {
-        let err = eval_fails_env(xquad_shards(), &[], &[("EMBEVAL_SHARD_CHUNK_ROWS", bad)]);
-        assert!(err.contains(&format!("EMBEVAL_SHARD_CHUNK_ROWS: '{bad}' is not a number of rows above 0")), "{err}");
-        assert!(err.contains("unset it for the default, 256 MiB of vectors"), "{err}");
+        let env = [("EMBEVAL_SHARD_CHUNK_ROWS", bad)];
+        let eval_err = eval_fails_env(xquad_shards(), &[], &env);
+        let encode_err = fails(encode_env(&xquad(), &model("qwen3-embedding"), "0/3", out.path(), &[], &env));
+        for err in [eval_err, encode_err] {
+            let named = format!("EMBEVAL_SHARD_CHUNK_ROWS: '{bad}' is not a number of rows above 0");
+            assert!(err.contains(&named), "{err}");
+            assert!(err.contains("defaults: 65536 documents per part encoded, 256 MiB of vectors read"), "{err}");
+        }
     }
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "nothing written");
 }
 
 /// Shards encoded on different devices (here one relabelled as made on a GPU) are searched as

@@ -7,7 +7,7 @@
 //! [`LoadOptions::keep_doc_texts`] off: [`Builder`] keeps each document's id and
 //! [`Digest`] instead of its text, and [`Dataset::doc_previews`] reads the files again for the
 //! documents a report names. An `embeval encode` job loads the same way and reads back only its
-//! slice's texts ([`Dataset::docs_with_texts`]).
+//! slice's texts, a part at a time ([`Dataset::docs_in_parts`]).
 //!
 //! [`LoadOptions::keep_doc_texts`]: super::LoadOptions::keep_doc_texts
 
@@ -147,17 +147,61 @@ impl Dataset {
         }
     }
 
-    /// The documents `range` with their texts: the corpus's own where kept, else read again
-    /// from `files` (as [`Dataset::doc_previews`] does, whole): a job that encodes one slice of
-    /// a corpus holds that slice's texts only.
-    pub fn docs_with_texts(&self, files: &Files, range: Range<usize>) -> Result<Cow<'_, [Text]>> {
-        if self.has_doc_texts() {
-            return Ok(Cow::Borrowed(&self.corpus[range]));
+    /// The documents `range` with their texts, handed to `f` `rows` at a time in corpus order:
+    /// the corpus's own where kept, else read again from `files` in one pass, each checked
+    /// against its digest from loading. An `embeval encode` job holds one part of its slice's
+    /// texts at a time. The first error — `f`'s, or a corpus file changed since loading —
+    /// stops the parts.
+    pub fn docs_in_parts(
+        &self,
+        files: &Files,
+        range: Range<usize>,
+        rows: usize,
+        f: &mut dyn FnMut(&[Text]) -> Result<()>,
+    ) -> Result<()> {
+        let rows = rows.max(1);
+        let DocTexts::Dropped { digests, doc_text, .. } = &self.doc_texts else {
+            return self.corpus[range].chunks(rows).try_for_each(f);
+        };
+        let (mut next, mut part, mut failed) = (0, Vec::with_capacity(rows.min(range.len())), None);
+        // Documents come in corpus order (a corpus is the first of each id in file order), so
+        // the next one is the one whose id is next; a later duplicate is never that one.
+        each_doc(files, self.format, *doc_text, &mut |line, id, text| {
+            if failed.is_some() || next >= range.end || id != self.corpus[next].id {
+                return;
+            }
+            if next >= range.start {
+                if digest(&text) != digests[next] {
+                    failed = Some(self.changed(files, line, &id));
+                    return;
+                }
+                part.push(Text { id, text });
+                if part.len() == rows || next + 1 == range.end {
+                    failed = f(&part).err();
+                    part.clear();
+                }
+            }
+            next += 1;
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
         }
-        let docs = &self.corpus[range];
-        let mut texts = self.doc_previews(files, &docs.iter().map(|d| d.id.as_str()).collect(), usize::MAX)?;
-        let mut text = |id: &str| texts.remove(id).unwrap_or_default();
-        Ok(Cow::Owned(docs.iter().map(|d| Text { id: d.id.clone(), text: text(&d.id) }).collect()))
+        if next < range.end {
+            // A document the corpus had that the file no longer has.
+            return Err(self.changed(files, 0, &self.corpus[next].id));
+        }
+        Ok(())
+    }
+
+    /// Document `id`, read again from line `line` (0: not found) of the corpus file, is not
+    /// the text loaded.
+    fn changed(&self, files: &Files, line: usize, id: &str) -> Error {
+        Error::input(
+            files.display(corpus_name(self.format)),
+            line,
+            format!("document '{id}' is not the text this evaluation loaded: the file changed while it ran"),
+            "evaluate again once the corpus file is no longer being written",
+        )
     }
 
     /// The first `chars` characters (whole characters: Japanese is never cut in two) of the
@@ -210,14 +254,7 @@ impl Dataset {
                     changed = at.keys().find(|id| !out.contains_key(**id)).map(|id| (0, id.to_string()));
                 }
                 if let Some((line, id)) = changed {
-                    return Err(Error::input(
-                        files.display(corpus_name(self.format)),
-                        line,
-                        format!(
-                            "document '{id}' is not the text this evaluation loaded: the file changed while it ran"
-                        ),
-                        "evaluate again once the corpus file is no longer being written",
-                    ));
+                    return Err(self.changed(files, line, &id));
                 }
             }
         }
@@ -266,13 +303,31 @@ mod tests {
         assert_eq!(previews["d1"], "首都 東", "the first of a duplicate id, cut at whole characters");
         assert_eq!(previews["d3"], "cats");
         assert_eq!(previews.len(), 2);
-        // An encode job's slice, whole texts.
-        let slice = dropped.docs_with_texts(&files, 0..2).unwrap();
-        assert!(
-            matches!(slice, Cow::Owned(_)) && matches!(kept.docs_with_texts(&files, 0..2).unwrap(), Cow::Borrowed(_))
-        );
-        assert_eq!(slice[..], kept.corpus[0..2]);
-        assert_eq!(slice[0].text, "首都 東京は日本の首都です。");
+        // An encode job's slice, whole texts, in parts of 2 (the duplicate d1 of line 3 skipped).
+        for ds in [&kept, &dropped] {
+            let mut parts = Vec::new();
+            ds.docs_in_parts(&files, 0..3, 2, &mut |p| {
+                parts.push(p.to_vec());
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(parts, [&kept.corpus[0..2], &kept.corpus[2..3]]);
+            assert_eq!(parts[0][0].text, "首都 東京は日本の首都です。");
+            parts.clear();
+            ds.docs_in_parts(&files, 1..3, 5, &mut |p| {
+                parts.push(p.to_vec());
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(parts, [&kept.corpus[1..3]]);
+            // An error of the part's stops the parts.
+            let mut calls = 0;
+            let err = ds.docs_in_parts(&files, 0..3, 1, &mut |_| {
+                calls += 1;
+                Err(Error::Model { what: "out of memory".into() })
+            });
+            assert_eq!((calls, err.unwrap_err().to_string()), (1, "model: out of memory".to_string()));
+        }
     }
 
     #[test]
@@ -285,6 +340,18 @@ mod tests {
         assert_eq!(dropped.doc_previews(&edited, &["d1"].into(), 2).unwrap()["d1"], "首都");
         let cut = beir(&CORPUS.replace("{\"_id\": \"d3\", \"text\": \"cats and dogs\"}\n", ""));
         let err = dropped.doc_previews(&cut, &["d1", "d3"].into(), 100).unwrap_err().to_string();
+        assert!(err.starts_with("mem/corpus.jsonl: document 'd3'") && err.contains("changed"), "{err}");
+        // An encode job's parts: the same errors, after the parts before the change.
+        let mut parts = Vec::new();
+        let err = dropped
+            .docs_in_parts(&edited, 0..3, 1, &mut |p| {
+                parts.push(p[0].id.clone());
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("mem/corpus.jsonl:4") && err.to_string().contains("'d3'"), "{err}");
+        assert_eq!(parts, ["d1", "d2"]);
+        let err = dropped.docs_in_parts(&cut, 0..3, 5, &mut |_| Ok(())).unwrap_err().to_string();
         assert!(err.starts_with("mem/corpus.jsonl: document 'd3'") && err.contains("changed"), "{err}");
     }
 

@@ -293,6 +293,12 @@ impl Cache {
         self.index.contains_key(k)
     }
 
+    /// Whether the vector of key `k` was on disk when the cache opened: what
+    /// [`Cache::read_rows`] reads (not the ones added since).
+    pub fn has_on_disk(&self, k: &TextKey) -> bool {
+        self.index.get(k).is_some_and(|&i| i < self.on_disk)
+    }
+
     /// Copies the vector of each `(key, row)` of `wanted` into row `row` of `out` (rows of
     /// [`Cache::dim`] floats). Records on disk are read in file order, a block at a time, each
     /// block's pages handed back once copied. False if a key was not cached when the cache
@@ -307,10 +313,14 @@ impl Cache {
             }
         }
         records.sort_unstable();
-        let Some(d) = &self.disk else { return Ok(records.is_empty()) };
+        let (Some(d), Some(&(lo, _)), Some(&(hi, _))) = (&self.disk, records.first(), records.last()) else {
+            return Ok(records.is_empty());
+        };
         let rec = 16 + 4 * dim;
         let mut next = records.iter().peekable();
-        d.read_records(0..self.on_disk * rec, rec, self.block, |first, piece| {
+        // From the first record wanted to the last: a part of a long encoding reads its own.
+        d.read_records(lo * rec..(hi + 1) * rec, rec, self.block, |first, piece| {
+            let first = lo + first;
             let end = first + piece.len() / rec;
             while let Some(&(i, row)) = next.next_if(|&&(i, _)| i < end) {
                 let bytes = &piece[(i - first) * rec + 16..][..4 * dim];
@@ -665,11 +675,17 @@ mod tests {
         let order = [7, 0, 9, 3, 3, 1, 8, 2, 5, 4, 6];
         let keys: Vec<TextKey> = order.iter().map(|i| text_key(&format!("text {i}"))).collect();
         let want: Vec<f32> = order.iter().flat_map(|&i| row(i)).collect();
+        // Some records from the middle: read from the first of them to the last.
+        let some = [6, 3, 5];
+        let some_keys: Vec<TextKey> = some.iter().map(|i| text_key(&format!("text {i}"))).collect();
+        let some_want: Vec<f32> = some.iter().flat_map(|&i| row(i)).collect();
         for records in 1..=4 {
             c.block = records * (16 + 4 * 3);
             assert_eq!(rows(&c, &keys).as_deref(), Some(&want[..]), "{records} records a block");
+            assert_eq!(rows(&c, &some_keys).as_deref(), Some(&some_want[..]), "{records} records a block");
         }
         assert!(c.contains(&text_key("text 10")));
+        assert!(c.has_on_disk(&text_key("text 3")) && !c.has_on_disk(&text_key("text 10")));
         assert_eq!(rows(&c, &[text_key("text 10")]), None);
     }
 

@@ -412,6 +412,9 @@ pub struct EncodeStats {
     /// answers 400): not sent, given zero vectors, as MTEB's API models do.
     #[serde(skip_serializing_if = "is_zero")]
     pub empty: usize,
+    /// Each batch's seconds, ascending (for [`EncodeStats::absorb`]; not written out).
+    #[serde(skip)]
+    pub batch_times: Vec<f64>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -430,6 +433,29 @@ impl EncodeStats {
             |p: f64| batch_times.get(((batch_times.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
         self.batch_p50_s = pct(0.5);
         self.batch_p95_s = pct(0.95);
+        self.batch_times = batch_times;
+    }
+
+    /// Adds the figures of a later part of the same encoding (`embeval encode` encodes its
+    /// slice a part at a time): counts and seconds summed, the rates and percentiles taken
+    /// over both, the batch budget the later one's. Texts from the cache count in `texts` and
+    /// `cached` and not in the rates, as in one part.
+    pub fn absorb(&mut self, later: EncodeStats) {
+        let (texts, cached) = (self.texts + later.texts, self.cached + later.cached);
+        self.texts -= self.cached;
+        self.texts += later.texts - later.cached;
+        self.tokens += later.tokens;
+        self.truncated += later.truncated;
+        self.retries += later.retries;
+        self.oom_retries += later.oom_retries;
+        self.empty += later.empty;
+        if later.max_batch_tokens > 0 {
+            self.max_batch_tokens = later.max_batch_tokens;
+        }
+        let mut times = std::mem::take(&mut self.batch_times);
+        times.extend(later.batch_times);
+        self.finish(self.seconds + later.seconds, times);
+        (self.texts, self.cached) = (texts, cached);
     }
 }
 
@@ -765,76 +791,138 @@ fn encode_cached(
     texts: &[std::borrow::Cow<str>],
     progress: &dyn Progress,
 ) -> Result<(Vec<f32>, usize, EncodeStats)> {
-    let texts: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
+    Cached::open(model, cache_root)?.encode(model, texts, progress)
+}
+
+/// [`encode_cached`] with the cache opened once for texts given in parts (an `embeval encode`
+/// job's slice): opening reads every key of the cache.
+#[cfg(any(feature = "models", all(feature = "cli", not(target_arch = "wasm32"))))]
+struct Cached<'r> {
     #[cfg(not(target_arch = "wasm32"))]
-    if let Some(root) = cache_root {
-        let key = model.cache_key(root)?;
-        // An API's vector size comes from an earlier run's folder, else from its first answer.
-        let mut c = match model.dim().or_else(|| cache::find_dim(root, &key)) {
-            Some(dim) => Some(cache::Cache::open(root, &key, dim)?),
-            None => None,
-        };
-        let keys: Vec<cache::TextKey> = texts.iter().map(|t| cache::text_key(t)).collect();
-        let (missing, cached): (Vec<usize>, Vec<usize>) =
-            (0..texts.len()).partition(|&i| c.as_ref().is_none_or(|c| !c.contains(&keys[i])));
-        let todo: Vec<&str> = missing.iter().map(|&i| texts[i]).collect();
-        // Each vector goes into the run's matrix and to the cache's file: in memory once.
-        let mut out = vec![0f32; c.as_ref().map_or(0, |c| texts.len() * c.dim())];
-        let mut stats = model.encode(&todo, progress, &mut |Batch { first, vectors, dim, truncated }| {
-            let c = match &mut c {
-                Some(c) => c,
-                None => {
-                    out = vec![0f32; texts.len() * dim];
-                    c.insert(cache::Cache::open(root, &key, dim)?)
-                }
+    root: Option<(&'r std::path::Path, String)>,
+    #[cfg(not(target_arch = "wasm32"))]
+    cache: Option<cache::Cache>,
+    #[cfg(target_arch = "wasm32")]
+    root: std::marker::PhantomData<&'r ()>,
+}
+
+#[cfg(any(feature = "models", all(feature = "cli", not(target_arch = "wasm32"))))]
+impl<'r> Cached<'r> {
+    /// The cache of `model` under `root`, where one is configured.
+    fn open(model: &dyn Embedder, root: Option<&'r std::path::Path>) -> Result<Cached<'r>> {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let Some(root) = root else { return Ok(Cached { root: None, cache: None }) };
+            let key = model.cache_key(root)?;
+            // An API's vector size comes from an earlier run's folder, else from its first answer.
+            let cache = match model.dim().or_else(|| cache::find_dim(root, &key)) {
+                Some(dim) => Some(cache::Cache::open(root, &key, dim)?),
+                None => None,
             };
-            if dim != c.dim() {
+            Ok(Cached { root: Some((root, key)), cache })
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            let _ = (model, root);
+            Ok(Cached { root: std::marker::PhantomData })
+        }
+    }
+
+    /// The vectors of `texts` (by `model`, the one the cache was opened for), their size and stats.
+    fn encode(
+        &mut self,
+        model: &dyn Embedder,
+        texts: &[std::borrow::Cow<str>],
+        progress: &dyn Progress,
+    ) -> Result<(Vec<f32>, usize, EncodeStats)> {
+        let texts: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some((root, key)) = &self.root {
+            let c = &mut self.cache;
+            let keys: Vec<cache::TextKey> = texts.iter().map(|t| cache::text_key(t)).collect();
+            // Texts another part of this encoding added are encoded again (the same vector):
+            // only records on disk as opened are read back.
+            let (missing, cached): (Vec<usize>, Vec<usize>) =
+                (0..texts.len()).partition(|&i| c.as_ref().is_none_or(|c| !c.has_on_disk(&keys[i])));
+            let todo: Vec<&str> = missing.iter().map(|&i| texts[i]).collect();
+            // Each vector goes into the run's matrix and to the cache's file: in memory once.
+            let mut out = vec![0f32; c.as_ref().map_or(0, |c| texts.len() * c.dim())];
+            let mut stats = model.encode(&todo, progress, &mut |Batch { first, vectors, dim, truncated }| {
+                let c = match c {
+                    Some(c) => c,
+                    None => {
+                        out = vec![0f32; texts.len() * dim];
+                        c.insert(cache::Cache::open(root, key, dim)?)
+                    }
+                };
+                if dim != c.dim() {
+                    return Err(Error::Model {
+                        what: format!(
+                            "vectors of {dim} dimensions, but the cache {} holds {} from an earlier run of this \
+                             model: the model behind the name changed; run with --no-cache or delete that folder",
+                            c.folder().display(),
+                            c.dim()
+                        ),
+                    });
+                }
+                for (j, v) in vectors.chunks_exact(dim).enumerate() {
+                    let row = missing[first + j];
+                    out[row * dim..][..dim].copy_from_slice(v);
+                    c.insert(keys[row], v, truncated.binary_search(&j).is_ok());
+                }
+                c.flush()
+            })?;
+            stats.cached = cached.len();
+            stats.texts = texts.len();
+            let Some(c) = c else { return Ok((Vec::new(), model.dim().unwrap_or(0), stats)) };
+            // Cached texts cut at the max length count as truncated too, as on the run that encoded
+            // them; a cache written before it recorded that has the tokenizer count them again.
+            let mut recount = Vec::new();
+            for &i in &cached {
+                match c.truncated(&keys[i]) {
+                    Some(cut) => stats.truncated += usize::from(cut),
+                    None => recount.push(texts[i]),
+                }
+            }
+            stats.truncated += model.count_truncated(&recount)?;
+            let wanted: Vec<(cache::TextKey, usize)> = cached.iter().map(|&i| (keys[i], i)).collect();
+            if !c.read_rows(&wanted, &mut out)? {
                 return Err(Error::Model {
-                    what: format!(
-                        "vectors of {dim} dimensions, but the cache {} holds {} from an earlier run of this \
-                         model: the model behind the name changed; run with --no-cache or delete that folder",
-                        c.folder().display(),
-                        c.dim()
-                    ),
+                    what: format!("a cached vector went missing from {} during the run", c.folder().display()),
                 });
             }
-            for (j, v) in vectors.chunks_exact(dim).enumerate() {
-                let row = missing[first + j];
-                out[row * dim..][..dim].copy_from_slice(v);
-                c.insert(keys[row], v, truncated.binary_search(&j).is_ok());
-            }
-            c.flush()
+            return Ok((out, c.dim(), stats));
+        }
+        let mut out = Vec::new();
+        let mut size = model.dim().unwrap_or(0);
+        let stats = model.encode(&texts, progress, &mut |Batch { vectors, dim, .. }| {
+            size = dim;
+            out.extend_from_slice(vectors);
+            Ok(())
         })?;
-        stats.cached = cached.len();
-        stats.texts = texts.len();
-        let Some(c) = c else { return Ok((Vec::new(), model.dim().unwrap_or(0), stats)) };
-        // Cached texts cut at the max length count as truncated too, as on the run that encoded
-        // them; a cache written before it recorded that has the tokenizer count them again.
-        let mut recount = Vec::new();
-        for &i in &cached {
-            match c.truncated(&keys[i]) {
-                Some(cut) => stats.truncated += usize::from(cut),
-                None => recount.push(texts[i]),
-            }
-        }
-        stats.truncated += model.count_truncated(&recount)?;
-        let wanted: Vec<(cache::TextKey, usize)> = cached.iter().map(|&i| (keys[i], i)).collect();
-        if !c.read_rows(&wanted, &mut out)? {
-            return Err(Error::Model {
-                what: format!("a cached vector went missing from {} during the run", c.folder().display()),
-            });
-        }
-        return Ok((out, c.dim(), stats));
+        Ok((out, size, stats))
     }
-    let _ = cache_root;
-    let mut out = Vec::new();
-    let mut size = model.dim().unwrap_or(0);
-    let stats = model.encode(&texts, progress, &mut |Batch { vectors, dim, .. }| {
-        size = dim;
-        out.extend_from_slice(vectors);
-        Ok(())
-    })?;
-    Ok((out, size, stats))
+
+    /// [`Cached::encode`] with the vectors handed to `rows` a piece at a time, in the texts'
+    /// order, instead of returned: without a cache each of the encoder's windows as it is done,
+    /// not copied into one matrix first.
+    #[cfg(all(feature = "models", not(target_arch = "wasm32")))]
+    fn encode_rows(
+        &mut self,
+        model: &Local,
+        texts: &[std::borrow::Cow<str>],
+        progress: &dyn Progress,
+        rows: &mut dyn FnMut(&[f32]) -> Result<()>,
+    ) -> Result<EncodeStats> {
+        if self.root.is_some() {
+            let (vectors, _, stats) = self.encode(model, texts, progress)?;
+            rows(&vectors)?;
+            return Ok(stats);
+        }
+        let texts: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
+        // A local model's batches come window after window, in order.
+        model.encode(&texts, progress, &mut |b| rows(b.vectors))
+    }
 }
 
 /// Progress under another step name (the encoder's "encode" → "MODEL: encode queries").

@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::encoder::Encoder;
+use super::encoder::{self, Encoder};
 use super::mapped::{self, MappedFile};
 use super::pooling::Pooling;
 use super::precomputed::Matrix;
@@ -200,6 +200,12 @@ pub struct Written {
 /// `embeval encode`: encodes shard `shard` of the dataset's corpus with the neural model `spec`
 /// exactly as `eval` encodes documents (document prompt, truncation, dtype, device, batching,
 /// through the embedding cache `cache` when given), and writes it into `out`.
+///
+/// The slice is read, encoded and written a part at a time ([`encoder::WINDOW`] texts, the
+/// encoder's own window, so the batches are those of one pass; `EMBEVAL_SHARD_CHUNK_ROWS` sets
+/// another size): a job holds one part's texts and vectors, whatever the slice's size. The
+/// vectors go into the file as each part is done, after room left for the header, which is
+/// written last (the manifest in it has the checksum and the encoding's figures).
 #[allow(clippy::too_many_arguments)]
 pub fn encode(
     files: &Files,
@@ -223,26 +229,18 @@ pub fn encode(
             "shards keep the model's full vectors; give --truncate-dim to `embeval eval --doc-embeddings`",
         ));
     }
+    let part_rows = chunk_rows_var()?.unwrap_or(encoder::WINDOW);
     // Before hours of encoding: can the results be written at all?
     std::fs::create_dir_all(out).map_err(|e| Error::Write { file: out.display().to_string(), source: e })?;
     let range = shard.range(dataset.corpus.len());
     // The weights load when a text is to be encoded: not at all when the cache has every vector.
-    let enc = Encoder::open(files, dir, &neural.for_model(label))?;
+    let neural = neural.for_model(label);
+    let enc = Encoder::open(files, dir, &neural)?;
     let model_hash = cache::model_hash(files, dir, cache)?;
-    // Only this slice's texts: the dataset may hold digests in their place (main.rs).
-    progress.begin(&format!("read the texts of docs {}..{}", range.start, range.end), 1);
-    let docs = dataset.docs_with_texts(files, range.clone())?;
-    progress.end();
-    let texts = super::doc_texts(&enc, &docs);
-    let step = super::Renamed { inner: progress, step: format!("{label}: encode {}/{}", shard.index, shard.count) };
-    let local = super::Local { enc: &enc, files, dir, label, options: neural, progress };
-    let (vectors, _, stats) = super::encode_cached(&local, cache, &texts, &step)?;
-    drop(texts);
-    drop(docs);
-    let bytes = le_bytes(&vectors);
-    let digests = dataset.doc_digests(range.clone());
     let info = &enc.info;
-    let manifest = Manifest {
+    let digests = dataset.doc_digests(range.clone());
+    let slice = &dataset.corpus[range.clone()];
+    let mut manifest = Manifest {
         format: FORMAT.into(),
         version: VERSION,
         tool: format!("embeval {}", env!("CARGO_PKG_VERSION")),
@@ -264,37 +262,252 @@ pub fn encode(
             fingerprint: ids_fingerprint(dataset.corpus.iter().map(|d| d.id.as_str())),
             texts: texts_fingerprint(&info.prompts.document, &digests),
         },
-        checksum: blake3::hash(&bytes).to_hex()[..32].to_string(),
-        encoding: serde_json::to_value(&stats).unwrap_or_default(),
+        checksum: "0".repeat(32),
+        encoding: widest_encoding(),
     };
-    let json = serde_json::to_string_pretty(&manifest).expect("a manifest serializes");
-    let mut ids = Vec::new();
-    let mut offsets = vec![0u64];
-    for d in &dataset.corpus[range.clone()] {
-        ids.extend_from_slice(d.id.as_bytes());
-        offsets.push(ids.len() as u64);
-    }
-    let offsets: Vec<u8> = offsets.iter().flat_map(|o| o.to_le_bytes()).collect();
-    fn view(dtype: safetensors::Dtype, shape: Vec<usize>, data: &[u8]) -> safetensors::tensor::TensorView<'_> {
-        safetensors::tensor::TensorView::new(dtype, shape, data).expect("shape and bytes agree")
-    }
-    use safetensors::Dtype as D;
-    let tensors = [
-        ("docs", view(D::F32, vec![range.len(), info.dim], &bytes)),
-        ("doc_ids", view(D::U8, vec![ids.len()], &ids)),
-        ("doc_id_offsets", view(D::U64, vec![range.len() + 1], &offsets)),
-        ("doc_text_digests", view(D::U8, vec![range.len(), 16], digests.as_flattened())),
-    ];
-    let metadata = std::collections::HashMap::from([(META_KEY.to_string(), json.clone())]);
     let path = out.join(shard.file_name());
+    let mut file = ShardWriter::create(&path, &manifest, slice)?;
+    let line = Line::new(progress, format!("{label}: encode {}/{}", shard.index, shard.count), range.len());
+    let mut stats: Option<EncodeStats> = None;
+    let mut cached: Option<super::Cached> = None;
+    dataset.docs_in_parts(files, range.clone(), part_rows, &mut |docs| {
+        // A budget an out-of-memory error lowered stays lowered for the parts after, as for
+        // the windows of one pass.
+        let mut options = neural.clone();
+        if let Some(s) = stats.as_ref().filter(|s| s.max_batch_tokens > 0) {
+            options.max_batch_tokens = Some(s.max_batch_tokens);
+        }
+        let local = super::Local { enc: &enc, files, dir, label, options: &options, progress: &line.other() };
+        let c = match &mut cached {
+            Some(c) => c,
+            None => cached.insert(super::Cached::open(&local, cache)?),
+        };
+        let texts = super::doc_texts(&enc, docs);
+        let part = c.encode_rows(&local, &texts, &line, &mut |rows| file.write_rows(rows))?;
+        line.advance_cached(part.cached);
+        match &mut stats {
+            Some(s) => s.absorb(part),
+            None => stats = Some(part),
+        }
+        Ok(())
+    })?;
+    line.finish();
+    let stats = stats.unwrap_or_default();
+    manifest.checksum = file.checksum();
+    manifest.encoding = serde_json::to_value(&stats).unwrap_or_default();
+    let json = serde_json::to_string_pretty(&manifest).expect("a manifest serializes");
+    let done = file.finish(&json, &digests, slice)?;
     // The sidecar first: a .safetensors that is there always has its .json.
     write_atomically(&out.join(format!("{}.json", shard.stem())), |tmp| {
         std::fs::write(tmp, format!("{json}\n")).map_err(|e| e.to_string())
     })?;
-    write_atomically(&path, |tmp| {
-        safetensors::serialize_to_file(tensors, Some(metadata), tmp).map_err(|e| e.to_string())
-    })?;
+    done.commit()?;
     Ok(Written { path, manifest, stats })
+}
+
+/// The manifest's `encoding` with every figure at its widest in JSON: the header room a
+/// manifest written before encoding leaves for the one written after. Every field is named, so
+/// one added to [`EncodeStats`] must be given its widest here.
+fn widest_encoding() -> serde_json::Value {
+    // The longest a float prints: 24 characters (sign, 17 digits, point, a three-digit exponent).
+    let (n, x) = (usize::MAX, -f64::MIN_POSITIVE);
+    serde_json::to_value(EncodeStats {
+        texts: n,
+        cached: n,
+        tokens: n,
+        truncated: n,
+        batches: n,
+        retries: n,
+        seconds: x,
+        texts_per_s: x,
+        tokens_per_s: x,
+        batch_p50_s: x,
+        batch_p95_s: x,
+        max_batch_tokens: n,
+        oom_retries: n,
+        empty: n,
+        batch_times: Vec::new(),
+    })
+    .expect("figures serialize")
+}
+
+/// A shard file written as its vectors are made, under a temporary name: room for the header,
+/// tensor `doc_id_offsets`, then `docs` a part at a time, then `doc_text_digests` and
+/// `doc_ids`; the header goes into its room last, padded with spaces (as safetensors pads it).
+struct ShardWriter {
+    file: std::io::BufWriter<std::fs::File>,
+    partial: Partial,
+    tensors: Vec<(String, safetensors::tensor::TensorInfo)>,
+    /// Bytes of header room.
+    room: usize,
+    /// Values of `docs` to come, and written so far.
+    values: usize,
+    written: usize,
+    hash: blake3::Hasher,
+}
+
+impl ShardWriter {
+    /// Starts the file for the docs `slice` with room for a header holding `widest` (a
+    /// manifest with [`widest_encoding`]).
+    fn create(path: &Path, widest: &Manifest, slice: &[Text]) -> Result<ShardWriter> {
+        use safetensors::{tensor::TensorInfo, Dtype as D};
+        let (rows, dim) = (slice.len(), widest.dim);
+        let id_bytes: usize = slice.iter().map(|d| d.id.len()).sum();
+        let mut at = 0;
+        let mut tensor = |name: &str, dtype: D, shape: Vec<usize>, bytes: usize| {
+            at += bytes;
+            (name.to_string(), TensorInfo { dtype, shape, data_offsets: (at - bytes, at) })
+        };
+        let tensors = vec![
+            tensor("doc_id_offsets", D::U64, vec![rows + 1], 8 * (rows + 1)),
+            tensor("docs", D::F32, vec![rows, dim], 4 * rows * dim),
+            tensor("doc_text_digests", D::U8, vec![rows, 16], 16 * rows),
+            tensor("doc_ids", D::U8, vec![id_bytes], id_bytes),
+        ];
+        let json = serde_json::to_string_pretty(widest).expect("a manifest serializes");
+        let room = header(&json, &tensors).len().next_multiple_of(8);
+        let partial = Partial::new(path);
+        let f = std::fs::File::create(&partial.tmp).map_err(|e| partial.error(e.to_string()))?;
+        let mut w = ShardWriter {
+            file: std::io::BufWriter::with_capacity(1 << 20, f),
+            partial,
+            tensors,
+            room,
+            values: rows * dim,
+            written: 0,
+            hash: blake3::Hasher::new(),
+        };
+        w.put(&vec![b' '; 8 + room])?;
+        let mut offset = 0u64;
+        w.put(&offset.to_le_bytes())?;
+        for d in slice {
+            offset += d.id.len() as u64;
+            w.put(&offset.to_le_bytes())?;
+        }
+        Ok(w)
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        use std::io::Write;
+        self.file.write_all(bytes).map_err(|e| self.partial.error(e.to_string()))
+    }
+
+    /// The next rows of `docs`.
+    fn write_rows(&mut self, vectors: &[f32]) -> Result<()> {
+        let bytes = le_bytes(vectors);
+        self.hash.update(&bytes);
+        self.written += vectors.len();
+        self.put(&bytes)
+    }
+
+    /// BLAKE3 of `docs` so far, as the manifest has it.
+    fn checksum(&self) -> String {
+        self.hash.finalize().to_hex()[..32].to_string()
+    }
+
+    /// Writes the digests, the ids and the header holding manifest `json` in its room; the file
+    /// synced under its temporary name, to be [`Partial::commit`]ted.
+    fn finish(mut self, json: &str, digests: &[corpus::Digest], slice: &[Text]) -> Result<Partial> {
+        use std::io::{Seek, Write};
+        if self.written != self.values {
+            return Err(self.partial.error(format!("{} of {} values written", self.written, self.values)));
+        }
+        self.put(digests.as_flattened())?;
+        for d in slice {
+            self.put(d.id.as_bytes())?;
+        }
+        let mut head = header(json, &self.tensors);
+        if head.len() > self.room {
+            return Err(self.partial.error(format!("a header of {} bytes in room for {}", head.len(), self.room)));
+        }
+        head.resize(self.room, b' ');
+        let f = self.file.into_inner().map_err(|e| self.partial.error(e.error().to_string()))?;
+        let mut f = &f;
+        (|| {
+            f.seek(std::io::SeekFrom::Start(0))?;
+            f.write_all(&(self.room as u64).to_le_bytes())?;
+            f.write_all(&head)?;
+            f.sync_all()
+        })()
+        .map_err(|e| self.partial.error(e.to_string()))?;
+        Ok(self.partial)
+    }
+}
+
+/// A safetensors header: `tensors`, and the manifest `json` under [`META_KEY`].
+fn header(json: &str, tensors: &[(String, safetensors::tensor::TensorInfo)]) -> Vec<u8> {
+    let meta = std::collections::HashMap::from([(META_KEY.to_string(), json.to_string())]);
+    let m = safetensors::tensor::Metadata::new(Some(meta), tensors.to_vec()).expect("tensors in offset order");
+    serde_json::to_vec(&m).expect("a header serializes")
+}
+
+/// Progress of an encode job's parts as one bar over its slice: each part's encoding advances
+/// it (its own begin and end do not start a new one), cached texts too; another step between
+/// (`LABEL: load model`, through [`Line::other`]) shows in its place, and the bar comes back
+/// where it was.
+struct Line<'a> {
+    inner: &'a dyn Progress,
+    step: String,
+    total: u64,
+    /// Texts done, and whether the bar is the one showing.
+    state: std::sync::Mutex<(u64, bool)>,
+}
+
+impl<'a> Line<'a> {
+    fn new(inner: &'a dyn Progress, step: String, total: usize) -> Line<'a> {
+        Line { inner, step, total: total as u64, state: std::sync::Mutex::new((0, false)) }
+    }
+
+    /// Shows the bar where it was, if another step took its place.
+    fn show(&self) {
+        let mut s = self.state.lock().expect("progress lock");
+        if !s.1 {
+            self.inner.begin(&self.step, self.total);
+            self.inner.advance(s.0);
+            s.1 = true;
+        }
+    }
+
+    fn advance_cached(&self, n: usize) {
+        self.show();
+        self.advance(n as u64);
+    }
+
+    /// Other steps, shown in the bar's place.
+    fn other(&self) -> Other<'_, 'a> {
+        Other(self)
+    }
+
+    fn finish(&self) {
+        if std::mem::take(&mut self.state.lock().expect("progress lock").1) {
+            self.inner.end();
+        }
+    }
+}
+
+impl Progress for Line<'_> {
+    fn begin(&self, _step: &str, _total: u64) {
+        self.show();
+    }
+    fn advance(&self, n: u64) {
+        self.state.lock().expect("progress lock").0 += n;
+        self.inner.advance(n);
+    }
+}
+
+struct Other<'l, 'a>(&'l Line<'a>);
+
+impl Progress for Other<'_, '_> {
+    fn begin(&self, step: &str, total: u64) {
+        self.0.state.lock().expect("progress lock").1 = false;
+        self.0.inner.begin(step, total);
+    }
+    fn advance(&self, n: u64) {
+        self.0.inner.advance(n);
+    }
+    fn end(&self) {
+        self.0.inner.end();
+    }
 }
 
 /// f32 values as little-endian bytes (no copy on little-endian machines).
@@ -306,32 +519,63 @@ fn le_bytes(v: &[f32]) -> std::borrow::Cow<'_, [u8]> {
     }
 }
 
-/// Writes `path` through `write` on a temporary name beside it, syncs, then renames: readers
-/// see the whole file or none. The temporary name does not look like a shard. Once the file is
-/// in place, temporary files a stopped job left for the same name are removed.
-fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> std::result::Result<(), String>) -> Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let partial = format!(".{name}.partial-");
-    let tmp = path.with_file_name(format!("{partial}{}", std::process::id()));
-    let werr = |what: String| Error::Write { file: path.display().to_string(), source: std::io::Error::other(what) };
-    let done = write(&tmp)
-        .and_then(|()| std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| e.to_string()))
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
-    if let Err(e) = done {
-        std::fs::remove_file(&tmp).ok();
-        return Err(werr(e));
+/// A file written under a temporary name beside `path` that does not look like a shard,
+/// removed if dropped before [`Partial::commit`] (a failed write leaves nothing behind).
+struct Partial {
+    path: PathBuf,
+    tmp: PathBuf,
+    /// What every temporary name for `path` starts with.
+    prefix: String,
+    committed: bool,
+}
+
+impl Partial {
+    fn new(path: &Path) -> Partial {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let prefix = format!(".{name}.partial-");
+        let tmp = path.with_file_name(format!("{prefix}{}", std::process::id()));
+        Partial { path: path.to_path_buf(), tmp, prefix, committed: false }
     }
-    // The rename itself survives a crash once the folder is synced (best effort: not every
-    // file system lets a folder be opened).
-    if let Some(parent) = path.parent() {
-        std::fs::File::open(parent).and_then(|f| f.sync_all()).ok();
-        for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
-            if entry.file_name().to_string_lossy().starts_with(&partial) {
-                std::fs::remove_file(entry.path()).ok();
+
+    fn error(&self, what: String) -> Error {
+        Error::Write { file: self.path.display().to_string(), source: std::io::Error::other(what) }
+    }
+
+    /// Syncs the file and renames it to its name: readers see the whole file or none. Once it
+    /// is in place, temporary files a stopped job left for the same name are removed.
+    fn commit(mut self) -> Result<()> {
+        std::fs::File::open(&self.tmp)
+            .and_then(|f| f.sync_all())
+            .and_then(|()| std::fs::rename(&self.tmp, &self.path))
+            .map_err(|e| self.error(e.to_string()))?;
+        self.committed = true;
+        // The rename itself survives a crash once the folder is synced (best effort: not every
+        // file system lets a folder be opened).
+        if let Some(parent) = self.path.parent() {
+            std::fs::File::open(parent).and_then(|f| f.sync_all()).ok();
+            for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&self.prefix) {
+                    std::fs::remove_file(entry.path()).ok();
+                }
             }
         }
+        Ok(())
     }
-    Ok(())
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if !self.committed {
+            std::fs::remove_file(&self.tmp).ok();
+        }
+    }
+}
+
+/// Writes `path` through `write` on a temporary name beside it, then commits it ([`Partial`]).
+fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> std::result::Result<(), String>) -> Result<()> {
+    let p = Partial::new(path);
+    write(&p.tmp).map_err(|e| p.error(e))?;
+    p.commit()
 }
 
 /// What this run expects of every shard: the query side's model and settings, the corpus, and
@@ -397,7 +641,8 @@ pub struct ShardSet {
 /// them (plus the few rows of a search block that straddles two chunks), whatever a shard's
 /// size.
 const CHUNK_BYTES: usize = 256 << 20;
-/// Sets the rows read at a time instead of [`CHUNK_BYTES`]' worth.
+/// Sets the rows read at a time instead of [`CHUNK_BYTES`]' worth, and the rows an encode job
+/// encodes and writes at a time instead of [`encoder::WINDOW`].
 const CHUNK_ROWS_VAR: &str = "EMBEVAL_SHARD_CHUNK_ROWS";
 
 /// `EMBEVAL_SHARD_CHUNK_ROWS` when set (a whole number above 0), else `None`.
@@ -408,7 +653,12 @@ fn chunk_rows_var() -> Result<Option<usize>> {
         Ok(n) if n > 0 => Ok(Some(n)),
         _ => Err(Error::usage(
             CHUNK_ROWS_VAR,
-            format!("'{v}' is not a number of rows above 0 (the rows of a shard read and searched at a time); unset it for the default, {} MiB of vectors", CHUNK_BYTES >> 20),
+            format!(
+                "'{v}' is not a number of rows above 0 (the rows of a shard encoded, or read and searched, at a \
+                 time); unset it for the defaults: {} documents per part encoded, {} MiB of vectors read",
+                encoder::WINDOW,
+                CHUNK_BYTES >> 20
+            ),
         )),
     }
 }
@@ -981,6 +1231,56 @@ mod tests {
             assert!(stream.window.is_empty());
             assert!(stream.tops == want, "shard ends {ends:?}");
         }
+    }
+
+    /// What a progress display was told, call by call.
+    #[derive(Default)]
+    struct Recorder(std::sync::Mutex<Vec<String>>);
+
+    impl Progress for Recorder {
+        fn begin(&self, step: &str, total: u64) {
+            self.0.lock().unwrap().push(format!("begin {step} {total}"));
+        }
+        fn advance(&self, n: u64) {
+            self.0.lock().unwrap().push(format!("+{n}"));
+        }
+        fn end(&self) {
+            self.0.lock().unwrap().push("end".into());
+        }
+    }
+
+    /// An encode job's parts show as one bar over its slice: the first part loads the model
+    /// (its own step, in the bar's place), then the bar comes back where the cached texts
+    /// left it; later parts' begin and end do not start it again.
+    #[test]
+    fn an_encode_jobs_parts_show_as_one_bar() {
+        let r = Recorder::default();
+        let line = Line::new(&r, "m: encode 0/2".into(), 10);
+        line.advance_cached(2);
+        line.other().begin("m: load model", 1);
+        line.other().end();
+        line.begin("encode", 3);
+        line.advance(3);
+        line.end();
+        line.begin("encode", 4);
+        line.advance(4);
+        line.end();
+        line.advance_cached(1);
+        line.finish();
+        let want = [
+            "begin m: encode 0/2 10",
+            "+0",
+            "+2",
+            "begin m: load model 1",
+            "end",
+            "begin m: encode 0/2 10",
+            "+2",
+            "+3",
+            "+4",
+            "+1",
+            "end",
+        ];
+        assert_eq!(*r.0.lock().unwrap(), want);
     }
 
     #[test]
