@@ -12,8 +12,8 @@
 #   python3 benches/gpu/make_e2e_data.py E --docs N --queries 1000
 #   embeval encode --data E --model CK/qwen3-1layer --max-length 16 --no-cache --shard 0/1 --out S -q
 # Usage: benches/run_shards.sh E CK/qwen3-1layer S   (ROUNDS=3; CHUNK_ROWS=16384; JOB=eval|encode;
-#   EMBEVAL_BIN=target/release/embeval; EMBEVAL_BEFORE=another embeval binary, e.g. the previous
-#   commit's, run in the same rounds)
+#   CHUNK_ROWS=0 leaves that command out; EMBEVAL_BIN=target/release/embeval; EMBEVAL_BEFORE=another
+#   embeval binary, e.g. the previous commit's, run in the same rounds)
 set -euo pipefail
 data=$1 model=$2 shards=${3:-}
 job=${JOB:-eval}
@@ -52,10 +52,12 @@ run() {
     fi
 }
 
-names=(embeval-default embeval-chunk-$chunk ${EMBEVAL_BEFORE:+embeval-before})
+names=(embeval-default)
+[[ $chunk == 0 ]] || names+=("embeval-chunk-$chunk")
+[[ -z ${EMBEVAL_BEFORE:-} ]] || names+=(embeval-before)
 for _ in $(seq "$rounds"); do
     run embeval-default "$bin"
-    run "embeval-chunk-$chunk" "$bin" EMBEVAL_SHARD_CHUNK_ROWS="$chunk"
+    [[ $chunk == 0 ]] || run "embeval-chunk-$chunk" "$bin" EMBEVAL_SHARD_CHUNK_ROWS="$chunk"
     if [[ -n ${EMBEVAL_BEFORE:-} ]]; then
         run embeval-before "$EMBEVAL_BEFORE"
     fi
