@@ -268,6 +268,8 @@ pub fn encode(
     let path = out.join(shard.file_name());
     let mut file = ShardWriter::create(&path, &manifest, slice)?;
     let line = Line::new(progress, format!("{label}: encode {}/{}", shard.index, shard.count), range.len());
+    // From the start: a later slice's job reads the corpus up to its slice before encoding.
+    line.show();
     let mut stats: Option<EncodeStats> = None;
     let mut cached: Option<super::Cached> = None;
     dataset.docs_in_parts(files, range.clone(), part_rows, &mut |docs| {
