@@ -143,19 +143,25 @@ pub enum Precision {
 }
 
 /// What a search did besides returning its hits.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchStats {
     /// The similarity kernel read f16 inputs; the top k were rescored from the f32 vectors.
     pub f16: bool,
-    /// Queries whose f16 candidates could not prove their top k (scores too close together
-    /// for f16's rounding) and were searched again exactly on the CPU.
-    pub rescued: usize,
+    /// Queries (positions in the search's queries, ascending) whose f16 candidates could not
+    /// prove their top k (scores too close together for f16's rounding) and were searched
+    /// again exactly on the CPU.
+    pub rescued: Vec<usize>,
 }
 
+/// Figures of several searches of the same queries (the chunks of a streamed search): a query
+/// re-searched in two of them is one query re-searched.
 impl std::ops::AddAssign for SearchStats {
+    #[allow(clippy::suspicious_op_assign_impl)] // figures summed: a flag or-ed, query sets joined
     fn add_assign(&mut self, o: SearchStats) {
         self.f16 |= o.f16;
-        self.rescued += o.rescued;
+        self.rescued.extend(o.rescued);
+        self.rescued.sort_unstable();
+        self.rescued.dedup();
     }
 }
 
@@ -838,7 +844,7 @@ fn dot_in_kernel_order(a: &[f32], b: &[f32]) -> f32 {
 
 /// f16 candidates → exact top k: rescored from the f32 vectors, then checked against the
 /// bound (see [`GpuSearcher::top_k_with_stats`]); unproven queries are searched again on the
-/// CPU. Returns the hits and how many queries needed that.
+/// CPU. Returns the hits and which queries needed that.
 fn rescore(
     lists: Vec<TopK>,
     queries: &[f32],
@@ -846,7 +852,7 @@ fn rescore(
     dim: usize,
     tie_rank: &[u32],
     k: usize,
-) -> (super::Hits, usize) {
+) -> (super::Hits, Vec<usize>) {
     let nd = docs.len() / dim;
     let d_norm = docs.chunks_exact(dim).map(norm).fold(0.0, f64::max);
     let mut hits = Vec::with_capacity(lists.len());
@@ -874,7 +880,7 @@ fn rescore(
             hits[*qi] = exact;
         }
     }
-    (hits, unproven.len())
+    (hits, unproven)
 }
 
 /// Turns one chunk's readback into candidates for each query of the block.

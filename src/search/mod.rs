@@ -175,7 +175,7 @@ pub struct Searcher {
     calibrated: Option<(bool, String)>,
     /// What the device searches did, summed over this searcher's calls (a streamed search
     /// makes one a chunk): the descriptions report the sums (a query re-searched on the CPU
-    /// in two chunks counts twice).
+    /// in two chunks counts once).
     #[cfg(all(feature = "models", feature = "cli"))]
     device_stats: device::Stats,
     #[cfg(feature = "gpu")]
@@ -317,7 +317,7 @@ impl Searcher {
 /// How a GPU search ran, when it was more than the f32 kernel.
 #[cfg(feature = "gpu")]
 fn describe(stats: &gpu::SearchStats) -> String {
-    match (stats.f16, stats.rescued) {
+    match (stats.f16, stats.rescued.len()) {
         (false, _) => String::new(),
         (true, 0) => ", f16 candidates rescored in f32".into(),
         (true, n) => format!(", f16 candidates rescored in f32, {n} queries re-searched on the CPU"),
@@ -428,5 +428,20 @@ mod tests {
         }
         assert_eq!(said, format!("gpu: stand-in, candle matmul{}", device::describe(&sum)));
         assert_ne!(device::describe(&sum), device::describe(&last), "the chunks' figures differ: the sum is seen");
+    }
+
+    /// The WGSL f16 search's figures over a streamed search's chunks: a query re-searched on
+    /// the CPU in two chunks is one query re-searched.
+    #[cfg(feature = "gpu")]
+    #[test]
+    fn a_query_re_searched_in_two_chunks_counts_once() {
+        let mut s = gpu::SearchStats::default();
+        assert_eq!(describe(&s), "");
+        s += gpu::SearchStats { f16: true, rescued: vec![] };
+        assert_eq!(describe(&s), ", f16 candidates rescored in f32");
+        s += gpu::SearchStats { f16: true, rescued: vec![1, 4] };
+        s += gpu::SearchStats { f16: true, rescued: vec![0, 4] };
+        assert_eq!(s.rescued, [0, 1, 4]);
+        assert_eq!(describe(&s), ", f16 candidates rescored in f32, 3 queries re-searched on the CPU");
     }
 }
