@@ -437,7 +437,8 @@ impl EncodeStats {
     }
 
     /// Adds the figures of a later part of the same encoding (`embeval encode` encodes its
-    /// slice a part at a time): counts and seconds summed, the rates and percentiles taken
+    /// slice a part at a time; added to the default, a part's figures stay as they are):
+    /// counts and seconds summed, the rates and percentiles taken
     /// over both, the batch budget the later one's. Texts from the cache count in `texts` and
     /// `cached` and not in the rates, as in one part.
     pub fn absorb(&mut self, later: EncodeStats) {

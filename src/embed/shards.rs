@@ -270,14 +270,14 @@ pub fn encode(
     let line = Line::new(progress, format!("{label}: encode {}/{}", shard.index, shard.count), range.len());
     // From the start: a later slice's job reads the corpus up to its slice before encoding.
     line.show();
-    let mut stats: Option<EncodeStats> = None;
+    let mut stats = EncodeStats::default();
     let mut cached: Option<super::Cached> = None;
     dataset.docs_in_parts(files, range.clone(), part_rows, &mut |docs| {
         // A budget an out-of-memory error lowered stays lowered for the parts after, as for
         // the windows of one pass.
         let mut options = neural.clone();
-        if let Some(s) = stats.as_ref().filter(|s| s.max_batch_tokens > 0) {
-            options.max_batch_tokens = Some(s.max_batch_tokens);
+        if stats.max_batch_tokens > 0 {
+            options.max_batch_tokens = Some(stats.max_batch_tokens);
         }
         let local = super::Local { enc: &enc, files, dir, label, options: &options, progress: &line.other() };
         let c = match &mut cached {
@@ -287,14 +287,10 @@ pub fn encode(
         let texts = super::doc_texts(&enc, docs);
         let part = c.encode_rows(&local, &texts, &line, &mut |rows| file.write_rows(rows))?;
         line.advance_cached(part.cached);
-        match &mut stats {
-            Some(s) => s.absorb(part),
-            None => stats = Some(part),
-        }
+        stats.absorb(part);
         Ok(())
     })?;
     line.finish();
-    let stats = stats.unwrap_or_default();
     manifest.checksum = file.checksum();
     manifest.encoding = serde_json::to_value(&stats).unwrap_or_default();
     let json = serde_json::to_string_pretty(&manifest).expect("a manifest serializes");
@@ -407,8 +403,8 @@ impl ShardWriter {
         self.hash.finalize().to_hex()[..32].to_string()
     }
 
-    /// Writes the digests, the ids and the header holding manifest `json` in its room; the file
-    /// synced under its temporary name, to be [`Partial::commit`]ted.
+    /// Writes the digests, the ids and the header holding manifest `json` in its room, under
+    /// the temporary name: [`Partial::commit`] syncs and renames it.
     fn finish(mut self, json: &str, digests: &[corpus::Digest], slice: &[Text]) -> Result<Partial> {
         use std::io::{Seek, Write};
         if self.written != self.values {
@@ -428,8 +424,7 @@ impl ShardWriter {
         (|| {
             f.seek(std::io::SeekFrom::Start(0))?;
             f.write_all(&(self.room as u64).to_le_bytes())?;
-            f.write_all(&head)?;
-            f.sync_all()
+            f.write_all(&head)
         })()
         .map_err(|e| self.partial.error(e.to_string()))?;
         Ok(self.partial)
