@@ -53,17 +53,16 @@ pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
     Ok(Dataset { format: Format::Beir, queries, corpus, qrels, notes, doc_texts })
 }
 
-/// Each document of `corpus.jsonl`, in file order: `f(line, id, text)`.
-pub fn each_doc(files: &Files, doc_text: DocText, f: &mut dyn FnMut(usize, String, String)) -> Result<()> {
+/// Each document of `corpus.jsonl`, in file order: `f(line, id, text)`, until it breaks.
+pub fn each_doc(files: &Files, doc_text: DocText, f: &mut super::corpus::EachDoc<'_>) -> Result<()> {
     let file = files.display(names::BEIR_CORPUS);
-    files.for_each_line(names::BEIR_CORPUS, |n, line| {
+    files.lines_until(names::BEIR_CORPUS, |n, line| {
         let d: Doc = json_line(&file, n, line, r#"{"_id": "d1", "title": "...", "text": "..."}"#)?;
         let body = match (doc_text, d.title.as_deref()) {
             (DocText::TitleText, Some(t)) if !t.is_empty() => format!("{t} {}", d.text).trim().to_string(),
             _ => trimmed(d.text),
         };
-        f(n, d.id, body);
-        Ok(())
+        Ok(f(n, d.id, body))
     })
 }
 

@@ -13,7 +13,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::ops::Range;
+use std::ops::{ControlFlow, Range};
 
 use super::{names, Dataset, DocText, Files, Format, LoadOptions, Text};
 use crate::error::{Error, Result};
@@ -102,13 +102,19 @@ pub(crate) fn load(
     dups: &mut Vec<String>,
 ) -> Result<(Vec<Text>, DocTexts)> {
     let mut docs = Builder::new(opts.keep_doc_texts);
-    each_doc(files, format, opts.doc_text, &mut |_, id, text| docs.push(id, text))?;
+    each_doc(files, format, opts.doc_text, &mut |_, id, text| {
+        docs.push(id, text);
+        ControlFlow::Continue(())
+    })?;
     Ok(docs.finish(dups, opts.doc_text))
 }
 
-/// Reads every document of `format`'s corpus file in file order (duplicates included), its
-/// text built as the loader builds it.
-fn each_doc(files: &Files, format: Format, doc_text: DocText, f: &mut dyn FnMut(usize, String, String)) -> Result<()> {
+/// What [`each_doc`] hands each document to: `(line, id, text)`; breaking stops the reading.
+pub(crate) type EachDoc<'a> = dyn FnMut(usize, String, String) -> ControlFlow<()> + 'a;
+
+/// Reads the documents of `format`'s corpus file in file order (duplicates included), each
+/// text built as the loader builds it, until `f` breaks (the rest is not read).
+fn each_doc(files: &Files, format: Format, doc_text: DocText, f: &mut EachDoc<'_>) -> Result<()> {
     match format {
         Format::Beir => super::beir::each_doc(files, doc_text, f),
         Format::Qalog => super::qalog::each_doc(files, f),
@@ -166,14 +172,16 @@ impl Dataset {
         let (mut next, mut part, mut failed) = (0, Vec::with_capacity(rows.min(range.len())), None);
         // Documents come in corpus order (a corpus is the first of each id in file order), so
         // the next one is the one whose id is next; a later duplicate is never that one.
+        // The file is read up to the slice's last document, not past it (a job's slice may be
+        // the first of many).
         each_doc(files, self.format, *doc_text, &mut |line, id, text| {
-            if failed.is_some() || next >= range.end || id != self.corpus[next].id {
-                return;
+            if next >= range.end || id != self.corpus[next].id {
+                return ControlFlow::Continue(());
             }
             if next >= range.start {
                 if digest(&text) != digests[next] {
                     failed = Some(self.changed(files, line, &id));
-                    return;
+                    return ControlFlow::Break(());
                 }
                 part.push(Text { id, text });
                 if part.len() == rows || next + 1 == range.end {
@@ -182,6 +190,10 @@ impl Dataset {
                 }
             }
             next += 1;
+            match failed.is_some() || next >= range.end {
+                true => ControlFlow::Break(()),
+                false => ControlFlow::Continue(()),
+            }
         })?;
         if let Some(e) = failed {
             return Err(e);
@@ -238,16 +250,24 @@ impl Dataset {
                     .map(|(i, d)| (d.id.as_str(), i))
                     .collect();
                 let mut changed = None;
+                // Read up to the last wanted document (what follows is only later duplicates of
+                // those found) or to the first changed one.
                 each_doc(files, self.format, *doc_text, &mut |line, id, mut text| {
-                    let Some(&i) = at.get(id.as_str()) else { return };
+                    let Some(&i) = at.get(id.as_str()) else { return ControlFlow::Continue(()) };
                     if out.contains_key(&id) {
-                        return; // a later duplicate: the first one is the corpus's
+                        // a later duplicate: the first one is the corpus's
+                        return ControlFlow::Continue(());
                     }
-                    if digest(&text) != digests[i] && changed.is_none() {
-                        changed = Some((line, id.clone()));
+                    if digest(&text) != digests[i] {
+                        changed = Some((line, id));
+                        return ControlFlow::Break(());
                     }
                     text.truncate(end(&text));
                     out.insert(id, text);
+                    match out.len() == at.len() {
+                        true => ControlFlow::Break(()),
+                        false => ControlFlow::Continue(()),
+                    }
                 })?;
                 if changed.is_none() {
                     // A document the corpus had that the file no longer has.
@@ -353,6 +373,29 @@ mod tests {
         assert_eq!(parts, ["d1", "d2"]);
         let err = dropped.docs_in_parts(&cut, 0..3, 5, &mut |_| Ok(())).unwrap_err().to_string();
         assert!(err.starts_with("mem/corpus.jsonl: document 'd3'") && err.contains("changed"), "{err}");
+    }
+
+    /// An encode job reads the corpus file up to its slice's last document, previews up to the
+    /// last wanted one: what follows is not read (here a line that is not JSON would say so).
+    #[test]
+    fn reading_again_stops_after_the_last_document_wanted() {
+        let dropped = load(&beir(CORPUS), false);
+        let tail = beir(&format!("{CORPUS}not JSON\n"));
+        for range in [0..1, 0..3, 1..3] {
+            let mut ids = Vec::new();
+            dropped
+                .docs_in_parts(&tail, range.clone(), 2, &mut |p| {
+                    ids.extend(p.iter().map(|d| d.id.clone()));
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(ids, dropped.corpus[range].iter().map(|d| d.id.clone()).collect::<Vec<_>>());
+        }
+        let wanted: BTreeSet<&str> = ["d2", "d3"].into();
+        assert_eq!(dropped.doc_previews(&tail, &wanted, 4).unwrap().len(), 2);
+        // A wanted id the corpus does not have is not looked for.
+        let wanted: BTreeSet<&str> = ["d2", "not in the corpus"].into();
+        assert_eq!(dropped.doc_previews(&tail, &wanted, 4).unwrap().len(), 1);
     }
 
     #[test]

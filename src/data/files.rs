@@ -2,6 +2,7 @@
 //! over as bytes (the browser page, tests). `.gz` files are decompressed on read.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 #[cfg(not(target_arch = "wasm32"))]
 use std::path::{Path, PathBuf};
 
@@ -183,7 +184,13 @@ impl Files {
     /// [`super::text::lines`] give them, handed to `f` as they are read: a file on disk is read
     /// a line at a time (a corpus of millions of documents is never in memory twice, once as
     /// bytes and once parsed), a `.gz` one decompressed as it goes.
-    pub fn for_each_line(&self, name: &str, f: impl FnMut(usize, &str) -> Result<()>) -> Result<()> {
+    pub fn for_each_line(&self, name: &str, mut f: impl FnMut(usize, &str) -> Result<()>) -> Result<()> {
+        self.lines_until(name, |n, line| f(n, line).map(|()| ControlFlow::Continue(())))
+    }
+
+    /// [`Files::for_each_line`] until `f` returns [`ControlFlow::Break`]: the rest of the file
+    /// is not read.
+    pub fn lines_until(&self, name: &str, f: impl FnMut(usize, &str) -> Result<ControlFlow<()>>) -> Result<()> {
         use std::io::BufReader;
         let (display, key, entry) = self.find(name)?;
         let gz = gzipped(key, &display);

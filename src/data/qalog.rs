@@ -73,12 +73,11 @@ pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
     Ok(Dataset { format: super::Format::Qalog, queries, corpus, qrels, notes, doc_texts })
 }
 
-/// Each document of the corpus JSONL, in file order: `f(line, id, text)`.
-pub fn each_doc(files: &Files, f: &mut dyn FnMut(usize, String, String)) -> Result<()> {
+/// Each document of the corpus JSONL, in file order: `f(line, id, text)`, until it breaks.
+pub fn each_doc(files: &Files, f: &mut super::corpus::EachDoc<'_>) -> Result<()> {
     let file = files.display(names::BEIR_CORPUS);
-    files.for_each_line(names::BEIR_CORPUS, |n, line| {
+    files.lines_until(names::BEIR_CORPUS, |n, line| {
         let d: Doc = json_line(&file, n, line, r#"{"doc_id": "d1", "text": "..."}"#)?;
-        f(n, d.doc_id, d.text);
-        Ok(())
+        Ok(f(n, d.doc_id, d.text))
     })
 }

@@ -44,9 +44,10 @@ fn read(files: &Files, name: &str) -> Result<Vec<(String, String)>> {
     Ok(m.0)
 }
 
-/// Each document of `corpus.json`, in file order: `f(0, id, text)` (one JSON object: no lines).
-pub fn each_doc(files: &Files, f: &mut dyn FnMut(usize, String, String)) -> Result<()> {
-    read(files, names::ST_CORPUS)?.into_iter().for_each(|(id, text)| f(0, id, text));
+/// Each document of `corpus.json`, in file order: `f(0, id, text)` (one JSON object: no lines;
+/// read whole), until it breaks.
+pub fn each_doc(files: &Files, f: &mut super::corpus::EachDoc<'_>) -> Result<()> {
+    let _ = read(files, names::ST_CORPUS)?.into_iter().try_for_each(|(id, text)| f(0, id, text));
     Ok(())
 }
 

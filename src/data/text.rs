@@ -2,6 +2,7 @@
 //! dropped, CRLF accepted, empty files refused.
 
 use std::io::BufRead;
+use std::ops::ControlFlow;
 
 use serde::de::DeserializeOwned;
 
@@ -54,12 +55,13 @@ pub fn gzip_error(file: &str, line: usize, e: &std::io::Error) -> Error {
 /// [`decode`] and [`lines`] a line at a time: hands each non-blank line and its 1-based number
 /// to `f` as it is read, so a file is never in memory whole. The same errors: invalid UTF-8
 /// names its line, a file without a non-blank line is empty. `gz`: `r` is a gzip stream (its
-/// read errors say so).
+/// read errors say so). `f` returning [`ControlFlow::Break`] stops the reading there (what
+/// follows is neither read nor checked).
 pub fn each_line(
     file: &str,
     mut r: impl BufRead,
     gz: bool,
-    mut f: impl FnMut(usize, &str) -> Result<()>,
+    mut f: impl FnMut(usize, &str) -> Result<ControlFlow<()>>,
 ) -> Result<()> {
     let mut buf = Vec::new();
     let (mut n, mut any) = (0, false);
@@ -88,7 +90,9 @@ pub fn each_line(
         let line = std::str::from_utf8(bytes).map_err(|_| invalid_utf8(file, n))?;
         if !line.trim().is_empty() {
             any = true;
-            f(n, line)?;
+            if f(n, line)?.is_break() {
+                break;
+            }
         }
     }
     if !any {
