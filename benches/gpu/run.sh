@@ -29,7 +29,8 @@
 # Needs: an NVIDIA GPU, python3 with torch (CUDA), transformers, sentence-transformers and
 # safetensors; either cargo and the CUDA toolkit (nvcc) for candle's kernels, or binaries built
 # elsewhere: EMBEVAL_BIN (embeval built with --features cuda) and EMBEVAL_SEARCH_BENCH (the
-# `search_gpu` bench, `cargo bench --no-run --bench search_gpu`). EMBEVAL_BENCH_DATA: the BEIR
+# `search_gpu` bench, `cargo bench --no-run --bench search_gpu`) — scripts/build-cuda.sh builds
+# them and benches/gpu/pack.sh packs them for a machine without cargo. EMBEVAL_BENCH_DATA: the BEIR
 # folder to encode (default ../shared/data/jsquad-valid, 1,145 Japanese paragraphs).
 # EMBEVAL_BENCH_BATCH: texts per batch for both tools (32); EMBEVAL_BENCH_DTYPES ("bf16 f16 f32");
 # EMBEVAL_BENCH_ATTENTION: embeval's --attention values to measure and check ("auto"; e.g.
