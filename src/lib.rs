@@ -268,7 +268,9 @@ mod tests {
         };
         assert!(!keeps(&["some/model"], true), "vectors from shards");
         assert!(keeps(&["some/model"], false), "the model encodes the corpus");
-        assert!(keeps(&["some/model", "bm25"], true));
+        assert!(!keeps(&["some/model", "bm25"], true), "bm25 reads the corpus file again");
+        assert!(!keeps(&["bm25"], false));
+        assert!(keeps(&["some/model", "bm25"], false), "the model encodes the corpus, bm25 indexes those texts");
         assert!(keeps(&["some/model", "openai:text-embedding-3-small"], true));
         assert!(!keeps(&["run:a.run", "emb:q.npy,d.npy"], false), "runs and precomputed vectors");
         assert!(ModelSpec::parse("run:").is_err());

@@ -171,6 +171,29 @@ fn vaswani() -> String {
     .to_string()
 }
 
+/// BM25 indexes the same documents whether the dataset holds their texts (another model reads
+/// them) or not (bm25 alone, or beside document vectors from shards: corpus.jsonl read again
+/// 4,096 documents at a time — three parts here): the same rankings, scores and metrics.
+#[test]
+fn bm25_from_the_corpus_file_equals_bm25_from_held_texts() {
+    let files = embeval::Files::from_dir(Path::new(&vaswani())).unwrap();
+    let config = embeval::Config { models: vec!["bm25".into()], k: vec![1, 10, 100], ..Default::default() };
+    assert!(!config.load_options().keep_doc_texts, "bm25 alone: the texts are not held");
+    let run = |keep_doc_texts| {
+        let load = embeval::LoadOptions { keep_doc_texts, ..config.load_options() };
+        let ds = embeval::Dataset::load(&files, &load).unwrap();
+        assert_eq!(ds.has_doc_texts(), keep_doc_texts);
+        let report = embeval::evaluate_dataset(&files, &ds, &config, &embeval::Quiet, &mut |_| Ok(())).unwrap();
+        let m = report.models.into_iter().next().unwrap();
+        let top: Vec<_> = m.per_query.iter().map(|q| (q.query_id.clone(), q.top.clone())).collect();
+        (m.metrics, top)
+    };
+    let (held, read_again) = (run(true), run(false));
+    assert_eq!(held.1.len(), 93);
+    assert!(held.1.iter().all(|(_, top)| !top.is_empty()));
+    assert_eq!(held, read_again);
+}
+
 /// The streamed eval does not hold the documents' texts (it checks them by digest, and reads
 /// the corpus again for the previews a report shows): its failure lists and `--details texts`
 /// previews equal those of the run that held them.

@@ -88,34 +88,56 @@ pub struct Index {
     norm: Vec<f32>,
 }
 
-impl Index {
-    pub fn build<'a>(docs: impl IntoIterator<Item = &'a str>, params: Params) -> Index {
-        let mut vocab: HashMap<String, u32> = HashMap::new();
-        let mut postings: Vec<Vec<(u32, u32)>> = Vec::new();
-        let mut lens = Vec::new();
-        let mut tf: HashMap<u32, u32> = HashMap::new();
-        for (d, text) in docs.into_iter().enumerate() {
-            let toks = tokenize(text);
-            lens.push(toks.len() as f32);
-            tf.clear();
-            for t in toks {
-                let next = vocab.len() as u32;
-                let id = *vocab.entry(t).or_insert(next);
-                if id as usize == postings.len() {
-                    postings.push(Vec::new());
-                }
-                *tf.entry(id).or_insert(0) += 1;
+/// Documents read again from the corpus file at a time when the dataset does not hold their
+/// texts.
+pub const READ_PART: usize = 4096;
+
+/// An [`Index`] built a document at a time, in corpus order (a corpus read again from its file
+/// in parts: its texts are never all held).
+#[derive(Default)]
+pub struct Builder {
+    vocab: HashMap<String, u32>,
+    postings: Vec<Vec<(u32, u32)>>,
+    lens: Vec<f32>,
+    tf: HashMap<u32, u32>,
+}
+
+impl Builder {
+    /// Indexes the next document.
+    pub fn add(&mut self, text: &str) {
+        let d = self.lens.len() as u32;
+        let toks = tokenize(text);
+        self.lens.push(toks.len() as f32);
+        self.tf.clear();
+        for t in toks {
+            let next = self.vocab.len() as u32;
+            let id = *self.vocab.entry(t).or_insert(next);
+            if id as usize == self.postings.len() {
+                self.postings.push(Vec::new());
             }
-            let mut terms: Vec<_> = tf.iter().map(|(&t, &f)| (t, f)).collect();
-            terms.sort_unstable();
-            for (t, f) in terms {
-                postings[t as usize].push((d as u32, f));
-            }
+            *self.tf.entry(id).or_insert(0) += 1;
         }
+        let mut terms: Vec<_> = self.tf.iter().map(|(&t, &f)| (t, f)).collect();
+        terms.sort_unstable();
+        for (t, f) in terms {
+            self.postings[t as usize].push((d, f));
+        }
+    }
+
+    pub fn finish(self, params: Params) -> Index {
+        let Builder { vocab, postings, lens, .. } = self;
         let avgdl =
             if lens.is_empty() { 1.0 } else { (lens.iter().sum::<f32>() / lens.len() as f32).max(f32::MIN_POSITIVE) };
         let norm = lens.iter().map(|&l| params.k1 * (1.0 - params.b + params.b * l / avgdl)).collect();
         Index { params, vocab, postings, norm }
+    }
+}
+
+impl Index {
+    pub fn build<'a>(docs: impl IntoIterator<Item = &'a str>, params: Params) -> Index {
+        let mut b = Builder::default();
+        docs.into_iter().for_each(|text| b.add(text));
+        b.finish(params)
     }
 
     pub fn num_docs(&self) -> usize {

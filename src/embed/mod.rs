@@ -234,13 +234,15 @@ impl ModelSpec {
         }
     }
 
-    /// Whether ranking with this model reads the documents' texts: BM25 and API models do, a
-    /// neural model does unless its document vectors come from shards (`doc_shards`).
+    /// Whether ranking with this model needs the documents' texts held: API models do, a
+    /// neural model does unless its document vectors come from shards (`doc_shards`). BM25
+    /// does not: where no other model holds them, it indexes the corpus file read again a part
+    /// at a time.
     pub fn reads_doc_texts(&self, doc_shards: bool) -> bool {
         match self {
-            ModelSpec::Bm25 { .. } | ModelSpec::Api { .. } => true,
+            ModelSpec::Api { .. } => true,
             ModelSpec::Neural { .. } => !doc_shards,
-            ModelSpec::Emb { .. } | ModelSpec::Run { .. } => false,
+            ModelSpec::Bm25 { .. } | ModelSpec::Emb { .. } | ModelSpec::Run { .. } => false,
         }
     }
 
@@ -522,7 +524,16 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
         ModelSpec::Bm25 { params, .. } => {
             info.path = "bm25 (cpu)".into();
             cx.progress.begin("bm25 index", ds.corpus.len() as u64);
-            let index = bm25::Index::build(ds.corpus.iter().map(|d| d.text.as_str()), *params);
+            // From the texts where the dataset holds them, else read again from the corpus file
+            // a part at a time (with document vectors from shards, a million texts not held
+            // for BM25 alone).
+            let mut index = bm25::Builder::default();
+            ds.docs_in_parts(cx.files, 0..ds.corpus.len(), bm25::READ_PART, &mut |part| {
+                part.iter().for_each(|d| index.add(&d.text));
+                cx.progress.advance(part.len() as u64);
+                Ok(())
+            })?;
+            let index = index.finish(*params);
             cx.progress.end();
             t.index_s = clock.elapsed().as_secs_f64();
             let doc_ids = doc_ids();
