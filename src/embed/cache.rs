@@ -353,6 +353,16 @@ impl Cache {
         }
     }
 
+    /// [`Cache::flush`] once 16 MiB of new records wait in memory: an encoder's window of
+    /// vectors (256 MiB at 1,024 dimensions) is not held again as records.
+    pub fn flush_when_full(&mut self) -> Result<()> {
+        const PENDING_BYTES: usize = 16 << 20;
+        match self.pending.len() >= PENDING_BYTES {
+            true => self.flush(),
+            false => Ok(()),
+        }
+    }
+
     /// Appends the new records to disk: which texts were cut first, so a vector on disk never
     /// lacks its mark (a mark without its vector, after a crash, only waits for the vector).
     /// A text another process sharing the folder wrote since is not written again (runs of
@@ -649,6 +659,29 @@ mod tests {
         let keys = ["x", "y", "z", "w", "v"].map(text_key);
         assert_eq!(rows(&c, &keys), Some(vec![1.0, 2.0, 3.0, 4.0, 5.0]));
         assert_eq!(c.truncated(&text_key("z")), Some(true));
+    }
+
+    /// New records wait in memory up to 16 MiB: then they are written, not at the end of an
+    /// encoder's window (256 MiB of 1,024-dim vectors).
+    #[test]
+    fn records_are_written_once_16_mib_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Cache::open(dir.path(), "k", 1024).unwrap();
+        let (rec, file) = (16 + 4 * 1024, dir.path().join("k-d1024/vectors.bin"));
+        let on_disk = || std::fs::metadata(&file).map_or(0, |m| m.len() as usize);
+        let full = (16usize << 20).div_ceil(rec);
+        for i in 0..full + 10 {
+            c.insert(text_key(&i.to_string()), &[i as f32; 1024], false);
+            c.flush_when_full().unwrap();
+            assert_eq!(on_disk(), if i + 1 < full { 0 } else { full * rec }, "after {} records", i + 1);
+        }
+        c.flush().unwrap();
+        assert_eq!(on_disk(), (full + 10) * rec);
+        let c = Cache::open(dir.path(), "k", 1024).unwrap();
+        assert_eq!(
+            rows(&c, &[text_key("0"), text_key(&(full + 9).to_string())]).map(|r| (r[0], r[1024])),
+            Some((0.0, (full + 9) as f32))
+        );
     }
 
     /// The vectors of `keys`, row after row, if all were cached when `c` opened.

@@ -806,6 +806,10 @@ fn encode_cached(
     Cached::open(model, cache_root)?.encode(model, texts, progress)
 }
 
+/// Where [`Cached::encode_to`] hands vectors, rows in the texts' order.
+#[cfg(any(feature = "models", all(feature = "cli", not(target_arch = "wasm32"))))]
+type RowSink<'a> = dyn FnMut(&[f32]) -> Result<()> + 'a;
+
 /// [`encode_cached`] with the cache opened once for texts given in parts (an `embeval encode`
 /// job's slice): opening reads every key of the cache.
 #[cfg(any(feature = "models", all(feature = "cli", not(target_arch = "wasm32"))))]
@@ -847,6 +851,21 @@ impl<'r> Cached<'r> {
         texts: &[std::borrow::Cow<str>],
         progress: &dyn Progress,
     ) -> Result<(Vec<f32>, usize, EncodeStats)> {
+        self.encode_to(model, texts, progress, None)
+    }
+
+    /// [`Cached::encode`]; with `rows`, the vectors are handed to it in the texts' order instead
+    /// of returned: each of the encoder's windows as it is done where no text is read from the
+    /// cache (no cache, or a cold one: no matrix of all the texts' vectors beside the encoder's
+    /// window), else gathered first (the cached rows are read after the others are encoded).
+    /// `rows` needs a model whose batches come in order, window after window (a local one's).
+    fn encode_to(
+        &mut self,
+        model: &dyn Embedder,
+        texts: &[std::borrow::Cow<str>],
+        progress: &dyn Progress,
+        mut rows: Option<&mut RowSink<'_>>,
+    ) -> Result<(Vec<f32>, usize, EncodeStats)> {
         let texts: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
         #[cfg(not(target_arch = "wasm32"))]
         if let Some((root, key)) = &self.root {
@@ -857,13 +876,16 @@ impl<'r> Cached<'r> {
             let (missing, cached): (Vec<usize>, Vec<usize>) =
                 (0..texts.len()).partition(|&i| c.as_ref().is_none_or(|c| !c.has_on_disk(&keys[i])));
             let todo: Vec<&str> = missing.iter().map(|&i| texts[i]).collect();
-            // Each vector goes into the run's matrix and to the cache's file: in memory once.
-            let mut out = vec![0f32; c.as_ref().map_or(0, |c| texts.len() * c.dim())];
+            // Nothing read from the cache: the encoded windows are the texts' rows, in order.
+            let streamed = rows.is_some() && cached.is_empty();
+            let gather = |dim: usize| if streamed { Vec::new() } else { vec![0f32; texts.len() * dim] };
+            // Each vector goes into the run's matrix (or to `rows`) and to the cache's file.
+            let mut out = gather(c.as_ref().map_or(0, |c| c.dim()));
             let mut stats = model.encode(&todo, progress, &mut |Batch { first, vectors, dim, truncated }| {
                 let c = match c {
                     Some(c) => c,
                     None => {
-                        out = vec![0f32; texts.len() * dim];
+                        out = gather(dim);
                         c.insert(cache::Cache::open(root, key, dim)?)
                     }
                 };
@@ -879,14 +901,25 @@ impl<'r> Cached<'r> {
                 }
                 for (j, v) in vectors.chunks_exact(dim).enumerate() {
                     let row = missing[first + j];
-                    out[row * dim..][..dim].copy_from_slice(v);
+                    if !streamed {
+                        out[row * dim..][..dim].copy_from_slice(v);
+                    }
                     c.insert(keys[row], v, truncated.binary_search(&j).is_ok());
+                    c.flush_when_full()?;
                 }
-                c.flush()
+                c.flush()?;
+                match rows.as_deref_mut() {
+                    Some(rows) if streamed => rows(vectors),
+                    _ => Ok(()),
+                }
             })?;
             stats.cached = cached.len();
             stats.texts = texts.len();
             let Some(c) = c else { return Ok((Vec::new(), model.dim().unwrap_or(0), stats)) };
+            let dim = c.dim();
+            if streamed {
+                return Ok((Vec::new(), dim, stats));
+            }
             // Cached texts cut at the max length count as truncated too, as on the run that encoded
             // them; a cache written before it recorded that has the tokenizer count them again.
             let mut recount = Vec::new();
@@ -903,37 +936,37 @@ impl<'r> Cached<'r> {
                     what: format!("a cached vector went missing from {} during the run", c.folder().display()),
                 });
             }
-            return Ok((out, c.dim(), stats));
+            return match rows {
+                Some(rows) => rows(&out).map(|()| (Vec::new(), dim, stats)),
+                None => Ok((out, dim, stats)),
+            };
         }
         let mut out = Vec::new();
         let mut size = model.dim().unwrap_or(0);
         let stats = model.encode(&texts, progress, &mut |Batch { vectors, dim, .. }| {
             size = dim;
-            out.extend_from_slice(vectors);
-            Ok(())
+            match rows.as_deref_mut() {
+                Some(rows) => rows(vectors),
+                None => {
+                    out.extend_from_slice(vectors);
+                    Ok(())
+                }
+            }
         })?;
         Ok((out, size, stats))
     }
 
     /// [`Cached::encode`] with the vectors handed to `rows` a piece at a time, in the texts'
-    /// order, instead of returned: without a cache each of the encoder's windows as it is done,
-    /// not copied into one matrix first.
+    /// order, instead of returned (see [`Cached::encode_to`]).
     #[cfg(all(feature = "models", not(target_arch = "wasm32")))]
     fn encode_rows(
         &mut self,
         model: &Local,
         texts: &[std::borrow::Cow<str>],
         progress: &dyn Progress,
-        rows: &mut dyn FnMut(&[f32]) -> Result<()>,
+        rows: &mut RowSink<'_>,
     ) -> Result<EncodeStats> {
-        if self.root.is_some() {
-            let (vectors, _, stats) = self.encode(model, texts, progress)?;
-            rows(&vectors)?;
-            return Ok(stats);
-        }
-        let texts: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
-        // A local model's batches come window after window, in order.
-        model.encode(&texts, progress, &mut |b| rows(b.vectors))
+        self.encode_to(model, texts, progress, Some(rows)).map(|(_, _, stats)| stats)
     }
 }
 
