@@ -20,7 +20,8 @@
 # GitHub is unreachable, put a checkout of NVIDIA/cutlass at that commit there first.
 #
 # Usage: scripts/build-cuda.sh [WORK_DIR]   (default ~/.cache/embeval/cu130)
-#        → $CARGO_TARGET_DIR/release/embeval, the tiny_models test and search_gpu bench binaries (paths printed)
+#        → $CARGO_TARGET_DIR/release/embeval, the tiny_models test and search_gpu bench binaries (paths printed);
+#        benches/gpu/pack.sh then packs them for a GPU machine without cargo
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-$HOME/.cache/embeval/cu130}
@@ -51,6 +52,12 @@ if [ "${EMBEVAL_FLASH_ATTN:-0}" = 1 ]; then
     features=flash-attn
     export CANDLE_FLASH_ATTN_BUILD_DIR=${CANDLE_FLASH_ATTN_BUILD_DIR:-$HOME/.cache/embeval/flash-attn}
     mkdir -p "$CANDLE_FLASH_ATTN_BUILD_DIR"
+    # cudaforge runs nvcc on half the cores unless told; every core here, as many as the memory
+    # holds at ~4 GiB per nvcc.
+    mem_gib=$(awk '/MemAvailable/ { print int($2 / 1048576) }' /proc/meminfo)
+    threads=$(( mem_gib / 4 < $(nproc) ? mem_gib / 4 : $(nproc) ))
+    export CUDAFORGE_THREADS=${CUDAFORGE_THREADS:-$(( threads > 0 ? threads : 1 ))}
+    echo "flash-attention kernels: $CUDAFORGE_THREADS nvcc at a time"
 fi
 # The test binary needs the embeval binary too, so this builds both; then the search bench
 # (benches/gpu/run.sh's EMBEVAL_SEARCH_BENCH: cuBLAS search through candle and the WGSL shaders).
