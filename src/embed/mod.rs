@@ -855,10 +855,10 @@ impl<'r> Cached<'r> {
     }
 
     /// [`Cached::encode`]; with `rows`, the vectors are handed to it in the texts' order instead
-    /// of returned: each of the encoder's windows as it is done where no text is read from the
-    /// cache (no cache, or a cold one: no matrix of all the texts' vectors beside the encoder's
-    /// window), else gathered first (the cached rows are read after the others are encoded).
-    /// `rows` needs a model whose batches come in order, window after window (a local one's).
+    /// of returned, each row as soon as those before it are known: the encoded ones as the
+    /// encoder's windows come, the cached ones read from the cache a few thousand at a time —
+    /// no matrix of all the texts' vectors. `rows` needs a model whose batches come in order,
+    /// window after window (a local one's).
     fn encode_to(
         &mut self,
         model: &dyn Embedder,
@@ -876,10 +876,10 @@ impl<'r> Cached<'r> {
             let (missing, cached): (Vec<usize>, Vec<usize>) =
                 (0..texts.len()).partition(|&i| c.as_ref().is_none_or(|c| !c.has_on_disk(&keys[i])));
             let todo: Vec<&str> = missing.iter().map(|&i| texts[i]).collect();
-            // Nothing read from the cache: the encoded windows are the texts' rows, in order.
-            let streamed = rows.is_some() && cached.is_empty();
-            let gather = |dim: usize| if streamed { Vec::new() } else { vec![0f32; texts.len() * dim] };
-            // Each vector goes into the run's matrix (or to `rows`) and to the cache's file.
+            let mut in_order = rows.as_deref_mut().map(|rows| InOrder { rows, next: 0, buf: Vec::new() });
+            let gathered = in_order.is_none();
+            let gather = |dim: usize| if gathered { vec![0f32; texts.len() * dim] } else { Vec::new() };
+            // Each vector goes into the run's matrix (or out in order) and to the cache's file.
             let mut out = gather(c.as_ref().map_or(0, |c| c.dim()));
             let mut stats = model.encode(&todo, progress, &mut |Batch { first, vectors, dim, truncated }| {
                 let c = match c {
@@ -901,25 +901,18 @@ impl<'r> Cached<'r> {
                 }
                 for (j, v) in vectors.chunks_exact(dim).enumerate() {
                     let row = missing[first + j];
-                    if !streamed {
-                        out[row * dim..][..dim].copy_from_slice(v);
+                    match in_order.as_mut() {
+                        Some(o) => o.encoded(c, &keys, row, v)?,
+                        None => out[row * dim..][..dim].copy_from_slice(v),
                     }
                     c.insert(keys[row], v, truncated.binary_search(&j).is_ok());
                     c.flush_when_full()?;
                 }
-                c.flush()?;
-                match rows.as_deref_mut() {
-                    Some(rows) if streamed => rows(vectors),
-                    _ => Ok(()),
-                }
+                c.flush()
             })?;
             stats.cached = cached.len();
             stats.texts = texts.len();
             let Some(c) = c else { return Ok((Vec::new(), model.dim().unwrap_or(0), stats)) };
-            let dim = c.dim();
-            if streamed {
-                return Ok((Vec::new(), dim, stats));
-            }
             // Cached texts cut at the max length count as truncated too, as on the run that encoded
             // them; a cache written before it recorded that has the tokenizer count them again.
             let mut recount = Vec::new();
@@ -930,16 +923,16 @@ impl<'r> Cached<'r> {
                 }
             }
             stats.truncated += model.count_truncated(&recount)?;
+            if let Some(mut o) = in_order {
+                o.cached_until(c, &keys, texts.len())?;
+                o.flush()?;
+                return Ok((Vec::new(), c.dim(), stats));
+            }
             let wanted: Vec<(cache::TextKey, usize)> = cached.iter().map(|&i| (keys[i], i)).collect();
             if !c.read_rows(&wanted, &mut out)? {
-                return Err(Error::Model {
-                    what: format!("a cached vector went missing from {} during the run", c.folder().display()),
-                });
+                return Err(went_missing(c));
             }
-            return match rows {
-                Some(rows) => rows(&out).map(|()| (Vec::new(), dim, stats)),
-                None => Ok((out, dim, stats)),
-            };
+            return Ok((out, c.dim(), stats));
         }
         let mut out = Vec::new();
         let mut size = model.dim().unwrap_or(0);
@@ -967,6 +960,69 @@ impl<'r> Cached<'r> {
         rows: &mut RowSink<'_>,
     ) -> Result<EncodeStats> {
         self.encode_to(model, texts, progress, Some(rows)).map(|(_, _, stats)| stats)
+    }
+}
+
+/// A cached vector the cache said it had when it opened is not in its file any more.
+#[cfg(not(target_arch = "wasm32"))]
+fn went_missing(c: &cache::Cache) -> Error {
+    Error::Model { what: format!("a cached vector went missing from {} during the run", c.folder().display()) }
+}
+
+/// Rows handed out in the texts' order by [`Cached::encode_to`]: each encoded vector once the
+/// rows before it are out, the cached rows between read from the cache; [`InOrder::ROWS`] rows
+/// at a time, at most.
+#[cfg(not(target_arch = "wasm32"))]
+struct InOrder<'r, 'a> {
+    rows: &'r mut RowSink<'a>,
+    /// The next row to hand out.
+    next: usize,
+    buf: Vec<f32>,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl InOrder<'_, '_> {
+    const ROWS: usize = 4096;
+
+    /// Row `row`'s vector `v`, just encoded, after the cached rows before it.
+    fn encoded(&mut self, c: &cache::Cache, keys: &[cache::TextKey], row: usize, v: &[f32]) -> Result<()> {
+        self.cached_until(c, keys, row)?;
+        self.buf.extend_from_slice(v);
+        self.next += 1;
+        self.flush_when_full(c.dim())
+    }
+
+    /// The rows from the next one up to `end`, every one of them cached (a row not cached is
+    /// handed out when it is encoded, and the rows come in order).
+    fn cached_until(&mut self, c: &cache::Cache, keys: &[cache::TextKey], end: usize) -> Result<()> {
+        while self.next < end {
+            // Up to ROWS rows held: the buffer is handed out whenever it is full.
+            let to = end.min(self.next + Self::ROWS - self.buf.len() / c.dim());
+            let wanted: Vec<(cache::TextKey, usize)> = (self.next..to).map(|i| (keys[i], i - self.next)).collect();
+            let at = self.buf.len();
+            self.buf.resize(at + wanted.len() * c.dim(), 0.0);
+            if !c.read_rows(&wanted, &mut self.buf[at..])? {
+                return Err(went_missing(c));
+            }
+            self.next = to;
+            self.flush_when_full(c.dim())?;
+        }
+        Ok(())
+    }
+
+    fn flush_when_full(&mut self, dim: usize) -> Result<()> {
+        match self.buf.len() >= Self::ROWS * dim {
+            true => self.flush(),
+            false => Ok(()),
+        }
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if !self.buf.is_empty() {
+            (self.rows)(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
     }
 }
 
@@ -1087,5 +1143,44 @@ mod tests {
         assert!(e("voyage:@http://h/v1").contains("voyage:MODEL[@BASE_URL]"));
         assert!(e("openai:m@localhost:8000/v1").contains("http://"), "{}", e("openai:m@localhost:8000/v1"));
         assert!(e("run:").contains("openai:MODEL"));
+    }
+
+    /// Rows handed out in order, 4,096 at most at a time: 5,000 cached rows, then every third
+    /// row just encoded and the others read from a cache — in the texts' order.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn rows_come_out_in_order_between_cached_and_encoded() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 10_000;
+        let row = |i: usize| [i as f32, -(i as f32)];
+        let keys: Vec<cache::TextKey> = (0..n).map(|i| cache::text_key(&i.to_string())).collect();
+        let mut c = cache::Cache::open(dir.path(), "k", 2).unwrap();
+        // Cached in another order than the texts'.
+        let encoded = |i: &usize| *i >= 5000 && i.is_multiple_of(3);
+        for i in (0..n).rev().filter(|i| !encoded(i)) {
+            c.insert(keys[i], &row(i), false);
+        }
+        c.flush().unwrap();
+        let c = cache::Cache::open(dir.path(), "k", 2).unwrap();
+        let (mut got, mut calls) = (Vec::new(), 0);
+        let mut sink = |r: &[f32]| {
+            assert!(r.len() <= InOrder::ROWS * 2, "{} rows at once", r.len() / 2);
+            got.extend_from_slice(r);
+            calls += 1;
+            Ok(())
+        };
+        let mut o = InOrder { rows: &mut sink, next: 0, buf: Vec::new() };
+        for i in (0..n).filter(encoded) {
+            o.encoded(&c, &keys, i, &row(i)).unwrap();
+        }
+        o.cached_until(&c, &keys, n).unwrap();
+        o.flush().unwrap();
+        assert_eq!(got, (0..n).flat_map(row).collect::<Vec<f32>>());
+        assert!(calls >= 3, "{calls} calls");
+        // A row not cached where a cached one is expected: an error, not a wrong row.
+        let mut none = |_: &[f32]| Ok(());
+        let mut o = InOrder { rows: &mut none, next: 5001, buf: Vec::new() };
+        assert!(encoded(&5001));
+        assert!(o.cached_until(&c, &keys, 5002).unwrap_err().to_string().contains("went missing"));
     }
 }
