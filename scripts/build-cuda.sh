@@ -14,7 +14,9 @@
 #
 # EMBEVAL_FLASH_ATTN=1 adds `--features flash-attn` (flash-attention 2 for `--attention varlen`,
 # the default on CUDA in f16/bf16): candle-flash-attn compiles 53 CUTLASS kernel files with nvcc
-# — 2.5–5 h on 2 cores, minutes on a big machine — into CANDLE_FLASH_ATTN_BUILD_DIR (default
+# — 1 h 46 min on this project's 2-core build machine with two nvcc at a time (each up to ~4 GiB;
+# 2.5–5 h with cudaforge's default of half the cores), minutes on a big machine — into
+# CANDLE_FLASH_ATTN_BUILD_DIR (default
 # ~/.cache/embeval/flash-attn), reused by later builds. Its build script (cudaforge) clones
 # CUTLASS 7d49e6c7 from GitHub into ~/.cudaforge/git/checkouts/cutlass-7d49e6c7e2f8896c; where
 # GitHub is unreachable, put a checkout of NVIDIA/cutlass at that commit there first.
