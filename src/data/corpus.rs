@@ -190,9 +190,10 @@ impl Dataset {
                 }
             }
             next += 1;
-            match failed.is_some() || next >= range.end {
-                true => ControlFlow::Break(()),
-                false => ControlFlow::Continue(()),
+            if failed.is_some() || next >= range.end {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
             }
         })?;
         if let Some(e) = failed {
@@ -264,9 +265,10 @@ impl Dataset {
                     }
                     text.truncate(end(&text));
                     out.insert(id, text);
-                    match out.len() == at.len() {
-                        true => ControlFlow::Break(()),
-                        false => ControlFlow::Continue(()),
+                    if out.len() == at.len() {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
                     }
                 })?;
                 if changed.is_none() {

@@ -134,12 +134,6 @@ impl Builder {
 }
 
 impl Index {
-    pub fn build<'a>(docs: impl IntoIterator<Item = &'a str>, params: Params) -> Index {
-        let mut b = Builder::default();
-        docs.into_iter().for_each(|text| b.add(text));
-        b.finish(params)
-    }
-
     pub fn num_docs(&self) -> usize {
         self.norm.len()
     }
@@ -195,7 +189,9 @@ mod tests {
     #[test]
     fn idf_and_length_normalisation_follow_lucene() {
         // Two docs; "a" in both (df=2), "b" in one (df=1). N=2.
-        let idx = Index::build(["a b", "a a a c"], Params { k1: 0.9, b: 0.4 });
+        let mut b = Builder::default();
+        ["a b", "a a a c"].iter().for_each(|d| b.add(d));
+        let idx = b.finish(Params { k1: 0.9, b: 0.4 });
         let ties = [0, 1];
         let mut acc = Vec::new();
         let got = idx.search("b", 10, &ties, &mut acc);

@@ -357,9 +357,10 @@ impl Cache {
     /// vectors (256 MiB at 1,024 dimensions) is not held again as records.
     pub fn flush_when_full(&mut self) -> Result<()> {
         const PENDING_BYTES: usize = 16 << 20;
-        match self.pending.len() >= PENDING_BYTES {
-            true => self.flush(),
-            false => Ok(()),
+        if self.pending.len() >= PENDING_BYTES {
+            self.flush()
+        } else {
+            Ok(())
         }
     }
 

@@ -1011,9 +1011,10 @@ impl InOrder<'_, '_> {
     }
 
     fn flush_when_full(&mut self, dim: usize) -> Result<()> {
-        match self.buf.len() >= Self::ROWS * dim {
-            true => self.flush(),
-            false => Ok(()),
+        if self.buf.len() >= Self::ROWS * dim {
+            self.flush()
+        } else {
+            Ok(())
         }
     }
 
