@@ -7,11 +7,17 @@
 //!   every run and per-query values for the tied run.
 //!
 //! Tolerance 1e-12: the references average with numpy's pairwise sum, embeval sequentially.
+//!
+//! And `--model bm25`'s rankings and scores against bm25s 0.3.16 (method "lucene", the formula
+//! embeval states; tests/fixtures/bm25/make_fixture.py) on Japanese (jsquad-valid) and English
+//! (vaswani-npl) documents.
 
 use std::path::PathBuf;
 
 use embeval::{Config, Convention, Files, Report};
 use serde_json::Value;
+
+mod common;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -116,4 +122,48 @@ fn trec_convention_equals_pytrec_eval() {
         }
     }
     assert!(compared > 4000, "only {compared} values compared");
+}
+
+/// BM25's top 10 per query equal bm25s's (method "lucene", k1 0.9, b 0.4, fed the tokens of
+/// embeval's documented tokenizer): the same scores within float32 rounding (both sum float32
+/// terms, in different orders), the same documents in the same order except among documents
+/// whose scores tie within that rounding.
+#[test]
+fn bm25_equals_bm25s_lucene() {
+    let expected = fixture("bm25/expected.json");
+    let dirs = [
+        ("jsquad-valid", root().join("../shared/data/jsquad-valid").display().to_string()),
+        ("vaswani-npl", common::vaswani_beir()),
+    ];
+    let mut compared = 0;
+    for (name, dir) in dirs {
+        let want = &expected["datasets"][name];
+        let files = Files::from_dir(std::path::Path::new(&dir)).unwrap();
+        let config = Config { models: vec!["bm25".into()], k: vec![10], top: 10, ..Default::default() };
+        let report = embeval::evaluate(&files, &config, &embeval::Quiet, &mut |_| Ok(())).unwrap();
+        assert_eq!(report.dataset.num_docs as u64, want["num_docs"].as_u64().unwrap(), "{name}: documents");
+        let ours: std::collections::HashMap<&str, &Vec<(String, f64)>> =
+            report.models[0].per_query.iter().map(|q| (q.query_id.as_str(), &q.top)).collect();
+        for (qid, top) in want["queries"].as_object().unwrap() {
+            let want: Vec<(String, f64)> = serde_json::from_value(top.clone()).unwrap();
+            let got = ours.get(qid.as_str()).unwrap_or_else(|| panic!("{name} {qid}: not ranked"));
+            // Measured: at most 2.9e-7 relative (two float32 roundings).
+            let tol = |s: f64| 1e-6 * s.abs().max(1.0);
+            assert_eq!(got.len(), want.len(), "{name} {qid}: embeval {got:?}\nbm25s {want:?}");
+            for (i, ((gd, gs), (wd, ws))) in got.iter().zip(&want).enumerate() {
+                assert!((gs - ws).abs() <= tol(*ws), "{name} {qid} rank {}: embeval {gs}, bm25s {ws}", i + 1);
+                if gd != wd {
+                    // Only a tie may reorder: the document bm25s scored within rounding of this
+                    // score, at another rank or just past its top 10.
+                    let tied = match want.iter().find(|(d, _)| d == gd) {
+                        Some((_, s)) => (s - gs).abs() <= tol(*s),
+                        None => (want[want.len() - 1].1 - gs).abs() <= tol(*gs),
+                    };
+                    assert!(tied, "{name} {qid} rank {}: embeval {gd} ({gs}), bm25s {wd} ({ws})", i + 1);
+                }
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 5000, "only {compared} ranks compared");
 }

@@ -24,6 +24,8 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+mod common;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -134,49 +136,12 @@ fn sharded_equals_one_process(data: &str, extra: &[&str]) -> (Value, Value) {
     (one, searches.swap_remove(0))
 }
 
-/// vaswani-npl as a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv), made once.
-fn vaswani() -> String {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let src = root().join("../shared/data/vaswani-npl");
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("shards-vaswani");
-        std::fs::create_dir_all(dir.join("qrels")).unwrap();
-        let between = |s: &str, open: &str, close: &str| -> Vec<String> {
-            s.split(open).skip(1).map(|p| p.split(close).next().unwrap().to_string()).collect()
-        };
-        let line = |id: &str, text: &str| serde_json::json!({"_id": id.trim(), "text": text.split_whitespace().collect::<Vec<_>>().join(" ")});
-        let docs = std::fs::read_to_string(src.join("doc-text.trec")).unwrap();
-        let corpus: Vec<String> = between(&docs, "<DOC>", "</DOC>")
-            .iter()
-            .map(|d| line(&between(d, "<DOCNO>", "</DOCNO>")[0], d.rsplit("</DOCNO>").next().unwrap()).to_string())
-            .collect();
-        assert_eq!(corpus.len(), 11429);
-        std::fs::write(dir.join("corpus.jsonl"), corpus.join("\n")).unwrap();
-        let topics = std::fs::read_to_string(src.join("query-text.trec")).unwrap();
-        let queries: Vec<String> = between(&topics, "<top>", "</top>")
-            .iter()
-            .map(|t| line(&between(t, "<num>", "</num>")[0], &between(t, "<title>", "</title>")[0]).to_string())
-            .collect();
-        std::fs::write(dir.join("queries.jsonl"), queries.join("\n")).unwrap();
-        let mut qrels = String::from("query-id\tcorpus-id\tscore\n");
-        for l in std::fs::read_to_string(src.join("qrels")).unwrap().lines() {
-            if let [q, _, d, r] = l.split_whitespace().collect::<Vec<_>>()[..] {
-                qrels.push_str(&format!("{q}\t{d}\t{r}\n"));
-            }
-        }
-        std::fs::write(dir.join("qrels/test.tsv"), qrels).unwrap();
-        dir
-    })
-    .display()
-    .to_string()
-}
-
 /// BM25 indexes the same documents whether the dataset holds their texts (another model reads
 /// them) or not (bm25 alone, or beside document vectors from shards: corpus.jsonl read again
 /// 4,096 documents at a time — three parts here): the same rankings, scores and metrics.
 #[test]
 fn bm25_from_the_corpus_file_equals_bm25_from_held_texts() {
-    let files = embeval::Files::from_dir(Path::new(&vaswani())).unwrap();
+    let files = embeval::Files::from_dir(Path::new(&common::vaswani_beir())).unwrap();
     let config = embeval::Config { models: vec!["bm25".into()], k: vec![1, 10, 100], ..Default::default() };
     assert!(!config.load_options().keep_doc_texts, "bm25 alone: the texts are not held");
     let run = |keep_doc_texts| {
@@ -199,7 +164,7 @@ fn bm25_from_the_corpus_file_equals_bm25_from_held_texts() {
 /// previews equal those of the run that held them.
 #[test]
 fn three_encode_jobs_then_streamed_eval_equal_one_process() {
-    let (one, _) = sharded_equals_one_process(&vaswani(), &["--failures", "5", "--details", "texts"]);
+    let (one, _) = sharded_equals_one_process(&common::vaswani_beir(), &["--failures", "5", "--details", "texts"]);
     assert_eq!(one["dataset"]["num_docs"], 11429, "{}", one["dataset"]);
     assert_eq!(one["models"][0]["num_queries"], 93);
     let failures = one["models"][0]["failures"].as_array().unwrap();
@@ -215,7 +180,7 @@ fn three_encode_jobs_then_streamed_eval_equal_one_process() {
 /// search, and the path named once.
 #[test]
 fn streamed_gpu_search_a_chunk_at_a_time_equals_one_process() {
-    let (data, m) = (vaswani(), model("qwen3-embedding"));
+    let (data, m) = (common::vaswani_beir(), model("qwen3-embedding"));
     let shards = tempfile::tempdir().unwrap();
     for i in 0..2 {
         ok(encode(&data, &m, &format!("{i}/2"), shards.path(), &[]));

@@ -57,3 +57,40 @@ pub fn cosine_and_max_diff(a: &[f32], b: &[f32]) -> (f64, f32) {
     let diff = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
     (dot / (norm(a) * norm(b)), diff)
 }
+
+/// vaswani-npl as a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv), made once.
+pub fn vaswani_beir() -> String {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/vaswani-npl");
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("vaswani-beir");
+        std::fs::create_dir_all(dir.join("qrels")).unwrap();
+        let between = |s: &str, open: &str, close: &str| -> Vec<String> {
+            s.split(open).skip(1).map(|p| p.split(close).next().unwrap().to_string()).collect()
+        };
+        let line = |id: &str, text: &str| serde_json::json!({"_id": id.trim(), "text": text.split_whitespace().collect::<Vec<_>>().join(" ")});
+        let docs = std::fs::read_to_string(src.join("doc-text.trec")).unwrap();
+        let corpus: Vec<String> = between(&docs, "<DOC>", "</DOC>")
+            .iter()
+            .map(|d| line(&between(d, "<DOCNO>", "</DOCNO>")[0], d.rsplit("</DOCNO>").next().unwrap()).to_string())
+            .collect();
+        assert_eq!(corpus.len(), 11429);
+        std::fs::write(dir.join("corpus.jsonl"), corpus.join("\n")).unwrap();
+        let topics = std::fs::read_to_string(src.join("query-text.trec")).unwrap();
+        let queries: Vec<String> = between(&topics, "<top>", "</top>")
+            .iter()
+            .map(|t| line(&between(t, "<num>", "</num>")[0], &between(t, "<title>", "</title>")[0]).to_string())
+            .collect();
+        std::fs::write(dir.join("queries.jsonl"), queries.join("\n")).unwrap();
+        let mut qrels = String::from("query-id\tcorpus-id\tscore\n");
+        for l in std::fs::read_to_string(src.join("qrels")).unwrap().lines() {
+            if let [q, _, d, r] = l.split_whitespace().collect::<Vec<_>>()[..] {
+                qrels.push_str(&format!("{q}\t{d}\t{r}\n"));
+            }
+        }
+        std::fs::write(dir.join("qrels/test.tsv"), qrels).unwrap();
+        dir
+    })
+    .display()
+    .to_string()
+}
