@@ -40,16 +40,25 @@ fn is_cjk(c: char) -> bool {
 /// Splits text into BM25 terms (see the module header).
 pub fn tokenize(text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let mut word = String::new();
-    let mut cjk: Vec<char> = Vec::new();
-    let flush_cjk = |cjk: &mut Vec<char>, out: &mut Vec<String>| {
-        match cjk.len() {
-            0 => {}
-            1 => out.push(cjk[0].to_string()),
-            _ => out.extend(cjk.windows(2).map(|w| w.iter().collect::<String>())),
+    each_term(text, &mut String::new(), |t| out.push(t.to_string()));
+    out
+}
+
+/// Calls `f` with each of `text`'s BM25 terms in order, as [`tokenize`] lists them, each
+/// written into `buf` (no allocation per term: a million documents make hundreds of millions).
+pub fn each_term(text: &str, buf: &mut String, mut f: impl FnMut(&str)) {
+    // The CJK run so far: its length, and its last character (the first of the next bigram).
+    let (mut run, mut prev) = (0usize, '\0');
+    buf.clear();
+    let end_run = |run: &mut usize, prev: char, buf: &mut String, f: &mut dyn FnMut(&str)| {
+        if *run == 1 {
+            buf.clear();
+            buf.push(prev);
+            f(buf);
         }
-        cjk.clear();
+        *run = 0;
     };
+    let mut word = false;
     for c in text.chars() {
         // Full-width ASCII (U+FF01..U+FF5E) → ASCII, as NFKC would.
         let c = match c as u32 {
@@ -57,35 +66,47 @@ pub fn tokenize(text: &str) -> Vec<String> {
             _ => c,
         };
         if is_cjk(c) {
-            if !word.is_empty() {
-                out.push(std::mem::take(&mut word));
+            if word {
+                f(buf);
+                word = false;
             }
-            cjk.push(c);
+            if run > 0 {
+                buf.clear();
+                buf.push(prev);
+                buf.push(c);
+                f(buf);
+            }
+            run += 1;
+            prev = c;
         } else if c.is_alphanumeric() {
-            flush_cjk(&mut cjk, &mut out);
-            word.extend(c.to_lowercase());
+            end_run(&mut run, prev, buf, &mut f);
+            if !word {
+                buf.clear();
+                word = true;
+            }
+            buf.extend(c.to_lowercase());
         } else {
-            flush_cjk(&mut cjk, &mut out);
-            if !word.is_empty() {
-                out.push(std::mem::take(&mut word));
+            end_run(&mut run, prev, buf, &mut f);
+            if word {
+                f(buf);
+                word = false;
             }
         }
     }
-    flush_cjk(&mut cjk, &mut out);
-    if !word.is_empty() {
-        out.push(word);
+    end_run(&mut run, prev, buf, &mut f);
+    if word {
+        f(buf);
     }
-    out
 }
 
 /// An inverted index over a corpus.
 pub struct Index {
     params: Params,
     vocab: HashMap<String, u32>,
-    /// Per term: (doc, term frequency).
-    postings: Vec<Vec<(u32, u32)>>,
-    /// Per doc: k1 · (1 − b + b · |d| / avgdl), precomputed.
-    norm: Vec<f32>,
+    /// Per term: (doc, tf / (tf + k1 · (1 − b + b · |d| / avgdl))), the score's part that is
+    /// the document's; a query multiplies it by the term's idf.
+    postings: Vec<Vec<(u32, f32)>>,
+    num_docs: usize,
 }
 
 /// Documents read again from the corpus file at a time when the dataset does not hold their
@@ -99,28 +120,34 @@ pub struct Builder {
     vocab: HashMap<String, u32>,
     postings: Vec<Vec<(u32, u32)>>,
     lens: Vec<f32>,
-    tf: HashMap<u32, u32>,
+    /// The document's term ids (reused), and the buffer terms are written into.
+    ids: Vec<u32>,
+    term: String,
 }
 
 impl Builder {
     /// Indexes the next document.
     pub fn add(&mut self, text: &str) {
         let d = self.lens.len() as u32;
-        let toks = tokenize(text);
-        self.lens.push(toks.len() as f32);
-        self.tf.clear();
-        for t in toks {
-            let next = self.vocab.len() as u32;
-            let id = *self.vocab.entry(t).or_insert(next);
-            if id as usize == self.postings.len() {
-                self.postings.push(Vec::new());
-            }
-            *self.tf.entry(id).or_insert(0) += 1;
-        }
-        let mut terms: Vec<_> = self.tf.iter().map(|(&t, &f)| (t, f)).collect();
-        terms.sort_unstable();
-        for (t, f) in terms {
-            self.postings[t as usize].push((d, f));
+        let Builder { vocab, postings, ids, term, .. } = self;
+        ids.clear();
+        each_term(text, term, |t| {
+            let id = match vocab.get(t) {
+                Some(&id) => id,
+                None => {
+                    let id = vocab.len() as u32;
+                    vocab.insert(t.to_string(), id);
+                    postings.push(Vec::new());
+                    id
+                }
+            };
+            ids.push(id);
+        });
+        self.lens.push(ids.len() as f32);
+        // Each distinct term once with its count, in term order.
+        ids.sort_unstable();
+        for run in ids.chunk_by(|a, b| a == b) {
+            postings[run[0] as usize].push((d, run.len() as u32));
         }
     }
 
@@ -128,14 +155,26 @@ impl Builder {
         let Builder { vocab, postings, lens, .. } = self;
         let avgdl =
             if lens.is_empty() { 1.0 } else { (lens.iter().sum::<f32>() / lens.len() as f32).max(f32::MIN_POSITIVE) };
-        let norm = lens.iter().map(|&l| params.k1 * (1.0 - params.b + params.b * l / avgdl)).collect();
-        Index { params, vocab, postings, norm }
+        let norm: Vec<f32> = lens.iter().map(|&l| params.k1 * (1.0 - params.b + params.b * l / avgdl)).collect();
+        // In place: (u32, u32) and (u32, f32) have the same size, so each list's memory is reused.
+        let postings = postings
+            .into_iter()
+            .map(|post| {
+                post.into_iter()
+                    .map(|(d, f)| {
+                        let f = f as f32;
+                        (d, f / (f + norm[d as usize]))
+                    })
+                    .collect()
+            })
+            .collect();
+        Index { params, vocab, postings, num_docs: lens.len() }
     }
 }
 
 impl Index {
     pub fn num_docs(&self) -> usize {
-        self.norm.len()
+        self.num_docs
     }
 
     pub fn params(&self) -> Params {
@@ -146,28 +185,32 @@ impl Index {
     /// with the query are not returned (their score would be 0).
     pub fn search(&self, query: &str, k: usize, tie_rank: &[u32], acc: &mut Vec<f32>) -> Vec<(u32, f32)> {
         let n = self.num_docs() as f64;
-        acc.clear();
-        acc.resize(self.num_docs(), 0.0);
+        // Zero between queries: only the entries a query touched are set back.
+        if acc.len() != self.num_docs() {
+            acc.clear();
+            acc.resize(self.num_docs(), 0.0);
+        }
         let mut touched: Vec<u32> = Vec::new();
-        for t in tokenize(query) {
-            let Some(&id) = self.vocab.get(&t) else { continue };
+        let mut ids: Vec<u32> = Vec::new();
+        each_term(query, &mut String::new(), |t| ids.extend(self.vocab.get(t).copied()));
+        for id in ids {
             let post = &self.postings[id as usize];
             let df = post.len() as f64;
             // In f64 and then rounded, as Lucene does (`(float) Math.log(..)`): f32 `ln` is glibc's
             // natively but Rust's libm in wasm, and they differ in the last bit.
             let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln() as f32;
-            for &(d, f) in post {
-                let f = f as f32;
+            for &(d, w) in post {
                 let a = &mut acc[d as usize];
                 if *a == 0.0 {
                     touched.push(d);
                 }
-                *a += idf * f / (f + self.norm[d as usize]);
+                *a += idf * w;
             }
         }
         let mut top = TopK::new(k);
         for d in touched {
-            top.push(Candidate { score: acc[d as usize], tie: tie_rank[d as usize], doc: d });
+            let a = std::mem::take(&mut acc[d as usize]);
+            top.push(Candidate { score: a, tie: tie_rank[d as usize], doc: d });
         }
         top.into_sorted().into_iter().map(|c| (c.doc, c.score)).collect()
     }
@@ -184,6 +227,10 @@ mod tests {
         assert_eq!(tokenize("BM25とは何か"), vec!["bm25", "とは", "は何", "何か"]);
         assert_eq!(tokenize("猫 cat"), vec!["猫", "cat"]);
         assert!(tokenize("  ・、。!? ").is_empty());
+        // A lone character between words; a run ending the text; full-width letters beside a run.
+        assert_eq!(tokenize("猫cat東"), vec!["猫", "cat", "東"]);
+        assert_eq!(tokenize("ａ東京ｂ日本語"), vec!["a", "東京", "b", "日本", "本語"]);
+        assert_eq!(tokenize("Ünïcode Straße"), vec!["ünïcode", "straße"]);
     }
 
     #[test]
