@@ -190,7 +190,9 @@ impl Index {
             acc.clear();
             acc.resize(self.num_docs(), 0.0);
         }
-        let mut touched: Vec<u32> = Vec::new();
+        // The documents a query touches are listed while they are few; past an eighth of the
+        // corpus, reading every score once is cheaper than listing them.
+        let (mut touched, mut dense, few) = (Vec::new(), false, self.num_docs() / 8);
         let mut ids: Vec<u32> = Vec::new();
         each_term(query, &mut String::new(), |t| ids.extend(self.vocab.get(t).copied()));
         for id in ids {
@@ -199,6 +201,11 @@ impl Index {
             // In f64 and then rounded, as Lucene does (`(float) Math.log(..)`): f32 `ln` is glibc's
             // natively but Rust's libm in wasm, and they differ in the last bit.
             let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln() as f32;
+            dense = dense || touched.len() + post.len() > few;
+            if dense {
+                post.iter().for_each(|&(d, w)| acc[d as usize] += idf * w);
+                continue;
+            }
             for &(d, w) in post {
                 let a = &mut acc[d as usize];
                 if *a == 0.0 {
@@ -208,9 +215,17 @@ impl Index {
             }
         }
         let mut top = TopK::new(k);
-        for d in touched {
-            let a = std::mem::take(&mut acc[d as usize]);
-            top.push(Candidate { score: a, tie: tie_rank[d as usize], doc: d });
+        let mut push = |d: u32, a: f32| top.push(Candidate { score: a, tie: tie_rank[d as usize], doc: d });
+        if dense {
+            for (d, a) in acc.iter_mut().enumerate() {
+                if *a != 0.0 {
+                    push(d as u32, std::mem::take(a));
+                }
+            }
+        } else {
+            for d in touched {
+                push(d, std::mem::take(&mut acc[d as usize]));
+            }
         }
         top.into_sorted().into_iter().map(|c| (c.doc, c.score)).collect()
     }
