@@ -248,6 +248,48 @@ mod tests {
         assert_eq!(tokenize("Ünïcode Straße"), vec!["ünïcode", "straße"]);
     }
 
+    /// Listing the touched documents (a query of rare terms) and reading every score (past an
+    /// eighth of the corpus; also when a query switches midway) rank as scoring every document.
+    #[test]
+    fn sparse_and_dense_queries_rank_as_scoring_every_document() {
+        let docs: Vec<String> = (0..64)
+            .map(|i| format!("common {}w{i} {}", if i % 16 == 0 { "rare " } else { "" }, "pad ".repeat(i % 5)))
+            .collect();
+        let mut b = Builder::default();
+        docs.iter().for_each(|d| b.add(d));
+        let idx = b.finish(Params::default());
+        let (ties, mut acc): (Vec<u32>, _) = ((0..64).collect(), Vec::new());
+        let avgdl = docs.iter().map(|d| tokenize(d).len() as f64).sum::<f64>() / 64.0;
+        for query in ["rare", "common", "rare common", "common rare w3", "w5 w6"] {
+            let mut want: Vec<(u32, f64)> = docs
+                .iter()
+                .enumerate()
+                .map(|(d, text)| {
+                    let toks = tokenize(text);
+                    let norm = 0.9 * (1.0 - 0.4 + 0.4 * toks.len() as f64 / avgdl);
+                    let score = tokenize(query)
+                        .iter()
+                        .map(|t| {
+                            let df = docs.iter().filter(|d| tokenize(d).contains(t)).count() as f64;
+                            let f = toks.iter().filter(|x| *x == t).count() as f64;
+                            (1.0 + (64.0 - df + 0.5) / (df + 0.5)).ln() * f / (f + norm)
+                        })
+                        .sum();
+                    (d as u32, score)
+                })
+                .filter(|&(_, s)| s > 0.0)
+                .collect();
+            want.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let got = idx.search(query, 100, &ties, &mut acc);
+            assert_eq!(got.len(), want.len(), "{query}");
+            for ((gd, gs), (wd, ws)) in got.iter().zip(&want) {
+                assert!((*gs as f64 - ws).abs() < 1e-5, "{query}: doc {gd} {gs} vs {wd} {ws}");
+                // Equal scores (the same terms and length) rank by tie rank in both.
+                assert_eq!(gd, wd, "{query}");
+            }
+        }
+    }
+
     #[test]
     fn idf_and_length_normalisation_follow_lucene() {
         // Two docs; "a" in both (df=2), "b" in one (df=1). N=2.
