@@ -27,35 +27,13 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def tokenizer():
+def fixture():
+    """tests/fixtures/bm25/make_fixture.py: its tokenizer and BEIR reader."""
     path = os.path.join(HERE, "..", "tests", "fixtures", "bm25", "make_fixture.py")
     spec = importlib.util.spec_from_file_location("bm25_fixture", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return mod.tokenize
-
-
-def load(data):
-    docs = []
-    with open(os.path.join(data, "corpus.jsonl"), encoding="utf-8") as f:
-        for line in f:
-            j = json.loads(line)
-            title = j.get("title") or ""
-            docs.append(f"{title} {j['text']}".strip() if title else j["text"].strip())
-    judged = set()
-    with open(os.path.join(data, "qrels", "test.tsv"), encoding="utf-8") as f:
-        next(f)
-        for line in f:
-            q, _, score = line.rstrip("\n").split("\t")
-            if int(score) > 0:
-                judged.add(q)
-    queries = []
-    with open(os.path.join(data, "queries.jsonl"), encoding="utf-8") as f:
-        for line in f:
-            j = json.loads(line)
-            if j["_id"] in judged:
-                queries.append(j["text"].strip())
-    return docs, queries
+    return mod
 
 
 def main():
@@ -65,8 +43,9 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--k", type=int, default=100)
     a = ap.parse_args()
-    docs, queries = load(a.data)
-    tokenize = tokenizer()
+    fx = fixture()
+    docs, queries = ([text for _, text in rows] for rows in fx.beir(a.data))
+    tokenize = fx.tokenize
     t = time.perf_counter()
     corpus_tokens = [tokenize(d) for d in docs]
     query_tokens = [tokenize(q) for q in queries]
