@@ -184,51 +184,110 @@ impl Index {
     /// Top-k (doc, score) for one query, ties by `tie_rank` ascending. Docs sharing no term
     /// with the query are not returned (their score would be 0).
     pub fn search(&self, query: &str, k: usize, tie_rank: &[u32], acc: &mut Vec<f32>) -> Vec<(u32, f32)> {
-        let n = self.num_docs() as f64;
-        // Zero between queries: only the entries a query touched are set back.
-        if acc.len() != self.num_docs() {
+        self.search_in_blocks(query, k, tie_rank, acc, BLOCK)
+    }
+
+    fn search_in_blocks(
+        &self,
+        query: &str,
+        k: usize,
+        tie_rank: &[u32],
+        acc: &mut Vec<f32>,
+        block: usize,
+    ) -> Vec<(u32, f32)> {
+        let n = self.num_docs;
+        // Zero between queries: each mode sets back the entries it touched.
+        if acc.len() != n {
             acc.clear();
-            acc.resize(self.num_docs(), 0.0);
+            acc.resize(n, 0.0);
         }
-        // The documents a query touches are listed while they are few; past an eighth of the
-        // corpus, reading every score once is cheaper than listing them.
-        let (mut touched, mut dense, few) = (Vec::new(), false, self.num_docs() / 8);
-        let mut ids: Vec<u32> = Vec::new();
-        each_term(query, &mut String::new(), |t| ids.extend(self.vocab.get(t).copied()));
-        for id in ids {
-            let post = &self.postings[id as usize];
-            let df = post.len() as f64;
-            // In f64 and then rounded, as Lucene does (`(float) Math.log(..)`): f32 `ln` is glibc's
-            // natively but Rust's libm in wasm, and they differ in the last bit.
-            let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln() as f32;
-            dense = dense || touched.len() + post.len() > few;
-            if dense {
-                post.iter().for_each(|&(d, w)| acc[d as usize] += idf * w);
-                continue;
+        let mut terms: Vec<(&[(u32, f32)], f32)> = Vec::new();
+        each_term(query, &mut String::new(), |t| {
+            if let Some(&id) = self.vocab.get(t) {
+                let post = &self.postings[id as usize][..];
+                let df = post.len() as f64;
+                // In f64 and then rounded, as Lucene does (`(float) Math.log(..)`): f32 `ln` is
+                // glibc's natively but Rust's libm in wasm, and they differ in the last bit.
+                let idf = (1.0 + (n as f64 - df + 0.5) / (df + 0.5)).ln() as f32;
+                terms.push((post, idf));
             }
-            for &(d, w) in post {
-                let a = &mut acc[d as usize];
-                if *a == 0.0 {
-                    touched.push(d);
-                }
-                *a += idf * w;
-            }
-        }
+        });
         let mut top = TopK::new(k);
-        let mut push = |d: u32, a: f32| top.push(Candidate { score: a, tie: tie_rank[d as usize], doc: d });
-        if dense {
-            for (d, a) in acc.iter_mut().enumerate() {
-                if *a != 0.0 {
-                    push(d as u32, std::mem::take(a));
+        // A document's score is the sum over the query's terms in query order in both modes,
+        // so both give the same bits.
+        if terms.iter().map(|(post, _)| post.len()).sum::<usize>() > n / 8 {
+            // Past an eighth of the corpus, every score is read once instead of listing the
+            // documents touched, a block of documents at a time: the block's scores stay in
+            // the core's cache while every term adds to them (a million scores would not).
+            for first in (0..n).step_by(block) {
+                let end = (first + block).min(n);
+                for (post, idf) in terms.iter_mut() {
+                    let (head, rest) = post.split_at(count_below(post, end as u32));
+                    head.iter().for_each(|&(d, w)| acc[d as usize] += *idf * w);
+                    *post = rest;
                 }
+                offer_block(&mut top, &mut acc[first..end], first, tie_rank);
             }
         } else {
+            let mut touched = Vec::new();
+            for (post, idf) in terms {
+                for &(d, w) in post {
+                    let a = &mut acc[d as usize];
+                    if *a == 0.0 {
+                        touched.push(d);
+                    }
+                    *a += idf * w;
+                }
+            }
             for d in touched {
-                push(d, std::mem::take(&mut acc[d as usize]));
+                offer(&mut top, d, std::mem::take(&mut acc[d as usize]), tie_rank);
             }
         }
         top.into_sorted().into_iter().map(|c| (c.doc, c.score)).collect()
     }
+}
+
+/// Documents whose scores one block holds in a dense search: 128 KiB of scores, within a
+/// core's L2 cache.
+const BLOCK: usize = 1 << 15;
+
+/// How many of `post`'s leading documents come before `end`, by galloping: the probes stay
+/// near the start, where the block's postings are read next anyway (a binary search over a
+/// long list would miss the cache at every probe).
+fn count_below(post: &[(u32, f32)], end: u32) -> usize {
+    let mut hi = 1;
+    while hi < post.len() && post[hi].0 < end {
+        hi *= 2;
+    }
+    let lo = hi / 2;
+    lo + post[lo..hi.min(post.len())].partition_point(|&(d, _)| d < end)
+}
+
+/// Pushes a document scored `score` (0: untouched, never pushed), reading its tie rank only
+/// when the score can enter the top k.
+#[inline]
+fn offer(top: &mut TopK, doc: u32, score: f32, tie_rank: &[u32]) {
+    if score != 0.0 && top.threshold().is_none_or(|t| score >= t) {
+        top.push(Candidate { score, tie: tie_rank[doc as usize], doc });
+    }
+}
+
+/// Offers a block of scores (documents `first`..) and zeroes it. Once the top k has a
+/// threshold, 16 scores below it are passed over with one vector comparison: nearly all of a
+/// million are.
+fn offer_block(top: &mut TopK, scores: &mut [f32], first: usize, tie_rank: &[u32]) {
+    const LANES: usize = 16;
+    for (i, lanes) in scores.chunks(LANES).enumerate() {
+        if let Some(t) = top.threshold() {
+            if lanes.iter().fold(0.0f32, |m, &a| if a > m { a } else { m }) < t {
+                continue;
+            }
+        }
+        for (j, &a) in lanes.iter().enumerate() {
+            offer(top, (first + i * LANES + j) as u32, a, tie_rank);
+        }
+    }
+    scores.fill(0.0);
 }
 
 #[cfg(test)]
@@ -249,7 +308,9 @@ mod tests {
     }
 
     /// Listing the touched documents (a query of rare terms) and reading every score (past an
-    /// eighth of the corpus; also when a query switches midway) rank as scoring every document.
+    /// eighth of the corpus; in blocks that do and do not divide the corpus and its 16-score
+    /// lanes; with top lists short enough that lanes are passed over) rank as scoring every
+    /// document, one score buffer serving every query.
     #[test]
     fn sparse_and_dense_queries_rank_as_scoring_every_document() {
         let docs: Vec<String> = (0..64)
@@ -258,7 +319,8 @@ mod tests {
         let mut b = Builder::default();
         docs.iter().for_each(|d| b.add(d));
         let idx = b.finish(Params::default());
-        let (ties, mut acc): (Vec<u32>, _) = ((0..64).collect(), Vec::new());
+        // Later documents rank first among equals: pushed in corpus order, ties must be resolved.
+        let (ties, mut acc): (Vec<u32>, _) = ((0..64).rev().collect(), Vec::new());
         let avgdl = docs.iter().map(|d| tokenize(d).len() as f64).sum::<f64>() / 64.0;
         for query in ["rare", "common", "rare common", "common rare w3", "w5 w6"] {
             let mut want: Vec<(u32, f64)> = docs
@@ -279,13 +341,26 @@ mod tests {
                 })
                 .filter(|&(_, s)| s > 0.0)
                 .collect();
-            want.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            let got = idx.search(query, 100, &ties, &mut acc);
-            assert_eq!(got.len(), want.len(), "{query}");
-            for ((gd, gs), (wd, ws)) in got.iter().zip(&want) {
-                assert!((*gs as f64 - ws).abs() < 1e-5, "{query}: doc {gd} {gs} vs {wd} {ws}");
-                // Equal scores (the same terms and length) rank by tie rank in both.
-                assert_eq!(gd, wd, "{query}");
+            want.sort_by(|a, b| b.1.total_cmp(&a.1).then(ties[a.0 as usize].cmp(&ties[b.0 as usize])));
+            for (k, block) in [(100, BLOCK), (100, 5), (3, 64), (1, 13), (2, 16)] {
+                let got = idx.search_in_blocks(query, k, &ties, &mut acc, block);
+                assert_eq!(got.len(), want.len().min(k), "{query} k {k} block {block}");
+                for ((gd, gs), (wd, ws)) in got.iter().zip(&want) {
+                    assert!((*gs as f64 - ws).abs() < 1e-5, "{query}: doc {gd} {gs} vs {wd} {ws}");
+                    // Equal scores (the same terms and length) rank by tie rank in both.
+                    assert_eq!(gd, wd, "{query} k {k} block {block}");
+                }
+                assert!(acc.iter().all(|&a| a == 0.0), "{query}: scores left for the next query");
+            }
+        }
+    }
+
+    #[test]
+    fn galloping_counts_as_a_binary_search() {
+        for len in 0..40u32 {
+            let post: Vec<(u32, f32)> = (0..len).map(|i| (i * 3, 1.0)).collect();
+            for end in 0..len * 3 + 2 {
+                assert_eq!(count_below(&post, end), post.partition_point(|&(d, _)| d < end), "{len} {end}");
             }
         }
     }
