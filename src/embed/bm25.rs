@@ -8,7 +8,7 @@
 //! ideographs, kana and Hangul become overlapping character bigrams (a lone character stays a
 //! unigram); other letters and digits form lower-cased words; everything else separates.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use super::super::search::topk::{Candidate, TopK};
 
@@ -102,7 +102,7 @@ pub fn each_term(text: &str, buf: &mut String, mut f: impl FnMut(&str)) {
 /// An inverted index over a corpus.
 pub struct Index {
     params: Params,
-    vocab: HashMap<String, u32>,
+    vocab: FxHashMap<String, u32>,
     /// Per term: (doc, tf / (tf + k1 · (1 − b + b · |d| / avgdl))), the score's part that is
     /// the document's; a query multiplies it by the term's idf.
     postings: Vec<Vec<(u32, f32)>>,
@@ -113,63 +113,155 @@ pub struct Index {
 /// texts.
 pub const READ_PART: usize = 4096;
 
-/// An [`Index`] built a document at a time, in corpus order (a corpus read again from its file
-/// in parts: its texts are never all held).
+/// An [`Index`] built a part of the corpus at a time, in corpus order (a corpus read again from
+/// its file in parts: its texts are never all held). A part's documents are tokenized on every
+/// core, and its postings appended on every core, each thread owning a shard of the terms.
 #[derive(Default)]
 pub struct Builder {
-    vocab: HashMap<String, u32>,
-    postings: Vec<Vec<(u32, u32)>>,
+    vocab: FxHashMap<String, u32>,
+    /// Term t's postings (doc, tf) are `shards[t % SHARDS][t / SHARDS]`.
+    shards: [Vec<Vec<(u32, u32)>>; SHARDS],
     lens: Vec<f32>,
-    /// The document's term ids (reused), and the buffer terms are written into.
-    ids: Vec<u32>,
-    term: String,
+}
+
+/// Shards of the postings, filled on separate threads.
+const SHARDS: usize = 16;
+/// Documents one thread tokenizes at a time.
+const TOKENIZE_CHUNK: usize = 256;
+/// A term id with this bit set is an index into a chunk's terms new to the vocabulary.
+const FRESH: u32 = 1 << 31;
+
+/// A chunk of documents tokenized against the vocabulary as it was before their part.
+#[derive(Default)]
+struct Tokenized {
+    /// Each document's length in terms.
+    lens: Vec<f32>,
+    /// (doc, term, tf) for terms the vocabulary had, by the term's shard.
+    known: [Vec<(u32, u32, u32)>; SHARDS],
+    /// (doc, index into `fresh_terms` | FRESH, tf) for terms it did not have.
+    fresh: Vec<(u32, u32, u32)>,
+    fresh_terms: Vec<String>,
 }
 
 impl Builder {
-    /// Indexes the next document.
-    pub fn add(&mut self, text: &str) {
-        let d = self.lens.len() as u32;
-        let Builder { vocab, postings, ids, term, .. } = self;
-        ids.clear();
-        each_term(text, term, |t| {
-            let id = match vocab.get(t) {
-                Some(&id) => id,
-                None => {
-                    let id = vocab.len() as u32;
-                    vocab.insert(t.to_string(), id);
-                    postings.push(Vec::new());
-                    id
+    /// Indexes the next documents.
+    pub fn add_part(&mut self, texts: &[&str]) {
+        self.add_part_in(texts, TOKENIZE_CHUNK)
+    }
+
+    fn add_part_in(&mut self, texts: &[&str], chunk: usize) {
+        let first = self.lens.len();
+        let vocab = &self.vocab;
+        let tokenize = |(i, docs): (usize, &[&str])| tokenize_chunk(vocab, docs, (first + i * chunk) as u32);
+        #[cfg(feature = "cli")]
+        let chunks: Vec<Tokenized> = {
+            use rayon::prelude::*;
+            texts.par_chunks(chunk.max(1)).enumerate().map(tokenize).collect()
+        };
+        #[cfg(not(feature = "cli"))]
+        let chunks: Vec<Tokenized> = texts.chunks(chunk.max(1)).enumerate().map(tokenize).collect();
+        // The new terms get ids in corpus order (a term new to two chunks, the first's).
+        let Builder { vocab, shards, lens } = self;
+        let ids: Vec<Vec<u32>> = chunks
+            .iter()
+            .map(|c| {
+                lens.extend(&c.lens);
+                let new_id = |t: &String| {
+                    let next = vocab.len() as u32;
+                    *vocab.entry(t.clone()).or_insert_with(|| {
+                        shards[next as usize % SHARDS].push(Vec::new());
+                        next
+                    })
+                };
+                c.fresh_terms.iter().map(new_id).collect()
+            })
+            .collect();
+        // A term's postings of this part are all known or all fresh, each kind in doc order.
+        let fill = |(s, shard): (usize, &mut Vec<Vec<(u32, u32)>>)| {
+            for c in &chunks {
+                c.known[s].iter().for_each(|&(d, t, f)| shard[t as usize / SHARDS].push((d, f)));
+            }
+            for (c, ids) in chunks.iter().zip(&ids) {
+                for &(d, t, f) in &c.fresh {
+                    let t = ids[(t & !FRESH) as usize] as usize;
+                    if t % SHARDS == s {
+                        shard[t / SHARDS].push((d, f));
+                    }
                 }
-            };
-            ids.push(id);
-        });
-        self.lens.push(ids.len() as f32);
-        // Each distinct term once with its count, in term order.
-        ids.sort_unstable();
-        for run in ids.chunk_by(|a, b| a == b) {
-            postings[run[0] as usize].push((d, run.len() as u32));
+            }
+        };
+        #[cfg(feature = "cli")]
+        {
+            use rayon::prelude::*;
+            shards.par_iter_mut().enumerate().for_each(fill);
         }
+        #[cfg(not(feature = "cli"))]
+        shards.iter_mut().enumerate().for_each(fill);
     }
 
     pub fn finish(self, params: Params) -> Index {
-        let Builder { vocab, postings, lens, .. } = self;
+        let Builder { vocab, mut shards, lens } = self;
         let avgdl =
             if lens.is_empty() { 1.0 } else { (lens.iter().sum::<f32>() / lens.len() as f32).max(f32::MIN_POSITIVE) };
         let norm: Vec<f32> = lens.iter().map(|&l| params.k1 * (1.0 - params.b + params.b * l / avgdl)).collect();
+        let postings: Vec<Vec<(u32, u32)>> =
+            (0..vocab.len()).map(|t| std::mem::take(&mut shards[t % SHARDS][t / SHARDS])).collect();
         // In place: (u32, u32) and (u32, f32) have the same size, so each list's memory is reused.
-        let postings = postings
-            .into_iter()
-            .map(|post| {
-                post.into_iter()
-                    .map(|(d, f)| {
-                        let f = f as f32;
-                        (d, f / (f + norm[d as usize]))
-                    })
-                    .collect()
-            })
-            .collect();
+        let weigh = |post: Vec<(u32, u32)>| -> Vec<(u32, f32)> {
+            post.into_iter()
+                .map(|(d, f)| {
+                    let f = f as f32;
+                    (d, f / (f + norm[d as usize]))
+                })
+                .collect()
+        };
+        #[cfg(feature = "cli")]
+        let postings = {
+            use rayon::prelude::*;
+            postings.into_par_iter().map(weigh).collect()
+        };
+        #[cfg(not(feature = "cli"))]
+        let postings = postings.into_iter().map(weigh).collect();
         Index { params, vocab, postings, num_docs: lens.len() }
     }
+}
+
+/// Tokenizes documents `first`.. against `vocab`: each document's distinct terms once, with
+/// their counts.
+fn tokenize_chunk(vocab: &FxHashMap<String, u32>, docs: &[&str], first: u32) -> Tokenized {
+    let mut out = Tokenized::default();
+    let mut fresh: FxHashMap<String, u32> = FxHashMap::default();
+    let (mut ids, mut term) = (Vec::new(), String::new());
+    for (i, text) in docs.iter().enumerate() {
+        ids.clear();
+        each_term(text, &mut term, |t| {
+            let id = match vocab.get(t) {
+                Some(&id) => id,
+                None => match fresh.get(t) {
+                    Some(&id) => id,
+                    None => {
+                        let id = out.fresh_terms.len() as u32 | FRESH;
+                        fresh.insert(t.to_string(), id);
+                        out.fresh_terms.push(t.to_string());
+                        id
+                    }
+                },
+            };
+            ids.push(id);
+        });
+        out.lens.push(ids.len() as f32);
+        let d = first + i as u32;
+        ids.sort_unstable();
+        for run in ids.chunk_by(|a, b| a == b) {
+            let (t, f) = (run[0], run.len() as u32);
+            if t & FRESH != 0 {
+                out.fresh.push((d, t, f));
+            } else {
+                out.known[t as usize % SHARDS].push((d, t, f));
+            }
+        }
+    }
+    out
 }
 
 impl Index {
@@ -316,9 +408,8 @@ mod tests {
         let docs: Vec<String> = (0..64)
             .map(|i| format!("common {}w{i} {}", if i % 16 == 0 { "rare " } else { "" }, "pad ".repeat(i % 5)))
             .collect();
-        let mut b = Builder::default();
-        docs.iter().for_each(|d| b.add(d));
-        let idx = b.finish(Params::default());
+        let texts: Vec<&str> = docs.iter().map(|d| d.as_str()).collect();
+        let idx = built(&texts, 64, TOKENIZE_CHUNK);
         // Later documents rank first among equals: pushed in corpus order, ties must be resolved.
         let (ties, mut acc): (Vec<u32>, _) = ((0..64).rev().collect(), Vec::new());
         let avgdl = docs.iter().map(|d| tokenize(d).len() as f64).sum::<f64>() / 64.0;
@@ -355,6 +446,40 @@ mod tests {
         }
     }
 
+    /// `texts` indexed `part` documents at a time, each part tokenized `chunk` at a time.
+    fn built(texts: &[&str], part: usize, chunk: usize) -> Index {
+        let mut b = Builder::default();
+        texts.chunks(part).for_each(|p| b.add_part_in(p, chunk));
+        b.finish(Params::default())
+    }
+
+    /// However the corpus is cut into parts and the parts into chunks (terms new to several
+    /// chunks of a part, known to later parts), the index is the same to the bit.
+    #[test]
+    fn parts_and_chunks_build_one_index() {
+        let words = ["東京", "大阪に住む", "Tokyo", "station", "駅", "ｂｍ２５", "x"];
+        let docs: Vec<String> = (0..300)
+            .map(|i| format!("{} {} w{} {}", words[i % 7], words[i * 3 % 5], i % 37, "pad ".repeat(i % 4)))
+            .collect();
+        let texts: Vec<&str> = docs.iter().map(|d| d.as_str()).collect();
+        let postings = |idx: &Index| -> Vec<(String, Vec<(u32, u32)>)> {
+            let mut v: Vec<_> = idx
+                .vocab
+                .iter()
+                .map(|(t, &id)| (t.clone(), idx.postings[id as usize].iter().map(|&(d, w)| (d, w.to_bits())).collect()))
+                .collect();
+            v.sort();
+            v
+        };
+        let one = built(&texts, 1, 1);
+        assert_eq!(one.vocab.len(), 10 + 37 + 1, "東京 大阪 阪に に住 住む tokyo station 駅 bm25 x; w0..w36; pad");
+        for (part, chunk) in [(300, 256), (300, 7), (64, 3), (5, 2), (4096, 1)] {
+            let idx = built(&texts, part, chunk);
+            assert_eq!(idx.num_docs, 300);
+            assert_eq!(postings(&idx), postings(&one), "parts of {part}, chunks of {chunk}");
+        }
+    }
+
     #[test]
     fn galloping_counts_as_a_binary_search() {
         for len in 0..40u32 {
@@ -369,7 +494,7 @@ mod tests {
     fn idf_and_length_normalisation_follow_lucene() {
         // Two docs; "a" in both (df=2), "b" in one (df=1). N=2.
         let mut b = Builder::default();
-        ["a b", "a a a c"].iter().for_each(|d| b.add(d));
+        b.add_part(&["a b", "a a a c"]);
         let idx = b.finish(Params { k1: 0.9, b: 0.4 });
         let ties = [0, 1];
         let mut acc = Vec::new();
