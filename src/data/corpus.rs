@@ -166,44 +166,73 @@ impl Dataset {
         f: &mut dyn FnMut(&[Text]) -> Result<()>,
     ) -> Result<()> {
         let rows = rows.max(1);
+        if range.is_empty() {
+            return Ok(());
+        }
         let DocTexts::Dropped { digests, doc_text, .. } = &self.doc_texts else {
             return self.corpus[range].chunks(rows).try_for_each(f);
         };
-        let (mut next, mut part, mut failed) = (0, Vec::with_capacity(rows.min(range.len())), None);
-        // Documents come in corpus order (a corpus is the first of each id in file order), so
-        // the next one is the one whose id is next; a later duplicate is never that one.
-        // The file is read up to the slice's last document, not past it (a job's slice may be
-        // the first of many).
-        each_doc(files, self.format, *doc_text, &mut |line, id, text| {
-            if next >= range.end || id != self.corpus[next].id {
-                return ControlFlow::Continue(());
-            }
-            if next >= range.start {
-                if digest(&text) != digests[next] {
-                    failed = Some(self.changed(files, line, &id));
-                    return ControlFlow::Break(());
+        // Reads the parts in one pass, handing each to `send` until it says stop (then Ok: the
+        // error is the receiver's).
+        let read = |send: &mut dyn FnMut(Vec<Text>) -> bool| -> Result<()> {
+            let (mut next, mut failed, mut stopped) = (0, None, false);
+            let mut part = Vec::with_capacity(rows.min(range.len()));
+            // Documents come in corpus order (a corpus is the first of each id in file order),
+            // so the next one is the one whose id is next; a later duplicate is never that one.
+            // The file is read up to the slice's last document, not past it (a job's slice may
+            // be the first of many).
+            each_doc(files, self.format, *doc_text, &mut |line, id, text| {
+                if next >= range.end || id != self.corpus[next].id {
+                    return ControlFlow::Continue(());
                 }
-                part.push(Text { id, text });
-                if part.len() == rows || next + 1 == range.end {
-                    failed = f(&part).err();
-                    part.clear();
+                if next >= range.start {
+                    if digest(&text) != digests[next] {
+                        failed = Some(self.changed(files, line, &id));
+                        return ControlFlow::Break(());
+                    }
+                    part.push(Text { id, text });
+                    if part.len() == rows || next + 1 == range.end {
+                        let rest = rows.min(range.end - next - 1);
+                        stopped = !send(std::mem::replace(&mut part, Vec::with_capacity(rest)));
+                    }
                 }
+                next += 1;
+                if stopped || failed.is_some() || next >= range.end {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })?;
+            match failed {
+                Some(e) => Err(e),
+                // A document the corpus had that the file no longer has.
+                None if !stopped && next < range.end => Err(self.changed(files, 0, &self.corpus[next].id)),
+                None => Ok(()),
             }
-            next += 1;
-            if failed.is_some() || next >= range.end {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })?;
-        if let Some(e) = failed {
-            return Err(e);
+        };
+        // Natively the file is read on a thread of its own, a part ahead of `f`: parsing and
+        // checking the next part overlaps the work on this one (indexing, encoding).
+        #[cfg(feature = "cli")]
+        {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Text>>(1);
+            std::thread::scope(|s| {
+                let reader = s.spawn(move || read(&mut |part| tx.send(part).is_ok()));
+                let done = rx.iter().try_for_each(|part| f(&part));
+                // Its next send fails: the reader stops.
+                drop(rx);
+                let read = reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                done.and(read)
+            })
         }
-        if next < range.end {
-            // A document the corpus had that the file no longer has.
-            return Err(self.changed(files, 0, &self.corpus[next].id));
+        #[cfg(not(feature = "cli"))]
+        {
+            let mut done = Ok(());
+            let read = read(&mut |part| {
+                done = f(&part);
+                done.is_ok()
+            });
+            done.and(read)
         }
-        Ok(())
     }
 
     /// Document `id`, read again from line `line` (0: not found) of the corpus file, is not
