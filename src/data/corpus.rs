@@ -155,14 +155,17 @@ impl Dataset {
 
     /// The documents `range` with their texts, handed to `f` `rows` at a time in corpus order:
     /// the corpus's own where kept, else read again from `files` in one pass, each checked
-    /// against its digest from loading. An `embeval encode` job holds one part of its slice's
-    /// texts at a time. The first error — `f`'s, or a corpus file changed since loading —
+    /// against its digest from loading. With `ahead` (native builds) the next part is read on a
+    /// thread of its own while `f` works on one: two parts are held instead of one (small parts:
+    /// BM25's; an `embeval encode` job holds one part of its slice's texts at a time). The
+    /// first error — `f`'s, or a corpus file changed since loading —
     /// stops the parts.
     pub fn docs_in_parts(
         &self,
         files: &Files,
         range: Range<usize>,
         rows: usize,
+        ahead: bool,
         f: &mut dyn FnMut(&[Text]) -> Result<()>,
     ) -> Result<()> {
         let rows = rows.max(1);
@@ -210,29 +213,28 @@ impl Dataset {
                 None => Ok(()),
             }
         };
-        // Natively the file is read on a thread of its own, a part ahead of `f`: parsing and
-        // checking the next part overlaps the work on this one (indexing, encoding).
+        // Parsing and checking the next part overlaps the work on this one. The channel holds
+        // none: two parts are held at most, this one and the next.
         #[cfg(feature = "cli")]
-        {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Text>>(1);
-            std::thread::scope(|s| {
+        if ahead {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Text>>(0);
+            return std::thread::scope(|s| {
                 let reader = s.spawn(move || read(&mut |part| tx.send(part).is_ok()));
                 let done = rx.iter().try_for_each(|part| f(&part));
                 // Its next send fails: the reader stops.
                 drop(rx);
                 let read = reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
                 done.and(read)
-            })
+            });
         }
         #[cfg(not(feature = "cli"))]
-        {
-            let mut done = Ok(());
-            let read = read(&mut |part| {
-                done = f(&part);
-                done.is_ok()
-            });
-            done.and(read)
-        }
+        let _ = ahead;
+        let mut done = Ok(());
+        let read = read(&mut |part| {
+            done = f(&part);
+            done.is_ok()
+        });
+        done.and(read)
     }
 
     /// Document `id`, read again from line `line` (0: not found) of the corpus file, is not
@@ -355,9 +357,9 @@ mod tests {
         assert_eq!(previews["d3"], "cats");
         assert_eq!(previews.len(), 2);
         // An encode job's slice, whole texts, in parts of 2 (the duplicate d1 of line 3 skipped).
-        for ds in [&kept, &dropped] {
+        for (ds, ahead) in [(&kept, false), (&dropped, false), (&dropped, true)] {
             let mut parts = Vec::new();
-            ds.docs_in_parts(&files, 0..3, 2, &mut |p| {
+            ds.docs_in_parts(&files, 0..3, 2, ahead, &mut |p| {
                 parts.push(p.to_vec());
                 Ok(())
             })
@@ -365,7 +367,7 @@ mod tests {
             assert_eq!(parts, [&kept.corpus[0..2], &kept.corpus[2..3]]);
             assert_eq!(parts[0][0].text, "首都 東京は日本の首都です。");
             parts.clear();
-            ds.docs_in_parts(&files, 1..3, 5, &mut |p| {
+            ds.docs_in_parts(&files, 1..3, 5, ahead, &mut |p| {
                 parts.push(p.to_vec());
                 Ok(())
             })
@@ -373,7 +375,7 @@ mod tests {
             assert_eq!(parts, [&kept.corpus[1..3]]);
             // An error of the part's stops the parts.
             let mut calls = 0;
-            let err = ds.docs_in_parts(&files, 0..3, 1, &mut |_| {
+            let err = ds.docs_in_parts(&files, 0..3, 1, ahead, &mut |_| {
                 calls += 1;
                 Err(Error::Model { what: "out of memory".into() })
             });
@@ -392,18 +394,21 @@ mod tests {
         let cut = beir(&CORPUS.replace("{\"_id\": \"d3\", \"text\": \"cats and dogs\"}\n", ""));
         let err = dropped.doc_previews(&cut, &["d1", "d3"].into(), 100).unwrap_err().to_string();
         assert!(err.starts_with("mem/corpus.jsonl: document 'd3'") && err.contains("changed"), "{err}");
-        // An encode job's parts: the same errors, after the parts before the change.
-        let mut parts = Vec::new();
-        let err = dropped
-            .docs_in_parts(&edited, 0..3, 1, &mut |p| {
-                parts.push(p[0].id.clone());
-                Ok(())
-            })
-            .unwrap_err();
-        assert!(err.to_string().contains("mem/corpus.jsonl:4") && err.to_string().contains("'d3'"), "{err}");
-        assert_eq!(parts, ["d1", "d2"]);
-        let err = dropped.docs_in_parts(&cut, 0..3, 5, &mut |_| Ok(())).unwrap_err().to_string();
-        assert!(err.starts_with("mem/corpus.jsonl: document 'd3'") && err.contains("changed"), "{err}");
+        // An encode job's parts (and BM25's, read ahead): the same errors, after the parts
+        // before the change.
+        for ahead in [false, true] {
+            let mut parts = Vec::new();
+            let err = dropped
+                .docs_in_parts(&edited, 0..3, 1, ahead, &mut |p| {
+                    parts.push(p[0].id.clone());
+                    Ok(())
+                })
+                .unwrap_err();
+            assert!(err.to_string().contains("mem/corpus.jsonl:4") && err.to_string().contains("'d3'"), "{err}");
+            assert_eq!(parts, ["d1", "d2"]);
+            let err = dropped.docs_in_parts(&cut, 0..3, 5, ahead, &mut |_| Ok(())).unwrap_err().to_string();
+            assert!(err.starts_with("mem/corpus.jsonl: document 'd3'") && err.contains("changed"), "{err}");
+        }
     }
 
     /// An encode job reads the corpus file up to its slice's last document, previews up to the
@@ -412,10 +417,10 @@ mod tests {
     fn reading_again_stops_after_the_last_document_wanted() {
         let dropped = load(&beir(CORPUS), false);
         let tail = beir(&format!("{CORPUS}not JSON\n"));
-        for range in [0..1, 0..3, 1..3] {
+        for (range, ahead) in [(0..1, false), (0..3, false), (1..3, false), (0..3, true), (1..3, true)] {
             let mut ids = Vec::new();
             dropped
-                .docs_in_parts(&tail, range.clone(), 2, &mut |p| {
+                .docs_in_parts(&tail, range.clone(), 2, ahead, &mut |p| {
                     ids.extend(p.iter().map(|d| d.id.clone()));
                     Ok(())
                 })

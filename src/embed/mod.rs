@@ -528,7 +528,7 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
             // a part at a time (with document vectors from shards, a million texts not held
             // for BM25 alone).
             let mut index = bm25::Builder::default();
-            ds.docs_in_parts(cx.files, 0..ds.corpus.len(), bm25::READ_PART, &mut |part| {
+            ds.docs_in_parts(cx.files, 0..ds.corpus.len(), bm25::READ_PART, true, &mut |part| {
                 index.add_part(&part.iter().map(|d| d.text.as_str()).collect::<Vec<_>>());
                 cx.progress.advance(part.len() as u64);
                 Ok(())

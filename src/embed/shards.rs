@@ -272,7 +272,7 @@ pub fn encode(
     line.show();
     let mut stats = EncodeStats::default();
     let mut cached: Option<super::Cached> = None;
-    dataset.docs_in_parts(files, range.clone(), part_rows, &mut |docs| {
+    dataset.docs_in_parts(files, range.clone(), part_rows, false, &mut |docs| {
         // A budget an out-of-memory error lowered stays lowered for the parts after, as for
         // the windows of one pass.
         let mut options = neural.clone();
