@@ -154,28 +154,28 @@ impl Builder {
         let vocab = &self.vocab;
         let tokenize = |(i, docs): (usize, &[&str])| tokenize_chunk(vocab, docs, (first + i * chunk) as u32);
         #[cfg(feature = "cli")]
-        let chunks: Vec<Tokenized> = {
+        let mut chunks: Vec<Tokenized> = {
             use rayon::prelude::*;
             texts.par_chunks(chunk.max(1)).enumerate().map(tokenize).collect()
         };
         #[cfg(not(feature = "cli"))]
-        let chunks: Vec<Tokenized> = texts.chunks(chunk.max(1)).enumerate().map(tokenize).collect();
+        let mut chunks: Vec<Tokenized> = texts.chunks(chunk.max(1)).enumerate().map(tokenize).collect();
         // The new terms get ids in corpus order (a term new to two chunks, the first's).
         let Builder { vocab, shards, lens } = self;
-        let ids: Vec<Vec<u32>> = chunks
-            .iter()
-            .map(|c| {
-                lens.extend(&c.lens);
-                let new_id = |t: &String| {
-                    let next = vocab.len() as u32;
-                    *vocab.entry(t.clone()).or_insert_with(|| {
-                        shards[next as usize % SHARDS].push(Vec::new());
-                        next
-                    })
-                };
-                c.fresh_terms.iter().map(new_id).collect()
-            })
-            .collect();
+        let mut ids: Vec<Vec<u32>> = Vec::with_capacity(chunks.len());
+        for c in &mut chunks {
+            lens.extend(&c.lens);
+            let new_id = |t: String| match vocab.get(&t) {
+                Some(&id) => id,
+                None => {
+                    let id = vocab.len() as u32;
+                    vocab.insert(t, id);
+                    shards[id as usize % SHARDS].push(Vec::new());
+                    id
+                }
+            };
+            ids.push(std::mem::take(&mut c.fresh_terms).into_iter().map(new_id).collect());
+        }
         // A term's postings of this part are all known or all fresh, each kind in doc order.
         let fill = |(s, shard): (usize, &mut Vec<Vec<(u32, u32)>>)| {
             for c in &chunks {
@@ -240,9 +240,8 @@ fn tokenize_chunk(vocab: &FxHashMap<String, u32>, docs: &[&str], first: u32) -> 
                 None => match fresh.get(t) {
                     Some(&id) => id,
                     None => {
-                        let id = out.fresh_terms.len() as u32 | FRESH;
+                        let id = fresh.len() as u32 | FRESH;
                         fresh.insert(t.to_string(), id);
-                        out.fresh_terms.push(t.to_string());
                         id
                     }
                 },
@@ -260,6 +259,10 @@ fn tokenize_chunk(vocab: &FxHashMap<String, u32>, docs: &[&str], first: u32) -> 
                 out.known[t as usize % SHARDS].push((d, t, f));
             }
         }
+    }
+    out.fresh_terms = vec![String::new(); fresh.len()];
+    for (t, id) in fresh {
+        out.fresh_terms[(id & !FRESH) as usize] = t;
     }
     out
 }
