@@ -9,13 +9,20 @@
 #   EMBEVAL_BEFORE=another embeval binary, e.g. the previous commit's, run in the same rounds)
 # A fresh --cache folder per run: the model's files are hashed (the cache key and the shard
 # manifest) as on a first run, and nothing is read back. CACHED=1 measures a re-run instead:
-# one untimed run fills the cache, and every timed embeval run finds its vectors there.
+# one untimed run fills the cache, and every timed embeval run finds its vectors there. COLD=1
+# empties the kernel's page cache before every run (the model's files read from disk, as on a
+# first run after a download or on a fresh machine; needs root: it writes
+# /proc/sys/vm/drop_caches).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-5}
 bin=${EMBEVAL_BIN:-${CARGO_TARGET_DIR:-target}/release/embeval}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+if [[ -n ${COLD:-} && ! -w /proc/sys/vm/drop_caches ]]; then
+    echo "COLD=1 empties the page cache through /proc/sys/vm/drop_caches, which this user cannot write (run as root)" >&2
+    exit 2
+fi
 mkdir -p "$tmp/data/qrels"
 printf '{"_id":"d1","text":"hello world"}\n' >"$tmp/data/corpus.jsonl"
 printf '{"_id":"q1","text":"hello"}\n' >"$tmp/data/queries.jsonl"
@@ -32,6 +39,10 @@ run() {
     shift
     [[ -n ${CACHED:-} ]] || rm -rf "$tmp/cache"
     rm -rf "$tmp/out"
+    if [[ -n ${COLD:-} ]]; then
+        sync
+        echo 3 >/proc/sys/vm/drop_caches
+    fi
     /usr/bin/time -f '%e %M' -o "$tmp/time" "$@" >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
     cat "$tmp/time" >>"$tmp/$name"
 }

@@ -13,7 +13,9 @@
 #   embeval encode --data E --model CK/qwen3-1layer --max-length 16 --no-cache --shard 0/1 --out S -q
 # Usage: benches/run_shards.sh E CK/qwen3-1layer S   (ROUNDS=3; CHUNK_ROWS=16384; JOB=eval|encode;
 #   CHUNK_ROWS=0 leaves that command out; EMBEVAL_BIN=target/release/embeval; EMBEVAL_BEFORE=another
-#   embeval binary, e.g. the previous commit's, run in the same rounds)
+#   embeval binary, e.g. the previous commit's, run in the same rounds; COLD=1 empties the
+#   kernel's page cache before every run, so the shard is read from disk as on its first reading
+#   — needs root: it writes /proc/sys/vm/drop_caches)
 set -euo pipefail
 data=$1 model=$2 shards=${3:-}
 job=${JOB:-eval}
@@ -22,6 +24,10 @@ chunk=${CHUNK_ROWS:-16384}
 bin=${EMBEVAL_BIN:-${CARGO_TARGET_DIR:-target}/release/embeval}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+if [[ -n ${COLD:-} && ! -w /proc/sys/vm/drop_caches ]]; then
+    echo "COLD=1 empties the page cache through /proc/sys/vm/drop_caches, which this user cannot write (run as root)" >&2
+    exit 2
+fi
 
 # run NAME BIN [VAR=VALUE]: appends "wall_s peak_kb" to $tmp/NAME; what it wrote (per_query.jsonl,
 # or the shard's checksum) must equal the first run's.
@@ -34,6 +40,10 @@ run() {
     else
         cmd=(eval --data "$data" --model "$model" --max-length 16 --no-cache --doc-embeddings "$shards"
             --search cpu --quiet --out "$tmp/out")
+    fi
+    if [[ -n ${COLD:-} ]]; then
+        sync
+        echo 3 >/proc/sys/vm/drop_caches
     fi
     env "$@" /usr/bin/time -f '%e %M' -o "$tmp/time" "$exe" "${cmd[@]}" >/dev/null 2>"$tmp/err" \
         || { cat "$tmp/err" >&2; exit 1; }
@@ -64,10 +74,10 @@ for _ in $(seq "$rounds"); do
 done
 docs=$(wc -l <"$data/corpus.jsonl")
 for name in "${names[@]}"; do
-    python3 - "$tmp/$name" "$name" "$docs" "$job" <<'PY'
+    python3 - "$tmp/$name" "$name" "$docs" "$job" "${COLD:-}" <<'PY'
 import json, statistics, sys
 runs = [tuple(map(float, l.split())) for l in open(sys.argv[1])]
-print(json.dumps({"tool": sys.argv[2], "docs": int(sys.argv[3]), "job": sys.argv[4],
+print(json.dumps({"tool": sys.argv[2], "docs": int(sys.argv[3]), "job": sys.argv[4], "cold": sys.argv[5] != "",
                   "wall_s_median": statistics.median(r[0] for r in runs),
                   "peak_mib_median": round(statistics.median(r[1] for r in runs) / 1024),
                   "runs": [{"wall_s": r[0], "peak_mib": round(r[1] / 1024)} for r in runs]}))

@@ -6,16 +6,24 @@
 //! dropped, so a file read whole through one counts twice at the peak: its pages and the copy
 //! made of them (a 2.4 GB checkpoint made a 4.7 GB peak). Read a block at a time, each block's
 //! pages handed back once it is copied, the peak is the copy plus one block; the pages stay in
-//! the kernel's page cache for the next reader.
+//! the kernel's page cache for the next reader. A reader with long work between its blocks (the
+//! search of a shard's chunk) asks for the next one first ([`MappedFile::will_need`]), so that
+//! the disk reads it meanwhile.
 
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
 /// How much of a file is resident at once while it is read in blocks.
 pub const BLOCK: usize = 64 << 20;
 
+/// Bytes per read-ahead advice ([`MappedFile::will_need`]).
+#[cfg(unix)]
+const ADVICE_STEP: usize = 128 << 10;
+
 pub struct MappedFile {
-    map: memmap2::Mmap,
+    /// Shared with the threads that give read-ahead advice ([`MappedFile::will_need`]).
+    map: Arc<memmap2::Mmap>,
 }
 
 impl MappedFile {
@@ -25,7 +33,7 @@ impl MappedFile {
         // wrong bytes, as with every memory-mapped reader (model files are not rewritten;
         // shards are renamed into place, so a new one is a new file).
         let map = unsafe { memmap2::Mmap::map(&file) }?;
-        Ok(MappedFile { map })
+        Ok(MappedFile { map: Arc::new(map) })
     }
 
     pub fn bytes(&self) -> &[u8] {
@@ -46,6 +54,31 @@ impl MappedFile {
             self.hand_back(at..end)?;
         }
         Ok(())
+    }
+
+    /// Asks the kernel to start reading `range` of the file into its page cache and returns
+    /// without waiting, so that reading it later, after other work, finds it there instead of
+    /// waiting on the disk page by page. The pages do not enter this process's resident memory.
+    /// Best effort: where the advice is not taken, reading is only not sped up.
+    pub fn will_need(&self, range: Range<usize>) {
+        let range = range.start.min(self.map.len())..range.end.min(self.map.len());
+        #[cfg(unix)]
+        if !range.is_empty() {
+            let map = Arc::clone(&self.map);
+            // Linux reads at most its read-ahead window per advice (`read_ahead_kb`, 128 KiB by
+            // default, or the device's largest request if larger), so a long range is advised a
+            // step at a time; and an advice waits while the disk's queue is full (a 256 MiB
+            // range took 0.2 s), so a thread of its own gives it.
+            let advise = move || {
+                for at in range.clone().step_by(ADVICE_STEP) {
+                    let _ = map.advise_range(memmap2::Advice::WillNeed, at, ADVICE_STEP.min(range.end - at));
+                }
+            };
+            // A thread that cannot start leaves the reading as it was.
+            let _ = std::thread::Builder::new().name("read-ahead".into()).spawn(advise);
+        }
+        #[cfg(not(unix))]
+        let _ = range;
     }
 
     /// [`MappedFile::read_blocks`] over records of `rec` bytes: each piece holds whole records
@@ -110,6 +143,48 @@ mod tests {
             assert_eq!(got, bytes[range.clone()], "{range:?} in {block}");
             assert_eq!(offsets, (0..range.len()).step_by(block).collect::<Vec<_>>());
         }
+    }
+
+    /// How many of the pages of `len` bytes at `at` are in the kernel's page cache.
+    #[cfg(target_os = "linux")]
+    fn pages_in_cache(at: *const u8, len: usize) -> usize {
+        let mut pages = vec![0u8; len.div_ceil(4096)];
+        // SAFETY: `at..at + len` is a live mapping; the vector holds a byte per 4 KiB page.
+        assert_eq!(unsafe { libc::mincore(at as *mut libc::c_void, len, pages.as_mut_ptr()) }, 0);
+        pages.iter().filter(|&&p| p & 1 == 1).count()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn advised_pages_come_into_the_page_cache_not_into_the_process() {
+        use std::os::fd::AsRawFd;
+        // Beside the test binary: a disk, where /tmp may be a tmpfs whose pages never leave.
+        let exe = std::env::current_exe().unwrap();
+        let dir = tempfile::tempdir_in(exe.parent().unwrap()).unwrap();
+        let path = dir.path().join("bytes");
+        let len = 8 << 20;
+        let f = std::fs::File::create(&path).unwrap();
+        std::io::Write::write_all(&mut &f, &vec![3u8; len]).unwrap();
+        f.sync_all().unwrap();
+        // SAFETY: a plain call on an open descriptor: the file's clean pages leave the page cache.
+        assert_eq!(unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) }, 0);
+        let file = MappedFile::open(&path).unwrap();
+        let at = file.bytes().as_ptr();
+        if pages_in_cache(at, len) > 0 {
+            eprintln!("advised_pages_…: this file system keeps every page cached (tmpfs?); nothing to see");
+            return;
+        }
+        // Out-of-range ends are cut to the file.
+        file.will_need(len..len + 100);
+        file.will_need(0..len / 2 + 1);
+        let half = len / 2 / 4096;
+        let clock = std::time::Instant::now();
+        while pages_in_cache(at, len / 2) < half && clock.elapsed().as_secs() < 10 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(pages_in_cache(at, len / 2), half, "the advised half in the page cache");
+        assert!(pages_in_cache(at, len) <= half + 64, "far past the advised range: {}", pages_in_cache(at, len));
+        assert!(resident_kib(at) < 256, "{} KiB resident in the process", resident_kib(at));
     }
 
     #[cfg(target_os = "linux")]

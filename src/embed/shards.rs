@@ -836,6 +836,13 @@ impl ShardSet {
                 if read == 0 {
                     break;
                 }
+                // The next chunk (after a shard's last, the next shard's first) comes from disk
+                // while this one is searched.
+                if !reader.will_need(chunk) {
+                    if let Some(next) = self.shards.get(i + 1).and_then(|s| s.reader(dim).ok()) {
+                        next.will_need(chunk);
+                    }
+                }
                 let added = &mut stream.window[before..];
                 // As one process does: Matryoshka re-normalisation, then cosine's.
                 if cx.neural.truncate_dim.is_some() {
@@ -1001,6 +1008,15 @@ impl ShardReader<'_> {
             .map_err(|e| self.shard.corrupt(format!("cannot read: {e}")))?;
         self.done += n;
         Ok(n)
+    }
+
+    /// Asks for the next `rows` rows to be read from disk now, without waiting
+    /// ([`MappedFile::will_need`]); false when every row has been read.
+    fn will_need(&self, rows: usize) -> bool {
+        let left = self.docs.len() / self.row - self.done;
+        let at = self.docs.start + self.done * self.row;
+        self.m.file.will_need(at..at + rows.min(left) * self.row);
+        left > 0
     }
 
     /// Every row read: checks them against the manifest's checksum.
