@@ -612,6 +612,52 @@ fn prompt_for_a_label_that_is_no_model() {
     }
 }
 
+/// A gzipped dataset split into its own folder would put plain files beside its .gz ones:
+/// refused, nothing written. A folder holding a file both ways is read neither way.
+#[test]
+fn a_file_both_plain_and_gzipped() {
+    use std::io::Write;
+    let (_t, d) = beir(&[]);
+    for name in ["corpus.jsonl", "queries.jsonl", "qrels/test.tsv"] {
+        let plain = d.join(name);
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(&std::fs::read(&plain).unwrap()).unwrap();
+        std::fs::write(d.join(format!("{name}.gz")), e.finish().unwrap()).unwrap();
+        std::fs::remove_file(plain).unwrap();
+    }
+    assert_eq!(eval_beir(&d, &[]).code, Some(0), "the gzipped folder evaluates");
+    let o = embeval(&["split", "--data", d.to_str().unwrap(), "--out", d.to_str().unwrap()]);
+    let twin = d.join("corpus.jsonl.gz").display().to_string();
+    assert_bad(&o, &["--out", &twin, "would leave two versions of one file", "pick another folder"]);
+    let mut left: Vec<String> = walk(&d);
+    left.sort();
+    assert_eq!(left, ["corpus.jsonl.gz", "qrels/test.tsv.gz", "queries.jsonl.gz"], "nothing written");
+    // The plain queries beside the gzipped ones: which to read is not guessed.
+    std::fs::write(d.join("queries.jsonl"), QUERIES).unwrap();
+    assert_bad(
+        &eval_beir(&d, &[]),
+        &[
+            &d.join("queries.jsonl").display().to_string(),
+            "queries.jsonl is here twice: also as queries.jsonl.gz",
+            "remove or rename queries.jsonl or queries.jsonl.gz",
+        ],
+    );
+}
+
+/// The files below `dir`, by their path relative to it.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()).into_iter().map(|n| format!("{name}/{n}")));
+        } else {
+            out.push(name);
+        }
+    }
+    out
+}
+
 /// Files and folders in each other's place, and a gzip file not named .gz: each says what it is.
 #[test]
 fn files_folders_and_compression_in_the_wrong_place() {

@@ -216,7 +216,15 @@ impl Files {
     /// `name`'s display name, logical name (maybe with `.gz`) and entry, or "file not found".
     fn find(&self, name: &str) -> Result<(String, &String, &Entry)> {
         let display = self.display(name);
+        let gz = format!("{name}.gz");
         match self.resolve(name) {
+            // Both, and perhaps different (a file gzipped and not removed, or a split written
+            // beside the .gz it came from): reading either would be a guess.
+            Some(_) if self.entries.contains_key(name) && self.entries.contains_key(&gz) => Err(Error::missing(
+                &display,
+                format!("{name} is here twice: also as {gz}, whose contents may differ"),
+                format!("keep one of the two: remove or rename {name} or {gz}"),
+            )),
             Some((key, entry)) => Ok((display, key, entry)),
             #[cfg(not(target_arch = "wasm32"))]
             None if self.in_folder(name).is_some() => {
@@ -262,6 +270,35 @@ mod tests {
         assert_eq!(files.bytes("queries.jsonl").unwrap().as_ref(), "日本語 text".as_bytes());
         assert_eq!(files.read("queries.jsonl").unwrap(), "日本語 text".as_bytes());
         assert!(files.bytes("corpus.jsonl").unwrap_err().to_string().contains("file not found"));
+    }
+
+    /// A file there both plain and gzipped is read neither way: an error names the two.
+    #[test]
+    fn a_file_both_plain_and_gzipped_is_an_error() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"{\"_id\": \"q1\", \"text\": \"old\"}\n").unwrap();
+        let gz = gz.finish().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("queries.jsonl"), "{\"_id\": \"q1\", \"text\": \"new\"}\n").unwrap();
+        std::fs::write(dir.path().join("queries.jsonl.gz"), &gz).unwrap();
+        let mut handed = Files::new("t");
+        handed.add_bytes("queries.jsonl", "queries.jsonl", b"x\n".to_vec());
+        handed.add_bytes("queries.jsonl.gz", "queries.jsonl.gz", gz);
+        for files in [Files::from_dir(dir.path()).unwrap(), handed] {
+            assert!(files.has("queries.jsonl"));
+            for e in [
+                files.bytes("queries.jsonl").unwrap_err(),
+                files.for_each_line("queries.jsonl", |_, _| Ok(())).unwrap_err(),
+            ] {
+                let e = e.to_string();
+                assert!(e.contains("queries.jsonl is here twice: also as queries.jsonl.gz"), "{e}");
+                assert!(e.contains("remove or rename queries.jsonl or queries.jsonl.gz"), "{e}");
+            }
+        }
+        // Alone, each is read.
+        let mut one = Files::new("t");
+        one.add_bytes("queries.jsonl", "queries.jsonl", b"x\n".to_vec());
+        assert_eq!(one.read("queries.jsonl").unwrap(), b"x\n");
     }
 
     /// Lines read as they come give what the whole-file path gives (BOM dropped, CRLF and

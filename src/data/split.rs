@@ -76,6 +76,20 @@ pub fn write_beir(ds: &Dataset, splits: &[Split], out: &std::path::Path, inputs:
         .chain(splits.iter().map(|s| out.join("qrels").join(format!("{}.tsv", s.name))))
         .collect();
     for t in &targets {
+        // Nor beside a gzipped file of the same name (the dataset's own, split into its own
+        // folder): the folder would hold two versions of one file (an error to read).
+        let mut twin = t.clone().into_os_string();
+        twin.push(".gz");
+        if std::path::Path::new(&twin).exists() {
+            return Err(Error::usage(
+                "--out",
+                format!(
+                    "{} is there: writing {} beside it would leave two versions of one file — pick another folder",
+                    std::path::Path::new(&twin).display(),
+                    t.display()
+                ),
+            ));
+        }
         let t = std::fs::canonicalize(t).unwrap_or_else(|_| t.clone());
         if inputs.iter().any(|i| std::fs::canonicalize(i).is_ok_and(|i| i == t)) {
             return Err(Error::usage(
