@@ -366,7 +366,19 @@ impl Encoder {
         }
         let bad = |file: &str, what: String, fix: &str| Error::input(files.display(&join(dir, file)), 0, what, fix);
         let (file, vb) = super::weights::load(files, dir, self.dtype, &self.device)?;
-        let misfit = |e: String| bad(file, e, "check that config.json belongs to these weights");
+        let misfit = |e: String| {
+            if e.starts_with(super::weights::NO_ROOM) || super::device::is_out_of_memory(&e) {
+                let fix = if matches!(self.device, Device::Cpu) {
+                    "use a machine with more memory or a GPU (--device cuda); --dtype bf16 halves the weights but is \
+                     slow on a CPU"
+                } else {
+                    "--dtype f16 or bf16 halves the weights; or a GPU with more memory, or free what other processes \
+                     hold on this one"
+                };
+                return Error::Model { what: format!("{}: {e}\n  fix: {fix}", self.info.device) };
+            }
+            bad(file, e, "check that config.json belongs to these weights")
+        };
         let (config_json, attention) = (&self.config_json, self.attention);
         let arch = match self.info.architecture.as_str() {
             "bert" => Arch::Bert(Bert::load(vb, config_json, attention).map_err(misfit)?),
@@ -655,7 +667,12 @@ fn unsupported(files: &Files, dir: &str, model_type: &str) -> Error {
 /// What every architecture says when the weights' names or shapes are not what config.json
 /// describes.
 pub(super) fn weights_misfit(e: candle_core::Error) -> String {
-    format!("weights do not fit config.json: {}", candle_message(&e))
+    let message = candle_message(&e);
+    // Memory, not the weights' fit: said as it is ([`Encoder::load_weights`] gives the fix).
+    if message.starts_with(super::weights::NO_ROOM) || super::device::is_out_of_memory(&message) {
+        return message;
+    }
+    format!("weights do not fit config.json: {message}")
 }
 
 /// Texts tokenized, sorted and batched together by [`Encoder::encode_into`], and handed over

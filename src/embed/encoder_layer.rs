@@ -48,6 +48,10 @@ pub fn choose<F, C>(
         && attention == super::AttentionChoice::Auto;
     Ok(match wanted.then(fast) {
         Some(Ok(m)) => Path::Fast(Box::new(m)),
+        // Out of memory on the fast path is out of memory on the other.
+        Some(Err(e)) if e.to_string().starts_with(super::weights::NO_ROOM) => {
+            return Err(super::encoder::weights_misfit(e))
+        }
         _ => Path::Candle(Box::new(candle().map_err(super::encoder::weights_misfit)?)),
     })
 }

@@ -96,9 +96,75 @@ pub(crate) fn index_files(text: &str) -> std::result::Result<Vec<String>, (usize
     Ok(names)
 }
 
+/// How a load that would not fit in memory begins its error ([`Room`]), so that it is not taken
+/// for weights that do not fit config.json.
+pub const NO_ROOM: &str = "not enough memory for the model's weights";
+
+/// Memory kept free beside each tensor loaded: the forward pass needs some too.
+const MARGIN: usize = 128 << 20;
+
+/// Whether the next tensor fits in the memory free on the device (the host's available memory
+/// for the CPU), asked before each is read: a model larger than the memory stops with an error
+/// giving the sizes, instead of the system's out-of-memory killer ending the process without a
+/// word (the CPU) or a failed allocation reading as a misfit (a GPU). Asked anew each time, so
+/// memory freed meanwhile (a path given up, another process ending) counts.
+struct Room {
+    /// Bytes free now on `device`, if known (tests put in their own).
+    free: fn(&Device) -> Option<usize>,
+    device: Device,
+    /// Bytes of all the checkpoint's tensors in the model's dtype, for the message.
+    total: usize,
+}
+
+impl Room {
+    fn new(device: &Device, total: usize) -> Room {
+        // What earlier models left in the CUDA pool is free for this one.
+        super::device::release_freed_memory(device);
+        Room { free: free_now, device: device.clone(), total }
+    }
+
+    /// An error when `need` bytes for tensor `name` (and [`MARGIN`]) are more than is free.
+    fn check(&self, name: &str, need: usize, dtype: DType) -> candle_core::Result<()> {
+        let Some(free) = (self.free)(&self.device) else {
+            return Ok(());
+        };
+        if need.saturating_add(MARGIN) > free {
+            let size = |b: usize| match b >> 20 {
+                mib @ 0..1024 => format!("{mib} MiB"),
+                mib => format!("{:.1} GiB", mib as f64 / 1024.0),
+            };
+            let on = match self.device.location() {
+                candle_core::DeviceLocation::Cpu => "the CPU".to_string(),
+                candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+                candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+            };
+            candle_core::bail!(
+                "{NO_ROOM} on {on}: '{name}' needs {} with {} kept for encoding, and {} is free (the \
+                 checkpoint's tensors take {} as {dtype:?})",
+                size(need),
+                size(MARGIN),
+                size(free),
+                size(self.total)
+            );
+        }
+        Ok(())
+    }
+}
+
+fn free_now(device: &Device) -> Option<usize> {
+    #[cfg(test)]
+    if let Some(free) = tests::FREE.get() {
+        return Some(free);
+    }
+    match device {
+        Device::Cpu => super::device::host_available_memory(),
+        d => super::device::free_memory(d).map(|(free, _)| free),
+    }
+}
+
 /// One or more safetensors files (`names` in `files`) as one set of tensors.
 fn safetensors<'a>(files: &'a Files, names: &[String], dtype: DType, device: &Device) -> Result<VarBuilder<'a>> {
-    let mut set = Shards { routing: HashMap::new(), shards: Vec::with_capacity(names.len()) };
+    let mut set = Shards { routing: HashMap::new(), shards: Vec::with_capacity(names.len()), room: None };
     for name in names {
         let bad = |e: candle_core::Error| {
             Error::input(files.display(name), 0, format!("cannot read as safetensors: {e}"), "re-download the model")
@@ -122,6 +188,8 @@ fn safetensors<'a>(files: &'a Files, names: &[String], dtype: DType, device: &De
         }
         set.shards.push(shard);
     }
+    let total = set.routing.iter().map(|(name, &i)| set.shards[i].elements(name).unwrap_or(0)).sum::<usize>();
+    set.room = Some(Room::new(device, total * dtype.size_in_bytes()));
     Ok(VarBuilder::from_backend(Box::new(set), dtype, device.clone()))
 }
 
@@ -142,6 +210,32 @@ impl Shard<'_> {
             Shard::Mapped(m) => return m.meta.offset_keys(),
         };
         tensors.into_iter().map(|(name, _)| name).collect()
+    }
+
+    /// How many values tensor `name` holds.
+    fn elements(&self, name: &str) -> candle_core::Result<usize> {
+        Ok(self.elements_and_dtype(name)?.0)
+    }
+
+    /// How many values tensor `name` holds, and in which dtype.
+    fn elements_and_dtype(&self, name: &str) -> candle_core::Result<(usize, DType)> {
+        let (shape, dtype) = match self {
+            Shard::Lent(s) => {
+                let t = s.get(name)?;
+                (t.shape().to_vec(), t.dtype())
+            }
+            Shard::Owned(s) => {
+                let t = s.get(name)?;
+                (t.shape().to_vec(), t.dtype())
+            }
+            #[cfg(not(target_arch = "wasm32"))]
+            Shard::Mapped(m) => {
+                let info =
+                    m.meta.info(name).ok_or_else(|| candle_core::Error::CannotFindTensor { path: name.into() })?;
+                (info.shape.clone(), info.dtype)
+            }
+        };
+        Ok((shape.iter().product(), DType::try_from(dtype)?))
     }
 
     fn load(&self, name: &str, device: &Device) -> candle_core::Result<Tensor> {
@@ -216,6 +310,7 @@ impl Mapped {
 struct Shards<'a> {
     routing: HashMap<String, usize>,
     shards: Vec<Shard<'a>>,
+    room: Option<Room>,
 }
 
 impl SimpleBackend for Shards<'_> {
@@ -234,6 +329,12 @@ impl SimpleBackend for Shards<'_> {
     fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
         let &i =
             self.routing.get(name).ok_or_else(|| candle_core::Error::CannotFindTensor { path: name.to_string() })?;
+        if let Some(room) = &self.room {
+            // The tensor as read, and its conversion to `dtype` beside it until that is done.
+            let (elements, stored) = self.shards[i].elements_and_dtype(name)?;
+            let converted = if stored == dtype { 0 } else { dtype.size_in_bytes() };
+            room.check(name, elements * (stored.size_in_bytes() + converted), dtype)?;
+        }
         self.shards[i].load(name, dev)?.to_dtype(dtype)
     }
 
@@ -280,6 +381,36 @@ fn pytorch(files: &Files, names: &[String], _dtype: DType, _device: &Device) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    std::thread_local! {
+        /// Memory free as this test thread's loads see it ([`free_now`]), when set.
+        pub(super) static FREE: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+    }
+
+    /// A model larger than the memory free stops at the first tensor that does not fit, with
+    /// an error giving the sizes and what to do (not "weights do not fit config.json"), on the
+    /// CPU's fast path and on the candle graph (bf16) alike; with room it loads.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn weights_past_the_free_memory_stop_with_the_sizes() {
+        use crate::embed::{encoder::Encoder, Dtype, NeuralOptions};
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny_models");
+        let mut files = Files::new("t");
+        files.add_dir("m", std::path::Path::new(root).join("qwen3-embedding").as_path()).unwrap();
+        for dtype in [Dtype::F32, Dtype::Bf16] {
+            let options = NeuralOptions { dtype, ..Default::default() };
+            FREE.set(Some(MARGIN + 1000));
+            let e = Encoder::load(&files, "m", &options);
+            let Err(Error::Model { what }) = e else { panic!("{dtype:?}: loaded, or another error: {:?}", e.err()) };
+            assert!(what.starts_with(&format!("cpu: {NO_ROOM} on the CPU: '")), "{what}");
+            assert!(what.contains("needs 0 MiB with 128 MiB kept for encoding, and 128 MiB is free"), "{what}");
+            assert!(what.contains("(the checkpoint's tensors take 0 MiB as"), "{what}");
+            assert!(what.contains("fix: use a machine with more memory"), "{what}");
+            FREE.set(Some(usize::MAX));
+            Encoder::load(&files, "m", &options).unwrap();
+            FREE.set(None);
+        }
+    }
 
     /// A safetensors file of `tensors` in a new temporary folder.
     #[cfg(not(target_arch = "wasm32"))]
