@@ -213,15 +213,71 @@ pub fn free_memory(device: &candle_core::Device) -> Option<(usize, usize)> {
 }
 
 /// Memory the host can still give this process without swapping, in bytes: `MemAvailable` in
-/// `/proc/meminfo` on Linux; `None` elsewhere (and in wasm, whose memory the browser limits).
+/// `/proc/meminfo` on Linux, and no more than the memory limits of the process's cgroup leave
+/// ([`cgroup_room`]: a container's limit, a Kubernetes pod's or a Slurm job's, which
+/// `MemAvailable` does not show); `None` elsewhere (and in wasm, whose memory the browser limits).
 pub fn host_available_memory() -> Option<usize> {
     #[cfg(target_os = "linux")]
     {
         let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-        parse_mem_available(&info)
+        let host = parse_mem_available(&info)?;
+        let groups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        Some(cgroup_room(std::path::Path::new("/sys/fs/cgroup"), &groups).map_or(host, |room| room.min(host)))
     }
     #[cfg(not(target_os = "linux"))]
     None
+}
+
+/// What the memory limits of the cgroup in `proc_self_cgroup` (the text of `/proc/self/cgroup`)
+/// and of its ancestors leave, under the cgroup file system at `root`: at each level with a
+/// limit, the limit less the memory in use that is not the page cache (usage less its file
+/// pages, active and inactive, which the kernel reclaims before it kills: a model's file read
+/// through a map leaves gigabytes of them charged to the cgroup); the least of them. cgroup v2
+/// (`0::/PATH`: `memory.max`, `memory.current`, `inactive_file` + `active_file`) and v1
+/// (`N:memory:/PATH` under `root/memory`: `memory.limit_in_bytes`, `memory.usage_in_bytes`,
+/// `total_inactive_file` + `total_active_file`). Levels whose folder is not there are passed over: inside a container
+/// the path names the host's folder, and the container's own cgroup is the mounted root.
+/// `None` without any limit.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn cgroup_room(root: &std::path::Path, proc_self_cgroup: &str) -> Option<usize> {
+    let read = |dir: &std::path::Path, file: &str| std::fs::read_to_string(dir.join(file)).ok();
+    // A limit this large is none (v1 writes 2^63 rounded down to a page).
+    let number = |text: Option<String>| text?.trim().parse::<u64>().ok().filter(|&n| n < 1 << 60);
+    let stat = |dir: &std::path::Path, key: &str| -> u64 {
+        let text = read(dir, "memory.stat").unwrap_or_default();
+        let line = text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(' ').map(str::to_owned));
+        line.and_then(|n| n.trim().parse().ok()).unwrap_or(0)
+    };
+    let mut least: Option<u64> = None;
+    for line in proc_self_cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let (base, files) = if id == "0" && controllers.is_empty() {
+            (root.to_path_buf(), ["memory.max", "memory.current", "inactive_file", "active_file"])
+        } else if controllers.split(',').any(|c| c == "memory") {
+            let v1 = ["memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file", "total_active_file"];
+            (root.join("memory"), v1)
+        } else {
+            continue;
+        };
+        // The cgroup itself, then each ancestor up to the root.
+        let mut dir =
+            path.trim_start_matches('/').split('/').filter(|c| !c.is_empty()).fold(base.clone(), |d, c| d.join(c));
+        loop {
+            if let Some(limit) = number(read(&dir, files[0])) {
+                let cache = stat(&dir, files[2]) + stat(&dir, files[3]);
+                let used = number(read(&dir, files[1])).unwrap_or(0).saturating_sub(cache);
+                let room = limit.saturating_sub(used);
+                least = Some(least.map_or(room, |l| l.min(room)));
+            }
+            if dir == base || !dir.pop() {
+                break;
+            }
+        }
+    }
+    least.map(|n| usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 /// `MemAvailable:   20971520 kB` → bytes.
@@ -255,6 +311,47 @@ mod tests {
         assert_eq!(parse_mem_available("MemTotal: 1 kB\n"), None);
         #[cfg(target_os = "linux")]
         assert!(super::host_available_memory().is_some_and(|b| b > 0));
+    }
+
+    /// The limits of a cgroup and its ancestors, v2 and v1, less their working sets; levels
+    /// that are not there passed over; no limit, no figure.
+    #[test]
+    fn cgroup_limits_leave_the_least_room() {
+        use super::cgroup_room;
+        let root = tempfile::tempdir().unwrap();
+        let put = |dir: &str, files: &[(&str, &str)]| {
+            let d = root.path().join(dir);
+            std::fs::create_dir_all(&d).unwrap();
+            for (name, text) in files {
+                std::fs::write(d.join(name), text).unwrap();
+            }
+        };
+        const GIB: usize = 1 << 30;
+        // v2: a pod's limit (4 GiB, 3 GiB used of which 1 GiB file pages) above the
+        // container's own (no limit), under a root without memory.max.
+        put("kubepods/pod1", &[("memory.max", "4294967296\n"), ("memory.current", "3221225472\n")]);
+        put("kubepods/pod1", &[("memory.stat", "anon 1\ninactive_file 1073741823\nactive_file 1\nfile 9\n")]);
+        put("kubepods/pod1/c1", &[("memory.max", "max\n"), ("memory.current", "100\n")]);
+        assert_eq!(cgroup_room(root.path(), "0::/kubepods/pod1/c1\n"), Some(2 * GIB));
+        // A tighter limit further down wins; usage past a limit leaves nothing.
+        put("kubepods/pod1/c1", &[("memory.max", "1073741824\n"), ("memory.current", "1610612736\n")]);
+        assert_eq!(cgroup_room(root.path(), "0::/kubepods/pod1/c1\n"), Some(0));
+        // v1 (hybrid: the v2 line has no memory files), inside a container whose path is the
+        // host's: only the mounted root is there.
+        put(
+            "memory",
+            &[
+                ("memory.limit_in_bytes", "8589934592\n"),
+                ("memory.usage_in_bytes", "2147483648\n"),
+                ("memory.stat", "inactive_file 0\ntotal_inactive_file 536870912\ntotal_active_file 536870912\n"),
+            ],
+        );
+        assert_eq!(cgroup_room(root.path(), "5:cpu:/\n4:memory,foo:/docker/abc\n0::/\n"), Some(7 * GIB));
+        // v1's "no limit" and no memory line at all: none.
+        put("memory", &[("memory.limit_in_bytes", "9223372036854771712\n")]);
+        assert_eq!(cgroup_room(root.path(), "4:memory:/docker/abc\n"), None);
+        assert_eq!(cgroup_room(root.path(), "3:cpuset:/\n"), None);
+        assert_eq!(cgroup_room(root.path(), ""), None);
     }
 
     #[test]
