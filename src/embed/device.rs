@@ -235,9 +235,9 @@ pub fn host_available_memory() -> Option<usize> {
 /// through a map leaves gigabytes of them charged to the cgroup); the least of them. cgroup v2
 /// (`0::/PATH`: `memory.max`, `memory.current`, `inactive_file` + `active_file`) and v1
 /// (`N:memory:/PATH` under `root/memory`: `memory.limit_in_bytes`, `memory.usage_in_bytes`,
-/// `total_inactive_file` + `total_active_file`). Levels whose folder is not there are passed over: inside a container
-/// the path names the host's folder, and the container's own cgroup is the mounted root.
-/// `None` without any limit.
+/// `total_inactive_file` + `total_active_file`). Levels whose folder is not there are passed
+/// over: inside a container the path names the host's folder, and the container's own cgroup
+/// is the mounted root. `None` without any limit.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn cgroup_room(root: &std::path::Path, proc_self_cgroup: &str) -> Option<usize> {
     let read = |dir: &std::path::Path, file: &str| std::fs::read_to_string(dir.join(file)).ok();

@@ -109,8 +109,6 @@ const MARGIN: usize = 128 << 20;
 /// word (the CPU) or a failed allocation reading as a misfit (a GPU). Asked anew each time, so
 /// memory freed meanwhile (a path given up, another process ending) counts.
 struct Room {
-    /// Bytes free now on `device`, if known (tests put in their own).
-    free: fn(&Device) -> Option<usize>,
     device: Device,
     /// Bytes of all the checkpoint's tensors in the model's dtype, for the message.
     total: usize,
@@ -120,12 +118,12 @@ impl Room {
     fn new(device: &Device, total: usize) -> Room {
         // What earlier models left in the CUDA pool is free for this one.
         super::device::release_freed_memory(device);
-        Room { free: free_now, device: device.clone(), total }
+        Room { device: device.clone(), total }
     }
 
     /// An error when `need` bytes for tensor `name` (and [`MARGIN`]) are more than is free.
     fn check(&self, name: &str, need: usize, dtype: DType) -> candle_core::Result<()> {
-        let Some(free) = (self.free)(&self.device) else {
+        let Some(free) = free_now(&self.device) else {
             return Ok(());
         };
         if need.saturating_add(MARGIN) > free {
@@ -151,6 +149,7 @@ impl Room {
     }
 }
 
+/// Bytes free now on `device`, if known (tests set their own: `tests::FREE`).
 fn free_now(device: &Device) -> Option<usize> {
     #[cfg(test)]
     if let Some(free) = tests::FREE.get() {
