@@ -243,10 +243,11 @@ fn cgroup_room(root: &std::path::Path, proc_self_cgroup: &str) -> Option<usize> 
     let read = |dir: &std::path::Path, file: &str| std::fs::read_to_string(dir.join(file)).ok();
     // A limit this large is none (v1 writes 2^63 rounded down to a page).
     let number = |text: Option<String>| text?.trim().parse::<u64>().ok().filter(|&n| n < 1 << 60);
-    let stat = |dir: &std::path::Path, key: &str| -> u64 {
+    // The sum of `keys`' values in memory.stat.
+    let stat = |dir: &std::path::Path, keys: &[&str]| -> u64 {
         let text = read(dir, "memory.stat").unwrap_or_default();
-        let line = text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(' ').map(str::to_owned));
-        line.and_then(|n| n.trim().parse().ok()).unwrap_or(0)
+        let value = |l: &str| l.split_once(' ').filter(|(k, _)| keys.contains(k))?.1.trim().parse::<u64>().ok();
+        text.lines().filter_map(value).sum()
     };
     let mut least: Option<u64> = None;
     for line in proc_self_cgroup.lines() {
@@ -267,7 +268,7 @@ fn cgroup_room(root: &std::path::Path, proc_self_cgroup: &str) -> Option<usize> 
             path.trim_start_matches('/').split('/').filter(|c| !c.is_empty()).fold(base.clone(), |d, c| d.join(c));
         loop {
             if let Some(limit) = number(read(&dir, files[0])) {
-                let cache = stat(&dir, files[2]) + stat(&dir, files[3]);
+                let cache = stat(&dir, &files[2..]);
                 let used = number(read(&dir, files[1])).unwrap_or(0).saturating_sub(cache);
                 let room = limit.saturating_sub(used);
                 least = Some(least.map_or(room, |l| l.min(room)));

@@ -367,7 +367,7 @@ impl Encoder {
         let bad = |file: &str, what: String, fix: &str| Error::input(files.display(&join(dir, file)), 0, what, fix);
         let (file, vb) = super::weights::load(files, dir, self.dtype, &self.device)?;
         let misfit = |e: String| {
-            if e.starts_with(super::weights::NO_ROOM) || super::device::is_out_of_memory(&e) {
+            if super::weights::out_of_room(&e) {
                 let fix = if matches!(self.device, Device::Cpu) {
                     "use a machine with more memory or a GPU (--device cuda); --dtype bf16 halves the weights but is \
                      slow on a CPU"
@@ -669,7 +669,7 @@ fn unsupported(files: &Files, dir: &str, model_type: &str) -> Error {
 pub(super) fn weights_misfit(e: candle_core::Error) -> String {
     let message = candle_message(&e);
     // Memory, not the weights' fit: said as it is ([`Encoder::load_weights`] gives the fix).
-    if message.starts_with(super::weights::NO_ROOM) || super::device::is_out_of_memory(&message) {
+    if super::weights::out_of_room(&message) {
         return message;
     }
     format!("weights do not fit config.json: {message}")

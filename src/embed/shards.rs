@@ -827,9 +827,14 @@ impl ShardSet {
             Stream::new(search::Searcher::new(cx.search).on(cx.neural.device), &qmat, dim, &ties, cx.depth);
         let chunk = chunk_rows(self.chunk_rows, dim);
         cx.progress.begin("search shards", doc_ids.len() as u64);
+        // The next shard's reader, opened early to ask for its first chunk.
+        let mut opened = None;
         for (i, shard) in self.shards.iter().enumerate() {
             let s = &shard.manifest.shard;
-            let mut reader = shard.reader(dim)?;
+            let mut reader = match opened.take() {
+                Some(reader) => reader,
+                None => shard.reader(dim)?,
+            };
             loop {
                 let before = stream.window.len();
                 let read = reader.read(&mut stream.window, chunk)?;
@@ -839,7 +844,9 @@ impl ShardSet {
                 // The next chunk (after a shard's last, the next shard's first) comes from disk
                 // while this one is searched.
                 if !reader.will_need(chunk) {
-                    if let Some(next) = self.shards.get(i + 1).and_then(|s| s.reader(dim).ok()) {
+                    // One that cannot be opened now is opened again, and its error given, in turn.
+                    opened = self.shards.get(i + 1).and_then(|s| s.reader(dim).ok());
+                    if let Some(next) = &opened {
                         next.will_need(chunk);
                     }
                 }

@@ -100,6 +100,11 @@ pub(crate) fn index_files(text: &str) -> std::result::Result<Vec<String>, (usize
 /// for weights that do not fit config.json.
 pub const NO_ROOM: &str = "not enough memory for the model's weights";
 
+/// Whether a failed load ran out of memory: [`NO_ROOM`]'s check, or the device's allocation.
+pub fn out_of_room(message: &str) -> bool {
+    message.starts_with(NO_ROOM) || super::device::is_out_of_memory(message)
+}
+
 /// Memory kept free beside each tensor loaded: the forward pass needs some too.
 const MARGIN: usize = 128 << 20;
 
