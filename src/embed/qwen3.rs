@@ -322,11 +322,12 @@ mod tests {
 
     /// The fast path equals the candle graph on random weights: grouped-query heads, causal
     /// attention, per-head norms and RoPE over sequences of mixed lengths, with and without
-    /// attention biases.
+    /// attention biases, and with heads × head_dim wider than hidden_size as in
+    /// Qwen3-Embedding-4B (32 × 128 = 4096 from 2560; 0.6B and 8B have them equal).
     #[test]
     fn fast_path_equals_candle_qwen3() {
-        let (v, h, i, d, q, kv) = (50, 32, 48, 8, 4, 2);
-        for bias in [false, true] {
+        let (v, i, q, kv) = (50, 48, 4, 2);
+        for (h, d, bias) in [(32, 8, false), (32, 8, true), (24, 16, false)] {
             let c = config(&format!(
                 r#"{{"vocab_size": {v}, "hidden_size": {h}, "intermediate_size": {i}, "num_hidden_layers": 2,
                     "num_attention_heads": {q}, "num_key_value_heads": {kv}, "head_dim": {d},
@@ -366,7 +367,7 @@ mod tests {
             let want = candle.forward(&ids, &mask).unwrap();
             let got = fast.forward(&ids, &mask).unwrap();
             let diff = testing::max_diff(&got, &want, &lens);
-            assert!(diff < 2e-5, "bias {bias}: max |fast − candle| = {diff:e}");
+            assert!(diff < 2e-5, "hidden {h}, head_dim {d}, bias {bias}: max |fast − candle| = {diff:e}");
         }
     }
 
