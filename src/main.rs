@@ -183,9 +183,10 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
 fn encode(args: cli::EncodeArgs) -> embeval::Result<()> {
     let (files, spec, neural, shard) = args.request()?;
     // Every document's id and text digest (for the manifest); the slice's texts are read again
-    // a part at a time as they are encoded, so a job holds one part of them.
+    // a part at a time as they are encoded, so a job holds one part of them. Queries and
+    // judgments are not read: a job's machine needs only the corpus.
     let load = embeval::LoadOptions { keep_doc_texts: false, ..args.data.load_options() };
-    let dataset = embeval::Dataset::load(&files, &load)?;
+    let dataset = embeval::Dataset::load_corpus(&files, &load)?;
     args.data.check_format(dataset.format)?;
     let bars = Bars { bar: Default::default(), quiet: args.quiet };
     let cache = args.neural.cache_dir().map(std::path::PathBuf::from);

@@ -105,15 +105,19 @@ fn comparable(mut r: Value) -> (Value, Value) {
     (r, search)
 }
 
-/// Three encode processes (each encoding and writing its slice 37 documents at a time), then
+/// Three encode processes (each encoding and writing its slice 37 documents at a time; the
+/// last one given a folder that holds only the corpus file, as a job's machine may), then
 /// the streamed eval, against one process: equal in everything but timings, and the search
 /// path says it streamed. Streamed again reading 37 rows of a shard at a time (the search
 /// blocks then straddle chunks inside and across shards): equal too.
 fn sharded_equals_one_process(data: &str, extra: &[&str]) -> (Value, Value) {
     let shards = tempfile::tempdir().unwrap();
+    let corpus_only = tempfile::tempdir().unwrap();
+    std::fs::copy(Path::new(data).join("corpus.jsonl"), corpus_only.path().join("corpus.jsonl")).unwrap();
     let m = model("qwen3-embedding");
     for i in 0..3 {
         let parts = [("EMBEVAL_SHARD_CHUNK_ROWS", "37")];
+        let data = if i == 2 { corpus_only.path().to_str().unwrap() } else { data };
         let o = ok(encode_env(data, &m, &format!("{i}/3"), shards.path(), &["--batch-size", "1"], &parts));
         let printed = String::from_utf8_lossy(&o.stdout).trim().to_string();
         assert_eq!(printed, shards.path().join(format!("shard-{i}-of-3.safetensors")).display().to_string());

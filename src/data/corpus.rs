@@ -434,8 +434,8 @@ mod tests {
         assert_eq!(dropped.doc_previews(&tail, &wanted, 4).unwrap().len(), 1);
     }
 
-    #[test]
-    fn every_format_with_a_corpus_reads_it_again_the_same_way() {
+    /// A sentence-transformers dataset and a QA log, both with their corpus.
+    fn st_and_qalog() -> [Files; 2] {
         let mut st = Files::new("st");
         st.add_bytes("queries.json", "st/queries.json", br#"{"q1": "cat"}"#.to_vec());
         st.add_bytes("corpus.json", "st/corpus.json", r#"{"d1": "猫です", "d2": "dog"}"#.as_bytes().to_vec());
@@ -452,12 +452,62 @@ mod tests {
             "qa/corpus.jsonl",
             "{\"doc_id\": \"d1\", \"text\": \"猫です\"}\n".as_bytes().to_vec(),
         );
-        for files in [st, qa] {
+        [st, qa]
+    }
+
+    #[test]
+    fn every_format_with_a_corpus_reads_it_again_the_same_way() {
+        for files in st_and_qalog() {
             let (kept, dropped) = (load(&files, true), load(&files, false));
             assert_eq!(kept.doc_digests(0..1), dropped.doc_digests(0..1));
             let wanted: BTreeSet<&str> = ["d1"].into();
             assert_eq!(kept.doc_previews(&files, &wanted, 9).unwrap()["d1"], "猫です");
             assert_eq!(dropped.doc_previews(&files, &wanted, 9).unwrap()["d1"], "猫です");
         }
+    }
+
+    /// An encode job's load: the corpus alone equals the whole dataset's, in every format, with
+    /// or without the queries and judgments beside it; queries and judgments are not read.
+    #[test]
+    fn the_corpus_alone_is_the_whole_datasets_corpus() {
+        let only = |files: &Files, keep: &[&str]| {
+            let mut f = Files::new(files.root());
+            for name in files.names().filter(|n| keep.contains(n)) {
+                f.add_bytes(name, files.display(name), files.read_text(name).unwrap().into_bytes());
+            }
+            f
+        };
+        let [st, qa] = st_and_qalog();
+        let beir = beir(CORPUS);
+        let cases = [
+            (only(&beir, &["corpus.jsonl"]), &beir, Format::Beir),
+            (only(&st, &["corpus.json"]), &st, Format::St),
+            (only(&qa, &["corpus.jsonl", "qalog.jsonl"]), &qa, Format::Qalog),
+        ];
+        for (alone, whole, format) in &cases {
+            let opts = LoadOptions { keep_doc_texts: false, ..Default::default() };
+            let want = Dataset::load(whole, &opts).unwrap();
+            for files in [alone, *whole] {
+                let got = Dataset::load_corpus(files, &opts).unwrap();
+                assert_eq!(got.format, *format);
+                assert_eq!(got.corpus, want.corpus);
+                assert_eq!(got.doc_digests(0..got.corpus.len()), want.doc_digests(0..want.corpus.len()));
+                assert_eq!(got.notes.duplicate_doc_ids, want.notes.duplicate_doc_ids);
+                assert!(got.queries.is_empty() && got.qrels.is_empty());
+            }
+        }
+        assert_eq!(Dataset::load_corpus(&cases[0].0, &Default::default()).unwrap().corpus.len(), 3);
+        // A BEIR folder without qrels for the split, or with broken queries: the corpus still loads.
+        let mut broken = only(&beir, &["corpus.jsonl"]);
+        broken.add_bytes("queries.jsonl", "mem/queries.jsonl", b"not JSON\n".to_vec());
+        let opts = LoadOptions { split: "dev".into(), ..Default::default() };
+        assert_eq!(Dataset::load_corpus(&broken, &opts).unwrap().corpus.len(), 3);
+        // No corpus: TREC files, or nothing the formats know.
+        let mut trec = Files::new("t");
+        trec.add_bytes("qrels", "t/qrels", b"q1 0 d1 1\n".to_vec());
+        let err = Dataset::load_corpus(&trec, &Default::default()).unwrap_err().to_string();
+        assert!(err.contains("no documents to encode") && err.contains("corpus.jsonl"), "{err}");
+        let err = Dataset::load_corpus(&Files::new("empty"), &Default::default()).unwrap_err().to_string();
+        assert!(err.contains("cannot tell the dataset format"), "{err}");
     }
 }

@@ -167,6 +167,32 @@ impl Dataset {
         Ok(ds)
     }
 
+    /// The corpus alone, queries and judgments neither read nor needed (empty): what an
+    /// `embeval encode` job reads. The format is the one [`Dataset::load`] picks from a whole
+    /// dataset, else that of the corpus file present (`corpus.jsonl` BEIR, `corpus.json`
+    /// sentence-transformers), so a job's machine needs only the corpus and its documents are
+    /// those `eval` loads from the whole dataset.
+    pub fn load_corpus(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
+        let format = match opts.format {
+            Format::Auto => detect(files).or_else(|e| match () {
+                _ if files.has(names::BEIR_CORPUS) => Ok(Format::Beir),
+                _ if files.has(names::ST_CORPUS) => Ok(Format::St),
+                _ => Err(e),
+            })?,
+            f => f,
+        };
+        if format == Format::Trec {
+            return Err(Error::usage(
+                "--data",
+                "TREC qrels and runs hold no documents to encode: give the dataset's folder (corpus.jsonl or \
+                 corpus.json) or a QA log with its --corpus",
+            ));
+        }
+        let mut notes = LoaderNotes::default();
+        let (corpus, doc_texts) = corpus::load(files, format, opts, &mut notes.duplicate_doc_ids)?;
+        Ok(Dataset { format, corpus, notes, doc_texts, ..Default::default() })
+    }
+
     /// Query ids in file order that have at least one judgment with relevance ≥ 1.
     pub fn judged_queries(&self) -> impl Iterator<Item = &Text> {
         self.queries.iter().filter(|q| self.qrels.get(&q.id).is_some_and(|r| r.values().any(|&v| v >= 1)))
