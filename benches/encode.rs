@@ -7,7 +7,9 @@
 //! `EMBEVAL_ENCODE_TEXTS=N` times the first N texts of each list (a large model on few cores);
 //! `EMBEVAL_ENCODE_JOIN=K` joins every K consecutive paragraphs (one article's, with a space)
 //! into one long text and `EMBEVAL_ENCODE_MAX_LENGTH=L` truncates at L tokens instead of the
-//! model's max_seq_length (long-context speed).
+//! model's max_seq_length (long-context speed). `EMBEVAL_ENCODE_DTYPE=f32|bf16|f16` and
+//! `EMBEVAL_ENCODE_ATTENTION=auto|eager|varlen` set `--dtype` and `--attention` (on the CPU, bf16
+//! with `eager` is the candle graph, with `auto` the fast path's half-precision weights).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -25,7 +27,12 @@ fn main() {
     files.add_dir("m", &PathBuf::from(&model)).unwrap();
     // Batches of 32 texts as sentence-transformers' default (the token budget never binds here).
     let env = |name: &str| std::env::var(name).ok().and_then(|n| n.parse::<usize>().ok());
-    let opts = NeuralOptions { max_length: env("EMBEVAL_ENCODE_MAX_LENGTH"), ..Default::default() };
+    fn choice<T: serde::de::DeserializeOwned>(name: &str) -> Option<T> {
+        std::env::var(name).ok().map(|v| serde_json::from_value(serde_json::json!(v)).expect(name))
+    }
+    let mut opts = NeuralOptions { max_length: env("EMBEVAL_ENCODE_MAX_LENGTH"), ..Default::default() };
+    opts.dtype = choice("EMBEVAL_ENCODE_DTYPE").unwrap_or(opts.dtype);
+    opts.attention = choice("EMBEVAL_ENCODE_ATTENTION").unwrap_or(opts.attention);
     let enc = Encoder::load(&files, "m", &opts).unwrap();
     let threads = rayon::current_num_threads();
     let limit = env("EMBEVAL_ENCODE_TEXTS").unwrap_or(usize::MAX);
@@ -48,8 +55,10 @@ fn main() {
         runs.sort_by(f64::total_cmp);
         let m = runs[1];
         println!(
-            "{{\"tool\": \"embeval\", \"model\": \"{}\", \"what\": \"encode {what}\", \"texts\": {}, \"tokens\": {tokens}, \"median_s\": {m:.4}, \"texts_per_s\": {:.1}, \"threads\": {threads}, \"runs\": {runs:?}}}",
+            "{{\"tool\": \"embeval\", \"model\": \"{}\", \"what\": \"encode {what}\", \"dtype\": \"{}\", \"attention\": \"{}\", \"texts\": {}, \"tokens\": {tokens}, \"median_s\": {m:.4}, \"texts_per_s\": {:.1}, \"threads\": {threads}, \"runs\": {runs:?}}}",
             model.rsplit('/').next().unwrap_or(&model),
+            opts.dtype.name(),
+            enc.attention().unwrap_or_default(),
             texts.len(),
             texts.len() as f64 / m
         );

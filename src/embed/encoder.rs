@@ -368,9 +368,11 @@ impl Encoder {
         let (file, vb) = super::weights::load(files, dir, self.dtype, &self.device)?;
         let misfit = |e: String| {
             if super::weights::out_of_room(&e) {
-                let fix = if matches!(self.device, Device::Cpu) {
-                    "use a machine with more memory or a GPU (--device cuda); --dtype bf16 halves the weights but is \
-                     slow on a CPU"
+                let fix = if matches!(self.device, Device::Cpu) && self.dtype == DType::F32 {
+                    "--dtype bf16 halves the weights (held in bf16, computed in f32: nearly f32's vectors); or a \
+                     machine with more memory, or a GPU (--device cuda)"
+                } else if matches!(self.device, Device::Cpu) {
+                    "use a machine with more memory, or a GPU (--device cuda)"
                 } else {
                     "--dtype f16 or bf16 halves the weights; or a GPU with more memory, or free what other processes \
                      hold on this one"
@@ -612,9 +614,11 @@ impl Encoder {
 
     /// A rough estimate of one forward pass's memory per padded token at padded length `len`:
     /// one layer's hidden states and temporaries, the MLP's intermediate, and one row of
-    /// attention scores and probabilities per head.
+    /// attention scores and probabilities per head. On the CPU activations are f32 whatever
+    /// the weights' dtype (the fast path; the candle graph's softmax is f32 too).
     fn bytes_per_token(&self, shape: Widths, len: usize) -> usize {
         let bytes = match self.info.dtype {
+            _ if matches!(self.device, Device::Cpu) => 4,
             Dtype::F32 => 4,
             Dtype::F16 | Dtype::Bf16 => 2,
         };

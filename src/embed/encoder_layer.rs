@@ -13,6 +13,10 @@
 //!   a rational erf within 4.2e-7 ([`erf`]); residual + bias folded into the output products'
 //!   accumulators, then LayerNorm in place; softmax with a Cephes-style `exp`. Vectors stay
 //!   within 4e-7 of sentence-transformers' (tests/st_models.rs).
+//! - **Half-precision weights.** Under `--dtype bf16|f16` the weights stay in that format (half
+//!   the memory) and each product widens them to f32 a block of columns at a time
+//!   ([`Linear`]); embedding rows are widened as they are looked up. Activations are f32: the
+//!   vectors are the f32 model's with its weights rounded.
 //! - **Threads.** Natively (`cli`, rayon) the products use gemm's threads and the element-wise
 //!   passes and per-sequence attention run on rayon; wasm runs the same code on one thread.
 //!
@@ -34,17 +38,19 @@ pub enum Path<F, C> {
     Candle(Box<C>),
 }
 
-/// The fast forward for f32 weights on the CPU (an explicit `--attention` asks for the candle
-/// graph's); whatever the fast path cannot read, or any other dtype or device, the candle graph
-/// reads or explains.
+/// The fast forward on the CPU for f32 weights, and for bf16/f16 ones kept in that format and
+/// widened for each product (activations f32); an explicit `--attention` asks for the candle
+/// graph's. Whatever the fast path cannot read, or any other device, the candle graph reads or
+/// explains.
 pub fn choose<F, C>(
     vb: &VarBuilder,
     attention: super::AttentionChoice,
     fast: impl FnOnce() -> candle_core::Result<F>,
     candle: impl FnOnce() -> candle_core::Result<C>,
 ) -> Result<Path<F, C>, String> {
+    use candle_core::DType;
     let wanted = matches!(vb.device(), candle_core::Device::Cpu)
-        && vb.dtype() == candle_core::DType::F32
+        && matches!(vb.dtype(), DType::F32 | DType::BF16 | DType::F16)
         && attention == super::AttentionChoice::Auto;
     Ok(match wanted.then(fast) {
         Some(Ok(m)) => Path::Fast(Box::new(m)),
@@ -56,8 +62,9 @@ pub fn choose<F, C>(
     })
 }
 
-/// The f32 values of one checkpoint tensor, left in the tensor candle read them into, each use
-/// borrowing them: embedding tables are used where they lie and the products' weights are
+/// The values of one checkpoint tensor — f32, or bf16/f16 under `--dtype bf16|f16` — left in the
+/// tensor candle read them into, each use borrowing them: embedding tables are used where they
+/// lie (a half-precision row widened to f32 when it is looked up) and the products' weights are
 /// transposed from there into their own layout, with no copy in between (a copy of each tensor
 /// first took a quarter of a 0.6B model's start-up).
 pub struct Values {
@@ -66,11 +73,15 @@ pub struct Values {
 }
 
 impl Values {
-    /// `t` as f32 values on the CPU, row-major (no copy when it already is, as the fast path's
-    /// tensors are).
+    /// `t` on the CPU, row-major, as f32, bf16 or f16 values (other dtypes as f32); no copy when
+    /// it already is, as the fast path's tensors are.
     pub fn new(t: Tensor) -> candle_core::Result<Values> {
-        let t =
-            t.to_dtype(candle_core::DType::F32)?.to_device(&candle_core::Device::Cpu)?.flatten_all()?.contiguous()?;
+        use candle_core::DType;
+        let t = match t.dtype() {
+            DType::F32 | DType::BF16 | DType::F16 => t,
+            _ => t.to_dtype(DType::F32)?,
+        };
+        let t = t.to_device(&candle_core::Device::Cpu)?.flatten_all()?.contiguous()?;
         Ok(Values { len: t.elem_count(), t })
     }
 
@@ -98,25 +109,78 @@ pub struct Borrowed<'a> {
     len: usize,
 }
 
-impl std::ops::Deref for Borrowed<'_> {
-    type Target = [f32];
-    fn deref(&self) -> &[f32] {
+/// Values in one of the formats [`Values`] keeps.
+#[derive(Clone, Copy)]
+pub enum Slice<'a> {
+    F32(&'a [f32]),
+    Bf16(&'a [half::bf16]),
+    F16(&'a [half::f16]),
+}
+
+impl Borrowed<'_> {
+    pub fn slice(&self) -> Slice<'_> {
+        use candle_core::{CpuStorage, Storage};
+        let r = self.start..self.start + self.len;
         match &*self.storage {
-            candle_core::Storage::Cpu(candle_core::CpuStorage::F32(v)) => &v[self.start..self.start + self.len],
-            _ => unreachable!("Values::new keeps f32 values on the CPU"),
+            Storage::Cpu(CpuStorage::F32(v)) => Slice::F32(&v[r]),
+            Storage::Cpu(CpuStorage::BF16(v)) => Slice::Bf16(&v[r]),
+            Storage::Cpu(CpuStorage::F16(v)) => Slice::F16(&v[r]),
+            _ => unreachable!("Values::new keeps f32, bf16 or f16 values on the CPU"),
         }
+    }
+
+    /// All the values as f32 (widened where they are half precision: for small tables).
+    pub fn f32s(&self) -> std::borrow::Cow<'_, [f32]> {
+        match self.slice() {
+            Slice::F32(v) => v.into(),
+            Slice::Bf16(v) => v.iter().map(|x| x.to_f32()).collect::<Vec<_>>().into(),
+            Slice::F16(v) => v.iter().map(|x| x.to_f32()).collect::<Vec<_>>().into(),
+        }
+    }
+
+    /// Row `id` of an embedding table with rows of `h` values, as f32.
+    pub fn row(&self, id: u32, h: usize) -> candle_core::Result<std::borrow::Cow<'_, [f32]>> {
+        let at = id as usize * h;
+        if at + h > self.len {
+            candle_core::bail!("token id {id} is outside the embedding table ({} rows)", self.len / h);
+        }
+        Ok(match self.slice() {
+            Slice::F32(v) => v[at..at + h].into(),
+            Slice::Bf16(v) => v[at..at + h].iter().map(|x| x.to_f32()).collect::<Vec<_>>().into(),
+            Slice::F16(v) => v[at..at + h].iter().map(|x| x.to_f32()).collect::<Vec<_>>().into(),
+        })
+    }
+
+    /// How many rows of `h` values the table has.
+    pub fn rows(&self, h: usize) -> usize {
+        self.len / h.max(1)
     }
 }
 
 /// A dense layer, `y = x·W + b`, with `W` stored `[in, out]` row-major (torch's transposed):
 /// gemm would pack torch's layout again on every product (read through strides, a 0.6B model's
-/// products took up to 15 % longer in a micro-benchmark of their shapes).
+/// products took up to 15 % longer in a micro-benchmark of their shapes). Half-precision
+/// weights (`--dtype bf16|f16` on the CPU) stay half precision, in blocks of columns that each
+/// product widens to f32 one at a time ([`Stored`]): the weights take half the memory and the
+/// arithmetic is the f32 path's.
 pub struct Linear {
-    w: Vec<f32>,
+    w: Stored,
     b: Vec<f32>,
     n_in: usize,
     n_out: usize,
 }
+
+/// A [`Linear`]'s weights: f32 `[in, out]`, or half-precision blocks of `block` columns, each
+/// `[in, width]` row-major, one after another.
+enum Stored {
+    F32(Vec<f32>),
+    Bf16(Vec<half::bf16>, usize),
+    F16(Vec<half::f16>, usize),
+}
+
+/// Half-precision weights widened to f32 a block of columns at a time: this many values a
+/// block (4 MiB of f32), so the block being multiplied stays in the caches.
+const WIDENED_BLOCK: usize = 1 << 20;
 
 impl Linear {
     /// Concatenates torch-layout (`[out, in]`) weights and their biases along `out`, transposed:
@@ -125,9 +189,25 @@ impl Linear {
         if let Some((w, b)) = parts.iter().find(|(w, b)| w.len != b.len() * n_in) {
             candle_core::bail!("a weight of {} values is not [{}, {n_in}]", w.len, b.len());
         }
-        let n_out = parts.iter().map(|(_, b)| b.len()).sum();
+        let n_out: usize = parts.iter().map(|(_, b)| b.len()).sum();
         let sources: Vec<_> = parts.iter().map(|(w, _)| w.get()).collect();
-        let w = transpose(&sources.iter().map(|s| &s[..]).collect::<Vec<_>>(), n_in, n_out);
+        let slices: Vec<Slice> = sources.iter().map(|s| s.slice()).collect();
+        // Every part in one format (one VarBuilder's dtype); f32 otherwise.
+        let all = |pick: fn(&Slice<'_>) -> bool| slices.iter().all(pick);
+        let block = (WIDENED_BLOCK / n_in.max(1)).clamp(16, n_out.max(16)) / 16 * 16;
+        let w = if all(|s| matches!(s, Slice::Bf16(_))) {
+            let parts: Vec<&[half::bf16]> =
+                slices.iter().map(|s| if let Slice::Bf16(v) = s { *v } else { unreachable!() }).collect();
+            Stored::Bf16(transpose(&parts, n_in, n_out, block), block)
+        } else if all(|s| matches!(s, Slice::F16(_))) {
+            let parts: Vec<&[half::f16]> =
+                slices.iter().map(|s| if let Slice::F16(v) = s { *v } else { unreachable!() }).collect();
+            Stored::F16(transpose(&parts, n_in, n_out, block), block)
+        } else {
+            let wide: Vec<_> = sources.iter().map(|s| s.f32s()).collect();
+            Stored::F32(transpose(&wide.iter().map(|s| &s[..]).collect::<Vec<_>>(), n_in, n_out, n_out))
+        };
+        drop(slices);
         drop(sources);
         Ok(Linear { w, b: parts.into_iter().flat_map(|(_, b)| b).collect(), n_in, n_out })
     }
@@ -164,28 +244,34 @@ impl Linear {
 }
 
 /// The `[n_in, n_out]` matrix whose columns are the rows of the torch-layout `[rows, n_in]`
-/// matrices `parts`, one after another: in tiles so that reads and writes both stay in cache,
-/// on every core natively (with [`Values`], a Qwen3-0.6B-shaped model now starts in 6.5 s
-/// instead of 11.5: BENCHMARKS.md).
-fn transpose(parts: &[&[f32]], n_in: usize, n_out: usize) -> Vec<f32> {
+/// matrices `parts`, one after another, in blocks of `block` columns (each block `[n_in,
+/// width]` row-major, the blocks one after another; `block` = `n_out` is the plain matrix): in
+/// tiles so that reads and writes both stay in cache, on every core natively (with [`Values`],
+/// a Qwen3-0.6B-shaped model now starts in 6.5 s instead of 11.5: BENCHMARKS.md).
+fn transpose<T: Copy + Default + Send + Sync>(parts: &[&[T]], n_in: usize, n_out: usize, block: usize) -> Vec<T> {
     const TILE: usize = 64;
-    let mut w = vec![0f32; n_in * n_out];
-    let run = |(block, w): (usize, &mut [f32])| {
-        let i0 = block * TILE;
-        let mut col = 0;
-        for src in parts {
-            let rows = src.len() / n_in;
-            for o0 in (0..rows).step_by(TILE) {
-                for (di, out) in w.chunks_exact_mut(n_out).enumerate() {
-                    for o in o0..(o0 + TILE).min(rows) {
-                        out[col + o] = src[o * n_in + i0 + di];
+    let mut w = vec![T::default(); n_in * n_out];
+    for (b, w) in w.chunks_mut(block.max(1) * n_in).enumerate() {
+        let (c0, width) = (b * block, w.len() / n_in);
+        let run = |(tile, w): (usize, &mut [T])| {
+            let i0 = tile * TILE;
+            let mut col = 0;
+            for src in parts {
+                let rows = src.len() / n_in;
+                // This part's columns col..col + rows that fall in this block.
+                let (lo, hi) = (col.max(c0), (col + rows).min(c0 + width));
+                for o0 in (lo..hi).step_by(TILE) {
+                    for (di, out) in w.chunks_exact_mut(width).enumerate() {
+                        for o in o0..(o0 + TILE).min(hi) {
+                            out[o - c0] = src[(o - col) * n_in + i0 + di];
+                        }
                     }
                 }
+                col += rows;
             }
-            col += rows;
-        }
-    };
-    each_chunk(&mut w, TILE * n_out, run);
+        };
+        each_chunk(w, TILE * width, run);
+    }
     w
 }
 
@@ -262,21 +348,13 @@ impl Batch {
     }
 }
 
-/// Row `id` of an embedding table with rows of `h` values.
-pub fn row(table: &[f32], id: u32, h: usize) -> candle_core::Result<&[f32]> {
-    let at = id as usize * h;
-    match table.get(at..at + h) {
-        Some(r) => Ok(r),
-        None => candle_core::bail!("token id {id} is outside the embedding table ({} rows)", table.len() / h),
-    }
-}
-
 /// The packed `[tokens, h]` rows of `table` for the batch's real tokens.
-pub fn embed(table: &[f32], batch: &Batch, h: usize) -> candle_core::Result<Vec<f32>> {
+pub fn embed(table: &Values, batch: &Batch, h: usize) -> candle_core::Result<Vec<f32>> {
+    let table = table.get();
     let mut x = Vec::with_capacity(batch.tokens() * h);
     for (r, &len) in batch.lens.iter().enumerate() {
         for &id in &batch.ids[r * batch.seq_len..][..len] {
-            x.extend_from_slice(row(table, id, h)?);
+            x.extend_from_slice(&table.row(id, h)?);
         }
     }
     Ok(x)
@@ -284,7 +362,7 @@ pub fn embed(table: &[f32], batch: &Batch, h: usize) -> candle_core::Result<Vec<
 
 /// A tensor of `shape` under `vb` as f32 values, row-major.
 pub fn read(vb: &VarBuilder, name: &str, shape: &[usize]) -> candle_core::Result<Vec<f32>> {
-    Ok(Values::read(vb, name, shape)?.get().to_vec())
+    Ok(Values::read(vb, name, shape)?.get().f32s().into_owned())
 }
 
 /// One post-LayerNorm encoder layer: `a = LN(x + Attn(x)·Wo)`, `LN(a + GELU(a·W1)·W2)`.
@@ -637,7 +715,7 @@ fn par_rows<K: RowKernel>(x: &mut [f32], kernel: &K) {
 }
 
 /// `run((index, chunk))` for each `size`-long chunk of `x`: on rayon natively, in order in wasm.
-fn each_chunk(x: &mut [f32], size: usize, run: impl Fn((usize, &mut [f32])) + Send + Sync) {
+fn each_chunk<T: Send>(x: &mut [T], size: usize, run: impl Fn((usize, &mut [T])) + Send + Sync) {
     #[cfg(feature = "cli")]
     {
         use rayon::prelude::*;
@@ -655,23 +733,86 @@ fn linear(dst: &mut [f32], x: &[f32], w: &Linear, accumulate: bool) {
 /// [`linear`] reading the first `n_in` values of each row of `x`, whose rows are `stride` apart.
 fn linear_strided(dst: &mut [f32], x: &[f32], stride: usize, w: &Linear, accumulate: bool) {
     let m = x.len() / stride;
-    assert!(stride >= w.n_in && x.len() == m * stride && dst.len() == m * w.n_out && w.w.len() == w.n_in * w.n_out);
+    assert!(stride >= w.n_in && x.len() == m * stride && dst.len() == m * w.n_out);
     #[cfg(feature = "cli")]
     let par = gemm::Parallelism::Rayon(0);
     #[cfg(not(feature = "cli"))]
     let par = gemm::Parallelism::None;
-    // SAFETY: dst is m×n_out and w n_in×n_out, row-major and contiguous; x holds m rows of
-    // `stride` ≥ n_in values (asserted).
-    unsafe {
-        sgemm(
-            (m, w.n_out, w.n_in),
-            (dst.as_mut_ptr(), w.n_out as isize, 1),
-            (x.as_ptr(), stride as isize, 1),
-            (w.w.as_ptr(), w.n_out as isize, 1),
-            accumulate,
-            1.0,
-            par,
-        )
+    match &w.w {
+        Stored::F32(v) => {
+            assert_eq!(v.len(), w.n_in * w.n_out);
+            // SAFETY: dst is m×n_out and v n_in×n_out, row-major and contiguous; x holds m rows
+            // of `stride` ≥ n_in values (asserted).
+            unsafe {
+                sgemm(
+                    (m, w.n_out, w.n_in),
+                    (dst.as_mut_ptr(), w.n_out as isize, 1),
+                    (x.as_ptr(), stride as isize, 1),
+                    (v.as_ptr(), w.n_out as isize, 1),
+                    accumulate,
+                    1.0,
+                    par,
+                )
+            }
+        }
+        Stored::Bf16(v, block) => widened(dst, x, stride, w, v, *block, accumulate, par),
+        Stored::F16(v, block) => widened(dst, x, stride, w, v, *block, accumulate, par),
+    }
+}
+
+/// Half-precision values a [`Stored`] block can be widened from.
+trait Widen: Copy + Sync {
+    fn widen(src: &[Self], dst: &mut [f32]);
+}
+
+impl Widen for half::bf16 {
+    fn widen(src: &[Self], dst: &mut [f32]) {
+        half::slice::HalfFloatSliceExt::convert_to_f32_slice(src, dst)
+    }
+}
+
+impl Widen for half::f16 {
+    fn widen(src: &[Self], dst: &mut [f32]) {
+        half::slice::HalfFloatSliceExt::convert_to_f32_slice(src, dst)
+    }
+}
+
+/// [`linear_strided`] with half-precision weights `v` in blocks of `block` columns: each block
+/// widened to f32 (on every core), then multiplied into its columns of `dst`. Widening costs one
+/// conversion per weight and product, against 2·m multiply-adds: nothing at batch sizes.
+#[allow(clippy::too_many_arguments)]
+fn widened<T: Widen>(
+    dst: &mut [f32],
+    x: &[f32],
+    stride: usize,
+    w: &Linear,
+    v: &[T],
+    block: usize,
+    accumulate: bool,
+    par: gemm::Parallelism,
+) {
+    const CHUNK: usize = 1 << 14;
+    let (m, n_in, n_out) = (x.len() / stride, w.n_in, w.n_out);
+    assert!(v.len() == n_in * n_out && block > 0);
+    let mut wide = vec![0f32; n_in * block.min(n_out)];
+    for (b, src) in v.chunks(block * n_in).enumerate() {
+        let width = src.len() / n_in;
+        let wide = &mut wide[..src.len()];
+        each_chunk(wide, CHUNK, |(c, out)| T::widen(&src[c * CHUNK..c * CHUNK + out.len()], out));
+        // SAFETY: this block's columns b·block .. b·block + width of dst (m rows, n_out apart)
+        // lie inside dst; `wide` is n_in×width row-major; x holds m rows of `stride` ≥ n_in
+        // values (asserted by the caller).
+        unsafe {
+            sgemm(
+                (m, width, n_in),
+                (dst.as_mut_ptr().add(b * block), n_out as isize, 1),
+                (x.as_ptr(), stride as isize, 1),
+                (wide.as_ptr(), width as isize, 1),
+                accumulate,
+                1.0,
+                par,
+            )
+        }
     }
 }
 
@@ -1181,15 +1322,77 @@ mod tests {
         let n_in = 130;
         let parts: Vec<Vec<f32>> = [70, 3, 64].iter().map(|&r| (0..r * n_in).map(|v| v as f32).collect()).collect();
         let n_out = 70 + 3 + 64;
-        let w = transpose(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>(), n_in, n_out);
-        let mut col = 0;
-        for p in &parts {
-            for o in 0..p.len() / n_in {
-                for i in 0..n_in {
-                    assert_eq!(w[i * n_out + col + o], p[o * n_in + i], "row {o} col {i}");
+        // One block (the plain [n_in, n_out] matrix), and blocks of 64 and 48 columns.
+        for block in [n_out, 64, 48] {
+            let w = transpose(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>(), n_in, n_out, block);
+            let mut col = 0;
+            for p in &parts {
+                for o in 0..p.len() / n_in {
+                    let c = col + o;
+                    let (first, width) = (c / block * block, block.min(n_out - c / block * block));
+                    for i in 0..n_in {
+                        let at = first * n_in + i * width + c - first;
+                        assert_eq!(w[at], p[o * n_in + i], "block {block}: row {o} col {i}");
+                    }
                 }
+                col += p.len() / n_in;
             }
-            col += p.len() / n_in;
+        }
+    }
+
+    /// Half-precision weights, widened a block of columns at a time (n_in 2^16: blocks of 16
+    /// columns, so the three parts' 40 columns take three blocks, one cut short, and parts
+    /// straddle blocks), give the product of the same weights rounded to that format in f32.
+    #[test]
+    fn half_precision_weights_multiply_as_their_f32_values() {
+        let mut next = rng(11);
+        let n_in = 1 << 16;
+        let sizes = [20, 7, 13];
+        let parts: Vec<(Vec<f32>, Vec<f32>)> = sizes
+            .iter()
+            .map(|&o| ((0..o * n_in).map(|_| next()).collect(), (0..o).map(|_| next()).collect()))
+            .collect();
+        let x: Vec<f32> = (0..3 * n_in).map(|_| next()).collect();
+        let n_out: usize = sizes.iter().sum();
+        let product = |lin: &Linear| {
+            let mut y = vec![0f32; 3 * n_out];
+            fill_rows(&mut y, &lin.b);
+            linear(&mut y, &x, lin, true);
+            y
+        };
+        fn half_linear<T: candle_core::WithDType>(
+            parts: &[(Vec<f32>, Vec<f32>)],
+            n_in: usize,
+            to: fn(f32) -> T,
+        ) -> Linear {
+            let parts = parts
+                .iter()
+                .map(|(w, b)| {
+                    let t = Tensor::from_vec(
+                        w.iter().map(|&v| to(v)).collect::<Vec<T>>(),
+                        w.len(),
+                        &candle_core::Device::Cpu,
+                    );
+                    Ok((Values::new(t?)?, b.clone()))
+                })
+                .collect::<candle_core::Result<_>>()
+                .unwrap();
+            Linear::new(parts, n_in).unwrap()
+        }
+        let rounded = |to: fn(f32) -> f32| {
+            parts.iter().map(|(w, b)| (w.iter().map(|&v| to(v)).collect(), b.clone())).collect::<Vec<_>>()
+        };
+        let cases = [
+            ("bf16", half_linear(&parts, n_in, half::bf16::from_f32), rounded(|v| half::bf16::from_f32(v).to_f32())),
+            ("f16", half_linear(&parts, n_in, half::f16::from_f32), rounded(|v| half::f16::from_f32(v).to_f32())),
+        ];
+        for (name, half, rounded) in cases {
+            assert!(matches!(half.w, Stored::Bf16(_, 16) | Stored::F16(_, 16)), "{name}: blocks of 16 columns");
+            let want = product(&Linear::from_torch(rounded, n_in).unwrap());
+            let got = product(&half);
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!((g - w).abs() <= 1e-4 * w.abs().max(1.0), "{name} [{}, {}]: {g} vs {w}", i / n_out, i % n_out);
+            }
         }
     }
 

@@ -274,7 +274,9 @@ pub struct Timings {
 }
 
 /// Number format of a neural model's weights and activations (`--dtype`). Vectors always
-/// come out as f32. f16 / bf16 are meant for GPUs; on the CPU they run, slower than f32.
+/// come out as f32. On the CPU's fast path f16 / bf16 are the weights' format only (half the
+/// memory; each product widens them to f32, activations stay f32); on GPUs and the candle
+/// graph, the weights' and the activations'.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Dtype {
@@ -295,8 +297,9 @@ impl Dtype {
 }
 
 /// How the candle-graph encoders attend (`--attention`), as transformers'
-/// `attn_implementation`. MPNet (relative position bias) always runs its own; BERT and
-/// XLM-RoBERTa in f32 on the CPU run their fast path under `Auto`, the candle graph otherwise.
+/// `attn_implementation`. MPNet (relative position bias) always runs its own; on the CPU every
+/// architecture runs its fast path under `Auto` (f32, or bf16/f16 weights), the candle graph
+/// otherwise.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AttentionChoice {

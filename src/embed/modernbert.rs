@@ -244,7 +244,7 @@ impl FastModernBert {
     fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
         let h = self.hidden;
         let batch = el::Batch::new(ids, mask)?;
-        let mut x = el::embed(&self.embed.get(), &batch, h)?;
+        let mut x = el::embed(&self.embed, &batch, h)?;
         self.embed_norm.apply(&mut x);
         let ropes = [&self.global_freq, &self.local_freq].map(|f| el::RopeTables::new(f, batch.seq_len));
         el::forward_pre_norm(&self.layers, self.heads, &ropes, &mut x, &batch.lens);

@@ -236,16 +236,16 @@ impl FastMPNet {
         let s = batch.seq_len;
         // Positions pad+1, pad+2, … on real tokens (padding rows are not computed at all).
         let (word, position) = (self.word.get(), self.position.get());
-        if self.pad as usize + s >= position.len() / h {
+        if self.pad as usize + s >= position.rows(h) {
             candle_core::bail!("{s} tokens exceed max_position_embeddings");
         }
         let mut x = vec![0f32; batch.tokens() * h];
         let mut rows = x.chunks_exact_mut(h);
         for (r, &len) in batch.lens.iter().enumerate() {
             for t in 0..len {
-                let word = el::row(&word, batch.ids[r * s + t], h)?;
-                let pos = el::row(&position, self.pad + 1 + t as u32, h)?;
-                for ((o, w), p) in rows.next().unwrap().iter_mut().zip(word).zip(pos) {
+                let word = word.row(batch.ids[r * s + t], h)?;
+                let pos = position.row(self.pad + 1 + t as u32, h)?;
+                for ((o, w), p) in rows.next().unwrap().iter_mut().zip(word.iter()).zip(pos.iter()) {
                     *o = w + p;
                 }
             }

@@ -239,7 +239,7 @@ impl FastQwen3 {
     fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
         let h = self.hidden;
         let batch = el::Batch::new(ids, mask)?;
-        let mut x = el::embed(&self.embed.get(), &batch, h)?;
+        let mut x = el::embed(&self.embed, &batch, h)?;
         let rope = el::RopeTables::new(&self.inv_freq, batch.seq_len);
         el::forward_pre_norm(&self.layers, self.heads, &[rope], &mut x, &batch.lens);
         self.norm.apply(&mut x);

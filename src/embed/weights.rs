@@ -393,7 +393,8 @@ mod tests {
 
     /// A model larger than the memory free stops at the first tensor that does not fit, with
     /// an error giving the sizes and what to do (not "weights do not fit config.json"), on the
-    /// CPU's fast path and on the candle graph (bf16) alike; with room it loads.
+    /// CPU's fast path (f32, and bf16 weights) and on the candle graph (bf16, `--attention
+    /// eager`) alike; with room it loads.
     #[cfg(not(target_arch = "wasm32"))]
     #[test]
     fn weights_past_the_free_memory_stop_with_the_sizes() {
@@ -401,15 +402,17 @@ mod tests {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny_models");
         let mut files = Files::new("t");
         files.add_dir("m", std::path::Path::new(root).join("qwen3-embedding").as_path()).unwrap();
-        for dtype in [Dtype::F32, Dtype::Bf16] {
-            let options = NeuralOptions { dtype, ..Default::default() };
+        use crate::embed::AttentionChoice::{Auto, Eager};
+        for (dtype, attention) in [(Dtype::F32, Auto), (Dtype::Bf16, Auto), (Dtype::Bf16, Eager)] {
+            let options = NeuralOptions { dtype, attention, ..Default::default() };
             FREE.set(Some(MARGIN + 1000));
             let e = Encoder::load(&files, "m", &options);
             let Err(Error::Model { what }) = e else { panic!("{dtype:?}: loaded, or another error: {:?}", e.err()) };
             assert!(what.starts_with(&format!("cpu: {NO_ROOM} on the CPU: '")), "{what}");
             assert!(what.contains("needs 0 MiB with 128 MiB kept for encoding, and 128 MiB is free"), "{what}");
             assert!(what.contains("(the checkpoint's tensors take 0 MiB as"), "{what}");
-            assert!(what.contains("fix: use a machine with more memory"), "{what}");
+            let fix = if dtype == Dtype::F32 { "fix: --dtype bf16 halves the weights" } else { "fix: use a machine" };
+            assert!(what.contains(fix), "{what}");
             FREE.set(Some(usize::MAX));
             Encoder::load(&files, "m", &options).unwrap();
             FREE.set(None);

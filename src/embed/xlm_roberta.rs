@@ -152,10 +152,13 @@ mod tests {
         let b = batch(&lens);
         let load = |dtype, attention| super::load(testing::weights_as(&names, dtype), &json, attention).unwrap();
         let f32 = run(&load(DType::F32, AttentionChoice::Auto), &b);
-        let bf16 = run(&load(DType::BF16, AttentionChoice::Auto), &b);
-        let packed = run(&load(DType::BF16, AttentionChoice::Varlen), &b);
-        let late_packed = worst_cosine(&packed, &f32, &lens, 256);
-        assert!(late_packed >= 0.998, "packed bf16 past token 256: cosine {late_packed} to f32");
+        // The candle graph, padded and packed, and the fast path's bf16 weights.
+        let bf16 = run(&load(DType::BF16, AttentionChoice::Eager), &b);
+        for (what, attention) in [("packed", AttentionChoice::Varlen), ("fast-path", AttentionChoice::Auto)] {
+            let other = run(&load(DType::BF16, attention), &b);
+            let late = worst_cosine(&other, &f32, &lens, 256);
+            assert!(late >= 0.998, "{what} bf16 past token 256: cosine {late} to f32");
+        }
         let (early, late) = (worst_cosine(&bf16, &f32, &lens, 0), worst_cosine(&bf16, &f32, &lens, 256));
         let candle = XLMRobertaModel::new(&config, testing::weights_as(&names, DType::BF16)).unwrap();
         let theirs = candle.forward(&b.0, &b.2, &b.1, None, None, None).unwrap().to_dtype(DType::F32).unwrap();
