@@ -89,6 +89,28 @@ fn worst(got: &[f32], want: &[f32], dim: usize) -> (f64, f32) {
     w
 }
 
+/// all-MiniLM-L6-v2's vectors of the test texts under `--dtype f16` and `bf16` with
+/// `attention`: the dims, sentence-transformers' f32 vectors, and per dtype its name, the
+/// attention that ran and the vectors.
+#[allow(clippy::type_complexity)]
+fn minilm_in_half_precision(
+    attention: embeval::AttentionChoice,
+) -> (usize, Vec<f32>, Vec<(&'static str, Option<&'static str>, Vec<f32>)>) {
+    let mut files = Files::new("models");
+    files.add_dir("m", &model_dir("all-MiniLM-L6-v2")).unwrap();
+    let texts = texts();
+    let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
+    let (_, dim, f32_want) = read_npy(&fixture("all-MiniLM-L6-v2.npy"));
+    let runs = [(embeval::Dtype::F16, "f16"), (embeval::Dtype::Bf16, "bf16")].map(|(dtype, name)| {
+        let opts = NeuralOptions { dtype, batch_size: 16, attention, ..Default::default() };
+        let enc = Encoder::load(&files, "m", &opts).unwrap();
+        let (got, _) = enc.encode(&refs, &opts, &Quiet).unwrap();
+        assert!(got.iter().all(|x| x.is_finite()), "{name}: non-finite values");
+        (name, enc.attention(), got)
+    });
+    (dim, f32_want, runs.into())
+}
+
 /// `--dtype f16|bf16` on the CPU's fast path: the weights held in half precision and widened
 /// to f32 for each product, activations in f32 — what sentence-transformers gives with every
 /// parameter rounded to that format and the model run in f32 (make_dtype_fixture.py's
@@ -96,16 +118,9 @@ fn worst(got: &[f32], want: &[f32], dim: usize) -> (f64, f32) {
 /// half-precision run is.
 #[test]
 fn half_precision_weights_match_sentence_transformers_with_rounded_weights() {
-    let mut files = Files::new("models");
-    files.add_dir("m", &model_dir("all-MiniLM-L6-v2")).unwrap();
-    let texts = texts();
-    let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
-    let (_, dim, f32_want) = read_npy(&fixture("all-MiniLM-L6-v2.npy"));
-    for (dtype, name) in [(embeval::Dtype::F16, "f16"), (embeval::Dtype::Bf16, "bf16")] {
-        let opts = NeuralOptions { dtype, batch_size: 16, ..Default::default() };
-        let enc = Encoder::load(&files, "m", &opts).unwrap();
-        assert_eq!(enc.attention(), Some("packed f32 (CPU fast path)"));
-        let (got, _) = enc.encode(&refs, &opts, &Quiet).unwrap();
+    let (dim, f32_want, runs) = minilm_in_half_precision(embeval::AttentionChoice::Auto);
+    for (name, attention, got) in runs {
+        assert_eq!(attention, Some("packed f32 (CPU fast path)"));
         let (_, _, want) = read_npy(&fixture(&format!("all-MiniLM-L6-v2.{name}-weights.npy")));
         let same = worst(&got, &want, dim);
         let full = worst(&got, &f32_want, dim);
@@ -124,18 +139,9 @@ fn half_precision_weights_match_sentence_transformers_with_rounded_weights() {
 /// minimum).
 #[test]
 fn half_precision_matches_sentence_transformers_in_that_dtype() {
-    let mut files = Files::new("models");
-    files.add_dir("m", &model_dir("all-MiniLM-L6-v2")).unwrap();
-    let texts = texts();
-    let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
-    let (_, dim, f32_want) = read_npy(&fixture("all-MiniLM-L6-v2.npy"));
-    for (dtype, name) in [(embeval::Dtype::F16, "f16"), (embeval::Dtype::Bf16, "bf16")] {
-        let attention = embeval::AttentionChoice::Eager;
-        let opts = NeuralOptions { dtype, batch_size: 16, attention, ..Default::default() };
-        let enc = Encoder::load(&files, "m", &opts).unwrap();
-        assert_ne!(enc.attention(), Some("packed f32 (CPU fast path)"));
-        let (got, _) = enc.encode(&refs, &opts, &Quiet).unwrap();
-        assert!(got.iter().all(|x| x.is_finite()), "{name}: non-finite values");
+    let (dim, f32_want, runs) = minilm_in_half_precision(embeval::AttentionChoice::Eager);
+    for (name, attention, got) in runs {
+        assert_ne!(attention, Some("packed f32 (CPU fast path)"));
         let (_, _, want) = read_npy(&fixture(&format!("all-MiniLM-L6-v2.{name}.npy")));
         let same = worst(&got, &want, dim);
         let full = worst(&got, &f32_want, dim);
