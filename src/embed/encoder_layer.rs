@@ -117,6 +117,33 @@ pub enum Slice<'a> {
     F16(&'a [half::f16]),
 }
 
+impl<'a> Slice<'a> {
+    /// Values `r` as f32: borrowed, or widened from half precision.
+    fn f32s(self, r: std::ops::Range<usize>) -> std::borrow::Cow<'a, [f32]> {
+        match self {
+            Slice::F32(v) => v[r].into(),
+            Slice::Bf16(v) => v[r].iter().map(|x| x.to_f32()).collect::<Vec<_>>().into(),
+            Slice::F16(v) => v[r].iter().map(|x| x.to_f32()).collect::<Vec<_>>().into(),
+        }
+    }
+
+    fn bf16(self) -> Option<&'a [half::bf16]> {
+        if let Slice::Bf16(v) = self {
+            Some(v)
+        } else {
+            None
+        }
+    }
+
+    fn f16(self) -> Option<&'a [half::f16]> {
+        if let Slice::F16(v) = self {
+            Some(v)
+        } else {
+            None
+        }
+    }
+}
+
 impl Borrowed<'_> {
     pub fn slice(&self) -> Slice<'_> {
         use candle_core::{CpuStorage, Storage};
@@ -131,11 +158,7 @@ impl Borrowed<'_> {
 
     /// All the values as f32 (widened where they are half precision: for small tables).
     pub fn f32s(&self) -> std::borrow::Cow<'_, [f32]> {
-        match self.slice() {
-            Slice::F32(v) => v.into(),
-            Slice::Bf16(v) => v.iter().map(|x| x.to_f32()).collect::<Vec<_>>().into(),
-            Slice::F16(v) => v.iter().map(|x| x.to_f32()).collect::<Vec<_>>().into(),
-        }
+        self.slice().f32s(0..self.len)
     }
 
     /// Row `id` of an embedding table with rows of `h` values, as f32.
@@ -144,11 +167,7 @@ impl Borrowed<'_> {
         if at + h > self.len {
             candle_core::bail!("token id {id} is outside the embedding table ({} rows)", self.len / h);
         }
-        Ok(match self.slice() {
-            Slice::F32(v) => v[at..at + h].into(),
-            Slice::Bf16(v) => v[at..at + h].iter().map(|x| x.to_f32()).collect::<Vec<_>>().into(),
-            Slice::F16(v) => v[at..at + h].iter().map(|x| x.to_f32()).collect::<Vec<_>>().into(),
-        })
+        Ok(self.slice().f32s(at..at + h))
     }
 
     /// How many rows of `h` values the table has.
@@ -192,16 +211,11 @@ impl Linear {
         let n_out: usize = parts.iter().map(|(_, b)| b.len()).sum();
         let sources: Vec<_> = parts.iter().map(|(w, _)| w.get()).collect();
         let slices: Vec<Slice> = sources.iter().map(|s| s.slice()).collect();
-        // Every part in one format (one VarBuilder's dtype); f32 otherwise.
-        let all = |pick: fn(&Slice<'_>) -> bool| slices.iter().all(pick);
+        // Half precision when every part is in one half format (one VarBuilder's dtype).
         let block = (WIDENED_BLOCK / n_in.max(1)).clamp(16, n_out.max(16)) / 16 * 16;
-        let w = if all(|s| matches!(s, Slice::Bf16(_))) {
-            let parts: Vec<&[half::bf16]> =
-                slices.iter().map(|s| if let Slice::Bf16(v) = s { *v } else { unreachable!() }).collect();
+        let w = if let Some(parts) = slices.iter().map(|s| s.bf16()).collect::<Option<Vec<_>>>() {
             Stored::Bf16(transpose(&parts, n_in, n_out, block), block)
-        } else if all(|s| matches!(s, Slice::F16(_))) {
-            let parts: Vec<&[half::f16]> =
-                slices.iter().map(|s| if let Slice::F16(v) = s { *v } else { unreachable!() }).collect();
+        } else if let Some(parts) = slices.iter().map(|s| s.f16()).collect::<Option<Vec<_>>>() {
             Stored::F16(transpose(&parts, n_in, n_out, block), block)
         } else {
             let wide: Vec<_> = sources.iter().map(|s| s.f32s()).collect();
