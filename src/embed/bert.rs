@@ -215,8 +215,7 @@ impl FastBert {
         let batch = el::Batch::new(ids, mask)?;
         let types = type_ids.flatten_all()?.to_vec1::<u32>()?;
         let (word, token_type, position) = (self.word.get(), self.token_type.get(), self.position.get());
-        let position = position.f32s();
-        if self.first_position + batch.seq_len > position.len() / h {
+        if self.first_position + batch.seq_len > position.rows(h) {
             candle_core::bail!("{} tokens exceed max_position_embeddings", batch.seq_len);
         }
         // torch's order: (word + token type) + position.
@@ -227,9 +226,9 @@ impl FastBert {
                 let at = r * batch.seq_len + t;
                 let word = word.row(batch.ids[at], h)?;
                 let tt = token_type.row(types[at], h)?;
-                let p = self.first_position + t;
-                let pos = &position[p * h..(p + 1) * h];
-                for (((o, w), y), p) in rows.next().unwrap().iter_mut().zip(word.iter()).zip(tt.iter()).zip(pos) {
+                let pos = position.row((self.first_position + t) as u32, h)?;
+                for (((o, w), y), p) in rows.next().unwrap().iter_mut().zip(word.iter()).zip(tt.iter()).zip(pos.iter())
+                {
                     *o = w + y + p;
                 }
             }
