@@ -39,6 +39,7 @@ pub fn model_key(
     dir: &str,
     max_length: usize,
     dtype: super::Dtype,
+    attention: super::AttentionChoice,
     device: &str,
     memo: Option<&Path>,
 ) -> Result<String> {
@@ -46,6 +47,11 @@ pub fn model_key(
     if dtype != super::Dtype::F32 {
         // f32 keys stay as they were before --dtype existed, so old caches remain valid.
         suffix += &format!("\0dtype={}", dtype.name());
+        if device == "cpu" && attention == super::AttentionChoice::Auto {
+            // Half-precision weights on the CPU's fast path, activations f32: other vectors than
+            // the candle graph's half-precision activations, which had this key without it.
+            suffix += "\0activations=f32";
+        }
     }
     if device != "cpu" {
         // cuda / metal: the backend, not the card or its number.
@@ -557,7 +563,10 @@ mod tests {
         let memo = Some(cache.path());
         let memo_files = || std::fs::read_dir(cache.path().join("model-hashes")).unwrap().flatten().collect::<Vec<_>>();
         let files = aged_model(dir.path(), &[1u8; 4096], 60);
-        let key = |files: &Files, memo| model_key(files, "m", 128, super::super::Dtype::F32, "cpu", memo).unwrap();
+        let key = |files: &Files, memo| {
+            model_key(files, "m", 128, super::super::Dtype::F32, super::super::AttentionChoice::Auto, "cpu", memo)
+                .unwrap()
+        };
         let first = key(&files, memo);
         assert_eq!(first, key(&files, None));
         let remembered = memo_files();
@@ -576,6 +585,24 @@ mod tests {
         let before = memo_files().len();
         assert_eq!(key(&files, memo), key(&files, None));
         assert_eq!(memo_files().len(), before, "a file modified just now is not remembered");
+    }
+
+    /// Keys part what gives other vectors: the dtype, and in half precision on the CPU the fast
+    /// path (f32 activations) from the candle graph (`--attention eager|varlen`, half-precision
+    /// activations); f32 keys do not depend on the attention (the paths agree to 1e-6).
+    #[test]
+    fn keys_part_dtypes_and_the_cpus_two_half_precision_paths() {
+        use super::super::{AttentionChoice as A, Dtype as D};
+        let dir = tempfile::tempdir().unwrap();
+        let files = aged_model(dir.path(), &[1u8; 4096], 60);
+        let key = |dtype, attention, device| model_key(&files, "m", 128, dtype, attention, device, None).unwrap();
+        assert_eq!(key(D::F32, A::Auto, "cpu"), key(D::F32, A::Eager, "cpu"));
+        assert_ne!(key(D::F32, A::Auto, "cpu"), key(D::Bf16, A::Auto, "cpu"));
+        assert_ne!(key(D::Bf16, A::Auto, "cpu"), key(D::Bf16, A::Eager, "cpu"));
+        assert_eq!(key(D::Bf16, A::Eager, "cpu"), key(D::Bf16, A::Varlen, "cpu"));
+        assert_ne!(key(D::Bf16, A::Auto, "cpu"), key(D::F16, A::Auto, "cpu"));
+        assert_eq!(key(D::Bf16, A::Auto, "cuda:0"), key(D::Bf16, A::Auto, "cuda:1"));
+        assert_ne!(key(D::Bf16, A::Auto, "cuda:0"), key(D::Bf16, A::Auto, "cpu"));
     }
 
     #[test]

@@ -770,7 +770,8 @@ impl Embedder for Local<'_> {
     #[cfg(not(target_arch = "wasm32"))]
     fn cache_key(&self, root: &std::path::Path) -> Result<String> {
         let info = &self.enc.info;
-        cache::model_key(self.files, self.dir, info.max_seq_length, self.options.dtype, &info.device, Some(root))
+        let o = self.options;
+        cache::model_key(self.files, self.dir, info.max_seq_length, o.dtype, o.attention, &info.device, Some(root))
     }
     fn dim(&self) -> Option<usize> {
         Some(self.enc.info.dim)
