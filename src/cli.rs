@@ -81,6 +81,7 @@ pub enum DetailsArg {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum DtypeArg {
+    Auto,
     F32,
     F16,
     Bf16,
@@ -148,9 +149,11 @@ pub struct NeuralArgs {
     /// [default: 16384 on the CPU; on a GPU, from its free memory]
     #[arg(long, value_name = "N")]
     pub max_batch_tokens: Option<usize>,
-    /// Neural models: number format of weights and activations (vectors are f32 either way).
-    /// f16 and bf16 are meant for GPUs; on the CPU they run, slower than f32.
-    #[arg(long, value_enum, default_value = "f32")]
+    /// Neural models: number format (vectors are f32 either way). auto: the checkpoint's own
+    /// (config.json's dtype / torch_dtype, as sentence-transformers 6 loads it), f32 where it
+    /// names none. On the CPU f16/bf16 are the weights' format only (half the memory, f32's
+    /// speed, activations f32); on a GPU the activations' too.
+    #[arg(long, value_enum, default_value = "auto")]
     pub dtype: DtypeArg,
     /// Neural models: how attention runs, as transformers' attn_implementation. varlen packs
     /// the tokens without padding and runs flash-attention 2's kernel in a `--features
@@ -542,6 +545,7 @@ impl NeuralArgs {
             doc_prompt: global_prompt("--doc-prompt", &self.doc_prompt, labels)?,
             model_prompts: model_prompts(&self.query_prompt, &self.doc_prompt, labels),
             dtype: match self.dtype {
+                DtypeArg::Auto => embeval::Dtype::Auto,
                 DtypeArg::F32 => embeval::Dtype::F32,
                 DtypeArg::F16 => embeval::Dtype::F16,
                 DtypeArg::Bf16 => embeval::Dtype::Bf16,

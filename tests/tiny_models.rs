@@ -404,3 +404,52 @@ fn max_length_up_to_the_models_limit() {
         assert!(e.contains(&format!("limit of {limit}")), "{model}: {e}");
     }
 }
+
+/// `--dtype auto` (the default) takes the checkpoint's format from config.json as
+/// sentence-transformers 6 does (transformers 5 loads `dtype="auto"`; checked by hand: a
+/// Qwen3 folder whose config says bfloat16 loads in torch.bfloat16 there): `dtype`, or
+/// transformers 4's `torch_dtype`; f32 when it names none or float32; an explicit `--dtype`
+/// wins. Auto-bf16 gives exactly the vectors of an explicit `--dtype bf16`.
+#[test]
+fn dtype_auto_follows_the_checkpoint_config() {
+    use embeval::Dtype::{self, Auto, Bf16, F16, F32};
+    let base: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("qwen3-embedding").join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(base["dtype"], "float32");
+    let with = |key: Option<(&str, &str)>| {
+        let mut c = base.clone();
+        c.as_object_mut().unwrap().remove("dtype");
+        if let Some((k, v)) = key {
+            c[k] = v.into();
+        }
+        let mut files = Files::new("tiny");
+        add_folder(&mut files, "m", "qwen3-embedding", &["config.json"]);
+        files.add_bytes("m/config.json", "tiny/m/config.json", c.to_string().into_bytes());
+        files
+    };
+    let texts: Vec<String> = texts().into_iter().take(9).map(|(_, t)| t).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let encode = |files: &Files, dtype: Dtype| {
+        let opts = NeuralOptions { dtype, batch_size: 4, ..Default::default() };
+        let enc = Encoder::load(files, "m", &opts).unwrap();
+        (enc.info.dtype, enc.encode(&refs, &opts, &Quiet).unwrap().0)
+    };
+    let cases = [
+        (Some(("dtype", "bfloat16")), Auto, Bf16),
+        (Some(("torch_dtype", "float16")), Auto, F16),
+        (Some(("dtype", "float32")), Auto, F32),
+        (None, Auto, F32),
+        (Some(("dtype", "bfloat16")), F32, F32),
+        (Some(("torch_dtype", "bfloat16")), F16, F16),
+    ];
+    for (key, asked, want) in cases {
+        let files = with(key);
+        let (got, vectors) = encode(&files, asked);
+        assert_eq!(got, want, "{key:?}, --dtype {}", asked.name());
+        if asked == Auto {
+            assert_eq!(vectors, encode(&files, want).1, "{key:?}: auto gives what --dtype {} gives", want.name());
+        }
+    }
+    assert_eq!(NeuralOptions::default().dtype, Auto);
+}

@@ -160,6 +160,11 @@ struct HfConfig {
     num_attention_heads: Option<usize>,
     #[serde(default)]
     hidden_size: Option<usize>,
+    /// The checkpoint's format: `dtype` (transformers 5), `torch_dtype` (4.x).
+    #[serde(default)]
+    dtype: Option<serde_json::Value>,
+    #[serde(default)]
+    torch_dtype: Option<serde_json::Value>,
 }
 
 pub(super) fn join(dir: &str, name: &str) -> String {
@@ -321,8 +326,10 @@ impl Encoder {
         };
 
         let opened = super::device::Opened::open(options.device)?;
-        let dtype = match options.dtype {
-            Dtype::F32 => DType::F32,
+        let config_dtype = hf.dtype.as_ref().or(hf.torch_dtype.as_ref()).and_then(|v| v.as_str());
+        let resolved = options.dtype.resolve(config_dtype);
+        let dtype = match resolved {
+            Dtype::F32 | Dtype::Auto => DType::F32,
             Dtype::F16 => DType::F16,
             Dtype::Bf16 => DType::BF16,
         };
@@ -352,7 +359,7 @@ impl Encoder {
                 normalize,
                 max_seq_length,
                 dim,
-                dtype: options.dtype,
+                dtype: resolved,
                 device: opened.name,
                 prompts,
             },
@@ -619,7 +626,7 @@ impl Encoder {
     fn bytes_per_token(&self, shape: Widths, len: usize) -> usize {
         let bytes = match self.info.dtype {
             _ if matches!(self.device, Device::Cpu) => 4,
-            Dtype::F32 => 4,
+            Dtype::F32 | Dtype::Auto => 4,
             Dtype::F16 | Dtype::Bf16 => 2,
         };
         let Widths { widest: intermediate, heads } = shape;

@@ -280,7 +280,12 @@ pub struct Timings {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Dtype {
+    /// The checkpoint's own format, as sentence-transformers 6 (transformers 5, whose
+    /// `from_pretrained` defaults to `dtype="auto"`) loads it: config.json's `dtype` (transformers
+    /// 4's `torch_dtype`) when it is `bfloat16` or `float16`, else f32. Resolved when the model
+    /// is opened ([`Dtype::resolve`]): what a run reports is always one of the others.
     #[default]
+    Auto,
     F32,
     F16,
     Bf16,
@@ -289,9 +294,21 @@ pub enum Dtype {
 impl Dtype {
     pub fn name(self) -> &'static str {
         match self {
+            Dtype::Auto => "auto",
             Dtype::F32 => "f32",
             Dtype::F16 => "f16",
             Dtype::Bf16 => "bf16",
+        }
+    }
+
+    /// [`Dtype::Auto`] as the checkpoint's config.json names its format (`config_dtype`: its
+    /// `dtype` or `torch_dtype`); any other dtype as given.
+    pub fn resolve(self, config_dtype: Option<&str>) -> Dtype {
+        match (self, config_dtype) {
+            (Dtype::Auto, Some("bfloat16")) => Dtype::Bf16,
+            (Dtype::Auto, Some("float16")) => Dtype::F16,
+            (Dtype::Auto, _) => Dtype::F32,
+            (d, _) => d,
         }
     }
 }
@@ -379,7 +396,7 @@ impl Default for NeuralOptions {
             query_prompt: None,
             doc_prompt: None,
             model_prompts: Default::default(),
-            dtype: Dtype::F32,
+            dtype: Dtype::Auto,
             attention: AttentionChoice::Auto,
         }
     }
@@ -770,8 +787,8 @@ impl Embedder for Local<'_> {
     #[cfg(not(target_arch = "wasm32"))]
     fn cache_key(&self, root: &std::path::Path) -> Result<String> {
         let info = &self.enc.info;
-        let o = self.options;
-        cache::model_key(self.files, self.dir, info.max_seq_length, o.dtype, o.attention, &info.device, Some(root))
+        let attention = self.options.attention;
+        cache::model_key(self.files, self.dir, info.max_seq_length, info.dtype, attention, &info.device, Some(root))
     }
     fn dim(&self) -> Option<usize> {
         Some(self.enc.info.dim)
