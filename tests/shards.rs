@@ -609,7 +609,12 @@ fn encode_refuses_bad_flags_before_encoding() {
         let err = fails(encode(&xquad(), &m, shard, t.path(), extra));
         assert!(err.contains(want), "{err}");
     }
-    let err = fails(encode(&xquad(), "bm25", "0/3", t.path(), &[]));
-    assert!(err.contains("not a model folder"), "{err}");
+    for (m, what) in [
+        ("bm25", "'bm25' is BM25, not a model folder"),
+        ("openai:e@http://127.0.0.1:9/v1", "'e' is an embedding API (evaluate it with `embeval eval`"),
+    ] {
+        let err = fails(encode(&xquad(), m, "0/3", t.path(), &[]));
+        assert!(err.contains(what) && err.contains("shards hold a local neural model's"), "{err}");
+    }
     assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 0, "no file for a refused job");
 }

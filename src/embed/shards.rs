@@ -218,9 +218,20 @@ pub fn encode(
     progress: &dyn Progress,
 ) -> Result<Written> {
     let ModelSpec::Neural { dir, label } = spec else {
+        let what = match spec {
+            ModelSpec::Api { .. } => {
+                "an embedding API (evaluate it with `embeval eval`: its cache makes a re-run send nothing)"
+            }
+            ModelSpec::Bm25 { .. } => "BM25",
+            ModelSpec::Emb { .. } => "precomputed vectors",
+            _ => "a TREC run",
+        };
         return Err(Error::usage(
             "--model",
-            format!("'{}' is not a model folder: shards hold a neural model's document vectors", spec.label()),
+            format!(
+                "'{}' is {what}, not a model folder: shards hold a local neural model's document vectors",
+                spec.label()
+            ),
         ));
     };
     if neural.truncate_dim.is_some() {
