@@ -624,11 +624,8 @@ impl Encoder {
     /// attention scores and probabilities per head. On the CPU activations are f32 whatever
     /// the weights' dtype (the fast path; the candle graph's softmax is f32 too).
     fn bytes_per_token(&self, shape: Widths, len: usize) -> usize {
-        let bytes = match self.info.dtype {
-            _ if matches!(self.device, Device::Cpu) => 4,
-            Dtype::F32 | Dtype::Auto => 4,
-            Dtype::F16 | Dtype::Bf16 => 2,
-        };
+        let half = matches!(self.info.dtype, Dtype::F16 | Dtype::Bf16);
+        let bytes = if half && !matches!(self.device, Device::Cpu) { 2 } else { 4 };
         let Widths { widest: intermediate, heads } = shape;
         bytes * (8 * self.info.dim + 2 * intermediate + 2 * heads * len)
     }

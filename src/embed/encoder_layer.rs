@@ -122,8 +122,8 @@ impl<'a> Slice<'a> {
     fn f32s(self, r: std::ops::Range<usize>) -> std::borrow::Cow<'a, [f32]> {
         match self {
             Slice::F32(v) => v[r].into(),
-            Slice::Bf16(v) => v[r].iter().map(|x| x.to_f32()).collect::<Vec<_>>().into(),
-            Slice::F16(v) => v[r].iter().map(|x| x.to_f32()).collect::<Vec<_>>().into(),
+            Slice::Bf16(v) => Widen::widen_vec(&v[r]).into(),
+            Slice::F16(v) => Widen::widen_vec(&v[r]).into(),
         }
     }
 
@@ -747,38 +747,49 @@ fn linear(dst: &mut [f32], x: &[f32], w: &Linear, accumulate: bool) {
 }
 
 /// [`linear`] reading the first `n_in` values of each row of `x`, whose rows are `stride` apart.
+/// f32 weights are one product; half-precision ones one per block of columns, each block
+/// widened first ([`widened`]).
 fn linear_strided(dst: &mut [f32], x: &[f32], stride: usize, w: &Linear, accumulate: bool) {
-    let m = x.len() / stride;
-    assert!(stride >= w.n_in && x.len() == m * stride && dst.len() == m * w.n_out);
+    let (m, n_in, n_out) = (x.len() / stride, w.n_in, w.n_out);
+    assert!(stride >= n_in && x.len() == m * stride && dst.len() == m * n_out);
     #[cfg(feature = "cli")]
     let par = gemm::Parallelism::Rayon(0);
     #[cfg(not(feature = "cli"))]
     let par = gemm::Parallelism::None;
-    match &w.w {
-        Stored::F32(v) => {
-            assert_eq!(v.len(), w.n_in * w.n_out);
-            // SAFETY: dst is m×n_out and v n_in×n_out, row-major and contiguous; x holds m rows
-            // of `stride` ≥ n_in values (asserted).
-            unsafe {
-                sgemm(
-                    (m, w.n_out, w.n_in),
-                    (dst.as_mut_ptr(), w.n_out as isize, 1),
-                    (x.as_ptr(), stride as isize, 1),
-                    (v.as_ptr(), w.n_out as isize, 1),
-                    accumulate,
-                    1.0,
-                    par,
-                )
-            }
+    // dst's columns first..first + width (+)= x · rhs, rhs [n_in, width] row-major.
+    let mut product = |first: usize, rhs: &[f32]| {
+        let width = rhs.len() / n_in;
+        assert!(rhs.len() == n_in * width && first + width <= n_out);
+        // SAFETY: those columns of dst's m rows (n_out apart) lie inside dst; rhs is
+        // n_in×width and x holds m rows of `stride` ≥ n_in values (asserted).
+        unsafe {
+            sgemm(
+                (m, width, n_in),
+                (dst.as_mut_ptr().add(first), n_out as isize, 1),
+                (x.as_ptr(), stride as isize, 1),
+                (rhs.as_ptr(), width as isize, 1),
+                accumulate,
+                1.0,
+                par,
+            )
         }
-        Stored::Bf16(v, block) => widened(dst, x, stride, w, v, *block, accumulate, par),
-        Stored::F16(v, block) => widened(dst, x, stride, w, v, *block, accumulate, par),
+    };
+    match &w.w {
+        Stored::F32(v) => product(0, v),
+        Stored::Bf16(v, block) => widened(v, n_in, *block, product),
+        Stored::F16(v, block) => widened(v, n_in, *block, product),
     }
 }
 
 /// Half-precision values a [`Stored`] block can be widened from.
 trait Widen: Copy + Sync {
     fn widen(src: &[Self], dst: &mut [f32]);
+
+    fn widen_vec(src: &[Self]) -> Vec<f32> {
+        let mut out = vec![0f32; src.len()];
+        Self::widen(src, &mut out);
+        out
+    }
 }
 
 impl Widen for half::bf16 {
@@ -793,42 +804,16 @@ impl Widen for half::f16 {
     }
 }
 
-/// [`linear_strided`] with half-precision weights `v` in blocks of `block` columns: each block
-/// widened to f32 (on every core), then multiplied into its columns of `dst`. Widening costs one
-/// conversion per weight and product, against 2·m multiply-adds: nothing at batch sizes.
-#[allow(clippy::too_many_arguments)]
-fn widened<T: Widen>(
-    dst: &mut [f32],
-    x: &[f32],
-    stride: usize,
-    w: &Linear,
-    v: &[T],
-    block: usize,
-    accumulate: bool,
-    par: gemm::Parallelism,
-) {
+/// Half-precision weights `v` (`n_in` rows, in blocks of `block` columns) a block at a time:
+/// each block widened to f32 (on every core) and handed to `product(first column, block)`.
+/// Widening costs one conversion per weight and product, against 2·m multiply-adds.
+fn widened<T: Widen>(v: &[T], n_in: usize, block: usize, mut product: impl FnMut(usize, &[f32])) {
     const CHUNK: usize = 1 << 14;
-    let (m, n_in, n_out) = (x.len() / stride, w.n_in, w.n_out);
-    assert!(v.len() == n_in * n_out && block > 0);
-    let mut wide = vec![0f32; n_in * block.min(n_out)];
-    for (b, src) in v.chunks(block * n_in).enumerate() {
-        let width = src.len() / n_in;
+    let mut wide = vec![0f32; (block * n_in).min(v.len())];
+    for (b, src) in v.chunks(block.max(1) * n_in).enumerate() {
         let wide = &mut wide[..src.len()];
         each_chunk(wide, CHUNK, |(c, out)| T::widen(&src[c * CHUNK..c * CHUNK + out.len()], out));
-        // SAFETY: this block's columns b·block .. b·block + width of dst (m rows, n_out apart)
-        // lie inside dst; `wide` is n_in×width row-major; x holds m rows of `stride` ≥ n_in
-        // values (asserted by the caller).
-        unsafe {
-            sgemm(
-                (m, width, n_in),
-                (dst.as_mut_ptr().add(b * block), n_out as isize, 1),
-                (x.as_ptr(), stride as isize, 1),
-                (wide.as_ptr(), width as isize, 1),
-                accumulate,
-                1.0,
-                par,
-            )
-        }
+        product(b * block, wide);
     }
 }
 
