@@ -33,11 +33,15 @@ fn fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures/st_embeddings").join(name)
 }
 
-fn vectors_match_sentence_transformers(model: &str, opts: NeuralOptions) -> embeval::embed::EncodeStats {
+/// The stats and the attention that ran (`encoder.attention`).
+fn vectors_match_sentence_transformers(
+    model: &str,
+    opts: NeuralOptions,
+) -> (embeval::embed::EncodeStats, Option<&'static str>) {
     let dir = model_dir(model);
     let mut files = Files::new("models");
     files.add_dir(model, &dir).unwrap();
-    let enc = Encoder::load(&files, model, &NeuralOptions::default()).unwrap();
+    let enc = Encoder::load(&files, model, &opts).unwrap();
     let texts = texts();
     let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
     let (got, stats) = enc.encode(&refs, &opts, &Quiet).unwrap();
@@ -52,7 +56,7 @@ fn vectors_match_sentence_transformers(model: &str, opts: NeuralOptions) -> embe
         worst = (worst.0.min(cos), worst.1.max(diff));
     }
     eprintln!("{model}: {} texts, worst cosine {:.9}, worst max|diff| {:e}", texts.len(), worst.0, worst.1);
-    stats
+    (stats, enc.attention())
 }
 
 /// A batch size that does not divide the count, so batches of mixed lengths are padded.
@@ -65,7 +69,7 @@ fn minilm_vectors_match_sentence_transformers() {
     // With a token budget, the 256-token texts go two a batch and short ones seven: the
     // vectors must not depend on how texts are batched.
     let budget = NeuralOptions { batch_size: 7, max_batch_tokens: Some(600), ..Default::default() };
-    let stats = vectors_match_sentence_transformers("all-MiniLM-L6-v2", budget);
+    let (stats, _) = vectors_match_sentence_transformers("all-MiniLM-L6-v2", budget);
     assert!(stats.batches > 67usize.div_ceil(7) + 2, "{} batches: the token budget did not split", stats.batches);
 }
 
@@ -76,7 +80,17 @@ fn fine_tuned_minilm_vectors_match_sentence_transformers() {
 
 #[test]
 fn mpnet_vectors_match_sentence_transformers() {
-    vectors_match_sentence_transformers("all-mpnet-base-v2", batch_of_7());
+    let (_, attention) = vectors_match_sentence_transformers("all-mpnet-base-v2", batch_of_7());
+    assert_eq!(attention, Some("packed f32 (CPU fast path)"));
+}
+
+/// `--attention eager` on the CPU runs the candle graph for MPNet as for every architecture
+/// (its cache key, without `activations=f32` under `--dtype bf16`, says so).
+#[test]
+fn mpnet_eager_runs_the_candle_graph() {
+    let eager = NeuralOptions { attention: embeval::AttentionChoice::Eager, ..batch_of_7() };
+    let (_, attention) = vectors_match_sentence_transformers("all-mpnet-base-v2", eager);
+    assert_eq!(attention, Some("eager"));
 }
 
 /// Worst (lowest) cosine and largest |diff| between two row-major matrices.

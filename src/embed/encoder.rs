@@ -375,14 +375,22 @@ impl Encoder {
         let (file, vb) = super::weights::load(files, dir, self.dtype, &self.device)?;
         let misfit = |e: String| {
             if super::weights::out_of_room(&e) {
-                let fix = if matches!(self.device, Device::Cpu) && self.dtype == DType::F32 {
-                    "--dtype bf16 halves the weights (held in bf16, computed in f32: nearly f32's vectors); or a \
-                     machine with more memory, or a GPU (--device cuda)"
-                } else if matches!(self.device, Device::Cpu) {
-                    "use a machine with more memory, or a GPU (--device cuda)"
-                } else {
-                    "--dtype f16 or bf16 halves the weights; or a GPU with more memory, or free what other processes \
-                     hold on this one"
+                // Half precision is suggested only to a run not already in it.
+                let fast = self.attention == super::AttentionChoice::Auto;
+                let fix = match (matches!(self.device, Device::Cpu), self.dtype == DType::F32) {
+                    (true, true) if fast => {
+                        "--dtype bf16 halves the weights (held in bf16, computed in f32: nearly f32's vectors); or \
+                         a machine with more memory, or a GPU (--device cuda)"
+                    }
+                    (true, true) => {
+                        "--dtype bf16 halves the weights; or a machine with more memory, or a GPU (--device cuda)"
+                    }
+                    (true, false) => "use a machine with more memory, or a GPU (--device cuda)",
+                    (false, true) => {
+                        "--dtype f16 or bf16 halves the weights; or a GPU with more memory, or free what other \
+                         processes hold on this one"
+                    }
+                    (false, false) => "use a GPU with more memory, or free what other processes hold on this one",
                 };
                 return Error::Model { what: format!("{}: {e}\n  fix: {fix}", self.info.device) };
             }
@@ -391,7 +399,7 @@ impl Encoder {
         let (config_json, attention) = (&self.config_json, self.attention);
         let arch = match self.info.architecture.as_str() {
             "bert" => Arch::Bert(Bert::load(vb, config_json, attention).map_err(misfit)?),
-            "mpnet" => Arch::MPNet(MPNet::load(vb, config_json).map_err(misfit)?),
+            "mpnet" => Arch::MPNet(MPNet::load(vb, config_json, attention).map_err(misfit)?),
             "xlm-roberta" => Arch::Bert(super::xlm_roberta::load(vb, config_json, attention).map_err(misfit)?),
             "modernbert" => Arch::ModernBert(ModernBert::load(vb, config_json, attention).map_err(misfit)?),
             "qwen3" => Arch::Qwen3(Qwen3::load(vb, config_json, attention).map_err(misfit)?),

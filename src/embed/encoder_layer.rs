@@ -96,6 +96,11 @@ impl Values {
         Values::new(Tensor::from_vec(v, len, &candle_core::Device::Cpu)?)
     }
 
+    /// Bytes the values take.
+    fn bytes(&self) -> usize {
+        self.len * self.t.dtype().size_in_bytes()
+    }
+
     /// The values, borrowed from the tensor's storage for as long as the guard lives.
     pub fn get(&self) -> Borrowed<'_> {
         let (storage, layout) = self.t.storage_and_layout();
@@ -248,13 +253,22 @@ impl Linear {
         n_in: usize,
         bias: bool,
     ) -> candle_core::Result<Linear> {
-        let parts = parts
+        let (parts, names): (Vec<_>, Vec<_>) = parts
             .into_iter()
             .map(|(vb, n_out)| {
                 let b = if bias { read(vb, "bias", &[n_out])? } else { vec![0.0; n_out] };
-                Ok((Values::read(vb, "weight", &[n_out, n_in])?, b))
+                Ok(((Values::read(vb, "weight", &[n_out, n_in])?, b), vb.prefix()))
             })
-            .collect::<candle_core::Result<Vec<_>>>()?;
+            .collect::<candle_core::Result<Vec<_>>>()?
+            .into_iter()
+            .unzip();
+        // The copy in this layout is made beside the loaded values (their memory was checked
+        // as each loaded).
+        let what = format!(
+            "the fast path's copy of {}",
+            names.iter().map(|n| format!("'{n}.weight'")).collect::<Vec<_>>().join(", ")
+        );
+        super::weights::check_copy(&what, parts.iter().map(|(w, _)| w.bytes()).sum())?;
         Linear::new(parts, n_in)
     }
 }

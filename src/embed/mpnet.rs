@@ -100,19 +100,15 @@ fn bucket(relative: i64, num_buckets: usize) -> u32 {
 }
 
 impl MPNet {
-    pub fn load(vb: VarBuilder, config_json: &str) -> Result<MPNet, String> {
+    /// `attention`: `auto` takes the CPU's fast path where it can; `eager` or `varlen` the
+    /// candle graph, which runs eager (the relative position bias needs the scores).
+    pub fn load(vb: VarBuilder, config_json: &str, attention: super::AttentionChoice) -> Result<MPNet, String> {
         let c: Config = serde_json::from_str(config_json).map_err(|e| format!("config.json: {e}"))?;
         if c.hidden_act.as_deref().is_some_and(|a| a != "gelu") {
             return Err(format!("hidden_act {:?} is not supported (gelu only)", c.hidden_act));
         }
         let vb = if vb.contains_tensor("mpnet.embeddings.word_embeddings.weight") { vb.pp("mpnet") } else { vb };
-        // No attention choice: the relative position bias always runs eager.
-        let model = el::choose(
-            &vb,
-            super::AttentionChoice::Auto,
-            || FastMPNet::load(&vb, &c),
-            || CandleMPNet::load(vb.clone(), &c),
-        )?;
+        let model = el::choose(&vb, attention, || FastMPNet::load(&vb, &c), || CandleMPNet::load(vb.clone(), &c))?;
         Ok(MPNet { model, hidden_size: c.hidden_size })
     }
 

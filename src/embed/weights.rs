@@ -128,30 +128,50 @@ impl Room {
 
     /// An error when `need` bytes for tensor `name` (and [`MARGIN`]) are more than is free.
     fn check(&self, name: &str, need: usize, dtype: DType) -> candle_core::Result<()> {
-        let Some(free) = free_now(&self.device) else {
-            return Ok(());
-        };
-        if need.saturating_add(MARGIN) > free {
-            let size = |b: usize| match b >> 20 {
-                mib @ 0..1024 => format!("{mib} MiB"),
-                mib => format!("{:.1} GiB", mib as f64 / 1024.0),
-            };
-            let on = match self.device.location() {
-                candle_core::DeviceLocation::Cpu => "the CPU".to_string(),
-                candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
-                candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
-            };
-            candle_core::bail!(
-                "{NO_ROOM} on {on}: '{name}' needs {} with {} kept for encoding, and {} is free (the \
-                 checkpoint's tensors take {} as {dtype:?})",
-                size(need),
-                size(MARGIN),
-                size(free),
-                size(self.total)
-            );
-        }
-        Ok(())
+        let what = format!("'{name}'");
+        check_room(
+            &self.device,
+            &what,
+            need,
+            &format!(" (the checkpoint's tensors take {} as {dtype:?})", size(self.total)),
+        )
     }
+}
+
+/// `b` bytes as MiB, or GiB past 1 GiB.
+fn size(b: usize) -> String {
+    match b >> 20 {
+        mib @ 0..1024 => format!("{mib} MiB"),
+        mib => format!("{:.1} GiB", mib as f64 / 1024.0),
+    }
+}
+
+/// An error beginning with [`NO_ROOM`] when `need` bytes for `what` (and [`MARGIN`]) are more
+/// than is free on `device`; `note` ends the message.
+fn check_room(device: &Device, what: &str, need: usize, note: &str) -> candle_core::Result<()> {
+    let Some(free) = free_now(device) else {
+        return Ok(());
+    };
+    if need.saturating_add(MARGIN) > free {
+        let on = match device.location() {
+            candle_core::DeviceLocation::Cpu => "the CPU".to_string(),
+            candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+            candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+        };
+        candle_core::bail!(
+            "{NO_ROOM} on {on}: {what} needs {} with {} kept for encoding, and {} is free{note}",
+            size(need),
+            size(MARGIN),
+            size(free),
+        );
+    }
+    Ok(())
+}
+
+/// [`check_room`] on the CPU for the copy of loaded weights that the fast path makes in its own
+/// layout (`what` names them), while the loaded ones are still held.
+pub fn check_copy(what: &str, need: usize) -> candle_core::Result<()> {
+    check_room(&Device::Cpu, what, need, " (the fast path lays each weight out anew, the loaded one held until then)")
 }
 
 /// Bytes free now on `device`, if known (tests set their own: `tests::FREE`).
@@ -394,7 +414,7 @@ mod tests {
     /// A model larger than the memory free stops at the first tensor that does not fit, with
     /// an error giving the sizes and what to do (not "weights do not fit config.json"), on the
     /// CPU's fast path (f32, and bf16 weights) and on the candle graph (bf16, `--attention
-    /// eager`) alike; with room it loads.
+    /// eager`) alike, half precision suggested only to f32; with room it loads.
     #[cfg(not(target_arch = "wasm32"))]
     #[test]
     fn weights_past_the_free_memory_stop_with_the_sizes() {
@@ -403,7 +423,7 @@ mod tests {
         let mut files = Files::new("t");
         files.add_dir("m", std::path::Path::new(root).join("qwen3-embedding").as_path()).unwrap();
         use crate::embed::AttentionChoice::{Auto, Eager};
-        for (dtype, attention) in [(Dtype::F32, Auto), (Dtype::Bf16, Auto), (Dtype::Bf16, Eager)] {
+        for (dtype, attention) in [(Dtype::F32, Auto), (Dtype::F32, Eager), (Dtype::Bf16, Auto), (Dtype::Bf16, Eager)] {
             let options = NeuralOptions { dtype, attention, ..Default::default() };
             FREE.set(Some(MARGIN + 1000));
             let e = Encoder::load(&files, "m", &options);
@@ -413,10 +433,34 @@ mod tests {
             assert!(what.contains("(the checkpoint's tensors take 0 MiB as"), "{what}");
             let fix = if dtype == Dtype::F32 { "fix: --dtype bf16 halves the weights" } else { "fix: use a machine" };
             assert!(what.contains(fix), "{what}");
+            // Computed in f32 only on the fast path; the candle graph's half precision is its own.
+            assert_eq!(what.contains("computed in f32"), (dtype, attention) == (Dtype::F32, Auto), "{what}");
             FREE.set(Some(usize::MAX));
             Encoder::load(&files, "m", &options).unwrap();
             FREE.set(None);
         }
+    }
+
+    /// The fast path's copy of a product's weights — every part laid out anew while the loaded
+    /// ones are held — is checked too: each part fits, the copy of both does not.
+    #[test]
+    fn the_fast_paths_copy_of_the_weights_is_checked() {
+        use crate::embed::encoder_layer::Linear;
+        let cpu = Device::Cpu;
+        let part = Tensor::zeros((64, 32), DType::F32, &cpu).unwrap();
+        let tensors = HashMap::from([("a.weight".to_string(), part.clone()), ("b.weight".to_string(), part)]);
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &cpu);
+        let (a, b) = (vb.pp("a"), vb.pp("b"));
+        let part_bytes = 64 * 32 * 4;
+        FREE.set(Some(MARGIN + part_bytes + 100));
+        let e = Linear::load_parts([(&a, 64), (&b, 64)], 32, false).err().expect("the copy of both parts fit");
+        FREE.set(Some(MARGIN + 2 * part_bytes));
+        let fits = Linear::load_parts([(&a, 64), (&b, 64)], 32, false);
+        FREE.set(None);
+        let what = e.to_string();
+        assert!(out_of_room(&what), "{what}");
+        assert!(what.contains("on the CPU: the fast path's copy of 'a.weight', 'b.weight' needs 0 MiB"), "{what}");
+        fits.unwrap();
     }
 
     /// A safetensors file of `tensors` in a new temporary folder.
