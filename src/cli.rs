@@ -124,7 +124,8 @@ pub struct DataArgs {
     /// TREC qrels file (`qid 0 docid rel`).
     #[arg(long, value_name = "FILE")]
     pub qrels: Option<PathBuf>,
-    /// With --qrels: query texts (queries.jsonl or a qid<TAB>text .tsv) for failure lists.
+    /// With --qrels: query texts for failure lists: a .jsonl (BEIR's queries.jsonl), else
+    /// qid<TAB>text lines (Anserini's topics .tsv/.txt); .gz accepted.
     #[arg(long, value_name = "FILE")]
     pub queries: Option<PathBuf>,
     /// How a BEIR document's title and text are joined.
@@ -313,7 +314,12 @@ impl DataArgs {
             files.add_path(embeval::data::names::QRELS, q);
         }
         if let Some(q) = &self.queries {
-            let name = if q.extension().is_some_and(|e| e == "tsv") { "queries.tsv" } else { "queries.jsonl" };
+            // BEIR's JSON lines by name, else `qid<TAB>text` lines (Anserini's topics .tsv/.txt),
+            // either gzipped.
+            let path = q.to_string_lossy();
+            let plain = path.strip_suffix(".gz").unwrap_or(&path);
+            let json = plain.ends_with(".jsonl") || plain.ends_with(".json");
+            let name = if json { "queries.jsonl" } else { "queries.tsv" };
             files.add_path(name, q);
         }
         Ok(files)
@@ -573,8 +579,14 @@ impl NeuralArgs {
 /// inside it rather than the flag).
 pub fn folders(flags: &[(&str, Option<&PathBuf>)]) -> Result<()> {
     for (flag, path) in flags {
-        if let Some(p) = path.filter(|p| p.exists() && !p.is_dir()) {
-            return Err(Error::usage(*flag, format!("{} is a file: give a folder (created if missing)", p.display())));
+        // The path or the nearest of its parents that exists (the folders under it are made
+        // when written): a file there would fail only after the models ran.
+        let Some(existing) = path.and_then(|p| p.ancestors().find(|a| a.exists())) else { continue };
+        if !existing.is_dir() {
+            return Err(Error::usage(
+                *flag,
+                format!("{} is a file: give a folder (created if missing)", existing.display()),
+            ));
         }
     }
     Ok(())

@@ -210,8 +210,10 @@ pub async fn evaluate_dataset_async(
     after_model: &mut dyn FnMut(&Report) -> Result<()>,
 ) -> Result<Report> {
     let specs = config.validate()?;
-    let validation = data::validate::validate(dataset);
-    if validation.num_evaluated_queries == 0 {
+    let validation = data::validate::validate(dataset, config.convention);
+    // Every metric would be 0: no evaluated query has anything relevant.
+    let qrels = &dataset.qrels;
+    if !dataset.evaluated_queries(config.convention).any(|q| qrels[&q.id].values().any(|&r| r >= 1)) {
         return Err(data::validate::nothing_to_evaluate(dataset, files, &dataset.judgments_file(&config.load.split)));
     }
     let mut report = Report::new(config, validation);

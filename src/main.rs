@@ -112,7 +112,7 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
     args.data.check_format(dataset.format)?;
     if !args.quiet {
         // The validation report comes first, before any model runs.
-        say_raw!("{}", embeval::data::validate::validate(&dataset));
+        say_raw!("{}", embeval::data::validate::validate(&dataset, config.convention));
     }
     let out = args.out.clone();
     // The models done so far, for an error in a later one: their table still reaches stdout, and

@@ -206,7 +206,7 @@ pub fn validate(files: Object, config_json: &str) -> Result<String, JsError> {
     let files = files_from(&files)?;
     let config = config_from(config_json, &files)?;
     let dataset = Dataset::load(&files, &config.load).map_err(js)?;
-    let v = crate::data::validate::validate(&dataset);
+    let v = crate::data::validate::validate(&dataset, config.convention);
     let summary = v.to_string();
     Ok(serde_json::json!({ "dataset": v, "summary": summary }).to_string())
 }

@@ -80,6 +80,63 @@ fn sanity_the_valid_dataset_evaluates() {
     assert!(o.stdout.contains("| bm25 | 1.0000 |"), "{}", o.stdout);
 }
 
+/// A run that shares no query id — or, with a corpus, no document id — with the dataset is an
+/// error naming ids of both sides (trec_eval stops too), not a row of zeros.
+#[test]
+fn a_run_that_matches_nothing() {
+    let (t, d) = beir(&[]);
+    let run = t.path().join("r.run");
+    let with = |text: &str| {
+        std::fs::write(&run, text).unwrap();
+        eval_beir(&d, &["--run", run.to_str().unwrap()])
+    };
+    let o = with("1 Q0 d1 1 2.0 x\n2 Q0 d2 1 1.0 x\n");
+    assert_bad(
+        &o,
+        &["r.run", "none of its query ids is an evaluated query's (run: '1', '2'; judged: 'q1', 'q2', 'q3')"],
+    );
+    let o = with("q1 Q0 1 1 2.0 x\nq2 Q0 2 1 1.0 x\n");
+    assert_bad(&o, &["r.run", "none of its document ids is in the corpus (run: '1', '2'; corpus: 'd1', 'd2', 'd3')"]);
+    let o = with("q1 Q0 d1 1 2.0 x\nq2 Q0 9 1 1.0 x\n");
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+}
+
+/// `--data FOLDER --format trec`: the folder's queries judged by `--qrels`, and its corpus
+/// searched by `--model` (it was loaded without documents: every metric 0).
+#[test]
+fn a_folder_judged_by_trec_qrels_searches_its_corpus() {
+    let (t, d) = beir(&[]);
+    let qrels = t.path().join("tq");
+    std::fs::write(&qrels, "q1 0 d1 1\nq2 0 d2 1\n").unwrap();
+    let o = eval_beir(&d, &["--format", "trec", "--qrels", qrels.to_str().unwrap(), "--model", "bm25"]);
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    assert!(o.stderr.contains("2 queries, 3 docs"), "{}", o.stderr);
+    assert!(o.stdout.contains("| bm25 | 1.0000 |"), "{}", o.stdout);
+    // A judged id the queries file lacks has no text: a warning names it.
+    std::fs::write(&qrels, "q1 0 d1 1\n1 0 d2 1\n").unwrap();
+    let o = eval_beir(&d, &["--format", "trec", "--qrels", qrels.to_str().unwrap(), "--model", "bm25"]);
+    assert!(o.stderr.contains("empty queries: 1 (e.g. 1)"), "{}", o.stderr);
+}
+
+/// `--queries` with `--qrels`: Anserini's gzipped topics (`qid<TAB>text`) read as such.
+#[test]
+fn gzipped_tsv_topics_are_tsv() {
+    let t = tempfile::tempdir().unwrap();
+    let (qrels, run, topics) = (t.path().join("q.txt"), t.path().join("r.run"), t.path().join("topics.tsv.gz"));
+    std::fs::write(&qrels, "1 0 d1 1\n").unwrap();
+    std::fs::write(&run, "1 Q0 d2 1 2.0 x\n1 Q0 d9 2 1.0 x\n").unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, "1\t猫はどこ\n".as_bytes()).unwrap();
+    std::fs::write(&topics, gz.finish().unwrap()).unwrap();
+    let out = t.path().join("out");
+    let (run, topics, out) = (run.to_str().unwrap(), topics.to_str().unwrap(), out.to_str().unwrap());
+    let args = ["--run", run, "--queries", topics, "--out", out, "--failures", "1"];
+    let o = embeval(&[&["eval", "--qrels", qrels.to_str().unwrap()][..], &args].concat());
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    let results = std::fs::read_to_string(Path::new(out).join("results.json")).unwrap();
+    assert!(results.contains(r#""query": "猫はどこ""#), "the failure list shows the query's text: {results}");
+}
+
 #[test]
 fn malformed_json_names_line_3() {
     let bad = CORPUS.replace(r#""text": "epsilon zeta"}"#, r#""text": "epsilon zeta""#);
@@ -689,6 +746,9 @@ fn files_folders_and_compression_in_the_wrong_place() {
     std::fs::write(&file, "x").unwrap();
     assert_bad(&eval_beir(&d, &["--out", file.to_str().unwrap()]), &["--out", "is a file: give a folder"]);
     assert_bad(&eval_beir(&d, &["--cache", file.to_str().unwrap()]), &["--cache", "is a file: give a folder"]);
+    // A folder to make under a file: refused before any model runs, not when the results are written.
+    let under = file.join("sub");
+    assert_bad(&eval_beir(&d, &["--out", under.to_str().unwrap()]), &["--out", "a-file is a file: give a folder"]);
     let o = embeval(&["split", "--data", d.to_str().unwrap(), "--out", file.to_str().unwrap()]);
     assert_bad(&o, &["--out", "is a file"]);
 }

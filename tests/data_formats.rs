@@ -7,10 +7,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use embeval::data::validate::validate;
 use embeval::data::{Format, Text};
 use embeval::{Dataset, Error, Files, LoadOptions};
 use serde_json::{json, Value};
+
+/// The validation report under the default convention (`trec`).
+fn validate(ds: &Dataset) -> embeval::data::validate::Validation {
+    embeval::data::validate::validate(ds, embeval::Convention::Trec)
+}
 
 fn data(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(rel)
@@ -443,24 +447,31 @@ fn validation_report_findings() {
     let f = |x: &embeval::data::validate::Finding| (x.count, x.examples.clone());
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     assert_eq!((v.num_queries, v.num_docs), (4, 4));
-    // q1:{d1,7} q2:{d9} q3:{d1} q5:{d1}
-    assert_eq!((v.num_qrels, v.num_relevant_qrels, v.num_evaluated_queries), (5, 3, 2));
+    // q1:{d1,7} q2:{d9} q3:{d1 graded 0} q5:{d1}; q3 is judged: evaluated under trec (0 in
+    // every metric, as trec_eval), skipped under st.
+    assert_eq!((v.num_qrels, v.num_relevant_qrels, v.num_evaluated_queries), (5, 3, 3));
+    let st = embeval::data::validate::validate(&ds, embeval::Convention::St);
+    assert_eq!(st.num_evaluated_queries, 2);
+    assert_eq!(f(&st.queries_without_positive), (2, s(&["q3", "q4"])));
+    assert_eq!(st.judged_queries_without_positive.count, 0);
     assert_eq!(f(&v.duplicate_query_ids), (1, s(&["q1"])));
     assert_eq!(f(&v.duplicate_doc_ids), (1, s(&["d1"])));
     assert_eq!(f(&v.duplicate_qrels), (1, s(&["q1 d1"])));
     assert_eq!(f(&v.qrels_missing_docs), (1, s(&["q2 d9"])));
     assert_eq!(f(&v.qrels_missing_queries), (1, s(&["q5"])));
-    assert_eq!(f(&v.queries_without_positive), (2, s(&["q3", "q4"])));
+    assert_eq!(f(&v.queries_without_positive), (1, s(&["q4"])));
+    assert_eq!(f(&v.judged_queries_without_positive), (1, s(&["q3"])));
     assert_eq!(f(&v.empty_queries), (1, s(&["q4"])));
     assert_eq!(f(&v.empty_docs), (1, s(&["d2"])));
     assert_eq!(f(&v.ids_shared_by_query_and_doc), (1, s(&["q3"])));
     assert_eq!(v.dropped_references, 0);
-    assert_eq!(v.warnings().len(), 9);
+    assert_eq!(v.warnings().len(), 10);
     let text = v.to_string();
     assert!(
-        text.starts_with("dataset (beir): 4 queries, 4 docs, 5 judgments (3 relevant), 2 queries evaluated"),
+        text.starts_with("dataset (beir): 4 queries, 4 docs, 5 judgments (3 relevant), 3 queries evaluated"),
         "{text}"
     );
+    assert!(text.contains("judged queries without a relevant doc (0 in every metric, as trec_eval): 1 (e.g. q3)"));
     assert!(text.contains("judgments for docs not in the corpus: 1 (e.g. q2 d9)"), "{text}");
     assert!(text.contains("ids used for both a query and a doc: 1 (e.g. q3)"), "{text}");
 }

@@ -28,9 +28,14 @@ fn fixture(path: &str) -> Value {
 }
 
 fn evaluate(run: &str, conv: Convention) -> Report {
+    evaluate_with(run, &root().join("../shared/data/jqara/qrels.trec"), conv)
+}
+
+/// [`evaluate`] with the judgments in `qrels`.
+fn evaluate_with(run: &str, qrels: &std::path::Path, conv: Convention) -> Report {
     let jqara = root().join("../shared/data/jqara");
     let mut files = Files::new("jqara");
-    files.add_path("qrels", jqara.join("qrels.trec"));
+    files.add_path("qrels", qrels);
     let path = if run == "bm25_rounded" {
         root().join("tests/fixtures/st_convention/bm25_rounded.trec.gz")
     } else {
@@ -102,8 +107,17 @@ fn key(measure: &str) -> String {
 fn trec_convention_equals_pytrec_eval() {
     let expected = fixture("trec_convention/expected_jqara.json");
     let mut compared = 0;
+    let tmp = tempfile::tempdir().unwrap();
     for (run, want) in expected["runs"].as_object().unwrap() {
-        let report = evaluate(run, Convention::Trec);
+        let report = match want["zeroed_every"].as_u64() {
+            // Every n-th query's judgments graded 0: judged, nothing relevant, each 0 in every mean.
+            Some(n) => {
+                let qrels = tmp.path().join("zeroed.trec");
+                std::fs::write(&qrels, zeroed_qrels(n as usize)).unwrap();
+                evaluate_with(want["run"].as_str().unwrap(), &qrels, Convention::Trec)
+            }
+            None => evaluate(run, Convention::Trec),
+        };
         let m = &report.models[0];
         assert_eq!(m.num_queries as u64, want["num_queries"].as_u64().unwrap(), "{run}: queries");
         for (measure, v) in want["mean"].as_object().unwrap() {
@@ -122,6 +136,21 @@ fn trec_convention_equals_pytrec_eval() {
         }
     }
     assert!(compared > 4000, "only {compared} values compared");
+}
+
+/// JQaRA's judgments with every grade of every `n`-th query (in sorted-id order, from the
+/// first) set to 0, as make_fixture.py's `bm25_zeroed`.
+fn zeroed_qrels(n: usize) -> String {
+    let text = std::fs::read_to_string(root().join("../shared/data/jqara/qrels.trec")).unwrap();
+    let ids: std::collections::BTreeSet<&str> = text.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    let zeroed: std::collections::HashSet<&str> = ids.into_iter().step_by(n).collect();
+    let mut out = String::new();
+    for line in text.lines() {
+        let c: Vec<&str> = line.split_whitespace().collect();
+        let grade = if zeroed.contains(c[0]) { "0" } else { c[3] };
+        out += &format!("{} {} {} {grade}\n", c[0], c[1], c[2]);
+    }
+    out
 }
 
 /// BM25's top 10 per query equal bm25s's (method "lucene", k1 0.9, b 0.4, fed the tokens of

@@ -218,7 +218,10 @@ fn eval_ok(data: &Path, out: &Path, args: &[&str], env: &[(&str, &str)]) -> (Val
 /// The dataset's judged query texts and doc texts, as the CLI sends them (no prompts).
 fn texts(dir: &Path) -> (Vec<String>, Vec<String>) {
     let ds = embeval::Dataset::load(&embeval::Files::from_dir(dir).unwrap(), &Default::default()).unwrap();
-    (ds.judged_queries().map(|q| q.text.clone()).collect(), ds.corpus.iter().map(|d| d.text.clone()).collect())
+    (
+        ds.evaluated_queries(embeval::Convention::Trec).map(|q| q.text.clone()).collect(),
+        ds.corpus.iter().map(|d| d.text.clone()).collect(),
+    )
 }
 
 /// The stand-in's vectors of every query and doc, as `emb:` files in `tmp`; returns the spec.

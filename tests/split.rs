@@ -88,8 +88,8 @@ fn split_xquad_70_15_15() {
     assert_eq!(ds.format, embeval::data::Format::Beir);
     assert_eq!(ds.queries.len(), 1190, "queries.jsonl holds the queries of every split");
     assert_eq!(ds.qrels.len(), 179);
-    assert_eq!(ds.judged_queries().count(), 179);
-    let v = embeval::data::validate::validate(&ds);
+    assert_eq!(ds.evaluated_queries(embeval::Convention::Trec).count(), 179);
+    let v = embeval::data::validate::validate(&ds, embeval::Convention::Trec);
     assert_eq!(v.num_evaluated_queries, 179);
     assert!(v.qrels_missing_docs.count == 0 && v.qrels_missing_queries.count == 0);
     // Doc texts survive the round trip (the joined title + text is written as the text).

@@ -542,7 +542,7 @@ function download(name) {
 // ---- opening results -----------------------------------------------------------------------
 
 /** The results.json inside a results.json, share.json or report.html: there, the JSON of the
- *  embeval-data script, which src/report/html.rs writes with every "</" escaped, so the first
+ *  embeval-data script, which src/report/html.rs writes with every "<" escaped, so the first
  *  </script> ends it. (A DOMParser would also parse the report's inline style, which this
  *  page's policy reports as a violation.) */
 function resultsFrom(text, name) {

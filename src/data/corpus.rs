@@ -115,11 +115,22 @@ pub(crate) type EachDoc<'a> = dyn FnMut(usize, String, String) -> ControlFlow<()
 /// Reads the documents of `format`'s corpus file in file order (duplicates included), each
 /// text built as the loader builds it, until `f` breaks (the rest is not read).
 fn each_doc(files: &Files, format: Format, doc_text: DocText, f: &mut EachDoc<'_>) -> Result<()> {
-    match format {
+    match corpus_format(files, format) {
         Format::Beir => super::beir::each_doc(files, doc_text, f),
         Format::Qalog => super::qalog::each_doc(files, f),
         Format::St => super::st_triple::each_doc(files, f),
         Format::Trec | Format::Auto => Ok(()),
+    }
+}
+
+/// The format of the corpus file `format`'s documents come from: its own, except a TREC
+/// dataset's (`--data FOLDER --format trec`), whose documents are its folder's `corpus.jsonl`
+/// (BEIR) or `corpus.json` (sentence-transformers), if any.
+fn corpus_format(files: &Files, format: Format) -> Format {
+    match format {
+        Format::Trec if files.has(names::BEIR_CORPUS) => Format::Beir,
+        Format::Trec if files.has(names::ST_CORPUS) => Format::St,
+        f => f,
     }
 }
 
@@ -241,7 +252,7 @@ impl Dataset {
     /// the text loaded.
     fn changed(&self, files: &Files, line: usize, id: &str) -> Error {
         Error::input(
-            files.display(corpus_name(self.format)),
+            files.display(corpus_name(corpus_format(files, self.format))),
             line,
             format!("document '{id}' is not the text this evaluation loaded: the file changed while it ran"),
             "evaluate again once the corpus file is no longer being written",

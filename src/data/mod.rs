@@ -160,7 +160,12 @@ impl Dataset {
             Format::Beir => beir::load(files, opts)?,
             Format::St => st_triple::load(files, opts)?,
             Format::Qalog => qalog::load(files, opts)?,
-            Format::Trec => trec::load_dataset(files)?,
+            Format::Trec => {
+                // With a folder's corpus (`--data FOLDER --format trec`), its documents too.
+                let mut ds = trec::load_dataset(files)?;
+                (ds.corpus, ds.doc_texts) = corpus::load(files, format, opts, &mut ds.notes.duplicate_doc_ids)?;
+                ds
+            }
             Format::Auto => unreachable!("detect never returns Auto"),
         };
         ds.format = format;
@@ -193,9 +198,19 @@ impl Dataset {
         Ok(Dataset { format, corpus, notes, doc_texts, ..Default::default() })
     }
 
-    /// Query ids in file order that have at least one judgment with relevance ≥ 1.
-    pub fn judged_queries(&self) -> impl Iterator<Item = &Text> {
-        self.queries.iter().filter(|q| self.qrels.get(&q.id).is_some_and(|r| r.values().any(|&v| v >= 1)))
+    /// The queries metrics average over, in file order: under `trec` every judged query, as
+    /// trec_eval and pytrec_eval (one judged only with grades < 1 scores 0); under `st` those
+    /// with a judgment of relevance ≥ 1, as sentence-transformers.
+    pub fn evaluated_queries(&self, conv: crate::Convention) -> impl Iterator<Item = &Text> {
+        self.queries.iter().filter(move |q| self.qrels.get(&q.id).is_some_and(|r| evaluated(conv, r)))
+    }
+}
+
+/// Whether a query with `judged` documents is evaluated under `conv` ([`Dataset::evaluated_queries`]).
+pub fn evaluated(conv: crate::Convention, judged: &BTreeMap<String, i32>) -> bool {
+    match conv {
+        crate::Convention::Trec => !judged.is_empty(),
+        crate::Convention::St => judged.values().any(|&v| v >= 1),
     }
 }
 

@@ -131,9 +131,13 @@ fn char_column(s: &str, line: usize, col: usize) -> usize {
 
 /// Parses one JSONL line into `T`, the error naming file, line and serde's complaint.
 pub fn json_line<T: DeserializeOwned>(file: &str, line: usize, s: &str, expect: &str) -> Result<T> {
-    serde_json::from_str(s).map_err(|e| {
-        Error::input(file, line, json_what(&e, s), format!("each line must be one JSON object like {expect}"))
-    })
+    let fix = || format!("each line must be one JSON object like {expect}");
+    // serde would fill a struct's fields from an array by position: `["d9", "Cats", "..."]`
+    // read as a document without a word.
+    if s.trim_start().starts_with('[') {
+        return Err(Error::input(file, line, "unexpected JSON content (column 1): an array, not an object", fix()));
+    }
+    serde_json::from_str(s).map_err(|e| Error::input(file, line, json_what(&e, s), fix()))
 }
 
 /// Parses a whole JSON file into `T`; serde's line number becomes the error's line.
@@ -185,5 +189,19 @@ mod tests {
         let (ja, ascii) = (what(r#"{"title": "猫が座った", "text": 5,}"#), what(r#"{"title": "abcde", "text": 5,}"#));
         assert!(ascii.contains("(column 30)"), "{ascii}");
         assert_eq!(ja, ascii);
+    }
+
+    /// An array line is not read as an object by position.
+    #[test]
+    fn an_array_is_not_an_object() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Doc {
+            _id: String,
+            text: String,
+        }
+        let e = json_line::<Doc>("corpus.jsonl", 3, r#"  ["d9", "cats"]"#, "{}").unwrap_err().to_string();
+        assert!(e.contains("corpus.jsonl:3") && e.contains("an array, not an object"), "{e}");
+        assert!(json_line::<Doc>("c", 1, r#"{"_id": "d9", "text": "cats"}"#, "{}").is_ok());
     }
 }

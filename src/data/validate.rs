@@ -40,7 +40,8 @@ pub struct Validation {
     pub num_qrels: usize,
     /// Judgments with relevance ≥ 1.
     pub num_relevant_qrels: usize,
-    /// Queries with at least one relevance ≥ 1 judgment: the ones metrics average over.
+    /// The queries metrics average over ([`Dataset::evaluated_queries`]): under `trec` every
+    /// judged query, under `st` those with a judgment of relevance ≥ 1.
     pub num_evaluated_queries: usize,
     pub duplicate_query_ids: Finding,
     pub duplicate_doc_ids: Finding,
@@ -49,8 +50,12 @@ pub struct Validation {
     pub qrels_missing_docs: Finding,
     /// Judgments whose query is not among the queries.
     pub qrels_missing_queries: Finding,
-    /// Queries without any relevance ≥ 1 judgment: skipped by every metric.
+    /// Queries without any relevance ≥ 1 judgment that are not evaluated: skipped by every
+    /// metric (under `trec`, those not judged at all).
     pub queries_without_positive: Finding,
+    /// Under `trec`: queries judged, but none relevant (every grade < 1) — evaluated, 0 in every
+    /// metric, as trec_eval and pytrec_eval count them.
+    pub judged_queries_without_positive: Finding,
     pub empty_queries: Finding,
     pub empty_docs: Finding,
     /// Ids used both for a query and a doc (BEIR's evaluator skips such pairs; embeval does not).
@@ -60,19 +65,32 @@ pub struct Validation {
     pub dropped_queries: Finding,
 }
 
-pub fn validate(ds: &Dataset) -> Validation {
+/// The report on `ds` for metrics under `conv` (which queries they average over).
+pub fn validate(ds: &Dataset, conv: crate::Convention) -> Validation {
     let qids: HashSet<&str> = ds.queries.iter().map(|q| q.id.as_str()).collect();
     let dids: HashSet<&str> = ds.corpus.iter().map(|d| d.id.as_str()).collect();
     let num_qrels = ds.qrels.values().map(|m| m.len()).sum();
     let num_relevant_qrels = ds.qrels.values().flat_map(|m| m.values()).filter(|&&r| r >= 1).count();
     let has_corpus = !ds.corpus.is_empty();
+    let query_texts = ds.format != super::Format::Trec || ds.queries.iter().any(|q| !q.text.is_empty());
+    // Queries without a relevant judgment, evaluated (`trec`, judged) or not.
+    let without_positive = |evaluated: bool| {
+        ds.queries
+            .iter()
+            .filter(move |q| {
+                let judged = ds.qrels.get(&q.id);
+                !judged.is_some_and(|m| m.values().any(|&r| r >= 1))
+                    && judged.is_some_and(|m| super::evaluated(conv, m)) == evaluated
+            })
+            .map(|q| q.id.clone())
+    };
     Validation {
         format: ds.format.name().to_string(),
         num_queries: ds.queries.len(),
         num_docs: ds.corpus.len(),
         num_qrels,
         num_relevant_qrels,
-        num_evaluated_queries: ds.judged_queries().count(),
+        num_evaluated_queries: ds.evaluated_queries(conv).count(),
         duplicate_query_ids: Finding::from(ds.notes.duplicate_query_ids.iter().cloned()),
         duplicate_doc_ids: Finding::from(ds.notes.duplicate_doc_ids.iter().cloned()),
         duplicate_qrels: Finding::from(ds.notes.duplicate_qrels.iter().cloned()),
@@ -84,17 +102,12 @@ pub fn validate(ds: &Dataset) -> Validation {
                 .map(|(q, d)| format!("{q} {d}")),
         ),
         qrels_missing_queries: Finding::from(ds.qrels.keys().filter(|q| !qids.contains(q.as_str())).cloned()),
-        queries_without_positive: Finding::from(
-            ds.queries
-                .iter()
-                .filter(|q| !ds.qrels.get(&q.id).is_some_and(|m| m.values().any(|&r| r >= 1)))
-                .map(|q| q.id.clone()),
-        ),
+        queries_without_positive: Finding::from(without_positive(false)),
+        judged_queries_without_positive: Finding::from(without_positive(true)),
+        // TREC judgments name queries without texts unless a queries file gave some: then a
+        // judged query it lacks has none (`--data FOLDER --format trec`: `1` judged, `q1` there).
         empty_queries: Finding::from(
-            ds.queries
-                .iter()
-                .filter(|q| q.text.trim().is_empty() && ds.format != super::Format::Trec)
-                .map(|q| q.id.clone()),
+            ds.queries.iter().filter(|q| q.text.trim().is_empty() && query_texts).map(|q| q.id.clone()),
         ),
         empty_docs: Finding::from(ds.empty_doc_ids()),
         ids_shared_by_query_and_doc: Finding::from(
@@ -134,7 +147,7 @@ pub fn nothing_to_evaluate(ds: &Dataset, files: &crate::data::Files, qrels: &str
 
 impl Validation {
     /// (label, finding) pairs, in print order.
-    fn findings(&self) -> [(&'static str, &Finding); 10] {
+    fn findings(&self) -> [(&'static str, &Finding); 11] {
         [
             ("duplicate query ids (first kept)", &self.duplicate_query_ids),
             ("duplicate doc ids (first kept)", &self.duplicate_doc_ids),
@@ -142,6 +155,10 @@ impl Validation {
             ("judgments for docs not in the corpus", &self.qrels_missing_docs),
             ("judgments for queries not in the queries file", &self.qrels_missing_queries),
             ("queries without a relevant doc (skipped)", &self.queries_without_positive),
+            (
+                "judged queries without a relevant doc (0 in every metric, as trec_eval)",
+                &self.judged_queries_without_positive,
+            ),
             ("empty queries", &self.empty_queries),
             ("empty docs", &self.empty_docs),
             ("ids used for both a query and a doc", &self.ids_shared_by_query_and_doc),

@@ -530,7 +530,7 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
             ),
         ));
     }
-    let queries: Vec<&crate::data::Text> = ds.judged_queries().collect();
+    let queries: Vec<&crate::data::Text> = ds.evaluated_queries(cx.convention).collect();
     // In one buffer, and moved into the rankings: a million ids are not held as many strings.
     let doc_ids = || -> search::Ids { ds.corpus.iter().map(|d| d.id.as_str()).collect() };
     let rankings = match spec {

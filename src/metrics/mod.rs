@@ -127,14 +127,15 @@ pub struct Summary {
     /// `"ndcg@10" → 0.5123`, in registry order then k order.
     pub metrics: BTreeMap<String, f64>,
     pub num_queries: usize,
-    /// Queries with a relevant judgment that the model returned nothing for (count 0 in means
+    /// Queries evaluated under the convention that the model returned nothing for (count 0 in means
     /// for our own models; for runs they are skipped, as trec_eval does without `-c`).
     pub queries_missing_from_run: usize,
     /// Queries with ties straddling a cut-off.
     pub queries_with_ties_at_cutoff: usize,
 }
 
-/// Ranks, tie-breaks and scores every query that has a relevant judgment.
+/// Ranks, tie-breaks and scores every query evaluated under `conv`
+/// ([`crate::Dataset::evaluated_queries`]).
 ///
 /// `rankings` must already be sorted ([`Rankings::sort`]). Queries absent from `rankings` are
 /// counted in `queries_missing_from_run` and left out of the means (trec_eval without `-c`).
@@ -145,16 +146,15 @@ pub fn evaluate(
     ks: &[usize],
 ) -> (Vec<QueryScores>, Summary) {
     let score_one = |q: &crate::search::QueryRanking| -> Option<QueryScores> {
-        let judged = qrels.get(&q.query_id)?;
+        let judged = qrels.get(&q.query_id).filter(|j| crate::data::evaluated(conv, j))?;
         let mut ideal: Vec<i32> = judged.values().copied().filter(|&r| r >= 1).collect();
-        if ideal.is_empty() {
-            return None;
-        }
         ideal.sort_unstable_by(|a, b| b.cmp(a));
         let ranked: Vec<i32> =
             q.hits.iter().map(|h| judged.get(&rankings.doc_ids[h.doc as usize]).copied().unwrap_or(0)).collect();
         let rels = QueryRels { ranked, ideal };
-        let values = METRICS.iter().map(|m| ks.iter().map(|&k| (m.compute)(conv, &rels, k)).collect()).collect();
+        // Nothing relevant (`trec` only): 0 for every metric, as trec_eval gives.
+        let value = |m: &MetricDef, k| if rels.ideal.is_empty() { 0.0 } else { (m.compute)(conv, &rels, k) };
+        let values = METRICS.iter().map(|m| ks.iter().map(|&k| value(m, k)).collect()).collect();
         let tie_at_cutoff = ks
             .iter()
             .any(|&k| k >= 1 && k < q.hits.len() && conv.score(q.hits[k - 1].score) == conv.score(q.hits[k].score));
@@ -173,7 +173,7 @@ pub fn evaluate(
     #[cfg(not(feature = "cli"))]
     let per_query: Vec<QueryScores> = rankings.queries.iter().filter_map(score_one).collect();
     let seen: std::collections::HashSet<&str> = rankings.queries.iter().map(|q| q.query_id.as_str()).collect();
-    let missing = qrels.iter().filter(|(q, m)| !seen.contains(q.as_str()) && m.values().any(|&r| r >= 1)).count();
+    let missing = qrels.iter().filter(|(q, m)| !seen.contains(q.as_str()) && crate::data::evaluated(conv, m)).count();
     let n = per_query.len();
     let mut metrics = BTreeMap::new();
     for (mi, m) in METRICS.iter().enumerate() {
@@ -197,8 +197,9 @@ pub fn keys(ks: &[usize]) -> Vec<String> {
 /// The text `embeval metrics --explain` prints.
 pub fn explain() -> String {
     let mut s = String::from(
-        "Metrics, each at every cut-off k (--k). Means are over queries with at least one judgment of\n\
-         relevance >= 1; the others are skipped and counted in the validation report.\n\n",
+        "Metrics, each at every cut-off k (--k). Means are over the judged queries under trec (one\n\
+         judged only below relevance 1 scores 0, as in trec_eval and pytrec_eval), over queries with a\n\
+         judgment of relevance >= 1 under st; the others are skipped and counted in the validation report.\n\n",
     );
     for m in &METRICS {
         s.push_str(&format!(

@@ -13,8 +13,10 @@ const VIEWS: &str = include_str!("../../www/views.js");
 
 /// The report page for a results.json (as the CLI writes it, or a results-only one).
 pub fn report_html(results_json: &str) -> String {
-    // Inside <script>, only "</" can end the element early; "<\/" reads the same to JSON.
-    let data = results_json.trim_end().replace("</", "<\\/");
+    // Inside <script>, "</" ends the element early and "<!--" followed by "<script" makes the
+    // parser hold the rest of the page as script: every "<" (only ever inside a JSON string)
+    // is written "\u003c", which reads the same to JSON.
+    let data = results_json.trim_end().replace('<', "\\u003c");
     let script = format!(
         "{VIEWS}\nrender(document.getElementById('report'), JSON.parse(document.getElementById('embeval-data').textContent));\n"
     );
@@ -74,7 +76,7 @@ pub fn results_only(results_json: &str) -> Result<String> {
 mod tests {
     use super::*;
 
-    const RESULTS: &str = r#"{"models": [{"name": "m", "failures": [{"query_id": "q1", "query": "日本の首都</script>",
+    const RESULTS: &str = r#"{"models": [{"name": "m", "failures": [{"query_id": "q1", "query": "日本の首都</script> <!-- a <script> b",
         "recall": 0.0, "first_relevant_rank": null, "missed": [["d1", "東京は…"]], "retrieved": [["d2", 0.5, "京都"]]}]}],
         "details": {"qrels": {"q1": {"d1": 1}}, "per_query": {}, "texts": {"queries": {"q1": "日本の首都"}, "docs": {}}}}"#;
 
@@ -82,15 +84,15 @@ mod tests {
     fn the_report_embeds_data_script_and_style_once() {
         let html = report_html(RESULTS);
         assert!(!html.contains("/*EMBEVAL_"), "every placeholder filled");
-        assert!(html.contains("日本の首都<\\/script>"), "</ escaped inside the data");
-        assert!(!html.contains("日本の首都</script>"));
+        assert!(html.contains("日本の首都\\u003c/script> \\u003c!-- a \\u003cscript> b"), "< escaped inside the data");
+        let data_at = html.find("id=\"embeval-data\">").unwrap();
         assert!(html.contains("export function render"));
         assert!(html.contains("--accent"), "the page's style sheet");
-        let data_at = html.find("id=\"embeval-data\">").unwrap();
         let json_end = html[data_at..].find("</script>").unwrap();
         let json = &html[data_at + "id=\"embeval-data\">".len()..data_at + json_end];
+        assert!(!json.contains('<'), "no '<' left in the data: {json}");
         let parsed: Value = serde_json::from_str(json).unwrap();
-        assert_eq!(parsed["models"][0]["failures"][0]["query"], "日本の首都</script>");
+        assert_eq!(parsed["models"][0]["failures"][0]["query"], "日本の首都</script> <!-- a <script> b");
     }
 
     #[test]

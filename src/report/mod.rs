@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 
 use crate::data::{Dataset, Files, Validation};
 use crate::embed::{self, ModelSpec, RunContext, Timings};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::metrics::{self, Convention, METRICS};
 use crate::{Config, Progress};
 
@@ -185,6 +185,9 @@ pub async fn evaluate_model(
     let (rankings, mut timings, mut search) = embed::rank(spec, &cx).await?;
     let t_metrics = web_time::Instant::now();
     let (scores, summary) = metrics::evaluate(&rankings, &dataset.qrels, config.convention, &config.k);
+    if let ModelSpec::Run { file, .. } = spec {
+        run_matches(files, file, dataset, &rankings, summary.num_queries, config.convention)?;
+    }
     timings.metrics_s = t_metrics.elapsed().as_secs_f64();
     timings.total_s = clock.elapsed().as_secs_f64();
 
@@ -245,6 +248,47 @@ pub async fn evaluate_model(
     })
 }
 
+/// A run that shares no query id with the evaluated queries, or (with a corpus) no document id
+/// with the corpus, is an error naming ids of both sides (trec_eval stops too: "No queries with
+/// both results and relevance info"), not a row of zeros. `evaluated`: queries it was scored on.
+fn run_matches(
+    files: &Files,
+    file: &str,
+    ds: &Dataset,
+    run: &crate::search::Rankings,
+    evaluated: usize,
+    conv: Convention,
+) -> Result<()> {
+    let first =
+        |ids: &mut dyn Iterator<Item = &str>| ids.take(3).map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+    let (what, fix) = if evaluated == 0 {
+        (
+            format!(
+                "none of its query ids is an evaluated query's (run: {}; judged: {})",
+                first(&mut run.queries.iter().map(|q| q.query_id.as_str())),
+                first(&mut ds.evaluated_queries(conv).map(|q| q.id.as_str())),
+            ),
+            "the run's first column must hold the judgments' query ids (the same strings)",
+        )
+    } else if !ds.corpus.is_empty() && !run.queries.is_empty() {
+        let corpus: std::collections::HashSet<&str> = ds.corpus.iter().map(|d| d.id.as_str()).collect();
+        if run.doc_ids.iter().any(|d| corpus.contains(d)) {
+            return Ok(());
+        }
+        (
+            format!(
+                "none of its document ids is in the corpus (run: {}; corpus: {})",
+                first(&mut run.doc_ids.iter()),
+                first(&mut ds.corpus.iter().map(|d| d.id.as_str())),
+            ),
+            "the run's third column must hold the corpus's document ids (the same strings)",
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Error::input(files.display(file), 0, what, fix))
+}
+
 /// A query's top n (doc id, score).
 type TopOf<'a> = dyn Fn(&str, usize) -> Vec<(String, f64)> + 'a;
 
@@ -263,10 +307,14 @@ fn find_failures(ds: &Dataset, scores: &[metrics::QueryScores], config: &Config,
         .iter()
         .filter_map(|s| {
             let judged = ds.qrels.get(&s.query_id)?;
+            // A query with nothing relevant (evaluated under `trec`) misses nothing.
+            let nrel = judged.values().filter(|&&r| r >= 1).count();
+            if nrel == 0 {
+                return None;
+            }
             let top = top_of(&s.query_id, fk);
             let hit = top.iter().filter(|(d, _)| judged.get(d).is_some_and(|&r| r >= 1)).count();
-            let nrel = judged.values().filter(|&&r| r >= 1).count();
-            let recall = hit as f64 / nrel.max(1) as f64;
+            let recall = hit as f64 / nrel as f64;
             (recall < config.failure_threshold).then_some((
                 recall,
                 s.first_relevant_rank.unwrap_or(usize::MAX),
