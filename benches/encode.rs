@@ -31,7 +31,8 @@ fn main() {
         std::env::var(name).ok().map(|v| serde_json::from_value(serde_json::json!(v)).expect(name))
     }
     let mut opts = NeuralOptions { max_length: env("EMBEVAL_ENCODE_MAX_LENGTH"), ..Default::default() };
-    opts.dtype = choice("EMBEVAL_ENCODE_DTYPE").unwrap_or(opts.dtype);
+    // f32 unless asked, as reference_encode.py (`--dtype auto` would follow a bf16 config).
+    opts.dtype = choice("EMBEVAL_ENCODE_DTYPE").unwrap_or(embeval::Dtype::F32);
     opts.attention = choice("EMBEVAL_ENCODE_ATTENTION").unwrap_or(opts.attention);
     let enc = Encoder::load(&files, "m", &opts).unwrap();
     let threads = rayon::current_num_threads();
@@ -57,7 +58,7 @@ fn main() {
         println!(
             "{{\"tool\": \"embeval\", \"model\": \"{}\", \"what\": \"encode {what}\", \"dtype\": \"{}\", \"attention\": \"{}\", \"texts\": {}, \"tokens\": {tokens}, \"median_s\": {m:.4}, \"texts_per_s\": {:.1}, \"threads\": {threads}, \"runs\": {runs:?}}}",
             model.rsplit('/').next().unwrap_or(&model),
-            opts.dtype.name(),
+            enc.info.dtype.name(),
             enc.attention().unwrap_or_default(),
             texts.len(),
             texts.len() as f64 / m
