@@ -54,7 +54,13 @@ impl Files {
             ));
         }
         let mut stack = vec![dir.to_path_buf()];
+        // Folders listed, by their real path: a link back up (`a -> .`) or two links to one
+        // folder are listed once, not followed for ever.
+        let mut seen = std::collections::HashSet::new();
         while let Some(d) = stack.pop() {
+            if !seen.insert(std::fs::canonicalize(&d).unwrap_or_else(|_| d.clone())) {
+                continue;
+            }
             let rd = std::fs::read_dir(&d).map_err(|e| {
                 Error::missing(d.display().to_string(), format!("cannot list: {e}"), "check the path and permissions")
             })?;
@@ -270,6 +276,25 @@ mod tests {
         assert_eq!(files.bytes("queries.jsonl").unwrap().as_ref(), "日本語 text".as_bytes());
         assert_eq!(files.read("queries.jsonl").unwrap(), "日本語 text".as_bytes());
         assert!(files.bytes("corpus.jsonl").unwrap_err().to_string().contains("file not found"));
+    }
+
+    /// Links back up the tree (`a -> .`, `b -> .`) are listed once, not followed for ever; a
+    /// linked folder elsewhere is listed.
+    #[cfg(unix)]
+    #[test]
+    fn folder_links_back_up_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let (d, other) = (dir.path().join("data"), dir.path().join("other"));
+        std::fs::create_dir_all(d.join("qrels")).unwrap();
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(d.join("qrels/test.tsv"), "").unwrap();
+        std::fs::write(other.join("corpus.jsonl"), "").unwrap();
+        std::os::unix::fs::symlink(".", d.join("a")).unwrap();
+        std::os::unix::fs::symlink("..", d.join("qrels/up")).unwrap();
+        std::os::unix::fs::symlink(&other, d.join("more")).unwrap();
+        let files = Files::from_dir(&d).unwrap();
+        assert!(files.has("qrels/test.tsv") && files.has("more/corpus.jsonl"));
+        assert_eq!(files.entries.len(), 2, "{:?}", files.entries.keys().collect::<Vec<_>>());
     }
 
     /// A file there both plain and gzipped is read neither way: an error names the two.
