@@ -213,7 +213,7 @@ pub async fn evaluate_dataset_async(
     let validation = data::validate::validate(dataset, config.convention);
     // Every metric would be 0: no evaluated query has anything relevant.
     let qrels = &dataset.qrels;
-    if !dataset.evaluated_queries(config.convention).any(|q| qrels[&q.id].values().any(|&r| r >= 1)) {
+    if !dataset.evaluated_queries(config.convention).any(|q| data::has_relevant(&qrels[&q.id])) {
         return Err(data::validate::nothing_to_evaluate(dataset, files, &dataset.judgments_file(&config.load.split)));
     }
     let mut report = Report::new(config, validation);

@@ -210,8 +210,13 @@ impl Dataset {
 pub fn evaluated(conv: crate::Convention, judged: &BTreeMap<String, i32>) -> bool {
     match conv {
         crate::Convention::Trec => !judged.is_empty(),
-        crate::Convention::St => judged.values().any(|&v| v >= 1),
+        crate::Convention::St => has_relevant(judged),
     }
+}
+
+/// Whether any of a query's `judged` documents is relevant (relevance ≥ 1).
+pub fn has_relevant(judged: &BTreeMap<String, i32>) -> bool {
+    judged.values().any(|&v| v >= 1)
 }
 
 /// Picks the format from the logical names present.

@@ -79,7 +79,7 @@ pub fn validate(ds: &Dataset, conv: crate::Convention) -> Validation {
             .iter()
             .filter(move |q| {
                 let judged = ds.qrels.get(&q.id);
-                !judged.is_some_and(|m| m.values().any(|&r| r >= 1))
+                !judged.is_some_and(super::has_relevant)
                     && judged.is_some_and(|m| super::evaluated(conv, m)) == evaluated
             })
             .map(|q| q.id.clone())
@@ -124,7 +124,7 @@ pub fn nothing_to_evaluate(ds: &Dataset, files: &crate::data::Files, qrels: &str
     let qids: HashSet<&str> = ds.queries.iter().map(|q| q.id.as_str()).collect();
     let first =
         |it: &mut dyn Iterator<Item = &str>| it.take(EXAMPLES).map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
-    let relevant = ds.qrels.values().flat_map(|m| m.values()).any(|&r| r >= 1);
+    let relevant = ds.qrels.values().any(super::has_relevant);
     let (what, fix) = if ds.qrels.is_empty() {
         ("there are no judgments".to_string(), "add judgments (query id, doc id, relevance ≥ 1)")
     } else if !relevant {

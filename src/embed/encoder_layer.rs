@@ -264,11 +264,10 @@ impl Linear {
             .unzip();
         // The copy in this layout is made beside the loaded values (their memory was checked
         // as each loaded).
-        let what = format!(
-            "the fast path's copy of {}",
-            names.iter().map(|n| format!("'{n}.weight'")).collect::<Vec<_>>().join(", ")
-        );
-        super::weights::check_copy(&what, parts.iter().map(|(w, _)| w.bytes()).sum())?;
+        super::weights::check_copy(parts.iter().map(|(w, _)| w.bytes()).sum(), || {
+            let names: Vec<_> = names.iter().map(|n| format!("'{n}.weight'")).collect();
+            format!("the fast path's copy of {}", names.join(", "))
+        })?;
         Linear::new(parts, n_in)
     }
 }

@@ -128,13 +128,9 @@ impl Room {
 
     /// An error when `need` bytes for tensor `name` (and [`MARGIN`]) are more than is free.
     fn check(&self, name: &str, need: usize, dtype: DType) -> candle_core::Result<()> {
-        let what = format!("'{name}'");
-        check_room(
-            &self.device,
-            &what,
-            need,
-            &format!(" (the checkpoint's tensors take {} as {dtype:?})", size(self.total)),
-        )
+        check_room(&self.device, need, || {
+            (format!("'{name}'"), format!(" (the checkpoint's tensors take {} as {dtype:?})", size(self.total)))
+        })
     }
 }
 
@@ -146,9 +142,9 @@ fn size(b: usize) -> String {
     }
 }
 
-/// An error beginning with [`NO_ROOM`] when `need` bytes for `what` (and [`MARGIN`]) are more
-/// than is free on `device`; `note` ends the message.
-fn check_room(device: &Device, what: &str, need: usize, note: &str) -> candle_core::Result<()> {
+/// An error beginning with [`NO_ROOM`] when `need` bytes (and [`MARGIN`]) are more than is free
+/// on `device`; `message` gives what needs them and a note that ends the error (made only then).
+fn check_room(device: &Device, need: usize, message: impl FnOnce() -> (String, String)) -> candle_core::Result<()> {
     let Some(free) = free_now(device) else {
         return Ok(());
     };
@@ -158,6 +154,7 @@ fn check_room(device: &Device, what: &str, need: usize, note: &str) -> candle_co
             candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
             candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
         };
+        let (what, note) = message();
         candle_core::bail!(
             "{NO_ROOM} on {on}: {what} needs {} with {} kept for encoding, and {} is free{note}",
             size(need),
@@ -170,8 +167,10 @@ fn check_room(device: &Device, what: &str, need: usize, note: &str) -> candle_co
 
 /// [`check_room`] on the CPU for the copy of loaded weights that the fast path makes in its own
 /// layout (`what` names them), while the loaded ones are still held.
-pub fn check_copy(what: &str, need: usize) -> candle_core::Result<()> {
-    check_room(&Device::Cpu, what, need, " (the fast path lays each weight out anew, the loaded one held until then)")
+pub fn check_copy(need: usize, what: impl FnOnce() -> String) -> candle_core::Result<()> {
+    check_room(&Device::Cpu, need, || {
+        (what(), " (the fast path lays each weight out anew, the loaded one held until then)".into())
+    })
 }
 
 /// Bytes free now on `device`, if known (tests set their own: `tests::FREE`).
