@@ -153,6 +153,20 @@ fn zeroed_qrels(n: usize) -> String {
     out
 }
 
+/// BM25's tokenizer's terms equal make_fixture.py's implementation of the documented tokenizer
+/// (width folding through Python's unicodedata NFKC/NFC) on texts with half-width katakana and
+/// its voiced marks, full-width ASCII and mixed scripts.
+#[test]
+fn bm25_terms_equal_the_reference_tokenizer() {
+    let expected = fixture("bm25/expected.json");
+    let examples = expected["tokens"].as_array().unwrap();
+    assert!(examples.len() >= 8);
+    for example in examples {
+        let (text, want): (String, Vec<String>) = serde_json::from_value(example.clone()).unwrap();
+        assert_eq!(embeval::embed::bm25::tokenize(&text), want, "{text}");
+    }
+}
+
 /// BM25's top 10 per query equal bm25s's (method "lucene", k1 0.9, b 0.4, fed the tokens of
 /// embeval's documented tokenizer): the same scores within float32 rounding (both sum float32
 /// terms, in different orders), the same documents in the same order except among documents

@@ -4,7 +4,9 @@
 //! Defaults k1 = 0.9, b = 0.4 (Pyserini's). Unlike Lucene, document lengths are exact (Lucene
 //! stores them lossily), so scores differ from Pyserini's in the last digits.
 //!
-//! Tokenizer for Japanese and English alike: full-width ASCII is folded to ASCII; runs of CJK
+//! Tokenizer for Japanese and English alike, as Lucene's CJKAnalyzer (CJKWidthFilter, then
+//! bigrams): full-width ASCII is folded to ASCII, half-width katakana to full-width (as NFKC: a
+//! half-width voiced or semi-voiced mark joins the kana before it, `ｶﾞ` → `ガ`); runs of CJK
 //! ideographs, kana and Hangul become overlapping character bigrams (a lone character stays a
 //! unigram); other letters and digits form lower-cased words; everything else separates.
 
@@ -33,8 +35,21 @@ fn is_cjk(c: char) -> bool {
         0x3400..=0x4DBF | 0x4E00..=0x9FFF | // CJK ideographs
         0xF900..=0xFAFF |                   // compatibility ideographs
         0xAC00..=0xD7AF |                   // Hangul syllables
-        0xFF66..=0xFF9F |                   // half-width katakana
         0x20000..=0x2FA1F)
+}
+
+/// Full-width ASCII (U+FF01..U+FF5E) → ASCII and half-width katakana (U+FF65..U+FF9F, with the
+/// voiced marks ﾞ ﾟ) → full-width, as NFKC (and Lucene's CJKWidthFilter) map them.
+fn fold_width(c: char) -> char {
+    match c as u32 {
+        0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        0xFF65..=0xFF9F => {
+            let mut wide = c;
+            unicode_normalization::char::decompose_compatible(c, |d| wide = d);
+            wide
+        }
+        _ => c,
+    }
 }
 
 /// Splits text into BM25 terms (see the module header).
@@ -59,12 +74,15 @@ pub fn each_term(text: &str, buf: &mut String, mut f: impl FnMut(&str)) {
         *run = 0;
     };
     let mut word = false;
-    for c in text.chars() {
-        // Full-width ASCII (U+FF01..U+FF5E) → ASCII, as NFKC would.
-        let c = match c as u32 {
-            0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            _ => c,
-        };
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let mut c = fold_width(c);
+        if let Some(&mark @ ('\u{FF9E}' | '\u{FF9F}')) = chars.peek() {
+            if let Some(voiced) = unicode_normalization::char::compose(c, fold_width(mark)) {
+                c = voiced;
+                chars.next();
+            }
+        }
         if is_cjk(c) {
             if word {
                 f(buf);
