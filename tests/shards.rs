@@ -583,6 +583,47 @@ fn shards_from_different_devices_are_searched_with_a_warning() {
     assert_eq!(after["models"][0]["metrics"], before["models"][0]["metrics"]);
 }
 
+/// Half-precision shards record the format their activations were computed in: documents from
+/// the candle graph (bf16 activations, as a GPU computes) evaluated with queries from the CPU's
+/// fast path (bf16 weights, f32 activations) are searched with a warning naming both and the
+/// flag that computes the queries alike; with that flag, or from a shard that predates the
+/// record, there is none.
+#[test]
+fn half_precision_shards_say_when_the_queries_activations_differ() {
+    let t = tempfile::tempdir().unwrap();
+    let data = xquad();
+    let m = model("qwen3-embedding");
+    ok(encode(&data, &m, "0/1", t.path(), &["--dtype", "bf16", "--attention", "eager"]));
+    let file = t.path().join("shard-0-of-1.safetensors");
+    let sidecar: Value =
+        serde_json::from_str(&std::fs::read_to_string(t.path().join("shard-0-of-1.json")).unwrap()).unwrap();
+    assert_eq!((sidecar["dtype"].as_str(), sidecar["activations"].as_str()), (Some("bf16"), Some("bf16")));
+    let notice = |extra: &[&str]| {
+        let mut args = vec!["--dtype", "bf16"];
+        args.extend_from_slice(extra);
+        let (r, _) = eval(&data, Some(t.path()), None, &args);
+        r["models"][0]["search"]["notice"].as_str().unwrap_or_default().to_string()
+    };
+    let fast = notice(&[]);
+    assert!(
+        fast.contains("the documents' activations were computed in bf16 on cpu, the queries' in f32 on cpu (bf16 \
+                       weights both times): their vectors differ")
+            && fast.contains("--attention eager"),
+        "{fast}"
+    );
+    assert_eq!(notice(&["--attention", "eager"]), "");
+    // A shard written before manifests recorded the activations: nothing to compare.
+    let bytes = std::fs::read(&file).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut meta = header.metadata().clone().unwrap();
+    let mut manifest: Value = serde_json::from_str(&meta["embeval_shard"]).unwrap();
+    manifest.as_object_mut().unwrap().remove("activations");
+    meta.insert("embeval_shard".into(), manifest.to_string());
+    std::fs::write(&file, safetensors::serialize(st.tensors(), Some(meta)).unwrap()).unwrap();
+    assert_eq!(notice(&[]), "");
+}
+
 #[test]
 fn shards_need_this_runs_settings_and_one_neural_model() {
     let t = copy_of_xquad_shards();

@@ -47,7 +47,7 @@ pub fn model_key(
     if dtype != super::Dtype::F32 {
         // f32 keys stay as they were before --dtype existed, so old caches remain valid.
         suffix += &format!("\0dtype={}", dtype.name());
-        if device == "cpu" && attention == super::AttentionChoice::Auto {
+        if dtype.activations(attention, device) == super::Dtype::F32 {
             // Half-precision weights on the CPU's fast path, activations f32: other vectors than
             // the candle graph's half-precision activations, which had this key without it.
             suffix += "\0activations=f32";

@@ -72,6 +72,9 @@ pub struct EncoderInfo {
     pub max_seq_length: usize,
     pub dim: usize,
     pub dtype: Dtype,
+    /// The format activations are computed in ([`Dtype::activations`]): f32 on the CPU's fast
+    /// path whatever `dtype`.
+    pub activations: Dtype,
     /// Where it ran: `cpu`, `cuda:0 (NVIDIA H100 80GB HBM3)`, `metal`.
     pub device: String,
     pub prompts: Prompts,
@@ -360,6 +363,7 @@ impl Encoder {
                 max_seq_length,
                 dim,
                 dtype: resolved,
+                activations: resolved.activations(options.attention, &opened.name),
                 device: opened.name,
                 prompts,
             },

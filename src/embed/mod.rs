@@ -311,6 +311,18 @@ impl Dtype {
             (d, _) => d,
         }
     }
+
+    /// The format the activations are computed in, with weights in this (resolved) dtype,
+    /// attending as `attention`, on `device` (`cpu`, `cuda:0 (…)`): f32 on the CPU's fast path
+    /// (`--attention auto`: half-precision weights widened for each product), else the
+    /// weights' own.
+    pub fn activations(self, attention: AttentionChoice, device: &str) -> Dtype {
+        if device == "cpu" && attention == AttentionChoice::Auto {
+            Dtype::F32
+        } else {
+            self
+        }
+    }
 }
 
 /// How the candle-graph encoders attend (`--attention`), as transformers'

@@ -122,6 +122,11 @@ pub struct Manifest {
     /// Columns of `docs`: the model's full dimension.
     pub dim: usize,
     pub dtype: Dtype,
+    /// The format the activations were computed in ([`Dtype::activations`]): f32 on the CPU's
+    /// fast path whatever `dtype`. Absent from shards written before manifests recorded it
+    /// (then not compared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activations: Option<Dtype>,
     /// Texts truncated at this many tokens.
     pub max_length: usize,
     /// Where it was encoded (`cpu`, `cuda:0 (…)`): informative, not checked.
@@ -265,6 +270,7 @@ pub fn encode(
         prompt: info.prompts.document.clone(),
         dim: info.dim,
         dtype: info.dtype,
+        activations: Some(info.activations),
         max_length: info.max_seq_length,
         device: info.device.clone(),
         shard: Slice { index: shard.index, count: shard.count, start: range.start, end: range.end },
@@ -594,6 +600,9 @@ pub struct Expected<'a> {
     prompt: String,
     dim: usize,
     dtype: Dtype,
+    /// How this run encodes the queries: activations' format, and where.
+    activations: Dtype,
+    device: String,
     max_length: usize,
     dataset: &'a Dataset,
     fingerprint: String,
@@ -616,6 +625,8 @@ impl<'a> Expected<'a> {
             prompt: info.prompts.document.clone(),
             dim: info.dim,
             dtype: info.dtype,
+            activations: info.activations,
+            device: info.device.clone(),
             max_length: info.max_seq_length,
             dataset: cx.dataset,
             fingerprint: ids_fingerprint(cx.dataset.corpus.iter().map(|d| d.id.as_str())),
@@ -643,6 +654,9 @@ pub struct ShardSet {
     shards: Vec<ShardFile>,
     /// Rows of a shard read and searched at a time ([`chunk_rows`]); `None`: the default.
     chunk_rows: Option<usize>,
+    /// Said with the results when the documents' activations were computed in another format
+    /// than the queries' ([`activations_notice`]).
+    activations_notice: Option<String>,
 }
 
 /// Vectors read from a shard and searched at a time, by default: memory holds this much of
@@ -794,7 +808,8 @@ impl ShardSet {
             let manifest = check(path, Shard { index, count }, run, dir)?;
             shards.push(ShardFile { path: path.clone(), manifest });
         }
-        Ok(ShardSet { shards, chunk_rows })
+        let activations_notice = activations_notice(&shards, run);
+        Ok(ShardSet { shards, chunk_rows, activations_notice })
     }
 
     /// The documents' side of results.json's throughput: how many texts, from how many
@@ -886,9 +901,53 @@ impl ShardSet {
                 devices.join(", ")
             ));
         }
+        stream.notices.extend(self.activations_notice.clone());
         info.notice = (!stream.notices.is_empty()).then(|| stream.notices.join("; "));
         Ok(super::rankings(doc_ids, qkept, stream.tops))
     }
+}
+
+/// What to say when the shards' activations were computed in another format than this run's
+/// queries' (or than each other's), though the weights' dtype agrees ([`check`]): e.g. bf16
+/// documents encoded on a GPU, queries on the CPU's fast path (bf16 weights, f32 activations).
+/// The vectors differ within half-precision rounding — a warning, not an error: nothing can
+/// make a GPU compute as the CPU's fast path does.
+fn activations_notice(shards: &[ShardFile], run: &Expected) -> Option<String> {
+    let mut docs: Vec<(&str, &str)> = shards
+        .iter()
+        .filter_map(|s| s.manifest.activations.map(|a| (a.name(), s.manifest.device.as_str())))
+        .collect();
+    docs.sort_unstable();
+    docs.dedup();
+    let query = run.activations.name();
+    if docs.iter().all(|&(a, _)| a == query) {
+        return None;
+    }
+    let made: Vec<String> = docs.iter().map(|(a, device)| format!("{a} on {device}")).collect();
+    let fix = if run.activations == Dtype::F32 && run.dtype != Dtype::F32 {
+        format!(
+            "to compute the queries as the documents were, give --attention eager (the candle graph, {} \
+             activations)",
+            run.dtype.name()
+        )
+    } else if run.device == "cpu" && docs.iter().all(|&(a, _)| a == "f32") {
+        "to compute the queries as the documents were, give --attention auto (the CPU's fast path, f32 \
+         activations)"
+            .to_string()
+    } else {
+        format!(
+            "to compute them alike, encode the shards where and as this run encodes the queries (`{}` with this \
+             run's --device and --attention)",
+            run.command_for("I/N", Path::new("DIR"))
+        )
+    };
+    Some(format!(
+        "the documents' activations were computed in {}, the queries' in {query} on {} ({} weights both times): \
+         their vectors differ within half-precision rounding; {fix}",
+        made.join(", "),
+        run.device,
+        run.dtype.name(),
+    ))
 }
 
 /// Exact search over documents that arrive in corpus order, a chunk at a time, in the same
