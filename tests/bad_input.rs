@@ -193,7 +193,45 @@ fn invalid_utf8_on_line_2() {
     bad.extend(b"\n{\"_id\": \"q2\", \"text\": \"\x93\xfa\x96\x7b\"}\n");
     let (_t, d) = beir(&[("queries.jsonl", &bad)]);
     let o = eval_beir(&d, &[]);
-    assert_bad(&o, &[&at(&d.join("queries.jsonl"), 2), "invalid UTF-8", "UTF-8"]);
+    assert_bad(&o, &[&at(&d.join("queries.jsonl"), 2), "invalid UTF-8", "iconv -f CP932 -t UTF-8"]);
+}
+
+/// Files in the other encodings Japanese users' tools write are named with the iconv that
+/// converts them: EUC-JP, UTF-16 with a BOM (Excel's "Unicode text") and without one (read as
+/// UTF-8 it is valid, with a NUL every other byte).
+#[test]
+fn other_encodings_are_named_with_their_conversion() {
+    let line2 = |bytes: &[u8]| {
+        let mut bad = br#"{"_id": "q1", "text": "alpha"}"#.to_vec();
+        bad.extend(b"\n{\"_id\": \"q2\", \"text\": \"");
+        bad.extend(bytes);
+        bad.extend(b"\"}\n");
+        bad
+    };
+    // 日本 in EUC-JP (Python's "日本".encode("euc_jp")).
+    let (_t, d) = beir(&[("queries.jsonl", &line2(b"\xc6\xfc\xcb\xdc"))]);
+    let o = eval_beir(&d, &[]);
+    assert_bad(&o, &[&at(&d.join("queries.jsonl"), 2), "it looks like EUC-JP", "iconv -f EUC-JP -t UTF-8"]);
+    let utf16 = |bom: bool| {
+        let mut out: Vec<u8> = if bom { vec![0xFF, 0xFE] } else { vec![] };
+        out.extend(QUERIES.encode_utf16().flat_map(u16::to_le_bytes));
+        out
+    };
+    let (_t, d) = beir(&[("queries.jsonl", &utf16(true))]);
+    let o = eval_beir(&d, &[]);
+    assert_bad(&o, &[&at(&d.join("queries.jsonl"), 1), "it looks like UTF-16", "iconv -f UTF-16 -t UTF-8"]);
+    let (_t, d) = beir(&[("queries.jsonl", &utf16(false))]);
+    let o = eval_beir(&d, &[]);
+    assert_bad(&o, &[&at(&d.join("queries.jsonl"), 1), "NUL bytes", "iconv -f UTF-16LE -t UTF-8"]);
+    // A UTF-8 BOM beginning a later line (two files joined with `cat`) is dropped like the first.
+    let joined = format!(
+        "\u{FEFF}{}\u{FEFF}{}",
+        &QUERIES[..QUERIES.find('\n').unwrap() + 1],
+        &QUERIES[QUERIES.find('\n').unwrap() + 1..]
+    );
+    let (_t, d) = beir(&[("queries.jsonl", joined.as_bytes())]);
+    let o = eval_beir(&d, &["--model", "bm25"]);
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
 }
 
 #[test]

@@ -606,9 +606,10 @@ fn half_precision_shards_say_when_the_queries_activations_differ() {
     };
     let fast = notice(&[]);
     assert!(
-        fast.contains("the documents' activations were computed in bf16 on cpu, the queries' in f32 on cpu (bf16 \
-                       weights both times): their vectors differ")
-            && fast.contains("--attention eager"),
+        fast.contains(
+            "the documents' activations were computed in bf16 on cpu, the queries' in f32 on cpu (bf16 \
+                       weights both times): their vectors differ"
+        ) && fast.contains("--attention eager"),
         "{fast}"
     );
     assert_eq!(notice(&["--attention", "eager"]), "");

@@ -18,8 +18,11 @@ pub fn decode(file: &str, mut bytes: Vec<u8>) -> Result<String> {
     }
     let text = String::from_utf8(bytes).map_err(|e| {
         let good = e.utf8_error().valid_up_to();
-        invalid_utf8(file, e.as_bytes()[..good].iter().filter(|&&b| b == b'\n').count() + 1)
+        invalid_utf8(file, e.as_bytes()[..good].iter().filter(|&&b| b == b'\n').count() + 1, e.as_bytes())
     })?;
+    if let Some(at) = text.find('\0') {
+        return Err(nul_bytes(file, text[..at].matches('\n').count() + 1, text.as_bytes()));
+    }
     if text.trim().is_empty() {
         return Err(empty(file));
     }
@@ -34,8 +37,53 @@ fn gzip_unnamed(file: &str) -> Error {
     Error::input(file, 1, "gzip-compressed, but its name does not end in .gz", "rename it to end in .gz (or gunzip it)")
 }
 
-fn invalid_utf8(file: &str, line: usize) -> Error {
-    Error::input(file, line, "invalid UTF-8", "save the file as UTF-8 (e.g. `iconv -f SHIFT_JIS -t UTF-8`)")
+/// Bytes that are not UTF-8; `bytes`: the file from its start, or the line.
+fn invalid_utf8(file: &str, line: usize, bytes: &[u8]) -> Error {
+    let (what, from) = match likely_encoding(bytes) {
+        Some(from) => (format!("invalid UTF-8 (it looks like {from})"), from),
+        None => ("invalid UTF-8".to_string(), "CP932"),
+    };
+    Error::input(file, line, what, convert(from))
+}
+
+/// NUL bytes in valid UTF-8: UTF-16 saved without a byte-order mark.
+fn nul_bytes(file: &str, line: usize, bytes: &[u8]) -> Error {
+    let from = likely_encoding(bytes).unwrap_or("UTF-16LE");
+    Error::input(file, line, format!("NUL bytes in the text (it looks like {from})"), convert(from))
+}
+
+fn convert(from: &str) -> String {
+    let note =
+        if from == "CP932" { " (CP932 is Windows' Shift_JIS; else the file's own: EUC-JP, CP1252…)" } else { "" };
+    format!("save the file as UTF-8, e.g. `iconv -f {from} -t UTF-8 FILE > FILE.utf8`{note}")
+}
+
+/// The encoding `bytes` (not UTF-8, or UTF-8 with NULs) most likely are in, where the bytes say
+/// it: UTF-16 (a byte-order mark, or NULs: ASCII in UTF-16 is every other byte 0 — LE puts it
+/// second), or EUC-JP (every non-ASCII byte in a valid EUC-JP pair, which Shift_JIS's hiragana,
+/// katakana and most kanji are not: their first bytes are 0x81–0x9F).
+fn likely_encoding(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Some("UTF-16");
+    }
+    let sample = &bytes[..bytes.len().min(4096)];
+    if let Some(at) = sample.iter().position(|&b| b == 0) {
+        return Some(if at % 2 == 1 { "UTF-16LE" } else { "UTF-16BE" });
+    }
+    let (mut i, mut pairs) = (0, 0);
+    while i < sample.len() {
+        let (b, next) = (sample[i], |k: usize| sample.get(i + k).copied());
+        let ok = |k, range: std::ops::RangeInclusive<u8>| next(k).is_none_or(|c| range.contains(&c));
+        i += match b {
+            0..=0x7F => 1,
+            0x8E if ok(1, 0xA1..=0xDF) => 2,
+            0x8F if ok(1, 0xA1..=0xFE) && ok(2, 0xA1..=0xFE) => 3,
+            0xA1..=0xFE if ok(1, 0xA1..=0xFE) => 2,
+            _ => return None,
+        };
+        pairs += usize::from(b > 0x7F);
+    }
+    (pairs > 0).then_some("EUC-JP")
 }
 
 fn empty(file: &str) -> Error {
@@ -79,15 +127,17 @@ pub fn each_line(
         }
         n += 1;
         let mut bytes = &buf[..];
-        if n == 1 {
-            bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
-        }
         bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
         if n == 1 && !gz && bytes.starts_with(GZIP_MAGIC) {
             return Err(gzip_unnamed(file));
         }
-        let line = std::str::from_utf8(bytes).map_err(|_| invalid_utf8(file, n))?;
+        // A UTF-8 BOM: the file's, or one beginning a later line (files joined with `cat`).
+        bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
+        let line = std::str::from_utf8(bytes).map_err(|_| invalid_utf8(file, n, bytes))?;
+        if line.contains('\0') {
+            return Err(nul_bytes(file, n, bytes));
+        }
         if !line.trim().is_empty() {
             any = true;
             if f(n, line)?.is_break() {
@@ -179,7 +229,30 @@ pub mod id {
 
 #[cfg(test)]
 mod tests {
-    use super::json_line;
+    use super::{json_line, likely_encoding};
+
+    /// A Japanese line in each encoding Python's codecs write it in, as an error names it.
+    #[test]
+    fn a_files_encoding_is_guessed_from_its_bytes() {
+        // "日本語のテキスト、カタカナ" in Python's `encode("cp932")` and `encode("euc_jp")`.
+        let cp932 = b"{\"text\": \"\x93\xfa\x96{\x8c\xea\x82\xcc\x83e\x83L\x83X\x83g\x81A\x83J\x83^\x83J\x83i\"}";
+        let euc = b"{\"text\": \"\xc6\xfc\xcb\xdc\xb8\xec\xa4\xce\xa5\xc6\xa5\xad\xa5\xb9\xa5\xc8\xa1\xa2\xa5\xab\xa5\xbf\xa5\xab\xa5\xca\"}";
+        assert_eq!(likely_encoding(cp932), None, "Shift_JIS is the default guess, not named");
+        assert_eq!(likely_encoding(euc), Some("EUC-JP"));
+        // EUC-JP cut inside a character, as a line or a 4096-byte sample may end.
+        assert_eq!(likely_encoding(&euc[..euc.len() - 3]), Some("EUC-JP"));
+        let utf16 = |be: bool, bom: bool| {
+            let mut out: Vec<u8> = if bom { vec![0xFF, 0xFE] } else { vec![] };
+            for u in "{\"text\": \"日本\"}".encode_utf16() {
+                out.extend(if be { u.to_be_bytes() } else { u.to_le_bytes() });
+            }
+            out
+        };
+        assert_eq!(likely_encoding(&utf16(false, true)), Some("UTF-16"));
+        assert_eq!(likely_encoding(&utf16(false, false)), Some("UTF-16LE"));
+        assert_eq!(likely_encoding(&utf16(true, false)), Some("UTF-16BE"));
+        assert_eq!(likely_encoding(b"caf\xe9 au lait"), None, "Latin-1: not EUC-JP pairs");
+    }
 
     /// A JSON error's column counts characters: Japanese text before it (3 bytes a character in
     /// UTF-8) puts it where the same number of ASCII characters would.

@@ -913,10 +913,8 @@ impl ShardSet {
 /// The vectors differ within half-precision rounding — a warning, not an error: nothing can
 /// make a GPU compute as the CPU's fast path does.
 fn activations_notice(shards: &[ShardFile], run: &Expected) -> Option<String> {
-    let mut docs: Vec<(&str, &str)> = shards
-        .iter()
-        .filter_map(|s| s.manifest.activations.map(|a| (a.name(), s.manifest.device.as_str())))
-        .collect();
+    let mut docs: Vec<(&str, &str)> =
+        shards.iter().filter_map(|s| s.manifest.activations.map(|a| (a.name(), s.manifest.device.as_str()))).collect();
     docs.sort_unstable();
     docs.dedup();
     let query = run.activations.name();
