@@ -305,6 +305,25 @@ fn qrels_line_with_two_columns() {
     assert_bad(&o, &[&at(&q, 2), "expected 4 columns, found 2", "query-id 0 doc-id relevance"]);
 }
 
+/// BEIR qrels lines that are not three tab-separated columns say what they look like: a
+/// trailing tab, TREC qrels, spaces for tabs. A header of other names is still a header.
+#[test]
+fn qrels_tsv_lines_say_what_they_look_like() {
+    let qrels = |text: &str| {
+        let (t, d) = beir(&[("qrels/test.tsv", text.as_bytes())]);
+        (t, d.join("qrels/test.tsv"), eval_beir(&d, &["--model", "bm25"]))
+    };
+    let (_t, f, o) = qrels("query-id\tcorpus-id\tscore\nq1\td1\t1\t\n");
+    assert_bad(&o, &[&at(&f, 2), "found 4 — the line ends in a tab"]);
+    let (_t, f, o) = qrels("q1 0 d1 1\n");
+    assert_bad(&o, &[&at(&f, 1), "found 1 — no tab"]);
+    let (_t, f, o) = qrels("q1\t0\td1\t1\n");
+    assert_bad(&o, &[&at(&f, 1), "this looks like TREC qrels", "--qrels"]);
+    let (_t, _f, o) = qrels("qid\tdocid\trel\nq1\td1\t1\nq2\td2\t1\nq3\td3\t2\n");
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    assert!(o.stderr.contains("3 queries evaluated"), "{}", o.stderr);
+}
+
 #[test]
 fn non_integer_relevance() {
     let (_t, d) = beir(&[("qrels/test.tsv", b"query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t0.5\n")]);

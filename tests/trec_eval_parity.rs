@@ -47,8 +47,12 @@ fn read_out(name: &str) -> BTreeMap<(String, String), String> {
 }
 
 fn evaluate() -> embeval::Report {
+    evaluate_with(data().join("qrels.test"))
+}
+
+fn evaluate_with(qrels: PathBuf) -> embeval::Report {
     let mut files = Files::new("trec-eval-test");
-    files.add_path("qrels", data().join("qrels.test"));
+    files.add_path("qrels", qrels);
     files.add_path("results.test", data().join("results.test"));
     let config = Config {
         load: embeval::LoadOptions { format: embeval::data::Format::Trec, ..Default::default() },
@@ -67,7 +71,36 @@ fn matches(printed: &str, value: f64) -> bool {
 
 #[test]
 fn means_equal_out_test() {
-    let report = evaluate();
+    means_equal(&evaluate());
+}
+
+/// trec_eval's own check of comment lines (its Makefile: `trec_eval
+/// test/qrels.test.with-comments test/results.test | diff - test/out.test`): qrels.test with the
+/// comment lines that file adds (one first, one between judgments, one before a line whose
+/// non-relevant docno holds a `#`) gives out.test.
+#[test]
+fn qrels_with_comment_lines_equal_out_test() {
+    let text = std::fs::read_to_string(data().join("qrels.test")).unwrap();
+    let mut with = String::from("# comment here\n");
+    for (i, line) in text.lines().enumerate() {
+        if i == 2 {
+            with += "# and comment here\n";
+        }
+        if line == "301 0 CR93E-1860 0" {
+            with += "# comment in docno\n301 0 CR#93E-1860 0\n";
+            continue;
+        }
+        with += line;
+        with += "\n";
+    }
+    assert!(with.contains("CR#93E-1860") && with.matches("\n#").count() == 2);
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("qrels.test.with-comments");
+    std::fs::write(&path, with).unwrap();
+    means_equal(&evaluate_with(path));
+}
+
+fn means_equal(report: &embeval::Report) {
     let m = &report.models[0];
     assert_eq!(m.num_queries, 3, "trec_eval's num_q");
     let mut checked = 0;

@@ -92,16 +92,24 @@ pub fn read_qrels_tsv(files: &Files, name: &str, dups: &mut Vec<String>) -> Resu
     let mut qrels = Qrels::new();
     files.for_each_line(name, |n, line| {
         let cols: Vec<&str> = line.split('\t').map(str::trim).collect();
-        if n == 1
-            && cols.first().is_some_and(|c| c.eq_ignore_ascii_case("query-id") || c.eq_ignore_ascii_case("query_id"))
-        {
+        // The header (BEIR's `query-id corpus-id score`, or any names: a first line whose
+        // score is not a number).
+        if n == 1 && cols.len() == 3 && cols[2].parse::<f64>().is_err() {
             return Ok(());
         }
         if cols.len() != 3 {
+            let looks = match &cols[..] {
+                [.., ""] => " — the line ends in a tab",
+                [_, "0" | "Q0" | "q0", _, _] => {
+                    " — this looks like TREC qrels (query-id 0 doc-id relevance): pass it with --qrels"
+                }
+                [_] => " — no tab: are the columns separated by spaces?",
+                _ => "",
+            };
             return Err(Error::input(
                 &file,
                 n,
-                format!("expected 3 tab-separated columns, found {}", cols.len()),
+                format!("expected 3 tab-separated columns, found {}{looks}", cols.len()),
                 "each line must be `query-id<TAB>corpus-id<TAB>score`",
             ));
         }

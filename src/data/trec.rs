@@ -1,5 +1,6 @@
-//! TREC files, as trec_eval reads them: qrels lines `qid 0 docid rel` and run lines
-//! `qid Q0 docid rank score tag` (whitespace-separated; `.gz` accepted). As in trec_eval the
+//! TREC files, as trec_eval reads them: qrels lines `qid 0 docid rel` (lines beginning with `#`
+//! are comments) and run lines `qid Q0 docid rank score tag` (separated by ASCII whitespace;
+//! `.gz` accepted). As in trec_eval the
 //! rank column is ignored: a run is re-ranked by score, ties broken by the metric convention.
 
 use std::collections::HashMap;
@@ -16,7 +17,12 @@ pub fn read_qrels(files: &Files, name: &str, dups: &mut Vec<String>) -> Result<Q
     let file = files.display(name);
     let mut qrels = Qrels::new();
     files.for_each_line(name, |n, line| {
-        let cols: Vec<&str> = line.split_whitespace().collect();
+        if line.starts_with('#') {
+            // A comment, as trec_eval 10 reads qrels.
+            return Ok(());
+        }
+        // Split as trec_eval splits (C's isspace: ASCII whitespace), as runs are.
+        let cols: Vec<&str> = line.split_ascii_whitespace().collect();
         if cols.len() != 4 {
             // BEIR's qrels/*.tsv (header `query-id corpus-id score`) or a run in the qrels' place.
             let looks = match cols.len() {
