@@ -97,6 +97,15 @@ impl Config {
         if self.k.is_empty() || self.k.contains(&0) {
             return Err(Error::usage("--k", "give positive cut-offs, e.g. --k 1,3,5,10,100"));
         }
+        if let Some(k) = self.k.iter().enumerate().find_map(|(i, k)| self.k[..i].contains(k).then_some(k)) {
+            return Err(Error::usage("--k", format!("{k} is given twice: give each cut-off once")));
+        }
+        if self.failure_k == 0 || !(self.failure_threshold > 0.0 && self.failure_threshold <= 1.0) {
+            return Err(Error::usage(
+                "--failure-k / --failure-threshold",
+                "a failure is a query whose Recall@K is below the threshold: give K ≥ 1 and a threshold in (0, 1]",
+            ));
+        }
         let n = &self.neural;
         if n.max_length == Some(0) || n.truncate_dim == Some(0) {
             return Err(Error::usage("--max-length / --truncate-dim", "give a positive number"));

@@ -525,6 +525,9 @@ fn bad_model_and_k_flags() {
     assert_bad(&eval_beir(&d, &["--model", "bm25:k1=fast"]), &["--model", "bm25 k1 and b must be numbers"]);
     assert_bad(&eval_beir(&d, &["--model", "colbert"]), &["--model", "known models are"]);
     assert_bad(&eval_beir(&d, &["--k", "0,10"]), &["--k", "positive cut-offs"]);
+    assert_bad(&eval_beir(&d, &["--k", "10,5,10"]), &["--k", "10 is given twice"]);
+    assert_bad(&eval_beir(&d, &["--failure-k", "0"]), &["--failure-k", "give K ≥ 1"]);
+    assert_bad(&eval_beir(&d, &["--failure-threshold", "1.5"]), &["--failure-threshold", "in (0, 1]"]);
     assert_bad(&eval_beir(&d, &["--model", "bm25", "--model", "bm25"]), &["--model", "two models are named 'bm25'"]);
 }
 
