@@ -151,8 +151,8 @@ pub struct NeuralArgs {
     #[arg(long, value_name = "N")]
     pub max_batch_tokens: Option<usize>,
     /// Neural models: number format (vectors are f32 either way). auto: the checkpoint's own
-    /// (config.json's dtype / torch_dtype, as sentence-transformers 6 loads it), f32 where it
-    /// names none. On the CPU f16/bf16 are the weights' format only (half the memory, f32's
+    /// (config.json's dtype / torch_dtype, else the weights' own format, as sentence-transformers
+    /// 6 loads it). On the CPU f16/bf16 are the weights' format only (half the memory, f32's
     /// speed, activations f32); on a GPU the activations' too.
     #[arg(long, value_enum, default_value = "auto")]
     pub dtype: DtypeArg,

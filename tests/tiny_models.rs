@@ -406,10 +406,11 @@ fn max_length_up_to_the_models_limit() {
 }
 
 /// `--dtype auto` (the default) takes the checkpoint's format from config.json as
-/// sentence-transformers 6 does (transformers 5 loads `dtype="auto"`; checked by hand: a
-/// Qwen3 folder whose config says bfloat16 loads in torch.bfloat16 there): `dtype`, or
-/// transformers 4's `torch_dtype`; f32 when it names none or float32; an explicit `--dtype`
-/// wins. Auto-bf16 gives exactly the vectors of an explicit `--dtype bf16`.
+/// sentence-transformers 6 does (transformers 5 loads `dtype="auto"`; what it loads is
+/// recorded by make_dtype_auto.py, checked in `dtype_auto_loads_what_sentence_transformers_loads`):
+/// `dtype`, or transformers 4's `torch_dtype`; f32 when it names float32 (or none, for these f32
+/// weights); an explicit `--dtype` wins. Auto-bf16 gives exactly the vectors of an explicit
+/// `--dtype bf16`.
 #[test]
 fn dtype_auto_follows_the_checkpoint_config() {
     use embeval::Dtype::{self, Auto, Bf16, F16, F32};
@@ -452,4 +453,73 @@ fn dtype_auto_follows_the_checkpoint_config() {
         }
     }
     assert_eq!(NeuralOptions::default().dtype, Auto);
+}
+
+/// `--dtype auto` loads the tiny Qwen3 checkpoint in the format sentence-transformers 6.2 /
+/// transformers 5.23 load it in, for each case make_dtype_auto.py ran (dtype_auto.json):
+/// config.json naming a format, or naming none and the weights' format deciding — that of the
+/// first floating-point tensor by name, whatever the others'.
+#[test]
+fn dtype_auto_loads_what_sentence_transformers_loads() {
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("dtype_auto.json")).unwrap()).unwrap();
+    let dir = fixture("qwen3-embedding");
+    let base: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let weights = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let weights = safetensors::SafeTensors::deserialize(&weights).unwrap();
+    let first = expected["first_tensor"].as_str().unwrap();
+    let mut names = weights.names();
+    names.sort();
+    assert_eq!(names[0], first);
+    let cases = expected["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 8);
+    for case in cases {
+        let mut config = base.clone();
+        config.as_object_mut().unwrap().retain(|k, _| k != "dtype" && k != "torch_dtype");
+        for (k, v) in case["config"].as_object().unwrap() {
+            config[k] = v.clone();
+        }
+        // Every tensor (f32 in the fixture) in `rest`'s format, the first by name in `first`'s.
+        let converted: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = weights
+            .tensors()
+            .into_iter()
+            .map(|(name, t)| {
+                let values: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
+                let to = case[if name == first { "first" } else { "rest" }].as_str().unwrap();
+                let (dtype, bytes) = match to {
+                    "F32" => (safetensors::Dtype::F32, t.data().to_vec()),
+                    "BF16" => {
+                        let v: Vec<half::bf16> = values.iter().map(|&x| half::bf16::from_f32(x)).collect();
+                        (safetensors::Dtype::BF16, bytemuck::cast_slice(&v).to_vec())
+                    }
+                    "F16" => {
+                        let v: Vec<half::f16> = values.iter().map(|&x| half::f16::from_f32(x)).collect();
+                        (safetensors::Dtype::F16, bytemuck::cast_slice(&v).to_vec())
+                    }
+                    other => panic!("format {other}"),
+                };
+                (name, dtype, t.shape().to_vec(), bytes)
+            })
+            .collect();
+        let views: Vec<(String, safetensors::tensor::TensorView)> = converted
+            .iter()
+            .map(|(n, d, s, b)| (n.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap()))
+            .collect();
+        let bytes = safetensors::serialize(views, None).unwrap();
+        let mut files = Files::new("tiny");
+        add_folder(&mut files, "m", "qwen3-embedding", &["config.json", "model.safetensors"]);
+        files.add_bytes("m/config.json", "tiny/m/config.json", config.to_string().into_bytes());
+        files.add_bytes("m/model.safetensors", "tiny/m/model.safetensors", bytes);
+        let enc = Encoder::load(&files, "m", &NeuralOptions::default()).unwrap();
+        let want = match case["loads"].as_str().unwrap() {
+            "bfloat16" => embeval::Dtype::Bf16,
+            "float16" => embeval::Dtype::F16,
+            "float32" => embeval::Dtype::F32,
+            other => panic!("loads {other}"),
+        };
+        assert_eq!(enc.info.dtype, want, "{case}");
+        let (v, _) = enc.encode(&["東京の天気"], &NeuralOptions::default(), &Quiet).unwrap();
+        assert!(v.iter().all(|x| x.is_finite()), "{case}");
+    }
 }

@@ -329,7 +329,11 @@ impl Encoder {
         };
 
         let opened = super::device::Opened::open(options.device)?;
-        let config_dtype = hf.dtype.as_ref().or(hf.torch_dtype.as_ref()).and_then(|v| v.as_str());
+        let mut config_dtype = hf.dtype.as_ref().or(hf.torch_dtype.as_ref()).and_then(|v| v.as_str());
+        if config_dtype.is_none() && options.dtype == Dtype::Auto {
+            // As transformers 5: the weights' own format when config.json names none.
+            config_dtype = super::weights::checkpoint_dtype(files, dir);
+        }
         let resolved = options.dtype.resolve(config_dtype);
         let dtype = match resolved {
             Dtype::F32 | Dtype::Auto => DType::F32,

@@ -96,6 +96,51 @@ pub(crate) fn index_files(text: &str) -> std::result::Result<Vec<String>, (usize
     Ok(names)
 }
 
+/// The checkpoint's own format as transformers 5 takes it when config.json names none
+/// (`dtype="auto"`, `get_state_dict_dtype`): the format of the first floating-point tensor,
+/// in name order, of its first safetensors file (in file-name order), as transformers' name
+/// (`bfloat16`, `float16`, `float32`, `float64`). `None` when the folder has no safetensors
+/// (pytorch_model.bin is not opened for this) or no floating-point tensor, or the header cannot
+/// be read (loading the weights then says why).
+pub fn checkpoint_dtype(files: &Files, dir: &str) -> Option<&'static str> {
+    let first = if files.has(&join(dir, SAFETENSORS)) {
+        join(dir, SAFETENSORS)
+    } else if files.has(&join(dir, SAFETENSORS_INDEX)) {
+        shards(files, dir, SAFETENSORS_INDEX).ok()?.into_iter().next()?
+    } else {
+        return None;
+    };
+    let header = safetensors_header(files, &first)?;
+    let tensors: std::collections::BTreeMap<String, serde_json::Value> = serde_json::from_slice(&header).ok()?;
+    tensors.iter().filter(|(name, _)| *name != "__metadata__").find_map(|(_, t)| match t["dtype"].as_str()? {
+        "BF16" => Some("bfloat16"),
+        "F16" => Some("float16"),
+        "F32" => Some("float32"),
+        "F64" => Some("float64"),
+        _ => None,
+    })
+}
+
+/// The JSON header of safetensors file `name`: on disk only its first bytes are read.
+fn safetensors_header(files: &Files, name: &str) -> Option<Vec<u8>> {
+    // safetensors' own limit on a header's size.
+    const MAX: u64 = 100_000_000;
+    #[cfg(not(target_arch = "wasm32"))]
+    if let Some(path) = files.local_path(name) {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path).ok()?;
+        let mut len = [0u8; 8];
+        f.read_exact(&mut len).ok()?;
+        let n = u64::from_le_bytes(len);
+        let mut header = vec![0u8; usize::try_from(n.min(MAX)).ok()?];
+        f.read_exact(&mut header).ok()?;
+        return Some(header);
+    }
+    let bytes = files.bytes(name).ok()?;
+    let n = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?).min(MAX)).ok()?;
+    bytes.get(8..8usize.checked_add(n)?).map(<[u8]>::to_vec)
+}
+
 /// How a load that would not fit in memory begins its error ([`Room`]), so that it is not taken
 /// for weights that do not fit config.json.
 pub const NO_ROOM: &str = "not enough memory for the model's weights";
