@@ -28,6 +28,10 @@ pub struct Files {
     folders: BTreeMap<String, PathBuf>,
 }
 
+/// Files a folder given as a dataset or a model may hold.
+#[cfg(not(target_arch = "wasm32"))]
+const MAX_FILES: usize = if cfg!(test) { 50 } else { 100_000 };
+
 impl Files {
     pub fn new(root: impl Into<String>) -> Self {
         Files { root: root.into(), ..Default::default() }
@@ -42,7 +46,9 @@ impl Files {
         })
     }
 
-    /// Every file below `dir`, named by its path relative to `dir` with `/` separators.
+    /// Every file below `dir` (hidden folders left out), named by its path relative to `dir`
+    /// with `/` separators; an error past [`MAX_FILES`] (`--data /`: a wrong folder, listed for
+    /// minutes).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_dir(dir: &Path) -> Result<Self> {
         let mut files = Files::new(dir.display().to_string());
@@ -67,7 +73,19 @@ impl Files {
             for ent in rd.flatten() {
                 let p = ent.path();
                 if p.is_dir() {
-                    stack.push(p);
+                    // .git, .cache (huggingface-cli's download notes), .ipynb_checkpoints: never
+                    // a dataset's or a model's files.
+                    if !ent.file_name().to_string_lossy().starts_with('.') {
+                        stack.push(p);
+                    }
+                } else if files.entries.len() >= MAX_FILES {
+                    return Err(Error::missing(
+                        dir.display().to_string(),
+                        format!("more than {MAX_FILES} files below this folder: not a dataset or model folder"),
+                        "give the folder that holds the dataset's files (corpus.jsonl, queries.jsonl, qrels/) or \
+                         the model's (config.json, model.safetensors), or name the files themselves (--qrels, \
+                         --run, --queries, --corpus)",
+                    ));
                 } else if let Ok(rel) = p.strip_prefix(dir) {
                     let name = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
                     files.entries.insert(name, Entry::Path(p));
@@ -295,6 +313,28 @@ mod tests {
         let files = Files::from_dir(&d).unwrap();
         assert!(files.has("qrels/test.tsv") && files.has("more/corpus.jsonl"));
         assert_eq!(files.entries.len(), 2, "{:?}", files.entries.keys().collect::<Vec<_>>());
+    }
+
+    /// Hidden folders (.git, huggingface-cli's .cache) are not listed; a folder holding more
+    /// files than a dataset or model would (here past the tests' cap of 50) is refused.
+    #[test]
+    fn hidden_folders_are_skipped_and_huge_trees_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join(".git/objects")).unwrap();
+        std::fs::create_dir_all(d.join("qrels")).unwrap();
+        std::fs::write(d.join(".git/objects/ab"), "").unwrap();
+        std::fs::write(d.join(".hidden-file"), "").unwrap();
+        std::fs::write(d.join("qrels/test.tsv"), "").unwrap();
+        let files = Files::from_dir(d).unwrap();
+        let mut names: Vec<&String> = files.entries.keys().collect();
+        names.sort();
+        assert_eq!(names, [".hidden-file", "qrels/test.tsv"]);
+        for i in 0..super::MAX_FILES {
+            std::fs::write(d.join(format!("f{i}")), "").unwrap();
+        }
+        let e = Files::from_dir(d).err().unwrap().to_string();
+        assert!(e.contains("more than 50 files below this folder") && e.contains("corpus.jsonl"), "{e}");
     }
 
     /// A file there both plain and gzipped is read neither way: an error names the two.

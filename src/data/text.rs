@@ -18,10 +18,10 @@ pub fn decode(file: &str, mut bytes: Vec<u8>) -> Result<String> {
     }
     let text = String::from_utf8(bytes).map_err(|e| {
         let good = e.utf8_error().valid_up_to();
-        invalid_utf8(file, e.as_bytes()[..good].iter().filter(|&&b| b == b'\n').count() + 1, e.as_bytes())
+        invalid_utf8(file, e.as_bytes()[..good].iter().filter(|&&b| b == b'\n').count() + 1, e.as_bytes(), 0)
     })?;
     if let Some(at) = text.find('\0') {
-        return Err(nul_bytes(file, text[..at].matches('\n').count() + 1, text.as_bytes()));
+        return Err(nul_bytes(file, text[..at].matches('\n').count() + 1, text.as_bytes(), 0));
     }
     if text.trim().is_empty() {
         return Err(empty(file));
@@ -37,9 +37,10 @@ fn gzip_unnamed(file: &str) -> Error {
     Error::input(file, 1, "gzip-compressed, but its name does not end in .gz", "rename it to end in .gz (or gunzip it)")
 }
 
-/// Bytes that are not UTF-8; `bytes`: the file from its start, or the line.
-fn invalid_utf8(file: &str, line: usize, bytes: &[u8]) -> Error {
-    let (what, from) = match likely_encoding(bytes) {
+/// Bytes that are not UTF-8; `bytes`: the file from its start, or the line (`offset` bytes
+/// into the file).
+fn invalid_utf8(file: &str, line: usize, bytes: &[u8], offset: usize) -> Error {
+    let (what, from) = match likely_encoding(bytes, offset) {
         Some(from) => (format!("invalid UTF-8 (it looks like {from})"), from),
         None => ("invalid UTF-8".to_string(), "CP932"),
     };
@@ -47,8 +48,8 @@ fn invalid_utf8(file: &str, line: usize, bytes: &[u8]) -> Error {
 }
 
 /// NUL bytes in valid UTF-8: UTF-16 saved without a byte-order mark.
-fn nul_bytes(file: &str, line: usize, bytes: &[u8]) -> Error {
-    let from = likely_encoding(bytes).unwrap_or("UTF-16LE");
+fn nul_bytes(file: &str, line: usize, bytes: &[u8], offset: usize) -> Error {
+    let from = likely_encoding(bytes, offset).unwrap_or("UTF-16LE");
     Error::input(file, line, format!("NUL bytes in the text (it looks like {from})"), convert(from))
 }
 
@@ -58,17 +59,17 @@ fn convert(from: &str) -> String {
     format!("save the file as UTF-8, e.g. `iconv -f {from} -t UTF-8 FILE > FILE.utf8`{note}")
 }
 
-/// The encoding `bytes` (not UTF-8, or UTF-8 with NULs) most likely are in, where the bytes say
-/// it: UTF-16 (a byte-order mark, or NULs: ASCII in UTF-16 is every other byte 0 — LE puts it
-/// second), or EUC-JP (every non-ASCII byte in a valid EUC-JP pair, which Shift_JIS's hiragana,
+/// The encoding `bytes` (not UTF-8, or UTF-8 with NULs; `offset` bytes into the file) most
+/// likely are in, where the bytes say it: UTF-16 (a byte-order mark at the file's start, or NULs:
+/// ASCII in UTF-16 is every other byte 0 — LE puts it at odd offsets), or EUC-JP (every non-ASCII byte in a valid EUC-JP pair, which Shift_JIS's hiragana,
 /// katakana and most kanji are not: their first bytes are 0x81–0x9F).
-fn likely_encoding(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+fn likely_encoding(bytes: &[u8], offset: usize) -> Option<&'static str> {
+    if offset == 0 && (bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF])) {
         return Some("UTF-16");
     }
     let sample = &bytes[..bytes.len().min(4096)];
     if let Some(at) = sample.iter().position(|&b| b == 0) {
-        return Some(if at % 2 == 1 { "UTF-16LE" } else { "UTF-16BE" });
+        return Some(if (offset + at) % 2 == 1 { "UTF-16LE" } else { "UTF-16BE" });
     }
     let (mut i, mut pairs) = (0, 0);
     while i < sample.len() {
@@ -113,7 +114,10 @@ pub fn each_line(
 ) -> Result<()> {
     let mut buf = Vec::new();
     let (mut n, mut any) = (0, false);
+    // Bytes of the file before this line.
+    let mut offset = 0;
     loop {
+        offset += buf.len();
         buf.clear();
         let got = r.read_until(b'\n', &mut buf).map_err(|e| {
             if gz {
@@ -134,9 +138,9 @@ pub fn each_line(
         }
         // A UTF-8 BOM: the file's, or one beginning a later line (files joined with `cat`).
         bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
-        let line = std::str::from_utf8(bytes).map_err(|_| invalid_utf8(file, n, bytes))?;
+        let line = std::str::from_utf8(bytes).map_err(|_| invalid_utf8(file, n, &buf, offset))?;
         if line.contains('\0') {
-            return Err(nul_bytes(file, n, bytes));
+            return Err(nul_bytes(file, n, &buf, offset));
         }
         if !line.trim().is_empty() {
             any = true;
@@ -237,10 +241,10 @@ mod tests {
         // "日本語のテキスト、カタカナ" in Python's `encode("cp932")` and `encode("euc_jp")`.
         let cp932 = b"{\"text\": \"\x93\xfa\x96{\x8c\xea\x82\xcc\x83e\x83L\x83X\x83g\x81A\x83J\x83^\x83J\x83i\"}";
         let euc = b"{\"text\": \"\xc6\xfc\xcb\xdc\xb8\xec\xa4\xce\xa5\xc6\xa5\xad\xa5\xb9\xa5\xc8\xa1\xa2\xa5\xab\xa5\xbf\xa5\xab\xa5\xca\"}";
-        assert_eq!(likely_encoding(cp932), None, "Shift_JIS is the default guess, not named");
-        assert_eq!(likely_encoding(euc), Some("EUC-JP"));
+        assert_eq!(likely_encoding(cp932, 0), None, "Shift_JIS is the default guess, not named");
+        assert_eq!(likely_encoding(euc, 0), Some("EUC-JP"));
         // EUC-JP cut inside a character, as a line or a 4096-byte sample may end.
-        assert_eq!(likely_encoding(&euc[..euc.len() - 3]), Some("EUC-JP"));
+        assert_eq!(likely_encoding(&euc[..euc.len() - 3], 0), Some("EUC-JP"));
         let utf16 = |be: bool, bom: bool| {
             let mut out: Vec<u8> = if bom { vec![0xFF, 0xFE] } else { vec![] };
             for u in "{\"text\": \"日本\"}".encode_utf16() {
@@ -248,10 +252,13 @@ mod tests {
             }
             out
         };
-        assert_eq!(likely_encoding(&utf16(false, true)), Some("UTF-16"));
-        assert_eq!(likely_encoding(&utf16(false, false)), Some("UTF-16LE"));
-        assert_eq!(likely_encoding(&utf16(true, false)), Some("UTF-16BE"));
-        assert_eq!(likely_encoding(b"caf\xe9 au lait"), None, "Latin-1: not EUC-JP pairs");
+        assert_eq!(likely_encoding(&utf16(false, true), 0), Some("UTF-16"));
+        assert_eq!(likely_encoding(&utf16(false, false), 0), Some("UTF-16LE"));
+        // A later line of UTF-16LE begins with the 0 of the newline before it.
+        assert_eq!(likely_encoding(&utf16(false, false)[1..], 7), Some("UTF-16LE"));
+        assert_eq!(likely_encoding(&utf16(false, true), 8), Some("UTF-16LE"), "a BOM only begins a file");
+        assert_eq!(likely_encoding(&utf16(true, false), 0), Some("UTF-16BE"));
+        assert_eq!(likely_encoding(b"caf\xe9 au lait", 0), None, "Latin-1: not EUC-JP pairs");
     }
 
     /// A JSON error's column counts characters: Japanese text before it (3 bytes a character in
