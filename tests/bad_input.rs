@@ -319,6 +319,9 @@ fn qrels_tsv_lines_say_what_they_look_like() {
     assert_bad(&o, &[&at(&f, 1), "found 1 — no tab"]);
     let (_t, f, o) = qrels("q1\t0\td1\t1\n");
     assert_bad(&o, &[&at(&f, 1), "this looks like TREC qrels", "--qrels"]);
+    // A first line without a score is a judgment missing it, not a header.
+    let (_t, f, o) = qrels("q1\td1\t\nq2\td2\t1\n");
+    assert_bad(&o, &[&at(&f, 1), "relevance '' is not an integer"]);
     let (_t, _f, o) = qrels("qid\tdocid\trel\nq1\td1\t1\nq2\td2\t1\nq3\td3\t2\n");
     assert_eq!(o.code, Some(0), "{}", o.stderr);
     assert!(o.stderr.contains("3 queries evaluated"), "{}", o.stderr);

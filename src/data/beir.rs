@@ -94,7 +94,7 @@ pub fn read_qrels_tsv(files: &Files, name: &str, dups: &mut Vec<String>) -> Resu
         let cols: Vec<&str> = line.split('\t').map(str::trim).collect();
         // The header (BEIR's `query-id corpus-id score`, or any names: a first line whose
         // score is not a number).
-        if n == 1 && cols.len() == 3 && cols[2].parse::<f64>().is_err() {
+        if n == 1 && cols.len() == 3 && !cols[2].is_empty() && cols[2].parse::<f64>().is_err() {
             return Ok(());
         }
         if cols.len() != 3 {

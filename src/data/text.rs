@@ -60,9 +60,10 @@ fn convert(from: &str) -> String {
 }
 
 /// The encoding `bytes` (not UTF-8, or UTF-8 with NULs; `offset` bytes into the file) most
-/// likely are in, where the bytes say it: UTF-16 (a byte-order mark at the file's start, or NULs:
-/// ASCII in UTF-16 is every other byte 0 — LE puts it at odd offsets), or EUC-JP (every non-ASCII byte in a valid EUC-JP pair, which Shift_JIS's hiragana,
-/// katakana and most kanji are not: their first bytes are 0x81–0x9F).
+/// likely are in, where the bytes say it: UTF-16 (a byte-order mark at the file's start, or
+/// NULs: ASCII in UTF-16 is every other byte 0 — LE puts it at odd offsets), or EUC-JP (every
+/// non-ASCII byte in a valid EUC-JP pair, which Shift_JIS's hiragana, katakana and most kanji
+/// are not: their first bytes are 0x81–0x9F).
 fn likely_encoding(bytes: &[u8], offset: usize) -> Option<&'static str> {
     if offset == 0 && (bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF])) {
         return Some("UTF-16");

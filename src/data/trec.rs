@@ -1,7 +1,7 @@
 //! TREC files, as trec_eval reads them: qrels lines `qid 0 docid rel` (lines beginning with `#`
 //! are comments) and run lines `qid Q0 docid rank score tag` (separated by ASCII whitespace;
-//! `.gz` accepted). As in trec_eval the
-//! rank column is ignored: a run is re-ranked by score, ties broken by the metric convention.
+//! `.gz` accepted). As in trec_eval the rank column is ignored: a run is re-ranked by score,
+//! ties broken by the metric convention.
 
 use std::collections::HashMap;
 
