@@ -436,9 +436,10 @@ fn validation_report_findings() {
 "#;
     let qrels = "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td9\t1\nq5\td1\t1\nq3\td1\t0\nq1\td1\t2\nq1\t7\t0\n";
     let ds = Dataset::load(&beir_bytes(corpus, queries, qrels), &LoadOptions::default()).unwrap();
-    // First of duplicate ids kept; last of duplicate judgments kept.
-    assert_eq!(find(&ds.corpus, "d1").text, "alpha");
-    assert_eq!(find(&ds.queries, "q1").text, "first");
+    // An id that comes again: its first place, its last text (as BEIR's loader:
+    // beir_folder_reads_as_beirs_loader_does); the last of duplicate judgments.
+    assert_eq!(find(&ds.corpus, "d1").text, "alpha again");
+    assert_eq!(find(&ds.queries, "q1").text, "first again");
     assert_eq!(ds.qrels["q1"]["d1"], 2);
     assert_eq!(find(&ds.corpus, "7").text, "integer id, no title");
     assert_eq!(find(&ds.corpus, "q3").text, "t a doc whose id is also a query id");
@@ -550,4 +551,60 @@ fn demo_dataset_loads_clean() {
     assert_eq!(ds.corpus.iter().filter(|t| japanese(t)).count(), 25);
     assert_eq!(ds.queries.iter().filter(|t| japanese(t)).count(), 20);
     assert!(ds.qrels.values().flat_map(|m| m.values()).all(|r| (0..=2).contains(r)));
+}
+
+/// A BEIR folder whose documents, queries and a judgment come twice reads as BEIR 2.2.0's
+/// GenericDataLoader reads it (tests/fixtures/beir_loader/make_fixture.py): the same ids in the
+/// same order, each with its last text (a document's as BEIR's models encode it), the same
+/// judgments — texts held, or dropped and read again from the file.
+#[test]
+fn beir_folder_reads_as_beirs_loader_does() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/beir_loader");
+    let want: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let pairs = |v: &Value| -> Vec<(String, String)> { serde_json::from_value(v.clone()).unwrap() };
+    let files = Files::from_dir(&dir.join("data")).unwrap();
+    for keep_doc_texts in [true, false] {
+        let ds = Dataset::load(&files, &LoadOptions { keep_doc_texts, ..Default::default() }).unwrap();
+        let mut corpus = Vec::new();
+        ds.docs_in_parts(&files, 0..ds.corpus.len(), 4, false, &mut |part| {
+            corpus.extend(part.iter().map(|d| (d.id.clone(), d.text.clone())));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(corpus, pairs(&want["corpus"]), "keep_doc_texts {keep_doc_texts}");
+        let queries: Vec<(String, String)> = ds.queries.iter().map(|q| (q.id.clone(), q.text.clone())).collect();
+        assert_eq!(queries, pairs(&want["queries"]));
+        assert_eq!(serde_json::to_value(&ds.qrels).unwrap(), want["qrels"]);
+        assert_eq!((ds.notes.duplicate_doc_ids.len(), ds.notes.duplicate_query_ids.len()), (2, 1));
+    }
+}
+
+/// A query logged again in a QA log keeps its first place and takes its last entry, as ids
+/// do in the other formats: its text and references; a last entry with no reference left
+/// drops the query.
+#[test]
+fn a_query_logged_again_takes_its_last_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = [
+        json!({"query_id": "q1", "query_text": "最初", "references": [{"doc_id": "d1", "relevance_score": 0.9}]}),
+        json!({"query_id": "q2", "query_text": "two", "references": [{"doc_id": "d2", "relevance_score": 0.9}]}),
+        json!({"query_id": "q3", "query_text": "three", "references": [{"doc_id": "d1", "relevance_score": 0.8}]}),
+        json!({"query_id": "q1", "query_text": "もう一度", "references": [{"doc_id": "d2", "relevance_score": 0.95}]}),
+        json!({"query_id": "q2", "query_text": "two", "references": [{"doc_id": "d1", "relevance_score": 0.1}]}),
+    ];
+    let log: String = log.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(tmp.path().join("log.jsonl"), log).unwrap();
+    std::fs::write(
+        tmp.path().join("docs.jsonl"),
+        "{\"doc_id\": \"d1\", \"text\": \"a\"}\n{\"doc_id\": \"d2\", \"text\": \"b\"}\n",
+    )
+    .unwrap();
+    let mut files = Files::new(tmp.path().display().to_string());
+    files.add_path("qalog.jsonl", tmp.path().join("log.jsonl")).add_path("corpus.jsonl", tmp.path().join("docs.jsonl"));
+    let ds = Dataset::load(&files, &LoadOptions::default()).unwrap();
+    let queries: Vec<(&str, &str)> = ds.queries.iter().map(|q| (q.id.as_str(), q.text.as_str())).collect();
+    assert_eq!(queries, [("q1", "もう一度"), ("q3", "three")]);
+    assert_eq!(serde_json::to_value(&ds.qrels).unwrap(), json!({"q1": {"d2": 1}, "q3": {"d1": 1}}));
+    assert_eq!(ds.notes.duplicate_query_ids, ["q1", "q2"]);
+    assert_eq!(ds.notes.dropped_queries, ["q2"]);
 }

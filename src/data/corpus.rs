@@ -12,7 +12,7 @@
 //! [`LoadOptions::keep_doc_texts`]: super::LoadOptions::keep_doc_texts
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::{ControlFlow, Range};
 
 use super::{names, Dataset, DocText, Files, Format, LoadOptions, Text};
@@ -38,19 +38,25 @@ pub enum DocTexts {
         digests: Vec<Digest>,
         /// Corpus positions of the documents whose text is empty or whitespace.
         empty: Vec<usize>,
+        /// The texts of documents whose id comes again later in the file (the last one's), by
+        /// corpus position: reading the file again finds the first one at that place.
+        later: HashMap<usize, String>,
         /// How the texts were built, to read them again the same way.
         doc_text: DocText,
     },
 }
 
-/// Collects a corpus as a loader reads it: the first of each id (later ones are recorded as
-/// duplicates), with its text or, when texts are not kept, its digest.
+/// Collects a corpus as a loader reads it, as BEIR, MTEB and sentence-transformers build their
+/// dicts: an id that comes again keeps its first place and takes the last text (later ones are
+/// recorded as duplicates); each text kept or, when texts are not kept, its digest.
 pub(crate) struct Builder {
     keep: bool,
-    seen: HashSet<String>,
+    /// Each id's corpus position.
+    at: HashMap<String, usize>,
     docs: Vec<Text>,
     digests: Vec<Digest>,
     empty: Vec<usize>,
+    later: HashMap<usize, String>,
     dups: Vec<String>,
 }
 
@@ -58,19 +64,33 @@ impl Builder {
     pub fn new(keep_texts: bool) -> Builder {
         Builder {
             keep: keep_texts,
-            seen: HashSet::new(),
+            at: HashMap::new(),
             docs: Vec::new(),
             digests: Vec::new(),
             empty: Vec::new(),
+            later: HashMap::new(),
             dups: Vec::new(),
         }
     }
 
     pub fn push(&mut self, id: String, mut text: String) {
-        if !self.seen.insert(id.clone()) {
+        if let Some(&at) = self.at.get(&id) {
             self.dups.push(id);
+            if self.keep {
+                self.docs[at].text = text;
+            } else {
+                // `empty` is in corpus order: a place found or made by binary search.
+                match (self.empty.binary_search(&at), text.trim().is_empty()) {
+                    (Err(i), true) => self.empty.insert(i, at),
+                    (Ok(i), false) => _ = self.empty.remove(i),
+                    _ => {}
+                }
+                self.digests[at] = digest(&text);
+                self.later.insert(at, text);
+            }
             return;
         }
+        self.at.insert(id.clone(), self.docs.len());
         if !self.keep {
             if text.trim().is_empty() {
                 self.empty.push(self.docs.len());
@@ -87,14 +107,15 @@ impl Builder {
         let texts = if self.keep {
             DocTexts::Kept
         } else {
-            DocTexts::Dropped { digests: self.digests, empty: self.empty, doc_text }
+            DocTexts::Dropped { digests: self.digests, empty: self.empty, later: self.later, doc_text }
         };
         (self.docs, texts)
     }
 }
 
-/// Reads `format`'s corpus: the first of each id (later ones appended to `dups`), with its text
-/// or, where `opts.keep_doc_texts` is off, its digest.
+/// Reads `format`'s corpus ([`Builder`]: an id that comes again keeps its first place and takes
+/// its last text; the later ones appended to `dups`), with its text or, where
+/// `opts.keep_doc_texts` is off, its digest.
 pub(crate) fn load(
     files: &Files,
     format: Format,
@@ -183,7 +204,7 @@ impl Dataset {
         if range.is_empty() {
             return Ok(());
         }
-        let DocTexts::Dropped { digests, doc_text, .. } = &self.doc_texts else {
+        let DocTexts::Dropped { digests, doc_text, later, .. } = &self.doc_texts else {
             return self.corpus[range].chunks(rows).try_for_each(f);
         };
         // Reads the parts in one pass, handing each to `send` until it says stop (then Ok: the
@@ -191,8 +212,9 @@ impl Dataset {
         let read = |send: &mut dyn FnMut(Vec<Text>) -> bool| -> Result<()> {
             let (mut next, mut failed, mut stopped) = (0, None, false);
             let mut part = Vec::with_capacity(rows.min(range.len()));
-            // Documents come in corpus order (a corpus is the first of each id in file order),
-            // so the next one is the one whose id is next; a later duplicate is never that one.
+            // Documents come in corpus order (each id where it first comes in the file), so the
+            // next one is the one whose id is next; a later duplicate is never that one (its
+            // text, the document's, is in `later`).
             // The file is read up to the slice's last document, not past it (a job's slice may
             // be the first of many).
             each_doc(files, self.format, *doc_text, &mut |line, id, text| {
@@ -200,10 +222,14 @@ impl Dataset {
                     return ControlFlow::Continue(());
                 }
                 if next >= range.start {
-                    if digest(&text) != digests[next] {
-                        failed = Some(self.changed(files, line, &id));
-                        return ControlFlow::Break(());
-                    }
+                    let text = match later.get(&next) {
+                        Some(last) => last.clone(),
+                        None if digest(&text) != digests[next] => {
+                            failed = Some(self.changed(files, line, &id));
+                            return ControlFlow::Break(());
+                        }
+                        None => text,
+                    };
                     part.push(Text { id, text });
                     if part.len() == rows || next + 1 == range.end {
                         let rest = rows.min(range.end - next - 1);
@@ -281,7 +307,7 @@ impl Dataset {
                     out.insert(d.id.clone(), d.text[..end(&d.text)].to_string());
                 }
             }
-            DocTexts::Dropped { digests, doc_text, .. } => {
+            DocTexts::Dropped { digests, doc_text, later, .. } => {
                 if wanted.is_empty() {
                     return Ok(out);
                 }
@@ -298,10 +324,12 @@ impl Dataset {
                 each_doc(files, self.format, *doc_text, &mut |line, id, mut text| {
                     let Some(&i) = at.get(id.as_str()) else { return ControlFlow::Continue(()) };
                     if out.contains_key(&id) {
-                        // a later duplicate: the first one is the corpus's
+                        // a later duplicate: its text, the document's, was taken in its place
                         return ControlFlow::Continue(());
                     }
-                    if digest(&text) != digests[i] {
+                    if let Some(last) = later.get(&i) {
+                        text = last.clone();
+                    } else if digest(&text) != digests[i] {
                         changed = Some((line, id));
                         return ControlFlow::Break(());
                     }
@@ -358,16 +386,16 @@ mod tests {
         assert_eq!(ids(&kept), ids(&dropped));
         assert_eq!(kept.notes.duplicate_doc_ids, dropped.notes.duplicate_doc_ids);
         assert_eq!(kept.doc_digests(0..3), dropped.doc_digests(0..3));
-        assert_eq!(dropped.doc_digests(0..1)[0], digest("首都 東京は日本の首都です。"));
+        assert_eq!(dropped.doc_digests(0..1)[0], digest("a later duplicate"), "the last text of an id, as BEIR");
         assert_eq!(kept.empty_doc_ids(), ["d2"]);
         assert_eq!(dropped.empty_doc_ids(), ["d2"]);
         let wanted: BTreeSet<&str> = ["d1", "d3", "not in the corpus"].into();
         let previews = kept.doc_previews(&files, &wanted, 4).unwrap();
         assert_eq!(previews, dropped.doc_previews(&files, &wanted, 4).unwrap());
-        assert_eq!(previews["d1"], "首都 東", "the first of a duplicate id, cut at whole characters");
+        assert_eq!(previews["d1"], "a la", "the last text of an id, cut at whole characters");
         assert_eq!(previews["d3"], "cats");
         assert_eq!(previews.len(), 2);
-        // An encode job's slice, whole texts, in parts of 2 (the duplicate d1 of line 3 skipped).
+        // An encode job's slice, whole texts, in parts of 2 (d1 in its first place, line 3's text).
         for (ds, ahead) in [(&kept, false), (&dropped, false), (&dropped, true)] {
             let mut parts = Vec::new();
             ds.docs_in_parts(&files, 0..3, 2, ahead, &mut |p| {
@@ -376,7 +404,7 @@ mod tests {
             })
             .unwrap();
             assert_eq!(parts, [&kept.corpus[0..2], &kept.corpus[2..3]]);
-            assert_eq!(parts[0][0].text, "首都 東京は日本の首都です。");
+            assert_eq!(parts[0][0].text, "a later duplicate");
             parts.clear();
             ds.docs_in_parts(&files, 1..3, 5, ahead, &mut |p| {
                 parts.push(p.to_vec());
@@ -394,6 +422,34 @@ mod tests {
         }
     }
 
+    /// An id that comes again keeps its first place and takes its last text (a Python dict's
+    /// `d[id] = text`, as BEIR's, MTEB's and sentence-transformers' loaders build the corpus),
+    /// empty or not, whether texts are kept or read again.
+    #[test]
+    fn an_id_that_comes_again_takes_its_last_text() {
+        let files = beir(
+            "{\"_id\": \"d1\", \"text\": \"first\"}\n{\"_id\": \"d2\", \"text\": \" \"}\n\
+             {\"_id\": \"d1\", \"text\": \" \"}\n{\"_id\": \"d2\", \"text\": \"猫\"}\n{\"_id\": \"d3\", \"text\": \"c\"}\n",
+        );
+        let (kept, dropped) = (load(&files, true), load(&files, false));
+        let texts: Vec<(&str, &str)> = kept.corpus.iter().map(|d| (d.id.as_str(), d.text.as_str())).collect();
+        assert_eq!(texts, [("d1", ""), ("d2", "猫"), ("d3", "c")]);
+        for ds in [&kept, &dropped] {
+            assert_eq!(ds.notes.duplicate_doc_ids, ["d1", "d2"]);
+            assert_eq!(ds.empty_doc_ids(), ["d1"]);
+            assert_eq!(ds.doc_digests(0..3), kept.doc_digests(0..3));
+            let mut parts = Vec::new();
+            ds.docs_in_parts(&files, 0..3, 2, false, &mut |p| {
+                parts.extend_from_slice(p);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(parts, kept.corpus);
+            let previews = ds.doc_previews(&files, &["d1", "d2"].into(), 10).unwrap();
+            assert_eq!((previews["d1"].as_str(), previews["d2"].as_str()), ("", "猫"));
+        }
+    }
+
     #[test]
     fn a_corpus_changed_since_loading_is_an_error_not_a_wrong_preview() {
         let dropped = load(&beir(CORPUS), false);
@@ -401,7 +457,7 @@ mod tests {
         let err = dropped.doc_previews(&edited, &["d3"].into(), 100).unwrap_err().to_string();
         assert!(err.contains("mem/corpus.jsonl:4") && err.contains("'d3'") && err.contains("changed"), "{err}");
         // Documents no report asks for are not checked (nor read into memory).
-        assert_eq!(dropped.doc_previews(&edited, &["d1"].into(), 2).unwrap()["d1"], "首都");
+        assert_eq!(dropped.doc_previews(&edited, &["d1"].into(), 2).unwrap()["d1"], "a ");
         let cut = beir(&CORPUS.replace("{\"_id\": \"d3\", \"text\": \"cats and dogs\"}\n", ""));
         let err = dropped.doc_previews(&cut, &["d1", "d3"].into(), 100).unwrap_err().to_string();
         assert!(err.starts_with("mem/corpus.jsonl: document 'd3'") && err.contains("changed"), "{err}");

@@ -250,7 +250,8 @@ pub fn detect(files: &Files) -> Result<Format> {
     }
 }
 
-/// Keeps the first of each id and records the later ones.
+/// Each id once, in its first place with its last text (as BEIR's query dict), the later
+/// ones recorded.
 pub(crate) fn dedup_texts(items: Vec<Text>, dups: &mut Vec<String>) -> Vec<Text> {
     let mut b = corpus::Builder::new(true);
     for t in items {

@@ -1,6 +1,7 @@
 //! QA logs: one JSON object per line, `{"query_id", "query_text", "references": [{"doc_id",
 //! "relevance_score"}]}`, plus a corpus JSONL of `{"doc_id", "text"}`. References scored below
 //! `--min-relevance` (default 0.7) are dropped; queries left with none are dropped and counted.
+//! A query logged again keeps its first place and takes its last entry.
 //! Kept references are relevant with grade 1 (the scores are confidences, not grades).
 
 use serde::Deserialize;
@@ -36,6 +37,9 @@ pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
     let file = files.display(names::QALOG);
     let mut queries = Vec::new();
     let mut qrels = Qrels::new();
+    // Each query's entry (id, text, kept references) in log order, and where each id is.
+    let mut entries: Vec<(String, String, std::collections::BTreeMap<String, i32>)> = Vec::new();
+    let mut at = std::collections::HashMap::new();
     files.for_each_line(names::QALOG, |n, line| {
         let e: Entry = json_line(
             &file,
@@ -59,16 +63,27 @@ pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
                 notes.dropped_references += 1;
             }
         }
-        if kept.is_empty() {
-            notes.dropped_queries.push(e.query_id);
-        } else if qrels.contains_key(&e.query_id) {
-            notes.duplicate_query_ids.push(e.query_id.clone());
-        } else {
-            qrels.insert(e.query_id.clone(), kept);
-            queries.push(Text { id: e.query_id, text: e.query_text });
+        // A query logged again: its first place, its last entry (as the other formats' ids).
+        match at.get(&e.query_id) {
+            Some(&i) => {
+                notes.duplicate_query_ids.push(e.query_id.clone());
+                entries[i] = (e.query_id, e.query_text, kept);
+            }
+            None => {
+                at.insert(e.query_id.clone(), entries.len());
+                entries.push((e.query_id, e.query_text, kept));
+            }
         }
         Ok(())
     })?;
+    for (id, text, kept) in entries {
+        if kept.is_empty() {
+            notes.dropped_queries.push(id);
+        } else {
+            qrels.insert(id.clone(), kept);
+            queries.push(Text { id, text });
+        }
+    }
     let (corpus, doc_texts) = super::corpus::load(files, super::Format::Qalog, opts, &mut notes.duplicate_doc_ids)?;
     Ok(Dataset { format: super::Format::Qalog, queries, corpus, qrels, notes, doc_texts })
 }

@@ -149,8 +149,8 @@ impl Validation {
     /// (label, finding) pairs, in print order.
     fn findings(&self) -> [(&'static str, &Finding); 11] {
         [
-            ("duplicate query ids (first kept)", &self.duplicate_query_ids),
-            ("duplicate doc ids (first kept)", &self.duplicate_doc_ids),
+            ("duplicate query ids (first place, last text kept, as BEIR)", &self.duplicate_query_ids),
+            ("duplicate doc ids (first place, last text kept, as BEIR)", &self.duplicate_doc_ids),
             ("duplicate judgments (last kept)", &self.duplicate_qrels),
             ("judgments for docs not in the corpus", &self.qrels_missing_docs),
             ("judgments for queries not in the queries file", &self.qrels_missing_queries),
