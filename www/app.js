@@ -376,7 +376,7 @@ function readConfig() {
   const k = $('k').value.split(/[\s,]+/).filter(Boolean).map((s) => {
     if (!/^\d+$/.test(s)) throw new Error(`Cut-offs k: '${s}' is not a whole number (e.g. 1,3,5,10,100)`);
     return Number(s);
-  });
+  }).filter((v, i, all) => all.indexOf(v) === i); // a cut-off typed twice is one column
   const models = $('models').value.split('\n').map((s) => s.trim()).filter(Boolean);
   const config = {
     split: $('split').value,

@@ -864,7 +864,8 @@ async function main() {
     await page.fill('#k', '1,ten');
     await page.click('#run');
     check('bad cut-offs are named', (await page.textContent('#error')).includes("'ten'"));
-    await page.fill('#k', '10');
+    // A cut-off typed twice is one (the library refuses --k 10,10): the error is the models'.
+    await page.fill('#k', '10, 10');
     await page.fill('#models', 'bm25\nbm25');
     const libraryError = await runAndWait(page);
     check('a library error reaches the page', (libraryError ?? '').includes('two models are named'), String(libraryError));
