@@ -157,12 +157,38 @@ fn id_that_is_an_object() {
 /// as a float and rounds them) and a fractional one: each says to write the id as a string.
 #[test]
 fn id_that_is_a_huge_or_fractional_number() {
-    for (id, said) in [("123456789012345678901234", "as large as 1.23e23"), ("2.5", "not 2.5")] {
+    for (id, said) in [("123456789012345678901234", "as large as 1.23e23"), ("2.5", "not 2.5"), ("1.0", "not 1.0")] {
         let bad = QUERIES.replace(r#""_id": "q2""#, &format!(r#""_id": {id}"#));
         let (_t, d) = beir(&[("queries.jsonl", bad.as_bytes())]);
         let o = eval_beir(&d, &[]);
         assert_bad(&o, &[&at(&d.join("queries.jsonl"), 2), said, "write it as a JSON string", "fix:"]);
     }
+}
+
+/// A QA log whose every reference scores below --min-relevance says so and how to lower it.
+#[test]
+fn a_qa_log_with_every_reference_below_min_relevance() {
+    let t = tempfile::tempdir().unwrap();
+    let (log, docs) = (t.path().join("log.jsonl"), t.path().join("docs.jsonl"));
+    std::fs::write(&log, "{\"query_id\": \"q1\", \"query_text\": \"a\", \"references\": [{\"doc_id\": \"d1\", \"relevance_score\": 0.6}]}\n")
+        .unwrap();
+    std::fs::write(&docs, "{\"doc_id\": \"d1\", \"text\": \"alpha\"}\n").unwrap();
+    let o = embeval(&["eval", "--data", log.to_str().unwrap(), "--corpus", docs.to_str().unwrap(), "--model", "bm25"]);
+    assert_bad(&o, &["all 1 references scored below --min-relevance", "--min-relevance 0.5"]);
+}
+
+/// Judged queries the queries file lacks are never searched: a searched model's warning says
+/// so (a run's says they have no results).
+#[test]
+fn judged_queries_the_queries_file_lacks_are_named_as_such() {
+    let (_t, d) = beir(&[("qrels/test.tsv", format!("{QRELS}q9\td1\t1\n").as_bytes())]);
+    let o = eval_beir(&d, &["--model", "bm25"]);
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("bm25: 1 judged queries are not in the queries file, so were not searched, and are left out"),
+        "{}",
+        o.stderr
+    );
 }
 
 #[test]

@@ -221,11 +221,12 @@ pub mod id {
             Ok(Id::U(u)) => Ok(u.to_string()),
             // An integer past 64 bits reaches here as a float, its digits already rounded away
             // (Python's json keeps them; ids cannot be read exactly from it).
-            Ok(Id::F(f)) if f.fract() == 0.0 => Err(de::Error::custom(format!(
+            Ok(Id::F(f)) if f.fract() == 0.0 && f.abs() >= 9.2e18 => Err(de::Error::custom(format!(
                 "an id must be a string or an integer of at most 64 bits, not a number as large as {f:.2e}: write it as a JSON string (\"_id\": \"...\")"
             ))),
             Ok(Id::F(f)) => Err(de::Error::custom(format!(
-                "an id must be a string or an integer, not {f}: write it as a JSON string (\"_id\": \"{f}\")"
+                "an id must be a string or an integer, not {f:?}: write it as a JSON string (\"_id\": \"{f:?}\") or \
+                 an integer"
             ))),
             Err(_) => Err(de::Error::custom("an id must be a string or an integer")),
         }

@@ -125,7 +125,12 @@ pub fn nothing_to_evaluate(ds: &Dataset, files: &crate::data::Files, qrels: &str
     let first =
         |it: &mut dyn Iterator<Item = &str>| it.take(EXAMPLES).map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
     let relevant = ds.qrels.values().any(super::has_relevant);
-    let (what, fix) = if ds.qrels.is_empty() {
+    let (what, fix) = if ds.qrels.is_empty() && ds.notes.dropped_references > 0 {
+        (
+            format!("all {} references scored below --min-relevance", ds.notes.dropped_references),
+            "give a lower --min-relevance (e.g. --min-relevance 0.5), or log references scored at or above it",
+        )
+    } else if ds.qrels.is_empty() {
         ("there are no judgments".to_string(), "add judgments (query id, doc id, relevance ≥ 1)")
     } else if !relevant {
         ("no judgment has relevance ≥ 1".to_string(), "mark relevant documents with a relevance of 1 or more")

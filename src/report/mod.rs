@@ -135,8 +135,14 @@ impl Report {
             self.warnings.push(format!("{}: {n}", m.name));
         }
         if m.queries_missing_from_run > 0 {
+            // A searched model has results for every query it was given: those missing are the
+            // judged ones the queries file lacks (the validation report lists them).
+            let why = match m.spec {
+                ModelSpec::Run { .. } => "have no results",
+                _ => "are not in the queries file, so were not searched,",
+            };
             self.warnings.push(format!(
-                "{}: {} judged queries have no results and are left out of the means (as trec_eval without -c)",
+                "{}: {} judged queries {why} and are left out of the means (as trec_eval without -c)",
                 m.name, m.queries_missing_from_run
             ));
         }
