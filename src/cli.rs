@@ -128,7 +128,7 @@ pub struct DataArgs {
     /// qid<TAB>text lines (Anserini's topics .tsv/.txt); .gz accepted.
     #[arg(long, value_name = "FILE")]
     pub queries: Option<PathBuf>,
-    /// How a BEIR document's title and text are joined.
+    /// How a BEIR (or QA-log corpus) document's title and text are joined.
     #[arg(long, value_enum, default_value = "title-text")]
     pub doc_text: DocTextArg,
 }

@@ -608,3 +608,25 @@ fn a_query_logged_again_takes_its_last_entry() {
     assert_eq!(ds.notes.duplicate_query_ids, ["q1", "q2"]);
     assert_eq!(ds.notes.dropped_queries, ["q2"]);
 }
+
+/// A QA log's corpus in BEIR's shape (`_id`, `title`, `text`) reads as BEIR's does: the title
+/// joined before the text (not dropped), or the text alone with `--doc-text text`.
+#[test]
+fn a_qa_logs_beir_shaped_corpus_keeps_its_titles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = json!({"query_id": "q1", "query_text": "首都", "references": [{"doc_id": "d1", "relevance_score": 0.9}]});
+    std::fs::write(tmp.path().join("log.jsonl"), format!("{log}\n")).unwrap();
+    std::fs::write(
+        tmp.path().join("docs.jsonl"),
+        "{\"_id\": \"d1\", \"title\": \"首都\", \"text\": \"東京です。\"}\n{\"doc_id\": \"d2\", \"text\": \" b \"}\n",
+    )
+    .unwrap();
+    let mut files = Files::new(tmp.path().display().to_string());
+    files.add_path("qalog.jsonl", tmp.path().join("log.jsonl")).add_path("corpus.jsonl", tmp.path().join("docs.jsonl"));
+    let texts = |doc_text| {
+        let ds = Dataset::load(&files, &LoadOptions { doc_text, ..Default::default() }).unwrap();
+        ds.corpus.iter().map(|d| d.text.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(texts(embeval::data::DocText::TitleText), ["首都 東京です。", "b"]);
+    assert_eq!(texts(embeval::data::DocText::Text), ["東京です。", "b"]);
+}

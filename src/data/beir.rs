@@ -11,7 +11,8 @@ use crate::error::{Error, Result};
 
 #[derive(Deserialize)]
 struct Doc {
-    #[serde(rename = "_id", with = "super::text::id")]
+    /// `doc_id` in a QA log's corpus.
+    #[serde(rename = "_id", alias = "doc_id", with = "super::text::id")]
     id: String,
     #[serde(default)]
     title: Option<String>,
@@ -55,9 +56,20 @@ pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
 
 /// Each document of `corpus.jsonl`, in file order: `f(line, id, text)`, until it breaks.
 pub fn each_doc(files: &Files, doc_text: DocText, f: &mut super::corpus::EachDoc<'_>) -> Result<()> {
+    each_doc_like(files, doc_text, r#"{"_id": "d1", "title": "...", "text": "..."}"#, f)
+}
+
+/// [`each_doc`], a bad line's error showing `example` (a QA log's corpus, ids `doc_id`, reads
+/// the same way).
+pub fn each_doc_like(
+    files: &Files,
+    doc_text: DocText,
+    example: &str,
+    f: &mut super::corpus::EachDoc<'_>,
+) -> Result<()> {
     let file = files.display(names::BEIR_CORPUS);
     files.lines_until(names::BEIR_CORPUS, |n, line| {
-        let d: Doc = json_line(&file, n, line, r#"{"_id": "d1", "title": "...", "text": "..."}"#)?;
+        let d: Doc = json_line(&file, n, line, example)?;
         let body = match (doc_text, d.title.as_deref()) {
             (DocText::TitleText, Some(t)) if !t.is_empty() => format!("{t} {}", d.text).trim().to_string(),
             _ => trimmed(d.text),

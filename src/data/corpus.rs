@@ -138,7 +138,7 @@ pub(crate) type EachDoc<'a> = dyn FnMut(usize, String, String) -> ControlFlow<()
 fn each_doc(files: &Files, format: Format, doc_text: DocText, f: &mut EachDoc<'_>) -> Result<()> {
     match corpus_format(files, format) {
         Format::Beir => super::beir::each_doc(files, doc_text, f),
-        Format::Qalog => super::qalog::each_doc(files, f),
+        Format::Qalog => super::qalog::each_doc(files, doc_text, f),
         Format::St => super::st_triple::each_doc(files, f),
         Format::Trec | Format::Auto => Ok(()),
     }

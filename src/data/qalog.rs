@@ -1,7 +1,8 @@
 //! QA logs: one JSON object per line, `{"query_id", "query_text", "references": [{"doc_id",
 //! "relevance_score"}]}`, plus a corpus JSONL of `{"doc_id", "text"}`. References scored below
 //! `--min-relevance` (default 0.7) are dropped; queries left with none are dropped and counted.
-//! A query logged again keeps its first place and takes its last entry.
+//! A query logged again keeps its first place and takes its last entry. The corpus reads as
+//! BEIR's does (ids `doc_id` or `_id`, a `title` joined before the text).
 //! Kept references are relevant with grade 1 (the scores are confidences, not grades).
 
 use serde::Deserialize;
@@ -23,13 +24,6 @@ struct Reference {
     #[serde(with = "super::text::id")]
     doc_id: String,
     relevance_score: f64,
-}
-
-#[derive(Deserialize)]
-struct Doc {
-    #[serde(alias = "_id", with = "super::text::id")]
-    doc_id: String,
-    text: String,
 }
 
 pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
@@ -88,11 +82,8 @@ pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
     Ok(Dataset { format: super::Format::Qalog, queries, corpus, qrels, notes, doc_texts })
 }
 
-/// Each document of the corpus JSONL, in file order: `f(line, id, text)`, until it breaks.
-pub fn each_doc(files: &Files, f: &mut super::corpus::EachDoc<'_>) -> Result<()> {
-    let file = files.display(names::BEIR_CORPUS);
-    files.lines_until(names::BEIR_CORPUS, |n, line| {
-        let d: Doc = json_line(&file, n, line, r#"{"doc_id": "d1", "text": "..."}"#)?;
-        Ok(f(n, d.doc_id, d.text))
-    })
+/// Each document of the corpus JSONL, in file order: `f(line, id, text)`, until it breaks. Read
+/// as a BEIR corpus is (ids `doc_id` or `_id`; a `title` joined as BEIR joins it).
+pub fn each_doc(files: &Files, doc_text: super::DocText, f: &mut super::corpus::EachDoc<'_>) -> Result<()> {
+    super::beir::each_doc_like(files, doc_text, r#"{"doc_id": "d1", "text": "..."}"#, f)
 }
