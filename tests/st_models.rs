@@ -397,3 +397,32 @@ fn prompts_prefix_queries_and_documents() {
     let err = embeval::evaluate(&plain, &config, &Quiet, &mut |_| Ok(())).err().unwrap().to_string();
     assert!(err.contains("e5-style") && err.contains("--query-prompt"), "{err}");
 }
+
+/// `encoder.activations` in results.json says what ran: f32 where the CPU's fast path computed
+/// with bf16 weights, bf16 where the candle graph did — asked for (`--attention eager`), or
+/// taking over where the fast path cannot read the model (here a BERT with ReLU, which only the
+/// candle graph runs), though the plan (and the cache key) said f32.
+#[test]
+fn activations_report_what_ran() {
+    let dir = model_dir("all-MiniLM-L6-v2");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let mut relu = config.clone();
+    relu["hidden_act"] = "relu".into();
+    let run = |config: &serde_json::Value, attention| {
+        let mut files = Files::new("models");
+        files.add_dir("m", &dir).unwrap();
+        files.add_bytes("m/config.json", "models/m/config.json", config.to_string().into_bytes());
+        let opts = NeuralOptions { dtype: embeval::Dtype::Bf16, attention, ..Default::default() };
+        let enc = Encoder::load(&files, "m", &opts).unwrap();
+        let report = enc.report();
+        (enc.info.activations, report["activations"].as_str().unwrap().to_string(), enc.attention().unwrap())
+    };
+    use embeval::AttentionChoice::{Auto, Eager};
+    use embeval::Dtype::{Bf16, F32};
+    assert_eq!(run(&config, Auto), (F32, "f32".into(), embeval::embed::attention::FAST_PATH));
+    assert_eq!(run(&config, Eager), (Bf16, "bf16".into(), "eager"));
+    let (planned, ran, attention) = run(&relu, Auto);
+    assert_eq!((planned, ran.as_str()), (F32, "bf16"));
+    assert_ne!(attention, embeval::embed::attention::FAST_PATH);
+}

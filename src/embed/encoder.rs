@@ -440,7 +440,20 @@ impl Encoder {
     /// `results.json` has them.
     pub fn report(&self) -> serde_json::Value {
         let attention = self.attention().unwrap_or(NOT_LOADED);
-        serde_json::to_value(Report { info: &self.info, attention }).unwrap_or_default()
+        let info = EncoderInfo { activations: self.activations(), ..self.info.clone() };
+        serde_json::to_value(Report { info: &info, attention }).unwrap_or_default()
+    }
+
+    /// The format the activations were computed in: f32 where the CPU's fast path ran, the
+    /// weights' where the candle graph did (also where the fast path could not read the model
+    /// and gave way to it); before the weights load, what is planned (`info.activations`, on
+    /// which the cache key was made).
+    pub fn activations(&self) -> Dtype {
+        match self.attention() {
+            None => self.info.activations,
+            Some(super::attention::FAST_PATH) => Dtype::F32,
+            Some(_) => self.info.dtype,
+        }
     }
 
     /// The loaded model; an error where [`Encoder::open`]'s caller never loaded it.

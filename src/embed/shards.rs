@@ -270,7 +270,8 @@ pub fn encode(
         prompt: info.prompts.document.clone(),
         dim: info.dim,
         dtype: info.dtype,
-        activations: Some(info.activations),
+        // Its widest name, for the header's room: what ran is known once encoded.
+        activations: Some(Dtype::Bf16),
         max_length: info.max_seq_length,
         device: info.device.clone(),
         shard: Slice { index: shard.index, count: shard.count, start: range.start, end: range.end },
@@ -308,6 +309,8 @@ pub fn encode(
         Ok(())
     })?;
     line.finish();
+    // What ran, where the weights loaded (the fast path may have given way to the candle graph).
+    manifest.activations = Some(enc.activations());
     manifest.checksum = file.checksum();
     manifest.encoding = serde_json::to_value(&stats).unwrap_or_default();
     let json = serde_json::to_string_pretty(&manifest).expect("a manifest serializes");
@@ -625,7 +628,8 @@ impl<'a> Expected<'a> {
             prompt: info.prompts.document.clone(),
             dim: info.dim,
             dtype: info.dtype,
-            activations: info.activations,
+            // The queries are encoded by now: what ran on them (or, all cached, what would).
+            activations: enc.activations(),
             device: info.device.clone(),
             max_length: info.max_seq_length,
             dataset: cx.dataset,
