@@ -363,6 +363,9 @@ fn non_integer_relevance() {
     std::fs::write(&q, "q1 0 d1 yes\n").unwrap();
     let o = embeval(&["eval", "--qrels", q.to_str().unwrap(), "--run", q.to_str().unwrap()]);
     assert_bad(&o, &[&at(&q, 1), "relevance 'yes' is not an integer"]);
+    std::fs::write(&q, "q1 0 d1 3000000000\n").unwrap();
+    let o = embeval(&["eval", "--qrels", q.to_str().unwrap(), "--run", q.to_str().unwrap()]);
+    assert_bad(&o, &[&at(&q, 1), "relevance 3000000000 is out of range"]);
 }
 
 #[test]

@@ -14,7 +14,19 @@ type Run = BTreeMap<String, Vec<(String, f64)>>;
 fn reference(qrels: &Qrels, run: &Run, conv: Convention, k: usize) -> BTreeMap<String, f64> {
     let mut sums: BTreeMap<String, f64> = BTreeMap::new();
     let mut n = 0usize;
-    for (q, docs) in run {
+    // trec_eval (without -c) and pytrec_eval score the run's queries; sentence-transformers
+    // every query with a relevant doc, one the run lacks with an empty result list. A run with
+    // none of them is an error (as trec_eval's), under either.
+    let queries: Vec<&String> = match conv {
+        Convention::Trec => run.keys().collect(),
+        Convention::St => qrels.iter().filter(|(_, j)| j.values().any(|&r| r >= 1)).map(|(q, _)| q).collect(),
+    };
+    if !queries.iter().any(|q| run.contains_key(*q) && qrels.contains_key(*q)) {
+        return sums;
+    }
+    let none = Vec::new();
+    for q in queries {
+        let docs = run.get(q).unwrap_or(&none);
         let Some(judged) = qrels.get(q) else { continue };
         let relevant: Vec<&String> = judged.iter().filter(|(_, &r)| r >= 1).map(|(d, _)| d).collect();
         if relevant.is_empty() {

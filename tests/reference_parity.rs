@@ -31,22 +31,55 @@ fn evaluate(run: &str, conv: Convention) -> Report {
     evaluate_with(run, &root().join("../shared/data/jqara/qrels.trec"), conv)
 }
 
-/// [`evaluate`] with the judgments in `qrels`.
+/// The text of a gzipped run or qrels file.
+fn gunzip(path: &std::path::Path) -> String {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap()), &mut text)
+        .unwrap();
+    text
+}
+
+/// The lines of `text` whose first column (a query id) `keep` keeps.
+fn lines_of(text: &str, keep: impl Fn(&str) -> bool) -> String {
+    text.lines().filter(|l| l.split_whitespace().next().is_some_and(&keep)).map(|l| format!("{l}\n")).collect()
+}
+
+/// [`evaluate`] with the judgments in `qrels`. Runs made by st_convention/make_fixture.py:
+/// `bm25_rounded` (its file; judged by the judgments of its 200 queries, the queries ST was
+/// given) and `bm25_missing` (bm25 without every 10th query id, sorted, from the first).
 fn evaluate_with(run: &str, qrels: &std::path::Path, conv: Convention) -> Report {
     let jqara = root().join("../shared/data/jqara");
     let mut files = Files::new("jqara");
     files.add_path("qrels", qrels);
-    let path = if run == "bm25_rounded" {
-        root().join("tests/fixtures/st_convention/bm25_rounded.trec.gz")
-    } else {
-        jqara.join(format!("runs/{run}.trec.gz"))
-    };
-    files.add_path("run.gz", path);
+    match run {
+        "bm25_rounded" => {
+            let path = root().join("tests/fixtures/st_convention/bm25_rounded.trec.gz");
+            let text = gunzip(&path);
+            let qids: std::collections::HashSet<&str> =
+                text.lines().filter_map(|l| l.split_whitespace().next()).collect();
+            let judged = lines_of(&std::fs::read_to_string(qrels).unwrap(), |q| qids.contains(q));
+            files.add_bytes("qrels", "jqara/qrels (the rounded run's queries)", judged.into_bytes());
+            files.add_path("run.gz", path);
+        }
+        "bm25_missing" => {
+            let text = gunzip(&jqara.join("runs/bm25.trec.gz"));
+            let ids: std::collections::BTreeSet<&str> =
+                text.lines().filter_map(|l| l.split_whitespace().next()).collect();
+            let missing: std::collections::HashSet<&str> = ids.into_iter().step_by(10).collect();
+            files.add_bytes(
+                "run",
+                "jqara/bm25 (every 10th query left out)",
+                lines_of(&text, |q| !missing.contains(q)).into_bytes(),
+            );
+        }
+        _ => _ = files.add_path("run.gz", jqara.join(format!("runs/{run}.trec.gz"))),
+    }
+    let name = if files.has("run") { "run" } else { "run.gz" };
     let config = Config {
         load: embeval::LoadOptions { format: embeval::data::Format::Trec, ..Default::default() },
         convention: conv,
         k: vec![1, 3, 5, 10, 100],
-        models: vec![format!("{run}=run:run.gz")],
+        models: vec![format!("{run}=run:{name}")],
         ..Default::default()
     };
     embeval::evaluate(&files, &config, &embeval::Quiet, &mut |_| Ok(())).unwrap()
@@ -56,13 +89,18 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12
 }
 
+/// Every run of st_convention/expected.json, among them `bm25_missing`, whose missing queries
+/// ST scores 0 (an empty result list): the same queries counted, the same means.
 #[test]
 fn st_convention_equals_sentence_transformers() {
     let expected = fixture("st_convention/expected.json");
+    assert_eq!(expected["runs"]["bm25_missing"]["missing_every"], 10);
     for (run, want) in expected["runs"].as_object().unwrap() {
         let report = evaluate(run, Convention::St);
         let m = &report.models[0];
         assert_eq!(m.num_queries as u64, want["num_queries"].as_u64().unwrap(), "{run}: queries");
+        let zeroed = if run == "bm25_missing" { 167 } else { 0 };
+        assert_eq!((m.queries_missing_scored_zero, m.queries_missing_from_run), (zeroed, 0), "{run}");
         for (key, v) in want["normalized"].as_object().unwrap() {
             let got = m.metrics[key].as_f64().unwrap();
             assert!(close(got, v.as_f64().unwrap()), "{run} {key}: embeval {got}, sentence-transformers {v}");

@@ -138,11 +138,11 @@ pub fn read_qrels_tsv(files: &Files, name: &str, dups: &mut Vec<String>) -> Resu
 /// A relevance grade: an integer (as BEIR and trec_eval read it).
 pub fn parse_rel(file: &str, line: usize, s: &str) -> Result<i32> {
     s.parse::<i32>().map_err(|_| {
-        Error::input(
-            file,
-            line,
-            format!("relevance '{s}' is not an integer"),
-            "write graded relevance as integers (0, 1, 2, ...)",
-        )
+        let what = if s.parse::<i128>().is_ok() {
+            format!("relevance {s} is out of range (at most ±{})", i32::MAX)
+        } else {
+            format!("relevance '{s}' is not an integer")
+        };
+        Error::input(file, line, what, "write graded relevance as integers (0, 1, 2, ...)")
     })
 }

@@ -24,7 +24,7 @@ use crate::search::Rankings;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Convention {
-    /// trec_eval 10.0 / pytrec_eval: graded gains, ties by doc id descending (`strcmp`).
+    /// pytrec_eval / trec_eval: graded gains, ties by doc id descending (`strcmp`).
     #[default]
     Trec,
     /// sentence-transformers v6 `InformationRetrievalEvaluator`: binary relevance, ties by doc
@@ -40,9 +40,10 @@ impl Convention {
         }
     }
 
-    /// A score as the reference implementation holds it when ranking: trec_eval stores run
-    /// scores in a C `float`, so scores that differ only beyond single precision tie there;
-    /// sentence-transformers keeps Python floats (f64).
+    /// A score as the reference implementation holds it when ranking: pytrec_eval (and so BEIR
+    /// and MTEB) and trec_eval 9 store run scores in a C `float`, so scores that differ only
+    /// beyond single precision tie there (trec_eval 10 keeps doubles); sentence-transformers
+    /// keeps Python floats (f64).
     #[inline]
     pub fn score(self, s: f64) -> f64 {
         match self {
@@ -138,7 +139,8 @@ pub struct Summary {
 /// ([`crate::Dataset::evaluated_queries`]).
 ///
 /// `rankings` must already be sorted ([`Rankings::sort`]). Queries absent from `rankings` are
-/// counted in `queries_missing_from_run` and left out of the means (trec_eval without `-c`).
+/// counted in `queries_missing_from_run` and left out of the means (pytrec_eval; trec_eval
+/// without `-c`). Under `st` the report gives a run's missing queries empty rankings first.
 pub fn evaluate(
     rankings: &Rankings,
     qrels: &crate::data::Qrels,
@@ -199,7 +201,9 @@ pub fn explain() -> String {
     let mut s = String::from(
         "Metrics, each at every cut-off k (--k). Means are over the judged queries under trec (one\n\
          judged only below relevance 1 scores 0, as in trec_eval and pytrec_eval), over queries with a\n\
-         judgment of relevance >= 1 under st; the others are skipped and counted in the validation report.\n\n",
+         judgment of relevance >= 1 under st; the others are skipped and counted in the validation report.\n\
+         A query a run lacks is left out of the means under trec (pytrec_eval; trec_eval without -c) and\n\
+         counts 0 under st (sentence-transformers scores an empty result list).\n\n",
     );
     for m in &METRICS {
         s.push_str(&format!(
@@ -213,8 +217,10 @@ pub fn explain() -> String {
         ));
     }
     s.push_str(
-        "Ties: under trec, equal scores are ordered by doc id descending (bytewise, as trec_eval's strcmp);\n\
-         under st, by doc id ascending. A warning counts queries whose ties straddle a cut-off.\n",
+        "Ties: under trec, scores are compared as single-precision floats, as pytrec_eval and trec_eval 9\n\
+         store them (trec_eval 10 keeps doubles), and equal ones are ordered by doc id descending\n\
+         (bytewise, as trec_eval's strcmp); under st, full double precision, by doc id ascending. A warning\n\
+         counts queries whose ties straddle a cut-off.\n",
     );
     s
 }

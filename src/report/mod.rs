@@ -6,7 +6,8 @@
 //! `{"schema_version": 1, "tool", "convention", "score_function", "k": [..],
 //!   "dataset": <validation report>, "models": [{"name", "spec", "metrics": {"ndcg@10": ..},
 //!   "st_metrics": {"cosine_ndcg@10": ..} (st convention only), "num_queries",
-//!   "queries_missing_from_run", "queries_with_ties_at_cutoff", "timings": {..},
+//!   "queries_missing_from_run", "queries_missing_scored_zero", "queries_with_ties_at_cutoff",
+//!   "timings": {..},
 //!   "failures": [..]}], "significance": {..} (two or more models), "warnings": [..],
 //!   "config": {..}}`. `significance` compares every model with the best one per query
 //!   ([`significance`]): `{"metric": "ndcg@10", "reference", "method": {..}, "comparisons":
@@ -67,7 +68,11 @@ pub struct ModelReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub st_metrics: Option<Map<String, Value>>,
     pub num_queries: usize,
+    /// Judged queries without results that are left out of the means.
     pub queries_missing_from_run: usize,
+    /// Evaluated queries a run lacks that count 0 in every metric (`st`: sentence-transformers
+    /// scores an empty result list).
+    pub queries_missing_scored_zero: usize,
     pub queries_with_ties_at_cutoff: usize,
     pub timings: Timings,
     /// What ranked the documents (`cpu`, `gpu: <adapter>`, `bm25 (cpu)`, `run file`).
@@ -134,6 +139,13 @@ impl Report {
         if let Some(n) = &m.search.notice {
             self.warnings.push(format!("{}: {n}", m.name));
         }
+        if m.queries_missing_scored_zero > 0 {
+            self.warnings.push(format!(
+                "{}: {} evaluated queries have no results in the run and count 0 in every metric (as \
+                 sentence-transformers' evaluator scores an empty result list)",
+                m.name, m.queries_missing_scored_zero
+            ));
+        }
         if m.queries_missing_from_run > 0 {
             // A searched model has results for every query it was given: those missing are the
             // judged ones the queries file lacks (the validation report lists them).
@@ -142,7 +154,7 @@ impl Report {
                 _ => "are not in the queries file, so were not searched,",
             };
             self.warnings.push(format!(
-                "{}: {} judged queries {why} and are left out of the means (as trec_eval without -c)",
+                "{}: {} judged queries {why} and are left out of the means (as pytrec_eval and trec_eval without -c)",
                 m.name, m.queries_missing_from_run
             ));
         }
@@ -188,11 +200,27 @@ pub async fn evaluate_model(
         doc_embeddings: config.doc_embeddings.clone().map(Into::into),
         progress,
     };
-    let (rankings, mut timings, mut search) = embed::rank(spec, &cx).await?;
+    let (mut rankings, mut timings, mut search) = embed::rank(spec, &cx).await?;
     let t_metrics = web_time::Instant::now();
+    // Under `st` an evaluated query a run lacks counts 0 in every metric, as
+    // sentence-transformers' evaluator scores an empty result list (`trec` leaves it out of the
+    // means, as trec_eval without -c and pytrec_eval).
+    let mut zeroed = 0;
+    if config.convention == Convention::St && matches!(spec, ModelSpec::Run { .. }) {
+        let ran: std::collections::HashSet<&str> = rankings.queries.iter().map(|q| q.query_id.as_str()).collect();
+        let lacked: Vec<String> = dataset
+            .evaluated_queries(Convention::St)
+            .filter(|q| !ran.contains(q.id.as_str()))
+            .map(|q| q.id.clone())
+            .collect();
+        zeroed = lacked.len();
+        rankings
+            .queries
+            .extend(lacked.into_iter().map(|query_id| crate::search::QueryRanking { query_id, hits: vec![] }));
+    }
     let (scores, summary) = metrics::evaluate(&rankings, &dataset.qrels, config.convention, &config.k);
     if let ModelSpec::Run { file, .. } = spec {
-        run_matches(files, file, dataset, &rankings, summary.num_queries, config.convention)?;
+        run_matches(files, file, dataset, &rankings, summary.num_queries - zeroed, config.convention)?;
     }
     timings.metrics_s = t_metrics.elapsed().as_secs_f64();
     timings.total_s = clock.elapsed().as_secs_f64();
@@ -246,6 +274,7 @@ pub async fn evaluate_model(
         st_metrics,
         num_queries: summary.num_queries,
         queries_missing_from_run: summary.queries_missing_from_run,
+        queries_missing_scored_zero: zeroed,
         queries_with_ties_at_cutoff: summary.queries_with_ties_at_cutoff,
         timings,
         search,
