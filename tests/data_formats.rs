@@ -592,15 +592,8 @@ fn a_query_logged_again_takes_its_last_entry() {
         json!({"query_id": "q1", "query_text": "もう一度", "references": [{"doc_id": "d2", "relevance_score": 0.95}]}),
         json!({"query_id": "q2", "query_text": "two", "references": [{"doc_id": "d1", "relevance_score": 0.1}]}),
     ];
-    let log: String = log.iter().map(|l| format!("{l}\n")).collect();
-    std::fs::write(tmp.path().join("log.jsonl"), log).unwrap();
-    std::fs::write(
-        tmp.path().join("docs.jsonl"),
-        "{\"doc_id\": \"d1\", \"text\": \"a\"}\n{\"doc_id\": \"d2\", \"text\": \"b\"}\n",
-    )
-    .unwrap();
-    let mut files = Files::new(tmp.path().display().to_string());
-    files.add_path("qalog.jsonl", tmp.path().join("log.jsonl")).add_path("corpus.jsonl", tmp.path().join("docs.jsonl"));
+    let files =
+        qalog_files(tmp.path(), &log, "{\"doc_id\": \"d1\", \"text\": \"a\"}\n{\"doc_id\": \"d2\", \"text\": \"b\"}\n");
     let ds = Dataset::load(&files, &LoadOptions::default()).unwrap();
     let queries: Vec<(&str, &str)> = ds.queries.iter().map(|q| (q.id.as_str(), q.text.as_str())).collect();
     assert_eq!(queries, [("q1", "もう一度"), ("q3", "three")]);
@@ -615,18 +608,25 @@ fn a_query_logged_again_takes_its_last_entry() {
 fn a_qa_logs_beir_shaped_corpus_keeps_its_titles() {
     let tmp = tempfile::tempdir().unwrap();
     let log = json!({"query_id": "q1", "query_text": "首都", "references": [{"doc_id": "d1", "relevance_score": 0.9}]});
-    std::fs::write(tmp.path().join("log.jsonl"), format!("{log}\n")).unwrap();
-    std::fs::write(
-        tmp.path().join("docs.jsonl"),
+    let files = qalog_files(
+        tmp.path(),
+        &[log],
         "{\"_id\": \"d1\", \"title\": \"首都\", \"text\": \"東京です。\"}\n{\"doc_id\": \"d2\", \"text\": \" b \"}\n",
-    )
-    .unwrap();
-    let mut files = Files::new(tmp.path().display().to_string());
-    files.add_path("qalog.jsonl", tmp.path().join("log.jsonl")).add_path("corpus.jsonl", tmp.path().join("docs.jsonl"));
+    );
     let texts = |doc_text| {
         let ds = Dataset::load(&files, &LoadOptions { doc_text, ..Default::default() }).unwrap();
         ds.corpus.iter().map(|d| d.text.clone()).collect::<Vec<_>>()
     };
     assert_eq!(texts(embeval::data::DocText::TitleText), ["首都 東京です。", "b"]);
     assert_eq!(texts(embeval::data::DocText::Text), ["東京です。", "b"]);
+}
+
+/// A QA log of `entries` and its corpus `docs` (JSON lines), written into `dir`, as files.
+fn qalog_files(dir: &Path, entries: &[Value], docs: &str) -> Files {
+    let log: String = entries.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.join("log.jsonl"), log).unwrap();
+    std::fs::write(dir.join("docs.jsonl"), docs).unwrap();
+    let mut files = Files::new(dir.display().to_string());
+    files.add_path("qalog.jsonl", dir.join("log.jsonl")).add_path("corpus.jsonl", dir.join("docs.jsonl"));
+    files
 }

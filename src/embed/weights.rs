@@ -35,8 +35,7 @@ pub const LAYOUTS: [&str; 4] = [SAFETENSORS, SAFETENSORS_INDEX, PYTORCH, PYTORCH
 /// The folder's weights: the name errors about them use (the file, or the index of a sharded
 /// checkpoint) and the tensors.
 pub fn load<'a>(files: &'a Files, dir: &str, dtype: DType, device: &Device) -> Result<(&'static str, VarBuilder<'a>)> {
-    if let Some(layout) = LAYOUTS.into_iter().find(|f| files.has(&join(dir, f))) {
-        let names = if layout.ends_with(".index.json") { shards(files, dir, layout)? } else { vec![join(dir, layout)] };
+    if let Some((layout, names)) = weight_files(files, dir).transpose()? {
         let vb = if layout.starts_with("model") {
             safetensors(files, &names, dtype, device)?
         } else {
@@ -52,6 +51,17 @@ pub fn load<'a>(files: &'a Files, dir: &str, dtype: DType, device: &Device) -> R
         "no model.safetensors, model.safetensors.index.json or pytorch_model.bin in this model folder",
         "add the model's weights (model.safetensors, or every file of a sharded checkpoint with its index)",
     ))
+}
+
+/// The folder's weight layout, the first of [`LAYOUTS`] present, and its files as names in
+/// `files` (a sharded checkpoint's in file-name order); `None` when there are none.
+fn weight_files(files: &Files, dir: &str) -> Option<Result<(&'static str, Vec<String>)>> {
+    let layout = LAYOUTS.into_iter().find(|f| files.has(&join(dir, f)))?;
+    Some(if layout.ends_with(".index.json") {
+        shards(files, dir, layout).map(|names| (layout, names))
+    } else {
+        Ok((layout, vec![join(dir, layout)]))
+    })
 }
 
 /// The files `index` (in `dir`) lists in its `weight_map`, as names in `files`, in file-name
@@ -98,19 +108,16 @@ pub(crate) fn index_files(text: &str) -> std::result::Result<Vec<String>, (usize
 
 /// The checkpoint's own format as transformers 5 takes it when config.json names none
 /// (`dtype="auto"`, `get_state_dict_dtype`): the format of the first floating-point tensor,
-/// in name order, of its first safetensors file (in file-name order), as transformers' name
-/// (`bfloat16`, `float16`, `float32`, `float64`). `None` when the folder has no safetensors
-/// (pytorch_model.bin is not opened for this) or no floating-point tensor, or the header cannot
-/// be read (loading the weights then says why).
+/// in name order, of the first file of its weights ([`weight_files`]), as transformers' name
+/// (`bfloat16`, `float16`, `float32`, `float64`). `None` when the weights are not safetensors
+/// (pytorch_model.bin is not opened for this) or hold no floating-point tensor, or the header
+/// cannot be read (loading the weights then says why).
 pub fn checkpoint_dtype(files: &Files, dir: &str) -> Option<&'static str> {
-    let first = if files.has(&join(dir, SAFETENSORS)) {
-        join(dir, SAFETENSORS)
-    } else if files.has(&join(dir, SAFETENSORS_INDEX)) {
-        shards(files, dir, SAFETENSORS_INDEX).ok()?.into_iter().next()?
-    } else {
+    let (layout, names) = weight_files(files, dir)?.ok()?;
+    if !layout.starts_with("model") {
         return None;
-    };
-    let header = safetensors_header(files, &first)?;
+    }
+    let header = safetensors_header(files, names.first()?)?;
     let tensors: std::collections::BTreeMap<String, serde_json::Value> = serde_json::from_slice(&header).ok()?;
     tensors.iter().filter(|(name, _)| *name != "__metadata__").find_map(|(_, t)| match t["dtype"].as_str()? {
         "BF16" => Some("bfloat16"),

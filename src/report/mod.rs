@@ -26,7 +26,7 @@ pub mod significance;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::data::{Dataset, Files, Validation};
+use crate::data::{self, Dataset, Files, Validation};
 use crate::embed::{self, ModelSpec, RunContext, Timings};
 use crate::error::{Error, Result};
 use crate::metrics::{self, Convention, METRICS};
@@ -202,6 +202,9 @@ pub async fn evaluate_model(
     };
     let (mut rankings, mut timings, mut search) = embed::rank(spec, &cx).await?;
     let t_metrics = web_time::Instant::now();
+    if let ModelSpec::Run { file, .. } = spec {
+        run_matches(files, file, dataset, &rankings, config.convention)?;
+    }
     // Under `st` an evaluated query a run lacks counts 0 in every metric, as
     // sentence-transformers' evaluator scores an empty result list (`trec` leaves it out of the
     // means, as trec_eval without -c and pytrec_eval).
@@ -219,9 +222,6 @@ pub async fn evaluate_model(
             .extend(lacked.into_iter().map(|query_id| crate::search::QueryRanking { query_id, hits: vec![] }));
     }
     let (scores, summary) = metrics::evaluate(&rankings, &dataset.qrels, config.convention, &config.k);
-    if let ModelSpec::Run { file, .. } = spec {
-        run_matches(files, file, dataset, &rankings, summary.num_queries - zeroed, config.convention)?;
-    }
     timings.metrics_s = t_metrics.elapsed().as_secs_f64();
     timings.total_s = clock.elapsed().as_secs_f64();
 
@@ -285,18 +285,13 @@ pub async fn evaluate_model(
 
 /// A run that shares no query id with the evaluated queries, or (with a corpus) no document id
 /// with the corpus, is an error naming ids of both sides (trec_eval stops too: "No queries with
-/// both results and relevance info"), not a row of zeros. `evaluated`: queries it was scored on.
-fn run_matches(
-    files: &Files,
-    file: &str,
-    ds: &Dataset,
-    run: &crate::search::Rankings,
-    evaluated: usize,
-    conv: Convention,
-) -> Result<()> {
+/// both results and relevance info"), not a row of zeros.
+fn run_matches(files: &Files, file: &str, ds: &Dataset, run: &crate::search::Rankings, conv: Convention) -> Result<()> {
     let first =
         |ids: &mut dyn Iterator<Item = &str>| ids.take(3).map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
-    let (what, fix) = if evaluated == 0 {
+    let evaluated =
+        |q: &&crate::search::QueryRanking| ds.qrels.get(&q.query_id).is_some_and(|j| data::evaluated(conv, j));
+    let (what, fix) = if !run.queries.iter().any(|q| evaluated(&q)) {
         (
             format!(
                 "none of its query ids is an evaluated query's (run: {}; judged: {})",
