@@ -215,9 +215,13 @@ pub struct EvalArgs {
     /// the search 256 MiB of vectors at a time; the one neural --model encodes the queries here.
     #[arg(long, value_name = "DIR")]
     pub doc_embeddings: Option<PathBuf>,
-    /// Write results.json, results.csv and per_query.jsonl here.
+    /// Write results.json, results.csv, per_query.jsonl, results.md and report.html here.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// With --out: also write each model's ranking as a TREC run, DIR/runs/LABEL.trec
+    /// (`qid Q0 docid rank score LABEL`, to the deepest cut-off), for trec_eval, ranx or fusion.
+    #[arg(long, requires = "out")]
+    pub save_runs: bool,
     /// List the N worst queries per model.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub failures: usize,
@@ -470,6 +474,7 @@ impl EvalArgs {
                 DetailsArg::Ids => embeval::report::details::DetailLevel::Ids,
                 DetailsArg::Texts => embeval::report::details::DetailLevel::Texts,
             },
+            save_runs: self.save_runs,
         };
         config.validate()?;
         Ok((config, files))

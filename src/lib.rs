@@ -59,6 +59,10 @@ pub struct Config {
     pub top: usize,
     /// Per-query detail in results.json (`off`, `ids`, `texts`): see [`report::details`].
     pub details: report::details::DetailLevel,
+    /// Keep each searched model's ranking ([`report::ModelReport::rankings`]) for the CLI's
+    /// `--save-runs` TREC run files.
+    #[serde(skip_serializing)]
+    pub save_runs: bool,
 }
 
 impl Default for Config {
@@ -78,6 +82,7 @@ impl Default for Config {
             failure_threshold: 1.0,
             top: 10,
             details: Default::default(),
+            save_runs: false,
         }
     }
 }

@@ -71,6 +71,26 @@ fn write_outputs(dir: &Path, r: &Report) -> embeval::Result<()> {
     write(dir, "report.html", &ReportHtml.serialize(r))
 }
 
+/// `--save-runs`: each model's ranking not yet written as `dir/runs/<name>.trec`; an id a run
+/// cannot hold costs that model its file, with a warning, not the evaluation.
+fn write_runs(dir: &Path, r: &Report, written: &mut std::collections::HashSet<String>) -> embeval::Result<()> {
+    use embeval::report::trec_run;
+    for (i, name) in trec_run::file_names(&r.models) {
+        let (m, runs) = (&r.models[i], dir.join("runs"));
+        let Some(rankings) = m.rankings.as_ref().filter(|_| written.insert(name.clone())) else { continue };
+        if let Some(why) = trec_run::unwritable(rankings) {
+            say!("warning: {}: no run file: {why}", m.name);
+            continue;
+        }
+        let p = runs.join(&name);
+        let failed = |e| Error::Write { file: p.display().to_string(), source: e };
+        std::fs::create_dir_all(&runs).map_err(failed)?;
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&p).map_err(failed)?);
+        trec_run::write(&mut w, rankings, name.trim_end_matches(".trec")).map_err(failed)?;
+    }
+    Ok(())
+}
+
 /// Writes `text` to stdout. A reader that closed the pipe (`| head`) has what it wanted: the
 /// rest is dropped quietly (the output files, if any, are already written).
 fn stdout(text: &str) {
@@ -118,10 +138,11 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
     // The models done so far, for an error in a later one: their table still reaches stdout, and
     // the output files say the run stopped.
     let mut done: Option<Report> = None;
+    let mut runs = std::collections::HashSet::new();
     let result = embeval::evaluate_dataset(&files, &dataset, &config, &bars, &mut |r| {
         done = Some(r.clone());
         match &out {
-            Some(dir) => write_outputs(dir, r),
+            Some(dir) => write_outputs(dir, r).and_then(|()| write_runs(dir, r, &mut runs)),
             None => Ok(()),
         }
     });
@@ -172,7 +193,8 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
     stdout(&(String::from_utf8_lossy(&Markdown.serialize(&report)).into_owned() + &failures_text(&report)));
     if let Some(dir) = &out {
         if !args.quiet {
-            say!("wrote {}/results.json, results.csv, per_query.jsonl, results.md, report.html", dir.display());
+            let runs = if runs.is_empty() { "" } else { ", runs/" };
+            say!("wrote {}/results.json, results.csv, per_query.jsonl, results.md, report.html{runs}", dir.display());
         }
     }
     Ok(())

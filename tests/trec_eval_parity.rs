@@ -3,8 +3,11 @@
 //! (per query). Every value trec_eval prints for map, ndcg_cut_*, P_*, recall_*, recip_rank and
 //! success_* must be reproduced to the 4 printed decimals.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use embeval::{Config, Convention, Files};
 
@@ -135,4 +138,79 @@ fn per_query_values_equal_out_test_aq() {
     }
     eprintln!("{checked} trec_eval values reproduced");
     assert!(checked >= 150, "only {checked} values compared");
+}
+
+/// `embeval eval` with `--out DIR`, then `extra`; stderr, and results.json when it succeeded.
+fn cli(data: &str, out: &Path, extra: &[&str]) -> (String, Option<serde_json::Value>) {
+    let o = Command::new(env!("CARGO_BIN_EXE_embeval"))
+        .args(["eval", "--data", data, "--quiet", "--out", out.to_str().unwrap()])
+        .args(extra)
+        .output()
+        .unwrap();
+    let results =
+        o.status.success().then(|| serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap());
+    (String::from_utf8_lossy(&o.stderr).into_owned(), results)
+}
+
+/// `--save-runs` writes each model's ranking as a TREC run that, evaluated again as `--run`,
+/// gives every metric of every query exactly as the model did (order, ties and score digits
+/// kept), under both conventions; `run:` models get no copy; a label becomes a file name and
+/// tag; an id a run cannot hold costs only that file, with a warning.
+#[test]
+fn saved_runs_evaluate_as_the_models_did() {
+    let data = common::vaswani_beir();
+    let tmp = tempfile::tempdir().unwrap();
+    for conv in ["trec", "st"] {
+        let out = tmp.path().join(conv);
+        let models = ["--model", "bm25", "--model", "語/彙 bm25=bm25:k1=1.2,b=0.75", "--convention", conv];
+        let (err, first) = cli(&data, &out, &[&models[..], &["--save-runs"]].concat());
+        let first = first.unwrap_or_else(|| panic!("{err}"));
+        let runs = out.join("runs");
+        let mut names: Vec<String> =
+            std::fs::read_dir(&runs).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        assert_eq!(names, ["bm25.trec", "語_彙_bm25.trec"]);
+        let text = std::fs::read_to_string(runs.join("語_彙_bm25.trec")).unwrap();
+        let line: Vec<&str> = text.lines().next().unwrap().split(' ').collect();
+        assert_eq!((line.len(), line[1], line[3], line[5]), (6, "Q0", "1", "語_彙_bm25"), "{line:?}");
+        // 93 queries, 100 documents each (the deepest cut-off).
+        assert_eq!(text.lines().count(), 9300);
+        for (i, name) in names.iter().enumerate() {
+            let again = tmp.path().join(format!("{conv}-again-{i}"));
+            let run = runs.join(name);
+            let (err, second) =
+                cli(&data, &again, &["--run", run.to_str().unwrap(), "--convention", conv, "--save-runs"]);
+            let second = second.unwrap_or_else(|| panic!("{err}"));
+            let (a, b) = (&first["models"][i], &second["models"][0]);
+            assert_eq!(a["metrics"], b["metrics"], "{conv} {name}");
+            assert_eq!(a["num_queries"], b["num_queries"]);
+            let per_query = |dir: &Path, model: usize| -> Vec<serde_json::Value> {
+                let all = std::fs::read_to_string(dir.join("per_query.jsonl")).unwrap();
+                let want = first["models"][model]["name"].as_str().unwrap().to_string();
+                all.lines()
+                    .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                    .filter(|v| dir == again || v["model"] == want.as_str())
+                    .map(|v| serde_json::json!([v["query_id"], v["metrics"], v["top"]]))
+                    .collect()
+            };
+            assert_eq!(per_query(&out, i), per_query(&again, 0), "{conv} {name}");
+            assert!(!again.join("runs").exists(), "a run: model is its own file");
+        }
+    }
+
+    // A document id with a space: no run file for the model, a warning, the results written.
+    let spaced = tmp.path().join("spaced");
+    std::fs::create_dir_all(spaced.join("qrels")).unwrap();
+    std::fs::write(
+        spaced.join("corpus.jsonl"),
+        "{\"_id\": \"d 1\", \"text\": \"東京の天気\"}\n{\"_id\": \"d2\", \"text\": \"大阪\"}\n",
+    )
+    .unwrap();
+    std::fs::write(spaced.join("queries.jsonl"), "{\"_id\": \"q1\", \"text\": \"東京\"}\n").unwrap();
+    std::fs::write(spaced.join("qrels/test.tsv"), "query-id\tcorpus-id\tscore\nq1\td 1\t1\n").unwrap();
+    let out = tmp.path().join("spaced-out");
+    let (err, results) = cli(spaced.to_str().unwrap(), &out, &["--model", "bm25", "--save-runs"]);
+    assert_eq!(results.unwrap()["models"][0]["metrics"]["ndcg@10"], 1.0);
+    assert!(err.contains("bm25: no run file: document id 'd 1' is empty or holds whitespace"), "{err}");
+    assert!(!out.join("runs/bm25.trec").exists());
 }

@@ -22,6 +22,7 @@ pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod significance;
+pub mod trec_run;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -80,6 +81,10 @@ pub struct ModelReport {
     pub failures: Vec<Failure>,
     #[serde(skip)]
     pub per_query: Vec<PerQuery>,
+    /// The ranking evaluated, every query to the search depth, with `Config::save_runs` (a
+    /// `run:` model's is its file): see [`trec_run`].
+    #[serde(skip)]
+    pub rankings: Option<std::sync::Arc<crate::search::Rankings>>,
 }
 
 /// One line of `per_query.jsonl`.
@@ -280,6 +285,7 @@ pub async fn evaluate_model(
         search,
         failures,
         per_query,
+        rankings: (config.save_runs && !matches!(spec, ModelSpec::Run { .. })).then(|| std::sync::Arc::new(rankings)),
     })
 }
 

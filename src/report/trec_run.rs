@@ -1,0 +1,105 @@
+//! A model's ranking as a TREC run file (`--save-runs`): `qid Q0 docid rank score tag`, one
+//! line per retrieved document, best first, as trec_eval, pytrec_eval's `parse_run`, ranx and
+//! Pyserini read and write them. The lines are the ranking embeval evaluated (to the search
+//! depth: the largest cut-off, `--top` or `--failure-k`), in its order, the tie rule of the
+//! convention already applied; scores are written with every digit they have (the shortest
+//! decimal that reads back to the same f64), so the file evaluated again — by embeval, or by
+//! pytrec_eval / trec_eval 9, which compare scores as C floats — ranks exactly as here.
+
+use std::io::{self, Write};
+
+use super::ModelReport;
+use crate::search::Rankings;
+
+/// Why `rankings` cannot be written as a TREC run: an id that a whitespace-split format
+/// cannot hold. `None` when it can.
+pub fn unwritable(rankings: &Rankings) -> Option<String> {
+    let spaced = |s: &str| s.is_empty() || s.contains(char::is_whitespace);
+    let why =
+        |what: &str, id: &str| format!("{what} id '{id}' is empty or holds whitespace, which a TREC run cannot hold");
+    if let Some(q) = rankings.queries.iter().find(|q| spaced(&q.query_id)) {
+        return Some(why("query", &q.query_id));
+    }
+    let mut used = rankings.queries.iter().flat_map(|q| q.hits.iter().map(|h| &rankings.doc_ids[h.doc as usize]));
+    used.find(|d| spaced(d)).map(|d| why("document", d))
+}
+
+/// Writes `rankings` with `tag` in the last column (see [`unwritable`] first).
+pub fn write(w: &mut dyn Write, rankings: &Rankings, tag: &str) -> io::Result<()> {
+    for q in &rankings.queries {
+        for (rank, h) in q.hits.iter().enumerate() {
+            writeln!(w, "{} Q0 {} {} {} {tag}", q.query_id, &rankings.doc_ids[h.doc as usize], rank + 1, h.score)?;
+        }
+    }
+    w.flush()
+}
+
+/// The run file's name for each model that kept its ranking, in `models`' order: the label with
+/// every character other than a letter, digit, `-`, `_` or `.` made `_` (`.trec` added; a
+/// leading `.` made `_`), and `-2`, `-3`… where two labels come out the same. The same string,
+/// without `.trec`, is the run's tag.
+pub fn file_names(models: &[ModelReport]) -> Vec<(usize, String)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (i, m) in models.iter().enumerate().filter(|(_, m)| m.rankings.is_some()) {
+        let base = tag(&m.name);
+        let mut name = base.clone();
+        let mut n = 1;
+        while !seen.insert(name.clone()) {
+            n += 1;
+            name = format!("{base}-{n}");
+        }
+        out.push((i, format!("{name}.trec")));
+    }
+    out
+}
+
+/// A label as one whitespace-free token that is also a safe file name.
+pub fn tag(label: &str) -> String {
+    let mut t: String =
+        label.chars().map(|c| if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' }).collect();
+    if t.starts_with('.') || t.is_empty() {
+        t.replace_range(..t.chars().next().map_or(0, char::len_utf8), "_");
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::{Hit, QueryRanking};
+
+    #[test]
+    fn tags_are_tokens_and_file_names() {
+        assert_eq!(tag("bm25"), "bm25");
+        assert_eq!(tag("../models/all-MiniLM-L6-v2"), "_._models_all-MiniLM-L6-v2");
+        assert_eq!(tag("社内 モデル/v2"), "社内_モデル_v2");
+        assert_eq!(tag(".hidden"), "_hidden");
+        assert_eq!(tag(""), "_");
+    }
+
+    #[test]
+    fn lines_are_trec_runs_with_every_digit() {
+        let rankings = Rankings {
+            doc_ids: ["d1", "文書2"].into_iter().collect(),
+            queries: vec![
+                QueryRanking {
+                    query_id: "q1".into(),
+                    hits: vec![Hit { doc: 1, score: 0.1f32 as f64 }, Hit { doc: 0, score: -2.5 }],
+                },
+                QueryRanking { query_id: "質問2".into(), hits: vec![] },
+            ],
+        };
+        let mut out = Vec::new();
+        assert_eq!(unwritable(&rankings), None);
+        write(&mut out, &rankings, "m").unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, "q1 Q0 文書2 1 0.10000000149011612 m\nq1 Q0 d1 2 -2.5 m\n");
+        let back: f64 = text.split(' ').nth(4).unwrap().parse().unwrap();
+        assert_eq!(back, 0.1f32 as f64);
+
+        let spaced = Rankings { doc_ids: ["d1", "d 1"].into_iter().collect(), ..rankings.clone() };
+        let e = unwritable(&spaced).unwrap();
+        assert!(e.starts_with("document id 'd 1'"), "{e}");
+    }
+}
