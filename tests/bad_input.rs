@@ -351,6 +351,16 @@ fn qrels_tsv_lines_say_what_they_look_like() {
     let (_t, _f, o) = qrels("qid\tdocid\trel\nq1\td1\t1\nq2\td2\t1\nq3\td3\t2\n");
     assert_eq!(o.code, Some(0), "{}", o.stderr);
     assert!(o.stderr.contains("3 queries evaluated"), "{}", o.stderr);
+    assert!(!o.stderr.contains("line 1 is a judgment"), "{}", o.stderr);
+    // No header: line 1 is kept, with a warning that BEIR's loader (2.2.0, checked) drops it.
+    let (_t, _f, o) = qrels("q1\td1\t1\nq2\td2\t1\nq3\td3\t2\n");
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    assert!(o.stderr.contains("3 queries evaluated"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("qrels line 1 is a judgment, not a header (kept here; BEIR's GenericDataLoader skips line 1 whatever it holds): 1 (e.g. q1 d1 1)"),
+        "{}",
+        o.stderr
+    );
 }
 
 #[test]

@@ -50,7 +50,7 @@ pub fn load(files: &Files, opts: &LoadOptions) -> Result<Dataset> {
             },
         ));
     }
-    let qrels = read_qrels_tsv(files, &qrels_name, &mut notes.duplicate_qrels)?;
+    let qrels = read_qrels_tsv(files, &qrels_name, &mut notes)?;
     Ok(Dataset { format: Format::Beir, queries, corpus, qrels, notes, doc_texts })
 }
 
@@ -98,8 +98,9 @@ pub fn read_queries(files: &Files, name: &str) -> Result<Vec<Text>> {
     Ok(out)
 }
 
-/// `query-id<TAB>corpus-id<TAB>score` with an optional header line.
-pub fn read_qrels_tsv(files: &Files, name: &str, dups: &mut Vec<String>) -> Result<Qrels> {
+/// `query-id<TAB>corpus-id<TAB>score` with an optional header line; repeated judgments, and a
+/// first line that is a judgment (BEIR's loader skips line 1 whatever it holds), go in `notes`.
+pub fn read_qrels_tsv(files: &Files, name: &str, notes: &mut super::LoaderNotes) -> Result<Qrels> {
     let file = files.display(name);
     let mut qrels = Qrels::new();
     files.for_each_line(name, |n, line| {
@@ -128,7 +129,10 @@ pub fn read_qrels_tsv(files: &Files, name: &str, dups: &mut Vec<String>) -> Resu
         let rel = parse_rel(&file, n, cols[2])?;
         let prev = qrels.entry(cols[0].to_string()).or_default().insert(cols[1].to_string(), rel);
         if prev.is_some() {
-            dups.push(format!("{} {}", cols[0], cols[1]));
+            notes.duplicate_qrels.push(format!("{} {}", cols[0], cols[1]));
+        }
+        if n == 1 {
+            notes.qrels_line_1_judgment = Some(format!("{} {} {rel}", cols[0], cols[1]));
         }
         Ok(())
     })?;

@@ -137,6 +137,9 @@ pub struct LoaderNotes {
     pub dropped_references: usize,
     /// QA logs: queries dropped because no reference was left.
     pub dropped_queries: Vec<String>,
+    /// BEIR: the judgment on line 1 of a qrels file without a header (`q d grade`), which BEIR's
+    /// GenericDataLoader (so MTEB's BEIR datasets) skips as the header.
+    pub qrels_line_1_judgment: Option<String>,
 }
 
 impl Dataset {

@@ -63,6 +63,8 @@ pub struct Validation {
     /// QA logs only.
     pub dropped_references: usize,
     pub dropped_queries: Finding,
+    /// BEIR: a qrels file without a header: its first judgment, which BEIR's loader skips.
+    pub qrels_line_1_judgment: Finding,
 }
 
 /// The report on `ds` for metrics under `conv` (which queries they average over).
@@ -115,6 +117,7 @@ pub fn validate(ds: &Dataset, conv: crate::Convention) -> Validation {
         ),
         dropped_references: ds.notes.dropped_references,
         dropped_queries: Finding::from(ds.notes.dropped_queries.iter().cloned()),
+        qrels_line_1_judgment: Finding::from(ds.notes.qrels_line_1_judgment.iter().cloned()),
     }
 }
 
@@ -152,7 +155,7 @@ pub fn nothing_to_evaluate(ds: &Dataset, files: &crate::data::Files, qrels: &str
 
 impl Validation {
     /// (label, finding) pairs, in print order.
-    fn findings(&self) -> [(&'static str, &Finding); 11] {
+    fn findings(&self) -> [(&'static str, &Finding); 12] {
         [
             ("duplicate query ids (first place, last text kept, as BEIR)", &self.duplicate_query_ids),
             ("duplicate doc ids (first place, last text kept, as BEIR)", &self.duplicate_doc_ids),
@@ -168,6 +171,11 @@ impl Validation {
             ("empty docs", &self.empty_docs),
             ("ids used for both a query and a doc", &self.ids_shared_by_query_and_doc),
             ("QA-log queries dropped (no reference ≥ --min-relevance)", &self.dropped_queries),
+            (
+                "qrels line 1 is a judgment, not a header (kept here; BEIR's GenericDataLoader skips \
+                 line 1 whatever it holds)",
+                &self.qrels_line_1_judgment,
+            ),
         ]
     }
 
