@@ -39,11 +39,25 @@ pub enum Error {
     #[error("{url}: {what}\n  fix: {fix}")]
     Api { url: String, what: String, fix: String },
     /// Writing results failed.
-    #[error("{file}: cannot write: {source}")]
+    #[error("{file}: cannot write: {source}\n  fix: {}", write_fix(source))]
     Write { file: String, source: std::io::Error },
     #[cfg(feature = "gpu")]
     #[error(transparent)]
     Gpu(#[from] crate::search::gpu::GpuError),
+}
+
+/// What to do about a failed write, by its cause.
+fn write_fix(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            "free some space there, or write elsewhere (--out; the embedding cache: --cache DIR or --no-cache); \
+             files written before are kept"
+        }
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+            "give a folder you can write to (--out; the embedding cache: --cache DIR or --no-cache)"
+        }
+        _ => "check the folder, or write elsewhere (--out; the embedding cache: --cache DIR or --no-cache)",
+    }
 }
 
 impl Error {

@@ -56,19 +56,65 @@ impl Progress for Bars {
     }
 }
 
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> embeval::Result<()> {
-    let p = dir.join(name);
-    std::fs::write(&p, bytes).map_err(|e| Error::Write { file: p.display().to_string(), source: e })
+/// Files written beside their final names (`.NAME.partial`) and renamed over them only once
+/// every one is complete: a failure (a full disk) leaves the previous set whole and agreeing.
+struct Staged {
+    files: Vec<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+impl Staged {
+    fn new() -> Staged {
+        Staged { files: Vec::new() }
+    }
+
+    /// Writes `name` in `dir` through `fill`, staged.
+    fn write(
+        &mut self,
+        dir: &Path,
+        name: &str,
+        fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> embeval::Result<()> {
+        let path = dir.join(name);
+        let tmp = dir.join(format!(".{name}.partial"));
+        self.files.push((tmp.clone(), path.clone()));
+        let failed = |e| Error::Write { file: path.display().to_string(), source: e };
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(failed)?);
+        fill(&mut w).and_then(|()| w.into_inner().map_err(|e| e.into_error())?.sync_all()).map_err(failed)
+    }
+
+    /// Renames every staged file over its final name.
+    fn commit(mut self) -> embeval::Result<()> {
+        for (tmp, path) in std::mem::take(&mut self.files) {
+            std::fs::rename(&tmp, &path).map_err(|e| Error::Write { file: path.display().to_string(), source: e })?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    /// Files of a set that failed are removed; the previous set stays.
+    fn drop(&mut self) {
+        for (tmp, _) in &self.files {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
 }
 
 /// Writes every output file; called after each model so a later failure loses nothing.
 fn write_outputs(dir: &Path, r: &Report) -> embeval::Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::Write { file: dir.display().to_string(), source: e })?;
-    write(dir, "results.json", &Json.serialize(r))?;
-    write(dir, "results.csv", &Csv.serialize(r))?;
-    write(dir, "per_query.jsonl", &PerQueryJsonl.serialize(r))?;
-    write(dir, "results.md", &Markdown.serialize(r))?;
-    write(dir, "report.html", &ReportHtml.serialize(r))
+    let mut set = Staged::new();
+    let exporters: [(&str, &dyn Exporter); 5] = [
+        ("results.json", &Json),
+        ("results.csv", &Csv),
+        ("per_query.jsonl", &PerQueryJsonl),
+        ("results.md", &Markdown),
+        ("report.html", &ReportHtml),
+    ];
+    for (name, exporter) in exporters {
+        set.write(dir, name, |w| w.write_all(&exporter.serialize(r)))?;
+    }
+    set.commit()
 }
 
 /// `--save-runs`: each model's ranking not yet written as `dir/runs/<name>.trec`; an id a run
@@ -82,11 +128,10 @@ fn write_runs(dir: &Path, r: &Report, written: &mut std::collections::HashSet<St
             say!("warning: {}: no run file: {why}", m.name);
             continue;
         }
-        let p = runs.join(&name);
-        let failed = |e| Error::Write { file: p.display().to_string(), source: e };
-        std::fs::create_dir_all(&runs).map_err(failed)?;
-        let mut w = std::io::BufWriter::new(std::fs::File::create(&p).map_err(failed)?);
-        trec_run::write(&mut w, rankings, name.trim_end_matches(".trec")).map_err(failed)?;
+        std::fs::create_dir_all(&runs).map_err(|e| Error::Write { file: runs.display().to_string(), source: e })?;
+        let mut set = Staged::new();
+        set.write(&runs, &name, |w| trec_run::write(w, rankings, name.trim_end_matches(".trec")))?;
+        set.commit()?;
     }
     Ok(())
 }

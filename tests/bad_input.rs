@@ -905,3 +905,36 @@ fn flags_of_another_format() {
     assert_bad(&eval_beir(&d, &["--min-relevance", "0.5"]), &["--min-relevance", "this dataset is beir"]);
     assert_eq!(eval_beir(&d, &["--split", "test"]).code, Some(0));
 }
+
+/// Output files are written beside their names and renamed over them once all are complete: a
+/// set that cannot be written (here a folder squats one staging name; a full disk alike) leaves
+/// the previous set whole, no half-written file, and an error with a fix.
+#[test]
+fn a_failed_write_keeps_the_previous_results() {
+    let (t, d) = beir(&[]);
+    let out = t.path().join("out");
+    let o = eval_beir(&d, &["--model", "old=bm25", "--out", out.to_str().unwrap(), "--quiet"]);
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    let before: Vec<Vec<u8>> = ["results.json", "results.csv", "per_query.jsonl", "results.md", "report.html"]
+        .iter()
+        .map(|f| std::fs::read(out.join(f)).unwrap())
+        .collect();
+    std::fs::create_dir(out.join(".report.html.partial")).unwrap();
+    let o = eval_beir(&d, &["--model", "new=bm25", "--out", out.to_str().unwrap(), "--quiet"]);
+    assert_eq!(o.code, Some(1), "{}", o.stderr);
+    assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
+    assert!(o.stderr.contains(&format!("{}: cannot write", out.join("report.html").display())), "{}", o.stderr);
+    assert!(o.stderr.contains("fix: "), "{}", o.stderr);
+    let after: Vec<Vec<u8>> = ["results.json", "results.csv", "per_query.jsonl", "results.md", "report.html"]
+        .iter()
+        .map(|f| std::fs::read(out.join(f)).unwrap())
+        .collect();
+    assert!(before == after, "the previous set changed");
+    let mut left: Vec<String> =
+        std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [".report.html.partial", "per_query.jsonl", "report.html", "results.csv", "results.json", "results.md"]
+    );
+}
