@@ -156,6 +156,16 @@ impl Config {
         }
         let mut labels = std::collections::HashSet::new();
         for s in &specs {
+            if s.label().contains(char::is_control) {
+                return Err(Error::usage(
+                    "--model",
+                    format!(
+                        "the label {:?} holds a control character (a newline, a tab): it would break the \
+                             tables; name the model with LABEL=SPEC",
+                        s.label()
+                    ),
+                ));
+            }
             if !labels.insert(s.label()) {
                 return Err(Error::usage(
                     "--model",
@@ -229,6 +239,24 @@ pub async fn evaluate_dataset_async(
     let qrels = &dataset.qrels;
     if !dataset.evaluated_queries(config.convention).any(|q| data::has_relevant(&qrels[&q.id])) {
         return Err(data::validate::nothing_to_evaluate(dataset, files, &dataset.judgments_file(&config.load.split)));
+    }
+    if let Some(e) = data::validate::judged_docs_missing(dataset, files, &dataset.judgments_file(&config.load.split)) {
+        return Err(e);
+    }
+    // A model that reads documents needs them: judgments alone (`--qrels`) rank `run:` files,
+    // and `emb:` vectors that carry their own ids.
+    let reads_docs =
+        |s: &&ModelSpec| matches!(s, ModelSpec::Bm25 { .. } | ModelSpec::Neural { .. } | ModelSpec::Api { .. });
+    if let Some(s) = specs.iter().find(reads_docs).filter(|_| dataset.corpus.is_empty()) {
+        return Err(Error::usage(
+            "--model",
+            format!(
+                "'{}' searches a corpus, and this dataset has none (judgments alone): give the documents with \
+                 --data FOLDER --format trec --qrels FILE (the folder's corpus.jsonl and queries.jsonl), or \
+                 evaluate rankings made elsewhere with --run FILE",
+                s.label()
+            ),
+        ));
     }
     let mut report = Report::new(config, validation);
     report.details = report::details::Details::new(config.details);

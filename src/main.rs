@@ -130,7 +130,9 @@ fn write_runs(dir: &Path, r: &Report, written: &mut std::collections::HashSet<St
         }
         std::fs::create_dir_all(&runs).map_err(|e| Error::Write { file: runs.display().to_string(), source: e })?;
         let mut set = Staged::new();
-        set.write(&runs, &name, |w| trec_run::write(w, rankings, name.trim_end_matches(".trec")))?;
+        set.write(&runs, &name, |mut w| {
+            embeval::data::trec::write_run(rankings, name.trim_end_matches(".trec"), &mut w)
+        })?;
         set.commit()?;
     }
     Ok(())

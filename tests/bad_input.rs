@@ -135,6 +135,20 @@ fn gzipped_tsv_topics_are_tsv() {
     assert_eq!(o.code, Some(0), "{}", o.stderr);
     let results = std::fs::read_to_string(Path::new(out).join("results.json")).unwrap();
     assert!(results.contains(r#""query": "猫はどこ""#), "the failure list shows the query's text: {results}");
+    // Topics of other ids than the judgments' are refused (they gave empty query texts).
+    let other = Path::new(topics).with_file_name("other.tsv");
+    std::fs::write(
+        &other,
+        "質問1	猫はどこ
+",
+    )
+    .unwrap();
+    let args = ["--run", run, "--queries", other.to_str().unwrap()];
+    let o = embeval(&[&["eval", "--qrels", qrels.to_str().unwrap()][..], &args].concat());
+    assert_bad(
+        &o,
+        &[&other.display().to_string(), "none of its 1 query ids is a judged query's (queries: '質問1'; judged: '1')"],
+    );
 }
 
 #[test]
@@ -304,6 +318,10 @@ fn run_line_with_too_few_columns() {
     std::fs::write(&run, "q1 Q0 d1 1 2.5 sys\nq1 d2 1.5\n").unwrap();
     let o = eval_beir(&d, &["--run", run.to_str().unwrap()]);
     assert_bad(&o, &[&at(&run, 2), "expected 6 columns"]);
+    // Without the tag (or cut after the score): trec_eval refuses it as malformed too.
+    std::fs::write(&run, "# sys\nq1 Q0 d1 1 2.5 sys\nq1 Q0 d2 2 2.\n").unwrap();
+    let o = eval_beir(&d, &["--run", run.to_str().unwrap()]);
+    assert_bad(&o, &[&at(&run, 3), "expected 6 columns, found 5 — the run tag (6th column) is missing"]);
 }
 
 #[test]
@@ -571,6 +589,10 @@ fn bad_model_and_k_flags() {
     assert_bad(&eval_beir(&d, &["--failure-k", "0"]), &["--failure-k", "give K ≥ 1"]);
     assert_bad(&eval_beir(&d, &["--failure-threshold", "1.5"]), &["--failure-threshold", "in (0, 1]"]);
     assert_bad(&eval_beir(&d, &["--model", "bm25", "--model", "bm25"]), &["--model", "two models are named 'bm25'"]);
+    assert_bad(
+        &eval_beir(&d, &["--model", "my\nbm25=bm25"]),
+        &["--model", "the label \"my\\nbm25\" holds a control character"],
+    );
 }
 
 /// A cut-off far past the corpus ranks the whole corpus: no allocation for k up front.
@@ -936,5 +958,41 @@ fn a_failed_write_keeps_the_previous_results() {
     assert_eq!(
         left,
         [".report.html.partial", "per_query.jsonl", "report.html", "results.csv", "results.json", "results.md"]
+    );
+}
+
+/// Ids that cannot meet give an error or a warning, not a silent table of zeros: a searching
+/// model with judgments alone, judgments naming no corpus document (`d1` for `1`), a run none of
+/// whose documents is judged (a warning: a poor run may retrieve nothing judged).
+#[test]
+fn ids_that_cannot_meet_are_named() {
+    let (t, _d) = beir(&[]);
+    let q = t.path().join("qrels.txt");
+    std::fs::write(&q, "q1 0 d1 1\nq2 0 d2 1\n").unwrap();
+    let o = embeval(&["eval", "--qrels", q.to_str().unwrap(), "--model", "bm25"]);
+    assert_bad(
+        &o,
+        &["--model: 'bm25' searches a corpus, and this dataset has none", "--data FOLDER --format trec --qrels FILE"],
+    );
+
+    let numbered = CORPUS.replace("\"d1\"", "\"1\"").replace("\"d2\"", "\"2\"").replace("\"d3\"", "\"3\"");
+    let (_t, d) = beir(&[("corpus.jsonl", numbered.as_bytes())]);
+    let o = eval_beir(&d, &["--model", "bm25"]);
+    assert_bad(
+        &o,
+        &[
+            &d.join("qrels/test.tsv").display().to_string(),
+            "none of its relevant documents is in the corpus (judged: 'd1', 'd2', 'd3'; corpus: '1', '2', '3')",
+        ],
+    );
+
+    let run = t.path().join("x.run");
+    std::fs::write(&run, "q1 Q0 x1 1 0.9 r\nq2 Q0 x2 1 0.8 r\n").unwrap();
+    let o = embeval(&["eval", "--qrels", q.to_str().unwrap(), "--run", run.to_str().unwrap()]);
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("x: none of its document ids is judged (run: 'x1', 'x2'; judged: 'd1', 'd2')"),
+        "{}",
+        o.stderr
     );
 }

@@ -50,13 +50,13 @@ fn read_out(name: &str) -> BTreeMap<(String, String), String> {
 }
 
 fn evaluate() -> embeval::Report {
-    evaluate_with(data().join("qrels.test"))
+    evaluate_with(data().join("qrels.test"), data().join("results.test"))
 }
 
-fn evaluate_with(qrels: PathBuf) -> embeval::Report {
+fn evaluate_with(qrels: PathBuf, run: PathBuf) -> embeval::Report {
     let mut files = Files::new("trec-eval-test");
     files.add_path("qrels", qrels);
-    files.add_path("results.test", data().join("results.test"));
+    files.add_path("results.test", run);
     let config = Config {
         load: embeval::LoadOptions { format: embeval::data::Format::Trec, ..Default::default() },
         convention: Convention::Trec,
@@ -100,7 +100,27 @@ fn qrels_with_comment_lines_equal_out_test() {
     let t = tempfile::tempdir().unwrap();
     let path = t.path().join("qrels.test.with-comments");
     std::fs::write(&path, with).unwrap();
-    means_equal(&evaluate_with(path));
+    means_equal(&evaluate_with(path, data().join("results.test")));
+}
+
+/// Run lines as trec_eval 10 reads them (get_trec_results.c): a line whose first non-blank
+/// character is `#` is a comment, and columns past the 6th are skipped. results.test so edited
+/// gives out.test (checked with trec_eval 10.0-rc3 on the same file).
+#[test]
+fn run_comment_lines_and_extra_columns_equal_out_test() {
+    let text = std::fs::read_to_string(data().join("results.test")).unwrap();
+    let mut with = String::from("# a run with comments\n");
+    for (i, line) in text.lines().enumerate() {
+        match i % 50 {
+            0 => with += &format!("  # comment before line {i}\n{line}\n"),
+            1 => with += &format!("{line} extra columns\n"),
+            _ => with += &format!("{line}\n"),
+        }
+    }
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("results.test.with-comments");
+    std::fs::write(&path, with).unwrap();
+    means_equal(&evaluate_with(data().join("qrels.test"), path));
 }
 
 fn means_equal(report: &embeval::Report) {

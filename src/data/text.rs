@@ -18,7 +18,11 @@ pub fn decode(file: &str, mut bytes: Vec<u8>) -> Result<String> {
     }
     let text = String::from_utf8(bytes).map_err(|e| {
         let good = e.utf8_error().valid_up_to();
-        invalid_utf8(file, e.as_bytes()[..good].iter().filter(|&&b| b == b'\n').count() + 1, e.as_bytes(), 0)
+        let line = e.as_bytes()[..good].iter().filter(|&&b| b == b'\n').count() + 1;
+        if e.utf8_error().error_len().is_none() {
+            return cut_short(file, line);
+        }
+        invalid_utf8(file, line, e.as_bytes(), 0)
     })?;
     if let Some(at) = text.find('\0') {
         return Err(nul_bytes(file, text[..at].matches('\n').count() + 1, text.as_bytes(), 0));
@@ -35,6 +39,16 @@ const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 /// A gzip file whose name does not end in `.gz` (only that name says to decompress).
 fn gzip_unnamed(file: &str) -> Error {
     Error::input(file, 1, "gzip-compressed, but its name does not end in .gz", "rename it to end in .gz (or gunzip it)")
+}
+
+/// UTF-8 up to a character the file's end cuts in two.
+fn cut_short(file: &str, line: usize) -> Error {
+    Error::input(
+        file,
+        line,
+        "the file ends in the middle of a UTF-8 character (cut short while copying or downloading?)",
+        "copy or download it again (what comes before is valid UTF-8: do not convert it)",
+    )
 }
 
 /// Bytes that are not UTF-8; `bytes`: the file from its start, or the line (`offset` bytes
@@ -139,7 +153,11 @@ pub fn each_line(
         }
         // A UTF-8 BOM: the file's, or one beginning a later line (files joined with `cat`).
         bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
-        let line = std::str::from_utf8(bytes).map_err(|_| invalid_utf8(file, n, &buf, offset))?;
+        let line = std::str::from_utf8(bytes).map_err(|e| match e.error_len() {
+            // The last line, without its newline, stopping inside a character.
+            None if !buf.ends_with(b"\n") => cut_short(file, n),
+            _ => invalid_utf8(file, n, &buf, offset),
+        })?;
         if line.contains('\0') {
             return Err(nul_bytes(file, n, &buf, offset));
         }
@@ -261,6 +279,30 @@ mod tests {
         assert_eq!(likely_encoding(&utf16(false, true), 8), Some("UTF-16LE"), "a BOM only begins a file");
         assert_eq!(likely_encoding(&utf16(true, false), 0), Some("UTF-16BE"));
         assert_eq!(likely_encoding(b"caf\xe9 au lait", 0), None, "Latin-1: not EUC-JP pairs");
+    }
+
+    /// UTF-8 whose last character the file's end cuts is named as cut short (not as another
+    /// encoding to convert from, which would garble it), whole-file and line by line; a cut
+    /// inside the file is still invalid UTF-8.
+    #[test]
+    fn utf8_cut_at_the_end_is_cut_short() {
+        let text = "q1 Q0 文書1 1 0.9 r\nq1 Q0 文書2 2 0.8 r\nq1 Q0 文書".as_bytes();
+        let cut = &text[..text.len() - 1];
+        let whole = super::decode("f", cut.to_vec()).unwrap_err().to_string();
+        let mut seen = 0;
+        let by_line = super::each_line("f", cut, false, |_, _| {
+            seen += 1;
+            Ok(std::ops::ControlFlow::Continue(()))
+        })
+        .unwrap_err()
+        .to_string();
+        assert_eq!(seen, 2);
+        for e in [whole, by_line] {
+            assert!(e.starts_with("f:3: the file ends in the middle of a UTF-8 character"), "{e}");
+        }
+        let inside = [&text[..8], &text[9..]].concat();
+        let e = super::decode("f", inside).unwrap_err().to_string();
+        assert!(e.starts_with("f:1: invalid UTF-8"), "{e}");
     }
 
     /// A JSON error's column counts characters: Japanese text before it (3 bytes a character in

@@ -67,6 +67,25 @@ pub fn load_dataset(files: &Files) -> Result<Dataset> {
     } else {
         HashMap::new()
     };
+    if !texts.is_empty() && !qrels.keys().any(|q| texts.contains_key(q)) {
+        let name = if files.has(super::names::BEIR_QUERIES) { super::names::BEIR_QUERIES } else { "queries.tsv" };
+        let first = |it: &mut dyn Iterator<Item = &String>| {
+            let mut ids: Vec<&String> = it.collect();
+            ids.sort();
+            ids.iter().take(3).map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
+        };
+        return Err(Error::input(
+            files.display(name),
+            0,
+            format!(
+                "none of its {} query ids is a judged query's (queries: {}; judged: {})",
+                texts.len(),
+                first(&mut texts.keys()),
+                first(&mut qrels.keys()),
+            ),
+            "give the queries of these judgments: the same id strings as the qrels' first column",
+        ));
+    }
     let queries =
         qrels.keys().map(|id| Text { id: id.clone(), text: texts.get(id).cloned().unwrap_or_default() }).collect();
     Ok(Dataset { format: super::Format::Trec, queries, qrels, notes, ..Default::default() })
@@ -96,15 +115,23 @@ fn parse_rows(chunk: &str, base: usize) -> std::result::Result<Vec<Row<'_>>, Bad
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         let mut cols = line.split_ascii_whitespace();
         let Some(qid) = cols.next() else { continue }; // blank line
-        let (Some(_q0), Some(doc), Some(_rank), Some(score)) = (cols.next(), cols.next(), cols.next(), cols.next())
+        if qid.starts_with('#') {
+            continue; // a comment, as trec_eval 10 reads runs
+        }
+        // Columns past the 6th are ignored, as trec_eval does.
+        let (Some(_q0), Some(doc), Some(_rank), Some(score), Some(_tag)) =
+            (cols.next(), cols.next(), cols.next(), cols.next(), cols.next())
         else {
             let found = line.split_ascii_whitespace().count();
-            let looks =
-                if found == 4 { " — this looks like TREC qrels (qid 0 docid rel): they go in --qrels" } else { "" };
+            let looks = match found {
+                4 => " — this looks like TREC qrels (qid 0 docid rel): they go in --qrels",
+                5 => " — the run tag (6th column) is missing, or the line was cut short",
+                _ => "",
+            };
             return Err(Bad {
                 offset: line_start,
                 what: format!("expected 6 columns, found {found}{looks}"),
-                fix: "TREC run lines are `query-id Q0 doc-id rank score run-tag`",
+                fix: "TREC run lines are `query-id Q0 doc-id rank score run-tag` (trec_eval refuses shorter ones too)",
             });
         };
         let score: f64 = match score.parse() {

@@ -153,6 +153,31 @@ pub fn nothing_to_evaluate(ds: &Dataset, files: &crate::data::Files, qrels: &str
     crate::Error::input(files.display(qrels), 0, format!("nothing to evaluate: {what}"), fix)
 }
 
+/// With a corpus, an error when no relevant judgment names one of its documents (the judgments
+/// hold ids of another form, `d1` for `1`): every metric would be 0 for any model.
+pub fn judged_docs_missing(ds: &Dataset, files: &crate::data::Files, qrels: &str) -> Option<crate::Error> {
+    if ds.corpus.is_empty() {
+        return None;
+    }
+    let dids: HashSet<&str> = ds.corpus.iter().map(|d| d.id.as_str()).collect();
+    let mut relevant = ds.qrels.values().flat_map(|m| m.iter().filter(|(_, &r)| r >= 1).map(|(d, _)| d.as_str()));
+    if relevant.clone().any(|d| dids.contains(d)) {
+        return None;
+    }
+    let first =
+        |it: &mut dyn Iterator<Item = &str>| it.take(EXAMPLES).map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+    Some(crate::Error::input(
+        files.display(qrels),
+        0,
+        format!(
+            "nothing to evaluate: none of its relevant documents is in the corpus (judged: {}; corpus: {})",
+            first(&mut relevant),
+            first(&mut ds.corpus.iter().map(|d| d.id.as_str())),
+        ),
+        "use the corpus's document ids in the judgments (the same strings)",
+    ))
+}
+
 impl Validation {
     /// (label, finding) pairs, in print order.
     fn findings(&self) -> [(&'static str, &Finding); 12] {

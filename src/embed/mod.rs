@@ -528,6 +528,16 @@ pub struct SearchInfo {
     pub throughput: Option<serde_json::Value>,
 }
 
+impl SearchInfo {
+    /// Adds `n` to the notice, after any there.
+    pub fn add_notice(&mut self, n: String) {
+        self.notice = Some(match self.notice.take() {
+            Some(old) => format!("{old}; {n}"),
+            None => n,
+        });
+    }
+}
+
 /// Runs a model: sorted rankings for the dataset's queries, index/search timings, and what ran.
 pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Timings, SearchInfo)> {
     let mut t = Timings::default();

@@ -208,7 +208,9 @@ pub async fn evaluate_model(
     let (mut rankings, mut timings, mut search) = embed::rank(spec, &cx).await?;
     let t_metrics = web_time::Instant::now();
     if let ModelSpec::Run { file, .. } = spec {
-        run_matches(files, file, dataset, &rankings, config.convention)?;
+        if let Some(n) = run_matches(files, file, dataset, &rankings, config.convention)? {
+            search.add_notice(n);
+        }
     }
     // Under `st` an evaluated query a run lacks counts 0 in every metric, as
     // sentence-transformers' evaluator scores an empty result list (`trec` leaves it out of the
@@ -269,8 +271,7 @@ pub async fn evaluate_model(
     let mut failures = find_failures(dataset, &scores, config, &top_of);
     if let Err(e) = failure_texts(files, dataset, &mut failures) {
         // The metrics stand; only the previews are missing.
-        let n = format!("its worst queries are listed without document texts: {e}");
-        search.notice = Some(search.notice.map_or(n.clone(), |old| format!("{old}; {n}")));
+        search.add_notice(format!("its worst queries are listed without document texts: {e}"));
     }
     Ok(ModelReport {
         name: spec.label().to_string(),
@@ -291,8 +292,15 @@ pub async fn evaluate_model(
 
 /// A run that shares no query id with the evaluated queries, or (with a corpus) no document id
 /// with the corpus, is an error naming ids of both sides (trec_eval stops too: "No queries with
-/// both results and relevance info"), not a row of zeros.
-fn run_matches(files: &Files, file: &str, ds: &Dataset, run: &crate::search::Rankings, conv: Convention) -> Result<()> {
+/// both results and relevance info"), not a row of zeros. Without a corpus, a run none of whose
+/// documents is judged gets a warning (`Ok(Some(..))`).
+fn run_matches(
+    files: &Files,
+    file: &str,
+    ds: &Dataset,
+    run: &crate::search::Rankings,
+    conv: Convention,
+) -> Result<Option<String>> {
     let first =
         |ids: &mut dyn Iterator<Item = &str>| ids.take(3).map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
     let evaluated =
@@ -309,7 +317,7 @@ fn run_matches(files: &Files, file: &str, ds: &Dataset, run: &crate::search::Ran
     } else if !ds.corpus.is_empty() && !run.queries.is_empty() {
         let corpus: std::collections::HashSet<&str> = ds.corpus.iter().map(|d| d.id.as_str()).collect();
         if run.doc_ids.iter().any(|d| corpus.contains(d)) {
-            return Ok(());
+            return Ok(None);
         }
         (
             format!(
@@ -319,8 +327,22 @@ fn run_matches(files: &Files, file: &str, ds: &Dataset, run: &crate::search::Ran
             ),
             "the run's third column must hold the corpus's document ids (the same strings)",
         )
+    } else if ds.corpus.is_empty() {
+        // Judgments alone: a run none of whose documents is judged scores 0 everywhere, most
+        // likely ids of another form; a warning, as a poor run can retrieve nothing judged.
+        let judged: std::collections::BTreeSet<&str> =
+            ds.qrels.values().flat_map(|m| m.keys()).map(String::as_str).collect();
+        if !run.queries.is_empty() && !run.doc_ids.iter().any(|d| judged.contains(d)) {
+            return Ok(Some(format!(
+                "none of its document ids is judged (run: {}; judged: {}): every metric is 0; are the ids \
+                 the judgments' (the same strings)?",
+                first(&mut run.doc_ids.iter()),
+                first(&mut judged.iter().copied()),
+            )));
+        }
+        return Ok(None);
     } else {
-        return Ok(());
+        return Ok(None);
     };
     Err(Error::input(files.display(file), 0, what, fix))
 }

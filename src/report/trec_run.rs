@@ -1,12 +1,10 @@
-//! A model's ranking as a TREC run file (`--save-runs`): `qid Q0 docid rank score tag`, one
-//! line per retrieved document, best first, as trec_eval, pytrec_eval's `parse_run`, ranx and
-//! Pyserini read and write them. The lines are the ranking embeval evaluated (to the search
-//! depth: the largest cut-off, `--top` or `--failure-k`), in its order, the tie rule of the
-//! convention already applied; scores are written with every digit they have (the shortest
-//! decimal that reads back to the same f64), so the file evaluated again — by embeval, or by
-//! pytrec_eval / trec_eval 9, which compare scores as C floats — ranks exactly as here.
-
-use std::io::{self, Write};
+//! A model's ranking as a TREC run file (`--save-runs`; [`crate::data::trec::write_run`] writes
+//! it): `qid Q0 docid rank score tag`, one line per retrieved document, best first, as
+//! trec_eval, pytrec_eval's `parse_run`, ranx and Pyserini read and write them. The lines are the
+//! ranking embeval evaluated (to the search depth: the largest cut-off, `--top` or
+//! `--failure-k`), in its order, the tie rule of the convention already applied; scores are
+//! written with every digit they have (the shortest decimal that reads back to the same f64), so
+//! the file evaluated again — by embeval, pytrec_eval or trec_eval — ranks exactly as here.
 
 use super::ModelReport;
 use crate::search::Rankings;
@@ -22,16 +20,6 @@ pub fn unwritable(rankings: &Rankings) -> Option<String> {
     }
     let mut used = rankings.queries.iter().flat_map(|q| q.hits.iter().map(|h| &rankings.doc_ids[h.doc as usize]));
     used.find(|d| spaced(d)).map(|d| why("document", d))
-}
-
-/// Writes `rankings` with `tag` in the last column (see [`unwritable`] first).
-pub fn write(w: &mut dyn Write, rankings: &Rankings, tag: &str) -> io::Result<()> {
-    for q in &rankings.queries {
-        for (rank, h) in q.hits.iter().enumerate() {
-            writeln!(w, "{} Q0 {} {} {} {tag}", q.query_id, &rankings.doc_ids[h.doc as usize], rank + 1, h.score)?;
-        }
-    }
-    w.flush()
 }
 
 /// The run file's name for each model that kept its ranking, in `models`' order: the label with
@@ -92,7 +80,7 @@ mod tests {
         };
         let mut out = Vec::new();
         assert_eq!(unwritable(&rankings), None);
-        write(&mut out, &rankings, "m").unwrap();
+        crate::data::trec::write_run(&rankings, "m", &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text, "q1 Q0 文書2 1 0.10000000149011612 m\nq1 Q0 d1 2 -2.5 m\n");
         let back: f64 = text.split(' ').nth(4).unwrap().parse().unwrap();
