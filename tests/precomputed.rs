@@ -156,6 +156,35 @@ fn id_files_reorder_rows_and_f64_is_accepted() {
     assert_eq!(b.name, "emb:d2");
 }
 
+/// Id files that cover part of the dataset, or more, say so: an evaluated query without a
+/// vector is not searched, a corpus document without one is never ranked (a smaller corpus),
+/// vectors of ids the corpus lacks are ranked all the same, all-zero vectors score 0.
+#[test]
+fn id_files_that_leave_out_or_add_are_named() {
+    let mut files = swap_files();
+    files.add_bytes("q2.npy", "q2.npy", npy_f32(&[&E[0], &[0., 0.6, 0.8, 0.]]));
+    files.add_bytes("qids.txt", "qids.txt", b"q1\nq2\n".to_vec());
+    files.add_bytes("d2.npy", "d2.npy", npy_f32(&[&E[0], &E[1], &[0.; 4], &E[2]]));
+    files.add_bytes("dids.txt", "dids.txt", b"d1\nd2\nd3\nzz\n".to_vec());
+    let (report, m) = evaluate(&files, "emb:q2.npy,d2.npy,qids.txt,dids.txt", Convention::Trec, ScoreFn::Cosine);
+    let notice = m.search.notice.clone().unwrap_or_default();
+    for said in [
+        "1 evaluated queries have no vector in q2.npy (e.g. 'q3'): not searched",
+        "1 of the corpus's 4 documents have no vector in d2.npy (e.g. 'd4'): never ranked, so the metrics are those of a smaller corpus",
+        "1 document vectors in d2.npy have ids the corpus lacks (e.g. 'zz'): ranked all the same",
+        "1 vectors in d2.npy are all zeros (e.g. 'd3'): they score 0 against everything",
+    ] {
+        assert!(notice.contains(said), "{said}\n{notice}");
+    }
+    assert!(report
+        .warnings
+        .iter()
+        .any(|w| w.contains("1 judged queries are not in the queries file or have no vector")));
+    assert!(top_ids(&m, "q1").contains(&"zz".to_string()));
+    let (_, full) = evaluate(&files, "emb:q.npy,d.npy", Convention::Trec, ScoreFn::Cosine);
+    assert_eq!(full.search.notice, None);
+}
+
 #[test]
 fn safetensors_with_id_metadata() {
     use safetensors::tensor::TensorView;

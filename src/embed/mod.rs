@@ -607,8 +607,12 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
         ModelSpec::Emb { files, .. } => {
             let qids: search::Ids = ds.queries.iter().map(|q| q.id.as_str()).collect();
             let (q, d) = precomputed::load(cx.files, files, &qids, &doc_ids())?;
+            let evaluated: Vec<&str> = queries.iter().map(|q| q.id.as_str()).collect();
+            let gaps = precomputed::coverage(&q, &d, &evaluated, &doc_ids());
             t.index_s = clock.elapsed().as_secs_f64();
-            search_vectors(cx, &queries, q, d, &mut info).await?
+            let r = search_vectors(cx, &queries, q, d, &mut info).await?;
+            gaps.into_iter().for_each(|n| info.add_notice(n));
+            r
         }
         #[cfg(feature = "models")]
         ModelSpec::Neural { dir, label } => {

@@ -180,6 +180,67 @@ pub fn load(
     Ok((q, d))
 }
 
+/// What the vectors leave out or add, as warnings: evaluated queries without a vector (not
+/// searched), corpus documents without one (never ranked: the metrics are a smaller corpus's),
+/// vectors whose ids the dataset lacks, and all-zero vectors (cosine 0 with everything).
+/// `queries`: the evaluated queries' ids; `corpus`: the corpus's (empty with judgments alone).
+pub fn coverage(q: &Matrix, d: &Matrix, queries: &[&str], corpus: &Ids) -> Vec<String> {
+    use std::collections::HashSet;
+    let examples = |ids: &[&str]| ids.iter().take(3).map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+    let mut out = Vec::new();
+    let (qset, dset): (HashSet<&str>, HashSet<&str>) = (q.ids.iter().collect(), d.ids.iter().collect());
+    let unqueried: Vec<&str> = queries.iter().copied().filter(|id| !qset.contains(id)).collect();
+    if !unqueried.is_empty() {
+        out.push(format!(
+            "{} evaluated queries have no vector in {} (e.g. {}): not searched",
+            unqueried.len(),
+            q.file,
+            examples(&unqueried)
+        ));
+    }
+    if !corpus.is_empty() {
+        let unranked: Vec<&str> = corpus.iter().filter(|id| !dset.contains(id)).collect();
+        if !unranked.is_empty() {
+            out.push(format!(
+                "{} of the corpus's {} documents have no vector in {} (e.g. {}): never ranked, so the metrics \
+                 are those of a smaller corpus",
+                unranked.len(),
+                corpus.len(),
+                d.file,
+                examples(&unranked)
+            ));
+        }
+        let known: HashSet<&str> = corpus.iter().collect();
+        let extra: Vec<&str> = d.ids.iter().filter(|id| !known.contains(id)).collect();
+        if !extra.is_empty() {
+            out.push(format!(
+                "{} document vectors in {} have ids the corpus lacks (e.g. {}): ranked all the same",
+                extra.len(),
+                d.file,
+                examples(&extra)
+            ));
+        }
+    }
+    for m in [q, d] {
+        let zero: Vec<&str> = m
+            .data
+            .chunks_exact(m.dim)
+            .zip(m.ids.iter())
+            .filter(|(r, _)| r.iter().all(|&x| x == 0.0))
+            .map(|(_, id)| id)
+            .collect();
+        if !zero.is_empty() {
+            out.push(format!(
+                "{} vectors in {} are all zeros (e.g. {}): they score 0 against everything",
+                zero.len(),
+                m.file,
+                examples(&zero)
+            ));
+        }
+    }
+    out
+}
+
 fn safetensors(files: &Files, name: &str) -> Result<(Matrix, Matrix)> {
     let file = files.display(name);
     let bytes = files.bytes(name)?;

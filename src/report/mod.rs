@@ -156,6 +156,7 @@ impl Report {
             // judged ones the queries file lacks (the validation report lists them).
             let why = match m.spec {
                 ModelSpec::Run { .. } => "have no results",
+                ModelSpec::Emb { .. } => "are not in the queries file or have no vector, so were not searched,",
                 _ => "are not in the queries file, so were not searched,",
             };
             self.warnings.push(format!(

@@ -369,9 +369,36 @@ pub fn truncate_rows(m: &[f32], dim: usize, keep: usize) -> Vec<f32> {
 pub fn normalize_rows(m: &mut [f32], dim: usize) {
     for row in m.chunks_exact_mut(dim) {
         let n = row.iter().map(|x| x * x).sum::<f32>().sqrt();
-        if n > 0.0 {
+        if n.is_normal() {
             row.iter_mut().for_each(|x| *x /= n);
+        } else if row.iter().any(|&x| x != 0.0) {
+            // Squares past f32's range (values from ~1e19) or below it (~1e-20): the norm in
+            // f64, so the direction is kept whatever the scale.
+            let n = row.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+            row.iter_mut().for_each(|x| *x = (f64::from(*x) / n) as f32);
         }
+    }
+}
+
+#[cfg(test)]
+mod normalize_tests {
+    /// A direction is a direction at any scale: rows scaled past f32's squares' range (up or
+    /// down) normalise to the unscaled row's unit vector; a zero row stays zero.
+    #[test]
+    fn rows_normalise_at_any_scale() {
+        let base = [3.0f32, -4.0, 0.5];
+        let mut want = base.to_vec();
+        super::normalize_rows(&mut want, 3);
+        for scale in [1e20f32, 1e30, 1e-25, 1e-38] {
+            let mut row: Vec<f32> = base.iter().map(|x| x * scale).collect();
+            super::normalize_rows(&mut row, 3);
+            for (a, b) in row.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-6, "scale {scale}: {row:?} vs {want:?}");
+            }
+        }
+        let mut zero = vec![0.0f32; 3];
+        super::normalize_rows(&mut zero, 3);
+        assert_eq!(zero, [0.0; 3]);
     }
 }
 
