@@ -634,7 +634,7 @@ impl<'a> Expected<'a> {
             max_length: info.max_seq_length,
             dataset: cx.dataset,
             fingerprint: ids_fingerprint(cx.dataset.corpus.iter().map(|d| d.id.as_str())),
-            command: format!("embeval encode --data {data} --model {model}"),
+            command: format!("embeval encode --data {} --model {}", sh(&data), sh(&model)),
         })
     }
 
@@ -643,8 +643,13 @@ impl<'a> Expected<'a> {
     }
 
     fn command_for(&self, shard: &str, dir: &Path) -> String {
-        format!("{} --shard {shard} --out {}", self.command, dir.display())
+        format!("{} --shard {shard} --out {}", self.command, sh(&dir.display().to_string()))
     }
+}
+
+/// `s` as one word of a POSIX shell command (a path with spaces, `データ セット`, stays one).
+fn sh(s: &str) -> std::borrow::Cow<'_, str> {
+    shlex::try_quote(s).unwrap_or(std::borrow::Cow::Borrowed(s))
 }
 
 /// A shard file that passed every check.
