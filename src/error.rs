@@ -60,15 +60,34 @@ fn write_fix(e: &std::io::Error) -> &'static str {
     }
 }
 
+/// Characters of a message kept: ids and lines quoted from the user's files can be megabytes.
+pub const MESSAGE_CHARS: usize = 2000;
+
+/// `s` cut to about `max` characters: its start and end kept, the middle said to be cut.
+pub fn clip(s: String, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s;
+    }
+    let (head, tail) = (max * 3 / 4, max / 4);
+    let start: String = s.chars().take(head).collect();
+    let end: String = s.chars().skip(n - tail).collect();
+    format!("{start}…[{} characters cut]…{end}", n - head - tail)
+}
+
 impl Error {
     pub fn input(file: impl Into<String>, line: usize, what: impl Into<String>, fix: impl Into<String>) -> Self {
-        Error::Input { at: Location { file: file.into(), line }, what: what.into(), fix: fix.into() }
+        Error::Input {
+            at: Location { file: file.into(), line },
+            what: clip(what.into(), MESSAGE_CHARS),
+            fix: fix.into(),
+        }
     }
     pub fn missing(file: impl Into<String>, what: impl Into<String>, fix: impl Into<String>) -> Self {
-        Error::Missing { file: file.into(), what: what.into(), fix: fix.into() }
+        Error::Missing { file: file.into(), what: clip(what.into(), MESSAGE_CHARS), fix: fix.into() }
     }
     pub fn usage(flag: impl Into<String>, what: impl Into<String>) -> Self {
-        Error::Usage { flag: flag.into(), what: what.into() }
+        Error::Usage { flag: flag.into(), what: clip(what.into(), MESSAGE_CHARS) }
     }
     /// The process exit code the CLI uses: 2 for anything the user can fix in their input.
     pub fn exit_code(&self) -> i32 {
@@ -80,3 +99,18 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_messages_keep_their_ends() {
+        assert_eq!(super::clip("短い".into(), 10), "短い");
+        let id = "文".repeat(1_000_000);
+        let e = super::Error::input("run.trec", 3, format!("doc '{id}' is listed twice"), "keep one");
+        let text = e.to_string();
+        assert!(text.len() < 3 * super::MESSAGE_CHARS + 200, "{}", text.len());
+        assert!(text.starts_with("run.trec:3: doc '文文"), "{}", &text[..40]);
+        assert!(text.contains("…[998022 characters cut]…"));
+        assert!(text.contains("文' is listed twice\n  fix: keep one"));
+    }
+}

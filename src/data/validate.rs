@@ -23,7 +23,7 @@ impl Finding {
         let mut f = Finding::default();
         for s in it {
             if f.examples.len() < EXAMPLES {
-                f.examples.push(s);
+                f.examples.push(crate::error::clip(s, 200));
             }
             f.count += 1;
         }

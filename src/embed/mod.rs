@@ -531,6 +531,7 @@ pub struct SearchInfo {
 impl SearchInfo {
     /// Adds `n` to the notice, after any there.
     pub fn add_notice(&mut self, n: String) {
+        let n = crate::error::clip(n, crate::error::MESSAGE_CHARS);
         self.notice = Some(match self.notice.take() {
             Some(old) => format!("{old}; {n}"),
             None => n,
