@@ -330,7 +330,14 @@ fn gz_run_that_is_not_gzip() {
     let run = t.path().join("run.trec.gz");
     std::fs::write(&run, "q1 Q0 d1 1 2.5 sys\n").unwrap();
     let o = eval_beir(&d, &["--run", run.to_str().unwrap()]);
-    assert_bad(&o, &[&run.display().to_string(), "not a valid gzip file"]);
+    assert_bad(&o, &[&at(&run, 1), "its name ends in .gz, but it is not gzip-compressed", "rename it without .gz"]);
+    // Gzip data that stops: cut short.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, "q1 Q0 d1 1 2.5 sys\n".repeat(50).as_bytes()).unwrap();
+    let bytes = gz.finish().unwrap();
+    std::fs::write(&run, &bytes[..bytes.len() / 2]).unwrap();
+    let o = eval_beir(&d, &["--run", run.to_str().unwrap()]);
+    assert_bad(&o, &[&run.display().to_string(), "not a valid gzip file", "cut short"]);
 }
 
 #[test]

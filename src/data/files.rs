@@ -189,6 +189,9 @@ impl Files {
         if !gzipped(key, &display) {
             return Ok(raw);
         }
+        if super::text::not_gzip(&raw[..raw.len().min(2)]) {
+            return Err(super::text::named_gz_but_plain(&display));
+        }
         use std::io::Read;
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| {
@@ -224,12 +227,22 @@ impl Files {
                 let file = std::fs::File::open(p).map_err(|e| {
                     Error::missing(&display, format!("cannot read: {e}"), "check the path and permissions")
                 })?;
-                let file = BufReader::with_capacity(1 << 16, file);
+                let mut file = BufReader::with_capacity(1 << 16, file);
+                if gz
+                    && super::text::not_gzip(
+                        std::io::BufRead::fill_buf(&mut file).map(|b| &b[..b.len().min(2)]).unwrap_or(&[]),
+                    )
+                {
+                    return Err(super::text::named_gz_but_plain(&display));
+                }
                 if gz {
                     Box::new(BufReader::new(flate2::bufread::MultiGzDecoder::new(file)))
                 } else {
                     Box::new(file)
                 }
+            }
+            Entry::Bytes { bytes, .. } if gz && super::text::not_gzip(&bytes[..bytes.len().min(2)]) => {
+                return Err(super::text::named_gz_but_plain(&display));
             }
             Entry::Bytes { bytes, .. } if gz => Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(&bytes[..]))),
             Entry::Bytes { bytes, .. } => Box::new(&bytes[..]),

@@ -36,6 +36,21 @@ pub fn decode(file: &str, mut bytes: Vec<u8>) -> Result<String> {
 /// The first bytes of every gzip stream.
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 
+/// Whether `start` (a file's first bytes) says the file named `.gz` is not gzip at all.
+pub fn not_gzip(start: &[u8]) -> bool {
+    !start.is_empty() && !start.starts_with(&GZIP_MAGIC[..start.len().min(2)])
+}
+
+/// A file named `.gz` that is not gzip-compressed.
+pub fn named_gz_but_plain(file: &str) -> Error {
+    Error::input(
+        file,
+        1,
+        "its name ends in .gz, but it is not gzip-compressed",
+        "rename it without .gz (or compress it: gzip FILE)",
+    )
+}
+
 /// A gzip file whose name does not end in `.gz` (only that name says to decompress).
 fn gzip_unnamed(file: &str) -> Error {
     Error::input(file, 1, "gzip-compressed, but its name does not end in .gz", "rename it to end in .gz (or gunzip it)")
