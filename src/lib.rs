@@ -177,6 +177,54 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Options given for models none of `specs` is, as warnings: ignored, not refused, so a
+    /// script can pass them whatever models it lists.
+    pub fn unused_options(&self, specs: &[ModelSpec]) -> Vec<String> {
+        let (n, d) = (&self.neural, NeuralOptions::default());
+        let any = |f: fn(&ModelSpec) -> bool| specs.iter().any(f);
+        let neural = any(|s| matches!(s, ModelSpec::Neural { .. }));
+        let api = any(|s| matches!(s, ModelSpec::Api { .. }));
+        let vectors = neural || api || any(|s| matches!(s, ModelSpec::Emb { .. }));
+        let groups: [(bool, &str, Vec<(&str, bool)>); 4] = [
+            (
+                neural,
+                "neural models",
+                vec![
+                    ("--max-length", n.max_length.is_some()),
+                    ("--max-batch-tokens", n.max_batch_tokens.is_some()),
+                    ("--dtype", n.dtype != d.dtype),
+                    ("--attention", n.attention != d.attention),
+                    ("--device", n.device != d.device),
+                ],
+            ),
+            (
+                neural || api,
+                "neural and API models",
+                vec![
+                    ("--batch-size", n.batch_size != d.batch_size),
+                    ("--truncate-dim", n.truncate_dim.is_some()),
+                    ("--query-prompt", n.query_prompt.is_some()),
+                    ("--doc-prompt", n.doc_prompt.is_some()),
+                ],
+            ),
+            (api, "API models", vec![("--api-concurrency", n.api_concurrency != d.api_concurrency)]),
+            (vectors, "embeddings", vec![("--score", self.score_function != ScoreFn::Cosine)]),
+        ];
+        groups
+            .into_iter()
+            .filter(|(used, _, _)| !used)
+            .filter_map(|(_, what, flags)| {
+                let given: Vec<&str> = flags.into_iter().filter(|f| f.1).map(|f| f.0).collect();
+                (!given.is_empty()).then(|| {
+                    let verb = if given.len() == 1 { "applies" } else { "apply" };
+                    format!("{} {verb} to {what}, and none is evaluated here: ignored", given.join(", "))
+                })
+            })
+            .collect()
+    }
+}
+
 /// Progress of long steps. The CLI draws bars; the page posts messages; tests ignore it.
 pub trait Progress: Sync {
     fn begin(&self, _step: &str, _total: u64) {}
@@ -259,6 +307,7 @@ pub async fn evaluate_dataset_async(
         ));
     }
     let mut report = Report::new(config, validation);
+    report.warnings.extend(config.unused_options(&specs));
     report.details = report::details::Details::new(config.details);
     for spec in &specs {
         let m = report::evaluate_model(spec, files, dataset, config, progress).await?;

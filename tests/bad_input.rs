@@ -674,10 +674,30 @@ fn bm25_parameters_out_of_range() {
         ("bm25:k1=1e308", "k1 must be a finite number ≥ 0"),
         ("bm25:b=2", "b must be between 0 and 1"),
         ("bm25:b=inf", "b must be between 0 and 1"),
+        ("bm25:k1=1,k1=5", "bm25 k1 is given twice"),
     ] {
         assert_bad(&eval_beir(&d, &["--model", spec]), &["--model", what]);
     }
     assert_eq!(eval_beir(&d, &["--model", "bm25:k1=0,b=1"]).code, Some(0));
+}
+
+/// Options for models none of those listed is are ignored with a warning naming them (a
+/// script may pass them whatever models it lists); used, they say nothing.
+#[test]
+fn options_no_model_uses_are_named() {
+    let (_t, d) = beir(&[]);
+    let flags = ["--truncate-dim", "5", "--dtype", "f16", "--query-prompt", "query: ", "--score", "dot"];
+    let o = eval_beir(&d, &[&["--model", "bm25"][..], &flags].concat());
+    assert_eq!(o.code, Some(0), "{}", o.stderr);
+    for said in [
+        "warning: --dtype applies to neural models, and none is evaluated here: ignored",
+        "warning: --truncate-dim, --query-prompt apply to neural and API models, and none is evaluated here: ignored",
+        "warning: --score applies to embeddings, and none is evaluated here: ignored",
+    ] {
+        assert!(o.stderr.contains(said), "{said}\n{}", o.stderr);
+    }
+    let o = eval_beir(&d, &["--model", "bm25"]);
+    assert!(!o.stderr.contains("ignored"), "{}", o.stderr);
 }
 
 /// `split --out` onto the dataset itself would replace its judgments: refused, files intact.

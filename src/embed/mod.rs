@@ -150,8 +150,13 @@ impl ModelSpec {
         match kind {
             "bm25" => {
                 let mut params = bm25::Params::default();
+                let mut seen = Vec::new();
                 for kv in args.split(',').filter(|a| !a.is_empty()) {
                     let (k, v) = kv.split_once('=').ok_or_else(|| bad("bm25 options are k1=..,b=.."))?;
+                    if seen.contains(&k) {
+                        return Err(bad(&format!("bm25 {k} is given twice: give it once")));
+                    }
+                    seen.push(k);
                     let v: f32 = v.parse().map_err(|_| bad("bm25 k1 and b must be numbers"))?;
                     match k {
                         // Lucene's BM25Similarity refuses the same: k1 finite ≥ 0, b in [0, 1].
