@@ -722,6 +722,11 @@ fn split_never_overwrites_its_input() {
     let o = embeval(&["split", "--qrels", trec.to_str().unwrap(), "--out", t.path().join("o2").to_str().unwrap()]);
     assert_bad(&o, &["needs the corpus and the queries' texts"]);
     assert!(!t.path().join("o2").exists());
+    // Nor into a folder inside the dataset's: its files would join the dataset.
+    let inside = d.join("splits/v1");
+    let o = embeval(&["split", "--data", d.to_str().unwrap(), "--out", inside.to_str().unwrap()]);
+    assert_bad(&o, &["--out", "is inside the dataset's folder", "pick a folder outside it"]);
+    assert!(!d.join("splits").exists());
 }
 
 /// Flags that a dataset folder would silently ignore.

@@ -60,6 +60,25 @@ pub fn split(ds: &Dataset, ratios: &[u32], seed: u64) -> Result<Vec<Split>> {
     Ok(out)
 }
 
+/// `p` with symbolic links and `..` resolved as far as it exists, the rest appended.
+#[cfg(not(target_arch = "wasm32"))]
+fn resolved(p: &std::path::Path) -> std::path::PathBuf {
+    let mut rest = Vec::new();
+    let mut at = p;
+    loop {
+        if let Ok(c) = std::fs::canonicalize(at) {
+            return rest.iter().rev().fold(c, |acc, part| acc.join(part));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                at = if parent.as_os_str().is_empty() { std::path::Path::new(".") } else { parent };
+            }
+            _ => return p.to_path_buf(),
+        }
+    }
+}
+
 /// Writes the splits as one BEIR folder: `corpus.jsonl`, `queries.jsonl` (all split queries)
 /// and `qrels/{train,dev,test}.tsv`, so `--split dev` picks one.
 #[cfg(not(target_arch = "wasm32"))]
@@ -100,6 +119,23 @@ pub fn write_beir(ds: &Dataset, splits: &[Split], out: &std::path::Path, inputs:
                 ),
             ));
         }
+    }
+    // Nor inside the dataset's folder: the split's files would become files of the dataset
+    // (more qrels to pick with --split, a second corpus in a subfolder).
+    let at = resolved(out);
+    if let Some(folder) = inputs
+        .iter()
+        .filter_map(|i| std::fs::canonicalize(i).ok()?.parent().map(|p| p.to_path_buf()))
+        .find(|f| at.starts_with(f))
+    {
+        return Err(Error::usage(
+            "--out",
+            format!(
+                "{} is inside the dataset's folder {}: its files would join the dataset — pick a folder outside it",
+                out.display(),
+                folder.display()
+            ),
+        ));
     }
     std::fs::create_dir_all(out.join("qrels")).map_err(werr(out))?;
     let mut buf = Vec::new();
