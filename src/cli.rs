@@ -314,6 +314,15 @@ impl DataArgs {
             None if self.qrels.is_some() => Files::new("."),
             None => return Err(Error::usage("--data", "give --data PATH (or --qrels FILE with --run FILE)")),
         };
+        for (flag, p) in [("--qrels", &self.qrels), ("--queries", &self.queries)] {
+            if let Some(p) = p.as_ref().filter(|p| p.is_dir()) {
+                return Err(Error::missing(
+                    p.display().to_string(),
+                    "a folder, where a file was expected",
+                    format!("give the file itself in {flag} (a BEIR folder goes in --data)"),
+                ));
+            }
+        }
         if let Some(q) = &self.qrels {
             files.add_path(embeval::data::names::QRELS, q);
         }
@@ -525,7 +534,8 @@ fn add_model_files(files: &mut Files, models: &[String]) -> Result<()> {
                          ranking run:FILE"
                     ),
                 ));
-            } else if p.is_file() {
+            } else if p.exists() {
+                // A file, or a pipe (`--run <(zcat run.gz)`), read as one.
                 files.add_path(f.clone(), &f);
             } else {
                 return Err(Error::missing(

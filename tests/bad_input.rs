@@ -1028,3 +1028,16 @@ fn ids_that_cannot_meet_are_named() {
         o.stderr
     );
 }
+
+/// `--qrels` given a folder says so; a run that is not a regular file (a pipe, /dev/null) is
+/// read as a file is (`--run <(zcat run.gz)` works), not called missing.
+#[test]
+fn qrels_folders_and_runs_that_are_not_regular_files() {
+    let (t, d) = beir(&[]);
+    let o = embeval(&["eval", "--qrels", d.to_str().unwrap(), "--run", "/dev/null"]);
+    assert_bad(&o, &[&format!("{}: a folder, where a file was expected", d.display()), "--qrels"]);
+    let q = t.path().join("qrels.txt");
+    std::fs::write(&q, "q1 0 d1 1\n").unwrap();
+    let o = embeval(&["eval", "--qrels", q.to_str().unwrap(), "--run", "/dev/null"]);
+    assert_bad(&o, &["/dev/null: the file is empty"]);
+}
