@@ -351,6 +351,19 @@ impl DataArgs {
         if self.queries.is_some() && self.qrels.is_none() {
             return Err(Error::usage("--queries", "query texts go with TREC judgments: give --qrels FILE too"));
         }
+        if self.format == FormatArg::Trec && self.qrels.is_none() {
+            return Err(Error::usage(
+                "--format trec",
+                "judges by a TREC qrels file: give --qrels FILE (a BEIR folder's own qrels: drop --format trec)",
+            ));
+        }
+        if self.data.is_none() && !matches!(self.format, FormatArg::Trec | FormatArg::Auto) {
+            return Err(Error::usage(
+                "--format",
+                "this format is a dataset given with --data: give --data PATH (or, for --qrels FILE with --run \
+                 FILE, drop --format)",
+            ));
+        }
         if self.corpus.is_some() && folder {
             return Err(Error::usage(
                 "--corpus",

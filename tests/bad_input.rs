@@ -745,6 +745,9 @@ fn contradictory_data_flags() {
     assert!(o.stdout.contains("| 1.0000 |"), "{}", o.stdout);
     assert_bad(&eval_beir(&d, &["--queries", d.join("queries.jsonl").to_str().unwrap()]), &["--queries", "--qrels"]);
     assert_bad(&eval_beir(&d, &["--corpus", d.join("corpus.jsonl").to_str().unwrap()]), &["--corpus", "QA log"]);
+    assert_bad(&eval_beir(&d, &["--format", "trec"]), &["--format trec", "give --qrels FILE"]);
+    let o = embeval(&["eval", "--qrels", trec.to_str().unwrap(), "--run", run.to_str().unwrap(), "--format", "beir"]);
+    assert_bad(&o, &["--format", "give --data PATH"]);
 }
 
 /// A model folder's missing file is shown in that folder (not under the dataset's); a file given
