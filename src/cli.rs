@@ -452,6 +452,11 @@ impl EvalArgs {
             }
             models.push("bm25".into());
         }
+        // A run whose path is not UTF-8 (a Shift_JIS name from a Windows zip) is read by its
+        // own path; its name in the reports is the path shown lossily.
+        for r in self.runs.iter().filter(|r| r.to_str().is_none() && r.is_file()) {
+            files.add_path(r.display().to_string(), r);
+        }
         add_model_files(&mut files, &models)?;
         // Neural and API models' labels, for `--query-prompt LABEL=TEXT`.
         let labels: Vec<String> = models
@@ -524,6 +529,9 @@ fn add_model_files(files: &mut Files, models: &[String]) -> Result<()> {
         let spec = ModelSpec::parse(m)?;
         for f in spec.files() {
             let p = std::path::Path::new(&f);
+            if files.has(&f) && !p.exists() {
+                continue; // a run registered by its non-UTF-8 path above
+            }
             if let Some(id) = f.strip_prefix("hf:") {
                 // Without neural models, the run stops with its own error before any file is read.
                 #[cfg(feature = "models")]

@@ -1044,3 +1044,22 @@ fn qrels_folders_and_runs_that_are_not_regular_files() {
     let o = embeval(&["eval", "--qrels", q.to_str().unwrap(), "--run", "/dev/null"]);
     assert_bad(&o, &["/dev/null: the file is empty"]);
 }
+
+/// A run whose file name is not UTF-8 (Shift_JIS names from Windows zips) is read, not called
+/// missing; reports show the name lossily.
+#[cfg(unix)]
+#[test]
+fn a_run_named_in_another_encoding_is_read() {
+    use std::os::unix::ffi::OsStrExt;
+    let (t, d) = beir(&[]);
+    // "実行.run" in Shift_JIS.
+    let run = t.path().join(std::ffi::OsStr::from_bytes(b"\x8e\xc0\x8d\x73.run"));
+    std::fs::write(&run, "q1 Q0 d1 1 2.5 sys\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_embeval"))
+        .args(["eval", "--data", d.to_str().unwrap(), "--quiet", "--run"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("| 1 |"), "{}", String::from_utf8_lossy(&o.stdout));
+}
