@@ -223,9 +223,23 @@ pub fn json_line<T: DeserializeOwned>(file: &str, line: usize, s: &str, expect: 
     // serde would fill a struct's fields from an array by position: `["d9", "Cats", "..."]`
     // read as a document without a word.
     if s.trim_start().starts_with('[') {
-        return Err(Error::input(file, line, "unexpected JSON content (column 1): an array, not an object", fix()));
+        return Err(Error::input(
+            file,
+            line,
+            "unexpected JSON content (column 1): an array, not an object",
+            format!("{} (a JSON array of objects: `jq -c '.[]' FILE > FILE.jsonl`)", fix()),
+        ));
     }
-    serde_json::from_str(s).map_err(|e| Error::input(file, line, json_what(&e, s), fix()))
+    serde_json::from_str(s).map_err(|e| {
+        // `{` alone, or an object left open at the line's end: one JSON document spread over
+        // lines (pretty-printed), not JSON lines.
+        if e.is_eof() && s.trim_start().starts_with('{') {
+            let what =
+                format!("{}; the object goes on past the line: pretty-printed JSON, not JSON lines", json_what(&e, s));
+            return Error::input(file, line, what, format!("{} (`jq -c . FILE > FILE.jsonl` writes them so)", fix()));
+        }
+        Error::input(file, line, json_what(&e, s), fix())
+    })
 }
 
 /// Parses a whole JSON file into `T`; serde's line number becomes the error's line.
