@@ -426,3 +426,42 @@ fn activations_report_what_ran() {
     assert_eq!((planned, ran.as_str()), (F32, "bf16"));
     assert_ne!(attention, embeval::embed::attention::FAST_PATH);
 }
+
+/// A text holding its tokenizer's pad token (`<pad>`) as a literal string: transformers numbers
+/// RoBERTa / XLM-RoBERTa / MPNet positions from the ids, so that token takes padding's position
+/// and those after it do not advance. all-mpnet-base-v2 and the tiny XLM-RoBERTa against
+/// sentence-transformers (tests/fixtures/pad_tokens/make_fixture.py), on the fast path, the
+/// candle graph (eager) and packed tokens (varlen; XLM-R).
+#[test]
+fn literal_pad_tokens_number_positions_as_transformers() {
+    use embeval::AttentionChoice::{Auto, Eager, Varlen};
+    let here = root().join("tests/fixtures/pad_tokens");
+    let texts: Vec<(String, String)> = std::fs::read_to_string(here.join("texts.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["id"].as_str().unwrap().to_string(), v["text"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
+    let tiny = root().join("tests/fixtures/tiny_models/xlm-roberta");
+    for (name, dir, attentions) in [
+        ("all-mpnet-base-v2", model_dir("all-mpnet-base-v2"), &[Auto, Eager][..]),
+        ("xlm-roberta", tiny, &[Auto, Eager, Varlen]),
+    ] {
+        let (n, dim, want) = read_npy(&here.join(format!("{name}.npy")));
+        assert_eq!(n, texts.len());
+        let mut files = Files::new("models");
+        files.add_dir(name, &dir).unwrap();
+        for &attention in attentions {
+            let opts = NeuralOptions { attention, batch_size: 4, ..Default::default() };
+            let enc = Encoder::load(&files, name, &opts).unwrap();
+            let (got, _) = enc.encode(&refs, &opts, &Quiet).unwrap();
+            for (i, (id, _)) in texts.iter().enumerate() {
+                let (cos, diff) = cosine_and_max_diff(&got[i * dim..(i + 1) * dim], &want[i * dim..(i + 1) * dim]);
+                assert!(cos >= 0.99999 && diff <= 1e-4, "{name} {attention:?} {id}: cosine {cos}, max diff {diff}");
+            }
+        }
+    }
+}

@@ -28,15 +28,15 @@ pub struct Bert {
 impl Bert {
     pub fn load(vb: VarBuilder, config_json: &str, attention: AttentionChoice) -> Result<Bert, String> {
         let config: Config = serde_json::from_str(config_json).map_err(|e| format!("config.json: {e}"))?;
-        Bert::with_config(vb, &config, 0, attention)
+        Bert::with_config(vb, &config, el::Positions::Index, attention)
     }
 
-    /// The layers of `config` with absolute positions numbered from `first_position` (BERT: 0;
-    /// RoBERTa / XLM-RoBERTa: `pad_token_id + 1`). Weights may sit under `bert.` or `roberta.`.
+    /// The layers of `config` with absolute positions numbered by `positions` (BERT: by index;
+    /// RoBERTa / XLM-RoBERTa: from `pad_token_id`). Weights may sit under `bert.` or `roberta.`.
     pub fn with_config(
         vb: VarBuilder,
         config: &Config,
-        first_position: usize,
+        positions: el::Positions,
         attention: AttentionChoice,
     ) -> Result<Bert, String> {
         let word = "embeddings.word_embeddings.weight";
@@ -47,8 +47,8 @@ impl Bert {
         let model = el::choose(
             &vb,
             attention,
-            || FastBert::load(&vb, config, first_position),
-            || CandleBert::load(vb.clone(), config, first_position, attention),
+            || FastBert::load(&vb, config, positions),
+            || CandleBert::load(vb.clone(), config, positions, attention),
         )?;
         Ok(Bert { model, hidden_size: config.hidden_size })
     }
@@ -76,10 +76,10 @@ impl Bert {
     pub(crate) fn candle_path(
         vb: VarBuilder,
         config: &Config,
-        first_position: usize,
+        positions: el::Positions,
         attention: AttentionChoice,
     ) -> Bert {
-        let model = el::Path::Candle(Box::new(CandleBert::load(vb, config, first_position, attention).unwrap()));
+        let model = el::Path::Candle(Box::new(CandleBert::load(vb, config, positions, attention).unwrap()));
         Bert { model, hidden_size: config.hidden_size }
     }
 }
@@ -88,7 +88,7 @@ impl Bert {
 /// counted in integers: candle's XLM-RoBERTa counts them in the model's dtype (a cumulative sum),
 /// and bf16 holds integers exactly only up to 256 (f16: 2048), so long inputs got wrong positions.
 struct CandleBert {
-    first_position: u32,
+    positions: el::Positions,
     word_embeddings: Embedding,
     position_embeddings: Embedding,
     token_type_embeddings: Embedding,
@@ -102,7 +102,7 @@ impl CandleBert {
     fn load(
         vb: VarBuilder,
         c: &Config,
-        first_position: usize,
+        positions: el::Positions,
         attention: AttentionChoice,
     ) -> candle_core::Result<CandleBert> {
         let e = vb.pp("embeddings");
@@ -120,7 +120,7 @@ impl CandleBert {
             },
         };
         Ok(CandleBert {
-            first_position: first_position as u32,
+            positions,
             word_embeddings: embedding(c.vocab_size, c.hidden_size, e.pp("word_embeddings"))?,
             position_embeddings: embedding(c.max_position_embeddings, c.hidden_size, e.pp("position_embeddings"))?,
             token_type_embeddings: embedding(c.type_vocab_size, c.hidden_size, e.pp("token_type_embeddings"))?,
@@ -135,27 +135,22 @@ impl CandleBert {
     }
 
     fn forward(&self, ids: &Tensor, type_ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-        let s = ids.dim(1)?;
-        // Real tokens come first in each row (right padding), so token t sits at position
-        // first + t; padding gets positions too, masked out of attention (eager) or dropped (varlen).
-        let first = self.first_position;
+        // Each token's position as transformers numbers it (right padding: real tokens first);
+        // padding is masked out of attention (eager) or dropped (varlen).
+        let positions = self.positions.tensor(ids, mask)?;
         let embed = |ids: &Tensor, types: &Tensor, positions: &Tensor| {
             let x = (self.word_embeddings.forward(ids)? + self.token_type_embeddings.forward(types)?)?;
-            self.layer_norm.forward(&x.broadcast_add(&self.position_embeddings.forward(positions)?)?)
+            self.layer_norm.forward(&(x + self.position_embeddings.forward(positions)?)?)
         };
         if self.implementation == Implementation::Varlen {
             let p = Packing::new(mask)?;
-            let mut x = embed(
-                &p.pack(ids)?,
-                &p.pack(type_ids)?,
-                &p.positions.broadcast_add(&Tensor::new(first, ids.device())?)?,
-            )?;
+            let mut x = embed(&p.pack(ids)?, &p.pack(type_ids)?, &p.pack(&positions)?)?;
             for layer in &self.layers {
                 x = layer.forward(&x, &Attend::Packed(&p, Span::All))?;
             }
             return p.unpack(&x);
         }
-        let mut x = embed(ids, type_ids, &Tensor::arange(first, first + s as u32, ids.device())?)?;
+        let mut x = embed(ids, type_ids, &positions)?;
         let bias = attention::padding_bias(mask, attention::score_dtype(x.dtype(), x.device()))?;
         for layer in &self.layers {
             x = layer.forward(&x, &Attend::Padded(&bias))?;
@@ -167,7 +162,7 @@ impl CandleBert {
 /// BERT in plain f32: embeddings (word + token type + absolute position, LayerNorm), then the
 /// shared encoder layers.
 struct FastBert {
-    first_position: usize,
+    positions: el::Positions,
     word: el::Values,
     position: el::Values,
     token_type: el::Values,
@@ -178,7 +173,7 @@ struct FastBert {
 }
 
 impl FastBert {
-    fn load(vb: &VarBuilder, c: &Config, first_position: usize) -> candle_core::Result<FastBert> {
+    fn load(vb: &VarBuilder, c: &Config, positions: el::Positions) -> candle_core::Result<FastBert> {
         if c.hidden_act != HiddenAct::Gelu || !c.hidden_size.is_multiple_of(c.num_attention_heads) {
             candle_core::bail!("not a fast-path configuration");
         }
@@ -199,7 +194,7 @@ impl FastBert {
             })
             .collect::<candle_core::Result<_>>()?;
         Ok(FastBert {
-            first_position,
+            positions,
             word: el::Values::read(&emb.pp("word_embeddings"), "weight", &[c.vocab_size, h])?,
             position: el::Values::read(&emb.pp("position_embeddings"), "weight", &[c.max_position_embeddings, h])?,
             token_type: el::Values::read(&emb.pp("token_type_embeddings"), "weight", &[c.type_vocab_size, h])?,
@@ -215,18 +210,19 @@ impl FastBert {
         let batch = el::Batch::new(ids, mask)?;
         let types = type_ids.flatten_all()?.to_vec1::<u32>()?;
         let (word, token_type, position) = (self.word.get(), self.token_type.get(), self.position.get());
-        if self.first_position + batch.seq_len > position.rows(h) {
+        if self.positions.last(batch.seq_len) >= position.rows(h) {
             candle_core::bail!("{} tokens exceed max_position_embeddings", batch.seq_len);
         }
         // torch's order: (word + token type) + position.
         let mut x = vec![0f32; batch.tokens() * h];
         let mut rows = x.chunks_exact_mut(h);
         for (r, &len) in batch.lens.iter().enumerate() {
-            for t in 0..len {
-                let at = r * batch.seq_len + t;
+            let start = r * batch.seq_len;
+            for (t, p) in self.positions.of(&batch.ids[start..start + len]).into_iter().enumerate() {
+                let at = start + t;
                 let word = word.row(batch.ids[at], h)?;
                 let tt = token_type.row(types[at], h)?;
-                let pos = position.row((self.first_position + t) as u32, h)?;
+                let pos = position.row(p, h)?;
                 for (((o, w), y), p) in rows.next().unwrap().iter_mut().zip(word.iter()).zip(tt.iter()).zip(pos.iter())
                 {
                     *o = w + y + p;
@@ -293,8 +289,8 @@ pub(crate) mod tests {
         }))
         .unwrap();
         let vb = testing::weights(&weight_names(v, h, i, p, 2, 2));
-        let fast = FastBert::load(&vb, &config, 0).unwrap();
-        let ours = CandleBert::load(vb.clone(), &config, 0, AttentionChoice::Eager).unwrap();
+        let fast = FastBert::load(&vb, &config, el::Positions::Index).unwrap();
+        let ours = CandleBert::load(vb.clone(), &config, el::Positions::Index, AttentionChoice::Eager).unwrap();
         let candle = candle_transformers::models::bert::BertModel::load(vb, &config).unwrap();
         let lens = [17, 5, 1, 12];
         let (ids, types, mask) = testing::batch(&lens, v as u32, 0);

@@ -339,6 +339,63 @@ impl RowKernel for Norm {
     }
 }
 
+/// How a model numbers its tokens' absolute positions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Positions {
+    /// BERT: 0, 1, 2, … by index.
+    Index,
+    /// RoBERTa, XLM-RoBERTa and MPNet, as transformers' `create_position_ids_from_input_ids`:
+    /// `pad` + the running count of tokens that are not the pad id, and `pad` itself on the pad
+    /// id — so a literal `<pad>` in a text takes padding's position and the tokens after it do
+    /// not advance (`pad` = the config's `pad_token_id`, the embedding's padding_idx).
+    Roberta { pad: u32 },
+}
+
+impl Positions {
+    /// The positions of one sequence's real tokens `ids`.
+    pub fn of(self, ids: &[u32]) -> Vec<u32> {
+        match self {
+            Positions::Index => (0..ids.len() as u32).collect(),
+            Positions::Roberta { pad } => {
+                let mut n = pad;
+                ids.iter()
+                    .map(|&id| {
+                        if id == pad {
+                            return pad;
+                        }
+                        n += 1;
+                        n
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// The largest position a sequence of `len` tokens can reach.
+    pub fn last(self, len: usize) -> usize {
+        match self {
+            Positions::Index => len.saturating_sub(1),
+            Positions::Roberta { pad } => pad as usize + len,
+        }
+    }
+
+    /// `[batch, seq_len]` positions for right-padded `ids` under `mask`; padding takes what
+    /// transformers gives it (its index, or `pad`), masked out either way.
+    pub fn tensor(self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        let batch = Batch::new(ids, mask)?;
+        let s = batch.seq_len;
+        let mut out = Vec::with_capacity(batch.ids.len());
+        for (r, &len) in batch.lens.iter().enumerate() {
+            out.extend(self.of(&batch.ids[r * s..r * s + len]));
+            out.extend((len..s).map(|t| match self {
+                Positions::Index => t as u32,
+                Positions::Roberta { pad } => pad,
+            }));
+        }
+        Tensor::from_vec(out, (batch.lens.len(), s), ids.device())
+    }
+}
+
 /// A right-padded batch of token ids (`[batch, seq_len]`) and each sequence's real length.
 pub struct Batch {
     pub ids: Vec<u32>,

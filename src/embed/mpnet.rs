@@ -13,7 +13,7 @@
 //! plus this bias); other dtypes and devices run the same layers as a candle graph
 //! ([`super::graph_layer`]: attention normalised in f32).
 
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{Device, Module, Tensor};
 use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, VarBuilder};
 use serde::Deserialize;
 
@@ -59,9 +59,8 @@ impl Embeddings {
     }
 
     fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-        // Position ids: padding_idx + running count of real tokens, padding_idx on padding.
-        let maskf = mask.to_dtype(DType::F32)?;
-        let pos = (maskf.cumsum(1)? * &maskf)?.affine(1.0, self.pad as f64)?.to_dtype(DType::U32)?;
+        // Position ids as transformers numbers them (from the ids: a `<pad>` in the text too).
+        let pos = el::Positions::Roberta { pad: self.pad }.tensor(ids, mask)?;
         let x = (self.word_embeddings.forward(ids)? + self.position_embeddings.forward(&pos)?)?;
         self.layer_norm.forward(&x)
     }
@@ -230,17 +229,18 @@ impl FastMPNet {
         let h = self.hidden;
         let batch = el::Batch::new(ids, mask)?;
         let s = batch.seq_len;
-        // Positions pad+1, pad+2, … on real tokens (padding rows are not computed at all).
+        // Positions as transformers numbers them (padding rows are not computed at all).
+        let positions = el::Positions::Roberta { pad: self.pad };
         let (word, position) = (self.word.get(), self.position.get());
-        if self.pad as usize + s >= position.rows(h) {
+        if positions.last(s) >= position.rows(h) {
             candle_core::bail!("{s} tokens exceed max_position_embeddings");
         }
         let mut x = vec![0f32; batch.tokens() * h];
         let mut rows = x.chunks_exact_mut(h);
         for (r, &len) in batch.lens.iter().enumerate() {
-            for t in 0..len {
+            for (t, p) in positions.of(&batch.ids[r * s..r * s + len]).into_iter().enumerate() {
                 let word = word.row(batch.ids[r * s + t], h)?;
-                let pos = position.row(self.pad + 1 + t as u32, h)?;
+                let pos = position.row(p, h)?;
                 for ((o, w), p) in rows.next().unwrap().iter_mut().zip(word.iter()).zip(pos.iter()) {
                     *o = w + p;
                 }

@@ -3,8 +3,8 @@
 //! Pooling is the caller's (see [`super::pooling`]): bge-m3 pools the `<s>` token, e5 averages.
 //!
 //! The layers are BERT's, so this is [`Bert`] (with its fast f32 CPU forward) under RoBERTa's
-//! position numbering: real tokens sit at `pad_token_id + 1 + index`. Inputs are right-padded,
-//! so that is a count from the row's start, kept in integers: candle-transformers' own
+//! position numbering ([`Positions::Roberta`]): tokens sit at `pad_token_id` + their count among
+//! the row's tokens that are not the pad id, kept in integers: candle-transformers' own
 //! `xlm_roberta` counts positions as a cumulative sum in the model's dtype, which in bf16 is
 //! exact only up to 256 tokens (f16: 2048), far short of bge-m3's 8192.
 
@@ -12,12 +12,13 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{Config, HiddenAct, PositionEmbeddingType};
 
 use super::bert::Bert;
+use super::encoder_layer::Positions;
 use super::hf_config::ConfigJson;
 use super::AttentionChoice;
 
 /// BERT's `Config` from an XLM-RoBERTa `config.json`, with transformers' defaults for absent
-/// fields, and where positions start.
-fn config(config_json: &str) -> Result<(Config, usize), String> {
+/// fields, and how positions are numbered.
+fn config(config_json: &str) -> Result<(Config, Positions), String> {
     let c = ConfigJson::parse(config_json)?;
     let position = c.str_or("position_embedding_type", "absolute")?;
     if position != "absolute" {
@@ -48,14 +49,16 @@ fn config(config_json: &str) -> Result<(Config, usize), String> {
         classifier_dropout: None,
         model_type: Some("xlm-roberta".into()),
     };
-    Ok((config, pad_token_id + 1))
+    let pad =
+        u32::try_from(pad_token_id).map_err(|_| format!("config.json: pad_token_id {pad_token_id} is too large"))?;
+    Ok((config, Positions::Roberta { pad }))
 }
 
 /// Loads the encoder; token embeddings come from [`Bert::forward`] (ids right-padded, mask 1 = token).
 pub fn load(vb: VarBuilder, config_json: &str, attention: AttentionChoice) -> Result<Bert, String> {
-    let (config, first_position) = config(config_json)?;
+    let (config, positions) = config(config_json)?;
     // Saved as XLMRobertaModel (sentence-transformers) or inside a task model (`roberta.`).
-    Bert::with_config(vb, &config, first_position, attention)
+    Bert::with_config(vb, &config, positions, attention)
 }
 
 #[cfg(test)]
@@ -173,8 +176,11 @@ mod tests {
     fn config_without_position_embedding_type_loads() {
         let v5 = r#"{"hidden_size": 32, "num_attention_heads": 4, "intermediate_size": 64, "num_hidden_layers": 2,
                      "vocab_size": 10, "layer_norm_eps": 1e-5, "pad_token_id": 1}"#;
-        let (c, first_position) = super::config(v5).unwrap();
-        assert_eq!((c.type_vocab_size, c.max_position_embeddings, first_position), (2, 512, 2));
+        let (c, positions) = super::config(v5).unwrap();
+        assert_eq!(
+            (c.type_vocab_size, c.max_position_embeddings, positions),
+            (2, 512, super::Positions::Roberta { pad: 1 })
+        );
         let relative = v5.replace('}', r#", "position_embedding_type": "relative_key"}"#);
         assert!(super::config(&relative).unwrap_err().contains("relative_key"));
     }
