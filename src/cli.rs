@@ -165,7 +165,8 @@ pub struct NeuralArgs {
     /// Neural models: truncate texts at N tokens (default: the model's max_seq_length).
     #[arg(long, value_name = "N")]
     pub max_length: Option<usize>,
-    /// Neural models: keep the first D dimensions of each vector, then re-normalise (Matryoshka).
+    /// Neural models: keep the first D dimensions of each vector (Matryoshka; not re-normalised,
+    /// as sentence-transformers' truncate_dim).
     #[arg(long, value_name = "D")]
     pub truncate_dim: Option<usize>,
     /// Neural and API models: embedding cache folder [default: ~/.cache/embeval/embeddings].

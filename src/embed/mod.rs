@@ -755,11 +755,9 @@ pub fn matryoshka(v: Vec<f32>, dim: usize, t: Option<usize>) -> Result<(Vec<f32>
         Some(t) if t > dim => {
             Err(Error::usage("--truncate-dim", format!("{t} is larger than the model's {dim} dimensions")))
         }
-        Some(t) => {
-            let mut v = search::truncate_rows(&v, dim, t);
-            search::normalize_rows(&mut v, t);
-            Ok((v, t))
-        }
+        // Not re-normalised: `SentenceTransformer.encode(truncate_dim=D)` is not (cosine
+        // normalises anyway; a dot product sees the shorter vectors, as there).
+        Some(t) => Ok((search::truncate_rows(&v, dim, t), t)),
     }
 }
 

@@ -886,10 +886,7 @@ impl ShardSet {
                     }
                 }
                 let added = &mut stream.window[before..];
-                // As one process does: Matryoshka re-normalisation, then cosine's.
-                if cx.neural.truncate_dim.is_some() {
-                    search::normalize_rows(added, dim);
-                }
+                // As one process does: cosine's normalisation (Matryoshka's cut is not re-normalised).
                 if cx.score_fn == ScoreFn::Cosine {
                     search::normalize_rows(added, dim);
                 }
