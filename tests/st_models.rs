@@ -223,6 +223,11 @@ fn max_length_and_truncate_dim() {
     let past = NeuralOptions { max_length: Some(513), ..Default::default() };
     let e = Encoder::load(&files, "m", &past).err().expect("513 > 512 positions").to_string();
     assert!(e.contains("--max-length") && e.contains("limit of 512") && e.contains("config.json"), "{e}");
+    // MPNet numbers positions from pad_token_id + 1 as RoBERTa: 514 positions, 512 tokens.
+    files.add_dir("mpnet", &model_dir("all-mpnet-base-v2")).unwrap();
+    let e = Encoder::load(&files, "mpnet", &past).err().expect("513 > 512 tokens").to_string();
+    assert!(e.contains("--max-length") && e.contains("limit of 512"), "{e}");
+    assert!(Encoder::load(&files, "mpnet", &full).is_ok());
 
     // --truncate-dim 128 through the whole evaluation equals ST's vectors cut.
     let (n, dim, want) = read_npy(&fixture("all-MiniLM-L6-v2.npy"));

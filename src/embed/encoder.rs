@@ -256,9 +256,10 @@ impl Encoder {
         let config_json = text("config.json")?;
         let hf: HfConfig =
             serde_json::from_str(&config_json).map_err(|e| bad("config.json", e.to_string(), "fix the JSON"))?;
-        // XLM-RoBERTa numbers positions from pad_token_id + 1: 514 positions hold 512 tokens.
+        // RoBERTa, XLM-RoBERTa and MPNet number positions from pad_token_id + 1: 514 positions
+        // hold 512 tokens.
         let position_offset = match hf.model_type.as_deref() {
-            Some("xlm-roberta") | Some("roberta") => hf.pad_token_id.map_or(2, |p| p as usize + 1),
+            Some("xlm-roberta") | Some("roberta") | Some("mpnet") => hf.pad_token_id.map_or(2, |p| p as usize + 1),
             _ => 0,
         };
         let limit = hf.max_position_embeddings.map(|p| p.saturating_sub(position_offset));
