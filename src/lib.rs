@@ -186,7 +186,9 @@ impl Config {
         let neural = any(|s| matches!(s, ModelSpec::Neural { .. }));
         let api = any(|s| matches!(s, ModelSpec::Api { .. }));
         let vectors = neural || api || any(|s| matches!(s, ModelSpec::Emb { .. }));
-        let groups: [(bool, &str, Vec<(&str, bool)>); 4] = [
+        // (a listed model uses them, for whom, (flag, given)).
+        type Group<'a> = (bool, &'a str, Vec<(&'a str, bool)>);
+        let groups: [Group; 4] = [
             (
                 neural,
                 "neural models",
