@@ -117,17 +117,13 @@ fn write_outputs(dir: &Path, r: &Report) -> embeval::Result<()> {
     set.commit()
 }
 
-/// `--save-runs`: each model's ranking not yet written as `dir/runs/<name>.trec`; an id a run
-/// cannot hold costs that model its file, with a warning, not the evaluation.
+/// `--save-runs`: each model's ranking not yet written as `dir/runs/<name>.trec` (a model
+/// whose ids a run cannot hold kept none, and its warning says so).
 fn write_runs(dir: &Path, r: &Report, written: &mut std::collections::HashSet<String>) -> embeval::Result<()> {
     use embeval::report::trec_run;
     for (i, name) in trec_run::file_names(&r.models) {
         let (m, runs) = (&r.models[i], dir.join("runs"));
         let Some(rankings) = m.rankings.as_ref().filter(|_| written.insert(name.clone())) else { continue };
-        if let Some(why) = trec_run::unwritable(rankings) {
-            say!("warning: {}: no run file: {why}", m.name);
-            continue;
-        }
         std::fs::create_dir_all(&runs).map_err(|e| Error::Write { file: runs.display().to_string(), source: e })?;
         let mut set = Staged::new();
         set.write(&runs, &name, |mut w| {

@@ -71,23 +71,18 @@ pub fn each_doc_like(
     files.lines_until(names::BEIR_CORPUS, |n, line| {
         let d: Doc = json_line(&file, n, line, example)?;
         let body = match (doc_text, d.title.as_deref()) {
-            (DocText::TitleText, Some(t)) if !t.is_empty() => py_strip(&format!("{t} {}", d.text)).to_string(),
+            (DocText::TitleText, Some(t)) if !t.is_empty() => {
+                super::text::py_strip(&format!("{t} {}", d.text)).to_string()
+            }
             _ => trimmed(d.text),
         };
         Ok(f(n, d.id, body))
     })
 }
 
-/// `s` as Python's `str.strip()` leaves it (what BEIR, MTEB and sentence-transformers apply to
-/// `title + " " + text`): Unicode whitespace, and the separators U+001C..U+001F, which Python
-/// counts as whitespace and Rust's `trim` does not.
-pub fn py_strip(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
-}
-
-/// `s` [`py_strip`]ped; moved, not copied, where there is nothing to strip (most texts).
+/// `s` [`super::text::py_strip`]ped; moved, not copied, where there is nothing to strip (most texts).
 fn trimmed(s: String) -> String {
-    let t = py_strip(&s);
+    let t = super::text::py_strip(&s);
     if t.len() == s.len() {
         s
     } else {
@@ -157,24 +152,4 @@ pub fn parse_rel(file: &str, line: usize, s: &str) -> Result<i32> {
         };
         Error::input(file, line, what, "write graded relevance as integers (0, 1, 2, ...)")
     })
-}
-
-#[cfg(test)]
-mod tests {
-    /// Python's `str.strip()`: every character Python 3.11 calls whitespace (`isspace()`, all
-    /// 29 of them) is stripped at both ends, and nothing else; Rust's `trim` keeps U+001C..U+001F.
-    #[test]
-    fn py_strip_strips_what_python_strips() {
-        // [hex(ord(c)) for c in map(chr, range(0x110000)) if c.isspace()], Python 3.11.7.
-        let python: Vec<u32> = vec![
-            0x9, 0xa, 0xb, 0xc, 0xd, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003,
-            0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
-        ];
-        for c in (0..0x11_0000u32).filter_map(char::from_u32) {
-            let s = format!("{c}x{c}");
-            let want = if python.contains(&(c as u32)) { "x" } else { s.as_str() };
-            assert_eq!(super::py_strip(&s), want, "U+{:04X}", c as u32);
-        }
-        assert_eq!(super::py_strip("\x1f\x1e本文\x1c\x1d"), "本文");
-    }
 }

@@ -80,7 +80,7 @@ impl Builder {
                 self.docs[at].text = text;
             } else {
                 // `empty` is in corpus order: a place found or made by binary search.
-                match (self.empty.binary_search(&at), text.trim().is_empty()) {
+                match (self.empty.binary_search(&at), super::text::py_strip(&text).is_empty()) {
                     (Err(i), true) => self.empty.insert(i, at),
                     (Ok(i), false) => _ = self.empty.remove(i),
                     _ => {}
@@ -92,7 +92,7 @@ impl Builder {
         }
         self.at.insert(id.clone(), self.docs.len());
         if !self.keep {
-            if text.trim().is_empty() {
+            if super::text::py_strip(&text).is_empty() {
                 self.empty.push(self.docs.len());
             }
             self.digests.push(digest(&text));
@@ -180,7 +180,9 @@ impl Dataset {
     /// Ids of the documents whose text is empty or whitespace, in corpus order.
     pub fn empty_doc_ids(&self) -> Vec<String> {
         match &self.doc_texts {
-            DocTexts::Kept => self.corpus.iter().filter(|d| d.text.trim().is_empty()).map(|d| d.id.clone()).collect(),
+            DocTexts::Kept => {
+                self.corpus.iter().filter(|d| super::text::py_strip(&d.text).is_empty()).map(|d| d.id.clone()).collect()
+            }
             DocTexts::Dropped { empty, .. } => empty.iter().map(|&i| self.corpus[i].id.clone()).collect(),
         }
     }

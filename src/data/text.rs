@@ -189,6 +189,13 @@ pub fn each_line(
     Ok(())
 }
 
+/// `s` as Python's `str.strip()` leaves it (what BEIR, MTEB and sentence-transformers apply to
+/// `title + " " + text`): Unicode whitespace, and the separators U+001C..U+001F, which Python
+/// counts as whitespace and Rust's `trim` does not.
+pub fn py_strip(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
+}
+
 /// Non-blank lines with their 1-based numbers, `\r` stripped.
 pub fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
     text.split('\n')
@@ -332,6 +339,23 @@ mod tests {
         let inside = [&text[..8], &text[9..]].concat();
         let e = super::decode("f", inside).unwrap_err().to_string();
         assert!(e.starts_with("f:1: invalid UTF-8"), "{e}");
+    }
+
+    /// Python's `str.strip()`: every character Python 3.11 calls whitespace (`isspace()`, all
+    /// 29 of them) is stripped at both ends, and nothing else; Rust's `trim` keeps U+001C..U+001F.
+    #[test]
+    fn py_strip_strips_what_python_strips() {
+        // [hex(ord(c)) for c in map(chr, range(0x110000)) if c.isspace()], Python 3.11.7.
+        let python: Vec<u32> = vec![
+            0x9, 0xa, 0xb, 0xc, 0xd, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003,
+            0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
+        ];
+        for c in (0..0x11_0000u32).filter_map(char::from_u32) {
+            let s = format!("{c}x{c}");
+            let want = if python.contains(&(c as u32)) { "x" } else { s.as_str() };
+            assert_eq!(super::py_strip(&s), want, "U+{:04X}", c as u32);
+        }
+        assert_eq!(super::py_strip("\x1f\x1e本文\x1c\x1d"), "本文");
     }
 
     /// A JSON error's column counts characters: Japanese text before it (3 bytes a character in

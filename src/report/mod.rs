@@ -274,6 +274,14 @@ pub async fn evaluate_model(
         // The metrics stand; only the previews are missing.
         search.add_notice(format!("its worst queries are listed without document texts: {e}"));
     }
+    // `--save-runs`: the ranking kept for its run file, unless a run cannot hold its ids.
+    let mut kept = None;
+    if config.save_runs && !matches!(spec, ModelSpec::Run { .. }) {
+        match trec_run::unwritable(&rankings) {
+            Some(why) => search.add_notice(format!("no run file: {why}")),
+            None => kept = Some(std::sync::Arc::new(rankings)),
+        }
+    }
     Ok(ModelReport {
         name: spec.label().to_string(),
         spec: spec.clone(),
@@ -287,7 +295,7 @@ pub async fn evaluate_model(
         search,
         failures,
         per_query,
-        rankings: (config.save_runs && !matches!(spec, ModelSpec::Run { .. })).then(|| std::sync::Arc::new(rankings)),
+        rankings: kept,
     })
 }
 
