@@ -458,7 +458,8 @@ fn dtype_auto_follows_the_checkpoint_config() {
 /// `--dtype auto` loads the tiny Qwen3 checkpoint in the format sentence-transformers 6.2 /
 /// transformers 5.23 load it in, for each case make_dtype_auto.py ran (dtype_auto.json):
 /// config.json naming a format, or naming none and the weights' format deciding — that of the
-/// first floating-point tensor by name, whatever the others'.
+/// first floating-point tensor by name, whatever the others'; in a pytorch_model.bin the first
+/// in the order saved; a sharded checkpoint's index `metadata.dtype` before either.
 #[test]
 fn dtype_auto_loads_what_sentence_transformers_loads() {
     let expected: serde_json::Value =
@@ -522,4 +523,43 @@ fn dtype_auto_loads_what_sentence_transformers_loads() {
         let (v, _) = enc.encode(&["東京の天気"], &NeuralOptions::default(), &Quiet).unwrap();
         assert!(v.iter().all(|x| x.is_finite()), "{case}");
     }
+
+    // A pytorch_model.bin: its first floating-point tensor in the order it was saved (not by name).
+    let mut config = base.clone();
+    config.as_object_mut().unwrap().retain(|k, _| k != "dtype" && k != "torch_dtype");
+    let mut files = Files::new("tiny");
+    add_folder(&mut files, "bin", "qwen3-embedding", &["config.json", "model.safetensors"]);
+    files.add_bytes("bin/config.json", "tiny/bin/config.json", config.to_string().into_bytes());
+    files.add_path("bin/pytorch_model.bin", fixture("dtype_auto_bin/pytorch_model.bin"));
+    let case = &expected["pytorch_bin"];
+    assert_eq!((case["first_saved_dtype"].as_str(), case["loads"].as_str()), (Some("F16"), Some("float16")));
+    let enc = Encoder::load(&files, "bin", &NeuralOptions::default()).unwrap();
+    assert_eq!(enc.info.dtype, embeval::Dtype::F16, "{case}");
+
+    // A sharded checkpoint whose index names a dtype: that one, whatever the weights'.
+    let mut files = Files::new("tiny");
+    add_folder(&mut files, "sh", "qwen3-embedding", &["config.json", "model.safetensors"]);
+    add_folder(&mut files, "sh", "qwen3-embedding-sharded", &["model.safetensors.index.json"]);
+    files.add_bytes("sh/config.json", "tiny/sh/config.json", config.to_string().into_bytes());
+    let index_path = fixture("qwen3-embedding-sharded/model.safetensors.index.json");
+    let mut index: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(index_path).unwrap()).unwrap();
+    let case = &expected["index_metadata"];
+    index["metadata"]["dtype"] = case["metadata_dtype"].clone();
+    files.add_bytes(
+        "sh/model.safetensors.index.json",
+        "tiny/sh/model.safetensors.index.json",
+        index.to_string().into_bytes(),
+    );
+    assert_eq!(case["loads"], "float16");
+    let enc = Encoder::load(&files, "sh", &NeuralOptions::default()).unwrap();
+    assert_eq!(enc.info.dtype, embeval::Dtype::F16, "{case}");
+    // Without it, the first file's first tensor by name: float32.
+    index["metadata"].as_object_mut().unwrap().remove("dtype");
+    files.add_bytes(
+        "sh/model.safetensors.index.json",
+        "tiny/sh/model.safetensors.index.json",
+        index.to_string().into_bytes(),
+    );
+    let enc = Encoder::load(&files, "sh", &NeuralOptions::default()).unwrap();
+    assert_eq!(enc.info.dtype, embeval::Dtype::F32);
 }

@@ -287,8 +287,8 @@ pub struct Timings {
 pub enum Dtype {
     /// The checkpoint's own format, as sentence-transformers 6 (transformers 5, whose
     /// `from_pretrained` defaults to `dtype="auto"`) loads it: config.json's `dtype` (transformers
-    /// 4's `torch_dtype`), or where it names none the format of the checkpoint's first
-    /// floating-point tensor by name ([`weights::checkpoint_dtype`]); bf16 or f16 when that is
+    /// 4's `torch_dtype`), or where it names none the checkpoint's own
+    /// ([`weights::checkpoint_dtype`]); bf16 or f16 when that is
     /// `bfloat16` or `float16`, else f32. Resolved when the model
     /// is opened ([`Dtype::resolve`]): what a run reports is always one of the others.
     #[default]

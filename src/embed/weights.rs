@@ -107,17 +107,26 @@ pub(crate) fn index_files(text: &str) -> std::result::Result<Vec<String>, (usize
 }
 
 /// The checkpoint's own format as transformers 5 takes it when config.json names none
-/// (`dtype="auto"`, `get_state_dict_dtype`): the format of the first floating-point tensor,
-/// in name order, of the first file of its weights ([`weight_files`]), as transformers' name
-/// (`bfloat16`, `float16`, `float32`, `float64`). `None` when the weights are not safetensors
-/// (pytorch_model.bin is not opened for this) or hold no floating-point tensor, or the header
-/// cannot be read (loading the weights then says why).
+/// (`dtype="auto"`): a sharded checkpoint's index `metadata.dtype` if it has one, else
+/// `get_state_dict_dtype` of the first file of its weights ([`weight_files`]) — the first
+/// floating-point tensor in name order (safetensors) or in the order it was saved
+/// (pytorch_model.bin) — as transformers' name (`bfloat16`, `float16`, `float32`, `float64`).
+/// `None` when none holds a floating-point tensor or the file cannot be read (loading the
+/// weights then says why), and for pytorch_model.bin in the browser.
 pub fn checkpoint_dtype(files: &Files, dir: &str) -> Option<&'static str> {
     let (layout, names) = weight_files(files, dir)?.ok()?;
-    if !layout.starts_with("model") {
-        return None;
+    let named = |s: &str| ["bfloat16", "float16", "float32", "float64"].into_iter().find(|&n| n == s);
+    if layout.ends_with(".index.json") {
+        let index: serde_json::Value = serde_json::from_str(&files.read_text(&join(dir, layout)).ok()?).ok()?;
+        if let Some(d) = index["metadata"]["dtype"].as_str().and_then(named) {
+            return Some(d);
+        }
     }
-    let header = safetensors_header(files, names.first()?)?;
+    let first = names.first()?;
+    if !layout.starts_with("model") {
+        return pytorch_dtype(files, first);
+    }
+    let header = safetensors_header(files, first)?;
     let tensors: std::collections::BTreeMap<String, serde_json::Value> = serde_json::from_slice(&header).ok()?;
     tensors.iter().filter(|(name, _)| *name != "__metadata__").find_map(|(_, t)| match t["dtype"].as_str()? {
         "BF16" => Some("bfloat16"),
@@ -126,6 +135,28 @@ pub fn checkpoint_dtype(files: &Files, dir: &str) -> Option<&'static str> {
         "F64" => Some("float64"),
         _ => None,
     })
+}
+
+/// The format of the first floating-point tensor of a torch.save'd state dict, in the order it
+/// was saved (its pickle alone is read, not the tensors). candle lists the tensors in another
+/// order; torch.save numbers storages as it meets them (`data/0`, `data/1`, …), so that number
+/// gives the saved order.
+#[cfg(not(target_arch = "wasm32"))]
+fn pytorch_dtype(files: &Files, name: &str) -> Option<&'static str> {
+    let mut infos = candle_core::pickle::read_pth_tensor_info(files.local_path(name)?, false, None).ok()?;
+    infos.sort_by_key(|t| t.path.rsplit('/').next().and_then(|k| k.parse::<u64>().ok()).unwrap_or(u64::MAX));
+    infos.iter().find_map(|t| match t.dtype {
+        DType::BF16 => Some("bfloat16"),
+        DType::F16 => Some("float16"),
+        DType::F32 => Some("float32"),
+        DType::F64 => Some("float64"),
+        _ => None,
+    })
+}
+
+#[cfg(target_arch = "wasm32")]
+fn pytorch_dtype(_: &Files, _: &str) -> Option<&'static str> {
+    None
 }
 
 /// The JSON header of safetensors file `name`: on disk only its first bytes are read.
