@@ -245,7 +245,15 @@ pub fn json_line<T: DeserializeOwned>(file: &str, line: usize, s: &str, expect: 
                 format!("{}; the object goes on past the line: pretty-printed JSON, not JSON lines", json_what(&e, s));
             return Error::input(file, line, what, format!("{} (`jq -c . FILE > FILE.jsonl` writes them so)", fix()));
         }
-        Error::input(file, line, json_what(&e, s), fix())
+        // Characters that break JSON lines and are hard to see.
+        let hint = if s.trim_start_matches(|c: char| c.is_ascii_whitespace()).starts_with('\u{feff}') {
+            "; the line begins with a byte-order mark (U+FEFF): a file saved with two, or joined with its BOM"
+        } else if s.contains('\r') {
+            "; the line holds carriage returns: old Mac line ends (CR)? `tr '\\r' '\\n' < FILE > FILE.txt` makes them lines"
+        } else {
+            ""
+        };
+        Error::input(file, line, format!("{}{hint}", json_what(&e, s)), fix())
     })
 }
 
@@ -356,6 +364,16 @@ mod tests {
             assert_eq!(super::py_strip(&s), want, "U+{:04X}", c as u32);
         }
         assert_eq!(super::py_strip("\x1f\x1e本文\x1c\x1d"), "本文");
+    }
+
+    /// Invisible causes of a JSON error are named: a second byte-order mark, CR-only line ends.
+    #[test]
+    fn invisible_characters_are_named() {
+        let what = |s: &str| json_line::<serde_json::Value>("f", 1, s, "{}").unwrap_err().to_string();
+        assert!(what("\u{feff}{\"_id\": \"d1\"}").contains("begins with a byte-order mark"));
+        let cr = what("{\"_id\": \"d1\"}\r{\"_id\": \"d2\"}");
+        assert!(cr.contains("carriage returns") && cr.contains("tr '\\r' '\\n'"), "{cr}");
+        assert!(!what("{\"_id\": }").contains("carriage"));
     }
 
     /// A JSON error's column counts characters: Japanese text before it (3 bytes a character in
