@@ -444,14 +444,7 @@ fn activations_report_what_ran() {
 fn literal_pad_tokens_number_positions_as_transformers() {
     use embeval::AttentionChoice::{Auto, Eager, Varlen};
     let here = root().join("tests/fixtures/pad_tokens");
-    let texts: Vec<(String, String)> = std::fs::read_to_string(here.join("texts.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (v["id"].as_str().unwrap().to_string(), v["text"].as_str().unwrap().to_string())
-        })
-        .collect();
+    let texts = common::texts_jsonl(&here.join("texts.jsonl"));
     let refs: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
     let tiny = root().join("tests/fixtures/tiny_models/xlm-roberta");
     for (name, dir, attentions) in [

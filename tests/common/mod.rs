@@ -39,7 +39,11 @@ pub fn read_npy(path: &std::path::Path) -> (usize, usize, Vec<f32>) {
 /// (id, text) of tests/fixtures/st_embeddings/texts.jsonl, the texts every model parity
 /// fixture was encoded from.
 pub fn st_texts() -> Vec<(String, String)> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/st_embeddings/texts.jsonl");
+    texts_jsonl(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/st_embeddings/texts.jsonl"))
+}
+
+/// (id, text) of a fixture's `{"id", "text"}` lines.
+pub fn texts_jsonl(path: &std::path::Path) -> Vec<(String, String)> {
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
