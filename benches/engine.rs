@@ -54,19 +54,20 @@ fn main() {
         let mut dups = Vec::new();
         let qrels = embeval::data::trec::read_qrels(&files, "qrels", &mut dups).expect("qrels");
         let mut r = embeval::data::trec::read_run(&files, "run").expect("run");
-        r.sort(Convention::Trec);
+        r.sort(Convention::Trec, embeval::RunScores::Float);
         (r, qrels)
     });
     println!("}}");
-    let (_, (_, summary)) =
-        time("metrics: evaluate (parsed)", || metrics::evaluate(&rankings, &qrels, Convention::Trec, &ks));
+    let (_, (_, summary)) = time("metrics: evaluate (parsed)", || {
+        metrics::evaluate(&rankings, &qrels, Convention::Trec, embeval::RunScores::Float, &ks)
+    });
     println!(", \"ndcg@10\": {:.6}, \"queries\": {}}}", summary.metrics["ndcg@10"], summary.num_queries);
     let (_, _) = time("metrics: parse + evaluate", || {
         let mut dups = Vec::new();
         let qrels = embeval::data::trec::read_qrels(&files, "qrels", &mut dups).expect("qrels");
         let mut r = embeval::data::trec::read_run(&files, "run").expect("run");
-        r.sort(Convention::Trec);
-        metrics::evaluate(&r, &qrels, Convention::Trec, &ks)
+        r.sort(Convention::Trec, embeval::RunScores::Float);
+        metrics::evaluate(&r, &qrels, Convention::Trec, embeval::RunScores::Float, &ks)
     });
     println!("}}");
 

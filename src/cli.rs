@@ -51,6 +51,14 @@ pub enum ConventionArg {
     St,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RunScoresArg {
+    /// As C floats: pytrec_eval (so BEIR and MTEB) and trec_eval 9
+    Float,
+    /// As doubles: trec_eval 10 and ranx
+    Double,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 pub enum ScoreArg {
     Cosine,
@@ -206,6 +214,11 @@ pub struct EvalArgs {
     pub k: Vec<usize>,
     #[arg(long, value_enum, default_value = "trec")]
     pub convention: ConventionArg,
+    /// Runs under trec: how their scores compare. Scores equal as floats but not as doubles
+    /// (BM25 scores written with 6 decimals above 16, say) tie as floats, then doc ids decide
+    /// [default: float]
+    #[arg(long, value_enum)]
+    pub run_scores: Option<RunScoresArg>,
     /// Similarity for embeddings.
     #[arg(long, value_enum, default_value = "cosine")]
     pub score: ScoreArg,
@@ -478,6 +491,17 @@ impl EvalArgs {
             convention: match self.convention {
                 ConventionArg::Trec => Convention::Trec,
                 ConventionArg::St => Convention::St,
+            },
+            run_scores: match self.run_scores {
+                Some(RunScoresArg::Float) if matches!(self.convention, ConventionArg::St) => {
+                    return Err(Error::usage(
+                        "--run-scores",
+                        "st compares scores as Python floats (doubles), as sentence-transformers does: drop \
+                         --run-scores float",
+                    ))
+                }
+                Some(RunScoresArg::Double) => embeval::RunScores::Double,
+                _ => embeval::RunScores::Float,
             },
             k: self.k.clone(),
             models,

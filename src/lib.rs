@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 pub use data::{Dataset, Files, LoadOptions};
 pub use embed::{AttentionChoice, Dtype, ModelSpec, NeuralOptions};
 pub use error::{Error, Result};
-pub use metrics::Convention;
+pub use metrics::{Convention, RunScores};
 pub use report::{ModelReport, Report};
 pub use search::ScoreFn;
 
@@ -31,6 +31,8 @@ pub struct Config {
     #[serde(flatten)]
     pub load: LoadOptions,
     pub convention: Convention,
+    /// How run files' scores compare under `trec` (floats as pytrec_eval, doubles as trec_eval 10).
+    pub run_scores: RunScores,
     /// Cut-offs for every metric.
     pub k: Vec<usize>,
     /// `--model` values: `[LABEL=]bm25`, `emb:...`, `run:FILE`, a model folder, `openai:MODEL`...
@@ -70,6 +72,7 @@ impl Default for Config {
         Config {
             load: LoadOptions::default(),
             convention: Convention::Trec,
+            run_scores: RunScores::Float,
             k: metrics::DEFAULT_KS.to_vec(),
             models: vec!["bm25".into()],
             score_function: ScoreFn::Cosine,

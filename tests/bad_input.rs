@@ -597,6 +597,10 @@ fn bad_model_and_k_flags() {
     assert_bad(&eval_beir(&d, &["--failure-threshold", "1.5"]), &["--failure-threshold", "in (0, 1]"]);
     assert_bad(&eval_beir(&d, &["--model", "bm25", "--model", "bm25"]), &["--model", "two models are named 'bm25'"]);
     assert_bad(
+        &eval_beir(&d, &["--convention", "st", "--run-scores", "float"]),
+        &["--run-scores", "st compares scores as Python floats (doubles)"],
+    );
+    assert_bad(
         &eval_beir(&d, &["--model", "my\nbm25=bm25"]),
         &["--model", "the label \"my\\nbm25\" holds a control character"],
     );

@@ -39,7 +39,12 @@ fn ours(measure: &str) -> Option<(String, usize)> {
 
 /// (measure, query or "all") → printed value.
 fn read_out(name: &str) -> BTreeMap<(String, String), String> {
-    std::fs::read_to_string(data().join(name))
+    read_out_at(&data().join(name))
+}
+
+/// [`read_out`] of a file anywhere.
+fn read_out_at(path: &Path) -> BTreeMap<(String, String), String> {
+    std::fs::read_to_string(path)
         .unwrap()
         .lines()
         .filter_map(|l| {
@@ -54,13 +59,18 @@ fn evaluate() -> embeval::Report {
 }
 
 fn evaluate_with(qrels: PathBuf, run: PathBuf) -> embeval::Report {
+    evaluate_as(qrels, run, embeval::RunScores::Float, vec![1, 5, 10, 15, 20, 30, 100, 200, 500, 1000])
+}
+
+fn evaluate_as(qrels: PathBuf, run: PathBuf, run_scores: embeval::RunScores, k: Vec<usize>) -> embeval::Report {
     let mut files = Files::new("trec-eval-test");
     files.add_path("qrels", qrels);
     files.add_path("results.test", run);
     let config = Config {
         load: embeval::LoadOptions { format: embeval::data::Format::Trec, ..Default::default() },
         convention: Convention::Trec,
-        k: vec![1, 5, 10, 15, 20, 30, 100, 200, 500, 1000],
+        run_scores,
+        k,
         models: vec!["run:results.test".into()],
         top: 1000,
         ..Default::default()
@@ -158,6 +168,51 @@ fn per_query_values_equal_out_test_aq() {
     }
     eprintln!("{checked} trec_eval values reproduced");
     assert!(checked >= 150, "only {checked} values compared");
+}
+
+/// A run whose scores are equal as C floats but not as doubles (6-decimal BM25 scores above 16;
+/// tests/fixtures/run_scores/make_fixture.py): `--run-scores float` gives pytrec_eval 0.5.11's
+/// values per query (to 1e-9), `--run-scores double` trec_eval 10.0-rc3's (`-q`, to its 4
+/// printed decimals), and the two differ.
+#[test]
+fn run_scores_float_and_double_equal_their_references() {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/run_scores");
+    let report = |p| evaluate_as(here.join("qrels"), here.join("run"), p, vec![1, 5, 10, 1000]);
+    let per_query = |r: &embeval::Report| -> BTreeMap<String, serde_json::Map<String, serde_json::Value>> {
+        r.models[0].per_query.iter().map(|p| (p.query_id.clone(), p.metrics.clone())).collect()
+    };
+    let (float, double) = (report(embeval::RunScores::Float), report(embeval::RunScores::Double));
+
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(here.join("pytrec_eval.json")).unwrap()).unwrap();
+    let as_float = per_query(&float);
+    let mut checked = 0;
+    for (q, measures) in reference["per_query"].as_object().unwrap() {
+        for (measure, want) in measures.as_object().unwrap() {
+            let (stem, k) = ours_of(measure);
+            let got = as_float[q][&format!("{stem}@{k}")].as_f64().unwrap();
+            assert!((got - want.as_f64().unwrap()).abs() <= 1e-9, "float {measure} {q}: {got} vs pytrec_eval {want}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 30 * 10);
+
+    let as_double = per_query(&double);
+    let mut differ = 0;
+    for ((measure, q), printed) in read_out_at(&here.join("trec_eval10.out")) {
+        let Some((stem, k)) = ours(&measure) else { continue };
+        let key = format!("{stem}@{k}");
+        let v = if q == "all" { double.models[0].metrics[&key].as_f64() } else { as_double[&q][&key].as_f64() };
+        let v = v.unwrap();
+        assert!(matches(&printed, v), "double {measure} for {q}: trec_eval 10 {printed}, embeval {v}");
+        differ += usize::from(q != "all" && as_float[&q][&key] != as_double[&q][&key]);
+    }
+    assert!(differ >= 10, "the fixture must tell floats from doubles ({differ} values differ)");
+}
+
+/// [`ours`] for a measure pytrec_eval names (it names them as trec_eval does).
+fn ours_of(measure: &str) -> (String, usize) {
+    ours(measure).unwrap_or_else(|| panic!("measure {measure}"))
 }
 
 /// `embeval eval` with `--out DIR`, then `extra`; stderr, and results.json when it succeeded.

@@ -506,6 +506,8 @@ pub struct RunContext<'a> {
     pub files: &'a Files,
     pub dataset: &'a Dataset,
     pub convention: Convention,
+    /// How a run file's scores compare ([`crate::metrics::RunScores`]).
+    pub run_scores: crate::metrics::RunScores,
     pub score_fn: ScoreFn,
     /// How many docs to keep per query: max(k) and the per-query top list.
     pub depth: usize,
@@ -568,7 +570,7 @@ pub async fn rank(spec: &ModelSpec, cx: &RunContext<'_>) -> Result<(Rankings, Ti
             info.path = "run file".into();
             let mut r = crate::data::trec::read_run(cx.files, file)?;
             t.index_s = clock.elapsed().as_secs_f64();
-            r.sort(cx.convention);
+            r.sort(cx.convention, cx.run_scores);
             r
         }
         ModelSpec::Bm25 { params, .. } => {

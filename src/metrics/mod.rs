@@ -32,6 +32,18 @@ pub enum Convention {
     St,
 }
 
+/// How a run file's scores compare when ranking under `trec`: as C floats (pytrec_eval, so BEIR
+/// and MTEB, and trec_eval 9: scores equal to single precision tie, then doc ids decide) or as
+/// doubles (trec_eval 10, ranx). `st` always compares doubles (Python floats). The scores
+/// embeval computes are single-precision values, so this matters for `run:` files only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RunScores {
+    #[default]
+    Float,
+    Double,
+}
+
 impl Convention {
     pub fn name(self) -> &'static str {
         match self {
@@ -42,13 +54,13 @@ impl Convention {
 
     /// A score as the reference implementation holds it when ranking: pytrec_eval (and so BEIR
     /// and MTEB) and trec_eval 9 store run scores in a C `float`, so scores that differ only
-    /// beyond single precision tie there (trec_eval 10 keeps doubles); sentence-transformers
-    /// keeps Python floats (f64).
+    /// beyond single precision tie there; trec_eval 10 keeps doubles (`RunScores::Double`);
+    /// sentence-transformers keeps Python floats (f64).
     #[inline]
-    pub fn score(self, s: f64) -> f64 {
-        match self {
-            Convention::Trec => s as f32 as f64,
-            Convention::St => s,
+    pub fn score(self, s: f64, p: RunScores) -> f64 {
+        match (self, p) {
+            (Convention::Trec, RunScores::Float) => s as f32 as f64,
+            _ => s,
         }
     }
 
@@ -145,6 +157,7 @@ pub fn evaluate(
     rankings: &Rankings,
     qrels: &crate::data::Qrels,
     conv: Convention,
+    scores: RunScores,
     ks: &[usize],
 ) -> (Vec<QueryScores>, Summary) {
     let score_one = |q: &crate::search::QueryRanking| -> Option<QueryScores> {
@@ -157,9 +170,9 @@ pub fn evaluate(
         // Nothing relevant (`trec` only): 0 for every metric, as trec_eval gives.
         let value = |m: &MetricDef, k| if rels.ideal.is_empty() { 0.0 } else { (m.compute)(conv, &rels, k) };
         let values = METRICS.iter().map(|m| ks.iter().map(|&k| value(m, k)).collect()).collect();
-        let tie_at_cutoff = ks
-            .iter()
-            .any(|&k| k >= 1 && k < q.hits.len() && conv.score(q.hits[k - 1].score) == conv.score(q.hits[k].score));
+        let tie_at_cutoff = ks.iter().any(|&k| {
+            k >= 1 && k < q.hits.len() && conv.score(q.hits[k - 1].score, scores) == conv.score(q.hits[k].score, scores)
+        });
         Some(QueryScores {
             query_id: q.query_id.clone(),
             values,
@@ -218,9 +231,9 @@ pub fn explain() -> String {
     }
     s.push_str(
         "Ties: under trec, scores are compared as single-precision floats, as pytrec_eval and trec_eval 9\n\
-         store them (trec_eval 10 keeps doubles), and equal ones are ordered by doc id descending\n\
-         (bytewise, as trec_eval's strcmp); under st, full double precision, by doc id ascending. A warning\n\
-         counts queries whose ties straddle a cut-off.\n",
+         store them (trec_eval 10 and ranx keep doubles: --run-scores double for run files), and equal\n\
+         ones are ordered by doc id descending (bytewise, as trec_eval's strcmp); under st, full double\n\
+         precision, by doc id ascending. A warning counts queries whose ties straddle a cut-off.\n",
     );
     s
 }

@@ -198,6 +198,7 @@ pub async fn evaluate_model(
         files,
         dataset,
         convention: config.convention,
+        run_scores: config.run_scores,
         score_fn: config.score_function,
         depth,
         search: config.search,
@@ -229,7 +230,8 @@ pub async fn evaluate_model(
             .queries
             .extend(lacked.into_iter().map(|query_id| crate::search::QueryRanking { query_id, hits: vec![] }));
     }
-    let (scores, summary) = metrics::evaluate(&rankings, &dataset.qrels, config.convention, &config.k);
+    let (scores, summary) =
+        metrics::evaluate(&rankings, &dataset.qrels, config.convention, config.run_scores, &config.k);
     timings.metrics_s = t_metrics.elapsed().as_secs_f64();
     timings.total_s = clock.elapsed().as_secs_f64();
 

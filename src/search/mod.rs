@@ -87,11 +87,11 @@ pub struct Rankings {
 impl Rankings {
     /// Sorts every query's hits by score descending, ties by the convention's doc id order
     /// (scores compared at the convention's precision, see [`Convention::score`]).
-    pub fn sort(&mut self, conv: Convention) {
+    pub fn sort(&mut self, conv: Convention, scores: crate::metrics::RunScores) {
         let ids = &self.doc_ids;
         let sort_one = |q: &mut QueryRanking| {
             q.hits.sort_by(|a, b| {
-                topk::score_cmp(conv.score(b.score), conv.score(a.score))
+                topk::score_cmp(conv.score(b.score, scores), conv.score(a.score, scores))
                     .then_with(|| conv.tie_cmp(&ids[a.doc as usize], &ids[b.doc as usize]))
             })
         };
