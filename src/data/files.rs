@@ -189,9 +189,7 @@ impl Files {
         if !gzipped(key, &display) {
             return Ok(raw);
         }
-        if super::text::not_gzip(&raw[..raw.len().min(2)]) {
-            return Err(super::text::named_gz_but_plain(&display));
-        }
+        super::text::check_gzip(&display, &raw)?;
         use std::io::Read;
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| {
@@ -228,23 +226,17 @@ impl Files {
                     Error::missing(&display, format!("cannot read: {e}"), "check the path and permissions")
                 })?;
                 let mut file = BufReader::with_capacity(1 << 16, file);
-                if gz
-                    && super::text::not_gzip(
-                        std::io::BufRead::fill_buf(&mut file).map(|b| &b[..b.len().min(2)]).unwrap_or(&[]),
-                    )
-                {
-                    return Err(super::text::named_gz_but_plain(&display));
-                }
                 if gz {
+                    super::text::check_gzip(&display, std::io::BufRead::fill_buf(&mut file).unwrap_or(&[]))?;
                     Box::new(BufReader::new(flate2::bufread::MultiGzDecoder::new(file)))
                 } else {
                     Box::new(file)
                 }
             }
-            Entry::Bytes { bytes, .. } if gz && super::text::not_gzip(&bytes[..bytes.len().min(2)]) => {
-                return Err(super::text::named_gz_but_plain(&display));
+            Entry::Bytes { bytes, .. } if gz => {
+                super::text::check_gzip(&display, bytes)?;
+                Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(&bytes[..])))
             }
-            Entry::Bytes { bytes, .. } if gz => Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(&bytes[..]))),
             Entry::Bytes { bytes, .. } => Box::new(&bytes[..]),
         };
         super::text::each_line(&display, reader, gz, f)

@@ -36,19 +36,19 @@ pub fn decode(file: &str, mut bytes: Vec<u8>) -> Result<String> {
 /// The first bytes of every gzip stream.
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 
-/// Whether `start` (a file's first bytes) says the file named `.gz` is not gzip at all.
-pub fn not_gzip(start: &[u8]) -> bool {
-    !start.is_empty() && !start.starts_with(&GZIP_MAGIC[..start.len().min(2)])
-}
-
-/// A file named `.gz` that is not gzip-compressed.
-pub fn named_gz_but_plain(file: &str) -> Error {
-    Error::input(
+/// A file named `.gz` whose first bytes (`start`, any number of them) are not gzip's is an
+/// error saying to rename it.
+pub fn check_gzip(file: &str, start: &[u8]) -> Result<()> {
+    let start = &start[..start.len().min(GZIP_MAGIC.len())];
+    if start.is_empty() || GZIP_MAGIC.starts_with(start) {
+        return Ok(());
+    }
+    Err(Error::input(
         file,
         1,
         "its name ends in .gz, but it is not gzip-compressed",
         "rename it without .gz (or compress it: gzip FILE)",
-    )
+    ))
 }
 
 /// A gzip file whose name does not end in `.gz` (only that name says to decompress).

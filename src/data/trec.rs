@@ -70,9 +70,9 @@ pub fn load_dataset(files: &Files) -> Result<Dataset> {
     if !texts.is_empty() && !qrels.keys().any(|q| texts.contains_key(q)) {
         let name = if files.has(super::names::BEIR_QUERIES) { super::names::BEIR_QUERIES } else { "queries.tsv" };
         let first = |it: &mut dyn Iterator<Item = &String>| {
-            let mut ids: Vec<&String> = it.collect();
+            let mut ids: Vec<&str> = it.map(String::as_str).collect();
             ids.sort();
-            ids.iter().take(3).map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
+            super::validate::quoted(ids, 3)
         };
         return Err(Error::input(
             files.display(name),

@@ -121,12 +121,16 @@ pub fn validate(ds: &Dataset, conv: crate::Convention) -> Validation {
     }
 }
 
+/// The first `n` of `ids`, each in quotes, for a message naming examples.
+pub fn quoted<'a>(ids: impl IntoIterator<Item = &'a str>, n: usize) -> String {
+    ids.into_iter().take(n).map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
+}
+
 /// Why no query of `ds` can be evaluated (none has a judgment of relevance ≥ 1), as an error
 /// naming the judgments file (`qrels`, a logical name in `files`): every metric would be 0.
 pub fn nothing_to_evaluate(ds: &Dataset, files: &crate::data::Files, qrels: &str) -> crate::Error {
     let qids: HashSet<&str> = ds.queries.iter().map(|q| q.id.as_str()).collect();
-    let first =
-        |it: &mut dyn Iterator<Item = &str>| it.take(EXAMPLES).map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+    let first = |it: &mut dyn Iterator<Item = &str>| quoted(it, EXAMPLES);
     let relevant = ds.qrels.values().any(super::has_relevant);
     let (what, fix) = if ds.qrels.is_empty() && ds.notes.dropped_references > 0 {
         (
@@ -164,8 +168,7 @@ pub fn judged_docs_missing(ds: &Dataset, files: &crate::data::Files, qrels: &str
     if relevant.clone().any(|d| dids.contains(d)) {
         return None;
     }
-    let first =
-        |it: &mut dyn Iterator<Item = &str>| it.take(EXAMPLES).map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+    let first = |it: &mut dyn Iterator<Item = &str>| quoted(it, EXAMPLES);
     Some(crate::Error::input(
         files.display(qrels),
         0,

@@ -186,7 +186,7 @@ pub fn load(
 /// `queries`: the evaluated queries' ids; `corpus`: the corpus's (empty with judgments alone).
 pub fn coverage(q: &Matrix, d: &Matrix, queries: &[&str], corpus: &Ids) -> Vec<String> {
     use std::collections::HashSet;
-    let examples = |ids: &[&str]| ids.iter().take(3).map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+    let examples = |ids: &[&str]| crate::data::validate::quoted(ids.iter().copied(), 3);
     let mut out = Vec::new();
     let (qset, dset): (HashSet<&str>, HashSet<&str>) = (q.ids.iter().collect(), d.ids.iter().collect());
     let unqueried: Vec<&str> = queries.iter().copied().filter(|id| !qset.contains(id)).collect();

@@ -312,8 +312,7 @@ fn run_matches(
     run: &crate::search::Rankings,
     conv: Convention,
 ) -> Result<Option<String>> {
-    let first =
-        |ids: &mut dyn Iterator<Item = &str>| ids.take(3).map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+    let first = |ids: &mut dyn Iterator<Item = &str>| data::validate::quoted(ids, 3);
     let evaluated =
         |q: &&crate::search::QueryRanking| ds.qrels.get(&q.query_id).is_some_and(|j| data::evaluated(conv, j));
     let (what, fix) = if !run.queries.iter().any(|q| evaluated(&q)) {
