@@ -61,9 +61,8 @@ pub struct Config {
     pub top: usize,
     /// Per-query detail in results.json (`off`, `ids`, `texts`): see [`report::details`].
     pub details: report::details::DetailLevel,
-    /// Keep each searched model's ranking ([`report::ModelReport::rankings`]) for the CLI's
-    /// `--save-runs` TREC run files.
-    #[serde(skip_serializing)]
+    /// Keep each searched model's ranking ([`report::ModelReport::rankings`]) for its TREC run
+    /// file (the CLI's `--save-runs`, the page's "Keep each model's ranking").
     pub save_runs: bool,
 }
 
@@ -242,7 +241,8 @@ pub struct Quiet;
 impl Progress for Quiet {}
 
 /// Loads, validates and evaluates every model, calling `after_model` with the report so far
-/// after each one (the CLI writes its files there, so a later failure loses nothing).
+/// after each one (the CLI writes its files there, so a later failure loses nothing). With
+/// `Config::save_runs`, the last model's ranking is there only then.
 ///
 /// Blocks until done (see [`block_on`]); the browser, whose GPU search must wait for callbacks,
 /// uses [`evaluate_async`].
@@ -324,6 +324,8 @@ pub async fn evaluate_dataset_async(
         }
         report.push_model(m);
         after_model(&report)?;
+        // Its run file is written: one ranking is held at a time.
+        report.models.last_mut().expect("pushed").rankings = None;
     }
     Ok(report)
 }

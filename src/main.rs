@@ -117,21 +117,17 @@ fn write_outputs(dir: &Path, r: &Report) -> embeval::Result<()> {
     set.commit()
 }
 
-/// `--save-runs`: each model's ranking not yet written as `dir/runs/<name>.trec` (a model
-/// whose ids a run cannot hold kept none, and its warning says so).
-fn write_runs(dir: &Path, r: &Report, written: &mut std::collections::HashSet<String>) -> embeval::Result<()> {
-    use embeval::report::trec_run;
-    for (i, name) in trec_run::file_names(&r.models) {
-        let (m, runs) = (&r.models[i], dir.join("runs"));
-        let Some(rankings) = m.rankings.as_ref().filter(|_| written.insert(name.clone())) else { continue };
-        std::fs::create_dir_all(&runs).map_err(|e| Error::Write { file: runs.display().to_string(), source: e })?;
-        let mut set = Staged::new();
-        set.write(&runs, &name, |mut w| {
-            embeval::data::trec::write_run(rankings, name.trim_end_matches(".trec"), &mut w)
-        })?;
-        set.commit()?;
-    }
-    Ok(())
+/// `--save-runs`: the model just evaluated as `dir/runs/<its run_file>` (a model whose ids a run
+/// cannot hold kept no ranking, and its warning says so).
+fn write_run(dir: &Path, r: &Report) -> embeval::Result<()> {
+    let Some((rankings, name)) = r.models.last().and_then(|m| m.rankings.as_ref().zip(m.run_file.as_ref())) else {
+        return Ok(());
+    };
+    let runs = dir.join("runs");
+    std::fs::create_dir_all(&runs).map_err(|e| Error::Write { file: runs.display().to_string(), source: e })?;
+    let mut set = Staged::new();
+    set.write(&runs, name, |mut w| embeval::data::trec::write_run(rankings, name.trim_end_matches(".trec"), &mut w))?;
+    set.commit()
 }
 
 /// Writes `text` to stdout. A reader that closed the pipe (`| head`) has what it wanted: the
@@ -181,11 +177,10 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
     // The models done so far, for an error in a later one: their table still reaches stdout, and
     // the output files say the run stopped.
     let mut done: Option<Report> = None;
-    let mut runs = std::collections::HashSet::new();
     let result = embeval::evaluate_dataset(&files, &dataset, &config, &bars, &mut |r| {
         done = Some(r.clone());
         match &out {
-            Some(dir) => write_outputs(dir, r).and_then(|()| write_runs(dir, r, &mut runs)),
+            Some(dir) => write_outputs(dir, r).and_then(|()| write_run(dir, r)),
             None => Ok(()),
         }
     });
@@ -236,7 +231,7 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
     stdout(&(String::from_utf8_lossy(&Markdown.serialize(&report)).into_owned() + &failures_text(&report)));
     if let Some(dir) = &out {
         if !args.quiet {
-            let runs = if runs.is_empty() { "" } else { ", runs/" };
+            let runs = if report.models.iter().any(|m| m.run_file.is_some()) { ", runs/" } else { "" };
             say!("wrote {}/results.json, results.csv, per_query.jsonl, results.md, report.html{runs}", dir.display());
         }
     }

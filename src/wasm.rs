@@ -136,16 +136,26 @@ impl JsProgress {
     }
 }
 
+/// Evaluates; with `"save_runs": true` in the config, each model's ranking is written into
+/// `runs` as its TREC run file (`runs/LABEL.trec` → text) when that model is done.
 async fn run(
     files: &Object,
     config_json: &str,
     progress: Option<Function>,
     on_model: Option<Function>,
+    runs: &mut Vec<(String, String)>,
 ) -> Result<Report, JsError> {
     let files = files_from(files)?;
     let config = config_from(config_json, &files)?;
     let progress = JsProgress::new(progress);
     crate::evaluate_async(&files, &config, &progress, &mut |report| {
+        if let Some((rankings, name)) = report.models.last().and_then(|m| m.rankings.as_ref().zip(m.run_file.as_ref()))
+        {
+            let mut run = Vec::new();
+            crate::data::trec::write_run(rankings, name.trim_end_matches(".trec"), &mut run)
+                .map_err(|e| crate::Error::Write { file: format!("runs/{name}"), source: e })?;
+            runs.push((format!("runs/{name}"), text(run)));
+        }
         if let Some(f) = &on_model {
             let _ = f.call1(&JsValue::NULL, &JsValue::from_str(&text(Json.serialize(report))));
         }
@@ -164,12 +174,13 @@ fn text(bytes: Vec<u8>) -> String {
 /// workload) waits for WebGPU's callbacks.
 #[wasm_bindgen]
 pub async fn evaluate(files: Object, config_json: String) -> Result<String, JsError> {
-    Ok(text(Json.serialize(&run(&files, &config_json, None, None).await?)))
+    Ok(text(Json.serialize(&run(&files, &config_json, None, None, &mut Vec::new()).await?)))
 }
 
 /// Like [`evaluate`], resolving to every file the CLI's `--out` writes, by name
 /// (`results.json`, `results.csv`, `per_query.jsonl`, `results.md`, `report.html`), plus the
-/// results-only share (`share.json`, `share.html`: no corpus or query text).
+/// results-only share (`share.json`, `share.html`: no corpus or query text) and, with
+/// `"save_runs": true`, each model's TREC run (`runs/LABEL.trec`, as the CLI's `--save-runs`).
 /// `progress(step, done, total)` is called during long steps and `on_model(results_json_so_far)`
 /// after each model; both may be omitted.
 #[wasm_bindgen(js_name = evaluateAll)]
@@ -179,7 +190,8 @@ pub async fn evaluate_all(
     progress: Option<Function>,
     on_model: Option<Function>,
 ) -> Result<Object, JsError> {
-    let report = run(&files, &config_json, progress, on_model).await?;
+    let mut runs = Vec::new();
+    let report = run(&files, &config_json, progress, on_model, &mut runs).await?;
     let out = Object::new();
     let outputs: [(&str, &dyn Exporter); 5] = [
         ("results.json", &Json),
@@ -196,6 +208,9 @@ pub async fn evaluate_all(
     let shared = crate::report::html::results_only(&text(Json.serialize(&report))).map_err(js)?;
     set("share.html", crate::report::html::report_html(&shared));
     set("share.json", shared);
+    for (name, run) in runs {
+        set(&name, run);
+    }
     Ok(out)
 }
 

@@ -290,4 +290,14 @@ fn saved_runs_evaluate_as_the_models_did() {
     let said = "bm25: no run file: document id 'd 1' is empty or holds whitespace";
     assert!(results["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().starts_with(said)), "{results}");
     assert!(!out.join("runs/bm25.trec").exists());
+
+    // Two labels that make one file name: the second model's file (and tag) gets `-2`, each
+    // written when its model is done.
+    let out = tmp.path().join("clash");
+    let (err, results) = cli(&data, &out, &["--model", "x y=bm25", "--model", "x_y=bm25:k1=1.2,b=0.75", "--save-runs"]);
+    results.unwrap_or_else(|| panic!("{err}"));
+    let first =
+        |f: &str| std::fs::read_to_string(out.join("runs").join(f)).unwrap().lines().next().unwrap().to_string();
+    assert!(first("x_y.trec").ends_with(" x_y"), "{}", first("x_y.trec"));
+    assert!(first("x_y-2.trec").ends_with(" x_y-2"), "{}", first("x_y-2.trec"));
 }

@@ -387,6 +387,7 @@ function readConfig() {
     k,
     models,
   };
+  if ($('save-runs').checked) config.save_runs = true;
   // Empty prompt boxes leave each model's own prompts; anything typed applies to every neural model.
   if ($('query-prompt').value) config.query_prompt = $('query-prompt').value;
   if ($('doc-prompt').value) config.doc_prompt = $('doc-prompt').value;
@@ -522,6 +523,18 @@ function showResults(json, opened = null) {
   $('results-json').textContent = json;
   window.__embevalLast = r;
   for (const b of document.querySelectorAll('[data-file]')) b.disabled = !outputs; // files come when all models ran
+  // One button per run file (`runs/LABEL.trec`, with "Keep each model's ranking").
+  const runs = Object.keys(outputs ?? {}).filter((name) => name.startsWith('runs/'));
+  $('run-buttons').replaceChildren(...runs.map((name) => {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.dataset.run = name;
+    b.textContent = name.slice('runs/'.length);
+    setLang(b, b.textContent);
+    b.addEventListener('click', () => download(name));
+    return b;
+  }));
+  $('run-downloads').hidden = runs.length === 0;
   $('downloads').hidden = Boolean(opened);
   $('results-source').hidden = !opened;
   $('results-source').textContent = opened ? `Opened from ${opened}${r.results_only ? ' (results only: no query or document texts)' : ''}; nothing was run.` : '';
@@ -531,10 +544,10 @@ function showResults(json, opened = null) {
 function download(name) {
   if (!outputs) return;
   const from = SHARED[name] && !$('share-texts').checked ? SHARED[name] : name;
-  const url = URL.createObjectURL(new Blob([outputs[from]], { type: MIME[name] }));
+  const url = URL.createObjectURL(new Blob([outputs[from]], { type: MIME[name] ?? 'text/plain' }));
   const a = document.createElement('a');
   a.href = url;
-  a.download = name;
+  a.download = name.split('/').pop(); // runs/LABEL.trec → LABEL.trec
   a.click();
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }

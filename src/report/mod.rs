@@ -82,9 +82,15 @@ pub struct ModelReport {
     #[serde(skip)]
     pub per_query: Vec<PerQuery>,
     /// The ranking evaluated, every query to the search depth, with `Config::save_runs` (a
-    /// `run:` model's is its file): see [`trec_run`].
+    /// `run:` model's is its file; see [`trec_run`]). Held only while the evaluation's
+    /// `after_model` runs for this model, which writes it out: [`crate::evaluate`] drops it
+    /// before the next model, so a run of many models holds one ranking at a time.
     #[serde(skip)]
     pub rankings: Option<std::sync::Arc<crate::search::Rankings>>,
+    /// The run file's name (`LABEL.trec`, unique within the report) for a model that keeps its
+    /// ranking.
+    #[serde(skip)]
+    pub run_file: Option<String>,
 }
 
 /// One line of `per_query.jsonl`.
@@ -132,7 +138,10 @@ impl Report {
         }
     }
 
-    pub fn push_model(&mut self, m: ModelReport) {
+    pub fn push_model(&mut self, mut m: ModelReport) {
+        if m.rankings.is_some() {
+            m.run_file = Some(trec_run::file_name(&m.name, self.models.iter().filter_map(|m| m.run_file.as_deref())));
+        }
         if m.queries_with_ties_at_cutoff > 0 {
             self.warnings.push(format!(
                 "{}: {} queries have tied scores straddling a cut-off; their metrics depend on the {} tie rule",
@@ -298,6 +307,7 @@ pub async fn evaluate_model(
         failures,
         per_query,
         rankings: kept,
+        run_file: None,
     })
 }
 

@@ -6,7 +6,6 @@
 //! written with every digit they have (the shortest decimal that reads back to the same f64), so
 //! the file evaluated again — by embeval, pytrec_eval or trec_eval — ranks exactly as here.
 
-use super::ModelReport;
 use crate::search::Rankings;
 
 /// Why `rankings` cannot be written as a TREC run: an id that a whitespace-split format
@@ -22,24 +21,19 @@ pub fn unwritable(rankings: &Rankings) -> Option<String> {
     used.find(|d| spaced(d)).map(|d| why("document", d))
 }
 
-/// The run file's name for each model that kept its ranking, in `models`' order: the label with
-/// every character other than a letter, digit, `-`, `_` or `.` made `_` (`.trec` added; a
-/// leading `.` made `_`), and `-2`, `-3`… where two labels come out the same. The same string,
-/// without `.trec`, is the run's tag.
-pub fn file_names(models: &[ModelReport]) -> Vec<(usize, String)> {
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
-    for (i, m) in models.iter().enumerate().filter(|(_, m)| m.rankings.is_some()) {
-        let base = tag(&m.name);
-        let mut name = base.clone();
-        let mut n = 1;
-        while !seen.insert(name.clone()) {
-            n += 1;
-            name = format!("{base}-{n}");
-        }
-        out.push((i, format!("{name}.trec")));
+/// The run file's name for a model labelled `label`: the label with every character other than
+/// a letter, digit, `-`, `_` or `.` made `_` (`.trec` added; a leading `.` made `_`), and `-2`,
+/// `-3`… where an earlier model's file (`taken`) has that name. The same string, without
+/// `.trec`, is the run's tag.
+pub fn file_name<'a>(label: &str, taken: impl Iterator<Item = &'a str> + Clone) -> String {
+    let base = tag(label);
+    let mut name = format!("{base}.trec");
+    let mut n = 1;
+    while taken.clone().any(|t| t == name) {
+        n += 1;
+        name = format!("{base}-{n}.trec");
     }
-    out
+    name
 }
 
 /// A label as one whitespace-free token that is also a safe file name.
@@ -64,6 +58,9 @@ mod tests {
         assert_eq!(tag("社内 モデル/v2"), "社内_モデル_v2");
         assert_eq!(tag(".hidden"), "_hidden");
         assert_eq!(tag(""), "_");
+        let taken = ["bm25.trec", "bm25-2.trec", "e5.trec"];
+        assert_eq!(file_name("bm25", taken.iter().copied()), "bm25-3.trec");
+        assert_eq!(file_name("ベースライン", taken.iter().copied()), "ベースライン.trec");
     }
 
     #[test]

@@ -49,6 +49,10 @@ function native(args, cwd) {
       perQuery: readFileSync(join(out, 'per_query.jsonl'), 'utf8'),
       report: readFileSync(join(out, 'report.html'), 'utf8'),
       table: markdownRows(stdout),
+      // --save-runs: runs/LABEL.trec → text
+      runs: existsSync(join(out, 'runs'))
+        ? Object.fromEntries(readdirSync(join(out, 'runs')).map((f) => [f, readFileSync(join(out, 'runs', f), 'utf8')]))
+        : {},
     };
   } finally {
     rmSync(out, { recursive: true, force: true });
@@ -265,11 +269,15 @@ async function download(page, name, { texts = true } = {}) {
 }
 
 /** One dataset run: the page against the CLI for the same files and settings. */
-async function scenario(page, { name, choose, convention, k, models, cliArgs, cwd, shot, search, views: viewChecks }) {
+async function scenario(page, { name, choose, convention, k, models, cliArgs, cwd, shot, search, saveRuns, views: viewChecks }) {
   await page.goto(page.baseUrl);
   await choose(page);
   await page.check(`input[name=convention][value=${convention}]`);
   if (search) await page.check(`input[name=search][value=${search}]`);
+  if (saveRuns) {
+    await page.check('#save-runs');
+    cliArgs = [...cliArgs, '--save-runs'];
+  }
   await page.fill('#k', k);
   await page.fill('#models', models.join('\n'));
   await page.screenshot({ path: join(artifacts, `${shot}-chosen.png`), fullPage: true });
@@ -330,6 +338,17 @@ async function scenario(page, { name, choose, convention, k, models, cliArgs, cw
   check(`${name}: per_query.jsonl equals the CLI's (rankings, scores, per-query metrics)`, pqDiffs.length === 0, pqDiffs.slice(0, 5).join('; '));
   const csv = await download(page, 'results.csv');
   check(`${name}: results.csv has one row per model`, csv.trim().split('\n').length === models.length + 1, csv);
+  const runNames = await page.$$eval('#run-buttons button', (bs) => bs.map((b) => b.textContent));
+  check(`${name}: the page offers the CLI's run files (${Object.keys(ref.runs).join(', ')})`,
+    JSON.stringify([...runNames].sort()) === JSON.stringify(Object.keys(ref.runs).sort()) && (await page.isHidden('#run-downloads')) === !saveRuns,
+    `page ${JSON.stringify(runNames)}`);
+  for (const file of runNames) {
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click(`#run-buttons button[data-run="runs/${file}"]`)]);
+    const path = join(artifacts, `download-${shot}-${file}`);
+    await dl.saveAs(path);
+    check(`${name}: the downloaded ${file} is the CLI's byte for byte`, dl.suggestedFilename() === file && readFileSync(path, 'utf8') === ref.runs[file],
+      dl.suggestedFilename());
+  }
   if (viewChecks) await checkViews(page, { name, shot, shown, ref, table, queryTexts: viewChecks.queryTexts });
   return { shown, statuses: await page.evaluate(() => window.__statuses), maxStallMs: await page.evaluate(() => window.__maxStallMs) };
 }
@@ -739,6 +758,7 @@ async function main() {
         k: '1,5,10,100',
         models: ['bm25', 'ベースライン=bm25:k1=1.2,b=0.75'],
         cliArgs: ['--data', jsquad],
+        saveRuns: true,
         views: {},
       });
     } else {
