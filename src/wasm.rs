@@ -215,12 +215,14 @@ pub async fn evaluate_all(
 }
 
 /// Loads the dataset and checks the config without running a model, so the page can show the
-/// validation report first: `{"dataset": <as in results.json>, "summary": <the CLI's text>}`.
+/// validation report first: `{"dataset": <as in results.json>, "summary": <the CLI's text>}`;
+/// an error where no model could be evaluated on the dataset ([`crate::check_evaluable`]).
 #[wasm_bindgen]
 pub fn validate(files: Object, config_json: &str) -> Result<String, JsError> {
     let files = files_from(&files)?;
     let config = config_from(config_json, &files)?;
     let dataset = Dataset::load(&files, &config.load).map_err(js)?;
+    crate::check_evaluable(&files, &dataset, &config).map_err(js)?;
     let v = crate::data::validate::validate(&dataset, config.convention);
     let summary = v.to_string();
     Ok(serde_json::json!({ "dataset": v, "summary": summary }).to_string())

@@ -199,7 +199,7 @@ fn judged_queries_the_queries_file_lacks_are_named_as_such() {
     let o = eval_beir(&d, &["--model", "bm25"]);
     assert_eq!(o.code, Some(0), "{}", o.stderr);
     assert!(
-        o.stderr.contains("bm25: 1 judged queries are not in the queries file, so were not searched, and are left out"),
+        o.stderr.contains("bm25: 1 judged query is not in the queries file, so was not searched, and is left out"),
         "{}",
         o.stderr
     );
@@ -815,6 +815,41 @@ fn a_later_models_failure_keeps_the_earlier_results() {
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
     assert_eq!(r["models"].as_array().unwrap().len(), 1);
     assert!(r["warnings"].to_string().contains("stopped by an error after 1 model(s)"), "{}", r["warnings"]);
+}
+
+/// A model whose tokenizer is MeCab-based (no tokenizer.json can exist) is named as such, with
+/// what to do instead; without that class, a missing tokenizer.json is a missing file.
+#[test]
+fn a_mecab_tokenizer_is_named() {
+    let (t, d) = beir(&[]);
+    let tiny = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_models/qwen3-embedding");
+    let m = t.path().join("bert-base-japanese");
+    std::fs::create_dir(&m).unwrap();
+    for e in std::fs::read_dir(&tiny).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            std::fs::create_dir(m.join(e.file_name())).unwrap();
+            for f in std::fs::read_dir(e.path()).unwrap() {
+                let f = f.unwrap();
+                std::fs::copy(f.path(), m.join(e.file_name()).join(f.file_name())).unwrap();
+            }
+        } else if e.file_name() != "tokenizer.json" {
+            std::fs::copy(e.path(), m.join(e.file_name())).unwrap();
+        }
+    }
+    let o = eval_beir(&d, &["--model", m.to_str().unwrap(), "--no-cache"]);
+    assert_bad(&o, &["tokenizer.json", "file not found"]);
+    assert!(!o.stderr.contains("BertJapaneseTokenizer"), "{}", o.stderr);
+    std::fs::write(
+        m.join("tokenizer_config.json"),
+        r#"{"tokenizer_class": "BertJapaneseTokenizer", "model_max_length": 512}"#,
+    )
+    .unwrap();
+    let o = eval_beir(&d, &["--model", m.to_str().unwrap(), "--no-cache"]);
+    assert_bad(
+        &o,
+        &["tokenizer.json", "BertJapaneseTokenizer", "fast tokenizers (tokenizer.json) only", "emb:Q.npy,D.npy"],
+    );
 }
 
 /// `--query-prompt LABEL=TEXT` whose label is no model's (here a case slip) is refused, not

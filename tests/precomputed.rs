@@ -176,10 +176,7 @@ fn id_files_that_leave_out_or_add_are_named() {
     ] {
         assert!(notice.contains(said), "{said}\n{notice}");
     }
-    assert!(report
-        .warnings
-        .iter()
-        .any(|w| w.contains("1 judged queries are not in the queries file or have no vector")));
+    assert!(report.warnings.iter().any(|w| w.contains("1 judged query is not in the queries file or has no vector")));
     assert!(top_ids(&m, "q1").contains(&"zz".to_string()));
     let (_, full) = evaluate(&files, "emb:q.npy,d.npy", Convention::Trec, ScoreFn::Cosine);
     assert_eq!(full.search.notice, None);

@@ -29,6 +29,9 @@ let dropped = [];
 const modelFolders = new Map();
 /** models/index.json: bundled models, fetched from beside the page by the worker */
 let bundled = [];
+/** Files from "or choose files", each choice adding to those before (a file of the same name
+ *  replaces the earlier one); a drop, the demo or "Clear" empties it. */
+let added = [];
 let outputs = null;
 let job = null;
 
@@ -83,7 +86,8 @@ async function sniff(file) {
 async function choose() {
   const next = new Map();
   const runs = [];
-  const picked = [$('folder'), $('files')].flatMap((input) => [...input.files].map((file) => ({ file, path: file.webkitRelativePath })));
+  const picked = [...$('folder').files].map((file) => ({ file, path: file.webkitRelativePath }));
+  picked.push(...added.map((file) => ({ file, path: '' })));
   for (const { file, path } of [...dropped, ...picked]) {
     let name = logicalName(file, path);
     if (!name || name.split('/').some((part) => part.startsWith('.'))) continue;
@@ -115,9 +119,14 @@ async function checkChosen() {
   checker = null;
   clearError();
   $('validation').hidden = true;
+  checkLine('');
   if (chosen.size === 0 || job) return;
+  // Results shown belong to the files chosen before.
+  $('results').hidden = true;
+  outputs = null;
   const files = await readFiles([...chosen].map(([name, { file }]) => [name, file]));
-  const settings = { split: $('split').value, models: ['bm25'] };
+  const convention = document.querySelector('input[name=convention]:checked').value;
+  const settings = { split: $('split').value, convention, models: ['bm25'] };
   const worker = new Worker('worker.js', { type: 'module' });
   checker = worker;
   status('checking the dataset…');
@@ -130,14 +139,44 @@ async function checkChosen() {
     if (checker !== worker || job) return done(); // superseded by newer files or a run
     if (data.type === 'ready') return worker.postMessage({ type: 'check', files, config: JSON.stringify(settings) }, Object.values(files).map((a) => a.buffer));
     if (data.type === 'validation') {
-      showValidation(JSON.parse(data.json));
-      status('dataset checked: ready to run');
+      const v = JSON.parse(data.json);
+      showValidation(v);
+      const d = v.dataset;
+      const said = d.num_docs === 0
+        ? 'judgments alone (no corpus): evaluate run files (run: lines) or precomputed vectors (emb:)'
+        : `${plural(d.num_evaluated_queries, 'query', 'queries')} to evaluate, ${plural(d.num_docs, 'document', 'documents')}: ready to run`;
+      status(`dataset checked: ${said}`);
+      checkLine(`Dataset checked: ${said}.`, 'validation', 'the dataset check');
     } else if (data.type === 'error') {
       status('');
       showError(data.message);
+      checkLine('These files cannot be evaluated.', 'error', 'what to fix');
     }
     if (data.type !== 'status') done();
   };
+}
+
+/** "1 query", "2 queries". */
+const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
+/** One line under the chosen files saying what the check found, with a link to the report or
+ *  the error (both further down the page). */
+function checkLine(text, target, label) {
+  const line = $('check-line');
+  line.replaceChildren(text);
+  if (target) {
+    const a = document.createElement('a');
+    a.href = `#${target}`;
+    a.textContent = label;
+    a.addEventListener('click', (e) => {
+      e.preventDefault();
+      $(target).scrollIntoView({ block: 'start' });
+      $(target).focus({ preventScroll: true });
+    });
+    line.append(' See ', a, '.');
+  }
+  line.classList.toggle('bad', target === 'error');
+  line.hidden = !text;
 }
 
 function showChosen() {
@@ -152,6 +191,7 @@ function chooseOnly(files) {
   dropped = files;
   $('folder').value = '';
   $('files').value = '';
+  added = [];
   clearError();
   choose();
 }
@@ -631,8 +671,30 @@ function busy(on) {
   $('form').setAttribute('aria-busy', String(on));
 }
 
+/** What the CLI's options that messages name are on this page. */
+const ON_THIS_PAGE = {
+  '--model': 'a line in “Models”',
+  '--k': '“Cut-offs k”',
+  '--convention': '“Convention”',
+  '--search': '“Search”',
+  '--split': '“Judgments (BEIR split)”',
+  '--query-prompt': '“Query prompt”',
+  '--doc-prompt': '“Document prompt”',
+  '--data': 'the dataset folder or files chosen',
+  '--qrels': 'a TREC qrels file chosen with the files',
+  '--run': 'a TREC run chosen with the files (it becomes a run: line)',
+  '--corpus': 'corpus.jsonl chosen beside the QA log',
+  '--format': 'not needed: the page tells the format from the files’ names and first lines',
+  '--save-runs': '“Keep each model’s ranking as a TREC run”',
+};
+
+/** Shows an error; the CLI options it names are followed by what they are on this page. */
 function showError(text) {
   const box = $('error');
+  const flags = [...new Set(text.match(/(?<![\w-])--[a-z][a-z0-9-]*/g) ?? [])];
+  if (flags.length) {
+    text += `\n\nOn this page: ${flags.map((f) => `${f} is ${ON_THIS_PAGE[f] ?? 'a command-line option only (embeval eval)'}`).join('; ')}.`;
+  }
   box.textContent = text;
   setLang(box, text);
   box.hidden = false;
@@ -647,7 +709,16 @@ $('folder').addEventListener('change', () => {
   dropped = []; // a new dataset folder
   choose();
 });
-$('files').addEventListener('change', choose);
+$('files').addEventListener('change', () => {
+  const picked = [...$('files').files];
+  added = [...added.filter((f) => !picked.some((p) => p.name === f.name)), ...picked];
+  $('files').value = ''; // the same file can be chosen again
+  choose();
+});
+$('clear-files').addEventListener('click', () => {
+  $('folder').value = '';
+  chooseOnly([]);
+});
 $('demo').addEventListener('click', useDemo);
 $('model-folder').addEventListener('change', chooseModelFolder);
 $('models').addEventListener('input', showModelPrompts);

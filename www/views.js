@@ -90,7 +90,12 @@ function summary(ctx) {
 function comparison(ctx) {
   const { r, ks, sortKey } = ctx;
   let metricCols = COLUMNS.filter(([, , k]) => ks.includes(k)).map(([m, l, k]) => [`${m}@${k}`, `${l}@${k}`]);
-  if (metricCols.length === 0) metricCols = ks.flatMap((k) => [[`ndcg@${k}`, `nDCG@${k}`], [`recall@${k}`, `Recall@${k}`]]);
+  if (!metricCols.some(([key]) => key.startsWith('ndcg@'))) {
+    // Unusual cut-offs (no 10), as results.md: nDCG and Recall at each k first, so the column
+    // the table is sorted by is in it; then the other columns whose k was asked for.
+    const each = ks.flatMap((k) => [[`ndcg@${k}`, `nDCG@${k}`], [`recall@${k}`, `Recall@${k}`]]);
+    metricCols = [...each, ...metricCols.filter(([key]) => !key.startsWith('recall@'))];
+  }
   const sig = r.significance?.comparisons ? r.significance : null;
   const vs = new Map((sig?.comparisons ?? []).map((c) => [c.model, c]));
   const isRef = (m) => sig && m.name === sig.reference;
@@ -113,7 +118,8 @@ function comparison(ctx) {
   }
   cols.push(
     { label: 'time (s)', num: true, value: (m) => m.timings?.total_s, text: (m) => fixed(m.timings?.total_s, 2) },
-    { label: 'search', value: (m) => m.search?.path ?? '', text: (m) => m.search?.path ?? '', cls: 'search-path' },
+    // One line, cut with an ellipsis (the whole text in its tooltip and the efficiency view).
+    { label: 'search', value: (m) => m.search?.path ?? '', text: (m) => m.search?.path ?? '', cls: 'search-path', title: (m) => m.search?.path },
   );
 
   const table = el('table', { class: 'metrics comparison', id: ctx.tableId });
@@ -153,7 +159,7 @@ function comparison(ctx) {
     body.replaceChildren(...order.map((m) => el('tr', { 'data-model': m.name }, cols.map((c, i) => {
       const cls = [c.num && 'num', c.cls, c.sig && 'sig-col',
         c.label === 'p' && vs.get(m.name)?.p_value < 0.05 && 'significant'].filter(Boolean).join(' ') || null;
-      return i === 0 ? t('th', c.text(m), { scope: 'row' }) : t('td', c.text(m), { class: cls });
+      return i === 0 ? t('th', c.text(m), { scope: 'row' }) : t('td', c.text(m), { class: cls, title: c.title?.(m) });
     }))));
     note.textContent = conventionNote(ctx, col.key ?? col.label, sortBy === byDefault && descending ? null : descending);
   };
@@ -175,7 +181,7 @@ function comparison(ctx) {
 function conventionNote(ctx, key, sorted) {
   const { r } = ctx;
   const rule = r.convention === 'trec' ? 'trec_eval / pytrec_eval' : 'sentence-transformers InformationRetrievalEvaluator';
-  const scored = r.models.some((m) => ['emb', 'neural'].includes(m.spec?.kind)) ? `; embeddings scored by ${r.score_function}` : '';
+  const scored = r.models.some((m) => ['emb', 'neural', 'api'].includes(m.spec?.kind)) ? `; embeddings scored by ${r.score_function}` : '';
   const by = sorted === null ? ctx.sortKey : `${key} (${sorted ? 'highest' : 'lowest'} first)`;
   return `convention: ${r.convention} (${rule})${scored}; sorted by ${by}. Every metric at every k is in results.json and results.csv. Activate a column header to sort by it.`;
 }

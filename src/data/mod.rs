@@ -243,12 +243,24 @@ pub fn detect(files: &Files) -> Result<Format> {
             format!("add {lacks} ({{\"_id\", ...}} one JSON object per line)"),
         ))
     } else {
+        let n = files.names().count();
+        let more = if n > 8 { format!(" and {} more", n - 8) } else { String::new() };
+        let seen = validate::quoted(files.names(), 8) + &more;
+        let fix = "give a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv), a sentence-transformers \
+                   folder (queries.json, corpus.json, relevant_docs.json), a QA log (--data LOG.jsonl --corpus \
+                   CORPUS.jsonl) or TREC files (--qrels QRELS --run RUN), or set --format";
+        let zip = files.names().find(|n| n.to_ascii_lowercase().ends_with(".zip"));
         Err(Error::missing(
             files.root(),
-            "cannot tell the dataset format from the files present",
-            "give a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv), a sentence-transformers \
-             folder (queries.json, corpus.json, relevant_docs.json), a QA log (--data LOG.jsonl --corpus \
-             CORPUS.jsonl) or TREC files (--qrels QRELS --run RUN), or set --format",
+            if seen.is_empty() {
+                "cannot tell the dataset format: no files".to_string()
+            } else {
+                format!("cannot tell the dataset format from the files present ({seen})")
+            },
+            match zip {
+                Some(z) => format!("unzip {z} first (zip archives are not read); then {fix}"),
+                None => fix.to_string(),
+            },
         ))
     }
 }

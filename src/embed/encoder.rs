@@ -178,6 +178,17 @@ pub(super) fn join(dir: &str, name: &str) -> String {
     }
 }
 
+/// The tokenizer class a folder without tokenizer.json names in tokenizer_config.json, when
+/// transformers has no fast version of it (so no tokenizer.json can exist): the MeCab- and
+/// Juman++-based Japanese tokenizers.
+fn slow_tokenizer(files: &Files, dir: &str) -> Option<String> {
+    let config: serde_json::Value =
+        serde_json::from_str(&files.read_text(&join(dir, "tokenizer_config.json")).ok()?).ok()?;
+    let class = config.get("tokenizer_class")?.as_str()?;
+    const SLOW_ONLY: [&str; 3] = ["BertJapaneseTokenizer", "MecabTokenizer", "JumanppTokenizer"];
+    SLOW_ONLY.contains(&class).then(|| class.to_string())
+}
+
 /// sentence-transformers ≥ 6 keeps `max_seq_length` as the tokenizer's `model_max_length`
 /// (tokenizer_config.json), capped at the model's `max_position_embeddings` as it does on load.
 fn tokenizer_max_length(files: &Files, dir: &str, max_positions: Option<usize>) -> Option<usize> {
@@ -281,7 +292,22 @@ impl Encoder {
             .or(hf.max_position_embeddings)
             .unwrap_or(512);
 
-        let mut tokenizer = Tokenizer::from_bytes(files.bytes(&join(dir, "tokenizer.json"))?).map_err(|e| {
+        let tokenizer_file = join(dir, "tokenizer.json");
+        if !files.has(&tokenizer_file) {
+            if let Some(class) = slow_tokenizer(files, dir) {
+                return Err(Error::missing(
+                    files.display(&tokenizer_file),
+                    format!(
+                        "file not found: this model's tokenizer is {class} (tokenizer_config.json), which has none"
+                    ),
+                    "embeval reads fast tokenizers (tokenizer.json) only; MeCab-based Japanese BERTs \
+                     (BertJapaneseTokenizer: cl-tohoku/bert-base-japanese-*, ruri v1/v2) cannot be read — \
+                     pick a model that ships tokenizer.json, or encode with sentence-transformers and \
+                     evaluate the vectors with emb:Q.npy,D.npy",
+                ));
+            }
+        }
+        let mut tokenizer = Tokenizer::from_bytes(files.bytes(&tokenizer_file)?).map_err(|e| {
             bad(
                 "tokenizer.json",
                 format!("cannot load: {e}"),

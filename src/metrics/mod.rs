@@ -210,6 +210,21 @@ pub fn keys(ks: &[usize]) -> Vec<String> {
 }
 
 /// The text `embeval metrics --explain` prints.
+/// `embeval metrics`: each metric's names in results.json, trec_eval and sentence-transformers,
+/// one line each (`--explain` gives [`explain`]).
+pub fn names() -> String {
+    let mut s = format!("{:<8}{:<16}{:<14}{}\n", "metric", "results.json", "trec_eval", "sentence-transformers");
+    for m in &METRICS {
+        let te = m.trec_eval.split(" (").next().unwrap_or(m.trec_eval);
+        s.push_str(&format!("{:<8}{:<16}{:<14}cosine_{}@k\n", m.label, format!("{}@k", m.name), te, m.st_key));
+    }
+    s.push_str(
+        "\nEach at every cut-off k (--k); trec_eval's recip_rank has no cut-off (equal to mrr@k when k reaches\n\
+         the ranking's length). `embeval metrics --explain`: the definitions under both conventions.\n",
+    );
+    s
+}
+
 pub fn explain() -> String {
     let mut s = String::from(
         "Metrics, each at every cut-off k (--k). Means are over the judged queries under trec (one\n\
@@ -236,4 +251,26 @@ pub fn explain() -> String {
          precision, by doc id ascending. A warning counts queries whose ties straddle a cut-off.\n",
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_give_each_metric_its_three_names() {
+        let text = names();
+        let rows: Vec<Vec<&str>> =
+            text.lines().skip(1).take(METRICS.len()).map(|l| l.split_whitespace().collect()).collect();
+        let want = [
+            ["nDCG", "ndcg@k", "ndcg_cut.k", "cosine_ndcg@k"],
+            ["MAP", "map@k", "map_cut.k", "cosine_map@k"],
+            ["MRR", "mrr@k", "recip_rank", "cosine_mrr@k"],
+            ["Recall", "recall@k", "recall.k", "cosine_recall@k"],
+            ["P", "precision@k", "P.k", "cosine_precision@k"],
+            ["Acc", "accuracy@k", "success.k", "cosine_accuracy@k"],
+        ];
+        assert_eq!(rows, want.iter().map(|r| r.to_vec()).collect::<Vec<_>>(), "{text}");
+        assert!(explain().len() > text.len());
+    }
 }

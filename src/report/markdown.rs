@@ -60,7 +60,12 @@ impl Exporter for Markdown {
                 crate::Convention::Trec => "trec_eval / pytrec_eval",
                 crate::Convention::St => "sentence-transformers InformationRetrievalEvaluator",
             },
-            if r.models.iter().any(|m| matches!(m.spec, crate::ModelSpec::Emb { .. })) {
+            if r.models.iter().any(|m| {
+                matches!(
+                    m.spec,
+                    crate::ModelSpec::Emb { .. } | crate::ModelSpec::Neural { .. } | crate::ModelSpec::Api { .. }
+                )
+            }) {
                 format!("; embeddings scored by {}", r.score_function.name())
             } else {
                 String::new()

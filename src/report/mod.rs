@@ -144,9 +144,10 @@ impl Report {
         }
         if m.queries_with_ties_at_cutoff > 0 {
             self.warnings.push(format!(
-                "{}: {} queries have tied scores straddling a cut-off; their metrics depend on the {} tie rule",
+                "{}: {} tied scores straddling a cut-off; {} metrics depend on the {} tie rule",
                 m.name,
-                m.queries_with_ties_at_cutoff,
+                queries_have(m.queries_with_ties_at_cutoff, ""),
+                if m.queries_with_ties_at_cutoff == 1 { "its" } else { "their" },
                 self.convention.name()
             ));
         }
@@ -155,22 +156,28 @@ impl Report {
         }
         if m.queries_missing_scored_zero > 0 {
             self.warnings.push(format!(
-                "{}: {} evaluated queries have no results in the run and count 0 in every metric (as \
-                 sentence-transformers' evaluator scores an empty result list)",
-                m.name, m.queries_missing_scored_zero
+                "{}: {} no results in the run and count 0 in every metric (as sentence-transformers' \
+                 evaluator scores an empty result list)",
+                m.name,
+                queries_have(m.queries_missing_scored_zero, "evaluated ")
             ));
         }
         if m.queries_missing_from_run > 0 {
             // A searched model has results for every query it was given: those missing are the
             // judged ones the queries file lacks (the validation report lists them).
+            let n = m.queries_missing_from_run;
+            let (is, has, was) = if n == 1 { ("is", "has", "was") } else { ("are", "have", "were") };
             let why = match m.spec {
-                ModelSpec::Run { .. } => "have no results",
-                ModelSpec::Emb { .. } => "are not in the queries file or have no vector, so were not searched,",
-                _ => "are not in the queries file, so were not searched,",
+                ModelSpec::Run { .. } => format!("{has} no results"),
+                ModelSpec::Emb { .. } => {
+                    format!("{is} not in the queries file or {has} no vector, so {was} not searched,")
+                }
+                _ => format!("{is} not in the queries file, so {was} not searched,"),
             };
+            let (n, left) = (if n == 1 { "1 judged query".into() } else { format!("{n} judged queries") }, is);
             self.warnings.push(format!(
-                "{}: {} judged queries {why} and are left out of the means (as pytrec_eval and trec_eval without -c)",
-                m.name, m.queries_missing_from_run
+                "{}: {n} {why} and {left} left out of the means (as pytrec_eval and trec_eval without -c)",
+                m.name
             ));
         }
         self.models.push(m);
@@ -190,6 +197,15 @@ impl Report {
     pub fn sort_key(&self) -> String {
         let k = if self.k.contains(&10) { 10 } else { *self.k.iter().max().unwrap_or(&10) };
         format!("ndcg@{k}")
+    }
+}
+
+/// "1 evaluated query has" / "3 evaluated queries have" (`what`: a word and a space, or "").
+fn queries_have(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}query has")
+    } else {
+        format!("{n} {what}queries have")
     }
 }
 
