@@ -497,7 +497,16 @@ function start(files, config, fromSite) {
       showError(error);
     }
   };
-  job = { cancel: () => { finish(); status('cancelled'); } };
+  job = {
+    cancel: () => {
+      finish();
+      const shown = window.__embevalLast?.models?.length ?? 0;
+      if ($('results').hidden || !shown) return status('cancelled');
+      status(`cancelled: the results shown are the ${shown === 1 ? 'model' : `${shown} models`} done before`);
+      $('results-source').textContent = `Cancelled: ${shown === 1 ? 'one model' : `${shown} models`} done before the cancel, no files to download.`;
+      $('results-source').hidden = false;
+    },
+  };
   let step = { name: null, since: 0, done: 0 }; // the step in progress, for its ETA
   watch(LOAD_TIMEOUT_MS, `no answer ${LOAD_TIMEOUT_MS / 1000} s after starting`);
   worker.onerror = (e) => {
@@ -521,7 +530,7 @@ function start(files, config, fromSite) {
         const left = eta(now - step.since, data.done - step.done, data.total - data.done);
         status((data.unit === 'bytes'
           ? `${data.step}: ${(data.done / 2 ** 20).toFixed(1)} / ${(data.total / 2 ** 20).toFixed(1)} MB`
-          : `${data.step}: ${data.done} / ${data.total}`) + (left ? `, about ${left} left` : ''));
+          : `${data.step}: ${data.done} / ${data.total}`) + (left ? `, about ${left} left in this step` : ''));
         progress(data.total ? data.done / data.total : 0);
         break;
       }
@@ -665,6 +674,8 @@ function progress(fraction) {
 
 function busy(on) {
   $('run').disabled = on;
+  // The settings a run started with stay those of its results.
+  for (const f of document.querySelectorAll('#form > fieldset')) f.disabled = on;
   $('cancel').hidden = !on;
   $('progress').hidden = !on;
   $('progress').removeAttribute('value'); // indeterminate until the first progress message

@@ -93,7 +93,10 @@ async function addBundled(model, files) {
       else advance(bytes.length);
     }
     if (!bytes) {
-      const response = await fetch(url);
+      const response = await fetch(url).catch((e) => {
+        throw new Error(`bundled model ${model.name}: ${f.path} could not be downloaded (${e.message}): ${
+          self.navigator.onLine === false ? 'this browser is offline, and ' : ''}a bundled model is kept for offline use once it has been used online — connect and run it once`);
+      });
       if (!response.ok) throw new Error(`bundled model ${model.name}: ${f.path} answered HTTP ${response.status}`);
       bytes = await readBody(response, advance);
       if (bytes.length !== f.size) throw new Error(`bundled model ${model.name}: ${f.path} has ${bytes.length} bytes, models/index.json says ${f.size}`);

@@ -69,6 +69,9 @@ fn cut_short(file: &str, line: usize) -> Error {
 /// Bytes that are not UTF-8; `bytes`: the file from its start, or the line (`offset` bytes
 /// into the file).
 fn invalid_utf8(file: &str, line: usize, bytes: &[u8], offset: usize) -> Error {
+    if let Some((what, fix)) = (offset == 0).then(|| binary_kind(bytes)).flatten() {
+        return Error::input(file, line, format!("not a text file: {what}"), fix);
+    }
     let (what, from) = match likely_encoding(bytes, offset) {
         Some(from) => (format!("invalid UTF-8 (it looks like {from})"), from),
         None => ("invalid UTF-8".to_string(), "CP932"),
@@ -76,8 +79,35 @@ fn invalid_utf8(file: &str, line: usize, bytes: &[u8], offset: usize) -> Error {
     Error::input(file, line, what, convert(from))
 }
 
+/// What a file that is not text is, from its first bytes (the formats a dataset's files are
+/// mistaken for most: archives, compressed files, arrays, documents), and what to do.
+fn binary_kind(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
+    const KINDS: [(&[u8], &str, &str); 8] = [
+        (
+            b"PK\x03\x04",
+            "a zip archive (or an .xlsx/.docx, which are zip too)",
+            "unzip it and give the files inside (export a spreadsheet as TSV)",
+        ),
+        (b"\x93NUMPY", "a NumPy .npy array", "give vectors as a model: --model emb:QUERIES.npy,DOCS.npy"),
+        (b"\xFD7zXZ\x00", "xz-compressed", "decompress it first (xz -d FILE); only gzip (.gz) is read as it is"),
+        (b"BZh", "bzip2-compressed", "decompress it first (bunzip2 FILE); only gzip (.gz) is read as it is"),
+        (
+            b"\x28\xB5\x2F\xFD",
+            "zstd-compressed",
+            "decompress it first (zstd -d FILE); only gzip (.gz) is read as it is",
+        ),
+        (b"7z\xBC\xAF\x27\x1C", "a 7z archive", "extract it and give the files inside"),
+        (b"%PDF", "a PDF document", "give the text as JSON lines or TSV (see README, 'Input formats')"),
+        (b"\x89PNG", "a PNG image", "give the text as JSON lines or TSV (see README, 'Input formats')"),
+    ];
+    KINDS.iter().find(|(magic, _, _)| bytes.starts_with(magic)).map(|&(_, what, fix)| (what, fix))
+}
+
 /// NUL bytes in valid UTF-8: UTF-16 saved without a byte-order mark.
 fn nul_bytes(file: &str, line: usize, bytes: &[u8], offset: usize) -> Error {
+    if let Some((what, fix)) = (offset == 0).then(|| binary_kind(bytes)).flatten() {
+        return Error::input(file, line, format!("not a text file: {what}"), fix);
+    }
     let from = likely_encoding(bytes, offset).unwrap_or("UTF-16LE");
     Error::input(file, line, format!("NUL bytes in the text (it looks like {from})"), convert(from))
 }
@@ -298,6 +328,23 @@ pub mod id {
 #[cfg(test)]
 mod tests {
     use super::{json_line, likely_encoding};
+
+    /// An archive, an array or another compressed format given as a text file is named as what it
+    /// is, not as text in some encoding.
+    #[test]
+    fn binary_files_are_named() {
+        let zip = b"PK\x03\x04\x14\x00\x08\x00\x08\x00\xa3\x9e\xff\x00corpus.jsonl";
+        let e = super::invalid_utf8("corpus.jsonl", 1, zip, 0).to_string();
+        assert!(e.contains("not a text file: a zip archive") && e.contains("unzip it"), "{e}");
+        let npy = b"\x93NUMPY\x01\x00v\x00{'descr': '<f4'";
+        let e = super::invalid_utf8("queries.jsonl", 1, npy, 0).to_string();
+        assert!(e.contains("NumPy") && e.contains("emb:"), "{e}");
+        let e = super::nul_bytes("qrels/test.tsv", 1, b"BZh91AY&SY\x00\x00", 0).to_string();
+        assert!(e.contains("bzip2"), "{e}");
+        // Later in a file, the bytes are a line's, not the file's start: the encoding guess stays.
+        let e = super::invalid_utf8("corpus.jsonl", 3, b"PK\x03\x04\xff", 120).to_string();
+        assert!(!e.contains("zip"), "{e}");
+    }
 
     /// A Japanese line in each encoding Python's codecs write it in, as an error names it.
     #[test]

@@ -645,7 +645,7 @@ async function neural(page, served) {
     });
     const t0 = Date.now();
     const e3 = await runAndWait(page);
-    const etas = (await page.evaluate(() => window.__statuses)).filter((t) => /, about \d+ (s|min) left$/.test(t));
+    const etas = (await page.evaluate(() => window.__statuses)).filter((t) => /, about \d+ (s|min) left in this step$/.test(t));
     check('a long step shows the time left', etas.some((t) => t.startsWith('all-mpnet-base-v2: encode documents: ')), etas.slice(0, 3).join(' | '));
     const inPage = e3 === null ? JSON.parse(await page.textContent('#results-json')) : null;
     console.log(`     (all-mpnet-base-v2 on demo: ${((Date.now() - t0) / 1000).toFixed(1)} s in the page)`);
@@ -684,6 +684,25 @@ async function neural(page, served) {
       `${e4 ?? ''} ${listed.replace(/\s+/g, ' ')} ${shardedDiffs.slice(0, 3).join('; ')}`);
   } finally {
     rmSync(shardedParent, { recursive: true, force: true });
+  }
+
+  // Cancel after the first model: its results stay, marked as what was done before the cancel;
+  // while the run went on its settings could not be changed, and afterwards they can.
+  {
+    await page.goto(page.baseUrl);
+    await page.setInputFiles('#folder', join(data, 'xquad-en'));
+    await page.fill('#models', 'bm25\nall-MiniLM-L6-v2');
+    await page.click('#run');
+    await page.waitForSelector('#results:not([hidden])', { timeout: 120_000 });
+    const locked = await page.isDisabled('#models') && await page.isDisabled('#k');
+    await page.click('#cancel');
+    const said = await page.textContent('#status');
+    const source = await page.textContent('#results-source');
+    await page.screenshot({ path: join(artifacts, '11-cancelled.png'), fullPage: true });
+    check('a cancel keeps the first model\'s results, says so, and frees the settings',
+      locked && said === 'cancelled: the results shown are the model done before' && source.startsWith('Cancelled: one model done') &&
+        !(await page.isDisabled('#models')) && (await page.$$('#table tbody tr')).length === 1,
+      `${locked} ${said} | ${source}`);
   }
 
   // (a) The worker's vectors for the fixture texts: native build and sentence-transformers.
