@@ -27,6 +27,16 @@ pub enum Command {
     Eval(EvalArgs),
     /// Encode one slice of the corpus's documents with a neural model into a shard file, one
     /// job of many (for `eval --doc-embeddings`).
+    // Options shared with eval that encode has no use for (judgments, query texts, API models,
+    // `--truncate-dim`, which eval applies to the full vectors shards keep) stay out of its help.
+    #[command(
+        mut_arg("split", |a| a.hide(true)),
+        mut_arg("min_relevance", |a| a.hide(true)),
+        mut_arg("qrels", |a| a.hide(true)),
+        mut_arg("queries", |a| a.hide(true)),
+        mut_arg("api_concurrency", |a| a.hide(true)),
+        mut_arg("truncate_dim", |a| a.hide(true))
+    )]
     Encode(EncodeArgs),
     /// Split a dataset's queries into train/dev/test deterministically (BEIR folder out).
     Split(SplitArgs),
@@ -735,5 +745,22 @@ mod tests {
         assert!(!per.contains_key("e5"));
         let twice = vec!["query: ".to_string(), "q: ".to_string()];
         assert!(global_prompt("--query-prompt", &twice, &labels).unwrap_err().to_string().contains("LABEL=TEXT"));
+    }
+
+    /// The options are well formed (clap's own checks), and encode's help leaves out what only
+    /// eval uses, while still reading it (a script may pass eval's options to both).
+    #[test]
+    fn encode_help_shows_what_encode_uses() {
+        use clap::{CommandFactory, Parser};
+        super::Args::command().debug_assert();
+        let help = super::Args::command().find_subcommand_mut("encode").unwrap().render_long_help().to_string();
+        for hidden in ["--qrels", "--queries", "--split", "--min-relevance", "--api-concurrency", "--truncate-dim"] {
+            assert!(!help.contains(hidden), "{hidden} in\n{help}");
+        }
+        assert!(help.contains("--shard") && help.contains("--doc-prompt"), "{help}");
+        let parsed = super::Args::try_parse_from([
+            "embeval", "encode", "--data", "d", "-m", "m", "--shard", "0/2", "--out", "o", "--split", "dev",
+        ]);
+        assert!(parsed.is_ok());
     }
 }

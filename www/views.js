@@ -662,12 +662,25 @@ export function t(tag, text, attrs = {}) {
 
 /** Text inside mixed content: a span lang=ja for Japanese, else a plain text node. */
 function txt(text) {
-  return /[\u3040-\u30ff]/.test(text) ? t('span', text) : document.createTextNode(text);
+  return isJapanese(text) ? t('span', text) : document.createTextNode(text);
 }
 
-/** Kana mark Japanese: lang=ja picks Japanese glyph forms for the kanji around them. */
+/** Whether the reader's browser puts Japanese before Chinese among its languages. */
+const READS_JAPANESE = (() => {
+  const langs = (globalThis.navigator?.languages ?? []).map((l) => l.toLowerCase());
+  const ja = langs.findIndex((l) => l.startsWith('ja'));
+  const zh = langs.findIndex((l) => l.startsWith('zh'));
+  return ja >= 0 && (zh < 0 || ja < zh);
+})();
+
+/** Japanese text: kana, or kanji alone (`文書1`, `梅雨`) for a reader whose browser prefers
+ *  Japanese to Chinese. lang=ja picks Japanese glyph forms for the kanji. */
+function isJapanese(text) {
+  return /[\u3040-\u30ff]/.test(text) || (READS_JAPANESE && /[\u3400-\u9fff\uf900-\ufaff]/.test(text));
+}
+
 export function setLang(e, text) {
-  if (/[\u3040-\u30ff]/.test(text)) e.lang = 'ja';
+  if (isJapanese(text)) e.lang = 'ja';
   else e.removeAttribute('lang');
 }
 

@@ -150,7 +150,8 @@ impl Files {
                 if let Some(path) = self.in_folder(name) {
                     return path.display().to_string();
                 }
-                if self.root.is_empty() {
+                // In the browser the files have no folder: a missing one is named as it is chosen.
+                if self.root.is_empty() || cfg!(target_arch = "wasm32") {
                     name.to_string()
                 } else {
                     format!("{}/{}", self.root.trim_end_matches('/'), name)

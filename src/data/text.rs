@@ -276,7 +276,19 @@ pub fn json_line<T: DeserializeOwned>(file: &str, line: usize, s: &str, expect: 
             return Error::input(file, line, what, format!("{} (`jq -c . FILE > FILE.jsonl` writes them so)", fix()));
         }
         // Characters that break JSON lines and are hard to see.
-        let hint = if s.trim_start_matches(|c: char| c.is_ascii_whitespace()).starts_with('\u{feff}') {
+        let hint = if let Some(escape) = lone_surrogate(s).filter(|_| e.classify() == serde_json::error::Category::Syntax) {
+            return Error::input(
+                file,
+                line,
+                format!(
+                    "{}: `{escape}` is half of a UTF-16 surrogate pair (an emoji or another character past \
+                     U+FFFF cut in two), no character on its own",
+                    json_what(&e, s)
+                ),
+                "write the whole pair (`\\ud83d\\ude00`) or the character itself; Python's json reads a lone half, \
+                 but no tokenizer can encode it",
+            );
+        } else if s.trim_start_matches(|c: char| c.is_ascii_whitespace()).starts_with('\u{feff}') {
             "; the line begins with a byte-order mark (U+FEFF): a file saved with two, or joined with its BOM"
         } else if s.contains('\r') {
             "; the line holds carriage returns: old Mac line ends (CR)? `tr '\\r' '\\n' < FILE > FILE.txt` makes them lines"
@@ -285,6 +297,32 @@ pub fn json_line<T: DeserializeOwned>(file: &str, line: usize, s: &str, expect: 
         };
         Error::input(file, line, format!("{}{hint}", json_what(&e, s)), fix())
     })
+}
+
+/// The first `\uD800`–`\uDFFF` escape in `s` that is not part of a high-low pair (an escaped
+/// backslash, `\\`, begins none).
+fn lone_surrogate(s: &str) -> Option<&str> {
+    let b = s.as_bytes();
+    let unit = |i: usize| {
+        s.get(i + 2..i + 6).filter(|_| b.get(i + 1) == Some(&b'u')).and_then(|h| u16::from_str_radix(h, 16).ok())
+    };
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        match unit(i) {
+            Some(0xD800..=0xDBFF)
+                if b.get(i + 6) == Some(&b'\\') && unit(i + 6).is_some_and(|u| (0xDC00..=0xDFFF).contains(&u)) =>
+            {
+                i += 12
+            }
+            Some(0xD800..=0xDFFF) => return s.get(i..i + 6),
+            _ => i += 2,
+        }
+    }
+    None
 }
 
 /// Parses a whole JSON file into `T`; serde's line number becomes the error's line.
@@ -328,6 +366,27 @@ pub mod id {
 #[cfg(test)]
 mod tests {
     use super::{json_line, likely_encoding};
+
+    /// A lone surrogate escape is named as such; a pair is read.
+    #[test]
+    fn lone_surrogates_are_named() {
+        #[derive(serde::Deserialize, Debug)]
+        struct Q {
+            #[allow(dead_code)]
+            text: String,
+        }
+        for (line, escape) in [
+            (r#"{"text": "a \ud800 b"}"#, r"\ud800"),
+            (r#"{"text": "\ude00"}"#, r"\ude00"),
+            (r#"{"text": "\ud83d\ude00\ud83d"}"#, r"\ud83d"),
+        ] {
+            let e = json_line::<Q>("q.jsonl", 1, line, "{}").unwrap_err().to_string();
+            assert!(e.contains(&format!("`{escape}` is half of a UTF-16 surrogate pair")), "{e}");
+        }
+        assert!(json_line::<Q>("q.jsonl", 1, r#"{"text": "\ud83d\ude00 \u3042"}"#, "{}").is_ok());
+        assert_eq!(super::lone_surrogate(r"\\ud800 \ud800"), Some(r"\ud800"));
+        assert_eq!(super::lone_surrogate(r"\\ud800"), None, "an escaped backslash, then text");
+    }
 
     /// An archive, an array or another compressed format given as a text file is named as what it
     /// is, not as text in some encoding.

@@ -745,6 +745,23 @@ async function main() {
     await page.screenshot({ path: join(artifacts, '01-start.png'), fullPage: true });
     check('the page has a labelled control for every input', await page.evaluate(() =>
       [...document.querySelectorAll('input, select, textarea')].every((el) => el.labels?.length > 0)));
+    // Kanji alone are marked Japanese for a reader whose browser prefers Japanese (this context),
+    // not for one that prefers Chinese; kana always.
+    const langOf = (p) => p.evaluate(async () => {
+      const { setLang } = await import('./views.js');
+      return ['梅雨', 'コーパス', 'doc1'].map((text) => {
+        const e = document.createElement('span');
+        setLang(e, text);
+        return e.lang;
+      });
+    });
+    const zhContext = await browser.newContext({ locale: 'zh-CN' });
+    const zhPage = await zhContext.newPage();
+    await zhPage.goto(page.baseUrl);
+    const [ja, zh] = [await langOf(page), await langOf(zhPage)];
+    await zhContext.close();
+    check('kanji-only text is marked Japanese for Japanese readers only', JSON.stringify(ja) === '["ja","ja",""]' && JSON.stringify(zh) === '["","ja",""]',
+      `${JSON.stringify(ja)} ${JSON.stringify(zh)}`);
 
     // 1. A BEIR folder through the folder picker, the CLI's defaults.
     const xquad = join(data, 'xquad-en');
