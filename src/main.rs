@@ -188,12 +188,14 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
         Ok(report) => report,
         Err(e) => {
             if let Some(mut r) = done.filter(|r| !r.models.is_empty()) {
-                r.warnings.push(format!("stopped by an error after {} model(s): {e}", r.models.len()));
+                let n = r.models.len();
+                let models = if n == 1 { "1 model".to_string() } else { format!("{n} models") };
+                r.warnings.push(format!("stopped by an error after {models}: {e}"));
                 if let Some(dir) = &out {
                     let _ = write_outputs(dir, &r);
                 }
                 stdout(&String::from_utf8_lossy(&Markdown.serialize(&r)));
-                say!("the table holds the {} model(s) evaluated before this error:", r.models.len());
+                say!("the table holds the {models} evaluated before this error:");
             }
             return Err(e);
         }

@@ -810,11 +810,11 @@ fn a_later_models_failure_keeps_the_earlier_results() {
     std::fs::write(m.join("model.safetensors"), b"\x08\x00\x00\x00\x00\x00\x00\x00{\"a\":1}").unwrap();
     let out = t.path().join("out");
     let o = eval_beir(&d, &["--model", "bm25", "--model", m.to_str().unwrap(), "--out", out.to_str().unwrap()]);
-    assert_bad(&o, &["model.safetensors", "the table holds the 1 model(s) evaluated before this error"]);
+    assert_bad(&o, &["model.safetensors", "the table holds the 1 model evaluated before this error"]);
     assert!(o.stdout.contains("| bm25 | 1.0000 |"), "{}", o.stdout);
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
     assert_eq!(r["models"].as_array().unwrap().len(), 1);
-    assert!(r["warnings"].to_string().contains("stopped by an error after 1 model(s)"), "{}", r["warnings"]);
+    assert!(r["warnings"].to_string().contains("stopped by an error after 1 model:"), "{}", r["warnings"]);
 }
 
 /// A model whose tokenizer is MeCab-based (no tokenizer.json can exist) is named as such, with

@@ -88,6 +88,7 @@ async function choose() {
   const runs = [];
   const picked = [...$('folder').files].map((file) => ({ file, path: file.webkitRelativePath }));
   picked.push(...added.map((file) => ({ file, path: '' })));
+  const inFolder = [];
   for (const { file, path } of [...dropped, ...picked]) {
     let name = logicalName(file, path);
     if (!name || name.split('/').some((part) => part.startsWith('.'))) continue;
@@ -96,8 +97,35 @@ async function choose() {
       if (role === 'qalog') name = 'qalog.jsonl';
       else if (role === 'qrels') name = 'qrels';
       else if (role === 'run') runs.push(`run:${name}`);
+    } else if (path && !KNOWN.test(name)) {
+      inFolder.push(name);
     }
     next.set(name, { file, path });
+  }
+  // A folder that is no known dataset (a QA log beside its corpus.jsonl; TREC qrels and runs, as
+  // JQaRA's folder) is looked into as lone files are: by the first line of each other file.
+  const has = (n) => next.has(n) || next.has(`${n}.gz`);
+  const known = (has('corpus.jsonl') && has('queries.jsonl')) || ['queries.json', 'corpus.json', 'relevant_docs.json'].every(has) ||
+    has('qalog.jsonl') || has('qrels');
+  let problem = null;
+  if (!known && inFolder.length) {
+    const roles = new Map();
+    for (const name of inFolder) roles.set(name, await sniff(next.get(name).file));
+    const of = (role) => inFolder.filter((n) => roles.get(n) === role);
+    const [qalogs, qrels] = [of('qalog'), of('qrels')];
+    if (qalogs.length > 1 || qrels.length > 1) {
+      const many = qalogs.length > 1 ? ['QA logs', qalogs] : ['TREC qrels files', qrels];
+      problem = `The folder holds ${many[1].length} ${many[0]} (${many[1].join(', ')}): choose the one to evaluate ` +
+        'with “or choose files”, with its runs.';
+    } else {
+      for (const [role, to] of [[qalogs[0], 'qalog.jsonl'], [qrels[0], 'qrels']]) {
+        if (role) {
+          next.set(to, next.get(role));
+          next.delete(role);
+        }
+      }
+      runs.push(...of('run').sort().map((n) => `run:${n}`));
+    }
   }
   // TREC files have no corpus for the default bm25 line: the runs replace it.
   if (runs.length && $('models').value.trim() === 'bm25') $('models').value = '';
@@ -108,7 +136,14 @@ async function choose() {
   const select = $('split');
   const keep = splits.includes(select.value) ? select.value : splits.includes('test') ? 'test' : splits[0] ?? 'test';
   select.replaceChildren(...(splits.length ? splits : ['test']).map((s) => new Option(s, s, false, s === keep)));
-  checkChosen();
+  if (!problem) return checkChosen();
+  checker?.terminate();
+  checker = null;
+  $('validation').hidden = true;
+  $('results').hidden = true;
+  outputs = null;
+  showError(problem);
+  checkLine('These files cannot be evaluated.', 'error', 'what to fix');
 }
 
 /** The dataset check (validation report, or what to fix in a bad file) as soon as files are

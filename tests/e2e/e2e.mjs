@@ -528,9 +528,9 @@ async function shootViews(page, root, prefix) {
 
 /** Lone files with names the library does not know: the page's logical names and model lines,
  *  then the run's metrics against the CLI's. */
-async function sniffedScenario(page, { name, files, names, lines, cliArgs, format }) {
+async function sniffedScenario(page, { name, files, folder, names, lines, cliArgs, format }) {
   await page.goto(page.baseUrl);
-  await page.setInputFiles('#files', files);
+  await page.setInputFiles(folder ? '#folder' : '#files', folder ?? files);
   await page.waitForFunction((n) => document.querySelectorAll('#chosen tbody tr').length === n, names.length, { timeout: 20_000 }).catch(() => {});
   const got = await page.$$eval('#chosen tbody th', (ths) => ths.map((th) => th.textContent));
   check(`${name}: named as the CLI reads them (${names.join(', ')})`, JSON.stringify(got) === JSON.stringify(names), got.join(', '));
@@ -861,6 +861,23 @@ async function main() {
         lines: runs.map((r) => `run:${r}`),
         cliArgs: ['--qrels', join(jqara, 'qrels.trec'), ...runs.flatMap((r) => ['--run', join(jqara, 'runs', r)])],
       });
+      // The same as a folder (no dataset the library knows by name): looked into file by file.
+      const all = ['bm25.trec.gz', 'multilingual-e5-small.trec.gz', 'ruri-small.trec.gz'];
+      await sniffedScenario(page, {
+        name: 'JQaRA\'s folder of TREC qrels + runs',
+        folder: jqara,
+        names: ['EXPECTED_METRICS.tsv', 'qrels', ...all.map((r) => `runs/${r}`)],
+        lines: all.map((r) => `run:runs/${r}`),
+        cliArgs: ['--qrels', join(jqara, 'qrels.trec'), ...all.flatMap((r) => ['--run', join(jqara, 'runs', r)])],
+      });
+    }
+    // A folder of TREC files with two qrels files: which to judge by is asked, not guessed.
+    {
+      await page.goto(page.baseUrl);
+      await page.setInputFiles('#folder', join(data, 'trec-eval-test'));
+      await page.waitForSelector('#error:not([hidden])', { timeout: 20_000 }).catch(() => {});
+      const said = await page.textContent('#error');
+      check('a folder with several qrels files asks which one', /holds \d+ TREC qrels files \(.*qrels\.test.*\): choose the one/.test(said), said);
     }
     const logDir = mkdtempSync(join(tmpdir(), 'embeval-e2e-qalog-'));
     writeFileSync(join(logDir, 'support-log.jsonl'), [
@@ -874,6 +891,14 @@ async function main() {
     await sniffedScenario(page, {
       name: 'a QA log and its corpus chosen as files',
       files: [join(logDir, 'support-log.jsonl'), join(logDir, 'corpus.jsonl')],
+      names: ['corpus.jsonl', 'qalog.jsonl'],
+      lines: ['bm25'],
+      cliArgs: ['--data', join(logDir, 'support-log.jsonl'), '--corpus', join(logDir, 'corpus.jsonl'), '--model', 'bm25'],
+      format: 'qalog',
+    });
+    await sniffedScenario(page, {
+      name: 'a folder of a QA log and its corpus',
+      folder: logDir,
       names: ['corpus.jsonl', 'qalog.jsonl'],
       lines: ['bm25'],
       cliArgs: ['--data', join(logDir, 'support-log.jsonl'), '--corpus', join(logDir, 'corpus.jsonl'), '--model', 'bm25'],
