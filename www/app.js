@@ -137,28 +137,30 @@ async function choose() {
   const keep = splits.includes(select.value) ? select.value : splits.includes('test') ? 'test' : splits[0] ?? 'test';
   select.replaceChildren(...(splits.length ? splits : ['test']).map((s) => new Option(s, s, false, s === keep)));
   if (!problem) return checkChosen();
+  forgetShown();
+  showError(problem);
+  checkLine('These files cannot be evaluated.', 'error', 'what to fix');
+}
+
+/** Stops a dataset check under way and hides the check and results shown: they belong to the
+ *  files or settings before. */
+function forgetShown() {
   checker?.terminate();
   checker = null;
   $('validation').hidden = true;
   $('results').hidden = true;
   outputs = null;
-  showError(problem);
-  checkLine('These files cannot be evaluated.', 'error', 'what to fix');
 }
 
 /** The dataset check (validation report, or what to fix in a bad file) as soon as files are
  *  chosen, before any Run: a worker loads the chosen data alone (models do not matter here). */
 let checker = null;
 async function checkChosen() {
-  checker?.terminate();
-  checker = null;
   clearError();
-  $('validation').hidden = true;
   checkLine('');
-  if (chosen.size === 0 || job) return;
-  // Results shown belong to the files chosen before.
-  $('results').hidden = true;
-  outputs = null;
+  if (job) return;
+  forgetShown();
+  if (chosen.size === 0) return;
   const files = await readFiles([...chosen].map(([name, { file }]) => [name, file]));
   const convention = document.querySelector('input[name=convention]:checked').value;
   const settings = { split: $('split').value, convention, models: ['bm25'] };
@@ -484,11 +486,7 @@ async function run(event) {
   } catch (e) {
     return showError(e.message);
   }
-  checker?.terminate();
-  checker = null;
-  $('validation').hidden = true;
-  $('results').hidden = true;
-  outputs = null;
+  forgetShown();
   busy(true);
   status('reading files…');
   let files;

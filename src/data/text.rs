@@ -69,14 +69,20 @@ fn cut_short(file: &str, line: usize) -> Error {
 /// Bytes that are not UTF-8; `bytes`: the file from its start, or the line (`offset` bytes
 /// into the file).
 fn invalid_utf8(file: &str, line: usize, bytes: &[u8], offset: usize) -> Error {
-    if let Some((what, fix)) = (offset == 0).then(|| binary_kind(bytes)).flatten() {
-        return Error::input(file, line, format!("not a text file: {what}"), fix);
+    if let Some(e) = not_text(file, line, bytes, offset) {
+        return e;
     }
     let (what, from) = match likely_encoding(bytes, offset) {
         Some(from) => (format!("invalid UTF-8 (it looks like {from})"), from),
         None => ("invalid UTF-8".to_string(), "CP932"),
     };
     Error::input(file, line, what, convert(from))
+}
+
+/// The error for a file whose first bytes (`offset` 0) say it is no text ([`binary_kind`]).
+fn not_text(file: &str, line: usize, bytes: &[u8], offset: usize) -> Option<Error> {
+    let (what, fix) = binary_kind(bytes).filter(|_| offset == 0)?;
+    Some(Error::input(file, line, format!("not a text file: {what}"), fix))
 }
 
 /// What a file that is not text is, from its first bytes (the formats a dataset's files are
@@ -105,8 +111,8 @@ fn binary_kind(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
 
 /// NUL bytes in valid UTF-8: UTF-16 saved without a byte-order mark.
 fn nul_bytes(file: &str, line: usize, bytes: &[u8], offset: usize) -> Error {
-    if let Some((what, fix)) = (offset == 0).then(|| binary_kind(bytes)).flatten() {
-        return Error::input(file, line, format!("not a text file: {what}"), fix);
+    if let Some(e) = not_text(file, line, bytes, offset) {
+        return e;
     }
     let from = likely_encoding(bytes, offset).unwrap_or("UTF-16LE");
     Error::input(file, line, format!("NUL bytes in the text (it looks like {from})"), convert(from))
