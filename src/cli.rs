@@ -748,7 +748,8 @@ mod tests {
     }
 
     /// The options are well formed (clap's own checks), and encode's help leaves out what only
-    /// eval uses, while still reading it (a script may pass eval's options to both).
+    /// eval uses; those it has no use for are still read (a script may pass them to both), and
+    /// `--truncate-dim` is refused with the reason.
     #[test]
     fn encode_help_shows_what_encode_uses() {
         use clap::{CommandFactory, Parser};

@@ -178,7 +178,10 @@ fn eval(args: cli::EvalArgs) -> embeval::Result<()> {
     // the output files say the run stopped.
     let mut done: Option<Report> = None;
     let result = embeval::evaluate_dataset(&files, &dataset, &config, &bars, &mut |r| {
-        done = Some(r.clone());
+        // Without rankings: the one just written is let go before the next model's.
+        let mut copy = r.clone();
+        copy.models.iter_mut().for_each(|m| m.rankings = None);
+        done = Some(copy);
         match &out {
             Some(dir) => write_outputs(dir, r).and_then(|()| write_run(dir, r)),
             None => Ok(()),

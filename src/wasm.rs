@@ -137,13 +137,14 @@ impl JsProgress {
 }
 
 /// Evaluates; with `"save_runs": true` in the config, each model's ranking is written into
-/// `runs` as its TREC run file (`runs/LABEL.trec` → text) when that model is done.
+/// `runs` as its TREC run file (`runs/LABEL.trec` → text) when that model is done, as a JS
+/// string (wasm memory never shrinks: the text is not kept there).
 async fn run(
     files: &Object,
     config_json: &str,
     progress: Option<Function>,
     on_model: Option<Function>,
-    runs: &mut Vec<(String, String)>,
+    runs: &mut Vec<(String, JsValue)>,
 ) -> Result<Report, JsError> {
     let files = files_from(files)?;
     let config = config_from(config_json, &files)?;
@@ -154,7 +155,7 @@ async fn run(
             let mut run = Vec::new();
             crate::data::trec::write_run(rankings, name.trim_end_matches(".trec"), &mut run)
                 .map_err(|e| crate::Error::Write { file: format!("runs/{name}"), source: e })?;
-            runs.push((format!("runs/{name}"), text(run)));
+            runs.push((format!("runs/{name}"), JsValue::from_str(&text(run))));
         }
         if let Some(f) = &on_model {
             let _ = f.call1(&JsValue::NULL, &JsValue::from_str(&text(Json.serialize(report))));
@@ -209,7 +210,7 @@ pub async fn evaluate_all(
     set("share.html", crate::report::html::report_html(&shared));
     set("share.json", shared);
     for (name, run) in runs {
-        set(&name, run);
+        Reflect::set(&out, &name.into(), &run).expect("plain object");
     }
     Ok(out)
 }

@@ -233,3 +233,30 @@ fn hf_model_ids_download_sharded_checkpoints() {
     assert_eq!(run(true, "offline"), first);
     assert!(hub.asked().is_empty(), "a model complete in the cache is read without the hub");
 }
+
+/// A repository whose tokenizer is MeCab-based has no tokenizer.json: the download stops naming
+/// the tokenizer's class and what to do instead, as a folder on disk does.
+#[test]
+fn hf_models_with_a_mecab_tokenizer_are_named() {
+    let fixtures = root().join("tests/fixtures/tiny_models/qwen3-embedding");
+    let files = vec![
+        ("config.json".to_string(), std::fs::read(fixtures.join("config.json")).unwrap()),
+        ("tokenizer_config.json".to_string(), br#"{"tokenizer_class": "BertJapaneseTokenizer"}"#.to_vec()),
+        ("vocab.txt".to_string(), b"[PAD]\n[UNK]\n".to_vec()),
+    ];
+    let hub = FakeHub::start("tiny/ja-bert", files);
+    let t = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_embeval"))
+        .current_dir(root())
+        .args(["eval", "--data", "demo", "--quiet", "--no-cache", "--model", "hf:tiny/ja-bert"])
+        .env("HF_HOME", t.path().join("hf"))
+        .env("HF_ENDPOINT", &hub.endpoint)
+        .env_remove("HF_HUB_OFFLINE")
+        .env_remove("HF_TOKEN")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("hf:tiny/ja-bert/tokenizer.json") && err.contains("BertJapaneseTokenizer"), "{err}");
+    assert!(err.contains("emb:Q.npy,D.npy"), "{err}");
+}

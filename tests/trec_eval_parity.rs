@@ -245,6 +245,10 @@ fn saved_runs_evaluate_as_the_models_did() {
             std::fs::read_dir(&runs).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         names.sort();
         assert_eq!(names, ["bm25.trec", "語_彙_bm25.trec"]);
+        assert_eq!(
+            (&first["models"][0]["run_file"], &first["models"][1]["run_file"]),
+            (&"bm25.trec".into(), &"語_彙_bm25.trec".into())
+        );
         let text = std::fs::read_to_string(runs.join("語_彙_bm25.trec")).unwrap();
         let line: Vec<&str> = text.lines().next().unwrap().split(' ').collect();
         assert_eq!((line.len(), line[1], line[3], line[5]), (6, "Q0", "1", "語_彙_bm25"), "{line:?}");
@@ -295,7 +299,8 @@ fn saved_runs_evaluate_as_the_models_did() {
     // written when its model is done.
     let out = tmp.path().join("clash");
     let (err, results) = cli(&data, &out, &["--model", "x y=bm25", "--model", "x_y=bm25:k1=1.2,b=0.75", "--save-runs"]);
-    results.unwrap_or_else(|| panic!("{err}"));
+    let results = results.unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(results["models"][1]["run_file"], "x_y-2.trec");
     let first =
         |f: &str| std::fs::read_to_string(out.join("runs").join(f)).unwrap().lines().next().unwrap().to_string();
     assert!(first("x_y.trec").ends_with(" x_y"), "{}", first("x_y.trec"));

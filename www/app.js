@@ -29,6 +29,11 @@ let dropped = [];
 const modelFolders = new Map();
 /** models/index.json: bundled models, fetched from beside the page by the worker */
 let bundled = [];
+/** The `run:` lines the last choice of files added (taken away with those files). */
+let autoRuns = new Set();
+/** Counts calls of choose() and checkChosen(): one that awaited while a newer began gives way. */
+let chooseGeneration = 0;
+let checkGeneration = 0;
 /** Files from "or choose files", each choice adding to those before (a file of the same name
  *  replaces the earlier one); a drop, the demo or "Clear" empties it. */
 let added = [];
@@ -84,6 +89,7 @@ async function sniff(file) {
  *  files with other names are looked into: a QA log becomes `qalog.jsonl`, TREC qrels
  *  `qrels`, and each TREC run gets its `run:` model line. */
 async function choose() {
+  const generation = ++chooseGeneration;
   const next = new Map();
   const runs = [];
   const picked = [...$('folder').files].map((file) => ({ file, path: file.webkitRelativePath }));
@@ -94,6 +100,7 @@ async function choose() {
     if (!name || name.split('/').some((part) => part.startsWith('.'))) continue;
     if (!path && !KNOWN.test(name)) {
       const role = await sniff(file);
+      if (generation !== chooseGeneration) return; // newer files were chosen meanwhile
       if (role === 'qalog') name = 'qalog.jsonl';
       else if (role === 'qrels') name = 'qrels';
       else if (role === 'run') runs.push(`run:${name}`);
@@ -105,12 +112,14 @@ async function choose() {
   // A folder that is no known dataset (a QA log beside its corpus.jsonl; TREC qrels and runs, as
   // JQaRA's folder) is looked into as lone files are: by the first line of each other file.
   const has = (n) => next.has(n) || next.has(`${n}.gz`);
-  const known = (has('corpus.jsonl') && has('queries.jsonl')) || ['queries.json', 'corpus.json', 'relevant_docs.json'].every(has) ||
+  const beirQrels = [...next.keys()].some((n) => n.startsWith('qrels/'));
+  const known = (has('corpus.jsonl') && has('queries.jsonl') && beirQrels) || ['queries.json', 'corpus.json', 'relevant_docs.json'].every(has) ||
     has('qalog.jsonl') || has('qrels');
   let problem = null;
   if (!known && inFolder.length) {
     const roles = new Map();
     for (const name of inFolder) roles.set(name, await sniff(next.get(name).file));
+    if (generation !== chooseGeneration) return;
     const of = (role) => inFolder.filter((n) => roles.get(n) === role);
     const [qalogs, qrels] = [of('qalog'), of('qrels')];
     if (qalogs.length > 1 || qrels.length > 1) {
@@ -127,8 +136,11 @@ async function choose() {
       runs.push(...of('run').sort().map((n) => `run:${n}`));
     }
   }
-  // TREC files have no corpus for the default bm25 line: the runs replace it.
-  if (runs.length && $('models').value.trim() === 'bm25') $('models').value = '';
+  // The run lines an earlier choice added go with its files; TREC files have no corpus for the
+  // default bm25 line: the runs replace it (and it comes back when no line is left).
+  const lines = $('models').value.split('\n').map((l) => l.trim()).filter((l) => l && !autoRuns.has(l));
+  $('models').value = (runs.length && lines.join() === 'bm25' ? [] : lines.length || runs.length ? lines : ['bm25']).join('\n');
+  autoRuns = new Set(runs);
   runs.forEach(addModelLine);
   chosen = next;
   showChosen();
@@ -156,12 +168,14 @@ function forgetShown() {
  *  chosen, before any Run: a worker loads the chosen data alone (models do not matter here). */
 let checker = null;
 async function checkChosen() {
+  const generation = ++checkGeneration;
   clearError();
   checkLine('');
   if (job) return;
   forgetShown();
-  if (chosen.size === 0) return;
+  if (chosen.size === 0) return status('');
   const files = await readFiles([...chosen].map(([name, { file }]) => [name, file]));
+  if (generation !== checkGeneration || job) return; // newer files, or a run, meanwhile
   const convention = document.querySelector('input[name=convention]:checked').value;
   const settings = { split: $('split').value, convention, models: ['bm25'] };
   const worker = new Worker('worker.js', { type: 'module' });
@@ -219,6 +233,7 @@ function checkLine(text, target, label) {
 function showChosen() {
   const table = $('chosen');
   table.hidden = chosen.size === 0;
+  $('clear-line').hidden = chosen.size === 0;
   table.tBodies[0].replaceChildren(...[...chosen].sort(([a], [b]) => a.localeCompare(b)).map(([name, { file, path }]) =>
     row([cell('th', name, { scope: 'row' }), cell('td', path || file.name), cell('td', size(file.size), { class: 'num' })])));
 }
@@ -707,8 +722,11 @@ function progress(fraction) {
 
 function busy(on) {
   $('run').disabled = on;
-  // The settings a run started with stay those of its results.
+  // The settings a run started with stay those of its results; focus inside them (Enter in a
+  // box submits) moves to Cancel rather than to nothing.
+  const inside = document.activeElement?.closest('#form > fieldset');
   for (const f of document.querySelectorAll('#form > fieldset')) f.disabled = on;
+  if (on && inside) $('cancel').focus();
   $('cancel').hidden = !on;
   $('progress').hidden = !on;
   $('progress').removeAttribute('value'); // indeterminate until the first progress message
@@ -765,6 +783,9 @@ $('clear-files').addEventListener('click', () => {
 });
 $('demo').addEventListener('click', useDemo);
 $('model-folder').addEventListener('change', chooseModelFolder);
+// The check depends on the split and the convention (which queries are evaluated).
+$('split').addEventListener('change', checkChosen);
+for (const r of document.querySelectorAll('input[name=convention]')) r.addEventListener('change', checkChosen);
 $('models').addEventListener('input', showModelPrompts);
 loadBundled();
 $('form').addEventListener('submit', run);

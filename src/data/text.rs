@@ -202,6 +202,10 @@ pub fn each_line(
         if n == 1 && !gz && bytes.starts_with(GZIP_MAGIC) {
             return Err(gzip_unnamed(file));
         }
+        // A PDF's first line is ASCII: its kind is told before any line is parsed.
+        if let Some(e) = not_text(file, n, bytes, 0).filter(|_| n == 1) {
+            return Err(e);
+        }
         // A UTF-8 BOM: the file's, or one beginning a later line (files joined with `cat`).
         bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
         let line = std::str::from_utf8(bytes).map_err(|e| match e.error_len() {
@@ -406,6 +410,11 @@ mod tests {
         assert!(e.contains("NumPy") && e.contains("emb:"), "{e}");
         let e = super::nul_bytes("qrels/test.tsv", 1, b"BZh91AY&SY\x00\x00", 0).to_string();
         assert!(e.contains("bzip2"), "{e}");
+        // Read line by line, a PDF (whose first line is ASCII) is named before any line is parsed.
+        let pdf = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n";
+        let e = super::each_line("corpus.jsonl", &pdf[..], false, |_, _| Ok(std::ops::ControlFlow::Continue(())))
+            .unwrap_err();
+        assert!(e.to_string().contains("not a text file: a PDF document"), "{e}");
         // Later in a file, the bytes are a line's, not the file's start: the encoding guess stays.
         let e = super::invalid_utf8("corpus.jsonl", 3, b"PK\x03\x04\xff", 120).to_string();
         assert!(!e.contains("zip"), "{e}");

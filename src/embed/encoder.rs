@@ -178,15 +178,27 @@ pub(super) fn join(dir: &str, name: &str) -> String {
     }
 }
 
-/// The tokenizer class a folder without tokenizer.json names in tokenizer_config.json, when
-/// transformers has no fast version of it (so no tokenizer.json can exist): the MeCab- and
-/// Juman++-based Japanese tokenizers.
-fn slow_tokenizer(files: &Files, dir: &str) -> Option<String> {
-    let config: serde_json::Value =
-        serde_json::from_str(&files.read_text(&join(dir, "tokenizer_config.json")).ok()?).ok()?;
+/// The tokenizer class a `tokenizer_config.json` (its text) names, where transformers has no
+/// fast version of it, so no tokenizer.json can exist: the Japanese word-splitting tokenizers
+/// (MeCab, Juman++; `BertJapaneseTokenizer`, `DistilBertJapaneseTokenizer`…).
+pub(crate) fn slow_tokenizer(config: &str) -> Option<String> {
+    let config: serde_json::Value = serde_json::from_str(config).ok()?;
     let class = config.get("tokenizer_class")?.as_str()?;
-    const SLOW_ONLY: [&str; 3] = ["BertJapaneseTokenizer", "MecabTokenizer", "JumanppTokenizer"];
-    SLOW_ONLY.contains(&class).then(|| class.to_string())
+    let slow = class.ends_with("JapaneseTokenizer") || ["MecabTokenizer", "JumanppTokenizer"].contains(&class);
+    slow.then(|| class.to_string())
+}
+
+/// The error for a model whose tokenizer is [`slow_tokenizer`]'s `class`: `file`, its missing
+/// tokenizer.json.
+pub(crate) fn no_fast_tokenizer(file: String, class: &str) -> Error {
+    Error::missing(
+        file,
+        format!("file not found: this model's tokenizer is {class} (tokenizer_config.json), which has none"),
+        "embeval reads fast tokenizers (tokenizer.json) only; Japanese BERTs that split words with MeCab \
+         (BertJapaneseTokenizer: cl-tohoku/bert-base-japanese-*, and models built on them) cannot be read — \
+         pick a model that ships tokenizer.json, or encode with sentence-transformers and evaluate the vectors \
+         with emb:Q.npy,D.npy",
+    )
 }
 
 /// sentence-transformers ≥ 6 keeps `max_seq_length` as the tokenizer's `model_max_length`
@@ -294,17 +306,9 @@ impl Encoder {
 
         let tokenizer_file = join(dir, "tokenizer.json");
         if !files.has(&tokenizer_file) {
-            if let Some(class) = slow_tokenizer(files, dir) {
-                return Err(Error::missing(
-                    files.display(&tokenizer_file),
-                    format!(
-                        "file not found: this model's tokenizer is {class} (tokenizer_config.json), which has none"
-                    ),
-                    "embeval reads fast tokenizers (tokenizer.json) only; MeCab-based Japanese BERTs \
-                     (BertJapaneseTokenizer: cl-tohoku/bert-base-japanese-*, ruri v1/v2) cannot be read — \
-                     pick a model that ships tokenizer.json, or encode with sentence-transformers and \
-                     evaluate the vectors with emb:Q.npy,D.npy",
-                ));
+            let config = files.read_text(&join(dir, "tokenizer_config.json")).ok();
+            if let Some(class) = config.as_deref().and_then(slow_tokenizer) {
+                return Err(no_fast_tokenizer(files.display(&tokenizer_file), &class));
             }
         }
         let mut tokenizer = Tokenizer::from_bytes(files.bytes(&tokenizer_file)?).map_err(|e| {

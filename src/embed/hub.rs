@@ -78,6 +78,13 @@ pub fn resolve(id: &str) -> Result<PathBuf> {
     let get = |f: &str| remote.get(f).map_err(|e| unreachable(format!("cannot download {f}: {e}")));
     for f in REQUIRED {
         if !listed.contains(f) {
+            // A Japanese word-splitting tokenizer has no tokenizer.json: say so.
+            if f == "tokenizer.json" && listed.contains("tokenizer_config.json") {
+                let config = get("tokenizer_config.json").ok().and_then(|p| std::fs::read_to_string(p).ok());
+                if let Some(class) = config.as_deref().and_then(super::encoder::slow_tokenizer) {
+                    return Err(super::encoder::no_fast_tokenizer(format!("{spec}/tokenizer.json"), &class));
+                }
+            }
             return Err(Error::missing(
                 &spec,
                 format!("the repository has no {f}"),

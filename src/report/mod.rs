@@ -88,8 +88,8 @@ pub struct ModelReport {
     #[serde(skip)]
     pub rankings: Option<std::sync::Arc<crate::search::Rankings>>,
     /// The run file's name (`LABEL.trec`, unique within the report) for a model that keeps its
-    /// ranking.
-    #[serde(skip)]
+    /// ranking: `runs/` + this with `--save-runs`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub run_file: Option<String>,
 }
 
@@ -156,10 +156,11 @@ impl Report {
         }
         if m.queries_missing_scored_zero > 0 {
             self.warnings.push(format!(
-                "{}: {} no results in the run and count 0 in every metric (as sentence-transformers' \
+                "{}: {} no results in the run and {} 0 in every metric (as sentence-transformers' \
                  evaluator scores an empty result list)",
                 m.name,
-                queries_have(m.queries_missing_scored_zero, "evaluated ")
+                queries_have(m.queries_missing_scored_zero, "evaluated "),
+                if m.queries_missing_scored_zero == 1 { "counts" } else { "count" }
             ));
         }
         if m.queries_missing_from_run > 0 {

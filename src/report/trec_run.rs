@@ -23,13 +23,14 @@ pub fn unwritable(rankings: &Rankings) -> Option<String> {
 
 /// The run file's name for a model labelled `label`: the label with every character other than
 /// a letter, digit, `-`, `_` or `.` made `_` (`.trec` added; a leading `.` made `_`), and `-2`,
-/// `-3`… where an earlier model's file (`taken`) has that name. The same string, without
+/// `-3`… where an earlier model's file (`taken`) has that name, in any case. The same string, without
 /// `.trec`, is the run's tag.
 pub fn file_name<'a>(label: &str, taken: impl Iterator<Item = &'a str> + Clone) -> String {
     let base = tag(label);
     let mut name = format!("{base}.trec");
     let mut n = 1;
-    while taken.clone().any(|t| t == name) {
+    // Compared as case-insensitive file systems (macOS, Windows) compare names.
+    while taken.clone().any(|t| t.to_lowercase() == name.to_lowercase()) {
         n += 1;
         name = format!("{base}-{n}.trec");
     }
@@ -61,6 +62,7 @@ mod tests {
         let taken = ["bm25.trec", "bm25-2.trec", "e5.trec"];
         assert_eq!(file_name("bm25", taken.iter().copied()), "bm25-3.trec");
         assert_eq!(file_name("ベースライン", taken.iter().copied()), "ベースライン.trec");
+        assert_eq!(file_name("E5", taken.iter().copied()), "E5-2.trec", "e5.trec and E5.trec are one file on macOS");
     }
 
     #[test]

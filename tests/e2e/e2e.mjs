@@ -358,6 +358,20 @@ async function scenario(page, { name, choose, convention, k, models, cliArgs, cw
  *  results-only share (no text; its report.html renders offline without a request), "Open
  *  results", and screenshots of every view at desktop and phone width, light and dark. */
 async function checkViews(page, { name, shot, shown, ref, table, queryTexts }) {
+  // The README's pictures (docs/page-*.png are these files): the comparison and the curves as a
+  // run leaves them, wide enough for every column.
+  const size = page.viewportSize();
+  await page.setViewportSize({ width: 1700, height: 900 });
+  for (const view of ['comparison', 'curves']) {
+    // The section and its table, which spills into the window's margins (style.css).
+    const clip = await page.evaluate((view) => {
+      const boxes = [...document.querySelectorAll(`#views > .view-${view}, #views > .view-${view} .scroll`)].map((e) => e.getBoundingClientRect());
+      const [x, y] = [Math.min(...boxes.map((b) => b.left)), Math.min(...boxes.map((b) => b.top)) + window.scrollY];
+      return { x, y, width: Math.max(...boxes.map((b) => b.right)) - x, height: Math.max(...boxes.map((b) => b.bottom)) + window.scrollY - y };
+    }, view);
+    await page.screenshot({ path: join(artifacts, `${shot}-docs-page-${view}.png`), clip, fullPage: true });
+  }
+  await page.setViewportSize(size);
   const byName = new Map(shown.models.map((m) => [m.name, m]));
   const sorted = (models, key, dir) => models.length === shown.models.length &&
     models.every((m, i) => i === 0 || dir * (byName.get(m).metrics[key] - byName.get(models[i - 1]).metrics[key]) >= 0);
@@ -870,6 +884,10 @@ async function main() {
         lines: all.map((r) => `run:runs/${r}`),
         cliArgs: ['--qrels', join(jqara, 'qrels.trec'), ...all.flatMap((r) => ['--run', join(jqara, 'runs', r)])],
       });
+      await page.setInputFiles('#folder', join(data, 'xquad-en'));
+      await page.waitForSelector('#validation:not([hidden])', { timeout: 20_000 }).catch(() => {});
+      check('another folder takes away the run lines the last one added, and bm25 comes back', (await page.inputValue('#models')) === 'bm25',
+        await page.inputValue('#models'));
     }
     // A folder of TREC files with two qrels files: which to judge by is asked, not guessed.
     {
@@ -960,7 +978,8 @@ async function main() {
       refused.includes('none of its relevant documents is in the corpus') && (await page.textContent('#check-line')).startsWith('These files cannot be evaluated.'), refused);
     await page.screenshot({ path: join(artifacts, '05-check-refused.png'), fullPage: true });
     await page.click('#clear-files');
-    check('Clear empties the choice', await page.isHidden('#chosen') && await page.isHidden('#error') && await page.isHidden('#check-line'));
+    check('Clear empties the choice', await page.isHidden('#chosen') && await page.isHidden('#error') && await page.isHidden('#check-line') &&
+      await page.isHidden('#clear-line') && (await page.textContent('#status')) === '');
     rmSync(bad, { recursive: true, force: true });
     check('the error is announced (role=alert)', await page.getAttribute('#error', 'role') === 'alert');
     await page.screenshot({ path: join(artifacts, '05-error.png'), fullPage: true });
