@@ -977,6 +977,17 @@ async function main() {
     check('the check refuses judgments whose documents are all missing, before a run',
       refused.includes('none of its relevant documents is in the corpus') && (await page.textContent('#check-line')).startsWith('These files cannot be evaluated.'), refused);
     await page.screenshot({ path: join(artifacts, '05-check-refused.png'), fullPage: true });
+    // The check follows the convention: a query judged only below relevance 1 is evaluated
+    // under trec (it scores 0), not under st.
+    writeFileSync(join(one, 'queries.jsonl'), '{"_id": "q1", "text": "日本の首都"}\n{"_id": "q2", "text": "京都"}\n');
+    writeFileSync(join(one, 'test.tsv'), 'query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t0\n');
+    await page.setInputFiles('#files', ['queries.jsonl', 'test.tsv'].map((f) => join(one, f)));
+    const lineSays = (n) => page.waitForFunction((n) => document.getElementById('check-line').textContent.startsWith(`Dataset checked: ${n} to evaluate`), n, { timeout: 20_000 })
+      .then(() => true, () => false);
+    const trecCount = await lineSays('2 queries');
+    await page.check('input[name=convention][value=st]');
+    const stCount = await lineSays('1 query');
+    check('the check is made again for another convention', trecCount && stCount, await page.textContent('#check-line'));
     await page.click('#clear-files');
     check('Clear empties the choice', await page.isHidden('#chosen') && await page.isHidden('#error') && await page.isHidden('#check-line') &&
       await page.isHidden('#clear-line') && (await page.textContent('#status')) === '');
