@@ -464,6 +464,9 @@ mod native {
         assert!(description.contains('['), "{description}");
         if s.adapter_info().device_type == wgpu::DeviceType::Cpu {
             assert!(s.is_software());
+            assert!(description.contains("(software: a GPU emulated on the CPU)"), "{description}");
+        } else {
+            assert!(!description.contains("software"), "{description}");
         }
     }
 

@@ -286,7 +286,10 @@ pub fn json_line<T: DeserializeOwned>(file: &str, line: usize, s: &str, expect: 
             return Error::input(file, line, what, format!("{} (`jq -c . FILE > FILE.jsonl` writes them so)", fix()));
         }
         // Characters that break JSON lines and are hard to see.
-        let hint = if let Some(escape) = lone_surrogate(s).filter(|_| e.classify() == serde_json::error::Category::Syntax) {
+        // serde stops at most a pair's length past the lone half (its column counts bytes).
+        let at_escape = |start: usize| start < e.column() && e.column() <= start + 14;
+        let lone = lone_surrogate(s).filter(|&(start, _)| e.classify() == serde_json::error::Category::Syntax && at_escape(start));
+        let hint = if let Some((_, escape)) = lone {
             return Error::input(
                 file,
                 line,
@@ -310,8 +313,8 @@ pub fn json_line<T: DeserializeOwned>(file: &str, line: usize, s: &str, expect: 
 }
 
 /// The first `\uD800`–`\uDFFF` escape in `s` that is not part of a high-low pair (an escaped
-/// backslash, `\\`, begins none).
-fn lone_surrogate(s: &str) -> Option<&str> {
+/// backslash, `\\`, begins none): its byte offset and text.
+fn lone_surrogate(s: &str) -> Option<(usize, &str)> {
     let b = s.as_bytes();
     let unit = |i: usize| {
         s.get(i + 2..i + 6).filter(|_| b.get(i + 1) == Some(&b'u')).and_then(|h| u16::from_str_radix(h, 16).ok())
@@ -328,7 +331,7 @@ fn lone_surrogate(s: &str) -> Option<&str> {
             {
                 i += 12
             }
-            Some(0xD800..=0xDFFF) => return s.get(i..i + 6),
+            Some(0xD800..=0xDFFF) => return s.get(i..i + 6).map(|e| (i, e)),
             _ => i += 2,
         }
     }
@@ -394,8 +397,11 @@ mod tests {
             assert!(e.contains(&format!("`{escape}` is half of a UTF-16 surrogate pair")), "{e}");
         }
         assert!(json_line::<Q>("q.jsonl", 1, r#"{"text": "\ud83d\ude00 \u3042"}"#, "{}").is_ok());
-        assert_eq!(super::lone_surrogate(r"\\ud800 \ud800"), Some(r"\ud800"));
+        assert_eq!(super::lone_surrogate(r"\\ud800 \ud800"), Some((8, r"\ud800")));
         assert_eq!(super::lone_surrogate(r"\\ud800"), None, "an escaped backslash, then text");
+        // Another error earlier on the line is that error.
+        let e = json_line::<Q>("q.jsonl", 1, r#"{"text": "a" "b": "\ud800"}"#, "{}").unwrap_err().to_string();
+        assert!(!e.contains("surrogate"), "{e}");
     }
 
     /// An archive, an array or another compressed format given as a text file is named as what it

@@ -356,7 +356,9 @@ impl GpuSearcher {
     pub fn adapter_description(&self) -> String {
         let info = &self.adapter_info;
         let name = if info.name.is_empty() { "unnamed adapter" } else { &info.name };
-        format!("{name} [{:?}, {:?}]", info.backend, info.device_type)
+        // lavapipe, SwiftShader: "gpu" in a results table must not read as the user's GPU.
+        let software = if self.is_software() { " (software: a GPU emulated on the CPU)" } else { "" };
+        format!("{name}{software} [{:?}, {:?}]", info.backend, info.device_type)
     }
 
     /// True for adapters that emulate a GPU on the CPU (lavapipe, SwiftShader, WARP): they
