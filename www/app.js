@@ -51,6 +51,9 @@ function logicalName(file, path) {
   return file.name;
 }
 
+/** Files of a chosen folder that are no data: licences, read-mes, documents and images. */
+const NOT_DATA = /^(licen[cs]e|copying|notice|readme|changelog|authors|citation)([._-].*)?$|\.(md|pdf|png|jpe?g|gif|svg|html?)$/i;
+
 /** Names the library reads as they are (src/data/mod.rs `names`, model files). */
 const KNOWN = /^(corpus|queries|qalog)\.jsonl$|^(queries|corpus|relevant_docs)\.json$|^qrels$|^qrels\/|\.(npy|safetensors)$/;
 
@@ -95,9 +98,14 @@ async function choose() {
   const picked = [...$('folder').files].map((file) => ({ file, path: file.webkitRelativePath }));
   picked.push(...added.map((file) => ({ file, path: '' })));
   const inFolder = [];
+  const skipped = [];
   for (const { file, path } of [...dropped, ...picked]) {
     let name = logicalName(file, path);
     if (!name || name.split('/').some((part) => part.startsWith('.'))) continue;
+    if (path && NOT_DATA.test(name.split('/').pop())) {
+      skipped.push(name); // a folder's licence or read-me: neither read nor sent to the worker
+      continue;
+    }
     if (!path && !KNOWN.test(name)) {
       const role = await sniff(file);
       if (generation !== chooseGeneration) return; // newer files were chosen meanwhile
@@ -144,6 +152,8 @@ async function choose() {
   runs.forEach(addModelLine);
   chosen = next;
   showChosen();
+  $('skipped').textContent = skipped.length ? `Not read: ${skipped.sort().join(', ')} (licences, read-mes, documents, images).` : '';
+  $('skipped').hidden = !skipped.length;
   const splits = [...chosen.keys()].map((n) => n.match(/^qrels\/(.+)\.tsv(\.gz)?$/)).filter(Boolean).map((m) => m[1]);
   const select = $('split');
   const keep = splits.includes(select.value) ? select.value : splits.includes('test') ? 'test' : splits[0] ?? 'test';

@@ -786,6 +786,9 @@ async function main() {
         await p.setInputFiles('#folder', xquad);
         const names = await p.$$eval('#chosen tbody th', (ths) => ths.map((th) => th.textContent));
         check('the folder maps to BEIR logical names', ['corpus.jsonl', 'qrels/test.tsv', 'queries.jsonl'].every((n) => names.includes(n)), names.join(', '));
+        const skipped = await p.textContent('#skipped');
+        check('a folder\'s licence is named as not read, not listed to evaluate',
+          !names.some((n) => n.startsWith('LICENSE')) && skipped.includes('LICENSE.CC-BY-SA-4.0.txt'), `${names.join(', ')} | ${skipped}`);
         await p.waitForSelector('#validation:not([hidden])', { timeout: 30_000 }).catch(() => {});
         const summary = await p.textContent('#validation-summary');
         check('choosing the folder shows the dataset check before any run', summary.startsWith('dataset (beir)'), summary.slice(0, 80));

@@ -250,12 +250,13 @@ async function main() {
       },
     };
     const folder = await drop(page, '#dataset', tree);
-    await page.waitForFunction(() => document.querySelectorAll('#chosen tbody tr').length === 5, null, { timeout: 10_000 }).catch(() => {});
+    await page.waitForFunction(() => document.querySelectorAll('#chosen tbody tr').length === 4, null, { timeout: 10_000 }).catch(() => {});
     const droppedFolder = (await chosenRows(page)).sort();
-    check('a dropped folder is read recursively and maps as the folder picker does (hidden folders skipped)',
+    check('a dropped folder is read recursively and maps as the folder picker does (hidden folders skipped, its read-me named as not read)',
       folder.prevented && JSON.stringify(droppedFolder) === JSON.stringify([
-        ['README.md', 'mydata/README.md'], ['corpus.jsonl', 'mydata/corpus.jsonl'], ['qrels/dev.tsv', 'mydata/qrels/dev.tsv'],
-        ['qrels/test.tsv', 'mydata/qrels/test.tsv'], ['queries.jsonl', 'mydata/queries.jsonl']]),
+        ['corpus.jsonl', 'mydata/corpus.jsonl'], ['qrels/dev.tsv', 'mydata/qrels/dev.tsv'],
+        ['qrels/test.tsv', 'mydata/qrels/test.tsv'], ['queries.jsonl', 'mydata/queries.jsonl']]) &&
+        (await page.textContent('#skipped')).startsWith('Not read: README.md'),
       JSON.stringify(droppedFolder));
     const splits = await page.$$eval('#split option', (os) => os.map((o) => o.value));
     check('the dropped folder\'s splits are offered', JSON.stringify(splits) === '["test","dev"]' || JSON.stringify(splits) === '["dev","test"]', JSON.stringify(splits));
@@ -289,7 +290,7 @@ async function main() {
     await page.goto(base);
     await page.fill('#models', 'bm25');
     await drop(page, 'main', { 'my-minilm': modelTree, mydata: tree.mydata });
-    await page.waitForFunction(() => !document.getElementById('model-folders').hidden && document.querySelectorAll('#chosen tbody tr').length === 5,
+    await page.waitForFunction(() => !document.getElementById('model-folders').hidden && document.querySelectorAll('#chosen tbody tr').length === 4,
       null, { timeout: 30_000 }).catch(() => {});
     const folders = await page.$$eval('#model-folders tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
     check('a dropped model folder is listed as a model folder with its files',
@@ -298,7 +299,7 @@ async function main() {
     check('the dropped model folder becomes a model line', lines === 'bm25\nmy-minilm', JSON.stringify(lines));
     const beside = (await chosenRows(page)).map(([name]) => name).sort();
     check('the dataset folder dropped with it is the dataset (no model file among its rows)',
-      JSON.stringify(beside) === JSON.stringify(['README.md', 'corpus.jsonl', 'qrels/dev.tsv', 'qrels/test.tsv', 'queries.jsonl']), JSON.stringify(beside));
+      JSON.stringify(beside) === JSON.stringify(['corpus.jsonl', 'qrels/dev.tsv', 'qrels/test.tsv', 'queries.jsonl']), JSON.stringify(beside));
     await page.selectOption('#split', 'test');
     const modelError = await runAndWait(page);
     check('the dropped model folder runs', modelError === null, modelError ?? '');
