@@ -120,13 +120,12 @@ fn write_outputs(dir: &Path, r: &Report) -> embeval::Result<()> {
 /// `--save-runs`: the model just evaluated as `dir/runs/<its run_file>` (a model whose ids a run
 /// cannot hold kept no ranking, and its warning says so).
 fn write_run(dir: &Path, r: &Report) -> embeval::Result<()> {
-    let Some((rankings, name)) = r.models.last().and_then(|m| m.rankings.as_ref().zip(m.run_file.as_ref())) else {
-        return Ok(());
-    };
+    use embeval::report::trec_run;
+    let Some((name, rankings)) = trec_run::to_save(r) else { return Ok(()) };
     let runs = dir.join("runs");
     std::fs::create_dir_all(&runs).map_err(|e| Error::Write { file: runs.display().to_string(), source: e })?;
     let mut set = Staged::new();
-    set.write(&runs, name, |mut w| embeval::data::trec::write_run(rankings, name.trim_end_matches(".trec"), &mut w))?;
+    set.write(&runs, name, |w| trec_run::write(name, rankings, w))?;
     set.commit()
 }
 

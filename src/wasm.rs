@@ -150,10 +150,9 @@ async fn run(
     let config = config_from(config_json, &files)?;
     let progress = JsProgress::new(progress);
     crate::evaluate_async(&files, &config, &progress, &mut |report| {
-        if let Some((rankings, name)) = report.models.last().and_then(|m| m.rankings.as_ref().zip(m.run_file.as_ref()))
-        {
+        if let Some((name, rankings)) = crate::report::trec_run::to_save(report) {
             let mut run = Vec::new();
-            crate::data::trec::write_run(rankings, name.trim_end_matches(".trec"), &mut run)
+            crate::report::trec_run::write(name, rankings, &mut run)
                 .map_err(|e| crate::Error::Write { file: format!("runs/{name}"), source: e })?;
             runs.push((format!("runs/{name}"), JsValue::from_str(&text(run))));
         }

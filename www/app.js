@@ -160,8 +160,7 @@ async function choose() {
   select.replaceChildren(...(splits.length ? splits : ['test']).map((s) => new Option(s, s, false, s === keep)));
   if (!problem) return checkChosen();
   forgetShown();
-  showError(problem);
-  checkLine('These files cannot be evaluated.', 'error', 'what to fix');
+  refused(problem);
 }
 
 /** Stops a dataset check under way and hides the check and results shown: they belong to the
@@ -210,11 +209,16 @@ async function checkChosen() {
       checkLine(`Dataset checked: ${said}.`, 'validation', 'the dataset check');
     } else if (data.type === 'error') {
       status('');
-      showError(data.message);
-      checkLine('These files cannot be evaluated.', 'error', 'what to fix');
+      refused(data.message);
     }
     if (data.type !== 'status') done();
   };
+}
+
+/** The chosen files cannot be evaluated: why (the error box), and a line beside them. */
+function refused(message) {
+  showError(message);
+  checkLine('These files cannot be evaluated.', 'error', 'what to fix');
 }
 
 /** "1 query", "2 queries". */

@@ -13,9 +13,7 @@ pub fn decode(file: &str, mut bytes: Vec<u8>) -> Result<String> {
     if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
         bytes.drain(..3);
     }
-    if bytes.starts_with(GZIP_MAGIC) {
-        return Err(gzip_unnamed(file));
-    }
+    check_start(file, &bytes, false)?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let good = e.utf8_error().valid_up_to();
         let line = e.as_bytes()[..good].iter().filter(|&&b| b == b'\n').count() + 1;
@@ -69,9 +67,6 @@ fn cut_short(file: &str, line: usize) -> Error {
 /// Bytes that are not UTF-8; `bytes`: the file from its start, or the line (`offset` bytes
 /// into the file).
 fn invalid_utf8(file: &str, line: usize, bytes: &[u8], offset: usize) -> Error {
-    if let Some(e) = not_text(file, line, bytes, offset) {
-        return e;
-    }
     let (what, from) = match likely_encoding(bytes, offset) {
         Some(from) => (format!("invalid UTF-8 (it looks like {from})"), from),
         None => ("invalid UTF-8".to_string(), "CP932"),
@@ -79,10 +74,17 @@ fn invalid_utf8(file: &str, line: usize, bytes: &[u8], offset: usize) -> Error {
     Error::input(file, line, what, convert(from))
 }
 
-/// The error for a file whose first bytes (`offset` 0) say it is no text ([`binary_kind`]).
-fn not_text(file: &str, line: usize, bytes: &[u8], offset: usize) -> Option<Error> {
-    let (what, fix) = binary_kind(bytes).filter(|_| offset == 0)?;
-    Some(Error::input(file, line, format!("not a text file: {what}"), fix))
+/// What a file's first bytes (`start`, after a UTF-8 BOM) say it is not, before any line is
+/// read: gzip under a name without `.gz` (`gz`: it was gunzipped already), or no text at all
+/// ([`binary_kind`]; a PDF's first line is ASCII).
+fn check_start(file: &str, start: &[u8], gz: bool) -> Result<()> {
+    if !gz && start.starts_with(GZIP_MAGIC) {
+        return Err(gzip_unnamed(file));
+    }
+    match binary_kind(start) {
+        Some((what, fix)) => Err(Error::input(file, 1, format!("not a text file: {what}"), fix)),
+        None => Ok(()),
+    }
 }
 
 /// What a file that is not text is, from its first bytes (the formats a dataset's files are
@@ -111,9 +113,6 @@ fn binary_kind(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
 
 /// NUL bytes in valid UTF-8: UTF-16 saved without a byte-order mark.
 fn nul_bytes(file: &str, line: usize, bytes: &[u8], offset: usize) -> Error {
-    if let Some(e) = not_text(file, line, bytes, offset) {
-        return e;
-    }
     let from = likely_encoding(bytes, offset).unwrap_or("UTF-16LE");
     Error::input(file, line, format!("NUL bytes in the text (it looks like {from})"), convert(from))
 }
@@ -199,12 +198,8 @@ pub fn each_line(
         let mut bytes = &buf[..];
         bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-        if n == 1 && !gz && bytes.starts_with(GZIP_MAGIC) {
-            return Err(gzip_unnamed(file));
-        }
-        // A PDF's first line is ASCII: its kind is told before any line is parsed.
-        if let Some(e) = not_text(file, n, bytes, 0).filter(|_| n == 1) {
-            return Err(e);
+        if n == 1 {
+            check_start(file, bytes, gz)?;
         }
         // A UTF-8 BOM: the file's, or one beginning a later line (files joined with `cat`).
         bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
@@ -409,12 +404,12 @@ mod tests {
     #[test]
     fn binary_files_are_named() {
         let zip = b"PK\x03\x04\x14\x00\x08\x00\x08\x00\xa3\x9e\xff\x00corpus.jsonl";
-        let e = super::invalid_utf8("corpus.jsonl", 1, zip, 0).to_string();
+        let e = super::decode("corpus.jsonl", zip.to_vec()).unwrap_err().to_string();
         assert!(e.contains("not a text file: a zip archive") && e.contains("unzip it"), "{e}");
         let npy = b"\x93NUMPY\x01\x00v\x00{'descr': '<f4'";
-        let e = super::invalid_utf8("queries.jsonl", 1, npy, 0).to_string();
+        let e = super::decode("queries.jsonl", npy.to_vec()).unwrap_err().to_string();
         assert!(e.contains("NumPy") && e.contains("emb:"), "{e}");
-        let e = super::nul_bytes("qrels/test.tsv", 1, b"BZh91AY&SY\x00\x00", 0).to_string();
+        let e = super::decode("qrels/test.tsv", b"BZh91AY&SY\x00\x00".to_vec()).unwrap_err().to_string();
         assert!(e.contains("bzip2"), "{e}");
         // Read line by line, a PDF (whose first line is ASCII) is named before any line is parsed.
         let pdf = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n";

@@ -175,9 +175,9 @@ impl Report {
                 }
                 _ => format!("{is} not in the queries file, so {was} not searched,"),
             };
-            let (n, left) = (if n == 1 { "1 judged query".into() } else { format!("{n} judged queries") }, is);
+            let judged = if n == 1 { "1 judged query".to_string() } else { format!("{n} judged queries") };
             self.warnings.push(format!(
-                "{}: {n} {why} and {left} left out of the means (as pytrec_eval and trec_eval without -c)",
+                "{}: {judged} {why} and {is} left out of the means (as pytrec_eval and trec_eval without -c)",
                 m.name
             ));
         }

@@ -37,6 +37,18 @@ pub fn file_name<'a>(label: &str, taken: impl Iterator<Item = &'a str> + Clone) 
     name
 }
 
+/// `--save-runs`, after each model: the last model's run file name and its ranking, where it
+/// kept one (it is held only then: see [`super::ModelReport::rankings`]).
+pub fn to_save(r: &super::Report) -> Option<(&str, &Rankings)> {
+    let m = r.models.last()?;
+    Some((m.run_file.as_deref()?, m.rankings.as_deref()?))
+}
+
+/// Writes `rankings` as the run file `name` (its tag: the name without `.trec`).
+pub fn write(name: &str, rankings: &Rankings, mut w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    crate::data::trec::write_run(rankings, name.trim_end_matches(".trec"), &mut w)
+}
+
 /// A label as one whitespace-free token that is also a safe file name.
 pub fn tag(label: &str) -> String {
     let mut t: String =
